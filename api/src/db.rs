@@ -1,0 +1,70 @@
+//! Database connection: one pool, either SQLite (embedded default) or PostgreSQL, chosen by
+//! URL at run time; every statement is counted for `/metrics` and the bench.
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+use crate::config::Settings;
+
+/// Process-wide counters, exported at `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    pub sql_statements: AtomicU64,
+    pub sql_failures: AtomicU64,
+    pub graphql_operations: AtomicU64,
+    pub graphql_request_errors: AtomicU64,
+    pub http_requests: AtomicU64,
+}
+
+impl Metrics {
+    pub fn sql_statements(&self) -> u64 {
+        self.sql_statements.load(Ordering::Relaxed)
+    }
+}
+
+pub async fn connect(settings: &Settings, metrics: Arc<Metrics>) -> Result<DatabaseConnection, DbErr> {
+    let url = &settings.database_url;
+    let mut options = ConnectOptions::new(url.clone());
+    options
+        .acquire_timeout(settings.database_acquire_timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .sqlx_logging(false);
+    if settings.is_postgres() {
+        options.max_connections(settings.database_max_connections).min_connections(1);
+    } else {
+        ensure_sqlite_dir(url)?;
+        // One connection: SQLite has one writer, and serializing here keeps transactions
+        // that check-then-write correct without row locks.
+        options.max_connections(1).map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+        });
+    }
+    let mut db = Database::connect(options).await?;
+    db.set_metric_callback(move |info| {
+        metrics.sql_statements.fetch_add(1, Ordering::Relaxed);
+        if info.failed {
+            metrics.sql_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    Ok(db)
+}
+
+/// `sqlite://data/incubase.db?mode=rwc` needs `data/` to exist.
+fn ensure_sqlite_dir(url: &str) -> Result<(), DbErr> {
+    let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(":memory:") {
+        return Ok(());
+    }
+    if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! One error type for the whole service layer. Every variant maps to a stable
+//! `extensions.code`; internal errors are logged in full and returned without detail.
+use async_graphql::ErrorExtensions;
+use sea_orm::{DbErr, SqlErr};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{message}")]
+    BadUserInput { message: String, field: Option<String> },
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("too many requests, retry in {retry_after_secs}s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("service temporarily unavailable")]
+    ServiceUnavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn bad_input(field: &str, message: impl Into<String>) -> Self {
+        Self::BadUserInput { message: message.into(), field: Some(field.to_owned()) }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::BadUserInput { .. } => "BAD_USER_INPUT",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::Conflict(_) => "CONFLICT",
+            Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::ServiceUnavailable(_) => "SERVICE_UNAVAILABLE",
+            Self::Internal(_) => "INTERNAL",
+        }
+    }
+}
+
+impl From<DbErr> for AppError {
+    fn from(err: DbErr) -> Self {
+        if let Some(SqlErr::UniqueConstraintViolation(detail)) = err.sql_err() {
+            return Self::Conflict(format!("already exists: {}", unique_subject(&detail)));
+        }
+        match &err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+                tracing::warn!(error = %err, "database unavailable");
+                Self::ServiceUnavailable(err.to_string())
+            }
+            _ => {
+                tracing::error!(error = %err, "database error");
+                Self::Internal(err.to_string())
+            }
+        }
+    }
+}
+
+/// Names the column of a unique violation without echoing the driver's whole message.
+fn unique_subject(detail: &str) -> &'static str {
+    if detail.contains("slug") {
+        "an organization with this slug"
+    } else if detail.contains("credit_code") {
+        "an organization with this unified social credit code"
+    } else {
+        "a record with these values"
+    }
+}
+
+impl ErrorExtensions for AppError {
+    fn extend(&self) -> async_graphql::Error {
+        async_graphql::Error::new(self.to_string()).extend_with(|_, e| {
+            e.set("code", self.code());
+            match self {
+                Self::BadUserInput { field: Some(field), .. } => e.set("field", field.as_str()),
+                Self::RateLimited { retry_after_secs } => e.set("retryAfter", *retry_after_secs),
+                _ => {}
+            }
+        })
+    }
+}

@@ -1,0 +1,51 @@
+//! One DataLoader per relation, created per request: a page of N items costs one statement
+//! per relation, not N.
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use entity::organization_stage_transition as transition;
+use sea_orm::DatabaseConnection;
+
+use crate::error::AppError;
+use crate::service::organization::{self, OrganizationRecord};
+
+pub struct Loaders {
+    pub organization: DataLoader<OrganizationLoader>,
+    pub stage_history: DataLoader<StageHistoryLoader>,
+}
+
+impl Loaders {
+    pub fn new(db: &DatabaseConnection) -> Self {
+        // A short delay gathers the keys of one resolver level into one batch.
+        let delay = Duration::from_micros(500);
+        Self {
+            organization: DataLoader::new(OrganizationLoader(db.clone()), tokio::spawn).delay(delay),
+            stage_history: DataLoader::new(StageHistoryLoader(db.clone()), tokio::spawn).delay(delay),
+        }
+    }
+}
+
+pub struct OrganizationLoader(DatabaseConnection);
+
+impl Loader<i64> for OrganizationLoader {
+    type Value = OrganizationRecord;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = organization::find_by_ids(&self.0, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (r.org.id, r)).collect())
+    }
+}
+
+pub struct StageHistoryLoader(DatabaseConnection);
+
+impl Loader<i64> for StageHistoryLoader {
+    type Value = Vec<transition::Model>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        organization::stage_histories(&self.0, keys).await.map_err(Arc::new)
+    }
+}

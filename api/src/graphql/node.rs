@@ -1,0 +1,55 @@
+//! The Relay `Node` interface with `node(id:)` and `nodes(ids:)`.
+use async_graphql::{Context, ID, Interface, Object, Result};
+
+use super::ids;
+use super::loaders::Loaders;
+use super::organization::Organization;
+use crate::error::AppError;
+use async_graphql::ErrorExtensions;
+
+pub const MAX_NODES: usize = 100;
+
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID", desc = "Opaque global identifier."))]
+pub enum Node {
+    Organization(Organization),
+}
+
+#[derive(Default)]
+pub struct NodeQuery;
+
+#[Object]
+impl NodeQuery {
+    /// Any object by its global ID; `null` when it does not exist.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+        let found = load_nodes(ctx, std::slice::from_ref(&id)).await?;
+        Ok(found.into_iter().next().flatten())
+    }
+
+    /// Many objects by global ID, in the order asked; `null` for those that do not exist.
+    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<Node>>> {
+        if ids.len() > MAX_NODES {
+            return Err(AppError::bad_input("ids", format!("at most {MAX_NODES} ids")).extend());
+        }
+        load_nodes(ctx, &ids).await
+    }
+}
+
+async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<Node>>> {
+    let loaders = ctx.data::<Loaders>()?;
+    let mut parsed = Vec::with_capacity(global_ids.len());
+    for id in global_ids {
+        let (type_name, row) = ids::parse(id)
+            .ok_or_else(|| AppError::bad_input("id", format!("`{}` is not a valid ID", id.as_str())).extend())?;
+        parsed.push((type_name, row));
+    }
+    let org_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == "Organization").map(|(_, r)| *r).collect();
+    let orgs = loaders.organization.load_many(org_ids).await.map_err(|e| e.extend())?;
+    Ok(parsed
+        .into_iter()
+        .map(|(type_name, row)| match type_name.as_str() {
+            "Organization" => orgs.get(&row).cloned().map(|r| Node::Organization(Organization(r))),
+            _ => None,
+        })
+        .collect())
+}

@@ -1,0 +1,13 @@
+//! incubase: the GraphQL platform of a social-governance innovation service base.
+pub mod auth;
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod seed;
+pub mod service;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

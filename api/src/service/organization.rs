@@ -1,0 +1,629 @@
+//! Organizations of the base: the directory, validation of their profile, and the lifecycle
+//! `LIAISON → APPLIED → INCUBATING → RESIDENT → GRADUATED` (with `EXITED`) kept as history.
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::organization::{self, OrganizationKind, Stage};
+use entity::organization_focus_area::{self as focus, FocusArea};
+use entity::organization_stage_transition as transition;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+
+use super::credit_code;
+use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use crate::config::Limits;
+use crate::error::{AppError, AppResult};
+
+/// An organization with what it is always shown with.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OrganizationRecord {
+    pub org: organization::Model,
+    pub focus_areas: Vec<FocusArea>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub struct OrganizationFilter {
+    /// Any of these stages.
+    pub stages: Vec<Stage>,
+    /// Serving any of these areas.
+    pub focus_areas: Vec<FocusArea>,
+    pub kinds: Vec<OrganizationKind>,
+    /// Substring of any of the names or the slug; case-insensitive for Latin letters.
+    pub search: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub enum OrganizationSort {
+    #[default]
+    Name,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct NewOrganization {
+    pub name: String,
+    pub name_traditional: Option<String>,
+    pub name_en: Option<String>,
+    pub slug: Option<String>,
+    pub kind: Option<OrganizationKind>,
+    pub credit_code: Option<String>,
+    pub founded_on: Option<NaiveDate>,
+    pub focus_areas: Vec<FocusArea>,
+    pub contact_name: Option<String>,
+    pub contact_phone: Option<String>,
+    pub contact_email: Option<String>,
+    pub website: Option<String>,
+    pub description: Option<String>,
+    pub logo_url: Option<String>,
+    /// `LIAISON` (default) or `APPLIED`: later stages are reached by transitions.
+    pub stage: Option<Stage>,
+    pub joined_at: Option<DateTime<Utc>>,
+}
+
+/// A change of some fields: `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Clone, Debug, Default)]
+pub struct OrganizationPatch {
+    pub name: Option<String>,
+    pub name_traditional: Option<Option<String>>,
+    pub name_en: Option<Option<String>>,
+    pub slug: Option<String>,
+    pub kind: Option<OrganizationKind>,
+    pub credit_code: Option<Option<String>>,
+    pub founded_on: Option<Option<NaiveDate>>,
+    pub focus_areas: Option<Vec<FocusArea>>,
+    pub contact_name: Option<Option<String>>,
+    pub contact_phone: Option<Option<String>>,
+    pub contact_email: Option<Option<String>>,
+    pub website: Option<Option<String>>,
+    pub description: Option<String>,
+    pub logo_url: Option<Option<String>>,
+}
+
+pub const MAX_SEARCH_CHARS: usize = 100;
+pub const MAX_HISTORY: usize = 100;
+
+/// The stages an organization may move to from `from`.
+pub fn allowed_next(from: Stage) -> &'static [Stage] {
+    use Stage::*;
+    match from {
+        Liaison => &[Applied, Exited],
+        Applied => &[Incubating, Liaison, Exited],
+        Incubating => &[Resident, Graduated, Exited],
+        Resident => &[Graduated, Exited],
+        Graduated => &[Exited],
+        Exited => &[Liaison, Applied],
+    }
+}
+
+// ---------------------------------------------------------------- reads
+
+pub async fn find_by_slug(db: &impl ConnectionTrait, slug: &str) -> AppResult<Option<OrganizationRecord>> {
+    let Some(org) = organization::Entity::find()
+        .filter(organization::Column::Slug.eq(slug.trim().to_ascii_lowercase()))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut areas = focus_areas_of(db, &[org.id]).await?;
+    Ok(Some(OrganizationRecord { focus_areas: areas.remove(&org.id).unwrap_or_default(), org }))
+}
+
+/// Organizations by id, in no particular order; missing ids are left out.
+pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<OrganizationRecord>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let orgs = organization::Entity::find()
+        .filter(organization::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    with_focus_areas(db, orgs).await
+}
+
+async fn with_focus_areas(
+    db: &impl ConnectionTrait,
+    orgs: Vec<organization::Model>,
+) -> AppResult<Vec<OrganizationRecord>> {
+    let ids: Vec<i64> = orgs.iter().map(|o| o.id).collect();
+    let mut areas = focus_areas_of(db, &ids).await?;
+    Ok(orgs
+        .into_iter()
+        .map(|org| OrganizationRecord { focus_areas: areas.remove(&org.id).unwrap_or_default(), org })
+        .collect())
+}
+
+/// Focus areas of many organizations in one statement.
+pub async fn focus_areas_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, Vec<FocusArea>>> {
+    let mut map: HashMap<i64, Vec<FocusArea>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(map);
+    }
+    let rows = focus::Entity::find()
+        .filter(focus::Column::OrganizationId.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    for row in rows {
+        map.entry(row.organization_id).or_default().push(row.focus_area);
+    }
+    for areas in map.values_mut() {
+        areas.sort();
+    }
+    Ok(map)
+}
+
+/// Stage histories of many organizations in one statement, oldest first, the newest
+/// `MAX_HISTORY` entries of each.
+pub async fn stage_histories(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> AppResult<HashMap<i64, Vec<transition::Model>>> {
+    let mut map: HashMap<i64, Vec<transition::Model>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(map);
+    }
+    let rows = transition::Entity::find()
+        .filter(transition::Column::OrganizationId.is_in(ids.iter().copied()))
+        .order_by_asc(transition::Column::OccurredAt)
+        .order_by_asc(transition::Column::Id)
+        .all(db)
+        .await?;
+    for row in rows {
+        map.entry(row.organization_id).or_default().push(row);
+    }
+    for history in map.values_mut() {
+        if history.len() > MAX_HISTORY {
+            history.drain(..history.len() - MAX_HISTORY);
+        }
+    }
+    Ok(map)
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &OrganizationFilter,
+    sort: OrganizationSort,
+    direction: SortDirection,
+    args: &PageArgs,
+    limits: &Limits,
+    with_total: bool,
+) -> AppResult<Page<OrganizationRecord>> {
+    use organization::Column as C;
+    let mut select = organization::Entity::find();
+    if !filter.stages.is_empty() {
+        select = select.filter(C::Stage.is_in(filter.stages.iter().copied()));
+    }
+    if !filter.kinds.is_empty() {
+        select = select.filter(C::Kind.is_in(filter.kinds.iter().copied()));
+    }
+    if !filter.focus_areas.is_empty() {
+        let serving = Query::select()
+            .column(focus::Column::OrganizationId)
+            .from(focus::Entity)
+            .and_where(focus::Column::FocusArea.is_in(filter.focus_areas.iter().copied()))
+            .to_owned();
+        select = select.filter(C::Id.in_subquery(serving));
+    }
+    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        if search.chars().count() > MAX_SEARCH_CHARS {
+            return Err(AppError::bad_input("search", format!("search is at most {MAX_SEARCH_CHARS} characters")));
+        }
+        let pattern = pagination::like_contains(&search.to_lowercase());
+        let matches = |col: C| Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'));
+        select = select.filter(
+            sea_orm::Condition::any()
+                .add(matches(C::Name))
+                .add(matches(C::NameTraditional))
+                .add(matches(C::NameEn))
+                .add(matches(C::Slug)),
+        );
+    }
+    let key: SortKey<organization::Entity> = match sort {
+        OrganizationSort::Name => SortKey {
+            column: C::Name,
+            id: C::Id,
+            direction,
+            value_of: |m| (SortValue::Text(m.name.clone()), m.id),
+            sample: SortValue::Text(String::new()),
+        },
+        OrganizationSort::CreatedAt => SortKey {
+            column: C::CreatedAt,
+            id: C::Id,
+            direction,
+            value_of: |m| (SortValue::Time(m.created_at), m.id),
+            sample: SortValue::Time(DateTime::UNIX_EPOCH),
+        },
+        OrganizationSort::UpdatedAt => SortKey {
+            column: C::UpdatedAt,
+            id: C::Id,
+            direction,
+            value_of: |m| (SortValue::Time(m.updated_at), m.id),
+            sample: SortValue::Time(DateTime::UNIX_EPOCH),
+        },
+    };
+    let page = pagination::paginate(db, select, &key, args, limits, with_total).await?;
+    let ids: Vec<i64> = page.items.iter().map(|(_, m)| m.id).collect();
+    let mut areas = focus_areas_of(db, &ids).await?;
+    Ok(page.map(|org| OrganizationRecord { focus_areas: areas.remove(&org.id).unwrap_or_default(), org }))
+}
+
+// ---------------------------------------------------------------- validation
+
+fn required_text(field: &str, value: &str, max: usize) -> AppResult<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(AppError::bad_input(field, format!("{field} must not be empty")));
+    }
+    if v.chars().count() > max {
+        return Err(AppError::bad_input(field, format!("{field} is at most {max} characters")));
+    }
+    Ok(v.to_owned())
+}
+
+fn optional_text(field: &str, value: Option<String>, max: usize) -> AppResult<Option<String>> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => required_text(field, v, max).map(Some),
+    }
+}
+
+fn optional_url(field: &str, value: Option<String>) -> AppResult<Option<String>> {
+    let v = optional_text(field, value, 500)?;
+    if let Some(url) = &v {
+        let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+        if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+            return Err(AppError::bad_input(field, format!("{field} must be an http(s) URL")));
+        }
+    }
+    Ok(v)
+}
+
+fn optional_email(value: Option<String>) -> AppResult<Option<String>> {
+    let v = optional_text("contactEmail", value, 254)?;
+    if let Some(email) = &v {
+        let valid = email
+            .split_once('@')
+            .is_some_and(|(user, host)| !user.is_empty() && host.contains('.') && !host.starts_with('.') && !email.contains(char::is_whitespace));
+        if !valid {
+            return Err(AppError::bad_input("contactEmail", "contactEmail is not an email address"));
+        }
+    }
+    Ok(v)
+}
+
+fn optional_phone(value: Option<String>) -> AppResult<Option<String>> {
+    let v = optional_text("contactPhone", value, 40)?;
+    if let Some(phone) = &v {
+        let digits = phone.chars().filter(char::is_ascii_digit).count();
+        let valid = phone.chars().all(|c| c.is_ascii_digit() || "+-() ".contains(c)) && (5..=20).contains(&digits);
+        if !valid {
+            return Err(AppError::bad_input("contactPhone", "contactPhone is not a phone number"));
+        }
+    }
+    Ok(v)
+}
+
+fn optional_credit_code(value: Option<String>) -> AppResult<Option<String>> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(raw) => credit_code::normalize(raw).map(Some).map_err(|m| AppError::bad_input("creditCode", m)),
+    }
+}
+
+fn validate_founded_on(value: Option<NaiveDate>) -> AppResult<Option<NaiveDate>> {
+    if let Some(d) = value {
+        if d > Utc::now().date_naive() {
+            return Err(AppError::bad_input("foundedOn", "foundedOn is in the future"));
+        }
+    }
+    Ok(value)
+}
+
+pub fn validate_slug(raw: &str) -> AppResult<String> {
+    let slug = raw.trim().to_ascii_lowercase();
+    let valid = (3..=64).contains(&slug.len())
+        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-')
+        && !slug.contains("--");
+    if !valid {
+        return Err(AppError::bad_input(
+            "slug",
+            "slug is 3 to 64 characters of a-z, 0-9 and single hyphens inside",
+        ));
+    }
+    Ok(slug)
+}
+
+/// A readable slug from the English name when there is one, otherwise `org-` and random.
+fn generate_slug(name_en: Option<&str>) -> String {
+    let from_en: String = name_en
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let suffix: String = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
+    let mut base: String = from_en.chars().take(50).collect();
+    base = base.trim_end_matches('-').to_owned();
+    if base.len() < 3 { format!("org-{suffix}") } else { format!("{base}-{suffix}") }
+}
+
+fn dedup_areas(mut areas: Vec<FocusArea>) -> AppResult<Vec<FocusArea>> {
+    areas.sort();
+    areas.dedup();
+    if areas.len() > 12 {
+        return Err(AppError::bad_input("focusAreas", "at most 12 focus areas"));
+    }
+    Ok(areas)
+}
+
+// ---------------------------------------------------------------- writes
+
+pub async fn create(db: &DatabaseConnection, input: NewOrganization) -> AppResult<OrganizationRecord> {
+    let now = super::now();
+    let name = required_text("name", &input.name, 200)?;
+    let name_en = optional_text("nameEn", input.name_en, 300)?;
+    let slug = match input.slug.as_deref() {
+        Some(s) if !s.trim().is_empty() => validate_slug(s)?,
+        _ => generate_slug(name_en.as_deref()),
+    };
+    let stage = input.stage.unwrap_or(Stage::Liaison);
+    if !matches!(stage, Stage::Liaison | Stage::Applied) {
+        return Err(AppError::bad_input(
+            "stage",
+            "a new organization starts as LIAISON or APPLIED; later stages are reached by transitions",
+        ));
+    }
+    let joined_at = input.joined_at.unwrap_or(now);
+    if joined_at > now + chrono::Duration::minutes(1) {
+        return Err(AppError::bad_input("joinedAt", "joinedAt is in the future"));
+    }
+    let areas = dedup_areas(input.focus_areas)?;
+    let model = organization::ActiveModel {
+        slug: Set(slug),
+        name: Set(name),
+        name_traditional: Set(optional_text("nameTraditional", input.name_traditional, 200)?),
+        name_en: Set(name_en),
+        kind: Set(input.kind.unwrap_or(OrganizationKind::SocialServiceAgency)),
+        credit_code: Set(optional_credit_code(input.credit_code)?),
+        founded_on: Set(validate_founded_on(input.founded_on)?),
+        contact_name: Set(optional_text("contactName", input.contact_name, 100)?),
+        contact_phone: Set(optional_phone(input.contact_phone)?),
+        contact_email: Set(optional_email(input.contact_email)?),
+        website: Set(optional_url("website", input.website)?),
+        description: Set(optional_text("description", input.description, 10_000)?.unwrap_or_default()),
+        logo_url: Set(optional_url("logoUrl", input.logo_url)?),
+        stage: Set(stage),
+        stage_changed_at: Set(joined_at),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+
+    let txn = db.begin().await?;
+    let org = model.insert(&txn).await?;
+    replace_focus_areas(&txn, org.id, &areas).await?;
+    transition::ActiveModel {
+        organization_id: Set(org.id),
+        from_stage: Set(None),
+        to_stage: Set(stage),
+        note: Set(String::new()),
+        occurred_at: Set(joined_at),
+        recorded_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(OrganizationRecord { org, focus_areas: areas })
+}
+
+async fn replace_focus_areas(db: &impl ConnectionTrait, org_id: i64, areas: &[FocusArea]) -> AppResult<()> {
+    focus::Entity::delete_many().filter(focus::Column::OrganizationId.eq(org_id)).exec(db).await?;
+    if !areas.is_empty() {
+        focus::Entity::insert_many(areas.iter().map(|a| focus::ActiveModel {
+            organization_id: Set(org_id),
+            focus_area: Set(*a),
+        }))
+        .exec(db)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn load(db: &impl ConnectionTrait, id: i64) -> AppResult<organization::Model> {
+    organization::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound("organization".into()))
+}
+
+pub async fn update(db: &DatabaseConnection, id: i64, patch: OrganizationPatch) -> AppResult<OrganizationRecord> {
+    let txn = db.begin().await?;
+    let current = load(&txn, id).await?;
+    let mut model: organization::ActiveModel = current.into();
+    if let Some(v) = patch.name {
+        model.name = Set(required_text("name", &v, 200)?);
+    }
+    if let Some(v) = patch.name_traditional {
+        model.name_traditional = Set(optional_text("nameTraditional", v, 200)?);
+    }
+    if let Some(v) = patch.name_en {
+        model.name_en = Set(optional_text("nameEn", v, 300)?);
+    }
+    if let Some(v) = patch.slug {
+        model.slug = Set(validate_slug(&v)?);
+    }
+    if let Some(v) = patch.kind {
+        model.kind = Set(v);
+    }
+    if let Some(v) = patch.credit_code {
+        model.credit_code = Set(optional_credit_code(v)?);
+    }
+    if let Some(v) = patch.founded_on {
+        model.founded_on = Set(validate_founded_on(v)?);
+    }
+    if let Some(v) = patch.contact_name {
+        model.contact_name = Set(optional_text("contactName", v, 100)?);
+    }
+    if let Some(v) = patch.contact_phone {
+        model.contact_phone = Set(optional_phone(v)?);
+    }
+    if let Some(v) = patch.contact_email {
+        model.contact_email = Set(optional_email(v)?);
+    }
+    if let Some(v) = patch.website {
+        model.website = Set(optional_url("website", v)?);
+    }
+    if let Some(v) = patch.description {
+        model.description = Set(optional_text("description", Some(v), 10_000)?.unwrap_or_default());
+    }
+    if let Some(v) = patch.logo_url {
+        model.logo_url = Set(optional_url("logoUrl", v)?);
+    }
+    model.updated_at = Set(super::now());
+    let org = model.update(&txn).await?;
+    let focus_areas = match patch.focus_areas {
+        Some(areas) => {
+            let areas = dedup_areas(areas)?;
+            replace_focus_areas(&txn, id, &areas).await?;
+            areas
+        }
+        None => focus_areas_of(&txn, &[id]).await?.remove(&id).unwrap_or_default(),
+    };
+    txn.commit().await?;
+    Ok(OrganizationRecord { org, focus_areas })
+}
+
+pub struct StageChange {
+    pub organization_id: i64,
+    pub to: Stage,
+    pub note: Option<String>,
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+pub async fn transition(
+    db: &DatabaseConnection,
+    change: StageChange,
+) -> AppResult<(OrganizationRecord, transition::Model)> {
+    let now = super::now();
+    let note = optional_text("note", change.note, 2000)?.unwrap_or_default();
+    let txn = db.begin().await?;
+    let current = load(&txn, change.organization_id).await?;
+    if !allowed_next(current.stage).contains(&change.to) {
+        let allowed: Vec<String> = allowed_next(current.stage).iter().map(|s| stage_name(*s)).collect();
+        return Err(AppError::bad_input(
+            "stage",
+            format!(
+                "an organization cannot move from {} to {}; allowed: {}",
+                stage_name(current.stage),
+                stage_name(change.to),
+                allowed.join(", ")
+            ),
+        ));
+    }
+    let occurred_at = change.occurred_at.unwrap_or(now);
+    if occurred_at > now + chrono::Duration::minutes(1) {
+        return Err(AppError::bad_input("occurredAt", "occurredAt is in the future"));
+    }
+    if occurred_at < current.stage_changed_at {
+        return Err(AppError::bad_input("occurredAt", "occurredAt is before the current stage began"));
+    }
+    // Conditional on the stage we checked, so two concurrent transitions cannot both apply.
+    let updated = organization::Entity::update_many()
+        .col_expr(organization::Column::Stage, Expr::val(change.to).into())
+        .col_expr(organization::Column::StageChangedAt, Expr::val(occurred_at).into())
+        .col_expr(organization::Column::UpdatedAt, Expr::val(now).into())
+        .filter(organization::Column::Id.eq(current.id))
+        .filter(organization::Column::Stage.eq(current.stage))
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(AppError::Conflict("the organization's stage changed meanwhile; reload and retry".into()));
+    }
+    let entry = transition::ActiveModel {
+        organization_id: Set(current.id),
+        from_stage: Set(Some(current.stage)),
+        to_stage: Set(change.to),
+        note: Set(note),
+        occurred_at: Set(occurred_at),
+        recorded_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let org = load(&txn, current.id).await?;
+    let focus_areas = focus_areas_of(&txn, &[org.id]).await?.remove(&org.id).unwrap_or_default();
+    txn.commit().await?;
+    Ok((OrganizationRecord { org, focus_areas }, entry))
+}
+
+fn stage_name(stage: Stage) -> String {
+    use sea_orm::ActiveEnum;
+    stage.to_value()
+}
+
+// ---------------------------------------------------------------- the cached directory
+
+/// Cache tag of everything the organization directory serves.
+pub const CACHE_TAG: &str = "organizations";
+
+/// The organization directory as its readers see it: reads through the cache, writes that
+/// invalidate it once committed.
+pub struct Directory<'a> {
+    pub db: &'a DatabaseConnection,
+    pub cache: &'a crate::cache::Cache,
+    pub limits: &'a Limits,
+}
+
+impl Directory<'_> {
+    pub async fn by_slug(&self, slug: &str) -> AppResult<Option<OrganizationRecord>> {
+        let slug = slug.trim().to_ascii_lowercase();
+        if slug.is_empty() || slug.len() > 64 {
+            return Ok(None);
+        }
+        let key = format!("slug:{slug}");
+        self.cache.get_or_load(CACHE_TAG, &key, find_by_slug(self.db, &slug)).await
+    }
+
+    pub async fn list(
+        &self,
+        filter: &OrganizationFilter,
+        sort: OrganizationSort,
+        direction: SortDirection,
+        args: &PageArgs,
+        with_total: bool,
+    ) -> AppResult<Page<OrganizationRecord>> {
+        pagination::validate(args, self.limits)?;
+        let shape = serde_json::to_vec(&(filter, sort, direction, args, with_total)).unwrap_or_default();
+        let key = format!("list:{}", crate::cache::digest(&shape));
+        self.cache
+            .get_or_load(CACHE_TAG, &key, list(self.db, filter, sort, direction, args, self.limits, with_total))
+            .await
+    }
+
+    pub async fn create(&self, input: NewOrganization) -> AppResult<OrganizationRecord> {
+        let record = create(self.db, input).await?;
+        self.cache.invalidate(CACHE_TAG).await;
+        Ok(record)
+    }
+
+    pub async fn update(&self, id: i64, patch: OrganizationPatch) -> AppResult<OrganizationRecord> {
+        let record = update(self.db, id, patch).await?;
+        self.cache.invalidate(CACHE_TAG).await;
+        Ok(record)
+    }
+
+    pub async fn transition(&self, change: StageChange) -> AppResult<(OrganizationRecord, transition::Model)> {
+        let result = transition(self.db, change).await?;
+        self.cache.invalidate(CACHE_TAG).await;
+        Ok(result)
+    }
+}

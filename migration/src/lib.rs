@@ -1,0 +1,14 @@
+//! Database migrations. Each file is one timestamped step; the crate does not import `entity`
+//! so that old migrations never change when entities do.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_organizations;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261129_000001_organizations::Migration)]
+    }
+}

@@ -1,0 +1,107 @@
+//! The `incubase` command: serve (default), migrate, export-schema, seed-demo.
+use anyhow::Context;
+use api::config::Settings;
+use api::startup::{Application, build_state};
+use clap::{Parser, Subcommand};
+use migration::{Migrator, MigratorTrait};
+
+#[derive(Parser)]
+#[command(name = "incubase", version, about = "GraphQL API of the social-governance innovation service base")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply or inspect database migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Print the GraphQL SDL (what schema.graphql holds).
+    ExportSchema {
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Load the demo base: organizations with their history. Skips when data exists.
+    SeedDemo,
+}
+
+#[derive(Subcommand)]
+enum MigrateAction {
+    /// Apply all pending migrations.
+    Up,
+    /// Roll back the last migration (or --steps N).
+    Down {
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List migrations and whether they are applied.
+    Status,
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("incubase: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::ExportSchema { output }) = &cli.command {
+        let sdl = api::graphql::sdl();
+        match output {
+            Some(path) => std::fs::write(path, sdl).with_context(|| format!("writing {}", path.display()))?,
+            None => print!("{sdl}"),
+        }
+        return Ok(());
+    }
+    let settings = Settings::from_env()?;
+    api::telemetry::init(&settings.log_format);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            tracing::info!(settings = ?settings, "starting");
+            let app = Application::build(settings).await?;
+            let addr = app.local_addr();
+            tracing::info!("incubase listening on http://{addr} (GraphiQL at http://{addr}/)");
+            println!("incubase listening on http://{addr} — GraphiQL at http://{addr}/");
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate { action } => {
+            let state = build_state(settings).await?;
+            match action {
+                MigrateAction::Up => {
+                    Migrator::up(&state.db, None).await?;
+                    println!("migrations applied");
+                }
+                MigrateAction::Down { steps } => {
+                    Migrator::down(&state.db, Some(steps)).await?;
+                    println!("rolled back {steps} migration(s)");
+                }
+                MigrateAction::Status => {
+                    for m in Migrator::get_migration_with_status(&state.db).await? {
+                        println!("{:?}\t{}", m.status(), m.name());
+                    }
+                }
+            }
+        }
+        Command::SeedDemo => {
+            let state = build_state(settings).await?;
+            Migrator::up(&state.db, None).await?;
+            let created = api::seed::demo(&state.db).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            if created == 0 {
+                println!("the database already holds organizations; nothing seeded");
+            } else {
+                println!("seeded {created} organizations");
+            }
+        }
+        Command::ExportSchema { .. } => {}
+    }
+    Ok(())
+}
