@@ -26,10 +26,6 @@ impl AccessPolicy {
     }
 
     pub fn require_manage_organizations(&self, viewer: &Viewer) -> AppResult<()> {
-        if self.can_manage_organizations(viewer) {
-            Ok(())
-        } else {
-            Err(AppError::Unauthenticated)
-        }
+        if self.can_manage_organizations(viewer) { Ok(()) } else { Err(AppError::Unauthenticated) }
     }
 }

@@ -102,9 +102,7 @@ impl Cache {
     }
 
     fn with_store(store: Store, ttl: Duration) -> Self {
-        Self {
-            inner: Arc::new(Inner { store, ttl, pending_invalidations: Mutex::new(HashSet::new()) }),
-        }
+        Self { inner: Arc::new(Inner { store, ttl, pending_invalidations: Mutex::new(HashSet::new()) }) }
     }
 
     pub async fn lookup<T: DeserializeOwned>(&self, tag: &str, key: &str) -> Lookup<T> {
@@ -256,8 +254,7 @@ impl RedisStore {
         let mut conn = self.conn.clone();
         let mut invocation = self.lookup.key(self.generation_key(tag));
         invocation.arg(self.entry_prefix(tag)).arg(key);
-        let (generation, raw): (String, Option<String>) =
-            self.call(invocation.invoke_async(&mut conn)).await?;
+        let (generation, raw): (String, Option<String>) = self.call(invocation.invoke_async(&mut conn)).await?;
         Some((generation.parse().ok()?, raw))
     }
 
@@ -286,7 +283,7 @@ impl RedisStore {
                 self.record(true);
                 Ok(())
             }
-            Ok(Err(e)) => Err(format!("redis unreachable: {}", format!("{:?}", e.kind()))),
+            Ok(Err(e)) => Err(format!("redis unreachable: {:?}", e.kind())),
             Err(_) => Err("redis timed out".to_owned()),
         }
     }

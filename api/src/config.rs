@@ -76,12 +76,7 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let creds = &url[scheme_end + 3..at];
             match creds.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &creds[..colon],
-                    &url[at..]
-                ),
+                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &creds[..colon], &url[at..]),
                 None => url.to_owned(),
             }
         }
@@ -148,8 +143,7 @@ impl Settings {
             s.database_max_connections = parse_positive("INCUBASE_DB_MAX_CONNECTIONS", &v)?;
         }
         if let Some(v) = get("INCUBASE_DB_ACQUIRE_TIMEOUT_MS") {
-            s.database_acquire_timeout =
-                Duration::from_millis(parse_positive("INCUBASE_DB_ACQUIRE_TIMEOUT_MS", &v)?);
+            s.database_acquire_timeout = Duration::from_millis(parse_positive("INCUBASE_DB_ACQUIRE_TIMEOUT_MS", &v)?);
         }
         if let Some(v) = get("REDIS_URL") {
             if !(v.starts_with("redis://") || v.starts_with("rediss://")) {

@@ -88,10 +88,7 @@ fn error_body(message: &str, code: &str) -> serde_json::Value {
 }
 
 fn error_response(status: StatusCode, message: &str, code: &str) -> Response {
-    Response::builder()
-        .status(status)
-        .content_type("application/json")
-        .body(error_body(message, code).to_string())
+    Response::builder().status(status).content_type("application/json").body(error_body(message, code).to_string())
 }
 
 struct GraphQLEndpoint {
@@ -151,10 +148,11 @@ impl Endpoint for GraphQLEndpoint {
         let started = Instant::now();
         let media = MediaType::of(&req);
         let is_get = req.method() == Method::GET;
-        if is_get && !req.uri().query().is_some_and(|q| q.contains("query=")) {
-            if req.header(header::ACCEPT).is_some_and(|a| a.contains("text/html")) {
-                return Ok(graphiql.call(req).await?.into_response());
-            }
+        if is_get
+            && !req.uri().query().is_some_and(|q| q.contains("query="))
+            && req.header(header::ACCEPT).is_some_and(|a| a.contains("text/html"))
+        {
+            return Ok(graphiql.call(req).await?.into_response());
         }
         let batch = match self.read_request(req).await {
             Ok(batch) => batch,
@@ -196,7 +194,11 @@ impl GraphQLEndpoint {
                         Refusal::new(StatusCode::BAD_REQUEST, format!("`variables` is not JSON: {e}"), "BAD_REQUEST")
                     })?;
                     if !value.is_object() && !value.is_null() {
-                        return Err(Refusal::new(StatusCode::BAD_REQUEST, "`variables` must be an object", "BAD_REQUEST"));
+                        return Err(Refusal::new(
+                            StatusCode::BAD_REQUEST,
+                            "`variables` must be an object",
+                            "BAD_REQUEST",
+                        ));
                     }
                     request = request.variables(Variables::from_json(value));
                 }
@@ -304,10 +306,7 @@ impl GraphQLEndpoint {
             );
         }
         let outcome = RequestOutcome::default();
-        let request = request
-            .data(Loaders::new(&self.state.db))
-            .data(outcome.clone())
-            .data(Viewer::Anonymous);
+        let request = request.data(Loaders::new(&self.state.db)).data(outcome.clone()).data(Viewer::Anonymous);
         let response = self.schema.execute(request).await;
         let errors = response.errors.len();
         if !outcome.executed() && errors > 0 {
@@ -380,4 +379,3 @@ fn log_operation(name: Option<&str>, status: StatusCode, errors: usize, started:
         "graphql"
     );
 }
-

@@ -21,8 +21,35 @@ const DISTRICTS: [(&str, &str); 6] = [
     ("翔安区", "350213"),
 ];
 const THEMES: [&str; 30] = [
-    "巾帼", "阳光", "馨悦", "同心", "康乃馨", "向日葵", "木棉花", "凤凰花", "白鹭", "启航", "善水", "暖心", "彩虹", "禾苗",
-    "春晖", "晨曦", "知音", "和美", "益家", "筑梦", "海燕", "心语", "映山红", "百合", "紫荆", "明月", "鹭岛", "绿荫", "繁星",
+    "巾帼",
+    "阳光",
+    "馨悦",
+    "同心",
+    "康乃馨",
+    "向日葵",
+    "木棉花",
+    "凤凰花",
+    "白鹭",
+    "启航",
+    "善水",
+    "暖心",
+    "彩虹",
+    "禾苗",
+    "春晖",
+    "晨曦",
+    "知音",
+    "和美",
+    "益家",
+    "筑梦",
+    "海燕",
+    "心语",
+    "映山红",
+    "百合",
+    "紫荆",
+    "明月",
+    "鹭岛",
+    "绿荫",
+    "繁星",
     "萤火虫",
 ];
 const FOCUS_WORDS: [(&str, &[FocusArea]); 10] = [
@@ -45,8 +72,12 @@ const SUFFIXES: [(&str, OrganizationKind); 6] = [
     ("协会", OrganizationKind::SocialGroup),
     ("志愿服务队", OrganizationKind::CommunityGroup),
 ];
-const SURNAMES: [&str; 16] = ["陈", "林", "黄", "张", "李", "王", "吴", "刘", "蔡", "杨", "郑", "许", "谢", "洪", "苏", "曾"];
-const GIVEN: [&str; 16] = ["丽华", "秀英", "美玲", "晓燕", "雅婷", "淑芬", "静怡", "慧敏", "佳颖", "春梅", "海燕", "玉兰", "思琪", "雪芳", "婉清", "桂香"];
+const SURNAMES: [&str; 16] =
+    ["陈", "林", "黄", "张", "李", "王", "吴", "刘", "蔡", "杨", "郑", "许", "谢", "洪", "苏", "曾"];
+const GIVEN: [&str; 16] = [
+    "丽华", "秀英", "美玲", "晓燕", "雅婷", "淑芬", "静怡", "慧敏", "佳颖", "春梅", "海燕", "玉兰", "思琪", "雪芳",
+    "婉清", "桂香",
+];
 
 /// How many organizations of each stage the demo base holds.
 const PLAN: [(Stage, usize); 6] = [
@@ -96,8 +127,20 @@ pub async fn demo(db: &DatabaseConnection) -> AppResult<usize> {
 
     // A few organizations written by hand, including a cross-strait one in both scripts.
     let featured = [
-        ("厦门市海峡两岸妇女交流促进会", Some("廈門市海峽兩岸婦女交流促進會"), "Xiamen Cross-Strait Women's Exchange Association", OrganizationKind::SocialGroup, vec![FocusArea::Women, FocusArea::CrossStrait]),
-        ("厦门市妇女儿童公益基金会", None, "Xiamen Women and Children Charity Foundation", OrganizationKind::Foundation, vec![FocusArea::Women, FocusArea::Children]),
+        (
+            "厦门市海峡两岸妇女交流促进会",
+            Some("廈門市海峽兩岸婦女交流促進會"),
+            "Xiamen Cross-Strait Women's Exchange Association",
+            OrganizationKind::SocialGroup,
+            vec![FocusArea::Women, FocusArea::CrossStrait],
+        ),
+        (
+            "厦门市妇女儿童公益基金会",
+            None,
+            "Xiamen Women and Children Charity Foundation",
+            OrganizationKind::Foundation,
+            vec![FocusArea::Women, FocusArea::Children],
+        ),
     ];
     for (name, traditional, en, kind, areas) in featured {
         used_names.insert(name.to_owned());
@@ -136,11 +179,8 @@ pub async fn demo(db: &DatabaseConnection) -> AppResult<usize> {
                     break (name, areas, kind);
                 }
             };
-            let contact = format!(
-                "{}{}",
-                SURNAMES[rng.random_range(0..SURNAMES.len())],
-                GIVEN[rng.random_range(0..GIVEN.len())]
-            );
+            let contact =
+                format!("{}{}", SURNAMES[rng.random_range(0..SURNAMES.len())], GIVEN[rng.random_range(0..GIVEN.len())]);
             let joined_days_ago = rng.random_range(400..2400);
             let joined_at = now - Duration::days(joined_days_ago);
             let founded = joined_at.date_naive() - Duration::days(rng.random_range(100..3000));

@@ -60,7 +60,8 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then waits for in-flight requests (up to 30 s).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        let schema = build_schema(Some(self.state.clone()), &self.state.settings.limits, &self.state.settings.environment);
+        let schema =
+            build_schema(Some(self.state.clone()), &self.state.settings.limits, &self.state.settings.environment);
         let app = crate::http::routes(schema, self.state.clone());
         Server::new_with_acceptor(self.acceptor)
             .idle_timeout(Duration::from_secs(60))

@@ -10,7 +10,20 @@ pub struct Model {
 }
 
 /// Who or what an organization serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, EnumIter, DeriveActiveEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    EnumIter,
+    DeriveActiveEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
 pub enum FocusArea {
     #[sea_orm(string_value = "WOMEN")]

@@ -108,10 +108,7 @@ impl MigrationTrait for Migration {
                     )
                     .foreign_key(
                         ForeignKey::create()
-                            .from(
-                                OrganizationFocusAreas::Table,
-                                OrganizationFocusAreas::OrganizationId,
-                            )
+                            .from(OrganizationFocusAreas::Table, OrganizationFocusAreas::OrganizationId)
                             .to(Organizations::Table, Organizations::Id)
                             .on_delete(ForeignKeyAction::Cascade),
                     )
@@ -142,10 +139,7 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone(OrganizationStageTransitions::RecordedAt))
                     .foreign_key(
                         ForeignKey::create()
-                            .from(
-                                OrganizationStageTransitions::Table,
-                                OrganizationStageTransitions::OrganizationId,
-                            )
+                            .from(OrganizationStageTransitions::Table, OrganizationStageTransitions::OrganizationId)
                             .to(Organizations::Table, Organizations::Id)
                             .on_delete(ForeignKeyAction::Cascade),
                     )

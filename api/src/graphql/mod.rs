@@ -1,10 +1,10 @@
 //! The GraphQL schema: one Query/Mutation pair per domain, merged into the roots.
+pub mod connection;
 pub mod ids;
 pub mod loaders;
 pub mod node;
 pub mod organization;
 mod outcome;
-pub mod connection;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 

@@ -191,7 +191,11 @@ impl Organization {
 
     async fn contact(&self) -> OrganizationContact {
         let o = &self.0.org;
-        OrganizationContact { name: o.contact_name.clone(), phone: o.contact_phone.clone(), email: o.contact_email.clone() }
+        OrganizationContact {
+            name: o.contact_name.clone(),
+            phone: o.contact_phone.clone(),
+            email: o.contact_email.clone(),
+        }
     }
 
     async fn website(&self) -> Option<&str> {
@@ -405,7 +409,11 @@ pub struct OrganizationMutation;
 
 #[Object]
 impl OrganizationMutation {
-    async fn create_organization(&self, ctx: &Context<'_>, input: CreateOrganizationInput) -> Result<CreateOrganizationPayload> {
+    async fn create_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateOrganizationInput,
+    ) -> Result<CreateOrganizationPayload> {
         let state = state(ctx)?;
         state.policy.require_manage_organizations(viewer(ctx)).extend()?;
         let contact = input.contact.unwrap_or(ContactInput { name: None, phone: None, email: None });
@@ -434,7 +442,11 @@ impl OrganizationMutation {
         Ok(CreateOrganizationPayload { organization: Organization(record) })
     }
 
-    async fn update_organization(&self, ctx: &Context<'_>, input: UpdateOrganizationInput) -> Result<UpdateOrganizationPayload> {
+    async fn update_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateOrganizationInput,
+    ) -> Result<UpdateOrganizationPayload> {
         let state = state(ctx)?;
         state.policy.require_manage_organizations(viewer(ctx)).extend()?;
         let id = ids::decode(&input.id, TYPE_NAME, "id").extend()?;
@@ -476,7 +488,12 @@ impl OrganizationMutation {
         let stage: org_entity::Stage = input.stage.into();
         let (record, entry) = state
             .directory()
-            .transition(StageChange { organization_id: id, to: stage, note: input.note, occurred_at: input.occurred_at })
+            .transition(StageChange {
+                organization_id: id,
+                to: stage,
+                note: input.note,
+                occurred_at: input.occurred_at,
+            })
             .await
             .extend()?;
         Ok(TransitionOrganizationStagePayload { organization: Organization(record), entry })

@@ -39,7 +39,12 @@ impl Extension for TrackOutcomeExtension {
         next.run(ctx).await.map_err(|errors| errors.into_iter().map(with_validation_code).collect())
     }
 
-    async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
         if let Some(outcome) = ctx.data_opt::<RequestOutcome>() {
             outcome.executed.store(true, Ordering::Relaxed);
         }

@@ -119,10 +119,7 @@ pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Ve
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let orgs = organization::Entity::find()
-        .filter(organization::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
-        .await?;
+    let orgs = organization::Entity::find().filter(organization::Column::Id.is_in(ids.iter().copied())).all(db).await?;
     with_focus_areas(db, orgs).await
 }
 
@@ -144,10 +141,7 @@ pub async fn focus_areas_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult
     if ids.is_empty() {
         return Ok(map);
     }
-    let rows = focus::Entity::find()
-        .filter(focus::Column::OrganizationId.is_in(ids.iter().copied()))
-        .all(db)
-        .await?;
+    let rows = focus::Entity::find().filter(focus::Column::OrganizationId.is_in(ids.iter().copied())).all(db).await?;
     for row in rows {
         map.entry(row.organization_id).or_default().push(row.focus_area);
     }
@@ -214,7 +208,8 @@ pub async fn list(
             return Err(AppError::bad_input("search", format!("search is at most {MAX_SEARCH_CHARS} characters")));
         }
         let pattern = pagination::like_contains(&search.to_lowercase());
-        let matches = |col: C| Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'));
+        let matches =
+            |col: C| Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'));
         select = select.filter(
             sea_orm::Condition::any()
                 .add(matches(C::Name))
@@ -286,9 +281,9 @@ fn optional_url(field: &str, value: Option<String>) -> AppResult<Option<String>>
 fn optional_email(value: Option<String>) -> AppResult<Option<String>> {
     let v = optional_text("contactEmail", value, 254)?;
     if let Some(email) = &v {
-        let valid = email
-            .split_once('@')
-            .is_some_and(|(user, host)| !user.is_empty() && host.contains('.') && !host.starts_with('.') && !email.contains(char::is_whitespace));
+        let valid = email.split_once('@').is_some_and(|(user, host)| {
+            !user.is_empty() && host.contains('.') && !host.starts_with('.') && !email.contains(char::is_whitespace)
+        });
         if !valid {
             return Err(AppError::bad_input("contactEmail", "contactEmail is not an email address"));
         }
@@ -316,10 +311,8 @@ fn optional_credit_code(value: Option<String>) -> AppResult<Option<String>> {
 }
 
 fn validate_founded_on(value: Option<NaiveDate>) -> AppResult<Option<NaiveDate>> {
-    if let Some(d) = value {
-        if d > Utc::now().date_naive() {
-            return Err(AppError::bad_input("foundedOn", "foundedOn is in the future"));
-        }
+    if value.is_some_and(|d| d > Utc::now().date_naive()) {
+        return Err(AppError::bad_input("foundedOn", "foundedOn is in the future"));
     }
     Ok(value)
 }
@@ -332,10 +325,7 @@ pub fn validate_slug(raw: &str) -> AppResult<String> {
         && !slug.ends_with('-')
         && !slug.contains("--");
     if !valid {
-        return Err(AppError::bad_input(
-            "slug",
-            "slug is 3 to 64 characters of a-z, 0-9 and single hyphens inside",
-        ));
+        return Err(AppError::bad_input("slug", "slug is 3 to 64 characters of a-z, 0-9 and single hyphens inside"));
     }
     Ok(slug)
 }
@@ -428,10 +418,9 @@ pub async fn create(db: &DatabaseConnection, input: NewOrganization) -> AppResul
 async fn replace_focus_areas(db: &impl ConnectionTrait, org_id: i64, areas: &[FocusArea]) -> AppResult<()> {
     focus::Entity::delete_many().filter(focus::Column::OrganizationId.eq(org_id)).exec(db).await?;
     if !areas.is_empty() {
-        focus::Entity::insert_many(areas.iter().map(|a| focus::ActiveModel {
-            organization_id: Set(org_id),
-            focus_area: Set(*a),
-        }))
+        focus::Entity::insert_many(
+            areas.iter().map(|a| focus::ActiveModel { organization_id: Set(org_id), focus_area: Set(*a) }),
+        )
         .exec(db)
         .await?;
     }
@@ -439,10 +428,7 @@ async fn replace_focus_areas(db: &impl ConnectionTrait, org_id: i64, areas: &[Fo
 }
 
 async fn load(db: &impl ConnectionTrait, id: i64) -> AppResult<organization::Model> {
-    organization::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::NotFound("organization".into()))
+    organization::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("organization".into()))
 }
 
 pub async fn update(db: &DatabaseConnection, id: i64, patch: OrganizationPatch) -> AppResult<OrganizationRecord> {
@@ -538,9 +524,9 @@ pub async fn transition(
     }
     // Conditional on the stage we checked, so two concurrent transitions cannot both apply.
     let updated = organization::Entity::update_many()
-        .col_expr(organization::Column::Stage, Expr::val(change.to).into())
-        .col_expr(organization::Column::StageChangedAt, Expr::val(occurred_at).into())
-        .col_expr(organization::Column::UpdatedAt, Expr::val(now).into())
+        .col_expr(organization::Column::Stage, Expr::val(change.to))
+        .col_expr(organization::Column::StageChangedAt, Expr::val(occurred_at))
+        .col_expr(organization::Column::UpdatedAt, Expr::val(now))
         .filter(organization::Column::Id.eq(current.id))
         .filter(organization::Column::Stage.eq(current.stage))
         .exec(&txn)

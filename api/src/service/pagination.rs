@@ -6,8 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
 use sea_orm::{
-    Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select, Value,
+    Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Value,
 };
 use serde::{Deserialize, Serialize};
 
@@ -118,10 +117,7 @@ pub fn validate(args: &PageArgs, limits: &Limits) -> AppResult<(u64, bool)> {
             return Err(AppError::bad_input(arg, format!("`{arg}` must not be negative")));
         }
         Some(n) if n as usize > limits.max_page_size => {
-            return Err(AppError::bad_input(
-                arg,
-                format!("`{arg}` must be at most {}", limits.max_page_size),
-            ));
+            return Err(AppError::bad_input(arg, format!("`{arg}` must be at most {}", limits.max_page_size)));
         }
         Some(n) => n as u64,
     };
@@ -158,7 +154,11 @@ where
     let ascending = (key.direction == SortDirection::Asc) != backward;
     let order = if ascending { Order::Asc } else { Order::Desc };
     let mut query = select.order_by(key.column, order.clone()).order_by(key.id, order);
-    let cursor = if backward { args.before.as_deref().map(|c| (c, "before")) } else { args.after.as_deref().map(|c| (c, "after")) };
+    let cursor = if backward {
+        args.before.as_deref().map(|c| (c, "before"))
+    } else {
+        args.after.as_deref().map(|c| (c, "after"))
+    };
     if let Some((raw, arg)) = cursor {
         let (value, id) = decode_cursor(raw, &key.sample, arg)?;
         let v: SimpleExpr = Expr::val(value.into_value());
@@ -184,11 +184,8 @@ where
             (encode_cursor(&value, id), row)
         })
         .collect();
-    let (has_next_page, has_previous_page) = if backward {
-        (args.before.is_some(), more)
-    } else {
-        (more, args.after.is_some())
-    };
+    let (has_next_page, has_previous_page) =
+        if backward { (args.before.is_some(), more) } else { (more, args.after.is_some()) };
     Ok(Page { items, has_next_page, has_previous_page, total_count })
 }
 

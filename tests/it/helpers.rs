@@ -1,0 +1,249 @@
+//! `spawn_app()`: a real server on port 0 over a fresh database — a temporary SQLite file
+//! with the in-process cache, or a uuid-named PostgreSQL database with Redis under a
+//! uuid-named key prefix — migrated with the real `Migrator`.
+use std::time::Duration;
+
+use api::config::{Environment, Settings};
+use api::startup::Application;
+use api::state::AppState;
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn pg_admin_url() -> String {
+    std::env::var("INCUBASE_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("INCUBASE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Whether this run covers `backend`. `INCUBASE_TEST_BACKENDS=sqlite` runs only the SQLite
+/// half on a machine without PostgreSQL; under CI=true both halves are mandatory.
+pub fn selected(backend: Backend) -> bool {
+    let list = std::env::var("INCUBASE_TEST_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let wanted = list.split(',').any(|b| b.trim().eq_ignore_ascii_case(&format!("{backend:?}")));
+    if !wanted && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true requires the {backend:?} backend, but INCUBASE_TEST_BACKENDS={list}");
+    }
+    if !wanted {
+        eprintln!("note: {backend:?} half not selected (INCUBASE_TEST_BACKENDS={list})");
+    }
+    wanted
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub backend: Backend,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    pg_database: Option<String>,
+    redis_prefix: Option<String>,
+    sqlite_dir: Option<std::path::PathBuf>,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    api::telemetry::init(&api::config::LogFormat::Human);
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let mut settings = Settings::embedded();
+    settings.listen = "127.0.0.1:0".parse().expect("address");
+    settings.environment = Environment::Development;
+    let (mut pg_database, mut redis_prefix, mut sqlite_dir) = (None, None, None);
+    match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join(format!("incubase-test-{id}"));
+            settings.database_url = format!("sqlite://{}/test.db?mode=rwc", dir.display());
+            sqlite_dir = Some(dir);
+        }
+        Backend::Postgres => {
+            let name = format!("incubase_test_{id}");
+            let admin = Database::connect(pg_admin_url()).await.unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL at {} is unreachable ({e}). Start it with \
+                     `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, \
+                     or run only the SQLite half with INCUBASE_TEST_BACKENDS=sqlite (not allowed under CI=true).",
+                    pg_admin_url()
+                )
+            });
+            admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
+            admin.close().await.ok();
+            let base = pg_admin_url();
+            let root = base.rsplit_once('/').map(|(r, _)| r.to_owned()).unwrap_or(base);
+            settings.database_url = format!("{root}/{name}");
+            pg_database = Some(name);
+
+            let prefix = format!("incubase-test:{id}");
+            require_redis().await;
+            settings.redis_url = Some(redis_url());
+            settings.cache_prefix = prefix.clone();
+            redis_prefix = Some(prefix);
+        }
+    }
+    configure(&mut settings);
+    let app = Application::build(settings).await.expect("application starts");
+    let address = format!("http://{}", app.local_addr());
+    let state = app.state().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        rx.await.ok();
+    }));
+    TestApp {
+        address,
+        client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
+        state,
+        backend,
+        shutdown: Some(tx),
+        server: Some(server),
+        pg_database,
+        redis_prefix,
+        sqlite_dir,
+    }
+}
+
+async fn require_redis() {
+    let fail = |e: String| -> ! {
+        panic!(
+            "Redis at {} is unreachable ({e}). Start it with \
+             `redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save \"\" --appendonly no`, \
+             or run only the SQLite half with INCUBASE_TEST_BACKENDS=sqlite (not allowed under CI=true).",
+            redis_url()
+        )
+    };
+    let client = redis::Client::open(redis_url()).unwrap_or_else(|e| fail(e.to_string()));
+    let mut conn = tokio::time::timeout(Duration::from_secs(3), client.get_multiplexed_async_connection())
+        .await
+        .unwrap_or_else(|_| fail("timed out".into()))
+        .unwrap_or_else(|e| fail(e.to_string()));
+    let _: String = redis::cmd("PING").query_async(&mut conn).await.unwrap_or_else(|e| fail(e.to_string()));
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// POSTs an operation; returns the whole JSON response (data and errors).
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        let response = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), 200, "GraphQL over application/json answers 200");
+        response.json().await.expect("JSON body")
+    }
+
+    /// POSTs an operation that must succeed; returns `data`.
+    pub async fn ok(&self, query: &str, variables: Value) -> Value {
+        let body = self.gql(query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+        body["data"].clone()
+    }
+
+    /// POSTs an operation that must fail; returns the first error's `extensions.code`.
+    pub async fn error_code(&self, query: &str, variables: Value) -> String {
+        let body = self.gql(query, variables).await;
+        body["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("expected an error with a code, got {body:#}"))
+            .to_owned()
+    }
+
+    pub fn sql_statements(&self) -> u64 {
+        self.state.metrics.sql_statements()
+    }
+
+    /// Stops the server the way SIGTERM would and waits for it.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let result = tokio::time::timeout(Duration::from_secs(40), server).await;
+            assert!(matches!(result, Ok(Ok(Ok(())))), "server stops cleanly: {result:?}");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(dir) = self.sqlite_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        let pg = self.pg_database.take();
+        let prefix = self.redis_prefix.take();
+        if pg.is_none() && prefix.is_none() {
+            return;
+        }
+        // Cleanup needs async I/O; a thread with its own runtime keeps Drop synchronous.
+        let cleanup = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async move {
+                if let Some(name) = pg
+                    && let Ok(admin) = Database::connect(pg_admin_url()).await
+                {
+                    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+                    let _ = admin.close().await;
+                }
+                if let Some(prefix) = prefix
+                    && let Ok(client) = redis::Client::open(redis_url())
+                    && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                {
+                    let keys: Vec<String> =
+                        redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut conn).await.unwrap_or_default();
+                    if !keys.is_empty() {
+                        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+                    }
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// Generates one test per backend from one body:
+/// `backend_tests! { async fn name(app) { ... } }` → `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($( $(#[$meta:meta])* async fn $name:ident($app:ident) $body:block )*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                $(#[$meta])*
+                async fn run($app: $crate::helpers::TestApp) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    if $crate::helpers::selected($crate::helpers::Backend::Sqlite) {
+                        run($crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await).await;
+                    }
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if $crate::helpers::selected($crate::helpers::Backend::Postgres) {
+                        run($crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await).await;
+                    }
+                }
+            }
+        )*
+    };
+}

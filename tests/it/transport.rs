@@ -1,0 +1,189 @@
+//! GraphQL over HTTP: content types, methods, status codes, limits.
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
+
+const GQL_RESPONSE: &str = "application/graphql-response+json";
+
+async fn post(app: &TestApp, content_type: &str, accept: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("content-type", content_type)
+        .header("accept", accept)
+        .body(body)
+        .send()
+        .await
+        .expect("sent");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or_default()
+}
+
+async fn organization_count(app: &TestApp) -> i64 {
+    app.ok("{ organizations { totalCount } }", json!({})).await["organizations"]["totalCount"].as_i64().expect("count")
+}
+
+const MUTATION: &str = r#"mutation { createOrganization(input: { name: "跨站请求" }) { organization { id } } }"#;
+
+#[tokio::test]
+async fn content_types_and_methods() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mutation = json!({ "query": MUTATION }).to_string();
+
+    let (status, body) = post(&app, "text/plain", "application/json", mutation.clone()).await;
+    assert_eq!(status, 415, "text/plain is refused: {body}");
+    assert_eq!(code(&body), "UNSUPPORTED_MEDIA_TYPE");
+    let (status, _) = post(&app, "application/x-www-form-urlencoded", "*/*", "query=%7B__typename%7D").await;
+    assert_eq!(status, 415);
+    assert_eq!(organization_count(&app).await, 0, "nothing was executed");
+
+    let get = |query: &str| {
+        app.client.get(app.url("/graphql")).query(&[("query", query)]).header("accept", "application/json").send()
+    };
+    let response = get(MUTATION).await.expect("sent");
+    assert_eq!(response.status().as_u16(), 405, "mutation over GET");
+    assert_eq!(response.headers().get("allow").and_then(|v| v.to_str().ok()), Some("POST"));
+    assert_eq!(organization_count(&app).await, 0, "the GET mutation did not run");
+
+    let response = get("{ organizations(first: 1) { totalCount } }").await.expect("sent");
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["data"]["organizations"]["totalCount"], 0);
+
+    let response = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("query", "{ organizations { totalCount } }"), ("variables", "{not json")])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 400);
+
+    let response = app
+        .client
+        .put(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .body(mutation)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 405);
+
+    let page = app.client.get(app.url("/")).send().await.expect("sent");
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.expect("html").contains("graphiql"), "GraphiQL at /");
+}
+
+#[tokio::test]
+async fn request_errors_follow_the_graphql_response_media_type() {
+    let app = spawn_app(Backend::Sqlite).await;
+    // Unparseable JSON: 400 whatever the client accepts.
+    let (status, body) = post(&app, "application/json", "application/json", "{\"query\": ").await;
+    assert_eq!((status, code(&body)), (400, "BAD_REQUEST"));
+    let (status, _) = post(&app, "application/json", GQL_RESPONSE, json!({ "query": 42 }).to_string()).await;
+    assert_eq!(status, 400, "a non-string query");
+
+    // A GraphQL syntax error.
+    let broken = json!({ "query": "{ organizations { " }).to_string();
+    let (status, body) = post(&app, "application/json", GQL_RESPONSE, broken.clone()).await;
+    assert_eq!((status, code(&body)), (400, "GRAPHQL_PARSE_FAILED"));
+    assert!(body.get("data").is_none(), "request errors carry no data: {body}");
+    let (status, body) = post(&app, "application/json", "application/json", broken).await;
+    assert_eq!((status, code(&body)), (200, "GRAPHQL_PARSE_FAILED"), "legacy JSON clients get 200");
+
+    // A validation error.
+    let invalid = json!({ "query": "{ organizations { noSuchField } }" }).to_string();
+    let (status, body) = post(&app, "application/json", GQL_RESPONSE, invalid).await;
+    assert_eq!((status, code(&body)), (400, "GRAPHQL_VALIDATION_FAILED"));
+    assert!(body.get("data").is_none());
+
+    // An error during execution is not a request error: 200 with data.
+    let exec = json!({ "query": "{ organizations(first: 1000) { totalCount } }" }).to_string();
+    let (status, body) = post(&app, "application/json", GQL_RESPONSE, exec).await;
+    assert_eq!((status, code(&body)), (200, "BAD_USER_INPUT"));
+    assert!(body.get("data").is_some());
+}
+
+#[tokio::test]
+async fn limits_on_body_batch_depth_and_complexity() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.limits.max_body_bytes = 2048;
+        s.limits.max_batch = 3;
+    })
+    .await;
+    let big = json!({ "query": format!("{{ organizations {{ totalCount }} }} # {}", "x".repeat(4000)) }).to_string();
+    let (status, body) = post(&app, "application/json", "application/json", big.clone()).await;
+    assert_eq!((status, code(&body)), (413, "PAYLOAD_TOO_LARGE"));
+
+    // Without a Content-Length (chunked), the bytes actually read are what count.
+    let stream = futures::stream::iter(
+        big.into_bytes().chunks(100).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>(),
+    );
+    let (status, _) = post(&app, "application/json", "application/json", reqwest::Body::wrap_stream(stream)).await;
+    assert_eq!(status, 413, "chunked bodies are limited too");
+
+    let op = json!({ "query": "{ organizations { totalCount } }" });
+    let (status, body) = post(&app, "application/json", "application/json", json!([op, op]).to_string()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body.as_array().map(Vec::len), Some(2), "a batch answers with an array");
+    let (status, body) = post(&app, "application/json", "application/json", json!([op, op, op, op]).to_string()).await;
+    assert_eq!((status, code(&body)), (400, "BATCH_TOO_LARGE"));
+
+    let nested = format!("{}{}", "{ a ".repeat(80), "}".repeat(80));
+    let (status, body) = post(&app, "application/json", GQL_RESPONSE, json!({ "query": nested }).to_string()).await;
+    assert_eq!((status, code(&body)), (400, "QUERY_TOO_DEEP"));
+}
+
+#[tokio::test]
+async fn depth_and_complexity_limits_are_validation_errors() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.limits.max_depth = 4;
+        s.limits.max_complexity = 20;
+    })
+    .await;
+    let (status, body) = post(
+        &app,
+        "application/json",
+        GQL_RESPONSE,
+        json!({ "query": "{ organizations { edges { node { stageHistory { note } } } } }" }).to_string(),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (400, "QUERY_TOO_DEEP"), "{body}");
+    let wide: String = (0..30).map(|i| format!("a{i}: organizations {{ totalCount }} ")).collect();
+    let (status, body) =
+        post(&app, "application/json", GQL_RESPONSE, json!({ "query": format!("{{ {wide} }}") }).to_string()).await;
+    assert_eq!((status, code(&body)), (400, "QUERY_TOO_COMPLEX"), "{body}");
+}
+
+backend_tests! {
+    async fn health_ready_and_metrics(app) {
+        let health: Value = app.client.get(app.url("/health")).send().await.expect("sent").json().await.expect("json");
+        assert_eq!(health["status"], "ok");
+        let ready = app.client.get(app.url("/ready")).send().await.expect("sent");
+        assert_eq!(ready.status().as_u16(), 200);
+        let ready: Value = ready.json().await.expect("json");
+        assert_eq!(ready["database"], "ok");
+        let expected_cache = if app.backend == Backend::Postgres { "redis" } else { "memory" };
+        assert_eq!(ready["cache"], expected_cache);
+
+        app.ok("{ organizations { totalCount } }", json!({})).await;
+        let metrics = app.client.get(app.url("/metrics")).send().await.expect("sent").text().await.expect("text");
+        let line = metrics.lines().find(|l| l.starts_with("incubase_sql_statements_total ")).expect("sql counter");
+        let value: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("number");
+        assert!(value > 0, "statements were counted: {metrics}");
+    }
+
+    async fn graceful_shutdown_finishes_and_stops(app) {
+        let mut app = app;
+        app.ok("{ organizations { totalCount } }", json!({})).await;
+        app.stop().await;
+        let refused = app.client.get(app.url("/health")).send().await;
+        assert!(refused.is_err(), "no longer listening after shutdown");
+    }
+}
