@@ -27,8 +27,17 @@ enum Command {
         #[arg(long)]
         output: Option<std::path::PathBuf>,
     },
-    /// Load the demo base: organizations with their history. Skips when data exists.
+    /// Load the demo base: organizations with their history and demo accounts. Skips when
+    /// data exists.
     SeedDemo,
+    /// Create the first admin account (or make an existing account an admin). The password
+    /// comes from INCUBASE_ADMIN_PASSWORD or, if unset, the first line of standard input.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -50,6 +59,17 @@ async fn main() {
         eprintln!("incubase: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// The admin password, never from the command line (it would show in `ps` and shell history).
+fn read_admin_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("INCUBASE_ADMIN_PASSWORD") {
+        return Ok(password);
+    }
+    eprintln!("password for the admin account (input is read from standard input):");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the password")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 async fn run() -> anyhow::Result<()> {
@@ -100,6 +120,14 @@ async fn run() -> anyhow::Result<()> {
             } else {
                 println!("seeded {created} organizations");
             }
+        }
+        Command::CreateAdmin { email, name } => {
+            let state = build_state(settings).await?;
+            Migrator::up(&state.db, None).await?;
+            let outcome = api::seed::create_admin(&state.db, &email, &name, read_admin_password()?)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{outcome}");
         }
         Command::ExportSchema { .. } => {}
     }

@@ -1,31 +1,114 @@
-//! Who is asking, and what they may do.
+//! Who is asking, and every rule about what they may do: one place per rule.
 //!
-//! The seam for the identity layer: until accounts and API keys exist every request is
-//! anonymous, and writes are allowed only when the server runs in development mode
-//! (`INCUBASE_ENV=development`, the embedded default). In production mode they answer
-//! `UNAUTHENTICATED`. Every write goes through `AccessPolicy`, so the identity layer
-//! replaces this one place.
-use crate::error::{AppError, AppResult};
+//! A request carries at most one account (a Bearer access token) and at most one partner
+//! API key (`X-Api-Key`, or a Bearer token starting with `ib_`). Accounts have global roles
+//! (`ADMIN` implies every other) and per-organization memberships (`OWNER`/`EDITOR`); keys
+//! have scopes.
+use entity::membership::MemberRole;
 
-#[derive(Clone, Debug, Default)]
-pub enum Viewer {
-    #[default]
-    Anonymous,
+use crate::error::{AppError, AppResult};
+use crate::service::identity::{ApiScope, Role};
+
+#[derive(Clone, Debug)]
+pub struct AccountViewer {
+    pub id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub roles: Vec<Role>,
+    pub memberships: Vec<(i64, MemberRole)>,
 }
 
 #[derive(Clone, Debug)]
-pub struct AccessPolicy {
-    pub open_writes: bool,
+pub struct PartnerViewer {
+    pub key_id: i64,
+    pub name: String,
+    pub scopes: Vec<ApiScope>,
 }
 
-impl AccessPolicy {
-    pub fn can_manage_organizations(&self, viewer: &Viewer) -> bool {
-        match viewer {
-            Viewer::Anonymous => self.open_writes,
+#[derive(Clone, Debug, Default)]
+pub struct Viewer {
+    pub account: Option<AccountViewer>,
+    pub partner: Option<PartnerViewer>,
+}
+
+impl Viewer {
+    pub fn anonymous() -> Self {
+        Self::default()
+    }
+
+    pub fn has_role(&self, role: Role) -> bool {
+        self.account.as_ref().is_some_and(|a| a.roles.contains(&Role::Admin) || a.roles.contains(&role))
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.has_role(Role::Admin)
+    }
+
+    /// Federation staff who run the base: managers and admins.
+    pub fn is_staff(&self) -> bool {
+        self.has_role(Role::Manager)
+    }
+
+    pub fn member_role(&self, org_id: i64) -> Option<MemberRole> {
+        self.account.as_ref()?.memberships.iter().find(|(id, _)| *id == org_id).map(|(_, role)| *role)
+    }
+
+    pub fn has_scope(&self, scope: ApiScope) -> bool {
+        self.partner.as_ref().is_some_and(|p| p.scopes.contains(&scope))
+    }
+
+    /// Anonymous: sign in; signed in (or a partner key) but not allowed: forbidden.
+    fn deny(&self, what: &str) -> AppError {
+        if self.account.is_none() && self.partner.is_none() {
+            AppError::Unauthenticated
+        } else {
+            AppError::Forbidden(format!("not allowed to {what}"))
         }
     }
 
-    pub fn require_manage_organizations(&self, viewer: &Viewer) -> AppResult<()> {
-        if self.can_manage_organizations(viewer) { Ok(()) } else { Err(AppError::Unauthenticated) }
+    pub fn require_account(&self) -> AppResult<&AccountViewer> {
+        self.account.as_ref().ok_or_else(|| self.deny("do this without signing in"))
+    }
+
+    pub fn require_staff(&self, what: &str) -> AppResult<()> {
+        if self.is_staff() { Ok(()) } else { Err(self.deny(what)) }
+    }
+
+    pub fn require_admin(&self, what: &str) -> AppResult<()> {
+        if self.is_admin() { Ok(()) } else { Err(self.deny(what)) }
+    }
+
+    // ------------------------------------------------------------ organizations
+
+    /// Staff create organizations in any starting stage; any signed-in account may apply
+    /// for incubation on behalf of a new organization (and becomes its owner).
+    pub fn require_create_organization(&self) -> AppResult<()> {
+        self.require_account().map(|_| ())
+    }
+
+    pub fn can_edit_organization(&self, org_id: i64) -> bool {
+        self.is_staff() || self.member_role(org_id).is_some()
+    }
+
+    pub fn require_edit_organization(&self, org_id: i64) -> AppResult<()> {
+        if self.can_edit_organization(org_id) { Ok(()) } else { Err(self.deny("edit this organization")) }
+    }
+
+    /// Stage changes are the base's decision.
+    pub fn require_change_stage(&self) -> AppResult<()> {
+        self.require_staff("change an organization's stage")
+    }
+
+    pub fn can_manage_members(&self, org_id: i64) -> bool {
+        self.is_admin() || self.member_role(org_id) == Some(MemberRole::Owner)
+    }
+
+    pub fn require_manage_members(&self, org_id: i64) -> AppResult<()> {
+        if self.can_manage_members(org_id) { Ok(()) } else { Err(self.deny("manage this organization's members")) }
+    }
+
+    /// Phone numbers and emails of people: staff and the organization's own members.
+    pub fn can_see_private_contact(&self, org_id: i64) -> bool {
+        self.can_edit_organization(org_id)
     }
 }

@@ -30,8 +30,13 @@ pub struct Settings {
     pub cache_timeout: Duration,
     pub log_format: LogFormat,
     pub limits: Limits,
-    /// Count SQL statements per request and report them in the `x-sql-statements` header.
-    pub count_statements: bool,
+    /// HS256 signing secret of access tokens; when unset, one is generated and kept beside
+    /// the SQLite database (or in ./data for PostgreSQL in development).
+    pub jwt_secret: Option<String>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub sign_in_per_account_per_minute: u32,
+    pub sign_in_per_address_per_minute: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -107,7 +112,11 @@ impl Settings {
             cache_timeout: Duration::from_millis(250),
             log_format: LogFormat::Human,
             limits: Limits::default(),
-            count_statements: false,
+            jwt_secret: None,
+            access_token_ttl: Duration::from_secs(15 * 60),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            sign_in_per_account_per_minute: 5,
+            sign_in_per_address_per_minute: 20,
         }
     }
 
@@ -196,8 +205,28 @@ impl Settings {
                 "must not exceed INCUBASE_MAX_PAGE_SIZE",
             ));
         }
-        if let Some(v) = get("INCUBASE_COUNT_STATEMENTS") {
-            s.count_statements = parse_bool("INCUBASE_COUNT_STATEMENTS", &v)?;
+        if let Some(v) = get("INCUBASE_JWT_SECRET") {
+            if v.len() < 32 {
+                return Err(SettingsError {
+                    name: "INCUBASE_JWT_SECRET",
+                    value: "***".into(),
+                    reason: "must be at least 32 characters".into(),
+                });
+            }
+            s.jwt_secret = Some(v);
+        }
+        if let Some(v) = get("INCUBASE_ACCESS_TOKEN_TTL_SECS") {
+            s.access_token_ttl = Duration::from_secs(parse_positive("INCUBASE_ACCESS_TOKEN_TTL_SECS", &v)?);
+        }
+        if let Some(v) = get("INCUBASE_REFRESH_TOKEN_TTL_DAYS") {
+            s.refresh_token_ttl =
+                Duration::from_secs(parse_positive::<u64>("INCUBASE_REFRESH_TOKEN_TTL_DAYS", &v)? * 24 * 3600);
+        }
+        if let Some(v) = get("INCUBASE_SIGNIN_LIMIT_PER_ACCOUNT") {
+            s.sign_in_per_account_per_minute = parse_positive("INCUBASE_SIGNIN_LIMIT_PER_ACCOUNT", &v)?;
+        }
+        if let Some(v) = get("INCUBASE_SIGNIN_LIMIT_PER_ADDRESS") {
+            s.sign_in_per_address_per_minute = parse_positive("INCUBASE_SIGNIN_LIMIT_PER_ADDRESS", &v)?;
         }
         Ok(s)
     }
@@ -228,12 +257,4 @@ where
         return Err(invalid(name, value, "must be greater than zero"));
     }
     Ok(parsed)
-}
-
-fn parse_bool(name: &'static str, value: &str) -> Result<bool, SettingsError> {
-    match value {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(invalid(name, value, "expected true or false")),
-    }
 }

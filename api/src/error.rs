@@ -11,6 +11,9 @@ pub enum AppError {
     BadUserInput { message: String, field: Option<String> },
     #[error("authentication required")]
     Unauthenticated,
+    /// Same answer for an unknown email and a wrong password.
+    #[error("email or password is incorrect")]
+    InvalidCredentials,
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -34,7 +37,7 @@ impl AppError {
         match self {
             Self::NotFound(_) => "NOT_FOUND",
             Self::BadUserInput { .. } => "BAD_USER_INPUT",
-            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Unauthenticated | Self::InvalidCredentials => "UNAUTHENTICATED",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::Conflict(_) => "CONFLICT",
             Self::RateLimited { .. } => "RATE_LIMITED",

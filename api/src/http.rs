@@ -13,10 +13,13 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, h
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::Viewer;
+use crate::auth::{AccountViewer, PartnerViewer, Viewer};
 use crate::cache::CacheStatus;
+use crate::error::{AppError, AppResult};
+use crate::graphql::identity::ClientAddress;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{AppSchema, RequestOutcome};
+use crate::service::identity;
 use crate::state::AppState;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -154,6 +157,9 @@ impl Endpoint for GraphQLEndpoint {
         {
             return Ok(graphiql.call(req).await?.into_response());
         }
+        let authorization = req.header(header::AUTHORIZATION).map(str::to_owned);
+        let api_key = req.header("x-api-key").map(str::to_owned);
+        let address = req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()).unwrap_or_default();
         let batch = match self.read_request(req).await {
             Ok(batch) => batch,
             Err(refusal) => {
@@ -170,8 +176,70 @@ impl Endpoint for GraphQLEndpoint {
                 return Ok(response);
             }
         };
-        Ok(self.execute(batch, media, is_get, started).await)
+        let viewer = match authenticate(&self.state, authorization.as_deref(), api_key.as_deref()).await {
+            Ok(viewer) => viewer,
+            Err(error) => {
+                let status = match error {
+                    AppError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                    AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                let message = if status == StatusCode::UNAUTHORIZED {
+                    "the access token or API key is invalid, expired or revoked".to_owned()
+                } else {
+                    error.to_string()
+                };
+                tracing::info!(status = status.as_u16(), "credentials refused");
+                let mut response = error_response(status, &message, error.code());
+                if status == StatusCode::UNAUTHORIZED {
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
+                }
+                return Ok(response);
+            }
+        };
+        let context = RequestContext { viewer, address: ClientAddress(address) };
+        Ok(self.execute(batch, media, is_get, started, &context).await)
     }
+}
+
+/// Who sent a request, resolved once per HTTP request and shared by a batch.
+struct RequestContext {
+    viewer: Viewer,
+    address: ClientAddress,
+}
+
+/// Reads `Authorization: Bearer <access token | API key>` and `X-Api-Key`. No credentials:
+/// anonymous. Credentials that do not check out: an error, never a silent downgrade.
+async fn authenticate(state: &AppState, authorization: Option<&str>, api_key: Option<&str>) -> AppResult<Viewer> {
+    let mut viewer = Viewer::anonymous();
+    let mut key_secret = api_key.map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned);
+    if let Some(header) = authorization {
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or(AppError::Unauthenticated)?;
+        if token.starts_with("ib_") {
+            key_secret = key_secret.or(Some(token.to_owned()));
+        } else {
+            let (account, memberships) = identity::account_for_access_token(&state.db, &state.tokens, token).await?;
+            viewer.account = Some(AccountViewer {
+                id: account.id,
+                email: account.email,
+                display_name: account.display_name,
+                roles: identity::Role::parse_list(&account.roles),
+                memberships,
+            });
+        }
+    }
+    if let Some(secret) = key_secret {
+        let key = identity::api_key_for_secret(&state.db, &secret).await?;
+        viewer.partner =
+            Some(PartnerViewer { key_id: key.id, name: key.name, scopes: identity::ApiScope::parse_list(&key.scopes) });
+    }
+    Ok(viewer)
 }
 
 impl GraphQLEndpoint {
@@ -243,10 +311,17 @@ impl GraphQLEndpoint {
         }
     }
 
-    async fn execute(&self, batch: BatchRequest, media: MediaType, is_get: bool, started: Instant) -> Response {
+    async fn execute(
+        &self,
+        batch: BatchRequest,
+        media: MediaType,
+        is_get: bool,
+        started: Instant,
+        context: &RequestContext,
+    ) -> Response {
         match batch {
             BatchRequest::Single(request) => {
-                let (status, body, name, errors) = self.execute_one(request, media, is_get).await;
+                let (status, body, name, errors) = self.execute_one(request, media, is_get, context).await;
                 log_operation(name.as_deref(), status, errors, started);
                 if status == StatusCode::METHOD_NOT_ALLOWED {
                     let mut response = json_response(status, media, body);
@@ -258,7 +333,7 @@ impl GraphQLEndpoint {
             BatchRequest::Batch(requests) => {
                 let mut bodies = Vec::with_capacity(requests.len());
                 for request in requests {
-                    let (status, body, name, errors) = self.execute_one(request, media, is_get).await;
+                    let (status, body, name, errors) = self.execute_one(request, media, is_get, context).await;
                     log_operation(name.as_deref(), status, errors, started);
                     bodies.push(body);
                 }
@@ -274,6 +349,7 @@ impl GraphQLEndpoint {
         mut request: async_graphql::Request,
         media: MediaType,
         is_get: bool,
+        context: &RequestContext,
     ) -> (StatusCode, serde_json::Value, Option<String>, usize) {
         let counters = &self.state.metrics;
         counters.graphql_operations.fetch_add(1, Ordering::Relaxed);
@@ -306,7 +382,11 @@ impl GraphQLEndpoint {
             );
         }
         let outcome = RequestOutcome::default();
-        let request = request.data(Loaders::new(&self.state.db)).data(outcome.clone()).data(Viewer::Anonymous);
+        let request = request
+            .data(Loaders::new(&self.state.db))
+            .data(outcome.clone())
+            .data(context.viewer.clone())
+            .data(context.address.clone());
         let response = self.schema.execute(request).await;
         let errors = response.errors.len();
         if !outcome.executed() && errors > 0 {

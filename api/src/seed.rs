@@ -10,7 +10,9 @@ use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 
 use crate::error::AppResult;
 use crate::service::credit_code;
+use crate::service::identity::{self, Role};
 use crate::service::organization::{self, NewOrganization, StageChange};
+use entity::membership::MemberRole;
 
 const DISTRICTS: [(&str, &str); 6] = [
     ("思明区", "350203"),
@@ -114,6 +116,35 @@ fn credit_code_for(rng: &mut StdRng, division: &str, kind: OrganizationKind) -> 
     credit_code::check_char(&first17).map(|c| format!("{first17}{c}"))
 }
 
+/// Password of every demo account. Demo data only: never use seed-demo in production.
+pub const DEMO_PASSWORD: &str = "incubase-demo-2026";
+
+/// Creates an admin account, or gives an existing account the ADMIN role.
+pub async fn create_admin(db: &DatabaseConnection, email: &str, name: &str, password: String) -> AppResult<String> {
+    if let Some(existing) = identity::account_by_email(db, email).await? {
+        let mut roles = Role::parse_list(&existing.roles);
+        roles.push(Role::Admin);
+        identity::set_roles(db, existing.id, &roles).await?;
+        return Ok(format!("{} is now an admin", existing.email));
+    }
+    let account = identity::create_account(db, email, &password, name, &[Role::Admin]).await?;
+    Ok(format!("created admin account {}", account.email))
+}
+
+async fn demo_accounts(db: &DatabaseConnection, owner_of: i64) -> AppResult<()> {
+    for (email, name, roles) in [
+        ("admin@demo.incubase.cn", "基地管理员", vec![Role::Admin]),
+        ("manager@demo.incubase.cn", "基地运营经理", vec![Role::Manager]),
+        ("reviewer@demo.incubase.cn", "公益创投评审", vec![Role::Reviewer]),
+        ("donor@demo.incubase.cn", "爱心捐赠人", vec![Role::Donor]),
+        ("member@demo.incubase.cn", "社会组织负责人", vec![Role::Donor]),
+    ] {
+        identity::create_account(db, email, DEMO_PASSWORD, name, &roles).await?;
+    }
+    identity::add_member(db, owner_of, "member@demo.incubase.cn", MemberRole::Owner, 0).await?;
+    Ok(())
+}
+
 /// Seeds the demo base; does nothing when organizations already exist. Returns how many
 /// organizations it created.
 pub async fn demo(db: &DatabaseConnection) -> AppResult<usize> {
@@ -163,6 +194,9 @@ pub async fn demo(db: &DatabaseConnection) -> AppResult<usize> {
         )
         .await?;
         advance(db, record.org.id, Stage::Resident, record.org.stage_changed_at).await?;
+        if created == 0 {
+            demo_accounts(db, record.org.id).await?;
+        }
         created += 1;
     }
 

@@ -10,9 +10,10 @@ use poem::Server;
 use poem::listener::TcpAcceptor;
 
 use crate::cache::Cache;
-use crate::config::Settings;
+use crate::config::{Environment, Settings};
 use crate::db::{self, Metrics};
 use crate::graphql::build_schema;
+use crate::service::identity::{SignInLimiter, TokenKeys};
 use crate::state::AppState;
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -24,6 +25,8 @@ pub enum StartupError {
     Database(#[from] sea_orm::DbErr),
     #[error("invalid REDIS_URL: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error("token secret: {0}")]
+    Secret(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -85,7 +88,56 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         Some(url) => Cache::redis(url, &settings.cache_prefix, settings.cache_ttl, settings.cache_timeout)?,
         None => Cache::in_memory(settings.cache_ttl),
     };
-    Ok(AppState::new(db, cache, Arc::new(settings), metrics))
+    let secret = resolve_jwt_secret(&settings)?;
+    let tokens =
+        TokenKeys::new(&secret, settings.access_token_ttl, settings.refresh_token_ttl).map_err(StartupError::Secret)?;
+    let sign_in_limiter =
+        SignInLimiter::new(settings.sign_in_per_account_per_minute, settings.sign_in_per_address_per_minute);
+    Ok(AppState { db, cache, settings: Arc::new(settings), metrics, tokens: Arc::new(tokens), sign_in_limiter })
+}
+
+/// `INCUBASE_JWT_SECRET`, or a generated secret kept in a file beside the SQLite database
+/// (`./data/jwt-secret` for PostgreSQL in development). Production with PostgreSQL must set it:
+/// several instances need the same secret.
+fn resolve_jwt_secret(settings: &Settings) -> Result<Vec<u8>, StartupError> {
+    if let Some(secret) = &settings.jwt_secret {
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let dir = if settings.is_postgres() {
+        if settings.environment == Environment::Production {
+            return Err(StartupError::Secret("INCUBASE_JWT_SECRET is required with PostgreSQL in production".into()));
+        }
+        std::path::PathBuf::from("data")
+    } else {
+        let path = settings.database_url.trim_start_matches("sqlite:").trim_start_matches("//");
+        let path = path.split('?').next().unwrap_or_default();
+        match std::path::Path::new(path).parent() {
+            Some(parent) if !path.contains(":memory:") => parent.to_path_buf(),
+            _ => std::path::PathBuf::from("data"),
+        }
+    };
+    let file = dir.join("jwt-secret");
+    if let Ok(existing) = std::fs::read_to_string(&file) {
+        if existing.trim().len() >= 32 {
+            return Ok(existing.trim().as_bytes().to_vec());
+        }
+    }
+    let mut bytes = [0u8; 48];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    let secret = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+    std::fs::create_dir_all(&dir).map_err(|e| StartupError::Secret(format!("cannot create {}: {e}", dir.display())))?;
+    write_private(&file, &secret).map_err(|e| StartupError::Secret(format!("cannot write {}: {e}", file.display())))?;
+    tracing::info!(file = %file.display(), "generated a token signing secret");
+    Ok(secret.into_bytes())
+}
+
+fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(content.as_bytes())
 }
 
 async fn shutdown_signal() {

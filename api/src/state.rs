@@ -1,12 +1,12 @@
-//! What every request can reach: the database, the cache, settings and counters.
+//! What every request can reach: the database, the cache, settings, token keys and counters.
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::auth::AccessPolicy;
 use crate::cache::Cache;
-use crate::config::{Environment, Settings};
+use crate::config::Settings;
 use crate::db::Metrics;
+use crate::service::identity::{SignInLimiter, TokenKeys};
 use crate::service::organization::Directory;
 
 #[derive(Clone)]
@@ -15,15 +15,11 @@ pub struct AppState {
     pub cache: Cache,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
-    pub policy: AccessPolicy,
+    pub tokens: Arc<TokenKeys>,
+    pub sign_in_limiter: Arc<SignInLimiter>,
 }
 
 impl AppState {
-    pub fn new(db: DatabaseConnection, cache: Cache, settings: Arc<Settings>, metrics: Arc<Metrics>) -> Self {
-        let policy = AccessPolicy { open_writes: settings.environment == Environment::Development };
-        Self { db, cache, settings, metrics, policy }
-    }
-
     pub fn directory(&self) -> Directory<'_> {
         Directory { db: &self.db, cache: &self.cache, limits: &self.settings.limits }
     }

@@ -18,9 +18,11 @@ backend_tests! {
         assert_eq!(app.ok(PAGE, json!({ "s": slug })).await["organization"]["name"], "缓存测试组织");
         assert_eq!(app.ok(LIST, json!({})).await["organizations"]["totalCount"], 1);
 
-        // A hit costs no SQL.
+        // A hit costs no SQL (anonymous: no session to look up either).
+        let anonymous = crate::helpers::Credentials::anonymous();
+        app.ok_as(&anonymous, PAGE, json!({ "s": slug })).await;
         let before = app.sql_statements();
-        app.ok(PAGE, json!({ "s": slug })).await;
+        app.ok_as(&anonymous, PAGE, json!({ "s": slug })).await;
         assert_eq!(app.sql_statements(), before, "the second read is served from the cache");
 
         let update = "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { organization { name } } }";

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use api::config::{Environment, Settings};
+use api::service::identity::{self, Role};
 use api::startup::Application;
 use api::state::AppState;
 use sea_orm::{ConnectionTrait, Database};
@@ -37,8 +38,21 @@ pub fn selected(backend: Backend) -> bool {
     wanted
 }
 
+/// A signed-in test account.
+#[derive(Clone, Debug)]
+pub struct TestAccount {
+    pub id: i64,
+    pub global_id: String,
+    pub email: String,
+    pub token: String,
+}
+
+pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+
 pub struct TestApp {
     pub address: String,
+    /// A manager, who sends `gql`/`ok`/`error_code` unless a test says otherwise.
+    pub manager: TestAccount,
     pub client: reqwest::Client,
     pub state: AppState,
     pub backend: Backend,
@@ -54,11 +68,14 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
-    api::telemetry::init(&api::config::LogFormat::Human);
+    if std::env::var_os("INCUBASE_TEST_LOG").is_some() {
+        api::telemetry::init(&api::config::LogFormat::Human);
+    }
     let id = uuid::Uuid::new_v4().simple().to_string();
     let mut settings = Settings::embedded();
     settings.listen = "127.0.0.1:0".parse().expect("address");
     settings.environment = Environment::Development;
+    settings.jwt_secret = Some(TEST_JWT_SECRET.into());
     let (mut pg_database, mut redis_prefix, mut sqlite_dir) = (None, None, None);
     match backend {
         Backend::Sqlite => {
@@ -94,12 +111,14 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     let app = Application::build(settings).await.expect("application starts");
     let address = format!("http://{}", app.local_addr());
     let state = app.state().clone();
+    let manager = new_account(&state, "manager", &[Role::Manager]).await;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         rx.await.ok();
     }));
     TestApp {
         address,
+        manager,
         client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
         state,
         backend,
@@ -128,32 +147,89 @@ async fn require_redis() {
     let _: String = redis::cmd("PING").query_async(&mut conn).await.unwrap_or_else(|e| fail(e.to_string()));
 }
 
+/// Creates an account directly through the service (no HTTP, no sign-in limits) and
+/// signs it in.
+pub async fn new_account(state: &AppState, label: &str, roles: &[Role]) -> TestAccount {
+    let email = format!("{label}-{}@test.incubase.cn", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let account = identity::create_account(&state.db, &email, "correct-horse-42", label, roles).await.expect("account");
+    let issued = identity::start_session(&state.db, &state.tokens, account).await.expect("session");
+    TestAccount {
+        id: issued.account.id,
+        global_id: api::graphql::ids::encode("Account", issued.account.id).to_string(),
+        email,
+        token: issued.access_token,
+    }
+}
+
+/// Who sends a request: an account's token, a partner key, both, or neither.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    pub token: Option<String>,
+    pub api_key: Option<String>,
+}
+
+impl Credentials {
+    pub fn anonymous() -> Self {
+        Self::default()
+    }
+
+    pub fn account(account: &TestAccount) -> Self {
+        Self { token: Some(account.token.clone()), api_key: None }
+    }
+
+    pub fn api_key(secret: &str) -> Self {
+        Self { token: None, api_key: Some(secret.to_owned()) }
+    }
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
 
-    /// POSTs an operation; returns the whole JSON response (data and errors).
-    pub async fn gql(&self, query: &str, variables: Value) -> Value {
-        let response = self
-            .client
-            .post(self.url("/graphql"))
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .expect("request sent");
-        assert_eq!(response.status(), 200, "GraphQL over application/json answers 200");
-        response.json().await.expect("JSON body")
+    pub async fn account(&self, label: &str, roles: &[Role]) -> TestAccount {
+        new_account(&self.state, label, roles).await
     }
 
-    /// POSTs an operation that must succeed; returns `data`.
-    pub async fn ok(&self, query: &str, variables: Value) -> Value {
-        let body = self.gql(query, variables).await;
+    /// POSTs an operation with these credentials; returns the status and JSON body.
+    pub async fn send(&self, credentials: &Credentials, query: &str, variables: Value) -> (u16, Value) {
+        let mut request =
+            self.client.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = &credentials.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(key) = &credentials.api_key {
+            request = request.header("x-api-key", key);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON body"))
+    }
+
+    /// POSTs as `credentials`; asserts the HTTP status is 200.
+    pub async fn gql_as(&self, credentials: &Credentials, query: &str, variables: Value) -> Value {
+        let (status, body) = self.send(credentials, query, variables).await;
+        assert_eq!(status, 200, "GraphQL over application/json answers 200: {body}");
+        body
+    }
+
+    pub async fn ok_as(&self, credentials: &Credentials, query: &str, variables: Value) -> Value {
+        let body = self.gql_as(credentials, query, variables).await;
         assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
         body["data"].clone()
     }
 
-    /// POSTs an operation that must fail; returns the first error's `extensions.code`.
+    /// POSTs as the manager; returns the whole JSON response (data and errors).
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        self.gql_as(&Credentials::account(&self.manager), query, variables).await
+    }
+
+    /// POSTs as the manager an operation that must succeed; returns `data`.
+    pub async fn ok(&self, query: &str, variables: Value) -> Value {
+        self.ok_as(&Credentials::account(&self.manager), query, variables).await
+    }
+
+    /// POSTs as the manager an operation that must fail; returns the first error's code.
     pub async fn error_code(&self, query: &str, variables: Value) -> String {
         let body = self.gql(query, variables).await;
         body["errors"][0]["extensions"]["code"]

@@ -14,6 +14,7 @@ use crate::service::organization::{self, OrganizationRecord};
 pub struct Loaders {
     pub organization: DataLoader<OrganizationLoader>,
     pub stage_history: DataLoader<StageHistoryLoader>,
+    pub members: DataLoader<MembersLoader>,
 }
 
 impl Loaders {
@@ -23,6 +24,7 @@ impl Loaders {
         Self {
             organization: DataLoader::new(OrganizationLoader(db.clone()), tokio::spawn).delay(delay),
             stage_history: DataLoader::new(StageHistoryLoader(db.clone()), tokio::spawn).delay(delay),
+            members: DataLoader::new(MembersLoader(db.clone()), tokio::spawn).delay(delay),
         }
     }
 }
@@ -47,5 +49,16 @@ impl Loader<i64> for StageHistoryLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         organization::stage_histories(&self.0, keys).await.map_err(Arc::new)
+    }
+}
+
+pub struct MembersLoader(DatabaseConnection);
+
+impl Loader<i64> for MembersLoader {
+    type Value = Vec<(entity::membership::Model, entity::account::Model)>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        crate::service::identity::members_of(&self.0, keys).await.map_err(Arc::new)
     }
 }

@@ -1,5 +1,6 @@
 //! The GraphQL schema: one Query/Mutation pair per domain, merged into the roots.
 pub mod connection;
+pub mod identity;
 pub mod ids;
 pub mod loaders;
 pub mod node;
@@ -14,10 +15,10 @@ use crate::config::{Environment, Limits};
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(node::NodeQuery, organization::OrganizationQuery);
+pub struct QueryRoot(node::NodeQuery, identity::IdentityQuery, organization::OrganizationQuery);
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(organization::OrganizationMutation);
+pub struct MutationRoot(identity::IdentityMutation, organization::OrganizationMutation);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 

@@ -8,10 +8,11 @@ use entity::organization as org_entity;
 use entity::organization_stage_transition as transition;
 
 use super::connection::{self, PagedConnection};
+use super::identity::{MemberRole, OrganizationMember, viewer};
 use super::ids;
 use super::loaders::Loaders;
 use super::state;
-use crate::auth::Viewer;
+use crate::error::AppError;
 use crate::service::organization::{
     self as service, NewOrganization, OrganizationFilter as ServiceFilter, OrganizationPatch, OrganizationRecord,
     OrganizationSort, StageChange,
@@ -218,10 +219,35 @@ impl Organization {
         self.0.org.updated_at
     }
 
-    /// Whether the viewer may edit this organization and change its stage.
-    async fn viewer_can_edit(&self, ctx: &Context<'_>) -> Result<bool> {
-        let state = state(ctx)?;
-        Ok(state.policy.can_manage_organizations(viewer(ctx)))
+    /// Whether the viewer may edit this organization's profile.
+    async fn viewer_can_edit(&self, ctx: &Context<'_>) -> bool {
+        viewer(ctx).can_edit_organization(self.0.org.id)
+    }
+
+    /// Whether the viewer may move this organization to another stage.
+    async fn viewer_can_change_stage(&self, ctx: &Context<'_>) -> bool {
+        viewer(ctx).is_staff()
+    }
+
+    /// Whether the viewer may add, change and remove members.
+    async fn viewer_can_manage_members(&self, ctx: &Context<'_>) -> bool {
+        viewer(ctx).can_manage_members(self.0.org.id)
+    }
+
+    /// The viewer's role in this organization, if a member.
+    async fn viewer_role(&self, ctx: &Context<'_>) -> Option<MemberRole> {
+        viewer(ctx).member_role(self.0.org.id).map(Into::into)
+    }
+
+    /// Members (at most 200), visible to staff and to the organization's members; `null`
+    /// for everyone else.
+    async fn members(&self, ctx: &Context<'_>) -> Result<Option<Vec<OrganizationMember>>> {
+        if !viewer(ctx).can_edit_organization(self.0.org.id) {
+            return Ok(None);
+        }
+        let loaders = ctx.data::<Loaders>()?;
+        let members = loaders.members.load_one(self.0.org.id).await.map_err(|e| e.extend())?;
+        Ok(Some(members.unwrap_or_default().into_iter().map(|(m, a)| OrganizationMember(m, a)).collect()))
     }
 }
 
@@ -252,11 +278,6 @@ impl StageTransition {
     async fn recorded_at(&self) -> DateTime<Utc> {
         self.0.recorded_at
     }
-}
-
-fn viewer<'a>(ctx: &Context<'a>) -> &'a Viewer {
-    static ANONYMOUS: Viewer = Viewer::Anonymous;
-    ctx.data_opt::<Viewer>().unwrap_or(&ANONYMOUS)
 }
 
 #[derive(Default)]
@@ -335,7 +356,8 @@ pub struct CreateOrganizationInput {
     pub website: Option<String>,
     pub description: Option<String>,
     pub logo_url: Option<String>,
-    /// LIAISON (default) or APPLIED.
+    /// LIAISON or APPLIED (staff; default LIAISON). Anyone else signed in applies for
+    /// incubation: the stage is APPLIED and they become the organization's owner.
     pub stage: Option<OrganizationStage>,
     /// When the organization joined the network or applied; default now.
     pub joined_at: Option<DateTime<Utc>>,
@@ -415,7 +437,19 @@ impl OrganizationMutation {
         input: CreateOrganizationInput,
     ) -> Result<CreateOrganizationPayload> {
         let state = state(ctx)?;
-        state.policy.require_manage_organizations(viewer(ctx)).extend()?;
+        let viewer = viewer(ctx);
+        viewer.require_create_organization().extend()?;
+        let (stage, owner) = if viewer.is_staff() {
+            (input.stage.map(Into::into), None)
+        } else {
+            if input.stage.is_some_and(|s| s != OrganizationStage::Applied) {
+                return Err(AppError::Forbidden(
+                    "only staff add organizations to the network directly; apply with stage APPLIED".into(),
+                )
+                .extend());
+            }
+            (Some(org_entity::Stage::Applied), viewer.account.as_ref().map(|a| a.id))
+        };
         let contact = input.contact.unwrap_or(ContactInput { name: None, phone: None, email: None });
         let record = state
             .directory()
@@ -434,8 +468,9 @@ impl OrganizationMutation {
                 website: input.website,
                 description: input.description,
                 logo_url: input.logo_url,
-                stage: input.stage.map(Into::into),
+                stage,
                 joined_at: input.joined_at,
+                owner_account_id: owner,
             })
             .await
             .extend()?;
@@ -448,8 +483,8 @@ impl OrganizationMutation {
         input: UpdateOrganizationInput,
     ) -> Result<UpdateOrganizationPayload> {
         let state = state(ctx)?;
-        state.policy.require_manage_organizations(viewer(ctx)).extend()?;
         let id = ids::decode(&input.id, TYPE_NAME, "id").extend()?;
+        viewer(ctx).require_edit_organization(id).extend()?;
         let record = state
             .directory()
             .update(
@@ -483,7 +518,7 @@ impl OrganizationMutation {
         input: TransitionOrganizationStageInput,
     ) -> Result<TransitionOrganizationStagePayload> {
         let state = state(ctx)?;
-        state.policy.require_manage_organizations(viewer(ctx)).extend()?;
+        viewer(ctx).require_change_stage().extend()?;
         let id = ids::decode(&input.id, TYPE_NAME, "id").extend()?;
         let stage: org_entity::Stage = input.stage.into();
         let (record, entry) = state

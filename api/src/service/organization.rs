@@ -63,6 +63,8 @@ pub struct NewOrganization {
     /// `LIAISON` (default) or `APPLIED`: later stages are reached by transitions.
     pub stage: Option<Stage>,
     pub joined_at: Option<DateTime<Utc>>,
+    /// The account that applied on the organization's behalf; it becomes the owner.
+    pub owner_account_id: Option<i64>,
 }
 
 /// A change of some fields: `None` leaves a field as it is, `Some(None)` clears it.
@@ -411,6 +413,16 @@ pub async fn create(db: &DatabaseConnection, input: NewOrganization) -> AppResul
     }
     .insert(&txn)
     .await?;
+    if let Some(owner) = input.owner_account_id {
+        entity::membership::ActiveModel {
+            organization_id: Set(org.id),
+            account_id: Set(owner),
+            role: Set(entity::membership::MemberRole::Owner),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+    }
     txn.commit().await?;
     Ok(OrganizationRecord { org, focus_areas: areas })
 }

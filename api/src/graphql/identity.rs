@@ -1,0 +1,547 @@
+//! Accounts, sessions, partner API keys and organization membership in the schema.
+use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Object, Result, ResultExt, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::{account, api_key, invitation, membership};
+
+use super::connection::{self, PagedConnection};
+use super::ids;
+use super::loaders::Loaders;
+use super::organization::{self as org_graphql, Organization};
+use super::state;
+use crate::auth::Viewer;
+use crate::error::AppError;
+use crate::service::identity::{self as service, Added};
+use crate::service::pagination::{self, SortDirection, SortKey, SortValue};
+
+pub const ACCOUNT: &str = "Account";
+pub const API_KEY: &str = "ApiKey";
+
+/// A global role. Organization membership is per organization (see `Membership`).
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "crate::service::identity::Role")]
+pub enum Role {
+    /// Federation staff: everything.
+    Admin,
+    /// Base managers: spaces, bookings, events, organization stages, campaign approval.
+    Manager,
+    /// Scores the proposals assigned to them.
+    Reviewer,
+    /// Gives, and sees their own giving.
+    Donor,
+}
+
+/// What a partner API key may do beyond reading public data.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "crate::service::identity::ApiScope")]
+pub enum ApiScope {
+    Read,
+    Register,
+    Donate,
+    Reconcile,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "entity::membership::MemberRole")]
+pub enum MemberRole {
+    /// Edits the organization and manages its members.
+    Owner,
+    /// Edits the organization.
+    Editor,
+}
+
+pub fn viewer<'a>(ctx: &Context<'a>) -> &'a Viewer {
+    static ANONYMOUS: std::sync::LazyLock<Viewer> = std::sync::LazyLock::new(Viewer::anonymous);
+    ctx.data_opt::<Viewer>().unwrap_or(&ANONYMOUS)
+}
+
+/// The client address, for per-address limits.
+#[derive(Clone, Debug)]
+pub struct ClientAddress(pub String);
+
+/// A person's account. Email and roles are visible to the person and to admins.
+pub struct Account(pub account::Model);
+
+#[Object]
+impl Account {
+    pub async fn id(&self) -> ID {
+        ids::encode(ACCOUNT, self.0.id)
+    }
+
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+
+    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
+        self.visible_to(viewer(ctx)).then_some(self.0.email.as_str())
+    }
+
+    async fn roles(&self, ctx: &Context<'_>) -> Option<Vec<Role>> {
+        self.visible_to(viewer(ctx))
+            .then(|| service::Role::parse_list(&self.0.roles).into_iter().map(Into::into).collect())
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+impl Account {
+    fn visible_to(&self, viewer: &Viewer) -> bool {
+        viewer.is_admin() || viewer.account.as_ref().is_some_and(|a| a.id == self.0.id)
+    }
+}
+
+/// Who is asking.
+pub struct ViewerInfo;
+
+#[Object(name = "Viewer")]
+impl ViewerInfo {
+    async fn is_authenticated(&self, ctx: &Context<'_>) -> bool {
+        viewer(ctx).account.is_some()
+    }
+
+    /// The signed-in account, if any.
+    async fn account(&self, ctx: &Context<'_>) -> Result<Option<Account>> {
+        let Some(me) = &viewer(ctx).account else { return Ok(None) };
+        let found = service::accounts_by_ids(&state(ctx)?.db, &[me.id]).await.extend()?;
+        Ok(found.into_iter().next().map(Account))
+    }
+
+    async fn roles(&self, ctx: &Context<'_>) -> Vec<Role> {
+        viewer(ctx).account.as_ref().map(|a| a.roles.iter().map(|r| (*r).into()).collect()).unwrap_or_default()
+    }
+
+    /// Organizations the viewer belongs to, with their role in each.
+    async fn memberships(&self, ctx: &Context<'_>) -> Result<Vec<ViewerMembership>> {
+        let Some(me) = &viewer(ctx).account else { return Ok(Vec::new()) };
+        Ok(me.memberships.iter().map(|(org, role)| ViewerMembership { organization_id: *org, role: *role }).collect())
+    }
+
+    /// The partner key the request came with, if any.
+    async fn partner(&self, ctx: &Context<'_>) -> Option<PartnerInfo> {
+        viewer(ctx)
+            .partner
+            .as_ref()
+            .map(|p| PartnerInfo { name: p.name.clone(), scopes: p.scopes.iter().map(|s| (*s).into()).collect() })
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct PartnerInfo {
+    pub name: String,
+    pub scopes: Vec<ApiScope>,
+}
+
+pub struct ViewerMembership {
+    organization_id: i64,
+    role: entity::membership::MemberRole,
+}
+
+#[Object(name = "ViewerMembership")]
+impl ViewerMembership {
+    async fn role(&self) -> MemberRole {
+        self.role.into()
+    }
+
+    async fn organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
+        let loaders = ctx.data::<Loaders>()?;
+        let found = loaders.organization.load_one(self.organization_id).await.map_err(|e| e.extend())?;
+        Ok(found.map(Organization))
+    }
+}
+
+/// A member of an organization.
+pub struct OrganizationMember(pub membership::Model, pub account::Model);
+
+#[Object]
+impl OrganizationMember {
+    async fn account(&self) -> Account {
+        Account(self.1.clone())
+    }
+
+    async fn role(&self) -> MemberRole {
+        self.0.role.into()
+    }
+
+    async fn since(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// A membership waiting for its account: it is claimed when someone signs up with this email.
+pub struct OrganizationInvitation(pub invitation::Model);
+
+#[Object]
+impl OrganizationInvitation {
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+
+    async fn role(&self) -> MemberRole {
+        self.0.role.into()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// A partner frontend's key. The secret itself is shown once, when it is created.
+pub struct ApiKey(pub api_key::Model);
+
+#[Object]
+impl ApiKey {
+    pub async fn id(&self) -> ID {
+        ids::encode(API_KEY, self.0.id)
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The first characters of the key, to recognise it.
+    async fn prefix(&self) -> &str {
+        &self.0.prefix
+    }
+
+    async fn scopes(&self) -> Vec<ApiScope> {
+        service::ApiScope::parse_list(&self.0.scopes).into_iter().map(Into::into).collect()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
+
+    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.0.revoked_at
+    }
+
+    async fn last_used_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_used_at
+    }
+}
+
+#[derive(Default)]
+pub struct IdentityQuery;
+
+#[Object]
+impl IdentityQuery {
+    /// Who is asking: account, roles, memberships, partner key.
+    async fn viewer(&self) -> ViewerInfo {
+        ViewerInfo
+    }
+
+    /// Partner API keys, newest first (admins).
+    async fn api_keys(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<PagedConnection<ApiKey>> {
+        viewer(ctx).require_admin("list API keys").extend()?;
+        let state = state(ctx)?;
+        let key: SortKey<api_key::Entity> = SortKey {
+            column: api_key::Column::CreatedAt,
+            id: api_key::Column::Id,
+            direction: SortDirection::Desc,
+            value_of: |m| (SortValue::Time(m.created_at), m.id),
+            sample: SortValue::Time(DateTime::UNIX_EPOCH),
+        };
+        let page = pagination::paginate(
+            &state.db,
+            <api_key::Entity as sea_orm::EntityTrait>::find(),
+            &key,
+            &connection::args(first, after, last, before),
+            &state.settings.limits,
+            connection::wants_total(ctx),
+        )
+        .await
+        .extend()?;
+        Ok(connection::from_page(page, ApiKey))
+    }
+}
+
+#[derive(InputObject)]
+pub struct SignUpInput {
+    pub email: String,
+    /// At least 10 characters, mixing two of letters, digits and symbols.
+    pub password: String,
+    pub display_name: String,
+}
+
+#[derive(InputObject)]
+pub struct SignInInput {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(InputObject)]
+pub struct RefreshSessionInput {
+    pub refresh_token: String,
+}
+
+#[derive(InputObject)]
+pub struct SignOutInput {
+    pub refresh_token: String,
+}
+
+#[derive(InputObject)]
+pub struct CreateAccountInput {
+    pub email: String,
+    pub password: String,
+    pub display_name: String,
+    pub roles: Vec<Role>,
+}
+
+#[derive(InputObject)]
+pub struct SetAccountRolesInput {
+    pub account_id: ID,
+    pub roles: Vec<Role>,
+}
+
+#[derive(InputObject)]
+pub struct CreateApiKeyInput {
+    pub name: String,
+    #[graphql(default)]
+    pub scopes: Vec<ApiScope>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(InputObject)]
+pub struct RevokeApiKeyInput {
+    pub id: ID,
+}
+
+#[derive(InputObject)]
+pub struct AddOrganizationMemberInput {
+    pub organization_id: ID,
+    pub email: String,
+    pub role: MemberRole,
+}
+
+#[derive(InputObject)]
+pub struct ChangeOrganizationMemberRoleInput {
+    pub organization_id: ID,
+    pub account_id: ID,
+    pub role: MemberRole,
+}
+
+#[derive(InputObject)]
+pub struct RemoveOrganizationMemberInput {
+    pub organization_id: ID,
+    pub account_id: ID,
+}
+
+/// Tokens of a new session. Send `accessToken` as `Authorization: Bearer …`; swap the
+/// `refreshToken` for new tokens with `refreshSession` before the access token expires.
+#[derive(SimpleObject)]
+pub struct AuthPayload {
+    pub account: Account,
+    pub access_token: String,
+    pub access_token_expires_at: DateTime<Utc>,
+    pub refresh_token: String,
+    pub refresh_token_expires_at: DateTime<Utc>,
+}
+
+impl From<service::IssuedTokens> for AuthPayload {
+    fn from(t: service::IssuedTokens) -> Self {
+        Self {
+            account: Account(t.account),
+            access_token: t.access_token,
+            access_token_expires_at: t.access_expires_at,
+            refresh_token: t.refresh_token,
+            refresh_token_expires_at: t.refresh_expires_at,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct SignOutPayload {
+    /// False when the token was unknown or already revoked.
+    pub revoked: bool,
+}
+
+#[derive(SimpleObject)]
+pub struct AccountPayload {
+    pub account: Account,
+}
+
+#[derive(SimpleObject)]
+pub struct CreateApiKeyPayload {
+    pub api_key: ApiKey,
+    /// The key itself. Shown only here: store it now.
+    pub secret: String,
+}
+
+#[derive(SimpleObject)]
+pub struct RevokeApiKeyPayload {
+    pub api_key: ApiKey,
+}
+
+#[derive(SimpleObject)]
+pub struct AddOrganizationMemberPayload {
+    /// Set when an account with this email exists.
+    pub member: Option<OrganizationMember>,
+    /// Set when none does yet: the membership waits for the sign-up.
+    pub invitation: Option<OrganizationInvitation>,
+}
+
+#[derive(SimpleObject)]
+pub struct ChangeOrganizationMemberRolePayload {
+    pub member: OrganizationMember,
+}
+
+#[derive(SimpleObject)]
+pub struct RemoveOrganizationMemberPayload {
+    pub removed_account_id: ID,
+}
+
+fn roles_of(roles: Vec<Role>) -> Vec<service::Role> {
+    roles.into_iter().map(Into::into).collect()
+}
+
+#[derive(Default)]
+pub struct IdentityMutation;
+
+#[Object]
+impl IdentityMutation {
+    /// Creates a donor account and signs it in.
+    async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<AuthPayload> {
+        let state = state(ctx)?;
+        let account = service::create_account(
+            &state.db,
+            &input.email,
+            &input.password,
+            &input.display_name,
+            &[service::Role::Donor],
+        )
+        .await
+        .extend()?;
+        Ok(service::start_session(&state.db, &state.tokens, account).await.extend()?.into())
+    }
+
+    /// Signs in with email and password. Attempts are limited per account and per address.
+    async fn sign_in(&self, ctx: &Context<'_>, input: SignInInput) -> Result<AuthPayload> {
+        let state = state(ctx)?;
+        let address = ctx.data_opt::<ClientAddress>().map(|a| a.0.as_str()).unwrap_or("unknown");
+        state.sign_in_limiter.check(&input.email, address).extend()?;
+        let account = service::verify_credentials(&state.db, &input.email, &input.password).await.extend()?;
+        Ok(service::start_session(&state.db, &state.tokens, account).await.extend()?.into())
+    }
+
+    /// Swaps a refresh token for new tokens. Each refresh token works once.
+    async fn refresh_session(&self, ctx: &Context<'_>, input: RefreshSessionInput) -> Result<AuthPayload> {
+        let state = state(ctx)?;
+        Ok(service::refresh_session(&state.db, &state.tokens, &input.refresh_token).await.extend()?.into())
+    }
+
+    /// Ends the session of a refresh token; its access tokens stop working too.
+    async fn sign_out(&self, ctx: &Context<'_>, input: SignOutInput) -> Result<SignOutPayload> {
+        let state = state(ctx)?;
+        Ok(SignOutPayload { revoked: service::sign_out(&state.db, &input.refresh_token).await.extend()? })
+    }
+
+    /// Creates a staff, reviewer or donor account (admins).
+    async fn create_account(&self, ctx: &Context<'_>, input: CreateAccountInput) -> Result<AccountPayload> {
+        viewer(ctx).require_admin("create accounts").extend()?;
+        let state = state(ctx)?;
+        let account = service::create_account(
+            &state.db,
+            &input.email,
+            &input.password,
+            &input.display_name,
+            &roles_of(input.roles),
+        )
+        .await
+        .extend()?;
+        Ok(AccountPayload { account: Account(account) })
+    }
+
+    /// Replaces an account's global roles (admins).
+    async fn set_account_roles(&self, ctx: &Context<'_>, input: SetAccountRolesInput) -> Result<AccountPayload> {
+        viewer(ctx).require_admin("change roles").extend()?;
+        let id = ids::decode(&input.account_id, ACCOUNT, "accountId").extend()?;
+        let account = service::set_roles(&state(ctx)?.db, id, &roles_of(input.roles)).await.extend()?;
+        Ok(AccountPayload { account: Account(account) })
+    }
+
+    /// Issues a partner API key (admins). The secret is returned once.
+    async fn create_api_key(&self, ctx: &Context<'_>, input: CreateApiKeyInput) -> Result<CreateApiKeyPayload> {
+        let viewer = viewer(ctx);
+        viewer.require_admin("issue API keys").extend()?;
+        let admin = viewer.require_account().extend()?.id;
+        let scopes: Vec<service::ApiScope> = input.scopes.into_iter().map(Into::into).collect();
+        let issued =
+            service::create_api_key(&state(ctx)?.db, &input.name, &scopes, input.expires_at, admin).await.extend()?;
+        Ok(CreateApiKeyPayload { api_key: ApiKey(issued.key), secret: issued.secret })
+    }
+
+    /// Revokes a partner API key at once (admins).
+    async fn revoke_api_key(&self, ctx: &Context<'_>, input: RevokeApiKeyInput) -> Result<RevokeApiKeyPayload> {
+        viewer(ctx).require_admin("revoke API keys").extend()?;
+        let id = ids::decode(&input.id, API_KEY, "id").extend()?;
+        Ok(RevokeApiKeyPayload { api_key: ApiKey(service::revoke_api_key(&state(ctx)?.db, id).await.extend()?) })
+    }
+
+    /// Adds a member by email (owners and admins). Without an account yet, an invitation
+    /// is kept and becomes a membership when that email signs up.
+    async fn add_organization_member(
+        &self,
+        ctx: &Context<'_>,
+        input: AddOrganizationMemberInput,
+    ) -> Result<AddOrganizationMemberPayload> {
+        let viewer = viewer(ctx);
+        let org_id = ids::decode(&input.organization_id, org_graphql::TYPE_NAME, "organizationId").extend()?;
+        viewer.require_manage_members(org_id).extend()?;
+        let by = viewer.account.as_ref().map(|a| a.id).unwrap_or_default();
+        let state = state(ctx)?;
+        Ok(match service::add_member(&state.db, org_id, &input.email, input.role.into(), by).await.extend()? {
+            Added::Member(m) => {
+                let account = service::accounts_by_ids(&state.db, &[m.account_id]).await.extend()?.into_iter().next();
+                AddOrganizationMemberPayload { member: account.map(|a| OrganizationMember(m, a)), invitation: None }
+            }
+            Added::Invited(i) => {
+                AddOrganizationMemberPayload { member: None, invitation: Some(OrganizationInvitation(i)) }
+            }
+        })
+    }
+
+    /// Changes a member's role (owners and admins); an organization keeps at least one owner.
+    async fn change_organization_member_role(
+        &self,
+        ctx: &Context<'_>,
+        input: ChangeOrganizationMemberRoleInput,
+    ) -> Result<ChangeOrganizationMemberRolePayload> {
+        let org_id = ids::decode(&input.organization_id, org_graphql::TYPE_NAME, "organizationId").extend()?;
+        viewer(ctx).require_manage_members(org_id).extend()?;
+        let account_id = ids::decode(&input.account_id, ACCOUNT, "accountId").extend()?;
+        let state = state(ctx)?;
+        let m = service::change_member_role(&state.db, org_id, account_id, input.role.into()).await.extend()?;
+        let account = service::accounts_by_ids(&state.db, &[account_id])
+            .await
+            .extend()?
+            .into_iter()
+            .next()
+            .ok_or_else(|| AppError::NotFound("account".into()).extend())?;
+        Ok(ChangeOrganizationMemberRolePayload { member: OrganizationMember(m, account) })
+    }
+
+    /// Removes a member (owners and admins); an organization keeps at least one owner.
+    async fn remove_organization_member(
+        &self,
+        ctx: &Context<'_>,
+        input: RemoveOrganizationMemberInput,
+    ) -> Result<RemoveOrganizationMemberPayload> {
+        let org_id = ids::decode(&input.organization_id, org_graphql::TYPE_NAME, "organizationId").extend()?;
+        viewer(ctx).require_manage_members(org_id).extend()?;
+        let account_id = ids::decode(&input.account_id, ACCOUNT, "accountId").extend()?;
+        service::remove_member(&state(ctx)?.db, org_id, account_id).await.extend()?;
+        Ok(RemoveOrganizationMemberPayload { removed_account_id: input.account_id })
+    }
+}
