@@ -117,10 +117,10 @@ fn resolve_jwt_secret(settings: &Settings) -> Result<Vec<u8>, StartupError> {
         }
     };
     let file = dir.join("jwt-secret");
-    if let Ok(existing) = std::fs::read_to_string(&file) {
-        if existing.trim().len() >= 32 {
-            return Ok(existing.trim().as_bytes().to_vec());
-        }
+    if let Ok(existing) = std::fs::read_to_string(&file)
+        && existing.trim().len() >= 32
+    {
+        return Ok(existing.trim().as_bytes().to_vec());
     }
     let mut bytes = [0u8; 48];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
