@@ -4,6 +4,8 @@
 //! API key (`X-Api-Key`, or a Bearer token starting with `ib_`). Accounts have global roles
 //! (`ADMIN` implies every other) and per-organization memberships (`OWNER`/`EDITOR`); keys
 //! have scopes.
+use std::sync::{Arc, Mutex};
+
 use entity::membership::MemberRole;
 
 use crate::error::{AppError, AppResult};
@@ -16,6 +18,9 @@ pub struct AccountViewer {
     pub display_name: String,
     pub roles: Vec<Role>,
     pub memberships: Vec<(i64, MemberRole)>,
+    /// Memberships this request itself created (e.g. applying for a new organization), so
+    /// the payload of that mutation already shows the viewer's role.
+    pub granted: Arc<Mutex<Vec<(i64, MemberRole)>>>,
 }
 
 #[derive(Clone, Debug)]
@@ -50,7 +55,19 @@ impl Viewer {
     }
 
     pub fn member_role(&self, org_id: i64) -> Option<MemberRole> {
-        self.account.as_ref()?.memberships.iter().find(|(id, _)| *id == org_id).map(|(_, role)| *role)
+        let account = self.account.as_ref()?;
+        let found = account.memberships.iter().find(|(id, _)| *id == org_id).map(|(_, role)| *role);
+        found.or_else(|| {
+            let granted = account.granted.lock().unwrap_or_else(|p| p.into_inner());
+            granted.iter().find(|(id, _)| *id == org_id).map(|(_, role)| *role)
+        })
+    }
+
+    /// Records a membership created during this request.
+    pub fn grant(&self, org_id: i64, role: MemberRole) {
+        if let Some(account) = &self.account {
+            account.granted.lock().unwrap_or_else(|p| p.into_inner()).push((org_id, role));
+        }
     }
 
     pub fn has_scope(&self, scope: ApiScope) -> bool {

@@ -231,6 +231,7 @@ async fn authenticate(state: &AppState, authorization: Option<&str>, api_key: Op
                 display_name: account.display_name,
                 roles: identity::Role::parse_list(&account.roles),
                 memberships,
+                granted: Default::default(),
             });
         }
     }

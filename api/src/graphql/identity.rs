@@ -61,6 +61,33 @@ pub struct ClientAddress(pub String);
 /// A person's account. Email and roles are visible to the person and to admins.
 pub struct Account(pub account::Model);
 
+/// The account in a payload that belongs to the person who just signed up or in: shown
+/// whole to them, though the request itself came without a token.
+pub struct OwnAccount(pub account::Model);
+
+#[Object(name = "OwnAccount")]
+impl OwnAccount {
+    async fn id(&self) -> ID {
+        ids::encode(ACCOUNT, self.0.id)
+    }
+
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+
+    async fn roles(&self) -> Vec<Role> {
+        service::Role::parse_list(&self.0.roles).into_iter().map(Into::into).collect()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
 #[Object]
 impl Account {
     pub async fn id(&self) -> ID {
@@ -342,7 +369,7 @@ pub struct RemoveOrganizationMemberInput {
 /// `refreshToken` for new tokens with `refreshSession` before the access token expires.
 #[derive(SimpleObject)]
 pub struct AuthPayload {
-    pub account: Account,
+    pub account: OwnAccount,
     pub access_token: String,
     pub access_token_expires_at: DateTime<Utc>,
     pub refresh_token: String,
@@ -352,7 +379,7 @@ pub struct AuthPayload {
 impl From<service::IssuedTokens> for AuthPayload {
     fn from(t: service::IssuedTokens) -> Self {
         Self {
-            account: Account(t.account),
+            account: OwnAccount(t.account),
             access_token: t.access_token,
             access_token_expires_at: t.access_expires_at,
             refresh_token: t.refresh_token,

@@ -190,12 +190,14 @@ impl Organization {
         Ok(history.unwrap_or_default().into_iter().map(StageTransition).collect())
     }
 
-    async fn contact(&self) -> OrganizationContact {
+    /// The phone and email are visible to staff and the organization's members only.
+    async fn contact(&self, ctx: &Context<'_>) -> OrganizationContact {
         let o = &self.0.org;
+        let private = viewer(ctx).can_see_private_contact(o.id);
         OrganizationContact {
             name: o.contact_name.clone(),
-            phone: o.contact_phone.clone(),
-            email: o.contact_email.clone(),
+            phone: o.contact_phone.clone().filter(|_| private),
+            email: o.contact_email.clone().filter(|_| private),
         }
     }
 
@@ -474,6 +476,9 @@ impl OrganizationMutation {
             })
             .await
             .extend()?;
+        if owner.is_some() {
+            viewer.grant(record.org.id, entity::membership::MemberRole::Owner);
+        }
         Ok(CreateOrganizationPayload { organization: Organization(record) })
     }
 
