@@ -37,27 +37,54 @@ pub struct Settings {
     pub refresh_token_ttl: Duration,
     pub sign_in_per_account_per_minute: u32,
     pub sign_in_per_address_per_minute: u32,
+    /// Introspection and "did you mean" suggestions; `None`: on in development only.
+    pub introspection: Option<bool>,
+    pub suggestions: Option<bool>,
+    /// Mounts `/debug/panic`, a route that panics, so tests can show a panic is contained.
+    /// Not settable from the environment.
+    pub debug_panic_route: bool,
 }
 
 #[derive(Clone, Debug)]
 pub struct Limits {
     pub max_body_bytes: usize,
+    pub max_query_bytes: usize,
     pub max_batch: usize,
     pub max_depth: usize,
     pub max_complexity: usize,
+    /// Fields in one operation with fragments expanded, `__typename` included.
+    pub max_fields: usize,
+    pub max_aliases: usize,
+    pub max_directives_per_field: usize,
     pub default_page_size: usize,
     pub max_page_size: usize,
+    pub execution_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// Operations per minute per client (API key, account, or address).
+    pub operations_per_minute: u32,
+    /// Mutations per minute per address from anonymous clients.
+    pub anonymous_mutations_per_minute: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_body_bytes: 1024 * 1024,
+            max_query_bytes: 32 * 1024,
             max_batch: 10,
             max_depth: 12,
             max_complexity: 5000,
+            max_fields: 1000,
+            max_aliases: 100,
+            max_directives_per_field: 8,
             default_page_size: 20,
             max_page_size: 100,
+            execution_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            operations_per_minute: 1200,
+            anonymous_mutations_per_minute: 30,
         }
     }
 }
@@ -117,6 +144,9 @@ impl Settings {
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             sign_in_per_account_per_minute: 5,
             sign_in_per_address_per_minute: 20,
+            introspection: None,
+            suggestions: None,
+            debug_panic_route: false,
         }
     }
 
@@ -186,6 +216,33 @@ impl Settings {
         if let Some(v) = get("INCUBASE_MAX_BATCH") {
             s.limits.max_batch = parse_positive("INCUBASE_MAX_BATCH", &v)?;
         }
+        if let Some(v) = get("INCUBASE_MAX_QUERY_BYTES") {
+            s.limits.max_query_bytes = parse_positive("INCUBASE_MAX_QUERY_BYTES", &v)?;
+        }
+        if let Some(v) = get("INCUBASE_MAX_FIELDS") {
+            s.limits.max_fields = parse_positive("INCUBASE_MAX_FIELDS", &v)?;
+        }
+        if let Some(v) = get("INCUBASE_MAX_ALIASES") {
+            s.limits.max_aliases = parse_positive("INCUBASE_MAX_ALIASES", &v)?;
+        }
+        if let Some(v) = get("INCUBASE_MAX_DIRECTIVES") {
+            s.limits.max_directives_per_field = parse_positive("INCUBASE_MAX_DIRECTIVES", &v)?;
+        }
+        if let Some(v) = get("INCUBASE_EXECUTION_TIMEOUT_MS") {
+            s.limits.execution_timeout = Duration::from_millis(parse_positive("INCUBASE_EXECUTION_TIMEOUT_MS", &v)?);
+        }
+        if let Some(v) = get("INCUBASE_BODY_READ_TIMEOUT_MS") {
+            s.limits.body_read_timeout = Duration::from_millis(parse_positive("INCUBASE_BODY_READ_TIMEOUT_MS", &v)?);
+        }
+        if let Some(v) = get("INCUBASE_IDLE_TIMEOUT_SECS") {
+            s.limits.idle_timeout = Duration::from_secs(parse_positive("INCUBASE_IDLE_TIMEOUT_SECS", &v)?);
+        }
+        if let Some(v) = get("INCUBASE_RATE_LIMIT_PER_MINUTE") {
+            s.limits.operations_per_minute = parse_positive("INCUBASE_RATE_LIMIT_PER_MINUTE", &v)?;
+        }
+        if let Some(v) = get("INCUBASE_ANONYMOUS_MUTATIONS_PER_MINUTE") {
+            s.limits.anonymous_mutations_per_minute = parse_positive("INCUBASE_ANONYMOUS_MUTATIONS_PER_MINUTE", &v)?;
+        }
         if let Some(v) = get("INCUBASE_MAX_DEPTH") {
             s.limits.max_depth = parse_positive("INCUBASE_MAX_DEPTH", &v)?;
         }
@@ -204,6 +261,12 @@ impl Settings {
                 &s.limits.default_page_size.to_string(),
                 "must not exceed INCUBASE_MAX_PAGE_SIZE",
             ));
+        }
+        if let Some(v) = get("INCUBASE_INTROSPECTION") {
+            s.introspection = Some(parse_bool("INCUBASE_INTROSPECTION", &v)?);
+        }
+        if let Some(v) = get("INCUBASE_SUGGESTIONS") {
+            s.suggestions = Some(parse_bool("INCUBASE_SUGGESTIONS", &v)?);
         }
         if let Some(v) = get("INCUBASE_JWT_SECRET") {
             if v.len() < 32 {
@@ -229,6 +292,14 @@ impl Settings {
             s.sign_in_per_address_per_minute = parse_positive("INCUBASE_SIGNIN_LIMIT_PER_ADDRESS", &v)?;
         }
         Ok(s)
+    }
+
+    pub fn introspection_enabled(&self) -> bool {
+        self.introspection.unwrap_or(self.environment == Environment::Development)
+    }
+
+    pub fn suggestions_enabled(&self) -> bool {
+        self.suggestions.unwrap_or(self.environment == Environment::Development)
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -257,4 +328,12 @@ where
         return Err(invalid(name, value, "must be greater than zero"));
     }
     Ok(parsed)
+}
+
+fn parse_bool(name: &'static str, value: &str) -> Result<bool, SettingsError> {
+    match value {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(invalid(name, value, "expected true or false")),
+    }
 }

@@ -16,9 +16,11 @@ use serde_json::json;
 use crate::auth::{AccountViewer, PartnerViewer, Viewer};
 use crate::cache::CacheStatus;
 use crate::error::{AppError, AppResult};
+use crate::graphql::cost;
 use crate::graphql::identity::ClientAddress;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{AppSchema, RequestOutcome};
+use crate::ratelimit::OperationLimiter;
 use crate::service::identity;
 use crate::state::AppState;
 
@@ -29,7 +31,11 @@ const MAX_NESTING: usize = 64;
 
 pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
     let graphql = GraphQLEndpoint { schema, state: state.clone() };
-    Route::new()
+    let mut route = Route::new();
+    if state.settings.debug_panic_route {
+        route = route.at("/debug/panic", get(debug_panic));
+    }
+    route
         .at("/", get(graphiql))
         .at("/graphql", graphql)
         .at("/health", get(health))
@@ -39,6 +45,15 @@ pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
             tracing::error!("a request handler panicked");
             error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error", "INTERNAL")
         }))
+}
+
+#[handler]
+fn debug_panic() -> &'static str {
+    // Only mounted by tests (`Settings::debug_panic_route`): shows a panic is contained.
+    #[allow(clippy::panic)]
+    {
+        panic!("deliberate panic from /debug/panic")
+    }
 }
 
 #[handler]
@@ -199,9 +214,27 @@ impl Endpoint for GraphQLEndpoint {
                 return Ok(response);
             }
         };
+        let operations = match &batch {
+            BatchRequest::Single(_) => 1,
+            BatchRequest::Batch(items) => items.len(),
+        };
+        let client = OperationLimiter::client_key(&viewer, &address);
+        if let Err(wait) = self.state.operation_limiter.check_operations(&client, operations) {
+            return Ok(rate_limited(wait));
+        }
         let context = RequestContext { viewer, address: ClientAddress(address) };
         Ok(self.execute(batch, media, is_get, started, &context).await)
     }
+}
+
+fn rate_limited(wait: Duration) -> Response {
+    let secs = wait.as_secs().max(1);
+    let mut response =
+        error_response(StatusCode::TOO_MANY_REQUESTS, &format!("too many requests, retry in {secs}s"), "RATE_LIMITED");
+    if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 /// Who sent a request, resolved once per HTTP request and shared by a batch.
@@ -283,7 +316,14 @@ impl GraphQLEndpoint {
                         "UNSUPPORTED_MEDIA_TYPE",
                     ));
                 }
-                let body = req.into_body().into_bytes_limit(limits.max_body_bytes).await.map_err(|e| match e {
+                let read = tokio::time::timeout(
+                    limits.body_read_timeout,
+                    req.into_body().into_bytes_limit(limits.max_body_bytes),
+                );
+                let body = read.await.map_err(|_| {
+                    Refusal::new(StatusCode::REQUEST_TIMEOUT, "the request body arrived too slowly", "REQUEST_TIMEOUT")
+                })?;
+                let body = body.map_err(|e| match e {
                     poem::error::ReadBodyError::PayloadTooLarge => Refusal::new(
                         StatusCode::PAYLOAD_TOO_LARGE,
                         format!("request body is larger than {} bytes", limits.max_body_bytes),
@@ -364,6 +404,14 @@ impl GraphQLEndpoint {
             };
             (status, error_body(message, code), name.clone(), 1)
         };
+        let limits = &self.state.settings.limits;
+        if request.query.len() > limits.max_query_bytes {
+            return request_error(
+                StatusCode::BAD_REQUEST,
+                &format!("the query text is larger than {} bytes", limits.max_query_bytes),
+                "QUERY_TOO_LARGE",
+            );
+        }
         if nesting_depth(&request.query) > MAX_NESTING {
             return request_error(
                 StatusCode::BAD_REQUEST,
@@ -372,7 +420,12 @@ impl GraphQLEndpoint {
             );
         }
         let operation_type = match request.parsed_query() {
-            Ok(doc) => operation_type(doc, name.as_deref()),
+            Ok(doc) => {
+                if let Err(over) = cost::check(doc, limits) {
+                    return request_error(StatusCode::BAD_REQUEST, &over.message, over.code);
+                }
+                operation_type(doc, name.as_deref())
+            }
             Err(e) => return request_error(StatusCode::BAD_REQUEST, &e.message, "GRAPHQL_PARSE_FAILED"),
         };
         if is_get && operation_type.is_some_and(|t| t != OperationType::Query) {
@@ -382,13 +435,39 @@ impl GraphQLEndpoint {
                 "METHOD_NOT_ALLOWED",
             );
         }
+        let anonymous = context.viewer.account.is_none() && context.viewer.partner.is_none();
+        if anonymous
+            && operation_type == Some(OperationType::Mutation)
+            && let Err(wait) = self.state.operation_limiter.check_anonymous_mutation(&context.address.0)
+        {
+            counters.graphql_request_errors.fetch_add(1, Ordering::Relaxed);
+            let secs = wait.as_secs().max(1);
+            let body = json!({ "errors": [{
+                "message": format!("too many anonymous mutations, retry in {secs}s"),
+                "extensions": { "code": "RATE_LIMITED", "retryAfter": secs },
+            }] });
+            return (StatusCode::TOO_MANY_REQUESTS, body, name, 1);
+        }
         let outcome = RequestOutcome::default();
         let request = request
             .data(Loaders::new(&self.state.db))
             .data(outcome.clone())
             .data(context.viewer.clone())
             .data(context.address.clone());
-        let response = self.schema.execute(request).await;
+        let response = match tokio::time::timeout(limits.execution_timeout, self.schema.execute(request)).await {
+            Ok(response) => response,
+            Err(_) => {
+                // Dropping the execution cancels it and returns its database connection.
+                tracing::warn!(operation = name.as_deref().unwrap_or("anonymous"), "operation timed out");
+                let message = format!(
+                    "the operation took longer than {} ms and was cancelled",
+                    limits.execution_timeout.as_millis()
+                );
+                let body =
+                    json!({ "data": null, "errors": [{ "message": message, "extensions": { "code": "TIMEOUT" } }] });
+                return (StatusCode::SERVICE_UNAVAILABLE, body, name, 1);
+            }
+        };
         let errors = response.errors.len();
         if !outcome.executed() && errors > 0 {
             // A request error: nothing ran, so there is no `data`.

@@ -6,6 +6,7 @@ pub mod db;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod ratelimit;
 pub mod seed;
 pub mod service;
 pub mod startup;

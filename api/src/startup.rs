@@ -13,6 +13,7 @@ use crate::cache::Cache;
 use crate::config::{Environment, Settings};
 use crate::db::{self, Metrics};
 use crate::graphql::build_schema;
+use crate::ratelimit::OperationLimiter;
 use crate::service::identity::{SignInLimiter, TokenKeys};
 use crate::state::AppState;
 
@@ -67,7 +68,7 @@ impl Application {
             build_schema(Some(self.state.clone()), &self.state.settings.limits, &self.state.settings.environment);
         let app = crate::http::routes(schema, self.state.clone());
         Server::new_with_acceptor(self.acceptor)
-            .idle_timeout(Duration::from_secs(60))
+            .idle_timeout(self.state.settings.limits.idle_timeout)
             .run_with_graceful_shutdown(app, shutdown, Some(GRACE))
             .await?;
         self.state.db.clone().close().await.ok();
@@ -93,7 +94,16 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         TokenKeys::new(&secret, settings.access_token_ttl, settings.refresh_token_ttl).map_err(StartupError::Secret)?;
     let sign_in_limiter =
         SignInLimiter::new(settings.sign_in_per_account_per_minute, settings.sign_in_per_address_per_minute);
-    Ok(AppState { db, cache, settings: Arc::new(settings), metrics, tokens: Arc::new(tokens), sign_in_limiter })
+    let operation_limiter = Arc::new(OperationLimiter::new(&settings.limits));
+    Ok(AppState {
+        db,
+        cache,
+        settings: Arc::new(settings),
+        metrics,
+        tokens: Arc::new(tokens),
+        sign_in_limiter,
+        operation_limiter,
+    })
 }
 
 /// `INCUBASE_JWT_SECRET`, or a generated secret kept in a file beside the SQLite database

@@ -6,6 +6,7 @@ use sea_orm::DatabaseConnection;
 use crate::cache::Cache;
 use crate::config::Settings;
 use crate::db::Metrics;
+use crate::ratelimit::OperationLimiter;
 use crate::service::identity::{SignInLimiter, TokenKeys};
 use crate::service::organization::Directory;
 
@@ -17,6 +18,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub tokens: Arc<TokenKeys>,
     pub sign_in_limiter: Arc<SignInLimiter>,
+    pub operation_limiter: Arc<OperationLimiter>,
 }
 
 impl AppState {

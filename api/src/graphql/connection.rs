@@ -31,3 +31,10 @@ pub fn from_page<R, T: OutputType>(page: Page<R>, to_node: impl Fn(R) -> T) -> P
     connection.edges = page.items.into_iter().map(|(cursor, row)| Edge::new(cursor, to_node(row))).collect();
     connection
 }
+
+/// Complexity of a connection field: its children weighted by the page size asked for
+/// (default 20; sizes beyond the maximum are refused by the resolver anyway).
+pub fn cost(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+    let size = first.or(last).unwrap_or(20).clamp(1, 100) as usize;
+    1 + size.saturating_mul(child_complexity)
+}

@@ -263,6 +263,7 @@ impl IdentityQuery {
     }
 
     /// Partner API keys, newest first (admins).
+    #[graphql(complexity = "connection::cost(first, last, child_complexity)")]
     async fn api_keys(
         &self,
         ctx: &Context<'_>,

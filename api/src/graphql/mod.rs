@@ -1,5 +1,6 @@
 //! The GraphQL schema: one Query/Mutation pair per domain, merged into the roots.
 pub mod connection;
+pub mod cost;
 pub mod identity;
 pub mod ids;
 pub mod loaders;
@@ -24,14 +25,22 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// The schema with its limits; `state` is `None` when only the SDL is wanted.
 pub fn build_schema(state: Option<AppState>, limits: &Limits, environment: &Environment) -> AppSchema {
+    let development = *environment == Environment::Development;
+    let (introspection, suggestions) = match &state {
+        Some(state) => (state.settings.introspection_enabled(), state.settings.suggestions_enabled()),
+        None => (development, development),
+    };
     let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(limits.max_depth.max(32))
-        .limit_directives(8)
+        .limit_directives(limits.max_directives_per_field)
         .extension(TrackOutcome);
-    if *environment == Environment::Production {
-        builder = builder.disable_introspection().disable_suggestions();
+    if !introspection {
+        builder = builder.disable_introspection();
+    }
+    if !suggestions {
+        builder = builder.disable_suggestions();
     }
     if let Some(state) = state {
         builder = builder.data(state);

@@ -295,6 +295,7 @@ impl OrganizationQuery {
 
     /// The organization directory.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "connection::cost(first, last, child_complexity)")]
     async fn organizations(
         &self,
         ctx: &Context<'_>,
