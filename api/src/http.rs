@@ -473,7 +473,19 @@ impl GraphQLEndpoint {
             // A request error: nothing ran, so there is no `data`.
             counters.graphql_request_errors.fetch_add(1, Ordering::Relaxed);
             let status = if media == MediaType::GraphQLResponse { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-            let body = json!({ "errors": response.errors });
+            let coded: Vec<async_graphql::ServerError> = response
+                .errors
+                .into_iter()
+                .map(|mut e| {
+                    let mut extensions = e.extensions.take().unwrap_or_default();
+                    if extensions.get("code").is_none() {
+                        extensions.set("code", "GRAPHQL_VALIDATION_FAILED");
+                    }
+                    e.extensions = Some(extensions);
+                    e
+                })
+                .collect();
+            let body = json!({ "errors": coded });
             return (status, body, name, errors);
         }
         let body = serde_json::to_value(&response).unwrap_or_else(|_| error_body("internal error", "INTERNAL"));

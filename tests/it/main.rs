@@ -4,8 +4,10 @@
 
 mod helpers;
 
+mod attacks;
 mod authz;
 mod cache;
+mod faults;
 mod identity;
 mod organizations;
 mod schema;

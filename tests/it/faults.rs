@@ -1,0 +1,264 @@
+//! Faults of the things the server depends on: a full pool, slow operations, Redis starting
+//! late, Redis stalling, and SIGTERM under load.
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::helpers::{Backend, Credentials, TestApp, selected, spawn_app_with};
+use crate::organizations::create;
+
+fn backends() -> Vec<Backend> {
+    [Backend::Sqlite, Backend::Postgres].into_iter().filter(|b| selected(*b)).collect()
+}
+
+fn code(body: &Value) -> String {
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or_default().to_owned()
+}
+
+/// A query the cache cannot answer, so it needs a connection.
+fn uncached() -> String {
+    format!("{{ organizations(filter: {{ search: \"{}\" }}) {{ totalCount }} }}", uuid::Uuid::new_v4().simple())
+}
+
+#[tokio::test]
+async fn an_exhausted_pool_fails_fast_and_recovers() {
+    for backend in backends() {
+        let app = spawn_app_with(backend, |s| {
+            s.database_max_connections = 1;
+            s.database_acquire_timeout = Duration::from_millis(300);
+        })
+        .await;
+        let anonymous = Credentials::anonymous();
+        let held = sea_orm::TransactionTrait::begin(&app.state.db).await.expect("hold the only connection");
+        let started = Instant::now();
+        let (status, body) = app.send(&anonymous, &uncached(), json!({})).await;
+        assert_eq!((status, code(&body).as_str()), (200, "SERVICE_UNAVAILABLE"), "{backend:?}: {body}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{backend:?}: fails fast, not after a hang");
+        drop(held);
+        let data = app.ok_as(&anonymous, &uncached(), json!({})).await;
+        assert_eq!(data["organizations"]["totalCount"], 0, "{backend:?}: recovers by itself");
+    }
+}
+
+#[tokio::test]
+async fn a_slow_operation_is_cancelled_at_the_execution_timeout() {
+    for backend in backends() {
+        let app = spawn_app_with(backend, |s| {
+            s.database_max_connections = 1;
+            s.database_acquire_timeout = Duration::from_secs(10);
+            s.limits.execution_timeout = Duration::from_millis(300);
+        })
+        .await;
+        let anonymous = Credentials::anonymous();
+        let held = sea_orm::TransactionTrait::begin(&app.state.db).await.expect("hold the only connection");
+        let started = Instant::now();
+        let (status, body) = app.send(&anonymous, &uncached(), json!({})).await;
+        assert_eq!((status, code(&body).as_str()), (503, "TIMEOUT"), "{backend:?}: {body}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{backend:?}: cancelled at the timeout");
+        drop(held);
+        app.ok_as(&anonymous, &uncached(), json!({})).await;
+    }
+}
+
+/// A Redis server of this test's own, on a free port, so stalling it touches no other test.
+struct OwnRedis {
+    /// Killed when dropped.
+    _child: tokio::process::Child,
+    port: u16,
+}
+
+impl OwnRedis {
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    }
+
+    async fn start(port: u16) -> Self {
+        let child = tokio::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server must be installed (the machine's Redis package provides it)");
+        let redis = Self { _child: child, port };
+        for _ in 0..100 {
+            if redis.command(&["PING"]).await.is_ok() {
+                return redis;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server on port {port} did not come up");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn command(&self, args: &[&str]) -> redis::RedisResult<Value> {
+        let client = redis::Client::open(self.url())?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let mut cmd = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            cmd.arg(*arg);
+        }
+        let value: redis::Value = cmd.query_async(&mut conn).await?;
+        Ok(Value::String(format!("{value:?}")))
+    }
+}
+
+async fn cache_state(app: &TestApp) -> String {
+    let ready: Value = app.client.get(app.url("/ready")).send().await.expect("sent").json().await.expect("json");
+    ready["cache"].as_str().unwrap_or_default().to_owned()
+}
+
+const PAGE: &str = "query($s: String!) { organization(slug: $s) { name } }";
+
+#[tokio::test]
+async fn redis_down_at_start_then_up_is_used_without_a_restart() {
+    if !selected(Backend::Postgres) {
+        return;
+    }
+    let port = OwnRedis::free_port();
+    let app = spawn_app_with(Backend::Postgres, |s| s.redis_url = Some(format!("redis://127.0.0.1:{port}"))).await;
+    let org = create(&app, json!({ "name": "迟到的缓存" })).await;
+    let anonymous = Credentials::anonymous();
+    let vars = json!({ "s": org["slug"] });
+    assert_eq!(app.ok_as(&anonymous, PAGE, vars.clone()).await["organization"]["name"], "迟到的缓存");
+    assert_eq!(cache_state(&app).await, "degraded");
+
+    let _redis = OwnRedis::start(port).await;
+    let mut up = false;
+    for _ in 0..50 {
+        if cache_state(&app).await == "redis" {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "the server reconnects to Redis by itself");
+    // Once warm, a read is served from Redis: no SQL.
+    let mut served_from_cache = false;
+    for _ in 0..20 {
+        app.ok_as(&anonymous, PAGE, vars.clone()).await;
+        let before = app.sql_statements();
+        app.ok_as(&anonymous, PAGE, vars.clone()).await;
+        if app.sql_statements() == before {
+            served_from_cache = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served_from_cache, "the cache is used again");
+}
+
+#[tokio::test]
+async fn a_stalled_redis_slows_nothing_and_no_stale_read_survives() {
+    if !selected(Backend::Postgres) {
+        return;
+    }
+    let redis = OwnRedis::start(OwnRedis::free_port()).await;
+    let url = redis.url();
+    let app = spawn_app_with(Backend::Postgres, |s| s.redis_url = Some(url)).await;
+    let org = create(&app, json!({ "name": "暂停前" })).await;
+    let anonymous = Credentials::anonymous();
+    let vars = json!({ "s": org["slug"] });
+    app.ok_as(&anonymous, PAGE, vars.clone()).await; // warm
+
+    // Stall every Redis client for 1.5 s: calls time out on our side.
+    redis.command(&["CLIENT", "PAUSE", "1500", "ALL"]).await.expect("pause");
+    let update = "mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { organization { name } } }";
+    let started = Instant::now();
+    app.ok(update, json!({ "i": { "id": org["id"], "name": "暂停后" } })).await;
+    assert!(started.elapsed() < Duration::from_secs(2), "the write commits without waiting for Redis");
+    for _ in 0..5 {
+        let started = Instant::now();
+        let data = app.ok_as(&anonymous, PAGE, vars.clone()).await;
+        assert_eq!(data["organization"]["name"], "暂停后", "no stale read while Redis stalls");
+        assert!(started.elapsed() < Duration::from_secs(1), "reads stay within a bounded latency");
+    }
+    // After the stall: the invalidation that could not reach Redis was retried.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let data = app.ok_as(&anonymous, PAGE, vars.clone()).await;
+        assert_eq!(data["organization"]["name"], "暂停后", "no stale read after Redis returns");
+        if cache_state(&app).await == "redis" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let data = app.ok_as(&anonymous, PAGE, vars).await;
+    assert_eq!(data["organization"]["name"], "暂停后");
+    drop(redis);
+}
+
+#[tokio::test]
+async fn sigterm_under_load_finishes_in_flight_requests_and_exits_0() {
+    let dir = std::env::temp_dir().join(format!("incubase-sigterm-{}", uuid::Uuid::new_v4().simple()));
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_incubase"))
+        .env("DATABASE_URL", format!("sqlite://{}/db.sqlite?mode=rwc", dir.display()))
+        .env("INCUBASE_LISTEN", "127.0.0.1:0")
+        .env("INCUBASE_JWT_SECRET", crate::helpers::TEST_JWT_SECRET)
+        .env("INCUBASE_ANONYMOUS_MUTATIONS_PER_MINUTE", "1000")
+        .env_remove("REDIS_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the incubase binary starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut base = None;
+    while let Some(line) = lines.next_line().await.expect("read stdout") {
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            base = rest.split_whitespace().next().map(str::to_owned);
+            break;
+        }
+    }
+    let base = base.expect("the server prints the URL it listens on");
+    let client = reqwest::Client::new();
+
+    // Sign-ups hash passwords: slow enough to be in flight when the signal arrives.
+    let requests: Vec<_> = (0..12)
+        .map(|i| {
+            let client = client.clone();
+            let url = format!("{base}/graphql");
+            tokio::spawn(async move {
+                let body = json!({ "query": "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }",
+                    "variables": { "i": { "email": format!("load{i}@example.org"), "password": "Spring-Festival-2026", "displayName": "负载" } } });
+                let response = client.post(url).json(&body).send().await.expect("in-flight request answered");
+                (response.status().as_u16(), response.json::<Value>().await.expect("json"))
+            })
+        })
+        .collect();
+    // Wait until every request has reached the server, then send SIGTERM.
+    let mut arrived = false;
+    for _ in 0..200 {
+        let metrics = client.get(format!("{base}/metrics")).send().await.expect("metrics").text().await.expect("text");
+        let count: u64 = metrics
+            .lines()
+            .find(|l| l.starts_with("incubase_http_graphql_requests_total "))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0);
+        if count >= 12 {
+            arrived = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(arrived, "the requests reached the server");
+    let pid = child.id().expect("pid").to_string();
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    assert!(killed.success());
+
+    for request in requests {
+        let (status, body) = request.await.expect("task");
+        assert_eq!(status, 200, "in-flight requests complete: {body}");
+        assert!(body["data"]["signUp"]["accessToken"].is_string(), "{body}");
+    }
+    let exit = tokio::time::timeout(Duration::from_secs(40), child.wait()).await.expect("exits").expect("status");
+    assert_eq!(exit.code(), Some(0), "exit code 0 after SIGTERM");
+    let refused = client.get(format!("{base}/health")).send().await;
+    assert!(refused.is_err(), "new connections are refused after shutdown");
+    let _ = std::fs::remove_dir_all(dir);
+}
