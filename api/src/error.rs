@@ -22,6 +22,10 @@ pub enum AppError {
     RateLimited { retry_after_secs: u64 },
     #[error("service temporarily unavailable")]
     ServiceUnavailable(String),
+    /// A serialization failure, deadlock or busy database: the same work may succeed if run
+    /// again (see `service::retry_transient`).
+    #[error("the database is busy; retry")]
+    Transient(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -41,7 +45,7 @@ impl AppError {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::Conflict(_) => "CONFLICT",
             Self::RateLimited { .. } => "RATE_LIMITED",
-            Self::ServiceUnavailable(_) => "SERVICE_UNAVAILABLE",
+            Self::ServiceUnavailable(_) | Self::Transient(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -51,6 +55,12 @@ impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
         if let Some(SqlErr::UniqueConstraintViolation(detail)) = err.sql_err() {
             return Self::Conflict(format!("already exists: {}", unique_subject(&detail)));
+        }
+        if let Some(code) = driver_code(&err)
+            && matches!(code.as_str(), "40001" | "40P01" | "5" | "6" | "261" | "517")
+        {
+            // PostgreSQL serialization failure / deadlock; SQLite BUSY / LOCKED.
+            return Self::Transient(err.to_string());
         }
         match &err {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
@@ -62,6 +72,18 @@ impl From<DbErr> for AppError {
                 Self::Internal(err.to_string())
             }
         }
+    }
+}
+
+/// The database's own error code (SQLSTATE on PostgreSQL, the result code on SQLite).
+pub fn driver_code(err: &DbErr) -> Option<String> {
+    use sea_orm::RuntimeErr;
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => match e.as_ref() {
+            sea_orm::sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

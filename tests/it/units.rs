@@ -49,3 +49,35 @@ fn credit_codes_are_checked() {
     assert!(credit_code::normalize("52350203MJ000000I").is_err(), "I is not in the alphabet");
     assert!(credit_code::normalize("123").is_err());
 }
+
+#[tokio::test]
+async fn transient_errors_are_retried_a_bounded_number_of_times() {
+    use api::error::AppError;
+    use api::service::retry_transient;
+    let mut calls = 0;
+    let result = retry_transient(|| {
+        calls += 1;
+        let n = calls;
+        async move { if n < 3 { Err(AppError::Transient("deadlock".into())) } else { Ok(n) } }
+    })
+    .await;
+    assert_eq!(result.ok(), Some(3), "succeeds on the third attempt");
+
+    let mut calls = 0;
+    let result: Result<(), _> = retry_transient(|| {
+        calls += 1;
+        async { Err(AppError::Transient("serialization failure".into())) }
+    })
+    .await;
+    assert!(matches!(result, Err(AppError::Transient(_))), "reported after the last attempt");
+    assert_eq!(calls, 5);
+
+    let mut calls = 0;
+    let result: Result<(), _> = retry_transient(|| {
+        calls += 1;
+        async { Err(AppError::Conflict("taken".into())) }
+    })
+    .await;
+    assert!(matches!(result, Err(AppError::Conflict(_))));
+    assert_eq!(calls, 1, "other errors are not retried");
+}

@@ -12,3 +12,26 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     let now = chrono::Utc::now();
     now.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(now)
 }
+
+/// Runs `work` again when it fails with a transient database error (serialization failure,
+/// deadlock, busy), at most `ATTEMPTS` times with a short jittered pause; then reports it.
+/// `work` must be a whole transaction, so a failed attempt has written nothing.
+pub async fn retry_transient<T, F, Fut>(mut work: F) -> crate::error::AppResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::error::AppResult<T>>,
+{
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 1;
+    loop {
+        match work().await {
+            Err(crate::error::AppError::Transient(detail)) if attempt < ATTEMPTS => {
+                tracing::info!(attempt, detail, "transient database error; retrying");
+                let jitter = rand::random::<u64>() % 20;
+                tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt) + jitter)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
