@@ -7,6 +7,11 @@
 //! the database: a reader that raced a writer therefore writes its old value under a generation
 //! nobody reads any more, and a read after a committed write never sees the old value.
 //!
+//! Whole-response caching (`response_cache`) needs the *current* generation of a tag on every
+//! hit. Each instance keeps a mirror of the generations it has seen: its own invalidations
+//! update it at once, and other instances' arrive over Redis pub/sub (`{prefix}:invalidations`).
+//! While the subscription is down the mirror is not trusted and the response cache is bypassed.
+//!
 //! Redis failures never fail a request: every call has a timeout, errors count as misses, and a
 //! short circuit-breaker keeps a dead Redis from adding latency to every request. An
 //! invalidation that could not reach Redis is kept as pending and retried; until it succeeds
@@ -51,6 +56,43 @@ struct RedisStore {
     timeout: Duration,
     breaker_open_until: Mutex<Option<Instant>>,
     lookup: redis::Script,
+    mirror: Arc<GenerationMirror>,
+}
+
+/// Tag generations as this instance last saw them; trusted only while `live`.
+#[derive(Default)]
+struct GenerationMirror {
+    live: std::sync::atomic::AtomicBool,
+    generations: Mutex<HashMap<String, u64>>,
+    /// Counts invalidation messages: a generation read before a message arrived may be old
+    /// and is not kept.
+    epoch: std::sync::atomic::AtomicU64,
+}
+
+impl GenerationMirror {
+    fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Records a generation read when the epoch was `seen_epoch`, unless a message came since.
+    fn observe(&self, tag: &str, generation: u64, seen_epoch: u64) {
+        let mut map = lock(&self.generations);
+        if self.epoch() != seen_epoch {
+            return;
+        }
+        let entry = map.entry(tag.to_owned()).or_insert(0);
+        *entry = (*entry).max(generation);
+    }
+
+    fn forget(&self, tag: &str) {
+        let mut map = lock(&self.generations);
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        map.remove(tag);
+    }
+
+    fn is_live(&self) -> bool {
+        self.live.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,6 +131,14 @@ impl Cache {
             r"local g = redis.call('GET', KEYS[1]) or '0'
               return {g, redis.call('GET', ARGV[1] .. g .. ':' .. ARGV[2])}",
         );
+        let mirror = Arc::new(GenerationMirror::default());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(follow_invalidations(
+                client_for_pubsub(url)?,
+                format!("{prefix}:invalidations"),
+                mirror.clone(),
+            ));
+        }
         Ok(Self::with_store(
             Store::Redis(RedisStore {
                 conn,
@@ -96,6 +146,7 @@ impl Cache {
                 timeout,
                 breaker_open_until: Mutex::new(None),
                 lookup,
+                mirror,
             }),
             ttl,
         ))
@@ -199,6 +250,41 @@ impl Cache {
         !lock(&self.inner.pending_invalidations).contains(tag)
     }
 
+    /// The current generation of each tag, for validating a whole cached response; `None`
+    /// when they cannot be known cheaply and surely (Redis unreachable, an invalidation
+    /// pending, or the invalidation feed down).
+    pub async fn generations(&self, tags: &[&str]) -> Option<Vec<u64>> {
+        if !lock(&self.inner.pending_invalidations).is_empty() {
+            return None;
+        }
+        match &self.inner.store {
+            Store::Memory(m) => {
+                let m = lock(m);
+                Some(tags.iter().map(|t| m.generations.get(*t).copied().unwrap_or(0)).collect())
+            }
+            Store::Redis(r) => {
+                if !r.mirror.is_live() || !r.available() {
+                    return None;
+                }
+                let mut out = Vec::with_capacity(tags.len());
+                for tag in tags {
+                    let known = lock(&r.mirror.generations).get(*tag).copied();
+                    let generation = match known {
+                        Some(g) => g,
+                        None => {
+                            let epoch = r.mirror.epoch();
+                            let g = r.read_generation(tag).await?;
+                            r.mirror.observe(tag, g, epoch);
+                            g
+                        }
+                    };
+                    out.push(generation);
+                }
+                Some(out)
+            }
+        }
+    }
+
     pub async fn status(&self) -> CacheStatus {
         match &self.inner.store {
             Store::Memory(_) => CacheStatus::Memory,
@@ -267,12 +353,29 @@ impl RedisStore {
 
     async fn bump(&self, tag: &str) -> bool {
         let mut conn = self.conn.clone();
-        let cmd = redis::cmd("INCR").arg(self.generation_key(tag)).to_owned();
+        // INCR and tell the other instances, in one round trip.
+        let mut pipe = redis::pipe();
+        pipe.cmd("INCR").arg(self.generation_key(tag));
+        pipe.cmd("PUBLISH").arg(format!("{}:invalidations", self.prefix)).arg(tag).ignore();
         // The breaker is bypassed: an invalidation is worth one more try.
-        let result = tokio::time::timeout(self.timeout, cmd.query_async::<u64>(&mut conn)).await;
-        let ok = matches!(result, Ok(Ok(_)));
+        let epoch = self.mirror.epoch();
+        let result = tokio::time::timeout(self.timeout, pipe.query_async::<(u64,)>(&mut conn)).await;
+        let ok = match result {
+            Ok(Ok((generation,))) => {
+                self.mirror.observe(tag, generation, epoch);
+                true
+            }
+            _ => false,
+        };
         self.record(ok);
         ok
+    }
+
+    async fn read_generation(&self, tag: &str) -> Option<u64> {
+        let mut conn = self.conn.clone();
+        let cmd = redis::cmd("GET").arg(self.generation_key(tag)).to_owned();
+        let raw: Option<u64> = self.call(cmd.query_async(&mut conn)).await?;
+        Some(raw.unwrap_or(0))
     }
 
     async fn ping(&self) -> Result<(), String> {
@@ -294,4 +397,39 @@ pub fn digest(bytes: &[u8]) -> String {
     use sha2::Digest;
     let hash = sha2::Sha256::digest(bytes);
     hash.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+fn client_for_pubsub(url: &str) -> Result<redis::Client, redis::RedisError> {
+    redis::Client::open(url)
+}
+
+/// Keeps the generation mirror in step with every instance's invalidations. A message only
+/// names the tag; the generation is re-read, so a lost or reordered message cannot leave the
+/// mirror behind. While disconnected the mirror is not trusted.
+async fn follow_invalidations(client: redis::Client, channel: String, mirror: Arc<GenerationMirror>) {
+    use futures::StreamExt;
+    use std::sync::atomic::Ordering;
+    loop {
+        let connected = tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub()).await;
+        if let Ok(Ok(mut pubsub)) = connected
+            && pubsub.subscribe(&channel).await.is_ok()
+        {
+            // Whatever happened while we were away is unknown: forget it, re-read lazily.
+            {
+                let mut map = lock(&mirror.generations);
+                mirror.epoch.fetch_add(1, Ordering::AcqRel);
+                map.clear();
+            }
+            mirror.live.store(true, Ordering::Release);
+            let mut messages = pubsub.on_message();
+            while let Some(message) = messages.next().await {
+                if let Ok(tag) = message.get_payload::<String>() {
+                    // Drop the entry: the next `generations` call reads the current value.
+                    mirror.forget(&tag);
+                }
+            }
+            mirror.live.store(false, Ordering::Release);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

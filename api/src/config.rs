@@ -28,6 +28,8 @@ pub struct Settings {
     pub cache_prefix: String,
     pub cache_ttl: Duration,
     pub cache_timeout: Duration,
+    /// Entries of the in-process response cache (0 turns it off).
+    pub response_cache_entries: u64,
     pub log_format: LogFormat,
     pub limits: Limits,
     /// HS256 signing secret of access tokens; when unset, one is generated and kept beside
@@ -137,6 +139,7 @@ impl Settings {
             cache_prefix: "incubase".to_owned(),
             cache_ttl: Duration::from_secs(300),
             cache_timeout: Duration::from_millis(250),
+            response_cache_entries: 10_000,
             log_format: LogFormat::Human,
             limits: Limits::default(),
             jwt_secret: None,
@@ -202,6 +205,9 @@ impl Settings {
         }
         if let Some(v) = get("INCUBASE_CACHE_TIMEOUT_MS") {
             s.cache_timeout = Duration::from_millis(parse_positive("INCUBASE_CACHE_TIMEOUT_MS", &v)?);
+        }
+        if let Some(v) = get("INCUBASE_RESPONSE_CACHE_ENTRIES") {
+            s.response_cache_entries = parse("INCUBASE_RESPONSE_CACHE_ENTRIES", &v)?;
         }
         if let Some(v) = get("INCUBASE_LOG_FORMAT") {
             s.log_format = match v.as_str() {

@@ -17,6 +17,8 @@ pub struct Metrics {
     pub graphql_operations: AtomicU64,
     pub graphql_request_errors: AtomicU64,
     pub http_requests: AtomicU64,
+    pub response_cache_hits: AtomicU64,
+    pub response_cache_misses: AtomicU64,
 }
 
 impl Metrics {

@@ -1,5 +1,6 @@
 //! HTTP routes: GraphQL over HTTP (the spec's rules, not the stock endpoint's), GraphiQL,
 //! liveness, readiness and metrics.
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,7 @@ use crate::graphql::identity::ClientAddress;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{AppSchema, RequestOutcome};
 use crate::ratelimit::OperationLimiter;
+use crate::response_cache::{self, Flight};
 use crate::service::identity;
 use crate::state::AppState;
 
@@ -92,12 +94,16 @@ fn metrics_text(state: poem::web::Data<&AppState>) -> String {
          # TYPE incubase_sql_failures_total counter\nincubase_sql_failures_total {}\n\
          # TYPE incubase_graphql_operations_total counter\nincubase_graphql_operations_total {}\n\
          # TYPE incubase_graphql_request_errors_total counter\nincubase_graphql_request_errors_total {}\n\
-         # TYPE incubase_http_graphql_requests_total counter\nincubase_http_graphql_requests_total {}\n",
+         # TYPE incubase_http_graphql_requests_total counter\nincubase_http_graphql_requests_total {}\n\
+         # TYPE incubase_response_cache_hits_total counter\nincubase_response_cache_hits_total {}\n\
+         # TYPE incubase_response_cache_misses_total counter\nincubase_response_cache_misses_total {}\n",
         m.sql_statements.load(Ordering::Relaxed),
         m.sql_failures.load(Ordering::Relaxed),
         m.graphql_operations.load(Ordering::Relaxed),
         m.graphql_request_errors.load(Ordering::Relaxed),
         m.http_requests.load(Ordering::Relaxed),
+        m.response_cache_hits.load(Ordering::Relaxed),
+        m.response_cache_misses.load(Ordering::Relaxed),
     )
 }
 
@@ -120,6 +126,7 @@ struct GetParams {
     query: Option<String>,
     operation_name: Option<String>,
     variables: Option<String>,
+    extensions: Option<String>,
 }
 
 /// How the client wants the answer.
@@ -174,6 +181,7 @@ impl Endpoint for GraphQLEndpoint {
         }
         let authorization = req.header(header::AUTHORIZATION).map(str::to_owned);
         let api_key = req.header("x-api-key").map(str::to_owned);
+        let if_none_match = req.header(header::IF_NONE_MATCH).map(str::to_owned);
         let address = req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()).unwrap_or_default();
         let batch = match self.read_request(req).await {
             Ok(batch) => batch,
@@ -222,7 +230,7 @@ impl Endpoint for GraphQLEndpoint {
         if let Err(wait) = self.state.operation_limiter.check_operations(&client, operations) {
             return Ok(rate_limited(wait));
         }
-        let context = RequestContext { viewer, address: ClientAddress(address) };
+        let context = RequestContext { viewer, address: ClientAddress(address), if_none_match };
         Ok(self.execute(batch, media, is_get, started, &context).await)
     }
 }
@@ -241,6 +249,7 @@ fn rate_limited(wait: Duration) -> Response {
 struct RequestContext {
     viewer: Viewer,
     address: ClientAddress,
+    if_none_match: Option<String>,
 }
 
 /// Reads `Authorization: Bearer <access token | API key>` and `X-Api-Key`. No credentials:
@@ -284,10 +293,28 @@ impl GraphQLEndpoint {
                 let params: GetParams = req.params().map_err(|e| {
                     Refusal::new(StatusCode::BAD_REQUEST, format!("bad query string: {e}"), "BAD_REQUEST")
                 })?;
-                let query = params
-                    .query
-                    .ok_or_else(|| Refusal::new(StatusCode::BAD_REQUEST, "missing `query` parameter", "BAD_REQUEST"))?;
+                let extensions: Option<serde_json::Value> = match params.extensions.filter(|e| !e.is_empty()) {
+                    Some(raw) => Some(serde_json::from_str(&raw).map_err(|e| {
+                        Refusal::new(StatusCode::BAD_REQUEST, format!("`extensions` is not JSON: {e}"), "BAD_REQUEST")
+                    })?),
+                    None => None,
+                };
+                // With a persisted-query hash in `extensions`, the document may be left out.
+                let query = match (params.query, &extensions) {
+                    (Some(query), _) => query,
+                    (None, Some(ext)) if ext.get("persistedQuery").is_some() => String::new(),
+                    (None, _) => {
+                        return Err(Refusal::new(StatusCode::BAD_REQUEST, "missing `query` parameter", "BAD_REQUEST"));
+                    }
+                };
                 let mut request = async_graphql::Request::new(query);
+                if let Some(serde_json::Value::Object(map)) = extensions {
+                    for (k, v) in map {
+                        if let Ok(value) = async_graphql::Value::from_json(v) {
+                            request.extensions.insert(k, value);
+                        }
+                    }
+                }
                 if let Some(name) = params.operation_name {
                     request = request.operation_name(name);
                 }
@@ -362,36 +389,69 @@ impl GraphQLEndpoint {
     ) -> Response {
         match batch {
             BatchRequest::Single(request) => {
-                let (status, body, name, errors) = self.execute_one(request, media, is_get, context).await;
-                log_operation(name.as_deref(), status, errors, started);
-                if status == StatusCode::METHOD_NOT_ALLOWED {
-                    let mut response = json_response(status, media, body);
-                    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+                let out = self.execute_one(request, media, is_get, context).await;
+                log_operation(out.name.as_deref(), out.status, out.errors, started);
+                let mut response = text_response(out.status, media, &out.body);
+                let headers = response.headers_mut();
+                if out.status == StatusCode::METHOD_NOT_ALLOWED {
+                    headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
+                }
+                if !is_get || out.status != StatusCode::OK {
                     return response;
                 }
-                json_response(status, media, body)
+                // GET answers are what CDNs and browsers may keep: public ones revalidate by
+                // ETag (a 304 costs no execution when cached), the rest are never stored.
+                match out.etag.filter(|_| out.public) {
+                    Some(etag) => {
+                        headers.insert(
+                            header::CACHE_CONTROL,
+                            HeaderValue::from_static("public, max-age=0, must-revalidate"),
+                        );
+                        if let Ok(value) = HeaderValue::from_str(&etag) {
+                            headers.insert(header::ETAG, value);
+                        }
+                        if context
+                            .if_none_match
+                            .as_deref()
+                            .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+                        {
+                            let mut not_modified = Response::builder().status(StatusCode::NOT_MODIFIED).finish();
+                            if let Ok(value) = HeaderValue::from_str(&etag) {
+                                not_modified.headers_mut().insert(header::ETAG, value);
+                            }
+                            return not_modified;
+                        }
+                    }
+                    None => {
+                        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+                    }
+                }
+                response
             }
             BatchRequest::Batch(requests) => {
-                let mut bodies = Vec::with_capacity(requests.len());
-                for request in requests {
-                    let (status, body, name, errors) = self.execute_one(request, media, is_get, context).await;
-                    log_operation(name.as_deref(), status, errors, started);
-                    bodies.push(body);
+                let mut body = String::from("[");
+                for (i, request) in requests.into_iter().enumerate() {
+                    let out = self.execute_one(request, media, is_get, context).await;
+                    log_operation(out.name.as_deref(), out.status, out.errors, started);
+                    if i > 0 {
+                        body.push(',');
+                    }
+                    body.push_str(&out.body);
                 }
-                json_response(StatusCode::OK, media, serde_json::Value::Array(bodies))
+                body.push(']');
+                text_response(StatusCode::OK, media, &body)
             }
         }
     }
 
-    /// Runs one operation; returns the status it deserves on its own, its body, its name
-    /// and how many errors it had.
+    /// Runs one operation: checks, then the response cache, then execution.
     async fn execute_one(
         &self,
         mut request: async_graphql::Request,
         media: MediaType,
         is_get: bool,
         context: &RequestContext,
-    ) -> (StatusCode, serde_json::Value, Option<String>, usize) {
+    ) -> OpOutcome {
         let counters = &self.state.metrics;
         counters.graphql_operations.fetch_add(1, Ordering::Relaxed);
         let name = request.operation_name.clone();
@@ -402,8 +462,28 @@ impl GraphQLEndpoint {
             } else {
                 StatusCode::OK
             };
-            (status, error_body(message, code), name.clone(), 1)
+            OpOutcome::new(status, error_body(message, code).to_string(), name.clone(), 1)
         };
+        let responses = &self.state.responses;
+        if let Some(hash) = persisted_query_hash(&request) {
+            if request.query.is_empty() {
+                match responses.persisted_query(&hash) {
+                    Some(query) => request.query = query.to_string(),
+                    // Apollo clients answer this by sending the document with its hash.
+                    None => {
+                        return request_error(StatusCode::OK, "PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND");
+                    }
+                }
+            } else if response_cache::sha256_hex(&request.query) == hash {
+                responses.remember_query(hash, &request.query);
+            } else {
+                return request_error(
+                    StatusCode::BAD_REQUEST,
+                    "the query does not match its sha256Hash",
+                    "PERSISTED_QUERY_HASH_MISMATCH",
+                );
+            }
+        }
         let limits = &self.state.settings.limits;
         if request.query.len() > limits.max_query_bytes {
             return request_error(
@@ -419,12 +499,12 @@ impl GraphQLEndpoint {
                 "QUERY_TOO_DEEP",
             );
         }
-        let operation_type = match request.parsed_query() {
+        let (operation_type, root_fields) = match request.parsed_query() {
             Ok(doc) => {
                 if let Err(over) = cost::check(doc, limits) {
                     return request_error(StatusCode::BAD_REQUEST, &over.message, over.code);
                 }
-                operation_type(doc, name.as_deref())
+                (operation_type(doc, name.as_deref()), root_fields(doc, name.as_deref()))
             }
             Err(e) => return request_error(StatusCode::BAD_REQUEST, &e.message, "GRAPHQL_PARSE_FAILED"),
         };
@@ -446,8 +526,63 @@ impl GraphQLEndpoint {
                 "message": format!("too many anonymous mutations, retry in {secs}s"),
                 "extensions": { "code": "RATE_LIMITED", "retryAfter": secs },
             }] });
-            return (StatusCode::TOO_MANY_REQUESTS, body, name, 1);
+            return OpOutcome::new(StatusCode::TOO_MANY_REQUESTS, body.to_string(), name, 1);
         }
+
+        // Public queries of cacheable root fields: served from the response cache.
+        let tags = (context.viewer.account.is_none()
+            && operation_type == Some(OperationType::Query)
+            && self.state.settings.response_cache_entries > 0)
+            .then_some(root_fields)
+            .flatten()
+            .and_then(|fields| cache_tags(&fields));
+        if let Some(tags) = tags {
+            let variables = serde_json::to_string(&request.variables).unwrap_or_default();
+            let key = response_cache::key("public", &request.query, name.as_deref(), &variables);
+            loop {
+                let Some(generations) = self.state.cache.generations(&tags).await else { break };
+                if let Some(hit) = responses.get(&key, &generations) {
+                    counters.response_cache_hits.fetch_add(1, Ordering::Relaxed);
+                    return OpOutcome {
+                        status: StatusCode::OK,
+                        body: hit.body.clone(),
+                        name,
+                        errors: 0,
+                        etag: Some(hit.etag.clone()),
+                        public: true,
+                    };
+                }
+                match responses.begin(key) {
+                    Flight::Follower(mut done) => {
+                        let _ = tokio::time::timeout(limits.execution_timeout, done.changed()).await;
+                    }
+                    Flight::Leader(flight) => {
+                        counters.response_cache_misses.fetch_add(1, Ordering::Relaxed);
+                        let mut out = self.run(request, media, name, context).await;
+                        if out.status == StatusCode::OK && out.errors == 0 {
+                            responses.put(key, out.body.clone(), generations);
+                            out.etag = Some(response_cache::etag(&out.body));
+                            out.public = true;
+                        }
+                        drop(flight);
+                        return out;
+                    }
+                }
+            }
+        }
+        self.run(request, media, name, context).await
+    }
+
+    /// Executes an operation that passed every check.
+    async fn run(
+        &self,
+        request: async_graphql::Request,
+        media: MediaType,
+        name: Option<String>,
+        context: &RequestContext,
+    ) -> OpOutcome {
+        let counters = &self.state.metrics;
+        let limits = &self.state.settings.limits;
         let outcome = RequestOutcome::default();
         let request = request
             .data(Loaders::new(&self.state.db))
@@ -465,7 +600,7 @@ impl GraphQLEndpoint {
                 );
                 let body =
                     json!({ "data": null, "errors": [{ "message": message, "extensions": { "code": "TIMEOUT" } }] });
-                return (StatusCode::SERVICE_UNAVAILABLE, body, name, 1);
+                return OpOutcome::new(StatusCode::SERVICE_UNAVAILABLE, body.to_string(), name, 1);
             }
         };
         let errors = response.errors.len();
@@ -485,12 +620,71 @@ impl GraphQLEndpoint {
                     e
                 })
                 .collect();
-            let body = json!({ "errors": coded });
-            return (status, body, name, errors);
+            return OpOutcome::new(status, json!({ "errors": coded }).to_string(), name, errors);
         }
-        let body = serde_json::to_value(&response).unwrap_or_else(|_| error_body("internal error", "INTERNAL"));
-        (StatusCode::OK, body, name, errors)
+        let body =
+            serde_json::to_string(&response).unwrap_or_else(|_| error_body("internal error", "INTERNAL").to_string());
+        OpOutcome::new(StatusCode::OK, body, name, errors)
     }
+}
+
+/// What one operation came to.
+struct OpOutcome {
+    status: StatusCode,
+    body: Arc<str>,
+    name: Option<String>,
+    errors: usize,
+    /// Set for cacheable public answers.
+    etag: Option<String>,
+    public: bool,
+}
+
+impl OpOutcome {
+    fn new(status: StatusCode, body: String, name: Option<String>, errors: usize) -> Self {
+        Self { status, body: Arc::from(body), name, errors, etag: None, public: false }
+    }
+}
+
+/// `extensions.persistedQuery.sha256Hash` (Apollo APQ, version 1).
+fn persisted_query_hash(request: &async_graphql::Request) -> Option<String> {
+    let value = request.extensions.get("persistedQuery")?.clone().into_json().ok()?;
+    value.get("sha256Hash")?.as_str().map(|h| h.to_ascii_lowercase())
+}
+
+/// The tags the response depends on, when every root field is cacheable.
+fn cache_tags(fields: &[String]) -> Option<Vec<&'static str>> {
+    let mut tags: Vec<&'static str> = Vec::new();
+    for field in fields {
+        for tag in response_cache::tags_for_root_field(field)? {
+            if !tags.contains(tag) {
+                tags.push(tag);
+            }
+        }
+    }
+    Some(tags)
+}
+
+/// Names of the root fields the selected operation asks for; `None` when it uses fragments
+/// at the root (then it is simply not cached).
+fn root_fields(doc: &async_graphql::parser::types::ExecutableDocument, name: Option<&str>) -> Option<Vec<String>> {
+    use async_graphql::parser::types::{DocumentOperations, Selection};
+    let operation = match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
+        _ => return None,
+    };
+    operation
+        .node
+        .selection_set
+        .node
+        .items
+        .iter()
+        .map(|item| match &item.node {
+            Selection::Field(field) if field.node.directives.is_empty() => Some(field.node.name.node.to_string()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The type of the operation that `name` selects, if the document has it.
@@ -538,8 +732,8 @@ fn nesting_depth(query: &str) -> usize {
     max
 }
 
-fn json_response(status: StatusCode, media: MediaType, body: serde_json::Value) -> Response {
-    Response::builder().status(status).content_type(media.content_type()).body(body.to_string())
+fn text_response(status: StatusCode, media: MediaType, body: &str) -> Response {
+    Response::builder().status(status).content_type(media.content_type()).body(body.to_owned())
 }
 
 fn log_operation(name: Option<&str>, status: StatusCode, errors: usize, started: Instant) {

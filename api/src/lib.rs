@@ -7,6 +7,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod ratelimit;
+pub mod response_cache;
 pub mod seed;
 pub mod service;
 pub mod startup;

@@ -14,6 +14,7 @@ use crate::config::{Environment, Settings};
 use crate::db::{self, Metrics};
 use crate::graphql::build_schema;
 use crate::ratelimit::OperationLimiter;
+use crate::response_cache::ResponseCache;
 use crate::service::identity::{SignInLimiter, TokenKeys};
 use crate::state::AppState;
 
@@ -95,6 +96,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
     let sign_in_limiter =
         SignInLimiter::new(settings.sign_in_per_account_per_minute, settings.sign_in_per_address_per_minute);
     let operation_limiter = Arc::new(OperationLimiter::new(&settings.limits));
+    let responses = ResponseCache::new(settings.response_cache_entries, settings.cache_ttl);
     Ok(AppState {
         db,
         cache,
@@ -103,6 +105,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         tokens: Arc::new(tokens),
         sign_in_limiter,
         operation_limiter,
+        responses,
     })
 }
 

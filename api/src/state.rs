@@ -7,6 +7,7 @@ use crate::cache::Cache;
 use crate::config::Settings;
 use crate::db::Metrics;
 use crate::ratelimit::OperationLimiter;
+use crate::response_cache::ResponseCache;
 use crate::service::identity::{SignInLimiter, TokenKeys};
 use crate::service::organization::Directory;
 
@@ -19,6 +20,7 @@ pub struct AppState {
     pub tokens: Arc<TokenKeys>,
     pub sign_in_limiter: Arc<SignInLimiter>,
     pub operation_limiter: Arc<OperationLimiter>,
+    pub responses: Arc<ResponseCache>,
 }
 
 impl AppState {

@@ -130,6 +130,32 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     }
 }
 
+/// A second server on the same database and Redis prefix as `first`, as a second instance
+/// behind a load balancer would be. Dropping it leaves the shared database alone.
+pub async fn spawn_second_instance(first: &TestApp) -> TestApp {
+    let mut settings = (*first.state.settings).clone();
+    settings.listen = "127.0.0.1:0".parse().expect("address");
+    let app = Application::build(settings).await.expect("second instance starts");
+    let address = format!("http://{}", app.local_addr());
+    let state = app.state().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        rx.await.ok();
+    }));
+    TestApp {
+        address,
+        manager: first.manager.clone(),
+        client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
+        state,
+        backend: first.backend,
+        shutdown: Some(tx),
+        server: Some(server),
+        pg_database: None,
+        redis_prefix: None,
+        sqlite_dir: None,
+    }
+}
+
 async fn require_redis() {
     let fail = |e: String| -> ! {
         panic!(

@@ -10,6 +10,7 @@ mod cache;
 mod faults;
 mod identity;
 mod organizations;
+mod response_cache;
 mod schema;
 mod transport;
 mod units;

@@ -1,0 +1,178 @@
+//! Whole-response caching of public queries: fresh after writes, never across scopes,
+//! one execution for concurrent misses, persisted queries, ETags, and two instances.
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, Credentials, TestApp, selected, spawn_app, spawn_second_instance};
+use crate::organizations::create;
+
+const PAGE: &str = "query($s: String!) { organization(slug: $s) { name stage contact { phone } } }";
+const UPDATE: &str =
+    "mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { organization { name } } }";
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn metrics(app: &TestApp) -> String {
+    app.client.get(app.url("/metrics")).send().await.expect("sent").text().await.expect("text")
+}
+
+async fn hits(app: &TestApp) -> u64 {
+    metric(&metrics(app).await, "incubase_response_cache_hits_total")
+}
+
+async fn misses(app: &TestApp) -> u64 {
+    metric(&metrics(app).await, "incubase_response_cache_misses_total")
+}
+
+backend_tests! {
+    async fn public_answers_are_cached_and_fresh_after_writes(app) {
+        let org = create(&app, json!({ "name": "整页缓存", "contact": { "phone": "0592-5111111" } })).await;
+        let anonymous = Credentials::anonymous();
+        let vars = json!({ "s": org["slug"] });
+        let first = app.ok_as(&anonymous, PAGE, vars.clone()).await;
+        assert_eq!(first["organization"]["contact"]["phone"], Value::Null);
+        let before_hits = hits(&app).await;
+        let sql = app.sql_statements();
+        let second = app.ok_as(&anonymous, PAGE, vars.clone()).await;
+        assert_eq!(second, first);
+        assert_eq!(hits(&app).await, before_hits + 1, "served from the response cache");
+        assert_eq!(app.sql_statements(), sql, "a hit runs no SQL");
+
+        // A signed-in reader is never served the public entry, nor stored into it.
+        let manager_view = app.ok(PAGE, vars.clone()).await;
+        assert_eq!(manager_view["organization"]["contact"]["phone"], "0592-5111111");
+        assert_eq!(hits(&app).await, before_hits + 1);
+
+        app.ok(UPDATE, json!({ "i": { "id": org["id"], "name": "整页缓存（改）" } })).await;
+        let fresh = app.ok_as(&anonymous, PAGE, vars).await;
+        assert_eq!(fresh["organization"]["name"], "整页缓存（改）", "the first read after a write is fresh");
+    }
+
+    async fn concurrent_misses_cost_one_execution(app) {
+        let org = create(&app, json!({ "name": "并发未命中" })).await;
+        let before = misses(&app).await;
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let client = app.client.clone();
+                let url = app.url("/graphql");
+                let body = json!({ "query": PAGE, "variables": { "s": org["slug"] } });
+                tokio::spawn(async move { client.post(url).json(&body).send().await.expect("sent").json::<Value>().await.expect("json") })
+            })
+            .collect();
+        for task in tasks {
+            let body = task.await.expect("task");
+            assert_eq!(body["data"]["organization"]["name"], "并发未命中");
+        }
+        assert_eq!(misses(&app).await - before, 1, "one execution for 20 concurrent misses");
+    }
+}
+
+#[tokio::test]
+async fn persisted_queries_and_etags() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let org = create(&app, json!({ "name": "持久化查询" })).await;
+    let query = "query($s: String!) { organization(slug: $s) { name } }";
+    let hash = api::response_cache::sha256_hex(query);
+    let ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let vars = json!({ "s": org["slug"] });
+    let post = |body: Value| app.client.post(app.url("/graphql")).json(&body).send();
+
+    let unknown: Value =
+        post(json!({ "variables": vars, "extensions": ext })).await.expect("sent").json().await.expect("json");
+    assert_eq!(unknown["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND");
+    let registered: Value = post(json!({ "query": query, "variables": vars, "extensions": ext }))
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(registered["data"]["organization"]["name"], "持久化查询");
+    let by_hash: Value =
+        post(json!({ "variables": vars, "extensions": ext })).await.expect("sent").json().await.expect("json");
+    assert_eq!(by_hash["data"]["organization"]["name"], "持久化查询");
+    let wrong = json!({ "persistedQuery": { "version": 1, "sha256Hash": "00".repeat(32) } });
+    let mismatch: Value = post(json!({ "query": query, "variables": vars, "extensions": wrong }))
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(mismatch["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_HASH_MISMATCH");
+
+    // GET by hash, with an ETag a CDN can revalidate.
+    let get = |etag: Option<String>| {
+        let mut request = app
+            .client
+            .get(app.url("/graphql"))
+            .query(&[("variables", vars.to_string()), ("extensions", ext.to_string())]);
+        if let Some(etag) = etag {
+            request = request.header("if-none-match", etag);
+        }
+        request.send()
+    };
+    let response = get(None).await.expect("sent");
+    assert_eq!(response.status().as_u16(), 200);
+    let etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).expect("etag").to_owned();
+    assert_eq!(
+        response.headers().get("cache-control").and_then(|v| v.to_str().ok()),
+        Some("public, max-age=0, must-revalidate")
+    );
+    let response = get(Some(etag.clone())).await.expect("sent");
+    assert_eq!(response.status().as_u16(), 304, "unchanged: not modified");
+
+    app.ok(UPDATE, json!({ "i": { "id": org["id"], "name": "持久化查询（新）" } })).await;
+    let response = get(Some(etag.clone())).await.expect("sent");
+    assert_eq!(response.status().as_u16(), 200, "changed: a new body");
+    assert_ne!(response.headers().get("etag").and_then(|v| v.to_str().ok()), Some(etag.as_str()));
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["data"]["organization"]["name"], "持久化查询（新）");
+
+    let private = app
+        .client
+        .get(app.url("/graphql"))
+        .bearer_auth(&app.manager.token)
+        .query(&[("query", "{ viewer { isAuthenticated } }")])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(private.headers().get("cache-control").and_then(|v| v.to_str().ok()), Some("private, no-store"));
+}
+
+#[tokio::test]
+async fn a_write_on_one_instance_reaches_the_other_within_the_bound() {
+    if !selected(Backend::Postgres) {
+        return;
+    }
+    let a = spawn_app(Backend::Postgres).await;
+    let b = spawn_second_instance(&a).await;
+    let org = create(&a, json!({ "name": "两个实例" })).await;
+    let anonymous = Credentials::anonymous();
+    let vars = json!({ "s": org["slug"] });
+    // Warm B's near cache, and make sure it is serving hits.
+    b.ok_as(&anonymous, PAGE, vars.clone()).await;
+    b.ok_as(&anonymous, PAGE, vars.clone()).await;
+    assert!(hits(&b).await >= 1, "B serves from its near cache");
+
+    a.ok(UPDATE, json!({ "i": { "id": org["id"], "name": "两个实例（改）" } })).await;
+    let written = Instant::now();
+    let bound = Duration::from_secs(1);
+    loop {
+        let data = b.ok_as(&anonymous, PAGE, vars.clone()).await;
+        if data["organization"]["name"] == "两个实例（改）" {
+            break;
+        }
+        assert!(written.elapsed() < bound, "B still served the old name {:?} after {bound:?}", written.elapsed());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // And it stays fresh.
+    for _ in 0..5 {
+        assert_eq!(b.ok_as(&anonymous, PAGE, vars.clone()).await["organization"]["name"], "两个实例（改）");
+    }
+}
