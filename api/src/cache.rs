@@ -42,6 +42,8 @@ struct Inner {
 enum Store {
     Memory(Mutex<MemoryStore>),
     Redis(RedisStore),
+    /// Caching off (`INCUBASE_CACHE=off`): every read goes to the database.
+    Disabled,
 }
 
 #[derive(Default)]
@@ -97,6 +99,7 @@ impl GenerationMirror {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CacheStatus {
+    Disabled,
     Memory,
     Redis,
     Degraded(String),
@@ -115,6 +118,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Cache {
+    pub fn disabled() -> Self {
+        Self::with_store(Store::Disabled, Duration::ZERO)
+    }
+
     pub fn in_memory(ttl: Duration) -> Self {
         Self::with_store(Store::Memory(Mutex::new(MemoryStore::default())), ttl)
     }
@@ -179,6 +186,7 @@ impl Cache {
                 Some((generation, raw)) => (Some(generation), raw),
                 None => (None, None),
             },
+            Store::Disabled => (None, None),
         };
         let value = raw.and_then(|raw| serde_json::from_str(&raw).ok());
         Lookup { generation, value }
@@ -200,6 +208,7 @@ impl Cache {
                 m.entries.insert(format!("{tag}:{generation}:{key}"), (raw, Instant::now() + self.inner.ttl));
             }
             Store::Redis(r) => r.set(tag, generation, key, raw, self.inner.ttl).await,
+            Store::Disabled => {}
         }
     }
 
@@ -231,6 +240,7 @@ impl Cache {
                     lock(&self.inner.pending_invalidations).insert(tag.to_owned());
                 }
             }
+            Store::Disabled => {}
         }
     }
 
@@ -282,12 +292,14 @@ impl Cache {
                 }
                 Some(out)
             }
+            Store::Disabled => None,
         }
     }
 
     pub async fn status(&self) -> CacheStatus {
         match &self.inner.store {
             Store::Memory(_) => CacheStatus::Memory,
+            Store::Disabled => CacheStatus::Disabled,
             Store::Redis(r) => match r.ping().await {
                 Ok(()) => CacheStatus::Redis,
                 Err(e) => CacheStatus::Degraded(e),

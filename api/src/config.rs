@@ -25,6 +25,8 @@ pub struct Settings {
     pub database_max_connections: u32,
     pub database_acquire_timeout: Duration,
     pub redis_url: Option<String>,
+    /// `INCUBASE_CACHE=off`: no cache at all (for measuring uncached reads).
+    pub cache_enabled: bool,
     pub cache_prefix: String,
     pub cache_ttl: Duration,
     pub cache_timeout: Duration,
@@ -136,6 +138,7 @@ impl Settings {
             database_max_connections: 10,
             database_acquire_timeout: Duration::from_secs(3),
             redis_url: None,
+            cache_enabled: true,
             cache_prefix: "incubase".to_owned(),
             cache_ttl: Duration::from_secs(300),
             cache_timeout: Duration::from_millis(250),
@@ -196,6 +199,13 @@ impl Settings {
                 });
             }
             s.redis_url = Some(v);
+        }
+        if let Some(v) = get("INCUBASE_CACHE") {
+            s.cache_enabled = match v.as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Err(invalid("INCUBASE_CACHE", &v, "expected on or off")),
+            };
         }
         if let Some(v) = get("INCUBASE_CACHE_PREFIX") {
             s.cache_prefix = v;

@@ -72,6 +72,7 @@ fn health() -> Json<serde_json::Value> {
 async fn ready(state: poem::web::Data<&AppState>) -> Response {
     let database = matches!(tokio::time::timeout(Duration::from_secs(2), state.db.ping()).await, Ok(Ok(())));
     let (cache, detail) = match state.cache.status().await {
+        CacheStatus::Disabled => ("disabled", None),
         CacheStatus::Memory => ("memory", None),
         CacheStatus::Redis => ("redis", None),
         CacheStatus::Degraded(reason) => ("degraded", Some(reason)),

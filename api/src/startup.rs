@@ -87,6 +87,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
     let metrics = Arc::new(Metrics::default());
     let db = db::connect(&settings, metrics.clone()).await?;
     let cache = match &settings.redis_url {
+        _ if !settings.cache_enabled => Cache::disabled(),
         Some(url) => Cache::redis(url, &settings.cache_prefix, settings.cache_ttl, settings.cache_timeout)?,
         None => Cache::in_memory(settings.cache_ttl),
     };

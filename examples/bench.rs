@@ -1,0 +1,385 @@
+//! The benchmark: seeds a data set, starts the release server as its own process against
+//! SQLite + in-process cache and PostgreSQL + Redis, drives load from this process over
+//! loopback for fixed durations, and prints one table per backend.
+//!
+//!     scripts/bench [--scale small|large] [--seconds 10] [--connections 32] [--backend sqlite|postgres|both]
+//!
+//! Figures, not assertions: timing never goes into the test suite.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+struct Options {
+    scale: String,
+    seconds: u64,
+    connections: usize,
+    backend: String,
+    server: String,
+}
+
+fn options() -> Options {
+    let args: Vec<String> = std::env::args().collect();
+    let get = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    Options {
+        scale: get("--scale").unwrap_or_else(|| "small".into()),
+        seconds: get("--seconds").and_then(|v| v.parse().ok()).unwrap_or(10),
+        connections: get("--connections").and_then(|v| v.parse().ok()).unwrap_or(32),
+        backend: get("--backend").unwrap_or_else(|| "both".into()),
+        server: get("--server").unwrap_or_else(|| "target/release/incubase".into()),
+    }
+}
+
+/// One request shape, sent again and again.
+#[derive(Clone)]
+struct Shot {
+    url: String,
+    body: Arc<String>,
+    token: Option<String>,
+}
+
+struct Stats {
+    requests: u64,
+    errors: u64,
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+async fn drive(shot: &Shot, seconds: u64, connections: usize) -> Stats {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build().unwrap();
+    // Warm-up: connections open, caches filled.
+    for _ in 0..50 {
+        let _ = send(&client, shot).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..connections)
+        .map(|_| {
+            let client = client.clone();
+            let shot = shot.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(100_000);
+                let mut errors = 0u64;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    if !send(&client, &shot).await {
+                        errors += 1;
+                    }
+                    latencies.push(t.elapsed().as_micros() as u32);
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for w in workers {
+        let (l, e) = w.await.unwrap();
+        all.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0) as f64
+            / 1000.0
+    };
+    Stats { requests: all.len() as u64, errors, rps: all.len() as f64 / elapsed, p50_ms: pct(0.50), p99_ms: pct(0.99) }
+}
+
+async fn send(client: &reqwest::Client, shot: &Shot) -> bool {
+    let mut request =
+        client.post(&shot.url).header("content-type", "application/json").body(shot.body.as_str().to_owned());
+    if let Some(token) = &shot.token {
+        request = request.bearer_auth(token);
+    }
+    match request.send().await {
+        Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+async fn sql_statements(base: &str) -> u64 {
+    let text = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    text.lines()
+        .find(|l| l.starts_with("incubase_sql_statements_total "))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Server {
+    child: tokio::process::Child,
+    base: String,
+}
+
+/// Starts a process that prints `listening on http://…` and returns its address.
+async fn start(program: &str, args: &[&str], env: &[(String, String)]) -> Server {
+    let mut command = tokio::process::Command::new(program);
+    command.args(args).stdout(Stdio::piped()).stderr(Stdio::null()).kill_on_drop(true).env("RUST_LOG", "warn");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child =
+        command.spawn().unwrap_or_else(|e| panic!("cannot start {program}: {e} (run scripts/bench, which builds it)"));
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            let base = rest.split_whitespace().next().unwrap().to_owned();
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return Server { child, base };
+        }
+    }
+    panic!("{program} exited before listening");
+}
+
+/// The reference: a bare poem handler, in a process of its own like the server.
+async fn serve_reference() {
+    use poem::{Route, Server as PoemServer, handler, post};
+    #[handler]
+    fn hello() -> &'static str {
+        "{\"data\":{\"__typename\":\"QueryRoot\"}}"
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    println!("listening on http://{}", listener.local_addr().unwrap());
+    let acceptor = poem::listener::TcpAcceptor::from_std(listener).unwrap();
+    PoemServer::new_with_acceptor(acceptor).run(Route::new().at("/graphql", post(hello))).await.unwrap();
+}
+
+async fn seed(opts: &Options, env: &[(String, String)]) {
+    let status = tokio::process::Command::new(&opts.server)
+        .arg("seed-demo")
+        .envs(env.iter().cloned())
+        .stdout(Stdio::null())
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success(), "seed-demo failed");
+    if opts.scale == "large" {
+        // 2k organizations in all: bulk rows beside the demo base.
+        let url = &env.iter().find(|(k, _)| k == "DATABASE_URL").unwrap().1;
+        let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
+        use sea_orm::{EntityTrait, Set};
+        let now = chrono::Utc::now();
+        for chunk in 0..4 {
+            let rows = (0..456).map(|i| {
+                let n = chunk * 456 + i;
+                entity::organization::ActiveModel {
+                    slug: Set(format!("bulk-org-{n:05}")),
+                    name: Set(format!("厦门市批量社会组织{n:05}")),
+                    kind: Set(entity::organization::OrganizationKind::SocialServiceAgency),
+                    description: Set(String::new()),
+                    stage: Set(entity::organization::Stage::Liaison),
+                    stage_changed_at: Set(now),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    ..Default::default()
+                }
+            });
+            entity::organization::Entity::insert_many(rows).exec(&db).await.unwrap();
+        }
+    }
+}
+
+async fn manager_token(opts: &Options, env: &[(String, String)], base: &str) -> String {
+    let _ = (opts, env);
+    let body = json!({ "query": "mutation { signIn(input: { email: \"manager@demo.incubase.cn\", password: \"incubase-demo-2026\" }) { accessToken } }" });
+    let response: Value =
+        reqwest::Client::new().post(format!("{base}/graphql")).json(&body).send().await.unwrap().json().await.unwrap();
+    response["data"]["signIn"]["accessToken"].as_str().expect("demo manager signs in").to_owned()
+}
+
+struct Row {
+    name: String,
+    stats: Stats,
+    sql_per_request: Option<f64>,
+    rss: f64,
+}
+
+async fn scenario(name: &str, server: &Server, shot: Shot, opts: &Options) -> Row {
+    let before = sql_statements(&server.base).await;
+    let stats = drive(&shot, opts.seconds, opts.connections).await;
+    let after = sql_statements(&server.base).await;
+    // The warm-up's 50 requests count too.
+    let sql = (after - before) as f64 / (stats.requests + 50) as f64;
+    Row { name: name.into(), stats, sql_per_request: Some(sql), rss: rss_mib(server.child.id().unwrap_or(0)) }
+}
+
+async fn bench_backend(opts: &Options, backend: &str) {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let dir = std::env::temp_dir().join(format!("incubase-bench-{id}"));
+    let mut env = vec![
+        ("INCUBASE_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+        ("INCUBASE_JWT_SECRET".to_owned(), "bench-secret-bench-secret-bench-secret-01".to_owned()),
+        ("INCUBASE_RATE_LIMIT_PER_MINUTE".to_owned(), "100000000".to_owned()),
+        ("INCUBASE_ANONYMOUS_MUTATIONS_PER_MINUTE".to_owned(), "100000000".to_owned()),
+        ("INCUBASE_SIGNIN_LIMIT_PER_ADDRESS".to_owned(), "100000".to_owned()),
+    ];
+    let mut pg_name = None;
+    if backend == "postgres" {
+        let name = format!("incubase_bench_{id}");
+        let admin =
+            sea_orm::Database::connect("postgres://postgres@127.0.0.1:5432/postgres").await.expect("PostgreSQL");
+        sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("CREATE DATABASE \"{name}\"")).await.unwrap();
+        env.push(("DATABASE_URL".into(), format!("postgres://postgres@127.0.0.1:5432/{name}")));
+        env.push(("REDIS_URL".into(), "redis://127.0.0.1:6379".into()));
+        env.push(("INCUBASE_CACHE_PREFIX".into(), format!("incubase-bench:{id}")));
+        env.push(("INCUBASE_DB_MAX_CONNECTIONS".into(), "16".into()));
+        pg_name = Some(name);
+    } else {
+        env.push(("DATABASE_URL".into(), format!("sqlite://{}/bench.db?mode=rwc", dir.display())));
+    }
+    seed(opts, &env).await;
+
+    let reference = start(&std::env::current_exe().unwrap().to_string_lossy(), &["--serve-reference"], &[]).await;
+    let server = start(&opts.server, &["serve"], &env).await;
+    let mut uncached_env = env.clone();
+    uncached_env.push(("INCUBASE_CACHE".into(), "off".into()));
+    uncached_env.push(("INCUBASE_RESPONSE_CACHE_ENTRIES".into(), "0".into()));
+    let uncached = start(&opts.server, &["serve"], &uncached_env).await;
+
+    let gql = |base: &str, query: &str, variables: Value| Shot {
+        url: format!("{base}/graphql"),
+        body: Arc::new(json!({ "query": query, "variables": variables }).to_string()),
+        token: None,
+    };
+    let list = "query($n: Int!) { organizations(first: $n, filter: { stage: [RESIDENT, LIAISON] }) { edges { node { id name slug stage focusAreas stageHistory { toStage occurredAt } } } } }";
+    let slug: String = {
+        let body =
+            json!({ "query": "{ organizations(first: 1, filter: { stage: RESIDENT }) { edges { node { slug } } } }" });
+        let v: Value = reqwest::Client::new()
+            .post(format!("{}/graphql", server.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["data"]["organizations"]["edges"][0]["node"]["slug"].as_str().unwrap().to_owned()
+    };
+    let page = "query($s: String!) { organization(slug: $s) { id name nameTraditional kind stage focusAreas description contact { name } stageHistory { fromStage toStage occurredAt note } } }";
+
+    let mut rows = Vec::new();
+    let mut reference_row = scenario(
+        "bare poem handler (reference)",
+        &reference,
+        Shot { url: format!("{}/graphql", reference.base), body: Arc::new("{}".into()), token: None },
+        opts,
+    )
+    .await;
+    reference_row.sql_per_request = None;
+    rows.push(
+        scenario("1 baseline { __typename }", &server, gql(&server.base, "{ __typename }", json!({})), opts).await,
+    );
+    rows.push(
+        scenario("2 hot cached organization page", &server, gql(&server.base, page, json!({ "s": slug })), opts).await,
+    );
+    rows.push(
+        scenario(
+            "3 organization list of 20 + 2 relations, uncached",
+            &uncached,
+            gql(&uncached.base, list, json!({ "n": 20 })),
+            opts,
+        )
+        .await,
+    );
+    let token = manager_token(opts, &env, &server.base).await;
+    let mut authed = gql(&server.base, page, json!({ "s": slug }));
+    authed.token = Some(token);
+    rows.push(scenario("   organization page, signed in (not cached)", &server, authed, opts).await);
+
+    // Statements per request must not grow with the page size.
+    let per = |n: i64| {
+        let shot = gql(&uncached.base, list, json!({ "n": n }));
+        let base = uncached.base.clone();
+        async move {
+            let client = reqwest::Client::new();
+            let before = sql_statements(&base).await;
+            for _ in 0..10 {
+                send(&client, &shot).await;
+            }
+            (sql_statements(&base).await - before) as f64 / 10.0
+        }
+    };
+    let (ten, hundred) = (per(10).await, per(100).await);
+
+    let baseline = rows[0].stats.rps;
+    println!();
+    println!(
+        "backend: {backend} ({}), scale {}, {} s per scenario, {} connections, {} cores",
+        if backend == "postgres" { "PostgreSQL + Redis" } else { "SQLite + in-process cache" },
+        opts.scale,
+        opts.seconds,
+        opts.connections,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
+    println!(
+        "{:<52} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "scenario", "req/s", "p50 ms", "p99 ms", "×base", "×poem", "SQL/req", "RSS MiB"
+    );
+    for row in std::iter::once(&reference_row).chain(rows.iter()) {
+        println!(
+            "{:<52} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>7.1}{}",
+            row.name,
+            row.stats.rps,
+            row.stats.p50_ms,
+            row.stats.p99_ms,
+            row.stats.rps / baseline,
+            row.stats.rps / reference_row.stats.rps,
+            row.sql_per_request.map(|s| format!("{s:.2}")).unwrap_or_else(|| "-".into()),
+            row.rss,
+            if row.stats.errors > 0 {
+                format!("  ({} errors of {})", row.stats.errors, row.stats.requests)
+            } else {
+                String::new()
+            },
+        );
+    }
+    println!("SQL statements per uncached list request: first:10 → {ten:.1}, first:100 → {hundred:.1}");
+    println!(
+        "not measured yet: campaign page and list, event calendar, baseStats, donate + confirm, availability search (their modules land separately)"
+    );
+
+    drop(server);
+    drop(uncached);
+    drop(reference);
+    if let Some(name) = pg_name {
+        let admin = sea_orm::Database::connect("postgres://postgres@127.0.0.1:5432/postgres").await.unwrap();
+        let _ = sea_orm::ConnectionTrait::execute_unprepared(
+            &admin,
+            &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+        )
+        .await;
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::main]
+async fn main() {
+    if std::env::args().any(|a| a == "--serve-reference") {
+        serve_reference().await;
+        return;
+    }
+    let opts = options();
+    for backend in ["sqlite", "postgres"] {
+        if opts.backend == "both" || opts.backend == backend {
+            bench_backend(&opts, backend).await;
+        }
+    }
+}
