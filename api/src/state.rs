@@ -6,6 +6,7 @@ use sea_orm::DatabaseConnection;
 use crate::cache::Cache;
 use crate::config::Settings;
 use crate::db::Metrics;
+use crate::service::crowdfunding::Crowdfunding;
 use crate::service::identity::{SignInLimiter, TokenKeys};
 use crate::service::organization::Directory;
 
@@ -20,6 +21,10 @@ pub struct AppState {
 }
 
 impl AppState {
+    pub fn crowdfunding(&self) -> Crowdfunding<'_> {
+        Crowdfunding { db: &self.db, cache: &self.cache, limits: &self.settings.limits }
+    }
+
     pub fn directory(&self) -> Directory<'_> {
         Directory { db: &self.db, cache: &self.cache, limits: &self.settings.limits }
     }
