@@ -28,10 +28,12 @@ const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const MAX_NESTING: usize = 64;
 
 pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
+    let subscriptions = async_graphql_poem::GraphQLSubscription::new(schema.clone());
     let graphql = GraphQLEndpoint { schema, state: state.clone() };
     Route::new()
         .at("/", get(graphiql))
         .at("/graphql", graphql)
+        .at("/graphql/ws", get(subscriptions))
         .at("/health", get(health))
         .at("/ready", get(ready.data(state.clone())))
         .at("/metrics", get(metrics_text.data(state)))
@@ -43,7 +45,13 @@ pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
 
 #[handler]
 fn graphiql() -> poem::web::Html<String> {
-    poem::web::Html(GraphiQLSource::build().endpoint("/graphql").title("incubase GraphiQL").finish())
+    poem::web::Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("incubase GraphiQL")
+            .finish(),
+    )
 }
 
 #[handler]

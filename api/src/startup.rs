@@ -12,6 +12,7 @@ use poem::listener::TcpAcceptor;
 use crate::cache::Cache;
 use crate::config::{Environment, Settings};
 use crate::db::{self, Metrics};
+use crate::events::ProgressEvents;
 use crate::graphql::build_schema;
 use crate::service::identity::{SignInLimiter, TokenKeys};
 use crate::state::AppState;
@@ -93,7 +94,11 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         TokenKeys::new(&secret, settings.access_token_ttl, settings.refresh_token_ttl).map_err(StartupError::Secret)?;
     let sign_in_limiter =
         SignInLimiter::new(settings.sign_in_per_account_per_minute, settings.sign_in_per_address_per_minute);
-    Ok(AppState { db, cache, settings: Arc::new(settings), metrics, tokens: Arc::new(tokens), sign_in_limiter })
+    let events = match &settings.redis_url {
+        Some(url) => ProgressEvents::redis(url, &settings.cache_prefix, settings.cache_timeout).await?,
+        None => ProgressEvents::in_process(),
+    };
+    Ok(AppState { db, cache, settings: Arc::new(settings), metrics, tokens: Arc::new(tokens), sign_in_limiter, events })
 }
 
 /// `INCUBASE_JWT_SECRET`, or a generated secret kept in a file beside the SQLite database

@@ -6,6 +6,7 @@ use sea_orm::DatabaseConnection;
 use crate::cache::Cache;
 use crate::config::Settings;
 use crate::db::Metrics;
+use crate::events::ProgressEvents;
 use crate::service::crowdfunding::Crowdfunding;
 use crate::service::identity::{SignInLimiter, TokenKeys};
 use crate::service::organization::Directory;
@@ -18,11 +19,12 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub tokens: Arc<TokenKeys>,
     pub sign_in_limiter: Arc<SignInLimiter>,
+    pub events: ProgressEvents,
 }
 
 impl AppState {
     pub fn crowdfunding(&self) -> Crowdfunding<'_> {
-        Crowdfunding { db: &self.db, cache: &self.cache, limits: &self.settings.limits }
+        Crowdfunding { db: &self.db, cache: &self.cache, limits: &self.settings.limits, events: &self.events }
     }
 
     pub fn directory(&self) -> Directory<'_> {

@@ -440,3 +440,109 @@ fn names_are_masked_per_character() {
     assert_eq!(service::mask_name("王明"), "王*");
     assert_eq!(service::mask_name("Li"), "L*");
 }
+
+// ---------------------------------------------------------------- live progress
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const PROGRESS: &str = "subscription($id: ID!) { campaignProgress(id: $id) { raisedFen donationCount donorState } }";
+
+/// Opens a graphql-transport-ws connection to `app` and subscribes to a campaign's progress.
+async fn subscribe_progress(app: &TestApp, campaign: &str) -> Socket {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!("{}/graphql/ws", app.address.replacen("http://", "ws://", 1));
+    let mut request = url.into_client_request().expect("request");
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().expect("header"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
+    socket.send(Message::text(json!({ "type": "connection_init", "payload": {} }).to_string())).await.expect("init");
+    assert_eq!(next_message(&mut socket).await["type"], "connection_ack");
+    let subscribe =
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": PROGRESS, "variables": { "id": campaign } } });
+    socket.send(Message::text(subscribe.to_string())).await.expect("subscribe");
+    socket
+}
+
+/// The next protocol message (bounded wait: a missing push fails instead of hanging).
+async fn next_message(socket: &mut Socket) -> Value {
+    use futures::StreamExt;
+    loop {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("socket open")
+            .expect("message");
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
+            let value: Value = serde_json::from_str(&text).expect("json");
+            if value["type"] != "ping" && value["type"] != "pong" {
+                return value;
+            }
+        }
+    }
+}
+
+async fn next_progress(socket: &mut Socket) -> Value {
+    let msg = next_message(socket).await;
+    assert_eq!(msg["type"], "next", "{msg}");
+    msg["payload"]["data"]["campaignProgress"].clone()
+}
+
+async fn pledge_and_confirm(app: &TestApp, campaign: &str, amount: i64, key: &str) -> Value {
+    let donor = Credentials::account(&app.account("live", &[Role::Donor]).await);
+    let d = app.ok_as(&donor, DONATE, json!({ "i": donation_input(campaign, amount, key) })).await;
+    let id = d["donate"]["donation"]["id"].clone();
+    app.ok(CONFIRM, json!({ "i": { "id": id } })).await;
+    id
+}
+
+backend_tests! {
+    async fn subscription_pushes_progress_on_confirm_and_refund(app) {
+        let (_, org_row) = org(&app, "厦门市木棉花女性成长中心").await;
+        let campaign = campaign_gid(campaign_in(&app, org_row, "ACTIVE").await);
+        let mut socket = subscribe_progress(&app, &campaign).await;
+        assert_eq!(next_progress(&mut socket).await, json!({ "raisedFen": 0, "donationCount": 0, "donorState": "COLLECTING" }));
+
+        // A pledge alone pushes nothing; its confirmation does.
+        let id = pledge_and_confirm(&app, &campaign, 66_600, "live-1").await;
+        assert_eq!(next_progress(&mut socket).await["raisedFen"], 66_600);
+        app.ok(REFUND, json!({ "i": { "id": id } })).await;
+        assert_eq!(next_progress(&mut socket).await, json!({ "raisedFen": 0, "donationCount": 0, "donorState": "COLLECTING" }));
+
+        // Drafts cannot be watched by the public.
+        let draft = campaign_gid(campaign_in(&app, org_row, "DRAFT").await);
+        let mut socket = subscribe_progress(&app, &draft).await;
+        let msg = next_message(&mut socket).await;
+        assert_eq!(msg["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND", "{msg}");
+        assert_eq!(msg["payload"]["data"], Value::Null);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_reaches_subscribers_on_another_instance() {
+    use crate::helpers::{Backend, spawn_app, spawn_app_with};
+    if !crate::helpers::selected(Backend::Postgres) {
+        return;
+    }
+    let a = spawn_app(Backend::Postgres).await;
+    let (database_url, prefix) = (a.state.settings.database_url.clone(), a.state.settings.cache_prefix.clone());
+    let b = spawn_app_with(Backend::Postgres, move |s| {
+        s.database_url = database_url;
+        s.cache_prefix = prefix;
+    })
+    .await;
+    let (_, org_row) = org(&a, "厦门市海峡两岸妇女交流促进会").await;
+    let campaign = campaign_gid(campaign_in(&a, org_row, "ACTIVE").await);
+
+    // B serves (and caches) the page before A records anything.
+    let anonymous = Credentials::anonymous();
+    assert_eq!(b.ok_as(&anonymous, PAGE, json!({ "id": campaign })).await["campaign"]["progress"]["raisedFen"], 0);
+    let mut on_b = subscribe_progress(&b, &campaign).await;
+    assert_eq!(next_progress(&mut on_b).await["raisedFen"], 0);
+
+    pledge_and_confirm(&a, &campaign, 52_000, "two-1").await;
+    assert_eq!(next_progress(&mut on_b).await["raisedFen"], 52_000, "A's confirmation reaches B's subscriber");
+    let page = b.ok_as(&anonymous, PAGE, json!({ "id": campaign })).await;
+    assert_eq!(page["campaign"]["progress"]["raisedFen"], 52_000, "B's cached page was invalidated through Redis");
+    drop(b);
+}

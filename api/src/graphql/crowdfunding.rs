@@ -888,3 +888,49 @@ impl CrowdfundingMutation {
         Ok(RefundDonationPayload { donation: Donation(original), refund: Donation(reversal), progress })
     }
 }
+
+// ---------------------------------------------------------------- subscriptions
+
+#[derive(Default)]
+pub struct CrowdfundingSubscription;
+
+#[async_graphql::Subscription]
+impl CrowdfundingSubscription {
+    /// The campaign's progress now, then again each time a donation to it is confirmed or
+    /// refunded (on any server instance sharing the Redis). Published campaigns only.
+    async fn campaign_progress(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<impl futures::Stream<Item = CampaignProgress> + use<>> {
+        let row = ids::decode(&id, CAMPAIGN, "id").extend()?;
+        let state = state(ctx)?.clone();
+        // Subscribe before reading the snapshot so no change in between is missed.
+        let events = state.events.subscribe();
+        let record = service::find_by_id(&state.db, row).await.extend()?;
+        let Some(record) = record.filter(|r| visible(viewer(ctx), r)) else {
+            return Err(AppError::NotFound("campaign".into()).extend());
+        };
+        let first = CampaignProgress::of(&record);
+        let changes = futures::stream::unfold((events, state), move |(mut events, state)| async move {
+            loop {
+                match events.recv().await {
+                    Ok(id) if id != row => continue,
+                    // A lagging subscriber re-reads: whatever it missed, the totals are current.
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        match service::find_by_id(&state.db, row).await {
+                            Ok(Some(record)) => return Some((CampaignProgress::of(&record), (events, state))),
+                            Ok(None) => return None,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cannot read campaign progress for a subscriber");
+                                continue;
+                            }
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+        Ok(futures::StreamExt::chain(futures::stream::iter([first]), changes))
+    }
+}

@@ -8,7 +8,7 @@ pub mod node;
 pub mod organization;
 mod outcome;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, MergedSubscription, Schema};
 
 pub use outcome::{RequestOutcome, TrackOutcome};
 
@@ -30,11 +30,14 @@ pub struct MutationRoot(
     crowdfunding::CrowdfundingMutation,
 );
 
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+#[derive(MergedSubscription, Default)]
+pub struct SubscriptionRoot(crowdfunding::CrowdfundingSubscription);
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// The schema with its limits; `state` is `None` when only the SDL is wanted.
 pub fn build_schema(state: Option<AppState>, limits: &Limits, environment: &Environment) -> AppSchema {
-    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default())
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(limits.max_depth.max(32))

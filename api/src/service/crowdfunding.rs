@@ -1084,6 +1084,7 @@ pub struct Crowdfunding<'a> {
     pub db: &'a DatabaseConnection,
     pub cache: &'a crate::cache::Cache,
     pub limits: &'a Limits,
+    pub events: &'a crate::events::ProgressEvents,
 }
 
 impl Crowdfunding<'_> {
@@ -1144,12 +1145,14 @@ impl Crowdfunding<'_> {
     pub async fn confirm(&self, id: i64, external_reference: Option<String>) -> AppResult<donation::Model> {
         let d = confirm(self.db, id, external_reference).await?;
         self.changed().await;
+        self.events.campaign_progress_changed(d.campaign_id).await;
         Ok(d)
     }
 
     pub async fn refund(&self, id: i64, reason: Option<String>) -> AppResult<(donation::Model, donation::Model)> {
         let r = refund(self.db, id, reason).await?;
         self.changed().await;
+        self.events.campaign_progress_changed(r.0.campaign_id).await;
         Ok(r)
     }
 }
