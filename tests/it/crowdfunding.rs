@@ -546,3 +546,40 @@ async fn progress_reaches_subscribers_on_another_instance() {
     assert_eq!(page["campaign"]["progress"]["raisedFen"], 52_000, "B's cached page was invalidated through Redis");
     drop(b);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_demo_adds_living_campaigns() {
+    use crate::helpers::{Backend, spawn_app};
+    if !crate::helpers::selected(Backend::Sqlite) {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await;
+    api::seed::demo(&app.state.db).await.expect("seed");
+    let list = app
+        .ok_as(
+            &Credentials::anonymous(),
+            "{ campaigns(first: 50) { totalCount edges { node { id title status progress { raisedFen donorState } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(list["campaigns"]["totalCount"], 5, "drafts and pending campaigns are not public");
+    let states: HashSet<String> = list["campaigns"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"]["progress"]["donorState"].as_str().expect("state").to_owned())
+        .collect();
+    assert!(states.contains("COLLECTING") && states.contains("GOAL_REACHED") && states.contains("ENDED"), "{states:?}");
+    let mut names = Vec::new();
+    for edge in list["campaigns"]["edges"].as_array().expect("edges") {
+        let id = &edge["node"]["id"];
+        let (raised, sum) = raised_and_sum(&app, row_of(id)).await;
+        assert_eq!(raised, sum, "seeded totals are exact");
+        let page = app.ok_as(&Credentials::anonymous(), PAGE, json!({ "id": id })).await;
+        for e in page["campaign"]["donorWall"]["edges"].as_array().expect("wall") {
+            names.push(e["node"]["displayName"].as_str().expect("name").to_owned());
+        }
+    }
+    assert!(names.iter().any(|n| n == "爱心人士"), "anonymous donors on the walls");
+    assert!(names.iter().any(|n| n.contains('*')), "masked donors on the walls");
+}
