@@ -267,8 +267,9 @@ pub async fn crowdfunding(db: &DatabaseConnection, rng: &mut StdRng) -> AppResul
     let partner = identity::create_api_key(db, "公益平台对接（演示）", &[identity::ApiScope::Donate], None, 0).await?;
     let demo_donor = identity::account_by_email(db, "donor@demo.incubase.cn").await?;
     let now = Utc::now();
-    // (title, goal yuan, status, donations, story, beneficiaries, budget)
-    let plans: [(&str, i64, CampaignStatus, usize, &str, &str, &[(&str, i64)]); 7] = [
+    /// (title, goal in yuan, status, donations, story, beneficiaries, budget lines in yuan)
+    type Plan = (&'static str, i64, CampaignStatus, usize, &'static str, &'static str, &'static [(&'static str, i64)]);
+    let plans: [Plan; 7] = [
         (
             "困境儿童课后陪伴计划",
             30_000,
