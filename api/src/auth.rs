@@ -136,6 +136,11 @@ impl Viewer {
         if self.account.is_some() || self.has_scope(ApiScope::Donate) { Ok(()) } else { Err(self.deny("donate")) }
     }
 
+    /// Recording a guest's offline gift (bank transfer, cash) instead of one's own: staff.
+    pub fn require_record_guest_donation(&self) -> AppResult<()> {
+        self.require_staff("record donations on behalf of guests")
+    }
+
     /// Confirming (after the money arrived), refunding and reading every donor's details:
     /// staff, or a partner key with RECONCILE (the finance system after reconciliation).
     pub fn can_reconcile_donations(&self) -> bool {

@@ -332,6 +332,56 @@ backend_tests! {
         assert_eq!(sql_i64(&app, "SELECT COUNT(*) FROM donations").await, 3);
     }
 
+    async fn staff_record_offline_gifts_for_guests(app) {
+        let (_, org_row) = org(&app, "厦门市禾苗儿童发展中心").await;
+        let campaign = campaign_gid(campaign_in(&app, org_row, "ACTIVE").await);
+        let mut input = donation_input(&campaign, 500_000, "bank-1");
+        input["channel"] = json!("BANK_TRANSFER");
+        input["recordForGuest"] = json!(true);
+        let donor = Credentials::account(&app.account("donor", &[Role::Donor]).await);
+        let body = app.gql_as(&donor, DONATE, json!({ "i": input })).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "only staff record for guests");
+        let body = app.gql(DONATE, json!({ "i": input })).await;
+        assert_eq!(body["errors"][0]["extensions"]["field"], "donorName");
+        input["donorName"] = json!("陈女士");
+        let gift = app.ok(DONATE, json!({ "i": input })).await["donate"]["donation"].clone();
+        assert_eq!(gift["donorName"], "陈女士");
+        app.ok(CONFIRM, json!({ "i": { "id": gift["id"] } })).await;
+        let mine = app.ok("{ myDonations { totalCount } }", json!({})).await;
+        assert_eq!(mine["myDonations"]["totalCount"], 0, "the guest's gift is not the manager's");
+        let page = app.ok(PAGE, json!({ "id": campaign })).await;
+        assert_eq!(page["campaign"]["donorWall"]["edges"][0]["node"]["displayName"], "陈女士");
+        assert_eq!(page["campaign"]["progress"]["raisedFen"], 500_000);
+    }
+
+    async fn racing_confirmations_and_refunds_apply_once(app) {
+        let (_, org_row) = org(&app, "厦门市春晖家庭服务中心").await;
+        let campaign_row = campaign_in(&app, org_row, "ACTIVE").await;
+        let campaign = campaign_gid(campaign_row);
+        let donor = Credentials::account(&app.account("donor", &[Role::Donor]).await);
+        let d = app.ok_as(&donor, DONATE, json!({ "i": donation_input(&campaign, 7_700, "race-1") })).await;
+        let id = d["donate"]["donation"]["id"].clone();
+        let app = std::sync::Arc::new(app);
+        let race = |document: &'static str| {
+            let tasks: Vec<_> = (0..8)
+                .map(|_| {
+                    let (app, id) = (app.clone(), id.clone());
+                    tokio::spawn(async move { app.gql(document, json!({ "i": { "id": id } })).await })
+                })
+                .collect();
+            futures::future::join_all(tasks)
+        };
+        let confirmed = race(CONFIRM).await;
+        let ok = confirmed.iter().filter(|r| r.as_ref().expect("task").get("errors").is_none()).count();
+        assert_eq!(ok, 1, "one of eight concurrent confirmations applies");
+        let refunded = race(REFUND).await;
+        let ok = refunded.iter().filter(|r| r.as_ref().expect("task").get("errors").is_none()).count();
+        assert_eq!(ok, 1, "one of eight concurrent refunds applies");
+        assert_eq!(raised_and_sum(&app, campaign_row).await, (0, 0));
+        assert_eq!(sql_i64(&app, "SELECT COUNT(*) FROM donations").await, 2, "the donation and one reversing record");
+        assert_eq!(sql_i64(&app, "SELECT last_number FROM receipt_counters").await, 1, "one receipt number used");
+    }
+
     async fn concurrent_replays_record_one_donation(app) {
         let (_, org_row) = org(&app, "厦门市白鹭志愿服务队").await;
         let campaign = campaign_gid(campaign_in(&app, org_row, "ACTIVE").await);

@@ -634,6 +634,10 @@ pub struct DonateInput {
     /// Unique per donor (account or partner key): a retry with the same key and content
     /// returns the original donation; the same key with other content is a CONFLICT.
     pub client_key: String,
+    /// Staff only: record a guest's offline gift (bank transfer, cash) rather than your own;
+    /// `donorName` is then required unless ANONYMOUS. (Partner keys always record guests.)
+    #[graphql(default)]
+    pub record_for_guest: bool,
 }
 
 #[derive(InputObject)]
@@ -823,6 +827,10 @@ impl CrowdfundingMutation {
         let v = viewer(ctx);
         v.require_donate().extend()?;
         let donor = match (&v.account, &v.partner) {
+            (Some(a), _) if input.record_for_guest => {
+                v.require_record_guest_donation().extend()?;
+                Donor::StaffForGuest { staff_account_id: a.id }
+            }
             (Some(a), _) => Donor::Account { id: a.id, display_name: a.display_name.clone() },
             (None, Some(p)) => Donor::Partner { key_id: p.key_id },
             (None, None) => return Err(AppError::Unauthenticated.extend()),

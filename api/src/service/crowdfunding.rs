@@ -635,11 +635,13 @@ pub async fn post_update(
 
 // ---------------------------------------------------------------- donations
 
-/// Who records a donation: an account giving as itself, or a partner recording a guest.
+/// Who records a donation: an account giving as itself, a partner recording a guest, or
+/// staff recording a guest's offline gift (bank transfer, cash).
 #[derive(Clone, Debug)]
 pub enum Donor {
     Account { id: i64, display_name: String },
     Partner { key_id: i64 },
+    StaffForGuest { staff_account_id: i64 },
 }
 
 impl Donor {
@@ -647,6 +649,7 @@ impl Donor {
         match self {
             Donor::Account { id, .. } => format!("account:{id}"),
             Donor::Partner { key_id } => format!("partner:{key_id}"),
+            Donor::StaffForGuest { staff_account_id } => format!("staff:{staff_account_id}"),
         }
     }
 }
@@ -718,8 +721,10 @@ pub async fn donate(db: &DatabaseConnection, donor: &Donor, input: NewDonation) 
     let donor_name = match (donor, named) {
         (_, Some(name)) => name,
         (Donor::Account { display_name, .. }, None) => display_name.clone(),
-        (Donor::Partner { .. }, None) if input.display_mode == DisplayMode::Anonymous => String::new(),
-        (Donor::Partner { .. }, None) => {
+        (Donor::Partner { .. } | Donor::StaffForGuest { .. }, None) if input.display_mode == DisplayMode::Anonymous => {
+            String::new()
+        }
+        (Donor::Partner { .. } | Donor::StaffForGuest { .. }, None) => {
             return Err(AppError::bad_input("donorName", "a guest's donation needs the donor's name unless anonymous"));
         }
     };
@@ -739,6 +744,7 @@ pub async fn donate(db: &DatabaseConnection, donor: &Donor, input: NewDonation) 
     let (account_id, partner_id) = match donor {
         Donor::Account { id, .. } => (Some(*id), None),
         Donor::Partner { key_id } => (None, Some(*key_id)),
+        Donor::StaffForGuest { .. } => (None, None),
     };
     let inserted = donation::ActiveModel {
         campaign_id: Set(c.id),
