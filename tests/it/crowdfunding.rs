@@ -499,6 +499,11 @@ const PROGRESS: &str = "subscription($id: ID!) { campaignProgress(id: $id) { rai
 
 /// Opens a graphql-transport-ws connection to `app` and subscribes to a campaign's progress.
 async fn subscribe_progress(app: &TestApp, campaign: &str) -> Socket {
+    subscribe_progress_with(app, campaign, json!({})).await
+}
+
+/// As `subscribe_progress`, sending `init` as the connection_init payload (credentials).
+async fn subscribe_progress_with(app: &TestApp, campaign: &str, init: Value) -> Socket {
     use futures::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -506,12 +511,26 @@ async fn subscribe_progress(app: &TestApp, campaign: &str) -> Socket {
     let mut request = url.into_client_request().expect("request");
     request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().expect("header"));
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
-    socket.send(Message::text(json!({ "type": "connection_init", "payload": {} }).to_string())).await.expect("init");
+    socket.send(Message::text(json!({ "type": "connection_init", "payload": init }).to_string())).await.expect("init");
     assert_eq!(next_message(&mut socket).await["type"], "connection_ack");
     let subscribe =
         json!({ "id": "1", "type": "subscribe", "payload": { "query": PROGRESS, "variables": { "id": campaign } } });
     socket.send(Message::text(subscribe.to_string())).await.expect("subscribe");
     socket
+}
+
+/// Whether the server closes a connection whose connection_init carries `init`.
+async fn init_refused(app: &TestApp, init: Value) -> bool {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!("{}/graphql/ws", app.address.replacen("http://", "ws://", 1));
+    let mut request = url.into_client_request().expect("request");
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().expect("header"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
+    socket.send(Message::text(json!({ "type": "connection_init", "payload": init }).to_string())).await.expect("init");
+    let next = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next()).await.expect("an answer");
+    matches!(next, None | Some(Err(_)) | Some(Ok(Message::Close(_))))
 }
 
 /// The next protocol message (bounded wait: a missing push fails instead of hanging).
@@ -565,6 +584,14 @@ backend_tests! {
         let msg = next_message(&mut socket).await;
         assert_eq!(msg["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND", "{msg}");
         assert_eq!(msg["payload"]["data"], Value::Null);
+
+        // The organization's members may watch it, signing in through connection_init.
+        let member = app.account("member", &[Role::Donor]).await;
+        identity::add_member(&app.state.db, org_row, &member.email, MemberRole::Editor, 0).await.expect("member");
+        let init = json!({ "authorization": format!("Bearer {}", member.token) });
+        let mut socket = subscribe_progress_with(&app, &draft, init).await;
+        assert_eq!(next_progress(&mut socket).await, json!({ "raisedFen": 0, "donationCount": 0, "donorState": null }));
+        assert!(init_refused(&app, json!({ "authorization": "Bearer not-a-token" })).await, "bad credentials close the socket");
     }
 }
 

@@ -926,7 +926,9 @@ impl CrowdfundingSubscription {
                     Ok(id) if id != row => continue,
                     // A lagging subscriber re-reads: whatever it missed, the totals are current.
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        match service::find_by_id(&state.db, row).await {
+                        // Through the cache: the writer invalidated it before announcing, and a
+                        // thousand subscribers then cost one load, not a thousand.
+                        match state.crowdfunding().campaign(row).await {
                             Ok(Some(record)) => return Some((CampaignProgress::of(&record), (events, state))),
                             Ok(None) => return None,
                             Err(e) => {
