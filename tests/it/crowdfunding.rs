@@ -332,6 +332,31 @@ backend_tests! {
         assert_eq!(sql_i64(&app, "SELECT COUNT(*) FROM donations").await, 3);
     }
 
+    async fn a_page_of_campaigns_costs_no_statements_per_campaign(app) {
+        let (small, small_row) = org(&app, "厦门市繁星儿童服务中心").await;
+        let (large, large_row) = org(&app, "厦门市紫荆家庭服务中心").await;
+        for _ in 0..2 {
+            campaign_in(&app, small_row, "ACTIVE").await;
+        }
+        for _ in 0..8 {
+            campaign_in(&app, large_row, "ACTIVE").await;
+        }
+        let query = "query($org: ID!) { campaigns(filter: { organizationId: $org }) { edges { node { \
+            title organization { name } budget { item } updates { title } progress { raisedFen donorCount } } } } }";
+        let anonymous = Credentials::anonymous();
+        let mut costs = Vec::new();
+        for (org, expected) in [(small, 2), (large, 8)] {
+            let before = app.sql_statements();
+            let data = app.ok_as(&anonymous, query, json!({ "org": org })).await;
+            costs.push(app.sql_statements() - before);
+            assert_eq!(data["campaigns"]["edges"].as_array().expect("edges").len(), expected);
+        }
+        // N+1 would add at least 3 statements per campaign (organization, its focus areas,
+        // updates). A loader's 0.5 ms batching window can close early on a busy machine and
+        // split one batch in two, so allow one extra batch per loader.
+        assert!(costs[1] <= costs[0] + 3, "statements for 2 and 8 campaigns: {costs:?}");
+    }
+
     async fn staff_record_offline_gifts_for_guests(app) {
         let (_, org_row) = org(&app, "厦门市禾苗儿童发展中心").await;
         let campaign = campaign_gid(campaign_in(&app, org_row, "ACTIVE").await);
