@@ -129,3 +129,48 @@ impl Viewer {
         self.can_edit_organization(org_id)
     }
 }
+
+impl Viewer {
+    // ------------------------------------------------------------ crowdfunding
+
+    /// Campaigns are run by their organization's members (owners and editors) and by staff.
+    pub fn can_manage_campaigns_of(&self, org_id: i64) -> bool {
+        self.is_staff() || self.member_role(org_id).is_some()
+    }
+
+    pub fn require_manage_campaigns_of(&self, org_id: i64) -> AppResult<()> {
+        if self.can_manage_campaigns_of(org_id) { Ok(()) } else { Err(self.deny("run this organization's campaigns")) }
+    }
+
+    /// Approving, rejecting and ending campaigns is the base's decision.
+    pub fn require_review_campaign(&self) -> AppResult<()> {
+        self.require_staff("review or end campaigns")
+    }
+
+    /// Any signed-in account gives as itself; a partner key with DONATE records guests'
+    /// donations. Anonymous callers cannot: a pledge needs someone who owns its client key.
+    pub fn require_donate(&self) -> AppResult<()> {
+        if self.account.is_some() || self.has_scope(ApiScope::Donate) { Ok(()) } else { Err(self.deny("donate")) }
+    }
+
+    /// Recording a guest's offline gift (bank transfer, cash) instead of one's own: staff.
+    pub fn require_record_guest_donation(&self) -> AppResult<()> {
+        self.require_staff("record donations on behalf of guests")
+    }
+
+    /// Confirming (after the money arrived), refunding and reading every donor's details:
+    /// staff, or a partner key with RECONCILE (the finance system after reconciliation).
+    pub fn can_reconcile_donations(&self) -> bool {
+        self.is_staff() || self.has_scope(ApiScope::Reconcile)
+    }
+
+    pub fn require_reconcile_donations(&self) -> AppResult<()> {
+        if self.can_reconcile_donations() { Ok(()) } else { Err(self.deny("confirm or refund donations")) }
+    }
+
+    /// A pledge may be cancelled by whoever reconciles, and by the donor who made it.
+    pub fn require_cancel_donation(&self, donor_account_id: Option<i64>) -> AppResult<()> {
+        let own = donor_account_id.is_some() && self.account.as_ref().map(|a| a.id) == donor_account_id;
+        if own || self.can_reconcile_donations() { Ok(()) } else { Err(self.deny("cancel this donation")) }
+    }
+}

@@ -32,6 +32,7 @@ const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const MAX_NESTING: usize = 64;
 
 pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
+    let subscriptions = SubscriptionEndpoint { schema: schema.clone(), state: state.clone() };
     let graphql = GraphQLEndpoint { schema, state: state.clone() };
     let mut route = Route::new();
     if state.settings.debug_panic_route {
@@ -40,6 +41,7 @@ pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
     route
         .at("/", get(graphiql))
         .at("/graphql", graphql)
+        .at("/graphql/ws", subscriptions)
         .at("/health", get(health))
         .at("/ready", get(ready.data(state.clone())))
         .at("/metrics", get(metrics_text.data(state)))
@@ -60,7 +62,13 @@ fn debug_panic() -> &'static str {
 
 #[handler]
 fn graphiql() -> poem::web::Html<String> {
-    poem::web::Html(GraphiQLSource::build().endpoint("/graphql").title("incubase GraphiQL").finish())
+    poem::web::Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("incubase GraphiQL")
+            .finish(),
+    )
 }
 
 #[handler]
@@ -244,6 +252,54 @@ fn rate_limited(wait: Duration) -> Response {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
+}
+
+/// GraphQL subscriptions over WebSocket (`graphql-transport-ws`, and legacy `graphql-ws`).
+/// Credentials come from the upgrade request's headers (server-side clients) or from the
+/// `connection_init` payload: `{ "authorization": "Bearer …" }` or `{ "apiKey": "ib_…" }`
+/// (browsers cannot set headers on a WebSocket). Credentials that do not check out refuse the
+/// connection.
+struct SubscriptionEndpoint {
+    schema: AppSchema,
+    state: AppState,
+}
+
+impl Endpoint for SubscriptionEndpoint {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        use poem::FromRequest;
+        let (req, mut body) = req.split();
+        if req.method() != Method::GET {
+            return Ok(error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "use GET to open a WebSocket",
+                "METHOD_NOT_ALLOWED",
+            ));
+        }
+        let websocket = poem::web::websocket::WebSocket::from_request(&req, &mut body).await?;
+        let protocol = async_graphql_poem::GraphQLProtocol::from_request(&req, &mut body).await?;
+        let (schema, state) = (self.schema.clone(), self.state.clone());
+        let header_authorization = req.header(header::AUTHORIZATION).map(str::to_owned);
+        let header_key = req.header("x-api-key").map(str::to_owned);
+        let upgraded = websocket.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |stream| {
+            async_graphql_poem::GraphQLWebSocket::new(stream, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let field = |name: &str| payload.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+                    let authorization =
+                        field("authorization").or_else(|| field("Authorization")).or(header_authorization);
+                    let api_key = field("apiKey").or(header_key);
+                    let viewer = authenticate(&state, authorization.as_deref(), api_key.as_deref())
+                        .await
+                        .map_err(|e| async_graphql::ErrorExtensions::extend(&e))?;
+                    let mut data = async_graphql::Data::default();
+                    data.insert(viewer);
+                    Ok(data)
+                })
+                .serve()
+        });
+        Ok(upgraded.into_response())
+    }
 }
 
 /// Who sent a request, resolved once per HTTP request and shared by a batch.

@@ -4,6 +4,7 @@ pub mod cache;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod ratelimit;

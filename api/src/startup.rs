@@ -12,6 +12,7 @@ use poem::listener::TcpAcceptor;
 use crate::cache::Cache;
 use crate::config::{Environment, Settings};
 use crate::db::{self, Metrics};
+use crate::events::ProgressEvents;
 use crate::graphql::build_schema;
 use crate::ratelimit::OperationLimiter;
 use crate::response_cache::ResponseCache;
@@ -98,6 +99,10 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         SignInLimiter::new(settings.sign_in_per_account_per_minute, settings.sign_in_per_address_per_minute);
     let operation_limiter = Arc::new(OperationLimiter::new(&settings.limits));
     let responses = ResponseCache::new(settings.response_cache_entries, settings.cache_ttl);
+    let events = match &settings.redis_url {
+        Some(url) => ProgressEvents::redis(url, &settings.cache_prefix, settings.cache_timeout).await?,
+        None => ProgressEvents::in_process(),
+    };
     Ok(AppState {
         db,
         cache,
@@ -107,6 +112,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         sign_in_limiter,
         operation_limiter,
         responses,
+        events,
     })
 }
 

@@ -6,8 +6,10 @@ use sea_orm::DatabaseConnection;
 use crate::cache::Cache;
 use crate::config::Settings;
 use crate::db::Metrics;
+use crate::events::ProgressEvents;
 use crate::ratelimit::OperationLimiter;
 use crate::response_cache::ResponseCache;
+use crate::service::crowdfunding::Crowdfunding;
 use crate::service::identity::{SignInLimiter, TokenKeys};
 use crate::service::organization::Directory;
 
@@ -21,9 +23,14 @@ pub struct AppState {
     pub sign_in_limiter: Arc<SignInLimiter>,
     pub operation_limiter: Arc<OperationLimiter>,
     pub responses: Arc<ResponseCache>,
+    pub events: ProgressEvents,
 }
 
 impl AppState {
+    pub fn crowdfunding(&self) -> Crowdfunding<'_> {
+        Crowdfunding { db: &self.db, cache: &self.cache, limits: &self.settings.limits, events: &self.events }
+    }
+
     pub fn directory(&self) -> Directory<'_> {
         Directory { db: &self.db, cache: &self.cache, limits: &self.settings.limits }
     }

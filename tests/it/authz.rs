@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
+use crate::crowdfunding::{campaign_gid, campaign_in, donation_gid};
 use crate::helpers::{Credentials, TestAccount, TestApp};
 use api::service::identity::{self, ApiScope, Role};
 use entity::membership::MemberRole;
@@ -40,6 +41,10 @@ pub const STAFF: &[Who] = &[Manager, Admin];
 pub const ADMIN: &[Who] = &[Admin];
 pub const ORG_EDITORS: &[Who] = &[Member, Manager, Admin];
 pub const ORG_OWNERS_AND_ADMINS: &[Who] = &[Member, Admin];
+/// Signed-in accounts and partner keys with DONATE.
+pub const DONORS: &[Who] = &[Donor, Member, OtherMember, Reviewer, Manager, Admin, PartnerWithScope];
+/// Staff and partner keys with RECONCILE.
+pub const RECONCILERS: &[Who] = &[Manager, Admin, PartnerWithScope];
 
 /// mutation name → who may call it.
 pub const RULES: &[(&str, &[Who])] = &[
@@ -57,6 +62,17 @@ pub const RULES: &[(&str, &[Who])] = &[
     ("createOrganization", SIGNED_IN),
     ("updateOrganization", ORG_EDITORS),
     ("transitionOrganizationStage", STAFF),
+    ("createCampaign", ORG_EDITORS),
+    ("updateCampaign", ORG_EDITORS),
+    ("submitCampaign", ORG_EDITORS),
+    ("reviewCampaign", STAFF),
+    ("endCampaign", STAFF),
+    ("cancelCampaign", ORG_EDITORS),
+    ("postCampaignUpdate", ORG_EDITORS),
+    ("donate", DONORS),
+    ("confirmDonation", RECONCILERS),
+    ("cancelDonation", RECONCILERS),
+    ("refundDonation", RECONCILERS),
 ];
 
 /// What the calls act on, made once per test.
@@ -177,8 +193,89 @@ async fn call(app: &TestApp, f: &Fixture, mutation: &str) -> (&'static str, Valu
             "mutation($i: TransitionOrganizationStageInput!) { transitionOrganizationStage(input: $i) { organization { id } } }",
             json!({ "i": { "id": f.org_id, "stage": "APPLIED" } }),
         ),
+        "createCampaign" => (
+            "mutation($i: CreateCampaignInput!) { createCampaign(input: $i) { campaign { id } } }",
+            json!({ "i": { "organizationId": f.org_id, "title": "矩阵项目", "goalFen": 100_000,
+                "startsAt": chrono::Utc::now().to_rfc3339(), "endsAt": (chrono::Utc::now() + chrono::Duration::days(10)).to_rfc3339() } }),
+        ),
+        "updateCampaign" => (
+            "mutation($i: UpdateCampaignInput!) { updateCampaign(input: $i) { campaign { id } } }",
+            json!({ "i": { "id": campaign_gid(campaign_in(app, org_row(f), "DRAFT").await), "story": "新故事" } }),
+        ),
+        "submitCampaign" => (
+            "mutation($i: CampaignIdInput!) { submitCampaign(input: $i) { campaign { id } } }",
+            json!({ "i": { "id": campaign_gid(campaign_in(app, org_row(f), "DRAFT").await) } }),
+        ),
+        "reviewCampaign" => (
+            "mutation($i: ReviewCampaignInput!) { reviewCampaign(input: $i) { campaign { id } } }",
+            json!({ "i": { "id": campaign_gid(campaign_in(app, org_row(f), "PENDING_REVIEW").await), "approve": true } }),
+        ),
+        "endCampaign" => (
+            "mutation($i: CampaignIdInput!) { endCampaign(input: $i) { campaign { id } } }",
+            json!({ "i": { "id": campaign_gid(campaign_in(app, org_row(f), "ACTIVE").await) } }),
+        ),
+        "cancelCampaign" => (
+            "mutation($i: CampaignIdInput!) { cancelCampaign(input: $i) { campaign { id } } }",
+            json!({ "i": { "id": campaign_gid(campaign_in(app, org_row(f), "DRAFT").await) } }),
+        ),
+        "postCampaignUpdate" => (
+            "mutation($i: PostCampaignUpdateInput!) { postCampaignUpdate(input: $i) { update { title } } }",
+            json!({ "i": { "campaignId": campaign_gid(campaign_in(app, org_row(f), "ACTIVE").await), "title": "进展", "body": "顺利" } }),
+        ),
+        "donate" => {
+            let mut input = donation_input_for(&campaign_gid(campaign_in(app, org_row(f), "ACTIVE").await));
+            input["donorName"] = json!("矩阵捐赠人");
+            ("mutation($i: DonateInput!) { donate(input: $i) { donation { id } } }", json!({ "i": input }))
+        }
+        "confirmDonation" => (
+            "mutation($i: ConfirmDonationInput!) { confirmDonation(input: $i) { donation { id } } }",
+            json!({ "i": { "id": donation_gid(pledge(app, f, false).await) } }),
+        ),
+        "cancelDonation" => (
+            "mutation($i: DonationIdInput!) { cancelDonation(input: $i) { donation { id } } }",
+            json!({ "i": { "id": donation_gid(pledge(app, f, false).await) } }),
+        ),
+        "refundDonation" => (
+            "mutation($i: RefundDonationInput!) { refundDonation(input: $i) { donation { id } } }",
+            json!({ "i": { "id": donation_gid(pledge(app, f, true).await) } }),
+        ),
         other => panic!("no call written for mutation `{other}`: add it to authz.rs"),
     }
+}
+
+fn org_row(f: &Fixture) -> i64 {
+    api::graphql::ids::parse(&f.org_id).expect("global id").1
+}
+
+fn donation_input_for(campaign: &str) -> Value {
+    json!({ "campaignId": campaign, "amountFen": 100, "channel": "CASH", "clientKey": uuid::Uuid::new_v4().to_string() })
+}
+
+/// A fresh pledge by the victim account on an active campaign (confirmed if asked).
+async fn pledge(app: &TestApp, f: &Fixture, confirmed: bool) -> i64 {
+    use api::service::crowdfunding as cf;
+    let campaign = campaign_in(app, org_row(f), "ACTIVE").await;
+    let donor = cf::Donor::Account { id: f.victim.id, display_name: "受害者".into() };
+    let d = cf::donate(
+        &app.state.db,
+        &donor,
+        cf::NewDonation {
+            campaign_id: campaign,
+            amount_fen: 100,
+            channel: entity::donation::DonationChannel::Cash,
+            external_reference: None,
+            donor_name: None,
+            display_mode: entity::donation::DisplayMode::Public,
+            message: None,
+            client_key: uuid::Uuid::new_v4().to_string(),
+        },
+    )
+    .await
+    .expect("pledge");
+    if confirmed {
+        cf::confirm(&app.state.db, d.id, None).await.expect("confirm");
+    }
+    d.id
 }
 
 /// The mutation fields the schema has, read by introspection (no database needed).

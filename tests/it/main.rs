@@ -7,6 +7,7 @@ mod helpers;
 mod attacks;
 mod authz;
 mod cache;
+mod crowdfunding;
 mod faults;
 mod identity;
 mod organizations;

@@ -15,6 +15,8 @@ pub struct Loaders {
     pub organization: DataLoader<OrganizationLoader>,
     pub stage_history: DataLoader<StageHistoryLoader>,
     pub members: DataLoader<MembersLoader>,
+    pub campaign: DataLoader<CampaignLoader>,
+    pub campaign_updates: DataLoader<CampaignUpdatesLoader>,
 }
 
 impl Loaders {
@@ -25,6 +27,8 @@ impl Loaders {
             organization: DataLoader::new(OrganizationLoader(db.clone()), tokio::spawn).delay(delay),
             stage_history: DataLoader::new(StageHistoryLoader(db.clone()), tokio::spawn).delay(delay),
             members: DataLoader::new(MembersLoader(db.clone()), tokio::spawn).delay(delay),
+            campaign: DataLoader::new(CampaignLoader(db.clone()), tokio::spawn).delay(delay),
+            campaign_updates: DataLoader::new(CampaignUpdatesLoader(db.clone()), tokio::spawn).delay(delay),
         }
     }
 }
@@ -60,5 +64,28 @@ impl Loader<i64> for MembersLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         crate::service::identity::members_of(&self.0, keys).await.map_err(Arc::new)
+    }
+}
+
+pub struct CampaignLoader(DatabaseConnection);
+
+impl Loader<i64> for CampaignLoader {
+    type Value = crate::service::crowdfunding::CampaignRecord;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = crate::service::crowdfunding::find_by_ids(&self.0, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (r.campaign.id, r)).collect())
+    }
+}
+
+pub struct CampaignUpdatesLoader(DatabaseConnection);
+
+impl Loader<i64> for CampaignUpdatesLoader {
+    type Value = Vec<entity::campaign_update::Model>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        crate::service::crowdfunding::updates_of(&self.0, keys).await.map_err(Arc::new)
     }
 }

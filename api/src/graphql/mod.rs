@@ -1,6 +1,7 @@
 //! The GraphQL schema: one Query/Mutation pair per domain, merged into the roots.
 pub mod connection;
 pub mod cost;
+pub mod crowdfunding;
 pub mod identity;
 pub mod ids;
 pub mod loaders;
@@ -8,7 +9,7 @@ pub mod node;
 pub mod organization;
 mod outcome;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, MergedSubscription, Schema};
 
 pub use outcome::{RequestOutcome, TrackOutcome};
 
@@ -16,12 +17,24 @@ use crate::config::{Environment, Limits};
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(node::NodeQuery, identity::IdentityQuery, organization::OrganizationQuery);
+pub struct QueryRoot(
+    node::NodeQuery,
+    identity::IdentityQuery,
+    organization::OrganizationQuery,
+    crowdfunding::CrowdfundingQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(identity::IdentityMutation, organization::OrganizationMutation);
+pub struct MutationRoot(
+    identity::IdentityMutation,
+    organization::OrganizationMutation,
+    crowdfunding::CrowdfundingMutation,
+);
 
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+#[derive(MergedSubscription, Default)]
+pub struct SubscriptionRoot(crowdfunding::CrowdfundingSubscription);
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// The schema with its limits; `state` is `None` when only the SDL is wanted.
 pub fn build_schema(state: Option<AppState>, limits: &Limits, environment: &Environment) -> AppSchema {
@@ -30,7 +43,7 @@ pub fn build_schema(state: Option<AppState>, limits: &Limits, environment: &Envi
         Some(state) => (state.settings.introspection_enabled(), state.settings.suggestions_enabled()),
         None => (development, development),
     };
-    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default())
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(limits.max_depth.max(32))

@@ -1,0 +1,946 @@
+//! Charity crowdfunding in the schema: campaigns, their progress and donor wall, recorded
+//! donations with confirmation, refunds and receipts.
+use async_graphql::{
+    Context, Enum, ErrorExtensions, ID, InputObject, MaybeUndefined, Object, Result, ResultExt, SimpleObject,
+};
+use chrono::{DateTime, Utc};
+use entity::{campaign_budget_line, campaign_update, donation};
+
+use super::connection::{self, PagedConnection};
+use super::identity::viewer;
+use super::ids;
+use super::loaders::Loaders;
+use super::organization::{OrderDirection, Organization};
+use super::state;
+use crate::auth::Viewer;
+use crate::error::AppError;
+use crate::service::crowdfunding::{
+    self as service, BudgetLineInput as ServiceBudgetLine, CampaignAction, CampaignFilter as ServiceFilter,
+    CampaignPatch, CampaignRecord, CampaignSort, Donor, NewCampaign, NewDonation, WallEntry,
+};
+use crate::state::AppState;
+
+pub const CAMPAIGN: &str = "Campaign";
+pub const DONATION: &str = "Donation";
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "entity::campaign::CampaignStatus")]
+pub enum CampaignStatus {
+    /// Being written by the organization.
+    Draft,
+    /// Submitted; a manager approves (→ ACTIVE) or sends it back (→ DRAFT).
+    PendingReview,
+    /// Published and collecting between its start and end.
+    Active,
+    Ended,
+    Cancelled,
+}
+
+/// What a donor sees.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "crate::service::crowdfunding::DonorState")]
+pub enum DonorState {
+    /// Approved; collection starts at `startsAt`.
+    Upcoming,
+    Collecting,
+    /// The goal is reached; donations are still accepted until the end.
+    GoalReached,
+    Ended,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "entity::donation::DonationChannel")]
+pub enum DonationChannel {
+    /// A designated online payment platform.
+    OnlinePlatform,
+    BankTransfer,
+    Cash,
+    Other,
+}
+
+/// How a donor appears on the donor wall.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "entity::donation::DisplayMode")]
+pub enum DisplayMode {
+    /// The name as given.
+    Public,
+    /// The name masked, e.g. 王*明.
+    Masked,
+    /// 爱心人士; the donor is never revealed.
+    Anonymous,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "entity::donation::DonationStatus")]
+pub enum DonationStatus {
+    /// Recorded; not counted until confirmed.
+    Pledged,
+    /// The money arrived; counted in the totals, with a receipt number.
+    Confirmed,
+    Cancelled,
+    /// A reversing record of a refunded donation (negative amount).
+    Refunded,
+}
+
+/// A public fundraising campaign of an organization.
+pub struct Campaign(pub CampaignRecord);
+
+/// A campaign's totals, counting confirmed donations only (refunds subtracted).
+#[derive(SimpleObject)]
+pub struct CampaignProgress {
+    pub campaign_id: ID,
+    pub raised_fen: i64,
+    pub goal_fen: i64,
+    /// Confirmed donations not refunded.
+    pub donation_count: i64,
+    /// Distinct donors (each guest donation counts as one donor).
+    pub donor_count: i64,
+    /// Percent of the goal raised, two decimals; may exceed 100.
+    pub percent_of_goal: f64,
+    /// Whole days until the end, rounded up; 0 once ended.
+    pub days_left: i64,
+    /// `null` while the campaign is not published.
+    pub donor_state: Option<DonorState>,
+}
+
+impl CampaignProgress {
+    pub fn of(r: &CampaignRecord) -> Self {
+        let now = crate::service::now();
+        Self {
+            campaign_id: ids::encode(CAMPAIGN, r.campaign.id),
+            raised_fen: r.campaign.raised_fen,
+            goal_fen: r.campaign.goal_fen,
+            donation_count: r.campaign.donation_count,
+            donor_count: r.donor_count,
+            percent_of_goal: r.percent_of_goal(),
+            days_left: r.days_left(now),
+            donor_state: r.donor_state(now).map(Into::into),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct BudgetLine {
+    pub item: String,
+    pub amount_fen: i64,
+}
+
+/// A news post of a campaign.
+pub struct CampaignUpdate(pub campaign_update::Model);
+
+#[Object]
+impl CampaignUpdate {
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+
+    async fn published_at(&self) -> DateTime<Utc> {
+        self.0.published_at
+    }
+}
+
+/// Whether `viewer` may see a campaign at all: published ones are public; drafts only to
+/// staff and the organization's members.
+pub(crate) fn visible(viewer: &Viewer, r: &CampaignRecord) -> bool {
+    r.is_published() || viewer.can_manage_campaigns_of(r.campaign.organization_id)
+}
+
+#[Object]
+impl Campaign {
+    pub async fn id(&self) -> ID {
+        ids::encode(CAMPAIGN, self.0.campaign.id)
+    }
+
+    async fn organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
+        let loaders = ctx.data::<Loaders>()?;
+        let org = loaders.organization.load_one(self.0.campaign.organization_id).await.map_err(|e| e.extend())?;
+        Ok(org.map(Organization))
+    }
+
+    async fn title(&self) -> &str {
+        &self.0.campaign.title
+    }
+
+    async fn story(&self) -> &str {
+        &self.0.campaign.story
+    }
+
+    async fn cover_url(&self) -> Option<&str> {
+        self.0.campaign.cover_url.as_deref()
+    }
+
+    async fn goal_fen(&self) -> i64 {
+        self.0.campaign.goal_fen
+    }
+
+    async fn starts_at(&self) -> DateTime<Utc> {
+        self.0.campaign.starts_at
+    }
+
+    async fn ends_at(&self) -> DateTime<Utc> {
+        self.0.campaign.ends_at
+    }
+
+    /// Who the money helps.
+    async fn beneficiaries(&self) -> &str {
+        &self.0.campaign.beneficiaries
+    }
+
+    /// The organization's public-fundraising qualification (公开募捐资格), required by the
+    /// Charity Law to be shown on public fundraising.
+    async fn fundraising_qualification(&self) -> Option<&str> {
+        self.0.campaign.fundraising_qualification.as_deref()
+    }
+
+    /// The filing number of the fundraising plan (募捐方案备案编号).
+    async fn filing_number(&self) -> Option<&str> {
+        self.0.campaign.filing_number.as_deref()
+    }
+
+    async fn budget(&self) -> Vec<BudgetLine> {
+        self.0
+            .budget
+            .iter()
+            .map(|l: &campaign_budget_line::Model| BudgetLine { item: l.item.clone(), amount_fen: l.amount_fen })
+            .collect()
+    }
+
+    async fn status(&self) -> CampaignStatus {
+        self.0.campaign.status.into()
+    }
+
+    /// The reviewer's note; visible to staff and the organization's members.
+    async fn review_note(&self, ctx: &Context<'_>) -> Option<&str> {
+        viewer(ctx).can_manage_campaigns_of(self.0.campaign.organization_id).then_some(&self.0.campaign.review_note)
+    }
+
+    async fn donor_state(&self) -> Option<DonorState> {
+        self.0.donor_state(crate::service::now()).map(Into::into)
+    }
+
+    async fn progress(&self) -> CampaignProgress {
+        CampaignProgress::of(&self.0)
+    }
+
+    /// Published updates, newest first (the latest 50).
+    async fn updates(&self, ctx: &Context<'_>) -> Result<Vec<CampaignUpdate>> {
+        let loaders = ctx.data::<Loaders>()?;
+        let rows = loaders.campaign_updates.load_one(self.0.campaign.id).await.map_err(|e| e.extend())?;
+        Ok(rows.unwrap_or_default().into_iter().map(CampaignUpdate).collect())
+    }
+
+    async fn published_at(&self) -> Option<DateTime<Utc>> {
+        self.0.campaign.published_at
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.campaign.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.campaign.updated_at
+    }
+
+    /// Whether the viewer may edit, submit and cancel this campaign.
+    async fn viewer_can_manage(&self, ctx: &Context<'_>) -> bool {
+        viewer(ctx).can_manage_campaigns_of(self.0.campaign.organization_id)
+    }
+
+    /// Confirmed donations, newest first, with names masked per the donor's display mode.
+    async fn donor_wall(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<PagedConnection<DonorWallEntry>> {
+        let page = state(ctx)?
+            .crowdfunding()
+            .donor_wall(self.0.campaign.id, &connection::args(first, after, last, before), connection::wants_total(ctx))
+            .await
+            .extend()?;
+        Ok(connection::from_page(page, DonorWallEntry))
+    }
+
+    /// Every donation record with the donor's details, for staff and reconciling partners;
+    /// `null` for everyone else.
+    async fn donations(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<Vec<DonationStatus>>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Option<PagedConnection<Donation>>> {
+        if !viewer(ctx).can_reconcile_donations() {
+            return Ok(None);
+        }
+        let state = state(ctx)?;
+        let statuses: Vec<donation::DonationStatus> = status.unwrap_or_default().into_iter().map(Into::into).collect();
+        let page = service::campaign_donations(
+            &state.db,
+            self.0.campaign.id,
+            &statuses,
+            &connection::args(first, after, last, before),
+            &state.settings.limits,
+            connection::wants_total(ctx),
+        )
+        .await
+        .extend()?;
+        Ok(Some(connection::from_page(page, Donation)))
+    }
+}
+
+/// One line of the donor wall: never more about the donor than their display mode allows.
+pub struct DonorWallEntry(pub WallEntry);
+
+#[Object]
+impl DonorWallEntry {
+    /// The name as the donor chose to show it: full, masked (王*明), or 爱心人士.
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+
+    async fn anonymous(&self) -> bool {
+        self.0.anonymous
+    }
+
+    async fn amount_fen(&self) -> i64 {
+        self.0.amount_fen
+    }
+
+    async fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    async fn donated_at(&self) -> DateTime<Utc> {
+        self.0.donated_at
+    }
+}
+
+/// A recorded donation, as its donor, staff and reconciling partners see it.
+pub struct Donation(pub donation::Model);
+
+#[Object]
+impl Donation {
+    async fn id(&self) -> ID {
+        ids::encode(DONATION, self.0.id)
+    }
+
+    async fn campaign(&self, ctx: &Context<'_>) -> Result<Option<Campaign>> {
+        let loaders = ctx.data::<Loaders>()?;
+        let record = loaders.campaign.load_one(self.0.campaign_id).await.map_err(|e| e.extend())?;
+        Ok(record.map(Campaign))
+    }
+
+    /// Negative for a refund's reversing record.
+    async fn amount_fen(&self) -> i64 {
+        self.0.amount_fen
+    }
+
+    async fn channel(&self) -> DonationChannel {
+        self.0.channel.into()
+    }
+
+    /// The payment platform's or bank's reference.
+    async fn external_reference(&self) -> Option<&str> {
+        self.0.external_reference.as_deref()
+    }
+
+    /// The donor's name as recorded (empty for an anonymous guest).
+    async fn donor_name(&self) -> &str {
+        &self.0.donor_name
+    }
+
+    async fn display_mode(&self) -> DisplayMode {
+        self.0.display_mode.into()
+    }
+
+    async fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    async fn status(&self) -> DonationStatus {
+        self.0.status.into()
+    }
+
+    /// Sequential per year (Asia/Shanghai), e.g. 2026-000123; set on confirmation.
+    async fn receipt_number(&self) -> Option<&str> {
+        self.0.receipt_number.as_deref()
+    }
+
+    /// The client key it was recorded with (`null` on refund records).
+    async fn client_key(&self) -> Option<&str> {
+        self.0.client_key.as_deref()
+    }
+
+    async fn confirmed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.confirmed_at
+    }
+
+    async fn cancelled_at(&self) -> Option<DateTime<Utc>> {
+        self.0.cancelled_at
+    }
+
+    /// When this donation was refunded (see its reversing record).
+    async fn refunded_at(&self) -> Option<DateTime<Utc>> {
+        self.0.refunded_at
+    }
+
+    /// On a reversing record: the donation it refunds.
+    async fn refund_of_id(&self) -> Option<ID> {
+        self.0.refund_of_id.map(|id| ids::encode(DONATION, id))
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// An account's giving over a date range.
+#[derive(SimpleObject)]
+pub struct DonorSummary {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// Confirmed minus refunded.
+    pub net_fen: i64,
+    pub confirmed_fen: i64,
+    pub refunded_fen: i64,
+    pub confirmed_count: i64,
+    /// Campaigns given to.
+    pub campaign_count: i64,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+pub enum CampaignOrderField {
+    /// Newest first by default.
+    #[default]
+    CreatedAt,
+    /// Ending soonest.
+    EndsAt,
+}
+
+#[derive(InputObject)]
+pub struct CampaignOrder {
+    #[graphql(default)]
+    pub field: CampaignOrderField,
+    pub direction: Option<OrderDirection>,
+}
+
+#[derive(InputObject, Default)]
+pub struct CampaignFilter {
+    pub organization_id: Option<ID>,
+    /// Any of these statuses. Drafts and campaigns pending review are listed only for staff,
+    /// or for an organization's members together with `organizationId`.
+    pub status: Option<Vec<CampaignStatus>>,
+    /// Substring of the title.
+    pub search: Option<String>,
+}
+
+#[derive(Default)]
+pub struct CrowdfundingQuery;
+
+#[Object]
+impl CrowdfundingQuery {
+    /// A campaign by ID; `null` when there is none or the viewer may not see it.
+    async fn campaign(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Campaign>> {
+        let row = ids::decode(&id, CAMPAIGN, "id").extend()?;
+        let record = state(ctx)?.crowdfunding().campaign(row).await.extend()?;
+        Ok(record.filter(|r| visible(viewer(ctx), r)).map(Campaign))
+    }
+
+    /// Campaigns, newest first unless ordered otherwise. Published ones for everyone.
+    #[allow(clippy::too_many_arguments)]
+    async fn campaigns(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<CampaignFilter>,
+        order_by: Option<CampaignOrder>,
+        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<PagedConnection<Campaign>> {
+        let filter = filter.unwrap_or_default();
+        let organization_id = filter
+            .organization_id
+            .as_ref()
+            .map(|id| ids::decode(id, super::organization::TYPE_NAME, "organizationId"))
+            .transpose()
+            .extend()?;
+        let v = viewer(ctx);
+        let include_unpublished = v.is_staff() || organization_id.is_some_and(|org| v.can_manage_campaigns_of(org));
+        let (sort, default_direction) = match order_by.as_ref().map(|o| o.field).unwrap_or_default() {
+            CampaignOrderField::CreatedAt => (CampaignSort::CreatedAt, OrderDirection::Desc),
+            CampaignOrderField::EndsAt => (CampaignSort::EndsAt, OrderDirection::Asc),
+        };
+        let direction = order_by.and_then(|o| o.direction).unwrap_or(default_direction);
+        let service_filter = ServiceFilter {
+            organization_id,
+            statuses: filter.status.unwrap_or_default().into_iter().map(Into::into).collect(),
+            search: filter.search,
+            include_unpublished,
+        };
+        let page = state(ctx)?
+            .crowdfunding()
+            .list(
+                &service_filter,
+                sort,
+                direction.into(),
+                &connection::args(first, after, last, before),
+                connection::wants_total(ctx),
+            )
+            .await
+            .extend()?;
+        Ok(connection::from_page(page, Campaign))
+    }
+
+    /// The signed-in account's donation records, newest first (refund records included).
+    async fn my_donations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<PagedConnection<Donation>> {
+        let account = viewer(ctx).require_account().extend()?;
+        let state = state(ctx)?;
+        let page = service::donations_of_account(
+            &state.db,
+            account.id,
+            &connection::args(first, after, last, before),
+            &state.settings.limits,
+            connection::wants_total(ctx),
+        )
+        .await
+        .extend()?;
+        Ok(connection::from_page(page, Donation))
+    }
+
+    /// The signed-in account's giving confirmed in [from, to) (at most three years).
+    async fn my_donation_summary(
+        &self,
+        ctx: &Context<'_>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<DonorSummary> {
+        let account = viewer(ctx).require_account().extend()?;
+        let s = service::donor_summary(&state(ctx)?.db, account.id, from, to).await.extend()?;
+        Ok(DonorSummary {
+            from,
+            to,
+            net_fen: s.net_fen,
+            confirmed_fen: s.confirmed_fen,
+            refunded_fen: s.refunded_fen,
+            confirmed_count: s.confirmed_count,
+            campaign_count: s.campaign_count,
+        })
+    }
+}
+
+// ---------------------------------------------------------------- mutations
+
+#[derive(InputObject)]
+pub struct BudgetLineInput {
+    pub item: String,
+    pub amount_fen: i64,
+}
+
+fn budget(lines: Vec<BudgetLineInput>) -> Vec<ServiceBudgetLine> {
+    lines.into_iter().map(|l| ServiceBudgetLine { item: l.item, amount_fen: l.amount_fen }).collect()
+}
+
+#[derive(InputObject)]
+pub struct CreateCampaignInput {
+    pub organization_id: ID,
+    pub title: String,
+    pub story: Option<String>,
+    pub cover_url: Option<String>,
+    /// In fen (1 yuan = 100 fen).
+    pub goal_fen: i64,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub beneficiaries: Option<String>,
+    /// Required before the campaign can be submitted and go ACTIVE.
+    pub fundraising_qualification: Option<String>,
+    /// Required before the campaign can be submitted and go ACTIVE.
+    pub filing_number: Option<String>,
+    #[graphql(default)]
+    pub budget: Vec<BudgetLineInput>,
+}
+
+/// Fields left out stay as they are; fields set to `null` are cleared. Once ACTIVE, only
+/// title, story, cover and beneficiaries may change.
+#[derive(InputObject)]
+pub struct UpdateCampaignInput {
+    pub id: ID,
+    pub title: Option<String>,
+    pub story: Option<String>,
+    pub cover_url: MaybeUndefined<String>,
+    pub goal_fen: Option<i64>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub beneficiaries: Option<String>,
+    pub fundraising_qualification: MaybeUndefined<String>,
+    pub filing_number: MaybeUndefined<String>,
+    /// Replaces all budget lines.
+    pub budget: Option<Vec<BudgetLineInput>>,
+}
+
+#[derive(InputObject)]
+pub struct CampaignIdInput {
+    pub id: ID,
+    /// A note kept with the change (shown to the organization for a review).
+    pub note: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct ReviewCampaignInput {
+    pub id: ID,
+    /// true publishes it (ACTIVE); false sends it back to DRAFT.
+    pub approve: bool,
+    pub note: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct PostCampaignUpdateInput {
+    pub campaign_id: ID,
+    pub title: String,
+    pub body: String,
+    /// Default now; a later time schedules it.
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+#[derive(InputObject)]
+pub struct DonateInput {
+    pub campaign_id: ID,
+    /// In fen, 1 to 100,000,000 (1,000,000 yuan).
+    pub amount_fen: i64,
+    pub channel: DonationChannel,
+    pub external_reference: Option<String>,
+    /// Signed-in donors: how to show them (default their display name). Partner-recorded
+    /// guests: required unless ANONYMOUS.
+    pub donor_name: Option<String>,
+    #[graphql(default_with = "DisplayMode::Public")]
+    pub display_mode: DisplayMode,
+    pub message: Option<String>,
+    /// Unique per donor (account or partner key): a retry with the same key and content
+    /// returns the original donation; the same key with other content is a CONFLICT.
+    pub client_key: String,
+    /// Staff only: record a guest's offline gift (bank transfer, cash) rather than your own;
+    /// `donorName` is then required unless ANONYMOUS. (Partner keys always record guests.)
+    #[graphql(default)]
+    pub record_for_guest: bool,
+}
+
+#[derive(InputObject)]
+pub struct ConfirmDonationInput {
+    pub id: ID,
+    /// The payment platform's or bank's reference, if not given at pledge time.
+    pub external_reference: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct DonationIdInput {
+    pub id: ID,
+}
+
+#[derive(InputObject)]
+pub struct RefundDonationInput {
+    pub id: ID,
+    pub reason: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct CampaignPayload {
+    pub campaign: Campaign,
+}
+
+#[derive(SimpleObject)]
+pub struct PostCampaignUpdatePayload {
+    pub update: CampaignUpdate,
+}
+
+#[derive(SimpleObject)]
+pub struct DonatePayload {
+    pub donation: Donation,
+}
+
+#[derive(SimpleObject)]
+pub struct DonationPayload {
+    pub donation: Donation,
+    /// The campaign's totals after the change.
+    pub progress: CampaignProgress,
+}
+
+#[derive(SimpleObject)]
+pub struct RefundDonationPayload {
+    /// The refunded donation (its `refundedAt` set).
+    pub donation: Donation,
+    /// The reversing record.
+    pub refund: Donation,
+    pub progress: CampaignProgress,
+}
+
+fn patch<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+/// The campaign behind `id`, after checking the viewer runs its organization's campaigns.
+async fn managed_campaign(state: &AppState, v: &Viewer, id: &ID, field: &str) -> Result<i64> {
+    let row = ids::decode(id, CAMPAIGN, field).extend()?;
+    let Some(record) = service::find_by_id(&state.db, row).await.extend()? else {
+        return Err(AppError::NotFound("campaign".into()).extend());
+    };
+    v.require_manage_campaigns_of(record.campaign.organization_id).extend()?;
+    Ok(row)
+}
+
+async fn progress_of(state: &AppState, campaign_id: i64) -> Result<CampaignProgress> {
+    let record = service::find_by_id(&state.db, campaign_id)
+        .await
+        .extend()?
+        .ok_or_else(|| AppError::NotFound("campaign".into()).extend())?;
+    Ok(CampaignProgress::of(&record))
+}
+
+#[derive(Default)]
+pub struct CrowdfundingMutation;
+
+#[Object]
+impl CrowdfundingMutation {
+    /// Starts a DRAFT campaign for an organization (its members, or staff).
+    async fn create_campaign(&self, ctx: &Context<'_>, input: CreateCampaignInput) -> Result<CampaignPayload> {
+        let state = state(ctx)?;
+        let v = viewer(ctx);
+        v.require_account().extend()?;
+        let org = ids::decode(&input.organization_id, super::organization::TYPE_NAME, "organizationId").extend()?;
+        v.require_manage_campaigns_of(org).extend()?;
+        let record = state
+            .crowdfunding()
+            .create(NewCampaign {
+                organization_id: org,
+                title: input.title,
+                story: input.story,
+                cover_url: input.cover_url,
+                goal_fen: input.goal_fen,
+                starts_at: input.starts_at,
+                ends_at: input.ends_at,
+                beneficiaries: input.beneficiaries,
+                fundraising_qualification: input.fundraising_qualification,
+                filing_number: input.filing_number,
+                budget: budget(input.budget),
+                created_by_account_id: v.account.as_ref().map(|a| a.id),
+            })
+            .await
+            .extend()?;
+        Ok(CampaignPayload { campaign: Campaign(record) })
+    }
+
+    async fn update_campaign(&self, ctx: &Context<'_>, input: UpdateCampaignInput) -> Result<CampaignPayload> {
+        let state = state(ctx)?;
+        let id = managed_campaign(state, viewer(ctx), &input.id, "id").await?;
+        let record = state
+            .crowdfunding()
+            .update(
+                id,
+                CampaignPatch {
+                    title: input.title,
+                    story: input.story,
+                    cover_url: patch(input.cover_url),
+                    goal_fen: input.goal_fen,
+                    starts_at: input.starts_at,
+                    ends_at: input.ends_at,
+                    beneficiaries: input.beneficiaries,
+                    fundraising_qualification: patch(input.fundraising_qualification),
+                    filing_number: patch(input.filing_number),
+                    budget: input.budget.map(budget),
+                },
+            )
+            .await
+            .extend()?;
+        Ok(CampaignPayload { campaign: Campaign(record) })
+    }
+
+    /// DRAFT → PENDING_REVIEW; needs the qualification and the filing number.
+    async fn submit_campaign(&self, ctx: &Context<'_>, input: CampaignIdInput) -> Result<CampaignPayload> {
+        let state = state(ctx)?;
+        let id = managed_campaign(state, viewer(ctx), &input.id, "id").await?;
+        let record = state.crowdfunding().change_status(id, CampaignAction::Submit, input.note).await.extend()?;
+        Ok(CampaignPayload { campaign: Campaign(record) })
+    }
+
+    /// Staff: PENDING_REVIEW → ACTIVE (published) or back to DRAFT with a note.
+    async fn review_campaign(&self, ctx: &Context<'_>, input: ReviewCampaignInput) -> Result<CampaignPayload> {
+        let state = state(ctx)?;
+        viewer(ctx).require_review_campaign().extend()?;
+        let id = ids::decode(&input.id, CAMPAIGN, "id").extend()?;
+        let action = if input.approve { CampaignAction::Approve } else { CampaignAction::Reject };
+        let record = state.crowdfunding().change_status(id, action, input.note).await.extend()?;
+        Ok(CampaignPayload { campaign: Campaign(record) })
+    }
+
+    /// Staff: ACTIVE → ENDED (collection closes; pledges made before may still be confirmed).
+    async fn end_campaign(&self, ctx: &Context<'_>, input: CampaignIdInput) -> Result<CampaignPayload> {
+        let state = state(ctx)?;
+        viewer(ctx).require_review_campaign().extend()?;
+        let id = ids::decode(&input.id, CAMPAIGN, "id").extend()?;
+        let record = state.crowdfunding().change_status(id, CampaignAction::End, input.note).await.extend()?;
+        Ok(CampaignPayload { campaign: Campaign(record) })
+    }
+
+    /// DRAFT, PENDING_REVIEW or ACTIVE → CANCELLED (its members, or staff).
+    async fn cancel_campaign(&self, ctx: &Context<'_>, input: CampaignIdInput) -> Result<CampaignPayload> {
+        let state = state(ctx)?;
+        let id = managed_campaign(state, viewer(ctx), &input.id, "id").await?;
+        let record = state.crowdfunding().change_status(id, CampaignAction::Cancel, input.note).await.extend()?;
+        Ok(CampaignPayload { campaign: Campaign(record) })
+    }
+
+    async fn post_campaign_update(
+        &self,
+        ctx: &Context<'_>,
+        input: PostCampaignUpdateInput,
+    ) -> Result<PostCampaignUpdatePayload> {
+        let state = state(ctx)?;
+        let id = managed_campaign(state, viewer(ctx), &input.campaign_id, "campaignId").await?;
+        let update =
+            service::post_update(&state.db, id, &input.title, &input.body, input.published_at).await.extend()?;
+        Ok(PostCampaignUpdatePayload { update: CampaignUpdate(update) })
+    }
+
+    /// Records a pledge: signed-in accounts give as themselves; partner keys with DONATE
+    /// record guests. Idempotent per `clientKey`.
+    async fn donate(&self, ctx: &Context<'_>, input: DonateInput) -> Result<DonatePayload> {
+        let state = state(ctx)?;
+        let v = viewer(ctx);
+        v.require_donate().extend()?;
+        let donor = match (&v.account, &v.partner) {
+            (Some(a), _) if input.record_for_guest => {
+                v.require_record_guest_donation().extend()?;
+                Donor::StaffForGuest { staff_account_id: a.id }
+            }
+            (Some(a), _) => Donor::Account { id: a.id, display_name: a.display_name.clone() },
+            (None, Some(p)) => Donor::Partner { key_id: p.key_id },
+            (None, None) => return Err(AppError::Unauthenticated.extend()),
+        };
+        let campaign_id = ids::decode(&input.campaign_id, CAMPAIGN, "campaignId").extend()?;
+        let donation = service::donate(
+            &state.db,
+            &donor,
+            NewDonation {
+                campaign_id,
+                amount_fen: input.amount_fen,
+                channel: input.channel.into(),
+                external_reference: input.external_reference,
+                donor_name: input.donor_name,
+                display_mode: input.display_mode.into(),
+                message: input.message,
+                client_key: input.client_key,
+            },
+        )
+        .await
+        .extend()?;
+        Ok(DonatePayload { donation: Donation(donation) })
+    }
+
+    /// Staff or a RECONCILE key: PLEDGED → CONFIRMED once the money arrived; assigns the
+    /// receipt number and adds it to the campaign's totals.
+    async fn confirm_donation(&self, ctx: &Context<'_>, input: ConfirmDonationInput) -> Result<DonationPayload> {
+        let state = state(ctx)?;
+        viewer(ctx).require_reconcile_donations().extend()?;
+        let id = ids::decode(&input.id, DONATION, "id").extend()?;
+        let donation = state.crowdfunding().confirm(id, input.external_reference).await.extend()?;
+        let progress = progress_of(state, donation.campaign_id).await?;
+        Ok(DonationPayload { donation: Donation(donation), progress })
+    }
+
+    /// PLEDGED → CANCELLED: staff, a RECONCILE key, or the donor who pledged.
+    async fn cancel_donation(&self, ctx: &Context<'_>, input: DonationIdInput) -> Result<DonationPayload> {
+        let state = state(ctx)?;
+        let v = viewer(ctx);
+        let id = ids::decode(&input.id, DONATION, "id").extend()?;
+        let current = service::find_donation(&state.db, id).await;
+        let current = match current {
+            Ok(d) => d,
+            // Do not tell callers who may cancel nothing whether a donation exists.
+            Err(e) => {
+                v.require_cancel_donation(None).extend()?;
+                return Err(e.extend());
+            }
+        };
+        v.require_cancel_donation(current.donor_account_id).extend()?;
+        let donation = service::cancel(&state.db, id).await.extend()?;
+        let progress = progress_of(state, donation.campaign_id).await?;
+        Ok(DonationPayload { donation: Donation(donation), progress })
+    }
+
+    /// Staff or a RECONCILE key: reverses a confirmed donation with a REFUNDED record.
+    async fn refund_donation(&self, ctx: &Context<'_>, input: RefundDonationInput) -> Result<RefundDonationPayload> {
+        let state = state(ctx)?;
+        viewer(ctx).require_reconcile_donations().extend()?;
+        let id = ids::decode(&input.id, DONATION, "id").extend()?;
+        let (original, reversal) = state.crowdfunding().refund(id, input.reason).await.extend()?;
+        let progress = progress_of(state, original.campaign_id).await?;
+        Ok(RefundDonationPayload { donation: Donation(original), refund: Donation(reversal), progress })
+    }
+}
+
+// ---------------------------------------------------------------- subscriptions
+
+#[derive(Default)]
+pub struct CrowdfundingSubscription;
+
+#[async_graphql::Subscription]
+impl CrowdfundingSubscription {
+    /// The campaign's progress now, then again each time a donation to it is confirmed or
+    /// refunded (on any server instance sharing the Redis). Published campaigns only.
+    async fn campaign_progress(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<impl futures::Stream<Item = CampaignProgress> + use<>> {
+        let row = ids::decode(&id, CAMPAIGN, "id").extend()?;
+        let state = state(ctx)?.clone();
+        // Subscribe before reading the snapshot so no change in between is missed.
+        let events = state.events.subscribe();
+        let record = service::find_by_id(&state.db, row).await.extend()?;
+        let Some(record) = record.filter(|r| visible(viewer(ctx), r)) else {
+            return Err(AppError::NotFound("campaign".into()).extend());
+        };
+        let first = CampaignProgress::of(&record);
+        let changes = futures::stream::unfold((events, state), move |(mut events, state)| async move {
+            loop {
+                match events.recv().await {
+                    Ok(id) if id != row => continue,
+                    // A lagging subscriber re-reads: whatever it missed, the totals are current.
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        // Through the cache: the writer invalidated it before announcing, and a
+                        // thousand subscribers then cost one load, not a thousand.
+                        match state.crowdfunding().campaign(row).await {
+                            Ok(Some(record)) => return Some((CampaignProgress::of(&record), (events, state))),
+                            Ok(None) => return None,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cannot read campaign progress for a subscriber");
+                                continue;
+                            }
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+        Ok(futures::StreamExt::chain(futures::stream::iter([first]), changes))
+    }
+}

@@ -1,0 +1,1164 @@
+//! Charity crowdfunding: campaigns (`DRAFT → PENDING_REVIEW → ACTIVE → ENDED/CANCELLED`),
+//! recorded donations (`PLEDGED → CONFIRMED/CANCELLED`, refunds as reversing records), exact
+//! totals, idempotent donating, receipts numbered per year, and the cached public views.
+//!
+//! Money never moves through this service: it records donations and their confirmation.
+//! `campaigns.raised_fen` and `donation_count` change only by `col = col + delta` inside the
+//! transaction that confirms or refunds, so concurrent writers never lose an update.
+use std::collections::HashMap;
+
+use chrono::{DateTime, Datelike, Duration, Utc};
+use entity::campaign::{self, CampaignStatus};
+use entity::campaign_budget_line as budget_line;
+use entity::campaign_update;
+use entity::donation::{self, DisplayMode, DonationChannel, DonationStatus};
+use entity::receipt_counter;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+
+use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use crate::config::Limits;
+use crate::error::{AppError, AppResult};
+
+/// One donation is at most 1,000,000 yuan: larger gifts are agreements, not web donations.
+pub const MAX_DONATION_FEN: i64 = 100_000_000;
+/// A campaign's goal is at most 100 million yuan.
+pub const MAX_GOAL_FEN: i64 = 10_000_000_000;
+pub const MAX_BUDGET_LINES: usize = 50;
+pub const MAX_UPDATES_SHOWN: usize = 50;
+pub const MAX_CAMPAIGN_DAYS: i64 = 3 * 366;
+/// The longest date range a donor summary covers.
+pub const MAX_SUMMARY_DAYS: i64 = 3 * 366;
+/// Shown on the donor wall for anonymous donations.
+pub const ANONYMOUS_NAME: &str = "爱心人士";
+
+/// Cache tag of every public crowdfunding view (campaign pages, the list, donor walls).
+pub const CACHE_TAG: &str = "campaigns";
+
+/// The calendar year at the base (Asia/Shanghai, UTC+8 all year).
+fn year_at_base(t: DateTime<Utc>) -> i32 {
+    (t + Duration::hours(8)).year()
+}
+
+/// A campaign with what it is always shown with.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CampaignRecord {
+    pub campaign: campaign::Model,
+    pub budget: Vec<budget_line::Model>,
+    /// Distinct donors of confirmed, unrefunded donations (each guest donation counts as one).
+    pub donor_count: i64,
+}
+
+/// What a donor sees, computed from the status, the dates and the totals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DonorState {
+    /// Approved, but collection has not started.
+    Upcoming,
+    Collecting,
+    /// The goal is reached; donations are still welcome until the end.
+    GoalReached,
+    Ended,
+}
+
+impl CampaignRecord {
+    pub fn is_published(&self) -> bool {
+        self.campaign.published_at.is_some()
+    }
+
+    /// `None` while the campaign is not published.
+    pub fn donor_state(&self, now: DateTime<Utc>) -> Option<DonorState> {
+        let c = &self.campaign;
+        if !self.is_published() {
+            return None;
+        }
+        Some(match c.status {
+            CampaignStatus::Ended | CampaignStatus::Cancelled => DonorState::Ended,
+            _ if now >= c.ends_at => DonorState::Ended,
+            _ if now < c.starts_at => DonorState::Upcoming,
+            _ if c.raised_fen >= c.goal_fen => DonorState::GoalReached,
+            _ => DonorState::Collecting,
+        })
+    }
+
+    /// Whole days left until the end, rounded up; 0 once ended.
+    pub fn days_left(&self, now: DateTime<Utc>) -> i64 {
+        if matches!(self.campaign.status, CampaignStatus::Ended | CampaignStatus::Cancelled) {
+            return 0;
+        }
+        let left = self.campaign.ends_at - now;
+        if left <= Duration::zero() { 0 } else { (left.num_seconds() + 86_399) / 86_400 }
+    }
+
+    /// Percent of the goal raised, with two decimals (may exceed 100).
+    pub fn percent_of_goal(&self) -> f64 {
+        let c = &self.campaign;
+        if c.goal_fen <= 0 {
+            return 0.0;
+        }
+        ((Ord::max(c.raised_fen, 0) as f64) * 10_000.0 / c.goal_fen as f64).floor() / 100.0
+    }
+}
+
+// ---------------------------------------------------------------- validation
+
+fn required_text(field: &str, value: &str, max: usize) -> AppResult<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(AppError::bad_input(field, format!("{field} must not be empty")));
+    }
+    if v.chars().count() > max {
+        return Err(AppError::bad_input(field, format!("{field} is at most {max} characters")));
+    }
+    Ok(v.to_owned())
+}
+
+fn optional_text(field: &str, value: Option<String>, max: usize) -> AppResult<Option<String>> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => required_text(field, v, max).map(Some),
+    }
+}
+
+fn long_text(field: &str, value: Option<String>, max: usize) -> AppResult<String> {
+    let v = value.unwrap_or_default().trim().to_owned();
+    if v.chars().count() > max {
+        return Err(AppError::bad_input(field, format!("{field} is at most {max} characters")));
+    }
+    Ok(v)
+}
+
+fn optional_url(field: &str, value: Option<String>) -> AppResult<Option<String>> {
+    let v = optional_text(field, value, 500)?;
+    if let Some(url) = &v {
+        let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+        if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+            return Err(AppError::bad_input(field, format!("{field} must be an http(s) URL")));
+        }
+    }
+    Ok(v)
+}
+
+fn validate_goal(goal_fen: i64) -> AppResult<i64> {
+    if goal_fen <= 0 || goal_fen > MAX_GOAL_FEN {
+        return Err(AppError::bad_input("goalFen", format!("goalFen is between 1 and {MAX_GOAL_FEN} fen")));
+    }
+    Ok(goal_fen)
+}
+
+fn validate_period(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) -> AppResult<()> {
+    if ends_at <= starts_at {
+        return Err(AppError::bad_input("endsAt", "endsAt must be after startsAt"));
+    }
+    if ends_at - starts_at > Duration::days(MAX_CAMPAIGN_DAYS) {
+        return Err(AppError::bad_input("endsAt", "a campaign runs for at most three years"));
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug)]
+pub struct BudgetLineInput {
+    pub item: String,
+    pub amount_fen: i64,
+}
+
+fn validate_budget(lines: Vec<BudgetLineInput>) -> AppResult<Vec<(String, i64)>> {
+    if lines.len() > MAX_BUDGET_LINES {
+        return Err(AppError::bad_input("budget", format!("at most {MAX_BUDGET_LINES} budget lines")));
+    }
+    lines
+        .into_iter()
+        .map(|l| {
+            let item = required_text("budget.item", &l.item, 200)?;
+            if l.amount_fen <= 0 || l.amount_fen > MAX_GOAL_FEN {
+                return Err(AppError::bad_input("budget.amountFen", "a budget line's amount must be positive"));
+            }
+            Ok((item, l.amount_fen))
+        })
+        .collect()
+}
+
+/// Masks a name for display: 王小明 → 王*明, 欧阳小明 → 欧**明, 王明 → 王*.
+pub fn mask_name(name: &str) -> String {
+    let chars: Vec<char> = name.trim().chars().collect();
+    match chars.len() {
+        0 => ANONYMOUS_NAME.to_owned(),
+        1 => "*".to_owned(),
+        2 => format!("{}*", chars[0]),
+        n => {
+            let mut s = String::new();
+            s.push(chars[0]);
+            s.extend(std::iter::repeat_n('*', n - 2));
+            s.push(chars[n - 1]);
+            s
+        }
+    }
+}
+
+// ---------------------------------------------------------------- campaign reads
+
+async fn donor_counts(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(i64, i64, i64)> = donation::Entity::find()
+        .select_only()
+        .column(donation::Column::CampaignId)
+        .column_as(Expr::cust("COUNT(DISTINCT donor_account_id)"), "accounts")
+        .column_as(Expr::cust("SUM(CASE WHEN donor_account_id IS NULL THEN 1 ELSE 0 END)"), "guests")
+        .filter(donation::Column::CampaignId.is_in(ids.iter().copied()))
+        .filter(donation::Column::Status.eq(DonationStatus::Confirmed))
+        .filter(donation::Column::RefundedAt.is_null())
+        .group_by(donation::Column::CampaignId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|(id, accounts, guests)| (id, accounts + guests)).collect())
+}
+
+async fn with_details(db: &impl ConnectionTrait, campaigns: Vec<campaign::Model>) -> AppResult<Vec<CampaignRecord>> {
+    let ids: Vec<i64> = campaigns.iter().map(|c| c.id).collect();
+    let mut budgets: HashMap<i64, Vec<budget_line::Model>> = HashMap::new();
+    if !ids.is_empty() {
+        let lines = budget_line::Entity::find()
+            .filter(budget_line::Column::CampaignId.is_in(ids.iter().copied()))
+            .order_by_asc(budget_line::Column::Position)
+            .order_by_asc(budget_line::Column::Id)
+            .all(db)
+            .await?;
+        for line in lines {
+            budgets.entry(line.campaign_id).or_default().push(line);
+        }
+    }
+    let counts = donor_counts(db, &ids).await?;
+    Ok(campaigns
+        .into_iter()
+        .map(|c| CampaignRecord {
+            budget: budgets.remove(&c.id).unwrap_or_default(),
+            donor_count: counts.get(&c.id).copied().unwrap_or(0),
+            campaign: c,
+        })
+        .collect())
+}
+
+pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<CampaignRecord>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = campaign::Entity::find().filter(campaign::Column::Id.is_in(ids.iter().copied())).all(db).await?;
+    with_details(db, rows).await
+}
+
+pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<CampaignRecord>> {
+    Ok(find_by_ids(db, &[id]).await?.into_iter().next())
+}
+
+async fn load(db: &impl ConnectionTrait, id: i64) -> AppResult<campaign::Model> {
+    campaign::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("campaign".into()))
+}
+
+/// Updates of many campaigns, newest first, at most `MAX_UPDATES_SHOWN` each.
+pub async fn updates_of(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> AppResult<HashMap<i64, Vec<campaign_update::Model>>> {
+    let mut map: HashMap<i64, Vec<campaign_update::Model>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(map);
+    }
+    let rows = campaign_update::Entity::find()
+        .filter(campaign_update::Column::CampaignId.is_in(ids.iter().copied()))
+        .filter(campaign_update::Column::PublishedAt.lte(super::now()))
+        .order_by_desc(campaign_update::Column::PublishedAt)
+        .order_by_desc(campaign_update::Column::Id)
+        .all(db)
+        .await?;
+    for row in rows {
+        let list = map.entry(row.campaign_id).or_default();
+        if list.len() < MAX_UPDATES_SHOWN {
+            list.push(row);
+        }
+    }
+    Ok(map)
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub struct CampaignFilter {
+    pub organization_id: Option<i64>,
+    /// Any of these statuses.
+    pub statuses: Vec<CampaignStatus>,
+    /// Substring of the title.
+    pub search: Option<String>,
+    /// Include campaigns never published (drafts, pending review). The caller checks the
+    /// viewer may see them.
+    pub include_unpublished: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub enum CampaignSort {
+    #[default]
+    CreatedAt,
+    EndsAt,
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &CampaignFilter,
+    sort: CampaignSort,
+    direction: SortDirection,
+    args: &PageArgs,
+    limits: &Limits,
+    with_total: bool,
+) -> AppResult<Page<CampaignRecord>> {
+    use campaign::Column as C;
+    let mut select = campaign::Entity::find();
+    if !filter.include_unpublished {
+        select = select.filter(C::PublishedAt.is_not_null());
+    }
+    if let Some(org) = filter.organization_id {
+        select = select.filter(C::OrganizationId.eq(org));
+    }
+    if !filter.statuses.is_empty() {
+        select = select.filter(C::Status.is_in(filter.statuses.iter().copied()));
+    }
+    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        if search.chars().count() > 100 {
+            return Err(AppError::bad_input("search", "search is at most 100 characters"));
+        }
+        let pattern = pagination::like_contains(&search.to_lowercase());
+        select = select.filter(Expr::expr(Func::lower(Expr::col(C::Title))).like(LikeExpr::new(pattern).escape('\\')));
+    }
+    let key: SortKey<campaign::Entity> = match sort {
+        CampaignSort::CreatedAt => SortKey {
+            column: C::CreatedAt,
+            id: C::Id,
+            direction,
+            value_of: |m| (SortValue::Time(m.created_at), m.id),
+            sample: SortValue::Time(DateTime::UNIX_EPOCH),
+        },
+        CampaignSort::EndsAt => SortKey {
+            column: C::EndsAt,
+            id: C::Id,
+            direction,
+            value_of: |m| (SortValue::Time(m.ends_at), m.id),
+            sample: SortValue::Time(DateTime::UNIX_EPOCH),
+        },
+    };
+    let page = pagination::paginate(db, select, &key, args, limits, with_total).await?;
+    let (cursors, rows): (Vec<String>, Vec<campaign::Model>) = page.items.into_iter().unzip();
+    let records = with_details(db, rows).await?;
+    Ok(Page {
+        items: cursors.into_iter().zip(records).collect(),
+        has_next_page: page.has_next_page,
+        has_previous_page: page.has_previous_page,
+        total_count: page.total_count,
+    })
+}
+
+// ---------------------------------------------------------------- campaign writes
+
+#[derive(Clone, Debug)]
+pub struct NewCampaign {
+    pub organization_id: i64,
+    pub title: String,
+    pub story: Option<String>,
+    pub cover_url: Option<String>,
+    pub goal_fen: i64,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub beneficiaries: Option<String>,
+    pub fundraising_qualification: Option<String>,
+    pub filing_number: Option<String>,
+    pub budget: Vec<BudgetLineInput>,
+    pub created_by_account_id: Option<i64>,
+}
+
+/// `None` leaves a field as it is; `Some(None)` clears it.
+#[derive(Clone, Debug, Default)]
+pub struct CampaignPatch {
+    pub title: Option<String>,
+    pub story: Option<String>,
+    pub cover_url: Option<Option<String>>,
+    pub goal_fen: Option<i64>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub beneficiaries: Option<String>,
+    pub fundraising_qualification: Option<Option<String>>,
+    pub filing_number: Option<Option<String>>,
+    pub budget: Option<Vec<BudgetLineInput>>,
+}
+
+impl CampaignPatch {
+    /// Whether the patch touches what donors and the filing rely on once a campaign is live.
+    fn changes_terms(&self) -> bool {
+        self.goal_fen.is_some()
+            || self.starts_at.is_some()
+            || self.ends_at.is_some()
+            || self.fundraising_qualification.is_some()
+            || self.filing_number.is_some()
+            || self.budget.is_some()
+    }
+}
+
+async fn replace_budget(db: &impl ConnectionTrait, campaign_id: i64, lines: Vec<(String, i64)>) -> AppResult<()> {
+    budget_line::Entity::delete_many().filter(budget_line::Column::CampaignId.eq(campaign_id)).exec(db).await?;
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let models = lines.into_iter().enumerate().map(|(i, (item, amount))| budget_line::ActiveModel {
+        campaign_id: Set(campaign_id),
+        position: Set(i as i32),
+        item: Set(item),
+        amount_fen: Set(amount),
+        ..Default::default()
+    });
+    budget_line::Entity::insert_many(models).exec_without_returning(db).await?;
+    Ok(())
+}
+
+pub async fn create(db: &DatabaseConnection, input: NewCampaign) -> AppResult<CampaignRecord> {
+    let now = super::now();
+    let title = required_text("title", &input.title, 200)?;
+    let story = long_text("story", input.story, 20_000)?;
+    let cover_url = optional_url("coverUrl", input.cover_url)?;
+    let goal_fen = validate_goal(input.goal_fen)?;
+    validate_period(input.starts_at, input.ends_at)?;
+    let beneficiaries = long_text("beneficiaries", input.beneficiaries, 2000)?;
+    let qualification = optional_text("fundraisingQualification", input.fundraising_qualification, 500)?;
+    let filing = optional_text("filingNumber", input.filing_number, 100)?;
+    let budget = validate_budget(input.budget)?;
+    let txn = db.begin().await?;
+    if entity::organization::Entity::find_by_id(input.organization_id).one(&txn).await?.is_none() {
+        return Err(AppError::bad_input("organizationId", "no such organization"));
+    }
+    let model = campaign::ActiveModel {
+        organization_id: Set(input.organization_id),
+        title: Set(title),
+        story: Set(story),
+        cover_url: Set(cover_url),
+        goal_fen: Set(goal_fen),
+        starts_at: Set(input.starts_at),
+        ends_at: Set(input.ends_at),
+        beneficiaries: Set(beneficiaries),
+        fundraising_qualification: Set(qualification),
+        filing_number: Set(filing),
+        status: Set(CampaignStatus::Draft),
+        review_note: Set(String::new()),
+        raised_fen: Set(0),
+        donation_count: Set(0),
+        created_by_account_id: Set(input.created_by_account_id),
+        published_at: Set(None),
+        closed_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    replace_budget(&txn, model.id, budget).await?;
+    let record = with_details(&txn, vec![model]).await?.into_iter().next();
+    txn.commit().await?;
+    record.ok_or_else(|| AppError::Internal("created campaign vanished".into()))
+}
+
+pub async fn update(db: &DatabaseConnection, id: i64, patch: CampaignPatch) -> AppResult<CampaignRecord> {
+    let now = super::now();
+    let txn = db.begin().await?;
+    let current = load(&txn, id).await?;
+    match current.status {
+        CampaignStatus::Draft | CampaignStatus::PendingReview => {}
+        CampaignStatus::Active if !patch.changes_terms() => {}
+        CampaignStatus::Active => {
+            return Err(AppError::bad_input(
+                "id",
+                "an active campaign's goal, dates, budget, qualification and filing number are fixed; \
+                 only title, story, cover and beneficiaries may change",
+            ));
+        }
+        CampaignStatus::Ended | CampaignStatus::Cancelled => {
+            return Err(AppError::bad_input("id", "an ended or cancelled campaign cannot be edited"));
+        }
+    }
+    let starts_at = patch.starts_at.unwrap_or(current.starts_at);
+    let ends_at = patch.ends_at.unwrap_or(current.ends_at);
+    validate_period(starts_at, ends_at)?;
+    let mut model: campaign::ActiveModel = current.clone().into();
+    if let Some(title) = patch.title {
+        model.title = Set(required_text("title", &title, 200)?);
+    }
+    if let Some(story) = patch.story {
+        model.story = Set(long_text("story", Some(story), 20_000)?);
+    }
+    if let Some(cover) = patch.cover_url {
+        model.cover_url = Set(optional_url("coverUrl", cover)?);
+    }
+    if let Some(goal) = patch.goal_fen {
+        model.goal_fen = Set(validate_goal(goal)?);
+    }
+    model.starts_at = Set(starts_at);
+    model.ends_at = Set(ends_at);
+    if let Some(b) = patch.beneficiaries {
+        model.beneficiaries = Set(long_text("beneficiaries", Some(b), 2000)?);
+    }
+    if let Some(q) = patch.fundraising_qualification {
+        model.fundraising_qualification = Set(optional_text("fundraisingQualification", q, 500)?);
+    }
+    if let Some(f) = patch.filing_number {
+        model.filing_number = Set(optional_text("filingNumber", f, 100)?);
+    }
+    let budget = patch.budget.map(validate_budget).transpose()?;
+    model.updated_at = Set(now);
+    let model = model.update(&txn).await?;
+    if let Some(lines) = budget {
+        replace_budget(&txn, id, lines).await?;
+    }
+    let record = with_details(&txn, vec![model]).await?.into_iter().next();
+    txn.commit().await?;
+    record.ok_or_else(|| AppError::Internal("updated campaign vanished".into()))
+}
+
+fn status_name(status: CampaignStatus) -> String {
+    use sea_orm::ActiveEnum;
+    status.to_value()
+}
+
+fn require_filing(c: &campaign::Model) -> AppResult<()> {
+    if c.fundraising_qualification.is_none() {
+        return Err(AppError::bad_input(
+            "fundraisingQualification",
+            "public fundraising needs the organization's public-fundraising qualification",
+        ));
+    }
+    if c.filing_number.is_none() {
+        return Err(AppError::bad_input("filingNumber", "public fundraising needs the filed plan's number"));
+    }
+    Ok(())
+}
+
+/// What a status change is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CampaignAction {
+    Submit,
+    Approve,
+    Reject,
+    End,
+    Cancel,
+}
+
+/// Moves a campaign along its lifecycle; the update is conditional on the status checked, so
+/// two concurrent changes cannot both apply.
+pub async fn change_status(
+    db: &DatabaseConnection,
+    id: i64,
+    action: CampaignAction,
+    note: Option<String>,
+) -> AppResult<CampaignRecord> {
+    use CampaignStatus::*;
+    let now = super::now();
+    let note = long_text("note", note, 2000)?;
+    let txn = db.begin().await?;
+    let current = load(&txn, id).await?;
+    let (allowed_from, to): (&[CampaignStatus], CampaignStatus) = match action {
+        CampaignAction::Submit => (&[Draft], PendingReview),
+        CampaignAction::Approve => (&[PendingReview], Active),
+        CampaignAction::Reject => (&[PendingReview], Draft),
+        CampaignAction::End => (&[Active], Ended),
+        CampaignAction::Cancel => (&[Draft, PendingReview, Active], Cancelled),
+    };
+    if !allowed_from.contains(&current.status) {
+        return Err(AppError::bad_input(
+            "id",
+            format!("a {} campaign cannot become {}", status_name(current.status), status_name(to)),
+        ));
+    }
+    if matches!(action, CampaignAction::Submit | CampaignAction::Approve) {
+        require_filing(&current)?;
+    }
+    if action == CampaignAction::Approve && current.ends_at <= now {
+        return Err(AppError::bad_input("endsAt", "the campaign's end is in the past; change the dates first"));
+    }
+    let mut update = campaign::Entity::update_many()
+        .col_expr(campaign::Column::Status, Expr::val(to))
+        .col_expr(campaign::Column::UpdatedAt, Expr::val(now));
+    if matches!(action, CampaignAction::Approve | CampaignAction::Reject) {
+        update = update.col_expr(campaign::Column::ReviewNote, Expr::val(note));
+    }
+    if action == CampaignAction::Approve {
+        update = update.col_expr(campaign::Column::PublishedAt, Expr::val(Some(now)));
+    }
+    if matches!(action, CampaignAction::End | CampaignAction::Cancel) {
+        update = update.col_expr(campaign::Column::ClosedAt, Expr::val(Some(now)));
+    }
+    let updated = update
+        .filter(campaign::Column::Id.eq(id))
+        .filter(campaign::Column::Status.eq(current.status))
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(AppError::Conflict("the campaign's status changed meanwhile; reload and retry".into()));
+    }
+    let model = load(&txn, id).await?;
+    let record = with_details(&txn, vec![model]).await?.into_iter().next();
+    txn.commit().await?;
+    record.ok_or_else(|| AppError::Internal("campaign vanished".into()))
+}
+
+pub async fn post_update(
+    db: &DatabaseConnection,
+    campaign_id: i64,
+    title: &str,
+    body: &str,
+    published_at: Option<DateTime<Utc>>,
+) -> AppResult<campaign_update::Model> {
+    let now = super::now();
+    let title = required_text("title", title, 200)?;
+    let body = required_text("body", body, 20_000)?;
+    let published_at = published_at.unwrap_or(now);
+    let c = load(db, campaign_id).await?;
+    if c.status == CampaignStatus::Cancelled {
+        return Err(AppError::bad_input("campaignId", "a cancelled campaign takes no updates"));
+    }
+    Ok(campaign_update::ActiveModel {
+        campaign_id: Set(campaign_id),
+        title: Set(title),
+        body: Set(body),
+        published_at: Set(published_at),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
+// ---------------------------------------------------------------- donations
+
+/// Who records a donation: an account giving as itself, a partner recording a guest, or
+/// staff recording a guest's offline gift (bank transfer, cash).
+#[derive(Clone, Debug)]
+pub enum Donor {
+    Account { id: i64, display_name: String },
+    Partner { key_id: i64 },
+    StaffForGuest { staff_account_id: i64 },
+}
+
+impl Donor {
+    fn scope(&self) -> String {
+        match self {
+            Donor::Account { id, .. } => format!("account:{id}"),
+            Donor::Partner { key_id } => format!("partner:{key_id}"),
+            Donor::StaffForGuest { staff_account_id } => format!("staff:{staff_account_id}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct NewDonation {
+    pub campaign_id: i64,
+    pub amount_fen: i64,
+    pub channel: DonationChannel,
+    pub external_reference: Option<String>,
+    /// For accounts: how to show them (default their display name). For guests: required
+    /// unless anonymous.
+    pub donor_name: Option<String>,
+    pub display_mode: DisplayMode,
+    pub message: Option<String>,
+    pub client_key: String,
+}
+
+/// What a donation is about, hashed to tell a replay from a reuse of its client key.
+fn content_digest(d: &NewDonation, donor_name: &str) -> String {
+    use sea_orm::ActiveEnum;
+    let content = serde_json::json!([
+        d.campaign_id,
+        d.amount_fen,
+        d.channel.to_value(),
+        d.external_reference,
+        donor_name,
+        d.display_mode.to_value(),
+        d.message.as_deref().map(str::trim).unwrap_or_default(),
+    ]);
+    super::identity::sha256_hex(&content.to_string())
+}
+
+async fn find_by_client_key(db: &impl ConnectionTrait, scope: &str, key: &str) -> AppResult<Option<donation::Model>> {
+    Ok(donation::Entity::find()
+        .filter(donation::Column::ClientScope.eq(scope))
+        .filter(donation::Column::ClientKey.eq(key))
+        .one(db)
+        .await?)
+}
+
+fn replay_or_conflict(existing: donation::Model, digest: &str) -> AppResult<donation::Model> {
+    if existing.content_digest == digest {
+        Ok(existing)
+    } else {
+        Err(AppError::Conflict(
+            "this clientKey was already used for a different donation; use a new key for a new donation".into(),
+        ))
+    }
+}
+
+/// Records a pledge. The same client key with the same content returns the original
+/// donation (a network retry); with different content it is a CONFLICT.
+pub async fn donate(db: &DatabaseConnection, donor: &Donor, input: NewDonation) -> AppResult<donation::Model> {
+    let now = super::now();
+    let client_key = input.client_key.trim().to_owned();
+    if client_key.is_empty() || client_key.len() > 100 || client_key.chars().any(char::is_control) {
+        return Err(AppError::bad_input("clientKey", "clientKey is 1 to 100 printable characters"));
+    }
+    if input.amount_fen <= 0 || input.amount_fen > MAX_DONATION_FEN {
+        return Err(AppError::bad_input(
+            "amountFen",
+            format!("amountFen is between 1 and {MAX_DONATION_FEN} fen (1,000,000 yuan)"),
+        ));
+    }
+    let external_reference = optional_text("externalReference", input.external_reference.clone(), 200)?;
+    let message = long_text("message", input.message.clone(), 500)?;
+    let named = optional_text("donorName", input.donor_name.clone(), 100)?;
+    let donor_name = match (donor, named) {
+        (_, Some(name)) => name,
+        (Donor::Account { display_name, .. }, None) => display_name.clone(),
+        (Donor::Partner { .. } | Donor::StaffForGuest { .. }, None) if input.display_mode == DisplayMode::Anonymous => {
+            String::new()
+        }
+        (Donor::Partner { .. } | Donor::StaffForGuest { .. }, None) => {
+            return Err(AppError::bad_input("donorName", "a guest's donation needs the donor's name unless anonymous"));
+        }
+    };
+    let scope = donor.scope();
+    let digest =
+        content_digest(&NewDonation { external_reference: external_reference.clone(), ..input.clone() }, &donor_name);
+    // A replay answers with the original even after the campaign ended.
+    if let Some(existing) = find_by_client_key(db, &scope, &client_key).await? {
+        return replay_or_conflict(existing, &digest);
+    }
+    let txn = db.begin().await?;
+    let c = campaign::Entity::find_by_id(input.campaign_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| AppError::bad_input("campaignId", "no such campaign"))?;
+    accepting_donations(&c, now)?;
+    let (account_id, partner_id) = match donor {
+        Donor::Account { id, .. } => (Some(*id), None),
+        Donor::Partner { key_id } => (None, Some(*key_id)),
+        Donor::StaffForGuest { .. } => (None, None),
+    };
+    let inserted = donation::ActiveModel {
+        campaign_id: Set(c.id),
+        amount_fen: Set(input.amount_fen),
+        channel: Set(input.channel),
+        external_reference: Set(external_reference),
+        donor_account_id: Set(account_id),
+        partner_key_id: Set(partner_id),
+        donor_name: Set(donor_name),
+        display_mode: Set(input.display_mode),
+        message: Set(message),
+        status: Set(DonationStatus::Pledged),
+        client_scope: Set(Some(scope.clone())),
+        client_key: Set(Some(client_key.clone())),
+        content_digest: Set(digest.clone()),
+        refund_of_id: Set(None),
+        refunded_at: Set(None),
+        receipt_number: Set(None),
+        confirmed_at: Set(None),
+        cancelled_at: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await;
+    match inserted {
+        Ok(model) => {
+            txn.commit().await?;
+            Ok(model)
+        }
+        Err(err) if matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+            // A concurrent request with the same key won the race: answer as a replay.
+            txn.rollback().await.ok();
+            match find_by_client_key(db, &scope, &client_key).await? {
+                Some(existing) => replay_or_conflict(existing, &digest),
+                None => Err(err.into()),
+            }
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn accepting_donations(c: &campaign::Model, now: DateTime<Utc>) -> AppResult<()> {
+    let reason = match c.status {
+        CampaignStatus::Active if now < c.starts_at => Some("has not started yet".to_owned()),
+        CampaignStatus::Active if now >= c.ends_at => Some("has ended".to_owned()),
+        CampaignStatus::Active => None,
+        CampaignStatus::Ended => Some("has ended".to_owned()),
+        CampaignStatus::Cancelled => Some("was cancelled".to_owned()),
+        CampaignStatus::Draft | CampaignStatus::PendingReview => Some("is not published".to_owned()),
+    };
+    match reason {
+        None => Ok(()),
+        Some(r) => Err(AppError::bad_input("campaignId", format!("this campaign is not accepting donations: it {r}"))),
+    }
+}
+
+pub async fn find_donation(db: &impl ConnectionTrait, id: i64) -> AppResult<donation::Model> {
+    donation::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("donation".into()))
+}
+
+/// Adds `delta_fen` and `delta_count` to a campaign's totals in place (never read-modify-write).
+async fn add_to_totals(db: &impl ConnectionTrait, campaign_id: i64, delta_fen: i64, delta_count: i64) -> AppResult<()> {
+    campaign::Entity::update_many()
+        .col_expr(campaign::Column::RaisedFen, Expr::col(campaign::Column::RaisedFen).add(delta_fen))
+        .col_expr(campaign::Column::DonationCount, Expr::col(campaign::Column::DonationCount).add(delta_count))
+        .filter(campaign::Column::Id.eq(campaign_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The next receipt number of `year`, from a counter row incremented in place: numbers are
+/// sequential and, since the increment commits or rolls back with its confirmation, gapless.
+async fn next_receipt_number(db: &impl ConnectionTrait, year: i32) -> AppResult<String> {
+    receipt_counter::Entity::insert(receipt_counter::ActiveModel { year: Set(year), last_number: Set(0) })
+        .on_conflict_do_nothing()
+        .exec_without_returning(db)
+        .await?;
+    let rows = receipt_counter::Entity::update_many()
+        .col_expr(receipt_counter::Column::LastNumber, Expr::col(receipt_counter::Column::LastNumber).add(1))
+        .filter(receipt_counter::Column::Year.eq(year))
+        .exec_with_returning(db)
+        .await?;
+    let number = rows.first().map(|r| r.last_number).ok_or_else(|| AppError::Internal("no receipt counter".into()))?;
+    Ok(format!("{year}-{number:06}"))
+}
+
+/// Confirms a pledge once its money arrived: it counts in the totals from now on and gets
+/// a receipt number.
+pub async fn confirm(
+    db: &DatabaseConnection,
+    id: i64,
+    external_reference: Option<String>,
+) -> AppResult<donation::Model> {
+    let now = super::now();
+    let external_reference = optional_text("externalReference", external_reference, 200)?;
+    let txn = db.begin().await?;
+    let current = find_donation(&txn, id).await?;
+    if current.status != DonationStatus::Pledged {
+        return Err(AppError::bad_input(
+            "id",
+            format!("only a PLEDGED donation can be confirmed; this one is {}", donation_status_name(current.status)),
+        ));
+    }
+    let year = year_at_base(now);
+    let mut update = donation::Entity::update_many()
+        .col_expr(donation::Column::Status, Expr::val(DonationStatus::Confirmed))
+        .col_expr(donation::Column::ConfirmedAt, Expr::val(Some(now)));
+    if let Some(reference) = external_reference {
+        update = update.col_expr(donation::Column::ExternalReference, Expr::val(Some(reference)));
+    }
+    // Conditional on the status: of two concurrent confirmations, one applies.
+    let updated = update
+        .filter(donation::Column::Id.eq(id))
+        .filter(donation::Column::Status.eq(DonationStatus::Pledged))
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(AppError::Conflict("the donation changed meanwhile; reload and retry".into()));
+    }
+    let receipt = next_receipt_number(&txn, year).await?;
+    donation::Entity::update_many()
+        .col_expr(donation::Column::ReceiptNumber, Expr::val(Some(receipt)))
+        .filter(donation::Column::Id.eq(id))
+        .exec(&txn)
+        .await?;
+    add_to_totals(&txn, current.campaign_id, current.amount_fen, 1).await?;
+    let model = find_donation(&txn, id).await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+pub async fn cancel(db: &DatabaseConnection, id: i64) -> AppResult<donation::Model> {
+    let now = super::now();
+    let updated = donation::Entity::update_many()
+        .col_expr(donation::Column::Status, Expr::val(DonationStatus::Cancelled))
+        .col_expr(donation::Column::CancelledAt, Expr::val(Some(now)))
+        .filter(donation::Column::Id.eq(id))
+        .filter(donation::Column::Status.eq(DonationStatus::Pledged))
+        .exec(db)
+        .await?;
+    let model = find_donation(db, id).await?;
+    if updated.rows_affected != 1 {
+        return Err(AppError::bad_input(
+            "id",
+            format!("only a PLEDGED donation can be cancelled; this one is {}", donation_status_name(model.status)),
+        ));
+    }
+    Ok(model)
+}
+
+/// Refunds a confirmed donation with a reversing record (negative amount, status REFUNDED);
+/// the original stays, marked `refunded_at`. Returns (original, reversing record).
+pub async fn refund(
+    db: &DatabaseConnection,
+    id: i64,
+    reason: Option<String>,
+) -> AppResult<(donation::Model, donation::Model)> {
+    let now = super::now();
+    let reason = long_text("reason", reason, 500)?;
+    let txn = db.begin().await?;
+    let original = find_donation(&txn, id).await?;
+    if original.status != DonationStatus::Confirmed || original.refunded_at.is_some() {
+        return Err(AppError::bad_input("id", "only a confirmed donation that was not refunded can be refunded"));
+    }
+    let updated = donation::Entity::update_many()
+        .col_expr(donation::Column::RefundedAt, Expr::val(Some(now)))
+        .filter(donation::Column::Id.eq(id))
+        .filter(donation::Column::Status.eq(DonationStatus::Confirmed))
+        .filter(donation::Column::RefundedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(AppError::Conflict("the donation was refunded meanwhile".into()));
+    }
+    let reversal = donation::ActiveModel {
+        campaign_id: Set(original.campaign_id),
+        amount_fen: Set(-original.amount_fen),
+        channel: Set(original.channel),
+        external_reference: Set(original.external_reference.clone()),
+        donor_account_id: Set(original.donor_account_id),
+        partner_key_id: Set(original.partner_key_id),
+        donor_name: Set(original.donor_name.clone()),
+        display_mode: Set(original.display_mode),
+        message: Set(reason),
+        status: Set(DonationStatus::Refunded),
+        client_scope: Set(None),
+        client_key: Set(None),
+        content_digest: Set(String::new()),
+        refund_of_id: Set(Some(original.id)),
+        refunded_at: Set(None),
+        receipt_number: Set(None),
+        confirmed_at: Set(Some(now)),
+        cancelled_at: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    add_to_totals(&txn, original.campaign_id, -original.amount_fen, -1).await?;
+    let original = find_donation(&txn, id).await?;
+    txn.commit().await?;
+    Ok((original, reversal))
+}
+
+fn donation_status_name(status: DonationStatus) -> String {
+    use sea_orm::ActiveEnum;
+    status.to_value()
+}
+
+fn newest_first() -> SortKey<donation::Entity> {
+    SortKey {
+        column: donation::Column::CreatedAt,
+        id: donation::Column::Id,
+        direction: SortDirection::Desc,
+        value_of: |m| (SortValue::Time(m.created_at), m.id),
+        sample: SortValue::Time(DateTime::UNIX_EPOCH),
+    }
+}
+
+/// One line of a campaign's public donor wall; the donor's identity is already masked.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WallEntry {
+    pub display_name: String,
+    pub anonymous: bool,
+    pub amount_fen: i64,
+    pub message: String,
+    pub donated_at: DateTime<Utc>,
+}
+
+impl WallEntry {
+    pub fn of(d: &donation::Model) -> Self {
+        let (display_name, anonymous) = match d.display_mode {
+            DisplayMode::Public if !d.donor_name.is_empty() => (d.donor_name.clone(), false),
+            DisplayMode::Public | DisplayMode::Masked => (mask_name(&d.donor_name), false),
+            DisplayMode::Anonymous => (ANONYMOUS_NAME.to_owned(), true),
+        };
+        Self { display_name, anonymous, amount_fen: d.amount_fen, message: d.message.clone(), donated_at: d.created_at }
+    }
+}
+
+/// Confirmed, unrefunded donations of a campaign, newest first, as the public sees them.
+pub async fn donor_wall(
+    db: &impl ConnectionTrait,
+    campaign_id: i64,
+    args: &PageArgs,
+    limits: &Limits,
+    with_total: bool,
+) -> AppResult<Page<WallEntry>> {
+    let select = donation::Entity::find()
+        .filter(donation::Column::CampaignId.eq(campaign_id))
+        .filter(donation::Column::Status.eq(DonationStatus::Confirmed))
+        .filter(donation::Column::RefundedAt.is_null());
+    let page = pagination::paginate(db, select, &newest_first(), args, limits, with_total).await?;
+    Ok(page.map(|d| WallEntry::of(&d)))
+}
+
+/// Every donation record of a campaign (staff and reconciling partners), newest first.
+pub async fn campaign_donations(
+    db: &impl ConnectionTrait,
+    campaign_id: i64,
+    statuses: &[DonationStatus],
+    args: &PageArgs,
+    limits: &Limits,
+    with_total: bool,
+) -> AppResult<Page<donation::Model>> {
+    let mut select = donation::Entity::find().filter(donation::Column::CampaignId.eq(campaign_id));
+    if !statuses.is_empty() {
+        select = select.filter(donation::Column::Status.is_in(statuses.iter().copied()));
+    }
+    pagination::paginate(db, select, &newest_first(), args, limits, with_total).await
+}
+
+/// An account's own donation records (refunds included), newest first.
+pub async fn donations_of_account(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    args: &PageArgs,
+    limits: &Limits,
+    with_total: bool,
+) -> AppResult<Page<donation::Model>> {
+    let select = donation::Entity::find().filter(donation::Column::DonorAccountId.eq(account_id));
+    pagination::paginate(db, select, &newest_first(), args, limits, with_total).await
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DonorSummary {
+    /// Confirmed in the range, minus refunds made in the range.
+    pub net_fen: i64,
+    pub confirmed_fen: i64,
+    pub refunded_fen: i64,
+    pub confirmed_count: i64,
+    pub campaign_count: i64,
+}
+
+/// An account's giving between `from` (inclusive) and `to` (exclusive), by confirmation
+/// time (refunds by refund time).
+pub async fn donor_summary(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> AppResult<DonorSummary> {
+    if to <= from {
+        return Err(AppError::bad_input("to", "`to` must be after `from`"));
+    }
+    if to - from > Duration::days(MAX_SUMMARY_DAYS) {
+        return Err(AppError::bad_input("to", "a summary covers at most three years"));
+    }
+    let rows = donation::Entity::find()
+        .filter(donation::Column::DonorAccountId.eq(account_id))
+        .filter(
+            Condition::any()
+                .add(donation::Column::Status.eq(DonationStatus::Confirmed))
+                .add(donation::Column::Status.eq(DonationStatus::Refunded)),
+        )
+        .filter(donation::Column::ConfirmedAt.gte(from))
+        .filter(donation::Column::ConfirmedAt.lt(to))
+        .all(db)
+        .await?;
+    let mut summary = DonorSummary::default();
+    let mut campaigns = std::collections::HashSet::new();
+    for d in rows {
+        if d.status == DonationStatus::Confirmed {
+            summary.confirmed_fen += d.amount_fen;
+            summary.confirmed_count += 1;
+            campaigns.insert(d.campaign_id);
+        } else {
+            summary.refunded_fen += -d.amount_fen;
+        }
+    }
+    summary.net_fen = summary.confirmed_fen - summary.refunded_fen;
+    summary.campaign_count = campaigns.len() as i64;
+    Ok(summary)
+}
+
+// ---------------------------------------------------------------- the cached views
+
+/// Crowdfunding as its readers see it: public views read through the cache; writes that
+/// change them invalidate it once committed and announce new progress.
+pub struct Crowdfunding<'a> {
+    pub db: &'a DatabaseConnection,
+    pub cache: &'a crate::cache::Cache,
+    pub limits: &'a Limits,
+    pub events: &'a crate::events::ProgressEvents,
+}
+
+impl Crowdfunding<'_> {
+    pub async fn campaign(&self, id: i64) -> AppResult<Option<CampaignRecord>> {
+        self.cache.get_or_load(CACHE_TAG, &format!("id:{id}"), find_by_id(self.db, id)).await
+    }
+
+    pub async fn list(
+        &self,
+        filter: &CampaignFilter,
+        sort: CampaignSort,
+        direction: SortDirection,
+        args: &PageArgs,
+        with_total: bool,
+    ) -> AppResult<Page<CampaignRecord>> {
+        pagination::validate(args, self.limits)?;
+        let shape = serde_json::to_vec(&(filter, sort, direction, args, with_total)).unwrap_or_default();
+        let key = format!("list:{}", crate::cache::digest(&shape));
+        self.cache
+            .get_or_load(CACHE_TAG, &key, list(self.db, filter, sort, direction, args, self.limits, with_total))
+            .await
+    }
+
+    pub async fn donor_wall(&self, campaign_id: i64, args: &PageArgs, with_total: bool) -> AppResult<Page<WallEntry>> {
+        pagination::validate(args, self.limits)?;
+        let shape = serde_json::to_vec(&(campaign_id, args, with_total)).unwrap_or_default();
+        let key = format!("wall:{}", crate::cache::digest(&shape));
+        self.cache.get_or_load(CACHE_TAG, &key, donor_wall(self.db, campaign_id, args, self.limits, with_total)).await
+    }
+
+    async fn changed(&self) {
+        self.cache.invalidate(CACHE_TAG).await;
+    }
+
+    pub async fn create(&self, input: NewCampaign) -> AppResult<CampaignRecord> {
+        let r = create(self.db, input).await?;
+        self.changed().await;
+        Ok(r)
+    }
+
+    pub async fn update(&self, id: i64, patch: CampaignPatch) -> AppResult<CampaignRecord> {
+        let r = update(self.db, id, patch).await?;
+        self.changed().await;
+        Ok(r)
+    }
+
+    pub async fn change_status(
+        &self,
+        id: i64,
+        action: CampaignAction,
+        note: Option<String>,
+    ) -> AppResult<CampaignRecord> {
+        let r = change_status(self.db, id, action, note).await?;
+        self.changed().await;
+        Ok(r)
+    }
+
+    pub async fn confirm(&self, id: i64, external_reference: Option<String>) -> AppResult<donation::Model> {
+        let d = confirm(self.db, id, external_reference).await?;
+        self.changed().await;
+        self.events.campaign_progress_changed(d.campaign_id).await;
+        Ok(d)
+    }
+
+    pub async fn refund(&self, id: i64, reason: Option<String>) -> AppResult<(donation::Model, donation::Model)> {
+        let r = refund(self.db, id, reason).await?;
+        self.changed().await;
+        self.events.campaign_progress_changed(r.0.campaign_id).await;
+        Ok(r)
+    }
+}

@@ -1,0 +1,77 @@
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A recorded donation. A refund is a second row (status `REFUNDED`, negative amount,
+/// `refund_of_id` set); rows are never deleted.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
+#[sea_orm(table_name = "donations")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub campaign_id: i64,
+    pub amount_fen: i64,
+    pub channel: DonationChannel,
+    pub external_reference: Option<String>,
+    pub donor_account_id: Option<i64>,
+    pub partner_key_id: Option<i64>,
+    /// The donor's name as given (an account's display name, or a guest's name).
+    pub donor_name: String,
+    pub display_mode: DisplayMode,
+    pub message: String,
+    pub status: DonationStatus,
+    /// Whose idempotency key this is: `account:<id>` or `partner:<id>`.
+    pub client_scope: Option<String>,
+    pub client_key: Option<String>,
+    /// SHA-256 of the request's content, to tell a replay from a reuse of the key.
+    pub content_digest: String,
+    #[sea_orm(unique)]
+    pub refund_of_id: Option<i64>,
+    pub refunded_at: Option<DateTimeUtc>,
+    #[sea_orm(unique)]
+    pub receipt_number: Option<String>,
+    pub confirmed_at: Option<DateTimeUtc>,
+    pub cancelled_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum DonationChannel {
+    #[sea_orm(string_value = "ONLINE_PLATFORM")]
+    OnlinePlatform,
+    #[sea_orm(string_value = "BANK_TRANSFER")]
+    BankTransfer,
+    #[sea_orm(string_value = "CASH")]
+    Cash,
+    #[sea_orm(string_value = "OTHER")]
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum DisplayMode {
+    #[sea_orm(string_value = "PUBLIC")]
+    Public,
+    #[sea_orm(string_value = "MASKED")]
+    Masked,
+    #[sea_orm(string_value = "ANONYMOUS")]
+    Anonymous,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum DonationStatus {
+    #[sea_orm(string_value = "PLEDGED")]
+    Pledged,
+    #[sea_orm(string_value = "CONFIRMED")]
+    Confirmed,
+    #[sea_orm(string_value = "CANCELLED")]
+    Cancelled,
+    #[sea_orm(string_value = "REFUNDED")]
+    Refunded,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
