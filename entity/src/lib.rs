@@ -2,9 +2,17 @@
 //! schema is written separately in `api::graphql`, so a new column never leaks by accident.
 pub mod account;
 pub mod api_key;
+pub mod grant_proposal;
+pub mod grant_review;
+pub mod grant_round;
 pub mod invitation;
 pub mod membership;
 pub mod organization;
 pub mod organization_focus_area;
 pub mod organization_stage_transition;
+pub mod project_disbursement;
+pub mod project_goal;
+pub mod project_goal_update;
+pub mod service_project;
+pub mod service_record;
 pub mod session;

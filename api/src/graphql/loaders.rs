@@ -9,12 +9,16 @@ use entity::organization_stage_transition as transition;
 use sea_orm::DatabaseConnection;
 
 use crate::error::AppError;
+use crate::service::grants;
 use crate::service::organization::{self, OrganizationRecord};
 
 pub struct Loaders {
     pub organization: DataLoader<OrganizationLoader>,
     pub stage_history: DataLoader<StageHistoryLoader>,
     pub members: DataLoader<MembersLoader>,
+    pub grant_round: DataLoader<GrantRoundLoader>,
+    pub grant_proposal: DataLoader<GrantProposalLoader>,
+    pub proposal_reviews: DataLoader<ProposalReviewsLoader>,
 }
 
 impl Loaders {
@@ -25,6 +29,9 @@ impl Loaders {
             organization: DataLoader::new(OrganizationLoader(db.clone()), tokio::spawn).delay(delay),
             stage_history: DataLoader::new(StageHistoryLoader(db.clone()), tokio::spawn).delay(delay),
             members: DataLoader::new(MembersLoader(db.clone()), tokio::spawn).delay(delay),
+            grant_round: DataLoader::new(GrantRoundLoader(db.clone()), tokio::spawn).delay(delay),
+            grant_proposal: DataLoader::new(GrantProposalLoader(db.clone()), tokio::spawn).delay(delay),
+            proposal_reviews: DataLoader::new(ProposalReviewsLoader(db.clone()), tokio::spawn).delay(delay),
         }
     }
 }
@@ -60,5 +67,40 @@ impl Loader<i64> for MembersLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         crate::service::identity::members_of(&self.0, keys).await.map_err(Arc::new)
+    }
+}
+
+pub struct GrantRoundLoader(DatabaseConnection);
+
+impl Loader<i64> for GrantRoundLoader {
+    type Value = grants::RoundRecord;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = grants::rounds_by_ids(&self.0, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (r.round.id, r)).collect())
+    }
+}
+
+pub struct GrantProposalLoader(DatabaseConnection);
+
+impl Loader<i64> for GrantProposalLoader {
+    type Value = grants::ProposalRecord;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = grants::proposals_by_ids(&self.0, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (r.proposal.id, r)).collect())
+    }
+}
+
+pub struct ProposalReviewsLoader(DatabaseConnection);
+
+impl Loader<i64> for ProposalReviewsLoader {
+    type Value = Vec<grants::ReviewRecord>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        grants::reviews_of(&self.0, keys).await.map_err(Arc::new)
     }
 }

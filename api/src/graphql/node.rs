@@ -1,6 +1,7 @@
 //! The Relay `Node` interface with `node(id:)` and `nodes(ids:)`.
 use async_graphql::{Context, ID, Interface, Object, Result};
 
+use super::grants::GrantRound;
 use super::ids;
 use super::loaders::Loaders;
 use super::organization::Organization;
@@ -13,6 +14,7 @@ pub const MAX_NODES: usize = 100;
 #[graphql(field(name = "id", ty = "ID", desc = "Opaque global identifier."))]
 pub enum Node {
     Organization(Organization),
+    GrantRound(GrantRound),
 }
 
 #[derive(Default)]
@@ -45,10 +47,13 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
     }
     let org_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == "Organization").map(|(_, r)| *r).collect();
     let orgs = loaders.organization.load_many(org_ids).await.map_err(|e| e.extend())?;
+    let round_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == super::grants::ROUND).map(|(_, r)| *r).collect();
+    let rounds = loaders.grant_round.load_many(round_ids).await.map_err(|e| e.extend())?;
     Ok(parsed
         .into_iter()
         .map(|(type_name, row)| match type_name.as_str() {
             "Organization" => orgs.get(&row).cloned().map(|r| Node::Organization(Organization(r))),
+            super::grants::ROUND => rounds.get(&row).cloned().map(|r| Node::GrantRound(GrantRound(r))),
             _ => None,
         })
         .collect())

@@ -1,7 +1,9 @@
 //! The rules of the domain as plain async functions over a database connection.
 //! Nothing in here knows about GraphQL or HTTP.
 pub mod credit_code;
+pub mod grants;
 pub mod identity;
+pub mod impact;
 pub mod organization;
 pub mod pagination;
 
