@@ -71,6 +71,11 @@ pub const RULES: &[(&str, &[Who])] = &[
     ("declareReviewConflict", &[Reviewer]),
     ("awardGrantProposal", STAFF),
     ("declineGrantProposal", STAFF),
+    ("createServiceProject", STAFF),
+    ("recordDisbursement", STAFF),
+    ("addImpactGoal", ORG_EDITORS),
+    ("recordGoalProgress", ORG_EDITORS),
+    ("addServiceRecord", ORG_EDITORS),
 ];
 
 /// What the calls act on, made once per test.
@@ -90,6 +95,8 @@ pub struct GrantFixture {
     pub draft_id: String,
     pub review_id: String,
     pub spare_reviewer: TestAccount,
+    pub project_id: String,
+    pub goal_id: String,
 }
 
 fn gid(type_name: &str, id: i64) -> String {
@@ -127,7 +134,29 @@ async fn grant_fixture(app: &TestApp, org_row: i64, reviewer: &TestAccount) -> G
     let reviewed = grants::create_proposal(db, round.round.id, org_row, None, new("评审中")).await.expect("proposal");
     grants::submit_proposal(db, reviewed.proposal.id).await.expect("submit");
     grants::assign_reviewer(db, reviewed.proposal.id, reviewer.id).await.expect("assign");
+    let project = api::service::projects::create_project(
+        db,
+        api::service::projects::NewProject {
+            organization_id: Some(org_row),
+            title: "矩阵测试项目".into(),
+            description: String::new(),
+            funding: api::service::projects::Funding::GovernmentPurchase {
+                purchaser: "某街道办事处".into(),
+                purchaser_kind: entity::service_project::PurchaserKind::StreetOffice,
+                contract_number: "AUTHZ-1".into(),
+                contract_fen: 100_000_000,
+            },
+            starts_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
+            ends_on: chrono::NaiveDate::from_ymd_opt(2026, 12, 31).expect("date"),
+            budget_lines: vec![],
+        },
+    )
+    .await
+    .expect("project");
+    let goal = api::service::projects::add_goal(db, project.project.id, "服务人次", "人次", 100).await.expect("goal");
     GrantFixture {
+        project_id: gid("ServiceProject", project.project.id),
+        goal_id: gid("ImpactGoal", goal.id),
         round_id: gid("GrantRound", round.round.id),
         org_row,
         draft_id: gid("GrantProposal", draft.proposal.id),
@@ -316,6 +345,29 @@ async fn call(app: &TestApp, f: &Fixture, mutation: &str) -> (&'static str, Valu
         "declineGrantProposal" => (
             "mutation($i: DeclineGrantProposalInput!) { declineGrantProposal(input: $i) { proposal { id } } }",
             json!({ "i": { "id": f.grants.review_id, "note": "未入选" } }),
+        ),
+        "createServiceProject" => (
+            "mutation($i: CreateServiceProjectInput!) { createServiceProject(input: $i) { project { id } } }",
+            json!({ "i": { "title": "新购买项目", "source": "GOVERNMENT_PURCHASE", "organizationId": f.org_id,
+                "purchaser": "某社区居委会", "purchaserKind": "COMMUNITY", "contractNumber": "AUTHZ-2",
+                "contractFen": 100_000, "startsOn": "2026-01-01", "endsOn": "2026-06-30" } }),
+        ),
+        "recordDisbursement" => (
+            "mutation($i: RecordDisbursementInput!) { recordDisbursement(input: $i) { project { id } } }",
+            json!({ "i": { "projectId": f.grants.project_id, "amountFen": 100, "paidOn": "2026-02-01" } }),
+        ),
+        "addImpactGoal" => (
+            "mutation($i: AddImpactGoalInput!) { addImpactGoal(input: $i) { goal { id } } }",
+            json!({ "i": { "projectId": f.grants.project_id, "goalType": "培训场次", "unit": "场", "target": 10 } }),
+        ),
+        "recordGoalProgress" => (
+            "mutation($i: RecordGoalProgressInput!) { recordGoalProgress(input: $i) { goal { id } } }",
+            json!({ "i": { "goalId": f.grants.goal_id, "achieved": 20, "reportedOn": "2026-03-01" } }),
+        ),
+        "addServiceRecord" => (
+            "mutation($i: AddServiceRecordInput!) { addServiceRecord(input: $i) { record { servedOn } } }",
+            json!({ "i": { "projectId": f.grants.project_id, "servedOn": "2026-03-08", "activity": "讲座",
+                "people": { "women": 10 } } }),
         ),
         other => panic!("no call written for mutation `{other}`: add it to authz.rs"),
     }

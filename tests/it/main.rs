@@ -8,6 +8,7 @@ mod authz;
 mod cache;
 mod grants;
 mod organizations;
+mod projects;
 mod schema;
 mod transport;
 mod units;

@@ -7,6 +7,7 @@ pub mod loaders;
 pub mod node;
 pub mod organization;
 mod outcome;
+pub mod projects;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 
@@ -16,10 +17,21 @@ use crate::config::{Environment, Limits};
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(node::NodeQuery, identity::IdentityQuery, organization::OrganizationQuery, grants::GrantQuery);
+pub struct QueryRoot(
+    node::NodeQuery,
+    identity::IdentityQuery,
+    organization::OrganizationQuery,
+    grants::GrantQuery,
+    projects::ProjectQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(identity::IdentityMutation, organization::OrganizationMutation, grants::GrantMutation);
+pub struct MutationRoot(
+    identity::IdentityMutation,
+    organization::OrganizationMutation,
+    grants::GrantMutation,
+    projects::ProjectMutation,
+);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 

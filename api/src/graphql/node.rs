@@ -5,6 +5,7 @@ use super::grants::GrantRound;
 use super::ids;
 use super::loaders::Loaders;
 use super::organization::Organization;
+use super::projects::ServiceProject;
 use crate::error::AppError;
 use async_graphql::ErrorExtensions;
 
@@ -15,6 +16,7 @@ pub const MAX_NODES: usize = 100;
 pub enum Node {
     Organization(Organization),
     GrantRound(GrantRound),
+    ServiceProject(ServiceProject),
 }
 
 #[derive(Default)]
@@ -49,11 +51,14 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
     let orgs = loaders.organization.load_many(org_ids).await.map_err(|e| e.extend())?;
     let round_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == super::grants::ROUND).map(|(_, r)| *r).collect();
     let rounds = loaders.grant_round.load_many(round_ids).await.map_err(|e| e.extend())?;
+    let project_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == super::projects::PROJECT).map(|(_, r)| *r).collect();
+    let projects = loaders.service_project.load_many(project_ids).await.map_err(|e| e.extend())?;
     Ok(parsed
         .into_iter()
         .map(|(type_name, row)| match type_name.as_str() {
             "Organization" => orgs.get(&row).cloned().map(|r| Node::Organization(Organization(r))),
             super::grants::ROUND => rounds.get(&row).cloned().map(|r| Node::GrantRound(GrantRound(r))),
+            super::projects::PROJECT => projects.get(&row).cloned().map(|r| Node::ServiceProject(ServiceProject(r))),
             _ => None,
         })
         .collect())

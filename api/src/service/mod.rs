@@ -6,6 +6,7 @@ pub mod identity;
 pub mod impact;
 pub mod organization;
 pub mod pagination;
+pub mod projects;
 
 /// The current instant at microsecond precision, what PostgreSQL stores: a value written and
 /// the same value read back are then equal on both backends.
