@@ -238,3 +238,43 @@ backend_tests! {
         assert_eq!(after["baseStats"]["totals"]["awardedFen"], 3_500_000, "the cached answer was invalidated by the award");
     }
 }
+
+backend_tests! {
+    async fn seed_demo_adds_up_like_the_real_base(app) {
+        api::seed::demo(&app.state.db).await.expect("seed");
+        let today = api::service::projects::today().to_string();
+        let stats = app.ok(STATS, json!({ "from": "2023-01-01", "to": today, "g": "YEAR" })).await["baseStats"].clone();
+        let totals = &stats["totals"];
+        assert_eq!(totals["contractedFen"], 576_000_000, "5.76 million yuan of government purchases");
+        let person_times = totals["personTimes"]["total"].as_i64().unwrap();
+        assert!(person_times >= 40_000, "40,000+ person-times, got {person_times}");
+        assert_eq!(stage_count(&stats["organizationsByStage"], "RESIDENT"), 20);
+        assert_eq!(stage_count(&stats["organizationsByStage"], "LIAISON"), 136);
+
+        let projects = app.ok(r#"{ serviceProjects(first: 100, filter: { source: [GOVERNMENT_PURCHASE] }) {
+            totalCount edges { node { purchaserKind fundedFen disbursedFen personTimes { total women children families } } } } }"#, json!({})).await;
+        let list = projects["serviceProjects"]["edges"].as_array().unwrap();
+        assert_eq!(projects["serviceProjects"]["totalCount"], 36);
+        let local = list.iter().filter(|e| matches!(e["node"]["purchaserKind"].as_str(), Some("STREET_OFFICE" | "COMMUNITY"))).collect::<Vec<_>>();
+        assert!(local.len() * 100 > 70 * 36, "over 70% bought by street offices and communities: {}", local.len());
+        for e in &local {
+            let p = &e["node"]["personTimes"];
+            let wcf = p["women"].as_i64().unwrap() + p["children"].as_i64().unwrap() + p["families"].as_i64().unwrap();
+            assert!(wcf * 10 > p["total"].as_i64().unwrap() * 8, "they serve women, children and families: {p}");
+            assert!(e["node"]["disbursedFen"].as_i64().unwrap() <= e["node"]["fundedFen"].as_i64().unwrap());
+        }
+
+        let rounds = app.ok(r#"{ grantRounds(first: 5) { edges { node { title budgetFen awardedTotalFen isOpen
+            ranking { weightedMean spread submittedReviews proposal { status } } } } } }"#, json!({})).await;
+        let round = &rounds["grantRounds"]["edges"][0]["node"];
+        assert!(round["title"].as_str().unwrap().contains("凤凰之约"), "{round}");
+        assert_eq!(round["isOpen"], false);
+        let ranking = round["ranking"].as_array().unwrap();
+        assert_eq!(ranking.len(), 12);
+        assert!(ranking.iter().all(|r| r["submittedReviews"] == 3));
+        let awarded = ranking.iter().filter(|r| r["proposal"]["status"] == "AWARDED").count();
+        assert_eq!(awarded, 8);
+        assert!(round["awardedTotalFen"].as_i64().unwrap() <= round["budgetFen"].as_i64().unwrap());
+        assert_eq!(totals["awardedFen"], round["awardedTotalFen"]);
+    }
+}
