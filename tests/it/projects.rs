@@ -278,3 +278,26 @@ backend_tests! {
         assert_eq!(totals["awardedFen"], round["awardedTotalFen"]);
     }
 }
+
+backend_tests! {
+    async fn concurrent_tranches_never_overpay(app) {
+        let (org, _) = org_with_owner(&app, "海沧区同心家庭服务中心").await;
+        let project = government_project(&app, &org, 1_000_000, "2026-01-01", "2026-12-31", "COMMUNITY").await;
+        let app = std::sync::Arc::new(app);
+        let handles: Vec<_> = (0..10).map(|_| {
+            let (app, project) = (app.clone(), project.clone());
+            tokio::spawn(async move {
+                app.gql(DISBURSE, json!({ "i": { "projectId": project, "amountFen": 300_000, "paidOn": "2026-03-01" } })).await
+            })
+        }).collect();
+        let mut paid = 0;
+        for h in handles {
+            let body = h.await.unwrap();
+            if body.get("errors").is_none() { paid += 1 } else { assert_eq!(code(&body), "CONFLICT", "{body}") }
+        }
+        assert_eq!(paid, 3, "three tranches of 3,000 yuan fit in a 10,000 yuan contract");
+        let data = app.ok("query($id: ID!) { serviceProject(id: $id) { disbursedFen disbursements { amountFen } } }", json!({ "id": project })).await;
+        assert_eq!(data["serviceProject"]["disbursedFen"], 900_000);
+        assert_eq!(data["serviceProject"]["disbursements"].as_array().unwrap().len(), 3, "no ledger row for a refused tranche");
+    }
+}
