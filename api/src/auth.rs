@@ -128,6 +128,66 @@ impl Viewer {
     pub fn can_see_private_contact(&self, org_id: i64) -> bool {
         self.can_edit_organization(org_id)
     }
+
+    // ------------------------------------------------------------ venture philanthropy
+
+    /// Rounds, reviewer assignments and award decisions are the base's.
+    pub fn require_manage_grants(&self) -> AppResult<()> {
+        self.require_staff("manage grant rounds, reviewers and awards")
+    }
+
+    /// An organization's proposals are written by its members (and by staff on its behalf).
+    pub fn require_write_proposal(&self, org_id: i64) -> AppResult<()> {
+        if self.can_edit_organization(org_id) {
+            Ok(())
+        } else {
+            Err(self.deny("write proposals for this organization"))
+        }
+    }
+
+    /// Staff, the organization's members, and reviewers assigned to the proposal.
+    pub fn can_read_proposal(&self, org_id: i64, assigned_reviewer: bool) -> bool {
+        self.can_edit_organization(org_id) || assigned_reviewer
+    }
+
+    /// Scoring needs the REVIEWER role; the assignment itself is checked by the service.
+    pub fn require_reviewer(&self) -> AppResult<&AccountViewer> {
+        match &self.account {
+            Some(account) if self.has_role(Role::Reviewer) => Ok(account),
+            _ => Err(self.deny("review proposals")),
+        }
+    }
+
+    /// Who scored what, the ranking and the spread: staff only. Organizations never see it.
+    pub fn can_see_reviews(&self) -> bool {
+        self.is_staff()
+    }
+
+    pub fn require_see_ranking(&self) -> AppResult<()> {
+        self.require_staff("see the ranking of a round")
+    }
+
+    // ------------------------------------------------------------ funded projects and impact
+
+    /// Creating projects and paying tranches: staff.
+    pub fn require_manage_projects(&self) -> AppResult<()> {
+        self.require_staff("manage funded projects and their disbursements")
+    }
+
+    /// Goals, progress and service records: the organization running the project, and staff.
+    pub fn require_report_on_project(&self, org_id: i64) -> AppResult<()> {
+        if self.can_edit_organization(org_id) { Ok(()) } else { Err(self.deny("report on this project")) }
+    }
+
+    /// The disbursement ledger: staff and the organization's members.
+    pub fn can_see_disbursements(&self, org_id: i64) -> bool {
+        self.can_edit_organization(org_id)
+    }
+
+    /// The impact report download (the dashboard query itself is public).
+    pub fn require_impact_report(&self) -> AppResult<()> {
+        self.require_staff("download the impact report")
+    }
 }
 
 impl Viewer {

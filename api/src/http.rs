@@ -23,7 +23,7 @@ use crate::graphql::loaders::Loaders;
 use crate::graphql::{AppSchema, RequestOutcome};
 use crate::ratelimit::OperationLimiter;
 use crate::response_cache::{self, Flight};
-use crate::service::identity;
+use crate::service::{identity, impact};
 use crate::state::AppState;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -44,7 +44,8 @@ pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
         .at("/graphql/ws", subscriptions)
         .at("/health", get(health))
         .at("/ready", get(ready.data(state.clone())))
-        .at("/metrics", get(metrics_text.data(state)))
+        .at("/metrics", get(metrics_text.data(state.clone())))
+        .at("/reports/impact.csv", get(impact_csv.data(state)))
         .with(CatchPanic::new().with_handler(|_| {
             tracing::error!("a request handler panicked");
             error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error", "INTERNAL")
@@ -114,6 +115,73 @@ fn metrics_text(state: poem::web::Data<&AppState>) -> String {
         m.response_cache_hits.load(Ordering::Relaxed),
         m.response_cache_misses.load(Ordering::Relaxed),
     )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ImpactReportParams {
+    from: Option<String>,
+    to: Option<String>,
+    group_by: Option<String>,
+}
+
+/// The impact report as CSV, the same figures as `baseStats` (staff, Bearer token):
+/// `GET /reports/impact.csv?from=2026-01-01&to=2026-12-31&groupBy=QUARTER`.
+#[handler]
+async fn impact_csv(req: &Request, state: poem::web::Data<&AppState>) -> Response {
+    let authorization = req.header(header::AUTHORIZATION).map(str::to_owned);
+    let api_key = req.header("x-api-key").map(str::to_owned);
+    let viewer = match authenticate(&state, authorization.as_deref(), api_key.as_deref()).await {
+        Ok(viewer) => viewer,
+        Err(AppError::ServiceUnavailable(m)) => {
+            return error_response(StatusCode::SERVICE_UNAVAILABLE, &m, "SERVICE_UNAVAILABLE");
+        }
+        Err(_) => {
+            return error_response(
+                StatusCode::UNAUTHORIZED,
+                "the access token or API key is invalid, expired or revoked",
+                "UNAUTHENTICATED",
+            );
+        }
+    };
+    if let Err(error) = viewer.require_impact_report() {
+        let status =
+            if matches!(error, AppError::Unauthenticated) { StatusCode::UNAUTHORIZED } else { StatusCode::FORBIDDEN };
+        return error_response(status, &error.to_string(), error.code());
+    }
+    let params: ImpactReportParams = match req.params() {
+        Ok(p) => p,
+        Err(e) => return error_response(StatusCode::BAD_REQUEST, &format!("bad query string: {e}"), "BAD_USER_INPUT"),
+    };
+    let date = |name: &str, raw: Option<String>| -> Result<chrono::NaiveDate, String> {
+        let raw = raw.ok_or_else(|| format!("`{name}` (YYYY-MM-DD) is required"))?;
+        raw.trim().parse().map_err(|_| format!("`{name}` is not a YYYY-MM-DD date"))
+    };
+    let (from, to) = match (date("from", params.from), date("to", params.to)) {
+        (Ok(from), Ok(to)) => (from, to),
+        (Err(message), _) | (_, Err(message)) => {
+            return error_response(StatusCode::BAD_REQUEST, &message, "BAD_USER_INPUT");
+        }
+    };
+    let group_by = match params.group_by.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        None | Some("MONTH") => impact::GroupBy::Month,
+        Some("QUARTER") => impact::GroupBy::Quarter,
+        Some("YEAR") => impact::GroupBy::Year,
+        Some(_) => {
+            return error_response(StatusCode::BAD_REQUEST, "`groupBy` is MONTH, QUARTER or YEAR", "BAD_USER_INPUT");
+        }
+    };
+    let dashboard = impact::Dashboard { db: &state.db, cache: &state.cache };
+    match dashboard.base_stats(from, to, group_by).await {
+        Ok(stats) => Response::builder()
+            .content_type("text/csv; charset=utf-8")
+            .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"impact-{from}-{to}.csv\""))
+            .body(impact::to_csv(&stats)),
+        Err(AppError::BadUserInput { message, .. }) => {
+            error_response(StatusCode::BAD_REQUEST, &message, "BAD_USER_INPUT")
+        }
+        Err(error) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error", error.code()),
+    }
 }
 
 fn error_body(message: &str, code: &str) -> serde_json::Value {

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261129_000001_organizations;
 mod m20261129_000002_identity;
 mod m20261129_000004_crowdfunding;
+mod m20261129_000006_grants;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_organizations::Migration),
             Box::new(m20261129_000002_identity::Migration),
             Box::new(m20261129_000004_crowdfunding::Migration),
+            Box::new(m20261129_000006_grants::Migration),
         ]
     }
 }

@@ -73,6 +73,25 @@ pub const RULES: &[(&str, &[Who])] = &[
     ("confirmDonation", RECONCILERS),
     ("cancelDonation", RECONCILERS),
     ("refundDonation", RECONCILERS),
+    ("createGrantRound", STAFF),
+    ("updateGrantRound", STAFF),
+    ("createGrantProposal", ORG_EDITORS),
+    ("updateGrantProposal", ORG_EDITORS),
+    ("submitGrantProposal", ORG_EDITORS),
+    ("withdrawGrantProposal", ORG_EDITORS),
+    ("assignGrantReviewer", STAFF),
+    ("unassignGrantReviewer", STAFF),
+    // The assigned reviewer only: an admin holds every role but is not assigned.
+    ("saveGrantReview", &[Reviewer]),
+    ("submitGrantReview", &[Reviewer]),
+    ("declareReviewConflict", &[Reviewer]),
+    ("awardGrantProposal", STAFF),
+    ("declineGrantProposal", STAFF),
+    ("createServiceProject", STAFF),
+    ("recordDisbursement", STAFF),
+    ("addImpactGoal", ORG_EDITORS),
+    ("recordGoalProgress", ORG_EDITORS),
+    ("addServiceRecord", ORG_EDITORS),
 ];
 
 /// What the calls act on, made once per test.
@@ -82,6 +101,84 @@ pub struct Fixture {
     pub throwaway_key_id: String,
     pub sign_in_email: String,
     pub callers: Vec<(Who, Credentials)>,
+    pub grants: GrantFixture,
+}
+
+/// A round open now, a draft and an under-review proposal of the fixture organization.
+pub struct GrantFixture {
+    pub round_id: String,
+    pub org_row: i64,
+    pub draft_id: String,
+    pub review_id: String,
+    pub spare_reviewer: TestAccount,
+    pub project_id: String,
+    pub goal_id: String,
+}
+
+fn gid(type_name: &str, id: i64) -> String {
+    api::graphql::ids::encode(type_name, id).to_string()
+}
+
+async fn grant_fixture(app: &TestApp, org_row: i64, reviewer: &TestAccount) -> GrantFixture {
+    use api::service::grants;
+    let db = &app.state.db;
+    let now = chrono::Utc::now();
+    let rubric = grants::Rubric {
+        min_score: 0,
+        max_score: 10,
+        criteria: vec![grants::Criterion { key: "need".into(), name: "需求".into(), weight: 1 }],
+    };
+    let round = grants::create_round(
+        db,
+        grants::RoundInput {
+            title: "矩阵测试创投".into(),
+            description: String::new(),
+            budget_fen: 100_000_000,
+            per_proposal_cap_fen: 1_000_000,
+            opens_at: now - chrono::Duration::days(1),
+            closes_at: now + chrono::Duration::days(7),
+            review_ends_at: now + chrono::Duration::days(14),
+            results_at: now + chrono::Duration::days(21),
+            eligible_stages: vec![],
+            rubric,
+        },
+    )
+    .await
+    .expect("round");
+    let new = |title: &str| grants::ProposalInput { title: title.into(), requested_fen: 10_000, ..Default::default() };
+    let draft = grants::create_proposal(db, round.round.id, org_row, None, new("草稿")).await.expect("draft");
+    let reviewed = grants::create_proposal(db, round.round.id, org_row, None, new("评审中")).await.expect("proposal");
+    grants::submit_proposal(db, reviewed.proposal.id).await.expect("submit");
+    grants::assign_reviewer(db, reviewed.proposal.id, reviewer.id).await.expect("assign");
+    let project = api::service::projects::create_project(
+        db,
+        api::service::projects::NewProject {
+            organization_id: Some(org_row),
+            title: "矩阵测试项目".into(),
+            description: String::new(),
+            funding: api::service::projects::Funding::GovernmentPurchase {
+                purchaser: "某街道办事处".into(),
+                purchaser_kind: entity::service_project::PurchaserKind::StreetOffice,
+                contract_number: "AUTHZ-1".into(),
+                contract_fen: 100_000_000,
+            },
+            starts_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
+            ends_on: chrono::NaiveDate::from_ymd_opt(2026, 12, 31).expect("date"),
+            budget_lines: vec![],
+        },
+    )
+    .await
+    .expect("project");
+    let goal = api::service::projects::add_goal(db, project.project.id, "服务人次", "人次", 100).await.expect("goal");
+    GrantFixture {
+        project_id: gid("ServiceProject", project.project.id),
+        goal_id: gid("ImpactGoal", goal.id),
+        round_id: gid("GrantRound", round.round.id),
+        org_row,
+        draft_id: gid("GrantProposal", draft.proposal.id),
+        review_id: gid("GrantProposal", reviewed.proposal.id),
+        spare_reviewer: app.account("spare-reviewer", &[Role::Reviewer]).await,
+    }
 }
 
 fn unique(label: &str) -> String {
@@ -108,13 +205,15 @@ async fn fixture(app: &TestApp) -> Fixture {
     let without_scope = identity::create_api_key(db, "只读伙伴", &[], None, 0).await.expect("key");
     let throwaway = identity::create_api_key(db, "待吊销", &[], None, 0).await.expect("key");
     let sign_in = app.account("signin", &[Role::Donor]).await;
+    let reviewer = app.account("reviewer", &[Role::Reviewer]).await;
+    let grants = grant_fixture(app, org_row, &reviewer).await;
 
     let callers = vec![
         (Anonymous, Credentials::anonymous()),
         (Donor, Credentials::account(&app.account("donor", &[Role::Donor]).await)),
         (Member, Credentials::account(&member)),
         (OtherMember, Credentials::account(&other_member)),
-        (Reviewer, Credentials::account(&app.account("reviewer", &[Role::Reviewer]).await)),
+        (Reviewer, Credentials::account(&reviewer)),
         (Manager, Credentials::account(&app.manager)),
         (Admin, Credentials::account(&app.account("admin", &[Role::Admin]).await)),
         (PartnerWithScope, Credentials::api_key(&with_scope.secret)),
@@ -126,6 +225,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         throwaway_key_id: api::graphql::ids::encode("ApiKey", throwaway.key.id).to_string(),
         sign_in_email: sign_in.email,
         callers,
+        grants,
     }
 }
 
@@ -238,6 +338,98 @@ async fn call(app: &TestApp, f: &Fixture, mutation: &str) -> (&'static str, Valu
         "refundDonation" => (
             "mutation($i: RefundDonationInput!) { refundDonation(input: $i) { donation { id } } }",
             json!({ "i": { "id": donation_gid(pledge(app, f, true).await) } }),
+        ),
+        "createGrantRound" => (
+            "mutation($i: CreateGrantRoundInput!) { createGrantRound(input: $i) { round { id } } }",
+            json!({ "i": { "title": "新一轮创投", "budgetFen": 1_000_000, "perProposalCapFen": 100_000,
+                "opensAt": "2027-01-01T00:00:00Z", "closesAt": "2027-02-01T00:00:00Z",
+                "reviewEndsAt": "2027-03-01T00:00:00Z", "resultsAt": "2027-03-15T00:00:00Z",
+                "rubric": { "minScore": 0, "maxScore": 5, "criteria": [{ "key": "need", "name": "需求", "weight": 1 }] } } }),
+        ),
+        "updateGrantRound" => (
+            "mutation($i: UpdateGrantRoundInput!) { updateGrantRound(input: $i) { round { id } } }",
+            json!({ "i": { "id": f.grants.round_id, "description": "更新说明" } }),
+        ),
+        "createGrantProposal" => (
+            "mutation($i: CreateGrantProposalInput!) { createGrantProposal(input: $i) { proposal { id } } }",
+            json!({ "i": { "roundId": f.grants.round_id, "organizationId": f.org_id, "title": "新申报", "requestedFen": 5_000 } }),
+        ),
+        "updateGrantProposal" => (
+            "mutation($i: UpdateGrantProposalInput!) { updateGrantProposal(input: $i) { proposal { id } } }",
+            json!({ "i": { "id": f.grants.draft_id, "summary": "修改摘要" } }),
+        ),
+        "submitGrantProposal" | "withdrawGrantProposal" => {
+            // A fresh draft each call, so every allowed caller meets a proposal it can move.
+            let fresh = api::service::grants::create_proposal(
+                &app.state.db,
+                api::graphql::ids::parse(&f.grants.round_id).expect("id").1,
+                f.grants.org_row,
+                None,
+                api::service::grants::ProposalInput {
+                    title: "临时申报".into(),
+                    requested_fen: 1_000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("draft");
+            let document = if mutation == "submitGrantProposal" {
+                "mutation($i: GrantProposalIdInput!) { submitGrantProposal(input: $i) { proposal { id } } }"
+            } else {
+                "mutation($i: GrantProposalIdInput!) { withdrawGrantProposal(input: $i) { proposal { id } } }"
+            };
+            (document, json!({ "i": { "id": gid("GrantProposal", fresh.proposal.id) } }))
+        }
+        "assignGrantReviewer" => (
+            "mutation($i: GrantReviewerInput!) { assignGrantReviewer(input: $i) { review { id } } }",
+            json!({ "i": { "proposalId": f.grants.review_id, "reviewerId": f.grants.spare_reviewer.global_id } }),
+        ),
+        "unassignGrantReviewer" => (
+            "mutation($i: GrantReviewerInput!) { unassignGrantReviewer(input: $i) { removedReviewId } }",
+            json!({ "i": { "proposalId": f.grants.review_id, "reviewerId": f.grants.spare_reviewer.global_id } }),
+        ),
+        "saveGrantReview" => (
+            "mutation($i: SaveGrantReviewInput!) { saveGrantReview(input: $i) { review { id } } }",
+            json!({ "i": { "proposalId": f.grants.review_id, "scores": [{ "criterion": "need", "score": 4 }] } }),
+        ),
+        "submitGrantReview" => (
+            "mutation($i: SaveGrantReviewInput!) { submitGrantReview(input: $i) { review { id } } }",
+            json!({ "i": { "proposalId": f.grants.review_id, "scores": [{ "criterion": "need", "score": 5 }] } }),
+        ),
+        "declareReviewConflict" => (
+            "mutation($i: DeclareReviewConflictInput!) { declareReviewConflict(input: $i) { review { id } } }",
+            json!({ "i": { "proposalId": f.grants.review_id, "reason": "曾为该机构提供咨询" } }),
+        ),
+        "awardGrantProposal" => (
+            "mutation($i: AwardGrantProposalInput!) { awardGrantProposal(input: $i) { proposal { id } } }",
+            json!({ "i": { "id": f.grants.review_id, "amountFen": 5_000 } }),
+        ),
+        "declineGrantProposal" => (
+            "mutation($i: DeclineGrantProposalInput!) { declineGrantProposal(input: $i) { proposal { id } } }",
+            json!({ "i": { "id": f.grants.review_id, "note": "未入选" } }),
+        ),
+        "createServiceProject" => (
+            "mutation($i: CreateServiceProjectInput!) { createServiceProject(input: $i) { project { id } } }",
+            json!({ "i": { "title": "新购买项目", "source": "GOVERNMENT_PURCHASE", "organizationId": f.org_id,
+                "purchaser": "某社区居委会", "purchaserKind": "COMMUNITY", "contractNumber": "AUTHZ-2",
+                "contractFen": 100_000, "startsOn": "2026-01-01", "endsOn": "2026-06-30" } }),
+        ),
+        "recordDisbursement" => (
+            "mutation($i: RecordDisbursementInput!) { recordDisbursement(input: $i) { project { id } } }",
+            json!({ "i": { "projectId": f.grants.project_id, "amountFen": 100, "paidOn": "2026-02-01" } }),
+        ),
+        "addImpactGoal" => (
+            "mutation($i: AddImpactGoalInput!) { addImpactGoal(input: $i) { goal { id } } }",
+            json!({ "i": { "projectId": f.grants.project_id, "goalType": "培训场次", "unit": "场", "target": 10 } }),
+        ),
+        "recordGoalProgress" => (
+            "mutation($i: RecordGoalProgressInput!) { recordGoalProgress(input: $i) { goal { id } } }",
+            json!({ "i": { "goalId": f.grants.goal_id, "achieved": 20, "reportedOn": "2026-03-01" } }),
+        ),
+        "addServiceRecord" => (
+            "mutation($i: AddServiceRecordInput!) { addServiceRecord(input: $i) { record { servedOn } } }",
+            json!({ "i": { "projectId": f.grants.project_id, "servedOn": "2026-03-08", "activity": "讲座",
+                "people": { "women": 10 } } }),
         ),
         other => panic!("no call written for mutation `{other}`: add it to authz.rs"),
     }

@@ -119,11 +119,7 @@ impl CampaignProgress {
     }
 }
 
-#[derive(SimpleObject)]
-pub struct BudgetLine {
-    pub item: String,
-    pub amount_fen: i64,
-}
+pub use super::common::BudgetLine;
 
 /// A news post of a campaign.
 pub struct CampaignUpdate(pub campaign_update::Model);
@@ -547,11 +543,7 @@ impl CrowdfundingQuery {
 
 // ---------------------------------------------------------------- mutations
 
-#[derive(InputObject)]
-pub struct BudgetLineInput {
-    pub item: String,
-    pub amount_fen: i64,
-}
+pub type BudgetLineInput = super::common::BudgetLine;
 
 fn budget(lines: Vec<BudgetLineInput>) -> Vec<ServiceBudgetLine> {
     lines.into_iter().map(|l| ServiceBudgetLine { item: l.item, amount_fen: l.amount_fen }).collect()

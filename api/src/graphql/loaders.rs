@@ -10,6 +10,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::error::AppError;
 use crate::service::organization::{self, OrganizationRecord};
+use crate::service::{grants, projects};
 
 pub struct Loaders {
     pub organization: DataLoader<OrganizationLoader>,
@@ -17,6 +18,14 @@ pub struct Loaders {
     pub members: DataLoader<MembersLoader>,
     pub campaign: DataLoader<CampaignLoader>,
     pub campaign_updates: DataLoader<CampaignUpdatesLoader>,
+    pub grant_round: DataLoader<GrantRoundLoader>,
+    pub grant_proposal: DataLoader<GrantProposalLoader>,
+    pub proposal_reviews: DataLoader<ProposalReviewsLoader>,
+    pub service_project: DataLoader<ServiceProjectLoader>,
+    pub disbursements: DataLoader<DisbursementsLoader>,
+    pub project_goals: DataLoader<ProjectGoalsLoader>,
+    pub goal_updates: DataLoader<GoalUpdatesLoader>,
+    pub service_totals: DataLoader<ServiceTotalsLoader>,
 }
 
 impl Loaders {
@@ -29,6 +38,14 @@ impl Loaders {
             members: DataLoader::new(MembersLoader(db.clone()), tokio::spawn).delay(delay),
             campaign: DataLoader::new(CampaignLoader(db.clone()), tokio::spawn).delay(delay),
             campaign_updates: DataLoader::new(CampaignUpdatesLoader(db.clone()), tokio::spawn).delay(delay),
+            grant_round: DataLoader::new(GrantRoundLoader(db.clone()), tokio::spawn).delay(delay),
+            grant_proposal: DataLoader::new(GrantProposalLoader(db.clone()), tokio::spawn).delay(delay),
+            proposal_reviews: DataLoader::new(ProposalReviewsLoader(db.clone()), tokio::spawn).delay(delay),
+            service_project: DataLoader::new(ServiceProjectLoader(db.clone()), tokio::spawn).delay(delay),
+            disbursements: DataLoader::new(DisbursementsLoader(db.clone()), tokio::spawn).delay(delay),
+            project_goals: DataLoader::new(ProjectGoalsLoader(db.clone()), tokio::spawn).delay(delay),
+            goal_updates: DataLoader::new(GoalUpdatesLoader(db.clone()), tokio::spawn).delay(delay),
+            service_totals: DataLoader::new(ServiceTotalsLoader(db.clone()), tokio::spawn).delay(delay),
         }
     }
 }
@@ -87,5 +104,96 @@ impl Loader<i64> for CampaignUpdatesLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         crate::service::crowdfunding::updates_of(&self.0, keys).await.map_err(Arc::new)
+    }
+}
+
+pub struct GrantRoundLoader(DatabaseConnection);
+
+impl Loader<i64> for GrantRoundLoader {
+    type Value = grants::RoundRecord;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = grants::rounds_by_ids(&self.0, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (r.round.id, r)).collect())
+    }
+}
+
+pub struct GrantProposalLoader(DatabaseConnection);
+
+impl Loader<i64> for GrantProposalLoader {
+    type Value = grants::ProposalRecord;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = grants::proposals_by_ids(&self.0, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (r.proposal.id, r)).collect())
+    }
+}
+
+pub struct ProposalReviewsLoader(DatabaseConnection);
+
+impl Loader<i64> for ProposalReviewsLoader {
+    type Value = Vec<grants::ReviewRecord>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        grants::reviews_of(&self.0, keys).await.map_err(Arc::new)
+    }
+}
+
+pub struct ServiceProjectLoader(DatabaseConnection);
+
+impl Loader<i64> for ServiceProjectLoader {
+    type Value = projects::ProjectRecord;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = projects::projects_by_ids(&self.0, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (r.project.id, r)).collect())
+    }
+}
+
+pub struct DisbursementsLoader(DatabaseConnection);
+
+impl Loader<i64> for DisbursementsLoader {
+    type Value = Vec<entity::project_disbursement::Model>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        projects::disbursements_of(&self.0, keys).await.map_err(Arc::new)
+    }
+}
+
+pub struct ProjectGoalsLoader(DatabaseConnection);
+
+impl Loader<i64> for ProjectGoalsLoader {
+    type Value = Vec<entity::project_goal::Model>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        projects::goals_of(&self.0, keys).await.map_err(Arc::new)
+    }
+}
+
+pub struct GoalUpdatesLoader(DatabaseConnection);
+
+impl Loader<i64> for GoalUpdatesLoader {
+    type Value = Vec<entity::project_goal_update::Model>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        projects::goal_updates_of(&self.0, keys).await.map_err(Arc::new)
+    }
+}
+
+pub struct ServiceTotalsLoader(DatabaseConnection);
+
+impl Loader<i64> for ServiceTotalsLoader {
+    type Value = grants::PeopleByGroup;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        projects::service_totals_of(&self.0, keys).await.map_err(Arc::new)
     }
 }

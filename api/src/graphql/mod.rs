@@ -1,13 +1,16 @@
 //! The GraphQL schema: one Query/Mutation pair per domain, merged into the roots.
+pub mod common;
 pub mod connection;
 pub mod cost;
 pub mod crowdfunding;
+pub mod grants;
 pub mod identity;
 pub mod ids;
 pub mod loaders;
 pub mod node;
 pub mod organization;
 mod outcome;
+pub mod projects;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 
@@ -22,6 +25,8 @@ pub struct QueryRoot(
     identity::IdentityQuery,
     organization::OrganizationQuery,
     crowdfunding::CrowdfundingQuery,
+    grants::GrantQuery,
+    projects::ProjectQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -29,6 +34,8 @@ pub struct MutationRoot(
     identity::IdentityMutation,
     organization::OrganizationMutation,
     crowdfunding::CrowdfundingMutation,
+    grants::GrantMutation,
+    projects::ProjectMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -2,9 +2,11 @@
 use async_graphql::{Context, ID, Interface, Object, Result};
 
 use super::crowdfunding::Campaign;
+use super::grants::GrantRound;
 use super::ids;
 use super::loaders::Loaders;
 use super::organization::Organization;
+use super::projects::ServiceProject;
 use crate::error::AppError;
 use async_graphql::ErrorExtensions;
 
@@ -15,6 +17,8 @@ pub const MAX_NODES: usize = 100;
 pub enum Node {
     Organization(Organization),
     Campaign(Campaign),
+    GrantRound(GrantRound),
+    ServiceProject(ServiceProject),
 }
 
 #[derive(Default)]
@@ -50,6 +54,10 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
     let campaign_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == "Campaign").map(|(_, r)| *r).collect();
     let campaigns = loaders.campaign.load_many(campaign_ids).await.map_err(|e| e.extend())?;
     let viewer = super::identity::viewer(ctx);
+    let round_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == super::grants::ROUND).map(|(_, r)| *r).collect();
+    let rounds = loaders.grant_round.load_many(round_ids).await.map_err(|e| e.extend())?;
+    let project_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == super::projects::PROJECT).map(|(_, r)| *r).collect();
+    let projects = loaders.service_project.load_many(project_ids).await.map_err(|e| e.extend())?;
     Ok(parsed
         .into_iter()
         .map(|(type_name, row)| match type_name.as_str() {
@@ -59,6 +67,8 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
                 .filter(|r| super::crowdfunding::visible(viewer, r))
                 .cloned()
                 .map(|r| Node::Campaign(Campaign(r))),
+            super::grants::ROUND => rounds.get(&row).cloned().map(|r| Node::GrantRound(GrantRound(r))),
+            super::projects::PROJECT => projects.get(&row).cloned().map(|r| Node::ServiceProject(ServiceProject(r))),
             _ => None,
         })
         .collect())

@@ -2,9 +2,12 @@
 //! Nothing in here knows about GraphQL or HTTP.
 pub mod credit_code;
 pub mod crowdfunding;
+pub mod grants;
 pub mod identity;
+pub mod impact;
 pub mod organization;
 pub mod pagination;
+pub mod projects;
 
 /// The current instant at microsecond precision, what PostgreSQL stores: a value written and
 /// the same value read back are then equal on both backends.

@@ -610,6 +610,7 @@ impl Directory<'_> {
     pub async fn create(&self, input: NewOrganization) -> AppResult<OrganizationRecord> {
         let record = create(self.db, input).await?;
         self.cache.invalidate(CACHE_TAG).await;
+        self.cache.invalidate(super::impact::CACHE_TAG).await;
         Ok(record)
     }
 
@@ -622,6 +623,8 @@ impl Directory<'_> {
     pub async fn transition(&self, change: StageChange) -> AppResult<(OrganizationRecord, transition::Model)> {
         let result = transition(self.db, change).await?;
         self.cache.invalidate(CACHE_TAG).await;
+        // Stage counts and stage changes are figures of the impact dashboard.
+        self.cache.invalidate(super::impact::CACHE_TAG).await;
         Ok(result)
     }
 }

@@ -1,0 +1,462 @@
+//! The base's impact dashboard: what the base achieved in a period, as totals and as a time
+//! series bucketed by month, quarter or year in Asia/Shanghai.
+//!
+//! Every figure is built from dated *contributions* (a local date and an amount). Figures of
+//! domains that are not part of this module plug in through one function each:
+//! [`event_contributions`] (events held by kind, attendance person-times) and
+//! [`campaign_contributions`] (money raised). They return nothing until those domains land;
+//! their writes must then invalidate [`CACHE_TAG`].
+//!
+//! The answer is cached under [`CACHE_TAG`]. Writes that change a figure invalidate it:
+//! awards, service projects, service records, and organization creation and stage
+//! transitions (`organization::Directory` invalidates this tag as well as its own).
+use std::collections::HashMap;
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, Offset, TimeZone, Utc};
+use entity::grant_proposal::{self as proposal, ProposalStatus};
+use entity::organization::Stage;
+use entity::organization_stage_transition as transition;
+use entity::service_project::{self as project, FundingSource};
+use entity::service_record as record;
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::{Deserialize, Serialize};
+
+use super::grants::PeopleByGroup;
+use super::projects::sum_of;
+use crate::cache::Cache;
+use crate::error::{AppError, AppResult};
+
+/// Cache tag of every answer of the impact dashboard.
+pub const CACHE_TAG: &str = "impact";
+
+/// The longest period one query covers.
+pub const MAX_PERIOD_DAYS: i64 = 366 * 10;
+
+pub const STAGES: [Stage; 6] =
+    [Stage::Liaison, Stage::Applied, Stage::Incubating, Stage::Resident, Stage::Graduated, Stage::Exited];
+
+/// Asia/Shanghai: UTC+8 all year (no daylight saving since 1991), so a fixed offset is exact.
+pub fn zone() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix())
+}
+
+pub fn local_date(at: DateTime<Utc>) -> NaiveDate {
+    at.with_timezone(&zone()).date_naive()
+}
+
+/// The instant a local date begins.
+pub fn start_of(date: NaiveDate) -> DateTime<Utc> {
+    match zone().from_local_datetime(&date.and_time(NaiveTime::MIN)).single() {
+        Some(t) => t.with_timezone(&Utc),
+        None => date.and_time(NaiveTime::MIN).and_utc(),
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub enum GroupBy {
+    Month,
+    Quarter,
+    Year,
+}
+
+/// What happened in a period (or one bucket of it).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Figures {
+    /// Person-times served, all sources, by group.
+    pub person_times: PeopleByGroup,
+    pub person_times_from_projects: i64,
+    /// From event attendance (plugged in by the events domain).
+    pub person_times_from_events: i64,
+    /// Events held, by kind (plugged in by the events domain).
+    pub events_by_kind: Vec<(String, i64)>,
+    /// Stage transitions that took effect, by the stage entered (joining counts).
+    pub stage_changes: Vec<(Stage, i64)>,
+    pub awarded_fen: i64,
+    pub contracted_fen: i64,
+    /// Raised by crowdfunding campaigns (plugged in by the campaigns domain).
+    pub campaign_raised_fen: i64,
+    /// Projects whose period overlaps.
+    pub projects_active: i64,
+    pub projects_started: i64,
+}
+
+impl Figures {
+    pub fn events_held(&self) -> i64 {
+        self.events_by_kind.iter().map(|(_, n)| n).sum()
+    }
+
+    pub fn stage_changes_total(&self) -> i64 {
+        self.stage_changes.iter().map(|(_, n)| n).sum()
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Bucket {
+    /// `2026-03`, `2026-Q1` or `2026`.
+    pub label: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Organizations in each stage at the end of the bucket.
+    pub organizations_by_stage: Vec<(Stage, i64)>,
+    pub figures: Figures,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BaseStats {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub group_by: GroupBy,
+    /// At the end of the period.
+    pub organizations_by_stage: Vec<(Stage, i64)>,
+    pub totals: Figures,
+    pub series: Vec<Bucket>,
+}
+
+// ---------------------------------------------------------------- plug points
+
+/// What the events domain contributes.
+#[derive(Clone, Debug, Default)]
+pub struct EventContributions {
+    /// One entry per event held: its local date and kind.
+    pub held: Vec<(NaiveDate, String)>,
+    /// Attendance person-times by local date.
+    pub attendance: Vec<(NaiveDate, PeopleByGroup)>,
+}
+
+/// Plug point for events (not in this tree yet): events held by kind and attendance
+/// person-times between two local dates, inclusive. Replace the body with a query over the
+/// events tables; nothing else here needs to change.
+pub async fn event_contributions(
+    _db: &impl ConnectionTrait,
+    _from: NaiveDate,
+    _to: NaiveDate,
+) -> AppResult<EventContributions> {
+    Ok(EventContributions::default())
+}
+
+/// Plug point for crowdfunding campaigns (not in this tree yet): money raised (fen) by local
+/// date between two local dates, inclusive.
+pub async fn campaign_contributions(
+    _db: &impl ConnectionTrait,
+    _from: NaiveDate,
+    _to: NaiveDate,
+) -> AppResult<Vec<(NaiveDate, i64)>> {
+    Ok(Vec::new())
+}
+
+// ---------------------------------------------------------------- buckets
+
+fn bucket_start(date: NaiveDate, group_by: GroupBy) -> NaiveDate {
+    let (y, m) = (date.year(), date.month());
+    let month = match group_by {
+        GroupBy::Month => m,
+        GroupBy::Quarter => (m - 1) / 3 * 3 + 1,
+        GroupBy::Year => 1,
+    };
+    NaiveDate::from_ymd_opt(y, month, 1).unwrap_or(date)
+}
+
+fn next_bucket(start: NaiveDate, group_by: GroupBy) -> NaiveDate {
+    let months = match group_by {
+        GroupBy::Month => 1,
+        GroupBy::Quarter => 3,
+        GroupBy::Year => 12,
+    };
+    start.checked_add_months(chrono::Months::new(months)).unwrap_or(NaiveDate::MAX)
+}
+
+fn label(start: NaiveDate, group_by: GroupBy) -> String {
+    match group_by {
+        GroupBy::Month => format!("{}-{:02}", start.year(), start.month()),
+        GroupBy::Quarter => format!("{}-Q{}", start.year(), (start.month() - 1) / 3 + 1),
+        GroupBy::Year => format!("{}", start.year()),
+    }
+}
+
+/// The buckets covering `from..=to`, each clipped to the period.
+fn buckets(from: NaiveDate, to: NaiveDate, group_by: GroupBy) -> Vec<(String, NaiveDate, NaiveDate)> {
+    let mut out = Vec::new();
+    let mut start = bucket_start(from, group_by);
+    while start <= to {
+        let next = next_bucket(start, group_by);
+        let end = next.pred_opt().unwrap_or(next).min(to);
+        out.push((label(start, group_by), start.max(from), end));
+        start = next;
+    }
+    out
+}
+
+/// Accumulates dated contributions into the totals and the right bucket.
+struct Tally {
+    from: NaiveDate,
+    to: NaiveDate,
+    group_by: GroupBy,
+    index: HashMap<NaiveDate, usize>,
+    totals: Figures,
+    series: Vec<Figures>,
+}
+
+impl Tally {
+    fn new(from: NaiveDate, to: NaiveDate, group_by: GroupBy, count: usize, starts: &[NaiveDate]) -> Self {
+        let index = starts.iter().enumerate().map(|(i, s)| (bucket_start(*s, group_by), i)).collect();
+        Self { from, to, group_by, index, totals: Figures::default(), series: vec![Figures::default(); count] }
+    }
+
+    fn add(&mut self, date: NaiveDate, f: impl Fn(&mut Figures)) {
+        if date < self.from || date > self.to {
+            return;
+        }
+        f(&mut self.totals);
+        if let Some(i) = self.index.get(&bucket_start(date, self.group_by)) {
+            f(&mut self.series[*i]);
+        }
+    }
+}
+
+fn bump<K: PartialEq + Clone>(list: &mut Vec<(K, i64)>, key: &K, n: i64) {
+    match list.iter_mut().find(|(k, _)| k == key) {
+        Some((_, v)) => *v += n,
+        None => list.push((key.clone(), n)),
+    }
+}
+
+// ---------------------------------------------------------------- the computation
+
+/// A day and its sums of women, children, families, elderly, others.
+type DaySums = (NaiveDate, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+
+pub fn validate_period(from: NaiveDate, to: NaiveDate) -> AppResult<()> {
+    if from > to {
+        return Err(AppError::bad_input("to", "to is not before from"));
+    }
+    if (to - from).num_days() >= MAX_PERIOD_DAYS {
+        return Err(AppError::bad_input("to", "a period is at most ten years"));
+    }
+    Ok(())
+}
+
+pub async fn base_stats(
+    db: &impl ConnectionTrait,
+    from: NaiveDate,
+    to: NaiveDate,
+    group_by: GroupBy,
+) -> AppResult<BaseStats> {
+    validate_period(from, to)?;
+    let start = start_of(from);
+    let end = start_of(to.succ_opt().unwrap_or(to));
+    let ranges = buckets(from, to, group_by);
+    let starts: Vec<NaiveDate> = ranges.iter().map(|(_, s, _)| *s).collect();
+    let mut tally = Tally::new(from, to, group_by, ranges.len(), &starts);
+
+    // Person-times from project service records, summed per day in the database.
+    let days: Vec<DaySums> = record::Entity::find()
+        .select_only()
+        .column(record::Column::ServedOn)
+        .column_as(sum_of(record::Column::Women), "women")
+        .column_as(sum_of(record::Column::Children), "children")
+        .column_as(sum_of(record::Column::Families), "families")
+        .column_as(sum_of(record::Column::Elderly), "elderly")
+        .column_as(sum_of(record::Column::Others), "others")
+        .filter(record::Column::ServedOn.between(from, to))
+        .group_by(record::Column::ServedOn)
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (day, w, c, f, e, o) in days {
+        let people = PeopleByGroup {
+            women: w.unwrap_or(0),
+            children: c.unwrap_or(0),
+            families: f.unwrap_or(0),
+            elderly: e.unwrap_or(0),
+            others: o.unwrap_or(0),
+        };
+        tally.add(day, |fig| {
+            fig.person_times.add(&people);
+            fig.person_times_from_projects += people.total();
+        });
+    }
+
+    // Events (plug point).
+    let events = event_contributions(db, from, to).await?;
+    for (day, kind) in &events.held {
+        tally.add(*day, |fig| bump(&mut fig.events_by_kind, kind, 1));
+    }
+    for (day, people) in &events.attendance {
+        tally.add(*day, |fig| {
+            fig.person_times.add(people);
+            fig.person_times_from_events += people.total();
+        });
+    }
+
+    // Campaigns (plug point).
+    for (day, fen) in campaign_contributions(db, from, to).await? {
+        tally.add(day, |fig| fig.campaign_raised_fen += fen);
+    }
+
+    // Money awarded, by the local date of the decision.
+    let awards: Vec<(Option<DateTime<Utc>>, Option<i64>)> = proposal::Entity::find()
+        .select_only()
+        .column(proposal::Column::DecidedAt)
+        .column(proposal::Column::AwardedFen)
+        .filter(proposal::Column::Status.eq(ProposalStatus::Awarded))
+        .filter(proposal::Column::DecidedAt.gte(start))
+        .filter(proposal::Column::DecidedAt.lt(end))
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (at, fen) in awards {
+        if let (Some(at), Some(fen)) = (at, fen) {
+            tally.add(local_date(at), |fig| fig.awarded_fen += fen);
+        }
+    }
+
+    // Projects overlapping the period: contracted money by start date, active per bucket.
+    let projects: Vec<(NaiveDate, NaiveDate, FundingSource, i64)> = project::Entity::find()
+        .select_only()
+        .column(project::Column::StartsOn)
+        .column(project::Column::EndsOn)
+        .column(project::Column::Source)
+        .column(project::Column::FundedFen)
+        .filter(project::Column::StartsOn.lte(to))
+        .filter(project::Column::EndsOn.gte(from))
+        .into_tuple()
+        .all(db)
+        .await?;
+    tally.totals.projects_active = projects.len() as i64;
+    for (starts_on, ends_on, source, funded) in &projects {
+        tally.add(*starts_on, |fig| {
+            fig.projects_started += 1;
+            if *source == FundingSource::GovernmentPurchase {
+                fig.contracted_fen += funded;
+            }
+        });
+        for (i, (_, b_from, b_to)) in ranges.iter().enumerate() {
+            if starts_on <= b_to && ends_on >= b_from {
+                tally.series[i].projects_active += 1;
+            }
+        }
+    }
+
+    // Organizations: stage changes in the period, and stages at each bucket's end, replayed
+    // from the history.
+    let history: Vec<(i64, Stage, DateTime<Utc>)> = transition::Entity::find()
+        .select_only()
+        .column(transition::Column::OrganizationId)
+        .column(transition::Column::ToStage)
+        .column(transition::Column::OccurredAt)
+        .filter(transition::Column::OccurredAt.lt(end))
+        .order_by_asc(transition::Column::OccurredAt)
+        .order_by_asc(transition::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (_, stage, at) in &history {
+        if *at >= start {
+            tally.add(local_date(*at), |fig| bump(&mut fig.stage_changes, stage, 1));
+        }
+    }
+    let mut current: HashMap<i64, Stage> = HashMap::new();
+    let mut cursor = history.iter().peekable();
+    let mut at_end = Vec::with_capacity(ranges.len());
+    for (_, _, b_to) in &ranges {
+        let b_end = start_of(b_to.succ_opt().unwrap_or(*b_to));
+        while let Some((org, stage, _)) = cursor.next_if(|(_, _, at)| *at < b_end) {
+            current.insert(*org, *stage);
+        }
+        at_end.push(count_stages(&current));
+    }
+
+    let Tally { totals, series, .. } = tally;
+    let mut totals = totals;
+    sort_figures(&mut totals);
+    let series = ranges
+        .into_iter()
+        .zip(series)
+        .zip(at_end.iter().cloned())
+        .map(|(((label, b_from, b_to), mut figures), organizations_by_stage)| {
+            sort_figures(&mut figures);
+            Bucket { label, from: b_from, to: b_to, organizations_by_stage, figures }
+        })
+        .collect();
+    Ok(BaseStats {
+        from,
+        to,
+        group_by,
+        organizations_by_stage: at_end.last().cloned().unwrap_or_else(|| count_stages(&current)),
+        totals,
+        series,
+    })
+}
+
+fn count_stages(current: &HashMap<i64, Stage>) -> Vec<(Stage, i64)> {
+    STAGES.iter().map(|s| (*s, current.values().filter(|v| *v == s).count() as i64)).collect()
+}
+
+/// Stable order: stages in lifecycle order, event kinds by name.
+fn sort_figures(f: &mut Figures) {
+    f.stage_changes.sort_by_key(|(s, _)| STAGES.iter().position(|x| x == s));
+    f.events_by_kind.sort();
+}
+
+// ---------------------------------------------------------------- cached reads and CSV
+
+/// The dashboard as its readers see it, through the cache.
+pub struct Dashboard<'a> {
+    pub db: &'a DatabaseConnection,
+    pub cache: &'a Cache,
+}
+
+impl Dashboard<'_> {
+    pub async fn base_stats(&self, from: NaiveDate, to: NaiveDate, group_by: GroupBy) -> AppResult<BaseStats> {
+        validate_period(from, to)?;
+        let key = format!("base:{from}:{to}:{group_by:?}");
+        self.cache.get_or_load(CACHE_TAG, &key, base_stats(self.db, from, to, group_by)).await
+    }
+}
+
+pub const CSV_HEADER: &str = "period,from,to,person_times,women,children,families,elderly,others,\
+person_times_projects,person_times_events,events_held,awarded_fen,contracted_fen,campaign_raised_fen,\
+projects_active,projects_started,stage_changes,organizations_liaison,organizations_applied,\
+organizations_incubating,organizations_resident,organizations_graduated,organizations_exited";
+
+fn csv_row(label: &str, from: NaiveDate, to: NaiveDate, f: &Figures, stages: &[(Stage, i64)]) -> String {
+    let p = &f.person_times;
+    let mut cells: Vec<String> = vec![label.to_owned(), from.to_string(), to.to_string()];
+    cells.extend(
+        [
+            p.total(),
+            p.women,
+            p.children,
+            p.families,
+            p.elderly,
+            p.others,
+            f.person_times_from_projects,
+            f.person_times_from_events,
+            f.events_held(),
+            f.awarded_fen,
+            f.contracted_fen,
+            f.campaign_raised_fen,
+            f.projects_active,
+            f.projects_started,
+            f.stage_changes_total(),
+        ]
+        .iter()
+        .map(i64::to_string),
+    );
+    cells.extend(STAGES.iter().map(|s| stages.iter().find(|(x, _)| x == s).map_or(0, |(_, n)| *n).to_string()));
+    cells.join(",")
+}
+
+/// The impact report: one row per bucket, then a `total` row with the period's figures.
+/// Labels are generated (digits, `-`, `Q`), so no cell needs quoting.
+pub fn to_csv(stats: &BaseStats) -> String {
+    let mut out = String::from(CSV_HEADER);
+    out.push('\n');
+    for b in &stats.series {
+        out.push_str(&csv_row(&b.label, b.from, b.to, &b.figures, &b.organizations_by_stage));
+        out.push('\n');
+    }
+    out.push_str(&csv_row("total", stats.from, stats.to, &stats.totals, &stats.organizations_by_stage));
+    out.push('\n');
+    out
+}

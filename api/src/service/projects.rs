@@ -1,0 +1,539 @@
+//! Funded service projects: from an award, a government purchase or a campaign; their
+//! disbursement ledger (never more than the funding), impact goals with progress updates,
+//! and service records whose person-times feed the impact dashboard.
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::grant_proposal::{self as proposal, ProposalStatus};
+use entity::project_disbursement as disbursement;
+use entity::project_goal as goal;
+use entity::project_goal_update as goal_update;
+use entity::service_project::{self as project, FundingSource, PurchaserKind};
+use entity::service_record as record;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+
+use super::grants::{BudgetLine, PeopleByGroup, bounded_text, required_text, validate_budget_lines};
+use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use crate::config::Limits;
+use crate::error::{AppError, AppResult};
+
+/// Today's date in the base's zone.
+pub fn today() -> NaiveDate {
+    super::impact::local_date(Utc::now())
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProjectRecord {
+    pub project: project::Model,
+    pub budget_lines: Vec<BudgetLine>,
+}
+
+impl ProjectRecord {
+    pub fn from_model(project: project::Model) -> Self {
+        Self { budget_lines: serde_json::from_str(&project.budget_lines).unwrap_or_default(), project }
+    }
+}
+
+/// Where a project's money comes from.
+#[derive(Clone, Debug)]
+pub enum Funding {
+    /// The awarded proposal; the project is paid at most the award.
+    Award {
+        proposal_id: i64,
+    },
+    GovernmentPurchase {
+        purchaser: String,
+        purchaser_kind: PurchaserKind,
+        contract_number: String,
+        contract_fen: i64,
+    },
+    /// A crowdfunding campaign (another domain; not checked here) and the money it provides.
+    Campaign {
+        campaign_id: i64,
+        funded_fen: i64,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct NewProject {
+    /// Required unless the project comes from an award (then it is the proposal's).
+    pub organization_id: Option<i64>,
+    pub title: String,
+    pub description: String,
+    pub funding: Funding,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    pub budget_lines: Vec<BudgetLine>,
+}
+
+pub async fn find_project(db: &impl ConnectionTrait, id: i64) -> AppResult<ProjectRecord> {
+    project::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(ProjectRecord::from_model)
+        .ok_or_else(|| AppError::NotFound("service project".into()))
+}
+
+pub async fn projects_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<ProjectRecord>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = project::Entity::find().filter(project::Column::Id.is_in(ids.iter().copied())).all(db).await?;
+    Ok(rows.into_iter().map(ProjectRecord::from_model).collect())
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ProjectFilter {
+    pub organization_id: Option<i64>,
+    pub sources: Vec<FundingSource>,
+}
+
+/// Projects, the latest starting first.
+pub async fn list_projects(
+    db: &impl ConnectionTrait,
+    filter: &ProjectFilter,
+    args: &PageArgs,
+    limits: &Limits,
+    with_total: bool,
+) -> AppResult<Page<ProjectRecord>> {
+    let mut select = project::Entity::find();
+    if let Some(org) = filter.organization_id {
+        select = select.filter(project::Column::OrganizationId.eq(org));
+    }
+    if !filter.sources.is_empty() {
+        select = select.filter(project::Column::Source.is_in(filter.sources.iter().copied()));
+    }
+    let key: SortKey<project::Entity> = SortKey {
+        column: project::Column::CreatedAt,
+        id: project::Column::Id,
+        direction: SortDirection::Desc,
+        value_of: |m| (SortValue::Time(m.created_at), m.id),
+        sample: SortValue::Time(DateTime::UNIX_EPOCH),
+    };
+    let page = pagination::paginate(db, select, &key, args, limits, with_total).await?;
+    Ok(page.map(ProjectRecord::from_model))
+}
+
+pub async fn create_project(db: &DatabaseConnection, input: NewProject) -> AppResult<ProjectRecord> {
+    let title = required_text("title", &input.title, 200)?;
+    let description = bounded_text("description", &input.description, 10_000)?;
+    if input.ends_on < input.starts_on {
+        return Err(AppError::bad_input("endsOn", "endsOn is not before startsOn"));
+    }
+    if (input.ends_on - input.starts_on).num_days() > 366 * 5 {
+        return Err(AppError::bad_input("endsOn", "a project runs at most five years"));
+    }
+    let lines_total = validate_budget_lines(&input.budget_lines)?;
+    let mut model = project::ActiveModel {
+        title: Set(title),
+        description: Set(description),
+        proposal_id: Set(None),
+        campaign_id: Set(None),
+        purchaser: Set(None),
+        purchaser_kind: Set(None),
+        contract_number: Set(None),
+        disbursed_fen: Set(0),
+        starts_on: Set(input.starts_on),
+        ends_on: Set(input.ends_on),
+        budget_lines: Set(serde_json::to_string(&input.budget_lines).map_err(|e| AppError::Internal(e.to_string()))?),
+        ..Default::default()
+    };
+    let (organization_id, funded) = match input.funding {
+        Funding::Award { proposal_id } => {
+            let p = proposal::Entity::find_by_id(proposal_id)
+                .one(db)
+                .await?
+                .ok_or_else(|| AppError::NotFound("proposal".into()))?;
+            let awarded = match (p.status, p.awarded_fen) {
+                (ProposalStatus::Awarded, Some(fen)) => fen,
+                _ => return Err(AppError::bad_input("proposalId", "a project comes from an AWARDED proposal")),
+            };
+            if input.organization_id.is_some_and(|o| o != p.organization_id) {
+                return Err(AppError::bad_input("organizationId", "the project belongs to the proposing organization"));
+            }
+            model.source = Set(FundingSource::Award);
+            model.proposal_id = Set(Some(proposal_id));
+            (p.organization_id, awarded)
+        }
+        Funding::GovernmentPurchase { purchaser, purchaser_kind, contract_number, contract_fen } => {
+            if contract_fen <= 0 {
+                return Err(AppError::bad_input("contractFen", "contractFen must be positive"));
+            }
+            model.source = Set(FundingSource::GovernmentPurchase);
+            model.purchaser = Set(Some(required_text("purchaser", &purchaser, 200)?));
+            model.purchaser_kind = Set(Some(purchaser_kind));
+            model.contract_number = Set(Some(required_text("contractNumber", &contract_number, 64)?));
+            let org = input
+                .organization_id
+                .ok_or_else(|| AppError::bad_input("organizationId", "organizationId is required"))?;
+            (org, contract_fen)
+        }
+        Funding::Campaign { campaign_id, funded_fen } => {
+            if campaign_id <= 0 {
+                return Err(AppError::bad_input("campaignId", "campaignId is required"));
+            }
+            if funded_fen < 0 {
+                return Err(AppError::bad_input("fundedFen", "fundedFen must not be negative"));
+            }
+            model.source = Set(FundingSource::Campaign);
+            model.campaign_id = Set(Some(campaign_id));
+            let org = input
+                .organization_id
+                .ok_or_else(|| AppError::bad_input("organizationId", "organizationId is required"))?;
+            (org, funded_fen)
+        }
+    };
+    if lines_total > funded {
+        return Err(AppError::bad_input(
+            "budgetLines",
+            format!("budget lines add up to {lines_total} fen, more than the {funded} fen of funding"),
+        ));
+    }
+    if entity::organization::Entity::find_by_id(organization_id).one(db).await?.is_none() {
+        return Err(AppError::NotFound("organization".into()));
+    }
+    let now = super::now();
+    model.organization_id = Set(organization_id);
+    model.funded_fen = Set(funded);
+    model.created_at = Set(now);
+    model.updated_at = Set(now);
+    let saved = model.insert(db).await.map_err(|e| match AppError::from(e) {
+        AppError::Conflict(_) => AppError::Conflict("this award already has a project".into()),
+        other => other,
+    })?;
+    Ok(ProjectRecord::from_model(saved))
+}
+
+fn not_in_future(field: &str, date: NaiveDate) -> AppResult<()> {
+    if date > today() {
+        return Err(AppError::bad_input(field, format!("{field} is in the future")));
+    }
+    Ok(())
+}
+
+/// Pays a tranche. The disbursed total grows only by a conditional update that keeps it
+/// within the funding, so concurrent tranches cannot overpay either.
+pub async fn record_disbursement(
+    db: &DatabaseConnection,
+    project_id: i64,
+    amount_fen: i64,
+    paid_on: NaiveDate,
+    note: Option<String>,
+) -> AppResult<(ProjectRecord, disbursement::Model)> {
+    let note = bounded_text("note", note.as_deref().unwrap_or_default(), 2_000)?;
+    if amount_fen <= 0 {
+        return Err(AppError::bad_input("amountFen", "amountFen must be positive"));
+    }
+    not_in_future("paidOn", paid_on)?;
+    let current = find_project(db, project_id).await?;
+    let txn = db.begin().await?;
+    let grown = project::Entity::update_many()
+        .col_expr(project::Column::DisbursedFen, Expr::col(project::Column::DisbursedFen).add(amount_fen))
+        .col_expr(project::Column::UpdatedAt, Expr::val(super::now()))
+        .filter(project::Column::Id.eq(project_id))
+        .filter(Expr::col(project::Column::DisbursedFen).add(amount_fen).lte(Expr::col(project::Column::FundedFen)))
+        .exec(&txn)
+        .await?;
+    if grown.rows_affected != 1 {
+        let latest = find_project(&txn, project_id).await.unwrap_or(current);
+        let p = &latest.project;
+        return Err(AppError::Conflict(format!(
+            "disbursing {amount_fen} fen would exceed the project's funding: {} of {} fen left to pay",
+            p.funded_fen - p.disbursed_fen,
+            p.funded_fen
+        )));
+    }
+    let entry = disbursement::ActiveModel {
+        project_id: Set(project_id),
+        amount_fen: Set(amount_fen),
+        paid_on: Set(paid_on),
+        note: Set(note),
+        created_at: Set(super::now()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let record = find_project(&txn, project_id).await?;
+    txn.commit().await?;
+    Ok((record, entry))
+}
+
+pub const MAX_LEDGER: u64 = 500;
+
+/// Ledgers of many projects, oldest tranche first.
+pub async fn disbursements_of(
+    db: &impl ConnectionTrait,
+    project_ids: &[i64],
+) -> AppResult<HashMap<i64, Vec<disbursement::Model>>> {
+    let mut map: HashMap<i64, Vec<disbursement::Model>> = HashMap::new();
+    if project_ids.is_empty() {
+        return Ok(map);
+    }
+    let rows = disbursement::Entity::find()
+        .filter(disbursement::Column::ProjectId.is_in(project_ids.iter().copied()))
+        .order_by_asc(disbursement::Column::PaidOn)
+        .order_by_asc(disbursement::Column::Id)
+        .all(db)
+        .await?;
+    for row in rows {
+        let list = map.entry(row.project_id).or_default();
+        if list.len() < MAX_LEDGER as usize {
+            list.push(row);
+        }
+    }
+    Ok(map)
+}
+
+pub async fn add_goal(
+    db: &DatabaseConnection,
+    project_id: i64,
+    goal_type: &str,
+    unit: &str,
+    target: i64,
+) -> AppResult<goal::Model> {
+    let goal_type = required_text("goalType", goal_type, 100)?;
+    let unit = required_text("unit", unit, 32)?;
+    if target <= 0 {
+        return Err(AppError::bad_input("target", "target must be positive"));
+    }
+    find_project(db, project_id).await?;
+    let count = goal::Entity::find().filter(goal::Column::ProjectId.eq(project_id)).count_rows(db).await?;
+    if count >= 50 {
+        return Err(AppError::bad_input("projectId", "a project has at most 50 goals"));
+    }
+    let now = super::now();
+    Ok(goal::ActiveModel {
+        project_id: Set(project_id),
+        goal_type: Set(goal_type),
+        unit: Set(unit),
+        target: Set(target),
+        achieved: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
+trait CountRows {
+    async fn count_rows(self, db: &impl ConnectionTrait) -> AppResult<u64>;
+}
+
+impl<E: EntityTrait> CountRows for sea_orm::Select<E>
+where
+    E::Model: Sync,
+{
+    async fn count_rows(self, db: &impl ConnectionTrait) -> AppResult<u64> {
+        use sea_orm::PaginatorTrait;
+        Ok(self.count(db).await?)
+    }
+}
+
+pub async fn find_goal(db: &impl ConnectionTrait, id: i64) -> AppResult<goal::Model> {
+    goal::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("impact goal".into()))
+}
+
+/// Records how far a goal has come (a cumulative value).
+pub async fn record_goal_progress(
+    db: &DatabaseConnection,
+    goal_id: i64,
+    achieved: i64,
+    note: Option<String>,
+    reported_on: NaiveDate,
+) -> AppResult<(goal::Model, goal_update::Model)> {
+    let note = bounded_text("note", note.as_deref().unwrap_or_default(), 2_000)?;
+    if !(0..=1_000_000_000).contains(&achieved) {
+        return Err(AppError::bad_input("achieved", "achieved is between 0 and 1,000,000,000"));
+    }
+    not_in_future("reportedOn", reported_on)?;
+    let current = find_goal(db, goal_id).await?;
+    let now = super::now();
+    let txn = db.begin().await?;
+    let update = goal_update::ActiveModel {
+        goal_id: Set(goal_id),
+        achieved: Set(achieved),
+        note: Set(note),
+        reported_on: Set(reported_on),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let mut model: goal::ActiveModel = current.into();
+    model.achieved = Set(achieved);
+    model.updated_at = Set(now);
+    let goal = model.update(&txn).await?;
+    txn.commit().await?;
+    Ok((goal, update))
+}
+
+pub async fn goals_of(db: &impl ConnectionTrait, project_ids: &[i64]) -> AppResult<HashMap<i64, Vec<goal::Model>>> {
+    let mut map: HashMap<i64, Vec<goal::Model>> = HashMap::new();
+    if project_ids.is_empty() {
+        return Ok(map);
+    }
+    let rows = goal::Entity::find()
+        .filter(goal::Column::ProjectId.is_in(project_ids.iter().copied()))
+        .order_by_asc(goal::Column::Id)
+        .all(db)
+        .await?;
+    for row in rows {
+        map.entry(row.project_id).or_default().push(row);
+    }
+    Ok(map)
+}
+
+pub const MAX_GOAL_UPDATES: usize = 100;
+
+/// Progress updates of many goals, oldest first, the latest 100 of each.
+pub async fn goal_updates_of(
+    db: &impl ConnectionTrait,
+    goal_ids: &[i64],
+) -> AppResult<HashMap<i64, Vec<goal_update::Model>>> {
+    let mut map: HashMap<i64, Vec<goal_update::Model>> = HashMap::new();
+    if goal_ids.is_empty() {
+        return Ok(map);
+    }
+    let rows = goal_update::Entity::find()
+        .filter(goal_update::Column::GoalId.is_in(goal_ids.iter().copied()))
+        .order_by_asc(goal_update::Column::Id)
+        .all(db)
+        .await?;
+    for row in rows {
+        map.entry(row.goal_id).or_default().push(row);
+    }
+    for list in map.values_mut() {
+        if list.len() > MAX_GOAL_UPDATES {
+            list.drain(..list.len() - MAX_GOAL_UPDATES);
+        }
+    }
+    Ok(map)
+}
+
+pub struct NewServiceRecord {
+    pub served_on: NaiveDate,
+    pub activity: String,
+    pub people: PeopleByGroup,
+    pub location: String,
+}
+
+pub fn people_of(r: &record::Model) -> PeopleByGroup {
+    PeopleByGroup {
+        women: i64::from(r.women),
+        children: i64::from(r.children),
+        families: i64::from(r.families),
+        elderly: i64::from(r.elderly),
+        others: i64::from(r.others),
+    }
+}
+
+pub async fn add_service_record(
+    db: &DatabaseConnection,
+    project_id: i64,
+    input: NewServiceRecord,
+) -> AppResult<record::Model> {
+    let activity = required_text("activity", &input.activity, 200)?;
+    let location = bounded_text("location", &input.location, 200)?;
+    input.people.validate("people", 100_000)?;
+    if input.people.total() == 0 {
+        return Err(AppError::bad_input("people", "a service record serves at least one person"));
+    }
+    not_in_future("servedOn", input.served_on)?;
+    let project = find_project(db, project_id).await?;
+    if input.served_on < project.project.starts_on || input.served_on > project.project.ends_on {
+        return Err(AppError::bad_input(
+            "servedOn",
+            format!(
+                "servedOn is within the project's period {} to {}",
+                project.project.starts_on, project.project.ends_on
+            ),
+        ));
+    }
+    let p = input.people;
+    let count = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
+    Ok(record::ActiveModel {
+        project_id: Set(project_id),
+        served_on: Set(input.served_on),
+        activity: Set(activity),
+        women: Set(count(p.women)),
+        children: Set(count(p.children)),
+        families: Set(count(p.families)),
+        elderly: Set(count(p.elderly)),
+        others: Set(count(p.others)),
+        location: Set(location),
+        created_at: Set(super::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
+/// A project's service records, the latest first.
+pub async fn list_service_records(
+    db: &impl ConnectionTrait,
+    project_id: i64,
+    args: &PageArgs,
+    limits: &Limits,
+    with_total: bool,
+) -> AppResult<Page<record::Model>> {
+    let select = record::Entity::find().filter(record::Column::ProjectId.eq(project_id));
+    let key: SortKey<record::Entity> = SortKey {
+        column: record::Column::CreatedAt,
+        id: record::Column::Id,
+        direction: SortDirection::Desc,
+        value_of: |m| (SortValue::Time(m.created_at), m.id),
+        sample: SortValue::Time(DateTime::UNIX_EPOCH),
+    };
+    pagination::paginate(db, select, &key, args, limits, with_total).await
+}
+
+/// A project id and its sums of women, children, families, elderly, others.
+type ProjectSums = (i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+
+/// Person-times served by each project, summed by group in one statement.
+pub async fn service_totals_of(
+    db: &impl ConnectionTrait,
+    project_ids: &[i64],
+) -> AppResult<HashMap<i64, PeopleByGroup>> {
+    if project_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<ProjectSums> = record::Entity::find()
+        .select_only()
+        .column(record::Column::ProjectId)
+        .column_as(sum_of(record::Column::Women), "women")
+        .column_as(sum_of(record::Column::Children), "children")
+        .column_as(sum_of(record::Column::Families), "families")
+        .column_as(sum_of(record::Column::Elderly), "elderly")
+        .column_as(sum_of(record::Column::Others), "others")
+        .filter(record::Column::ProjectId.is_in(project_ids.iter().copied()))
+        .group_by(record::Column::ProjectId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, w, c, f, e, o)| {
+            let p = PeopleByGroup {
+                women: w.unwrap_or(0),
+                children: c.unwrap_or(0),
+                families: f.unwrap_or(0),
+                elderly: e.unwrap_or(0),
+                others: o.unwrap_or(0),
+            };
+            (id, p)
+        })
+        .collect())
+}
+
+/// `CAST(SUM(col) AS BIGINT)`: PostgreSQL sums integers as bigint already, but the cast
+/// keeps both backends decoding one type.
+pub fn sum_of(col: impl sea_orm::sea_query::IntoColumnRef) -> Expr {
+    Expr::col(col).sum().cast_as(sea_orm::sea_query::Alias::new("BIGINT"))
+}
