@@ -37,6 +37,10 @@ pub struct Settings {
     pub refresh_token_ttl: Duration,
     pub sign_in_per_account_per_minute: u32,
     pub sign_in_per_address_per_minute: u32,
+    /// How long before an event starts its check-in opens.
+    pub check_in_opens_before: Duration,
+    /// How long after an event ends identity documents of its registrations are kept.
+    pub identity_document_retention: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -117,6 +121,8 @@ impl Settings {
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             sign_in_per_account_per_minute: 5,
             sign_in_per_address_per_minute: 20,
+            check_in_opens_before: Duration::from_secs(60 * 60),
+            identity_document_retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 
@@ -227,6 +233,14 @@ impl Settings {
         }
         if let Some(v) = get("INCUBASE_SIGNIN_LIMIT_PER_ADDRESS") {
             s.sign_in_per_address_per_minute = parse_positive("INCUBASE_SIGNIN_LIMIT_PER_ADDRESS", &v)?;
+        }
+        if let Some(v) = get("INCUBASE_CHECK_IN_OPENS_MINUTES") {
+            s.check_in_opens_before =
+                Duration::from_secs(parse_positive::<u64>("INCUBASE_CHECK_IN_OPENS_MINUTES", &v)? * 60);
+        }
+        if let Some(v) = get("INCUBASE_ID_DOC_RETENTION_DAYS") {
+            s.identity_document_retention =
+                Duration::from_secs(parse_positive::<u64>("INCUBASE_ID_DOC_RETENTION_DAYS", &v)? * 24 * 3600);
         }
         Ok(s)
     }

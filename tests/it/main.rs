@@ -6,6 +6,7 @@ mod helpers;
 
 mod authz;
 mod cache;
+mod events;
 mod organizations;
 mod schema;
 mod transport;

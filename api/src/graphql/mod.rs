@@ -1,5 +1,6 @@
 //! The GraphQL schema: one Query/Mutation pair per domain, merged into the roots.
 pub mod connection;
+pub mod event;
 pub mod identity;
 pub mod ids;
 pub mod loaders;
@@ -15,10 +16,15 @@ use crate::config::{Environment, Limits};
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(node::NodeQuery, identity::IdentityQuery, organization::OrganizationQuery);
+pub struct QueryRoot(
+    node::NodeQuery,
+    identity::IdentityQuery,
+    organization::OrganizationQuery,
+    event::EventQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(identity::IdentityMutation, organization::OrganizationMutation);
+pub struct MutationRoot(identity::IdentityMutation, organization::OrganizationMutation, event::EventMutation);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 

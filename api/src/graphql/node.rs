@@ -13,6 +13,12 @@ pub const MAX_NODES: usize = 100;
 #[graphql(field(name = "id", ty = "ID", desc = "Opaque global identifier."))]
 pub enum Node {
     Organization(Organization),
+    Training(super::event::Training),
+    Exhibition(super::event::Exhibition),
+    Salon(super::event::Salon),
+    PromotionEvent(super::event::PromotionEvent),
+    ExchangeEvent(super::event::ExchangeEvent),
+    TrainingProgramme(super::event::TrainingProgramme),
 }
 
 #[derive(Default)]
@@ -45,10 +51,26 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
     }
     let org_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == "Organization").map(|(_, r)| *r).collect();
     let orgs = loaders.organization.load_many(org_ids).await.map_err(|e| e.extend())?;
+    let event_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == super::event::EVENT).map(|(_, r)| *r).collect();
+    let events = loaders.event.load_many(event_ids).await.map_err(|e| e.extend())?;
+    let programme_ids: Vec<i64> =
+        parsed.iter().filter(|(t, _)| t == super::event::PROGRAMME).map(|(_, r)| *r).collect();
+    let programmes = loaders.programme.load_many(programme_ids).await.map_err(|e| e.extend())?;
+    let viewer = super::identity::viewer(ctx);
     Ok(parsed
         .into_iter()
         .map(|(type_name, row)| match type_name.as_str() {
             "Organization" => orgs.get(&row).cloned().map(|r| Node::Organization(Organization(r))),
+            super::event::EVENT => events
+                .get(&row)
+                .filter(|e| {
+                    e.status != entity::event::EventStatus::Draft || viewer.can_manage_event(e.organizer_id)
+                })
+                .cloned()
+                .map(|e| super::event::Event::from_model(e).into()),
+            super::event::PROGRAMME => {
+                programmes.get(&row).cloned().map(|p| Node::TrainingProgramme(super::event::TrainingProgramme(p)))
+            }
             _ => None,
         })
         .collect())

@@ -1,6 +1,7 @@
 //! The rules of the domain as plain async functions over a database connection.
 //! Nothing in here knows about GraphQL or HTTP.
 pub mod credit_code;
+pub mod event;
 pub mod identity;
 pub mod organization;
 pub mod pagination;
