@@ -100,9 +100,12 @@ async fn event_fixture(app: &TestApp, org: &str) -> EventFixture {
     use crate::events::{CREATE_EVENT, at, published_event};
     use chrono::Duration;
     let draft = |kind: &'static str| {
-        app.ok(CREATE_EVENT, json!({ "input": { "kind": kind, "organizerId": org, "title": "矩阵活动",
+        app.ok(
+            CREATE_EVENT,
+            json!({ "input": { "kind": kind, "organizerId": org, "title": "矩阵活动",
             "startsAt": at(Duration::days(3)), "endsAt": at(Duration::days(3) + Duration::hours(2)),
-            "venue": { "address": "思明区" }, "capacity": 50 } }))
+            "venue": { "address": "思明区" }, "capacity": 50 } }),
+        )
     };
     let id = |v: Value| v["createEvent"]["event"]["id"].as_str().expect("id").to_owned();
     let draft_id = id(draft("SALON").await);

@@ -65,8 +65,11 @@ pub fn at(offset: Duration) -> String {
 }
 
 pub async fn organizer(app: &TestApp) -> String {
-    crate::organizations::create(app, json!({ "name": format!("活动主办{}", &uuid::Uuid::new_v4().simple().to_string()[..6]) }))
-        .await["id"]
+    crate::organizations::create(
+        app,
+        json!({ "name": format!("活动主办{}", &uuid::Uuid::new_v4().simple().to_string()[..6]) }),
+    )
+    .await["id"]
         .as_str()
         .expect("id")
         .to_owned()
@@ -97,7 +100,10 @@ pub async fn register_as(app: &TestApp, who: &TestAccount, input: Value) -> Valu
 }
 
 fn reason(body: &Value) -> String {
-    body["errors"][0]["extensions"]["reason"].as_str().unwrap_or_else(|| panic!("expected a reason: {body:#}")).to_owned()
+    body["errors"][0]["extensions"]["reason"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a reason: {body:#}"))
+        .to_owned()
 }
 
 fn code(body: &Value) -> String {
@@ -360,6 +366,9 @@ backend_tests! {
         assert_eq!(first["data"]["register"]["registration"]["ticketCode"],
             second["data"]["register"]["registration"]["ticketCode"]);
         assert_eq!(seats(&app, &id).await["seats"]["taken"], 1, "one seat, not two");
+        let stored = registration::Entity::find_by_id(row_id(&first["data"]["register"]["registration"]["id"]))
+            .one(&app.state.db).await.expect("db").expect("row");
+        assert_eq!(stored.account_id, Some(p.id), "registered to the signed-in account");
 
         // Concurrent retries of one key still make one registration.
         let q = app.account("q", &[Role::Donor]).await;

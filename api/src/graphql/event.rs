@@ -1,8 +1,7 @@
 //! Events in the schema: the `Event` interface and its five kinds, training programmes,
 //! exhibits, delegations, registrations with their waitlist, check-in and impact counts.
 use async_graphql::{
-    Context, Enum, ErrorExtensions, ID, InputObject, Interface, MaybeUndefined, Object, Result, ResultExt,
-    SimpleObject,
+    Context, Enum, ErrorExtensions, ID, InputObject, Interface, MaybeUndefined, Object, Result, ResultExt, SimpleObject,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::event::{self as event_entity, EventKind as ModelKind};
@@ -145,6 +144,8 @@ impl From<service::PersonTimes> for PersonTimes {
 }
 
 /// The fields every kind of event has.
+// Interface fields repeat `ty = "…"` by design; the lint reads them as duplicate attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(Interface)]
 #[graphql(
     field(name = "id", ty = "ID"),
@@ -971,7 +972,12 @@ pub struct GroupsInput {
 
 impl From<GroupsInput> for Groups {
     fn from(g: GroupsInput) -> Self {
-        Groups { women: g.women, children: g.children, family_members: g.family_members, professionals: g.professionals }
+        Groups {
+            women: g.women,
+            children: g.children,
+            family_members: g.family_members,
+            professionals: g.professionals,
+        }
     }
 }
 
@@ -1299,7 +1305,9 @@ impl EventMutation {
             }
             (None, Some(account), _) => Registrant::Account { id: account.id, name: account.display_name.clone() },
             (None, None, _) => {
-                return Err(AppError::bad_input("guest", "a partner key registers a named guest: give `guest`").extend());
+                return Err(
+                    AppError::bad_input("guest", "a partner key registers a named guest: give `guest`").extend()
+                );
             }
         };
         let (registration, replayed) = service::register(

@@ -16,12 +16,7 @@ use crate::config::{Environment, Limits};
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(
-    node::NodeQuery,
-    identity::IdentityQuery,
-    organization::OrganizationQuery,
-    event::EventQuery,
-);
+pub struct QueryRoot(node::NodeQuery, identity::IdentityQuery, organization::OrganizationQuery, event::EventQuery);
 
 #[derive(MergedObject, Default)]
 pub struct MutationRoot(identity::IdentityMutation, organization::OrganizationMutation, event::EventMutation);

@@ -63,9 +63,7 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
             "Organization" => orgs.get(&row).cloned().map(|r| Node::Organization(Organization(r))),
             super::event::EVENT => events
                 .get(&row)
-                .filter(|e| {
-                    e.status != entity::event::EventStatus::Draft || viewer.can_manage_event(e.organizer_id)
-                })
+                .filter(|e| e.status != entity::event::EventStatus::Draft || viewer.can_manage_event(e.organizer_id))
                 .cloned()
                 .map(|e| super::event::Event::from_model(e).into()),
             super::event::PROGRAMME => {

@@ -674,10 +674,7 @@ pub async fn add_delegation(db: &DatabaseConnection, input: NewDelegation) -> Ap
     Ok(row)
 }
 
-pub async fn delegations_of(
-    db: &impl ConnectionTrait,
-    ids: &[i64],
-) -> AppResult<HashMap<i64, Vec<delegation::Model>>> {
+pub async fn delegations_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, Vec<delegation::Model>>> {
     let rows = delegation::Entity::find()
         .filter(delegation::Column::EventId.is_in(ids.iter().copied()))
         .order_by_asc(delegation::Column::Id)
@@ -730,9 +727,8 @@ fn filtered(filter: &EventFilter) -> AppResult<sea_orm::Select<event::Entity>> {
         let pattern = pagination::like_contains(&search.to_lowercase());
         let matches =
             |col: C| Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'));
-        select = select.filter(
-            Condition::any().add(matches(C::Title)).add(matches(C::TitleTraditional)).add(matches(C::Summary)),
-        );
+        select = select
+            .filter(Condition::any().add(matches(C::Title)).add(matches(C::TitleTraditional)).add(matches(C::Summary)));
     }
     Ok(select)
 }
@@ -759,8 +755,9 @@ pub fn month_bounds(year: i32, month: u32) -> AppResult<(DateTime<Utc>, DateTime
     let start = NaiveDate::from_ymd_opt(year, month, 1)
         .filter(|_| (2000..=2100).contains(&year))
         .ok_or_else(|| AppError::bad_input("month", "month is 1 to 12 of a year 2000 to 2100"))?;
-    let next = if month == 12 { NaiveDate::from_ymd_opt(year + 1, 1, 1) } else { NaiveDate::from_ymd_opt(year, month + 1, 1) }
-        .ok_or_else(|| AppError::bad_input("month", "month is 1 to 12"))?;
+    let next =
+        if month == 12 { NaiveDate::from_ymd_opt(year + 1, 1, 1) } else { NaiveDate::from_ymd_opt(year, month + 1, 1) }
+            .ok_or_else(|| AppError::bad_input("month", "month is 1 to 12"))?;
     let at = |d: NaiveDate| {
         base_offset()
             .from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default())
@@ -915,7 +912,9 @@ pub fn normalize_id_document(kind: IdDocType, raw: &str) -> AppResult<String> {
                 && n[..17].chars().all(|c| c.is_ascii_digit())
                 && n.chars().last().is_some_and(|c| c.is_ascii_digit() || c == 'X')
         }
-        IdDocType::TaiwanCompatriotPermit => (8..=10).contains(&n.len()) && n.chars().all(|c| c.is_ascii_alphanumeric()),
+        IdDocType::TaiwanCompatriotPermit => {
+            (8..=10).contains(&n.len()) && n.chars().all(|c| c.is_ascii_alphanumeric())
+        }
         IdDocType::Passport => (5..=20).contains(&n.len()) && n.chars().all(|c| c.is_ascii_alphanumeric()),
     };
     if !ok {
@@ -928,11 +927,7 @@ pub fn normalize_id_document(kind: IdDocType, raw: &str) -> AppResult<String> {
 pub fn mask(number: &str) -> String {
     let chars: Vec<char> = number.chars().collect();
     let keep = if chars.len() >= 8 { 2 } else { 1 };
-    chars
-        .iter()
-        .enumerate()
-        .map(|(i, c)| if i < keep || i + keep >= chars.len() { *c } else { '*' })
-        .collect()
+    chars.iter().enumerate().map(|(i, c)| if i < keep || i + keep >= chars.len() { *c } else { '*' }).collect()
 }
 
 /// 16 characters from an alphabet without look-alikes; QR alphanumeric mode encodes it.
@@ -1043,9 +1038,9 @@ pub async fn register(db: &DatabaseConnection, input: NewRegistration) -> AppRes
         .filter(registration::Column::Status.is_in(LIVE));
     duplicate = match (&account_id, &guest_phone) {
         (Some(a), _) => duplicate.filter(registration::Column::AccountId.eq(*a)),
-        (None, Some(p)) => {
-            duplicate.filter(registration::Column::AccountId.is_null()).filter(registration::Column::Phone.eq(p.as_str()))
-        }
+        (None, Some(p)) => duplicate
+            .filter(registration::Column::AccountId.is_null())
+            .filter(registration::Column::Phone.eq(p.as_str())),
         (None, None) => duplicate.filter(registration::Column::Id.eq(-1)),
     };
     if duplicate.one(&txn).await?.is_some() {
@@ -1383,13 +1378,18 @@ pub struct EventCounts {
     pub checked_in_persons: i64,
 }
 
+/// event, status, registrations, persons, checked in, attended
+type CountRow = (i64, String, i64, Option<i64>, i64, Option<i64>);
+/// event, total, women, children, family members, professionals
+type ImpactRow = (i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+
 pub async fn counts_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, EventCounts>> {
     use registration::Column as C;
     let mut map: HashMap<i64, EventCounts> = ids.iter().map(|id| (*id, EventCounts::default())).collect();
     if ids.is_empty() {
         return Ok(map);
     }
-    let rows: Vec<(i64, String, i64, Option<i64>, i64, Option<i64>)> = registration::Entity::find()
+    let rows: Vec<CountRow> = registration::Entity::find()
         .select_only()
         .column(C::EventId)
         .column(C::Status)
@@ -1442,21 +1442,20 @@ pub struct PersonTimes {
 /// Person-times of checked-in registrations of events in `ids`, by event.
 pub async fn impact_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, PersonTimes>> {
     use registration::Column as C;
-    let rows: Vec<(i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>)> =
-        registration::Entity::find()
-            .select_only()
-            .column(C::EventId)
-            .column_as(Expr::col(C::Attended).sum().cast_as(bigint()), "total")
-            .column_as(Expr::col(C::Women).sum().cast_as(bigint()), "women")
-            .column_as(Expr::col(C::Children).sum().cast_as(bigint()), "children")
-            .column_as(Expr::col(C::FamilyMembers).sum().cast_as(bigint()), "family")
-            .column_as(Expr::col(C::Professionals).sum().cast_as(bigint()), "professionals")
-            .filter(C::EventId.is_in(ids.iter().copied()))
-            .filter(C::CheckedInAt.is_not_null())
-            .group_by(C::EventId)
-            .into_tuple()
-            .all(db)
-            .await?;
+    let rows: Vec<ImpactRow> = registration::Entity::find()
+        .select_only()
+        .column(C::EventId)
+        .column_as(Expr::col(C::Attended).sum().cast_as(bigint()), "total")
+        .column_as(Expr::col(C::Women).sum().cast_as(bigint()), "women")
+        .column_as(Expr::col(C::Children).sum().cast_as(bigint()), "children")
+        .column_as(Expr::col(C::FamilyMembers).sum().cast_as(bigint()), "family")
+        .column_as(Expr::col(C::Professionals).sum().cast_as(bigint()), "professionals")
+        .filter(C::EventId.is_in(ids.iter().copied()))
+        .filter(C::CheckedInAt.is_not_null())
+        .group_by(C::EventId)
+        .into_tuple()
+        .all(db)
+        .await?;
     let mut map: HashMap<i64, PersonTimes> = ids.iter().map(|id| (*id, PersonTimes::default())).collect();
     for (event_id, total, women, children, family, professionals) in rows {
         map.insert(
