@@ -931,7 +931,7 @@ pub fn mask(number: &str) -> String {
 }
 
 /// 16 characters from an alphabet without look-alikes; QR alphanumeric mode encodes it.
-fn ticket_code() -> String {
+pub fn ticket_code() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
     let mut rng = rand::rng();
