@@ -286,11 +286,20 @@ backend_tests! {
             json!({ "i": { "id": id, "capacity": 2 } })).await;
         // (capacity 3, 3 taken)
         assert_eq!(reason(&low), "CAPACITY_BELOW_SEATS_TAKEN");
+        // Raising it promotes the waitlist at once.
+        let d = app.account("d", &[Role::Donor]).await;
+        let rd = register_as(&app, &d, json!({ "eventId": id, "partySize": 2, "privacyConsent": true })).await;
+        assert_eq!(rd["data"]["register"]["registration"]["status"], "WAITLISTED");
+        app.ok("mutation($i: UpdateEventInput!) { updateEvent(input: $i) { event { capacity } } }",
+            json!({ "i": { "id": id, "capacity": 5 } })).await;
+        let s = seats(&app, &id).await;
+        assert_eq!(s["seats"]["taken"], 5);
+        assert_eq!(s["seats"]["waitlistedRegistrations"], 0);
 
         // Organizers see registrants in queue order; the registrants' peers do not.
         let regs = app.ok(r#"query($id: ID!) { event(id: $id) { registrations { totalCount edges { node { name status } } } } }"#,
             json!({ "id": id })).await;
-        assert_eq!(regs["event"]["registrations"]["totalCount"], 3);
+        assert_eq!(regs["event"]["registrations"]["totalCount"], 4);
         let peer = app.ok_as(&Credentials::account(&c),
             r#"query($id: ID!) { event(id: $id) { registrations { totalCount } } }"#, json!({ "id": id })).await;
         assert_eq!(peer["event"]["registrations"], Value::Null);
@@ -450,6 +459,9 @@ backend_tests! {
         let checked = app.gql_as(&Credentials::account(&p), CANCEL,
             json!({ "input": { "id": r["data"]["register"]["registration"]["id"] } })).await;
         assert_eq!(reason(&checked), "ALREADY_CHECKED_IN");
+
+        let early_end = app.gql(TRANSITION, json!({ "input": { "id": future, "status": "COMPLETED" } })).await;
+        assert_eq!(reason(&early_end), "EVENT_NOT_STARTED");
 
         let s = seats(&app, &id).await;
         assert_eq!(s["impact"], json!({ "total": 2, "women": 2, "children": 1, "familyMembers": 2, "professionals": 0 }),
