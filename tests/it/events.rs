@@ -254,6 +254,9 @@ backend_tests! {
         assert_eq!(ra["data"]["register"]["registration"]["status"], "CONFIRMED");
         let rb = register_as(&app, &b, json!({ "eventId": id, "partySize": 2, "privacyConsent": true })).await;
         assert_eq!(rb["data"]["register"]["registration"]["status"], "WAITLISTED", "2 + 2 > 3");
+        let position = app.ok_as(&Credentials::account(&b), "{ myRegistrations { edges { node { waitlistPosition } } } }",
+            json!({})).await;
+        assert_eq!(position["myRegistrations"]["edges"][0]["node"]["waitlistPosition"], 1);
         let rc = register_as(&app, &c, json!({ "eventId": id, "partySize": 1, "privacyConsent": true })).await;
         assert_eq!(rc["data"]["register"]["registration"]["status"], "CONFIRMED",
             "the one seat left fits C; B waits for two");
@@ -472,6 +475,30 @@ backend_tests! {
         let totals = api::service::event::person_times(&app.state.db, Utc::now() - Duration::days(1), Utc::now() + Duration::days(1))
             .await.expect("totals");
         assert_eq!(totals.total, 2);
+    }
+
+    async fn training_attendance_earns_the_certificate(app) {
+        let org = organizer(&app).await;
+        let programme = app.ok(
+            "mutation($i: CreateTrainingProgrammeInput!) { createTrainingProgramme(input: $i) { programme { id } } }",
+            json!({ "i": { "organizerId": org, "title": "社会工作实务培训" } }),
+        ).await["createTrainingProgramme"]["programme"]["id"].clone();
+        let id = published_event(&app, &org, Duration::minutes(20), json!({ "kind": "TRAINING",
+            "training": { "programmeId": programme, "cohort": 1, "hours": 6, "certificateThresholdPercent": 80 } })).await;
+        let p = app.account("p", &[Role::Donor]).await;
+        let q = app.account("q", &[Role::Donor]).await;
+        let rp = register_as(&app, &p, json!({ "eventId": id, "privacyConsent": true })).await;
+        register_as(&app, &q, json!({ "eventId": id, "privacyConsent": true })).await;
+        app.ok(CHECK_IN, json!({ "input": { "eventId": id,
+            "ticketCode": rp["data"]["register"]["registration"]["ticketCode"] } })).await;
+        let regs = app.ok(r#"query($id: ID!) { event(id: $id) { registrations { edges { node { name certificateEligible } } } } }"#,
+            json!({ "id": id })).await;
+        let eligible: Vec<&Value> = regs["event"]["registrations"]["edges"].as_array().expect("edges")
+            .iter().map(|e| &e["node"]["certificateEligible"]).collect();
+        assert_eq!(eligible, [&json!(true), &json!(false)]);
+        let cohorts = app.ok("query($id: ID!) { trainingProgramme(id: $id) { cohorts { cohort title } } }",
+            json!({ "id": programme })).await;
+        assert_eq!(cohorts["trainingProgramme"]["cohorts"][0]["cohort"], 1);
     }
 
     async fn identity_documents_are_masked_for_organizers_and_purged(app) {

@@ -655,6 +655,25 @@ impl Registration {
         self.0.attended
     }
 
+    /// Place in the waitlist (1 = next to be promoted); `null` unless waitlisted.
+    async fn waitlist_position(&self, ctx: &Context<'_>) -> Result<Option<i64>> {
+        if self.0.status != registration::RegistrationStatus::Waitlisted {
+            return Ok(None);
+        }
+        let loaders = ctx.data::<Loaders>()?;
+        loaders.waitlist_position.load_one(self.0.id).await.map_err(|e| e.extend())
+    }
+
+    /// Trainings: whether the attendance earns the certificate. A training is one check-in, so
+    /// attending counts as 100%; `null` for other kinds and trainings without a threshold.
+    async fn certificate_eligible(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
+        let loaders = ctx.data::<Loaders>()?;
+        let event = loaders.event.load_one(self.0.event_id).await.map_err(|e| e.extend())?;
+        Ok(event
+            .filter(|e| e.kind == ModelKind::Training && e.certificate_threshold_percent.is_some())
+            .map(|_| self.0.checked_in_at.is_some()))
+    }
+
     async fn registered_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

@@ -22,6 +22,7 @@ pub struct Loaders {
     pub delegations: DataLoader<DelegationsLoader>,
     pub programme: DataLoader<ProgrammeLoader>,
     pub cohorts: DataLoader<CohortsLoader>,
+    pub waitlist_position: DataLoader<WaitlistPositionLoader>,
 }
 
 impl Loaders {
@@ -39,6 +40,7 @@ impl Loaders {
             delegations: DataLoader::new(DelegationsLoader(db.clone()), tokio::spawn).delay(delay),
             programme: DataLoader::new(ProgrammeLoader(db.clone()), tokio::spawn).delay(delay),
             cohorts: DataLoader::new(CohortsLoader(db.clone()), tokio::spawn).delay(delay),
+            waitlist_position: DataLoader::new(WaitlistPositionLoader(db.clone()), tokio::spawn).delay(delay),
         }
     }
 }
@@ -102,6 +104,7 @@ map_loader!(EventImpactLoader, events::PersonTimes, events::impact_of);
 map_loader!(ExhibitsLoader, Vec<entity::exhibit::Model>, events::exhibits_of);
 map_loader!(DelegationsLoader, Vec<entity::delegation::Model>, events::delegations_of);
 map_loader!(CohortsLoader, Vec<entity::event::Model>, events::cohorts_of);
+map_loader!(WaitlistPositionLoader, i64, events::waitlist_positions);
 
 pub struct EventLoader(DatabaseConnection);
 

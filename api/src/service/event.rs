@@ -1527,6 +1527,52 @@ pub async fn purge_identity_documents(
     Ok(result.rows_affected)
 }
 
+/// Purges identity documents once an hour while the server runs (the first run an hour after
+/// start; `purge-identity-documents` does it on demand).
+pub async fn purge_identity_documents_hourly(db: DatabaseConnection, retention: std::time::Duration) {
+    let every = std::time::Duration::from_secs(3600);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match purge_identity_documents(&db, retention, super::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "identity documents purged"),
+            Err(e) => tracing::warn!(error = %e, "purging identity documents failed; retrying in an hour"),
+        }
+    }
+}
+
+/// Places in the waitlist (1 = next) of these registrations; others are left out.
+pub async fn waitlist_positions(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
+    let events = Query::select()
+        .column(registration::Column::EventId)
+        .from(registration::Entity)
+        .and_where(Expr::col(registration::Column::Id).is_in(ids.iter().copied()))
+        .to_owned();
+    let waiting = registration::Entity::find()
+        .select_only()
+        .column(registration::Column::Id)
+        .column(registration::Column::EventId)
+        .filter(registration::Column::Status.eq(RegistrationStatus::Waitlisted))
+        .filter(registration::Column::EventId.in_subquery(events))
+        .order_by_asc(registration::Column::EventId)
+        .order_by_asc(registration::Column::QueuedAt)
+        .order_by_asc(registration::Column::Id)
+        .into_tuple::<(i64, i64)>()
+        .all(db)
+        .await?;
+    let mut map = HashMap::new();
+    let mut current = (0_i64, 0_i64);
+    for (id, event_id) in waiting {
+        current = if current.0 == event_id { (event_id, current.1 + 1) } else { (event_id, 1) };
+        if ids.contains(&id) {
+            map.insert(id, current.1);
+        }
+    }
+    Ok(map)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
