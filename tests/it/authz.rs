@@ -65,6 +65,8 @@ pub const RULES: &[(&str, &[Who])] = &[
     ("createTrainingProgramme", ORG_EDITORS),
     ("addExhibit", ORG_EDITORS),
     ("addDelegation", ORG_EDITORS),
+    ("removeExhibit", ORG_EDITORS),
+    ("removeDelegation", ORG_EDITORS),
     ("register", REGISTRANTS),
     ("cancelRegistration", ORG_EDITORS),
     ("decideRegistration", ORG_EDITORS),
@@ -266,6 +268,48 @@ async fn call(app: &TestApp, f: &Fixture, mutation: &str) -> (&'static str, Valu
             "mutation($i: AddDelegationInput!) { addDelegation(input: $i) { delegation { id } } }",
             json!({ "i": { "eventId": f.events.exchange, "origin": "HONG_KONG", "name": "香港代表团", "leaderName": "陈女士" } }),
         ),
+        "removeExhibit" => {
+            // A fresh exhibit per call: an allowed caller removes it.
+            let event = api::graphql::ids::parse(&f.events.exhibition).expect("id").1;
+            let row = api::service::event::add_exhibit(
+                &app.state.db,
+                api::service::event::NewExhibit {
+                    event_id: event,
+                    title: "待移除展品".into(),
+                    story: None,
+                    media_urls: vec![],
+                    organization_id: None,
+                    project_name: None,
+                },
+            )
+            .await
+            .expect("exhibit");
+            (
+                "mutation($i: RemoveExhibitInput!) { removeExhibit(input: $i) { removedExhibitId } }",
+                json!({ "i": { "id": api::graphql::ids::encode("Exhibit", row.id).to_string() } }),
+            )
+        }
+        "removeDelegation" => {
+            let event = api::graphql::ids::parse(&f.events.exchange).expect("id").1;
+            let row = api::service::event::add_delegation(
+                &app.state.db,
+                api::service::event::NewDelegation {
+                    event_id: event,
+                    origin: entity::delegation::Origin::Macao,
+                    name: "待移除代表团".into(),
+                    name_traditional: None,
+                    leader_name: "何女士".into(),
+                    members: vec![],
+                    host_organization_ids: vec![],
+                },
+            )
+            .await
+            .expect("delegation");
+            (
+                "mutation($i: RemoveDelegationInput!) { removeDelegation(input: $i) { removedDelegationId } }",
+                json!({ "i": { "id": api::graphql::ids::encode("Delegation", row.id).to_string() } }),
+            )
+        }
         "register" => (
             "mutation($i: RegisterInput!) { register(input: $i) { registration { id } } }",
             // Accounts answer BAD_USER_INPUT for `guest` (they register themselves): allowed.

@@ -167,6 +167,11 @@ backend_tests! {
                 "mediaUrls": ["https://example.org/a.jpg"], "organizationId": org } }),
         ).await;
         assert_eq!(exhibit["addExhibit"]["exhibit"]["position"], 1);
+        let add = "mutation($i: AddExhibitInput!) { addExhibit(input: $i) { exhibit { id position } } }";
+        let second = app.ok(add, json!({ "i": { "eventId": exhibition, "title": "临时展品" } })).await;
+        app.ok(add, json!({ "i": { "eventId": exhibition, "title": "困境儿童关爱计划" } })).await;
+        app.ok("mutation($i: RemoveExhibitInput!) { removeExhibit(input: $i) { removedExhibitId } }",
+            json!({ "i": { "id": second["addExhibit"]["exhibit"]["id"] } })).await;
         assert_eq!(exhibit["addExhibit"]["exhibit"]["organization"]["id"], json!(org));
 
         let exchange = published_event(&app, &org, Duration::days(20), json!({
@@ -186,13 +191,16 @@ backend_tests! {
 
         let list = app.ok_as(&Credentials::anonymous(), r#"{ events(first: 10) { totalCount edges { node {
             __typename kind title titleTraditional
-            ... on Exhibition { exhibits { title story } }
+            ... on Exhibition { exhibits { title story position } }
             ... on ExchangeEvent { delegations { origin nameTraditional leaderName members hostOrganizations { id } } }
         } } } }"#, json!({})).await;
         let nodes: Vec<&Value> = list["events"]["edges"].as_array().expect("edges").iter().map(|e| &e["node"]).collect();
         let types: Vec<&str> = nodes.iter().map(|n| n["__typename"].as_str().expect("type")).collect();
         assert_eq!(types, ["Training", "Exhibition", "ExchangeEvent", "PromotionEvent"], "by start time");
         assert_eq!(nodes[1]["exhibits"][0]["title"], "社区妈妈互助站");
+        assert_eq!(nodes[1]["exhibits"][1]["title"], "困境儿童关爱计划", "the removed one is gone, the rest in order");
+        assert_eq!(nodes[1]["exhibits"].as_array().expect("exhibits").len(), 2);
+        assert_eq!(nodes[1]["exhibits"][1]["position"], 2, "positions close the gap");
         assert_eq!(nodes[2]["delegations"][0]["origin"], "TAIWAN");
         assert_eq!(nodes[2]["delegations"][0]["members"], json!(["李美玲", "陈雅婷"]));
         assert_eq!(nodes[2]["delegations"][0]["hostOrganizations"][0]["id"], json!(org));

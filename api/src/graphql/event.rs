@@ -977,6 +977,26 @@ pub struct AddDelegationInput {
     pub host_organization_ids: Vec<ID>,
 }
 
+#[derive(InputObject)]
+pub struct RemoveExhibitInput {
+    pub id: ID,
+}
+
+#[derive(InputObject)]
+pub struct RemoveDelegationInput {
+    pub id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct RemoveExhibitPayload {
+    pub removed_exhibit_id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct RemoveDelegationPayload {
+    pub removed_delegation_id: ID,
+}
+
 #[derive(InputObject, Default)]
 pub struct GroupsInput {
     #[graphql(default)]
@@ -1302,6 +1322,35 @@ impl EventMutation {
         .await
         .extend()?;
         Ok(AddDelegationPayload { delegation: Delegation(delegation) })
+    }
+
+    /// Removes an exhibit; those after it move up one place.
+    async fn remove_exhibit(&self, ctx: &Context<'_>, input: RemoveExhibitInput) -> Result<RemoveExhibitPayload> {
+        let state = state(ctx)?;
+        let viewer = viewer(ctx);
+        viewer.require_account().extend()?;
+        let id = ids::decode(&input.id, EXHIBIT, "id").extend()?;
+        let found = service::find_exhibit(&state.db, id).await.extend()?;
+        let event = service::find(&state.db, found.event_id).await.extend()?;
+        viewer.require_manage_event(event.organizer_id).extend()?;
+        service::remove_exhibit(&state.db, id).await.extend()?;
+        Ok(RemoveExhibitPayload { removed_exhibit_id: input.id })
+    }
+
+    async fn remove_delegation(
+        &self,
+        ctx: &Context<'_>,
+        input: RemoveDelegationInput,
+    ) -> Result<RemoveDelegationPayload> {
+        let state = state(ctx)?;
+        let viewer = viewer(ctx);
+        viewer.require_account().extend()?;
+        let id = ids::decode(&input.id, DELEGATION, "id").extend()?;
+        let found = service::find_delegation(&state.db, id).await.extend()?;
+        let event = service::find(&state.db, found.event_id).await.extend()?;
+        viewer.require_manage_event(event.organizer_id).extend()?;
+        service::remove_delegation(&state.db, id).await.extend()?;
+        Ok(RemoveDelegationPayload { removed_delegation_id: input.id })
     }
 
     /// Registers the signed-in person (with those they bring), or — with a partner key holding

@@ -616,6 +616,26 @@ pub async fn add_exhibit(db: &DatabaseConnection, input: NewExhibit) -> AppResul
     Ok(row)
 }
 
+pub async fn find_exhibit(db: &impl ConnectionTrait, id: i64) -> AppResult<exhibit::Model> {
+    exhibit::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("exhibit".into()))
+}
+
+/// Removes an exhibit; the ones after it move up.
+pub async fn remove_exhibit(db: &DatabaseConnection, id: i64) -> AppResult<exhibit::Model> {
+    let txn = db.begin().await?;
+    let found = find_exhibit(&txn, id).await?;
+    lock_event(&txn, found.event_id).await?;
+    exhibit::Entity::delete_by_id(found.id).exec(&txn).await?;
+    exhibit::Entity::update_many()
+        .col_expr(exhibit::Column::Position, Expr::col(exhibit::Column::Position).sub(1))
+        .filter(exhibit::Column::EventId.eq(found.event_id))
+        .filter(exhibit::Column::Position.gt(found.position))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(found)
+}
+
 pub async fn exhibits_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, Vec<exhibit::Model>>> {
     let rows = exhibit::Entity::find()
         .filter(exhibit::Column::EventId.is_in(ids.iter().copied()))
@@ -672,6 +692,16 @@ pub async fn add_delegation(db: &DatabaseConnection, input: NewDelegation) -> Ap
     .await?;
     txn.commit().await?;
     Ok(row)
+}
+
+pub async fn find_delegation(db: &impl ConnectionTrait, id: i64) -> AppResult<delegation::Model> {
+    delegation::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("delegation".into()))
+}
+
+pub async fn remove_delegation(db: &DatabaseConnection, id: i64) -> AppResult<delegation::Model> {
+    let found = find_delegation(db, id).await?;
+    delegation::Entity::delete_by_id(found.id).exec(db).await?;
+    Ok(found)
 }
 
 pub async fn delegations_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, Vec<delegation::Model>>> {
