@@ -157,6 +157,17 @@ backend_tests! {
         let anon = app.ok_as(&Credentials::anonymous(), "query($id: ID!) { event(id: $id) { id } }",
             json!({ "id": training["id"] })).await;
         assert_eq!(anon["event"], Value::Null);
+        // Members of the organizer see their drafts; members of other organizations do not.
+        let member = app.account("member", &[Role::Donor]).await;
+        let outsider = app.account("outsider", &[Role::Donor]).await;
+        let org_row = row_id(&json!(org));
+        identity::add_member(&app.state.db, org_row, &member.email, entity::membership::MemberRole::Editor, 0)
+            .await.expect("member");
+        let drafts = r#"query($o: ID!) { events(filter: { includeDrafts: true, organizer: $o }) { totalCount } }"#;
+        let mine = app.ok_as(&Credentials::account(&member), drafts, json!({ "o": org })).await;
+        assert_eq!(mine["events"]["totalCount"], 1);
+        let theirs = app.ok_as(&Credentials::account(&outsider), drafts, json!({ "o": org })).await;
+        assert_eq!(theirs["events"]["totalCount"], 0);
         app.ok(TRANSITION, json!({ "input": { "id": training["id"], "status": "PUBLISHED" } })).await;
 
         let exhibition = published_event(&app, &org, Duration::days(10), json!({

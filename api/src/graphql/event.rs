@@ -714,7 +714,7 @@ pub struct EventFilter {
     pub organizer: Option<ID>,
     /// Substring of the title (either script) or the summary.
     pub search: Option<String>,
-    /// Staff only: drafts too.
+    /// Drafts too: staff, and members of the `organizer` given.
     #[graphql(default)]
     pub include_drafts: bool,
 }
@@ -776,7 +776,9 @@ impl EventQuery {
             to: filter.to,
             organizer_id,
             search: filter.search,
-            include_drafts: filter.include_drafts && viewer(ctx).is_staff(),
+            // Staff see every draft; organization members their organization's.
+            include_drafts: filter.include_drafts
+                && (viewer(ctx).is_staff() || organizer_id.is_some_and(|o| viewer(ctx).can_manage_event(o))),
         };
         let page = state
             .events()
