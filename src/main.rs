@@ -30,6 +30,9 @@ enum Command {
     /// Load the demo base: organizations with their history and demo accounts. Skips when
     /// data exists.
     SeedDemo,
+    /// Erase identity document numbers of registrations for events that ended longer ago than
+    /// INCUBASE_ID_DOC_RETENTION_DAYS (default 30). Run it daily (cron or a systemd timer).
+    PurgeIdentityDocuments,
     /// Create the first admin account (or make an existing account an admin). The password
     /// comes from INCUBASE_ADMIN_PASSWORD or, if unset, the first line of standard input.
     CreateAdmin {
@@ -120,6 +123,14 @@ async fn run() -> anyhow::Result<()> {
             } else {
                 println!("seeded {created} organizations");
             }
+        }
+        Command::PurgeIdentityDocuments => {
+            let state = build_state(settings).await?;
+            let retention = state.settings.identity_document_retention;
+            let purged = api::service::event::purge_identity_documents(&state.db, retention, api::service::now())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("purged {purged} identity document(s)");
         }
         Command::CreateAdmin { email, name } => {
             let state = build_state(settings).await?;

@@ -233,4 +233,54 @@ impl Viewer {
         let own = donor_account_id.is_some() && self.account.as_ref().map(|a| a.id) == donor_account_id;
         if own || self.can_reconcile_donations() { Ok(()) } else { Err(self.deny("cancel this donation")) }
     }
+    // ------------------------------------------------------------ events
+
+    /// Staff, and members of the organizer organization, run an event: create, edit,
+    /// publish/cancel/complete, decide registrations, check in, see registrants and their
+    /// identity documents.
+    pub fn can_manage_event(&self, organizer_id: i64) -> bool {
+        self.is_staff() || self.member_role(organizer_id).is_some()
+    }
+
+    pub fn require_manage_event(&self, organizer_id: i64) -> AppResult<()> {
+        if self.can_manage_event(organizer_id) { Ok(()) } else { Err(self.deny("run this organization's events")) }
+    }
+
+    /// Any signed-in account registers itself; a partner key with REGISTER registers named
+    /// guests.
+    pub fn require_register(&self) -> AppResult<()> {
+        if self.account.is_some() || self.has_scope(ApiScope::Register) {
+            Ok(())
+        } else {
+            Err(self.deny("register for events"))
+        }
+    }
+
+    /// The registrant (the account, or the partner key that registered the guest) and the
+    /// event's organizers may cancel a registration.
+    pub fn can_cancel_registration(
+        &self,
+        organizer_id: i64,
+        registrant_account: Option<i64>,
+        registering_key: Option<i64>,
+    ) -> bool {
+        let own_account = registrant_account.is_some_and(|id| self.account.as_ref().is_some_and(|a| a.id == id));
+        let own_key = registering_key.is_some_and(|id| {
+            self.has_scope(ApiScope::Register) && self.partner.as_ref().is_some_and(|p| p.key_id == id)
+        });
+        own_account || own_key || self.can_manage_event(organizer_id)
+    }
+
+    pub fn require_cancel_registration(
+        &self,
+        organizer_id: i64,
+        registrant_account: Option<i64>,
+        registering_key: Option<i64>,
+    ) -> AppResult<()> {
+        if self.can_cancel_registration(organizer_id, registrant_account, registering_key) {
+            Ok(())
+        } else {
+            Err(self.deny("cancel this registration"))
+        }
+    }
 }

@@ -47,6 +47,10 @@ pub struct Settings {
     /// Mounts `/debug/panic`, a route that panics, so tests can show a panic is contained.
     /// Not settable from the environment.
     pub debug_panic_route: bool,
+    /// How long before an event starts its check-in opens.
+    pub check_in_opens_before: Duration,
+    /// How long after an event ends identity documents of its registrations are kept.
+    pub identity_document_retention: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -153,6 +157,8 @@ impl Settings {
             introspection: None,
             suggestions: None,
             debug_panic_route: false,
+            check_in_opens_before: Duration::from_secs(60 * 60),
+            identity_document_retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 
@@ -306,6 +312,14 @@ impl Settings {
         }
         if let Some(v) = get("INCUBASE_SIGNIN_LIMIT_PER_ADDRESS") {
             s.sign_in_per_address_per_minute = parse_positive("INCUBASE_SIGNIN_LIMIT_PER_ADDRESS", &v)?;
+        }
+        if let Some(v) = get("INCUBASE_CHECK_IN_OPENS_MINUTES") {
+            s.check_in_opens_before =
+                Duration::from_secs(parse_positive::<u64>("INCUBASE_CHECK_IN_OPENS_MINUTES", &v)? * 60);
+        }
+        if let Some(v) = get("INCUBASE_ID_DOC_RETENTION_DAYS") {
+            s.identity_document_retention =
+                Duration::from_secs(parse_positive::<u64>("INCUBASE_ID_DOC_RETENTION_DAYS", &v)? * 24 * 3600);
         }
         Ok(s)
     }

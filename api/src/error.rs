@@ -18,6 +18,10 @@ pub enum AppError {
     Forbidden(String),
     #[error("{0}")]
     Conflict(String),
+    /// A domain rule refused the request: `code` is BAD_USER_INPUT or CONFLICT, `reason` a
+    /// stable machine-readable name such as `REGISTRATION_CLOSED`.
+    #[error("{message}")]
+    Refused { code: &'static str, reason: &'static str, message: String },
     #[error("too many requests, retry in {retry_after_secs}s")]
     RateLimited { retry_after_secs: u64 },
     #[error("service temporarily unavailable")]
@@ -37,8 +41,20 @@ impl AppError {
         Self::BadUserInput { message: message.into(), field: Some(field.to_owned()) }
     }
 
+    /// A rule refused bad input (`BAD_USER_INPUT` with `extensions.reason`).
+    pub fn refused(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::Refused { code: "BAD_USER_INPUT", reason, message: message.into() }
+    }
+
+    /// A rule refused a request that conflicts with the current state (`CONFLICT` with
+    /// `extensions.reason`).
+    pub fn conflict(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::Refused { code: "CONFLICT", reason, message: message.into() }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
+            Self::Refused { code, .. } => code,
             Self::NotFound(_) => "NOT_FOUND",
             Self::BadUserInput { .. } => "BAD_USER_INPUT",
             Self::Unauthenticated | Self::InvalidCredentials => "UNAUTHENTICATED",
@@ -105,6 +121,7 @@ impl ErrorExtensions for AppError {
             match self {
                 Self::BadUserInput { field: Some(field), .. } => e.set("field", field.as_str()),
                 Self::RateLimited { retry_after_secs } => e.set("retryAfter", *retry_after_secs),
+                Self::Refused { reason, .. } => e.set("reason", *reason),
                 _ => {}
             }
         })

@@ -69,10 +69,16 @@ impl Application {
         let schema =
             build_schema(Some(self.state.clone()), &self.state.settings.limits, &self.state.settings.environment);
         let app = crate::http::routes(schema, self.state.clone());
-        Server::new_with_acceptor(self.acceptor)
+        let purger = tokio::spawn(crate::service::event::purge_identity_documents_hourly(
+            self.state.db.clone(),
+            self.state.settings.identity_document_retention,
+        ));
+        let served = Server::new_with_acceptor(self.acceptor)
             .idle_timeout(self.state.settings.limits.idle_timeout)
             .run_with_graceful_shutdown(app, shutdown, Some(GRACE))
-            .await?;
+            .await;
+        purger.abort();
+        served?;
         self.state.db.clone().close().await.ok();
         Ok(())
     }

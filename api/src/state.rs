@@ -34,4 +34,8 @@ impl AppState {
     pub fn directory(&self) -> Directory<'_> {
         Directory { db: &self.db, cache: &self.cache, limits: &self.settings.limits }
     }
+
+    pub fn events(&self) -> crate::service::event::Events<'_> {
+        crate::service::event::Events { db: &self.db, cache: &self.cache, limits: &self.settings.limits }
+    }
 }

@@ -41,6 +41,8 @@ pub const STAFF: &[Who] = &[Manager, Admin];
 pub const ADMIN: &[Who] = &[Admin];
 pub const ORG_EDITORS: &[Who] = &[Member, Manager, Admin];
 pub const ORG_OWNERS_AND_ADMINS: &[Who] = &[Member, Admin];
+/// Accounts register themselves; partner keys with REGISTER register named guests.
+pub const REGISTRANTS: &[Who] = &[Donor, Member, OtherMember, Reviewer, Manager, Admin, PartnerWithScope];
 /// Signed-in accounts and partner keys with DONATE.
 pub const DONORS: &[Who] = &[Donor, Member, OtherMember, Reviewer, Manager, Admin, PartnerWithScope];
 /// Staff and partner keys with RECONCILE.
@@ -62,6 +64,18 @@ pub const RULES: &[(&str, &[Who])] = &[
     ("createOrganization", SIGNED_IN),
     ("updateOrganization", ORG_EDITORS),
     ("transitionOrganizationStage", STAFF),
+    ("createEvent", ORG_EDITORS),
+    ("updateEvent", ORG_EDITORS),
+    ("transitionEventStatus", ORG_EDITORS),
+    ("createTrainingProgramme", ORG_EDITORS),
+    ("addExhibit", ORG_EDITORS),
+    ("addDelegation", ORG_EDITORS),
+    ("removeExhibit", ORG_EDITORS),
+    ("removeDelegation", ORG_EDITORS),
+    ("register", REGISTRANTS),
+    ("cancelRegistration", ORG_EDITORS),
+    ("decideRegistration", ORG_EDITORS),
+    ("checkIn", ORG_EDITORS),
     ("createCampaign", ORG_EDITORS),
     ("updateCampaign", ORG_EDITORS),
     ("submitCampaign", ORG_EDITORS),
@@ -101,6 +115,7 @@ pub struct Fixture {
     pub throwaway_key_id: String,
     pub sign_in_email: String,
     pub callers: Vec<(Who, Credentials)>,
+    pub events: EventFixture,
     pub grants: GrantFixture,
 }
 
@@ -181,6 +196,54 @@ async fn grant_fixture(app: &TestApp, org_row: i64, reviewer: &TestAccount) -> G
     }
 }
 
+/// Events of the fixture organization, for the event mutations.
+pub struct EventFixture {
+    pub draft: String,
+    pub to_transition: String,
+    pub exhibition: String,
+    pub exchange: String,
+    /// Published, starting in 30 minutes: open for registration and check-in.
+    pub open: String,
+    /// Someone else's registration for `open`.
+    pub registration: String,
+    pub ticket_code: String,
+    /// A registration awaiting approval.
+    pub pending: String,
+}
+
+async fn event_fixture(app: &TestApp, org: &str) -> EventFixture {
+    use crate::events::{CREATE_EVENT, at, published_event};
+    use chrono::Duration;
+    let draft = |kind: &'static str| {
+        app.ok(
+            CREATE_EVENT,
+            json!({ "input": { "kind": kind, "organizerId": org, "title": "矩阵活动",
+            "startsAt": at(Duration::days(3)), "endsAt": at(Duration::days(3) + Duration::hours(2)),
+            "venue": { "address": "思明区" }, "capacity": 50 } }),
+        )
+    };
+    let id = |v: Value| v["createEvent"]["event"]["id"].as_str().expect("id").to_owned();
+    let draft_id = id(draft("SALON").await);
+    let to_transition = id(draft("SALON").await);
+    let exhibition = id(draft("EXHIBITION").await);
+    let exchange = id(draft("EXCHANGE").await);
+    let open = published_event(app, org, Duration::minutes(30), json!({ "capacity": 50 })).await;
+    let approval = published_event(app, org, Duration::days(2), json!({ "requiresApproval": true })).await;
+    let registrant = app.account("registrant", &[Role::Donor]).await;
+    let r = crate::events::register_as(app, &registrant, json!({ "eventId": open, "privacyConsent": true })).await;
+    let p = crate::events::register_as(app, &registrant, json!({ "eventId": approval, "privacyConsent": true })).await;
+    EventFixture {
+        draft: draft_id,
+        to_transition,
+        exhibition,
+        exchange,
+        open,
+        registration: r["data"]["register"]["registration"]["id"].as_str().expect("id").to_owned(),
+        ticket_code: r["data"]["register"]["registration"]["ticketCode"].as_str().expect("code").to_owned(),
+        pending: p["data"]["register"]["registration"]["id"].as_str().expect("id").to_owned(),
+    }
+}
+
 fn unique(label: &str) -> String {
     format!("{label}-{}@test.incubase.cn", &uuid::Uuid::new_v4().simple().to_string()[..10])
 }
@@ -219,7 +282,9 @@ async fn fixture(app: &TestApp) -> Fixture {
         (PartnerWithScope, Credentials::api_key(&with_scope.secret)),
         (PartnerWithoutScope, Credentials::api_key(&without_scope.secret)),
     ];
+    let events = event_fixture(app, &org_id).await;
     Fixture {
+        events,
         org_id,
         victim,
         throwaway_key_id: api::graphql::ids::encode("ApiKey", throwaway.key.id).to_string(),
@@ -292,6 +357,92 @@ async fn call(app: &TestApp, f: &Fixture, mutation: &str) -> (&'static str, Valu
         "transitionOrganizationStage" => (
             "mutation($i: TransitionOrganizationStageInput!) { transitionOrganizationStage(input: $i) { organization { id } } }",
             json!({ "i": { "id": f.org_id, "stage": "APPLIED" } }),
+        ),
+        "createEvent" => (
+            "mutation($i: CreateEventInput!) { createEvent(input: $i) { event { id } } }",
+            json!({ "i": { "kind": "SALON", "organizerId": f.org_id, "title": "新沙龙",
+                "startsAt": "2027-03-08T01:00:00Z", "endsAt": "2027-03-08T03:00:00Z",
+                "venue": { "address": "湖里区" }, "capacity": 30 } }),
+        ),
+        "updateEvent" => (
+            "mutation($i: UpdateEventInput!) { updateEvent(input: $i) { event { id } } }",
+            json!({ "i": { "id": f.events.draft, "summary": "更新摘要" } }),
+        ),
+        "transitionEventStatus" => (
+            "mutation($i: TransitionEventStatusInput!) { transitionEventStatus(input: $i) { event { id } } }",
+            json!({ "i": { "id": f.events.to_transition, "status": "PUBLISHED" } }),
+        ),
+        "createTrainingProgramme" => (
+            "mutation($i: CreateTrainingProgrammeInput!) { createTrainingProgramme(input: $i) { programme { id } } }",
+            json!({ "i": { "organizerId": f.org_id, "title": "社工实务培训" } }),
+        ),
+        "addExhibit" => (
+            "mutation($i: AddExhibitInput!) { addExhibit(input: $i) { exhibit { id } } }",
+            json!({ "i": { "eventId": f.events.exhibition, "title": "展品" } }),
+        ),
+        "addDelegation" => (
+            "mutation($i: AddDelegationInput!) { addDelegation(input: $i) { delegation { id } } }",
+            json!({ "i": { "eventId": f.events.exchange, "origin": "HONG_KONG", "name": "香港代表团", "leaderName": "陈女士" } }),
+        ),
+        "removeExhibit" => {
+            // A fresh exhibit per call: an allowed caller removes it.
+            let event = api::graphql::ids::parse(&f.events.exhibition).expect("id").1;
+            let row = api::service::event::add_exhibit(
+                &app.state.db,
+                api::service::event::NewExhibit {
+                    event_id: event,
+                    title: "待移除展品".into(),
+                    story: None,
+                    media_urls: vec![],
+                    organization_id: None,
+                    project_name: None,
+                },
+            )
+            .await
+            .expect("exhibit");
+            (
+                "mutation($i: RemoveExhibitInput!) { removeExhibit(input: $i) { removedExhibitId } }",
+                json!({ "i": { "id": api::graphql::ids::encode("Exhibit", row.id).to_string() } }),
+            )
+        }
+        "removeDelegation" => {
+            let event = api::graphql::ids::parse(&f.events.exchange).expect("id").1;
+            let row = api::service::event::add_delegation(
+                &app.state.db,
+                api::service::event::NewDelegation {
+                    event_id: event,
+                    origin: entity::delegation::Origin::Macao,
+                    name: "待移除代表团".into(),
+                    name_traditional: None,
+                    leader_name: "何女士".into(),
+                    members: vec![],
+                    host_organization_ids: vec![],
+                },
+            )
+            .await
+            .expect("delegation");
+            (
+                "mutation($i: RemoveDelegationInput!) { removeDelegation(input: $i) { removedDelegationId } }",
+                json!({ "i": { "id": api::graphql::ids::encode("Delegation", row.id).to_string() } }),
+            )
+        }
+        "register" => (
+            "mutation($i: RegisterInput!) { register(input: $i) { registration { id } } }",
+            // Accounts answer BAD_USER_INPUT for `guest` (they register themselves): allowed.
+            json!({ "i": { "eventId": f.events.open, "privacyConsent": true,
+                "guest": { "name": "访客", "phone": "13800000000" } } }),
+        ),
+        "cancelRegistration" => (
+            "mutation($i: CancelRegistrationInput!) { cancelRegistration(input: $i) { registration { id } } }",
+            json!({ "i": { "id": f.events.registration } }),
+        ),
+        "decideRegistration" => (
+            "mutation($i: DecideRegistrationInput!) { decideRegistration(input: $i) { registration { id } } }",
+            json!({ "i": { "id": f.events.pending, "accept": true } }),
+        ),
+        "checkIn" => (
+            "mutation($i: CheckInInput!) { checkIn(input: $i) { alreadyCheckedIn } }",
+            json!({ "i": { "eventId": f.events.open, "ticketCode": f.events.ticket_code } }),
         ),
         "createCampaign" => (
             "mutation($i: CreateCampaignInput!) { createCampaign(input: $i) { campaign { id } } }",

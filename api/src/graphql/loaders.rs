@@ -26,6 +26,14 @@ pub struct Loaders {
     pub project_goals: DataLoader<ProjectGoalsLoader>,
     pub goal_updates: DataLoader<GoalUpdatesLoader>,
     pub service_totals: DataLoader<ServiceTotalsLoader>,
+    pub event: DataLoader<EventLoader>,
+    pub event_counts: DataLoader<EventCountsLoader>,
+    pub event_impact: DataLoader<EventImpactLoader>,
+    pub exhibits: DataLoader<ExhibitsLoader>,
+    pub delegations: DataLoader<DelegationsLoader>,
+    pub programme: DataLoader<ProgrammeLoader>,
+    pub cohorts: DataLoader<CohortsLoader>,
+    pub waitlist_position: DataLoader<WaitlistPositionLoader>,
 }
 
 impl Loaders {
@@ -46,6 +54,14 @@ impl Loaders {
             project_goals: DataLoader::new(ProjectGoalsLoader(db.clone()), tokio::spawn).delay(delay),
             goal_updates: DataLoader::new(GoalUpdatesLoader(db.clone()), tokio::spawn).delay(delay),
             service_totals: DataLoader::new(ServiceTotalsLoader(db.clone()), tokio::spawn).delay(delay),
+            event: DataLoader::new(EventLoader(db.clone()), tokio::spawn).delay(delay),
+            event_counts: DataLoader::new(EventCountsLoader(db.clone()), tokio::spawn).delay(delay),
+            event_impact: DataLoader::new(EventImpactLoader(db.clone()), tokio::spawn).delay(delay),
+            exhibits: DataLoader::new(ExhibitsLoader(db.clone()), tokio::spawn).delay(delay),
+            delegations: DataLoader::new(DelegationsLoader(db.clone()), tokio::spawn).delay(delay),
+            programme: DataLoader::new(ProgrammeLoader(db.clone()), tokio::spawn).delay(delay),
+            cohorts: DataLoader::new(CohortsLoader(db.clone()), tokio::spawn).delay(delay),
+            waitlist_position: DataLoader::new(WaitlistPositionLoader(db.clone()), tokio::spawn).delay(delay),
         }
     }
 }
@@ -195,5 +211,56 @@ impl Loader<i64> for ServiceTotalsLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         projects::service_totals_of(&self.0, keys).await.map_err(Arc::new)
+    }
+}
+
+// ---------------------------------------------------------------- events
+
+/// Declares a loader whose `load` is one service call returning a map by key.
+macro_rules! map_loader {
+    ($name:ident, $value:ty, $load:expr) => {
+        pub struct $name(DatabaseConnection);
+
+        impl Loader<i64> for $name {
+            type Value = $value;
+            type Error = Arc<AppError>;
+
+            async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+                $load(&self.0, keys).await.map_err(Arc::new)
+            }
+        }
+    };
+}
+
+use crate::service::event as events;
+
+map_loader!(EventCountsLoader, events::EventCounts, events::counts_of);
+map_loader!(EventImpactLoader, events::PersonTimes, events::impact_of);
+map_loader!(ExhibitsLoader, Vec<entity::exhibit::Model>, events::exhibits_of);
+map_loader!(DelegationsLoader, Vec<entity::delegation::Model>, events::delegations_of);
+map_loader!(CohortsLoader, Vec<entity::event::Model>, events::cohorts_of);
+map_loader!(WaitlistPositionLoader, i64, events::waitlist_positions);
+
+pub struct EventLoader(DatabaseConnection);
+
+impl Loader<i64> for EventLoader {
+    type Value = entity::event::Model;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = events::find_by_ids(&self.0, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+    }
+}
+
+pub struct ProgrammeLoader(DatabaseConnection);
+
+impl Loader<i64> for ProgrammeLoader {
+    type Value = entity::training_programme::Model;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = events::programmes_by_ids(&self.0, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (r.id, r)).collect())
     }
 }

@@ -3,6 +3,7 @@ pub mod common;
 pub mod connection;
 pub mod cost;
 pub mod crowdfunding;
+pub mod event;
 pub mod grants;
 pub mod identity;
 pub mod ids;
@@ -27,6 +28,7 @@ pub struct QueryRoot(
     crowdfunding::CrowdfundingQuery,
     grants::GrantQuery,
     projects::ProjectQuery,
+    event::EventQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -36,6 +38,7 @@ pub struct MutationRoot(
     crowdfunding::CrowdfundingMutation,
     grants::GrantMutation,
     projects::ProjectMutation,
+    event::EventMutation,
 );
 
 #[derive(MergedSubscription, Default)]

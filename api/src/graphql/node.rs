@@ -19,6 +19,12 @@ pub enum Node {
     Campaign(Campaign),
     GrantRound(GrantRound),
     ServiceProject(ServiceProject),
+    Training(super::event::Training),
+    Exhibition(super::event::Exhibition),
+    Salon(super::event::Salon),
+    PromotionEvent(super::event::PromotionEvent),
+    ExchangeEvent(super::event::ExchangeEvent),
+    TrainingProgramme(super::event::TrainingProgramme),
 }
 
 #[derive(Default)]
@@ -58,6 +64,11 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
     let rounds = loaders.grant_round.load_many(round_ids).await.map_err(|e| e.extend())?;
     let project_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == super::projects::PROJECT).map(|(_, r)| *r).collect();
     let projects = loaders.service_project.load_many(project_ids).await.map_err(|e| e.extend())?;
+    let event_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == super::event::EVENT).map(|(_, r)| *r).collect();
+    let events = loaders.event.load_many(event_ids).await.map_err(|e| e.extend())?;
+    let programme_ids: Vec<i64> =
+        parsed.iter().filter(|(t, _)| t == super::event::PROGRAMME).map(|(_, r)| *r).collect();
+    let programmes = loaders.programme.load_many(programme_ids).await.map_err(|e| e.extend())?;
     Ok(parsed
         .into_iter()
         .map(|(type_name, row)| match type_name.as_str() {
@@ -69,6 +80,14 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
                 .map(|r| Node::Campaign(Campaign(r))),
             super::grants::ROUND => rounds.get(&row).cloned().map(|r| Node::GrantRound(GrantRound(r))),
             super::projects::PROJECT => projects.get(&row).cloned().map(|r| Node::ServiceProject(ServiceProject(r))),
+            super::event::EVENT => events
+                .get(&row)
+                .filter(|e| e.status != entity::event::EventStatus::Draft || viewer.can_manage_event(e.organizer_id))
+                .cloned()
+                .map(|e| super::event::Event::from_model(e).into()),
+            super::event::PROGRAMME => {
+                programmes.get(&row).cloned().map(|p| Node::TrainingProgramme(super::event::TrainingProgramme(p)))
+            }
             _ => None,
         })
         .collect())

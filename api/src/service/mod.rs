@@ -2,6 +2,7 @@
 //! Nothing in here knows about GraphQL or HTTP.
 pub mod credit_code;
 pub mod crowdfunding;
+pub mod event;
 pub mod grants;
 pub mod identity;
 pub mod impact;
