@@ -24,6 +24,13 @@ pub enum AppError {
     ServiceUnavailable(String),
     #[error("internal error")]
     Internal(String),
+    /// A broken domain rule: `BAD_USER_INPUT` with a machine-readable `reason`.
+    #[error("{message}")]
+    RuleBroken { message: String, field: Option<String>, reason: &'static str },
+    /// A `CONFLICT` with a `reason` and more extensions for the client (a JSON object whose
+    /// keys are merged into `extensions`).
+    #[error("{message}")]
+    ConflictDetailed { message: String, reason: &'static str, details: serde_json::Value },
 }
 
 pub type AppResult<T> = Result<T, AppError>;
@@ -31,6 +38,10 @@ pub type AppResult<T> = Result<T, AppError>;
 impl AppError {
     pub fn bad_input(field: &str, message: impl Into<String>) -> Self {
         Self::BadUserInput { message: message.into(), field: Some(field.to_owned()) }
+    }
+
+    pub fn rule(field: &str, reason: &'static str, message: impl Into<String>) -> Self {
+        Self::RuleBroken { message: message.into(), field: Some(field.to_owned()), reason }
     }
 
     pub fn code(&self) -> &'static str {
@@ -43,6 +54,8 @@ impl AppError {
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::ServiceUnavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
+            Self::RuleBroken { .. } => "BAD_USER_INPUT",
+            Self::ConflictDetailed { .. } => "CONFLICT",
         }
     }
 }
@@ -83,6 +96,22 @@ impl ErrorExtensions for AppError {
             match self {
                 Self::BadUserInput { field: Some(field), .. } => e.set("field", field.as_str()),
                 Self::RateLimited { retry_after_secs } => e.set("retryAfter", *retry_after_secs),
+                Self::RuleBroken { field, reason, .. } => {
+                    e.set("reason", *reason);
+                    if let Some(field) = field {
+                        e.set("field", field.as_str());
+                    }
+                }
+                Self::ConflictDetailed { reason, details, .. } => {
+                    e.set("reason", *reason);
+                    if let Some(map) = details.as_object() {
+                        for (key, value) in map {
+                            if let Ok(value) = async_graphql::Value::from_json(value.clone()) {
+                                e.set(key.as_str(), value);
+                            }
+                        }
+                    }
+                }
                 _ => {}
             }
         })

@@ -23,4 +23,8 @@ impl AppState {
     pub fn directory(&self) -> Directory<'_> {
         Directory { db: &self.db, cache: &self.cache, limits: &self.settings.limits }
     }
+
+    pub fn calendar(&self) -> crate::service::booking::Calendar<'_> {
+        crate::service::booking::Calendar { db: &self.db, cache: &self.cache }
+    }
 }

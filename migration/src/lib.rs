@@ -4,12 +4,17 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_organizations;
 mod m20261129_000002_identity;
+mod m20261129_000003_spaces;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261129_000001_organizations::Migration), Box::new(m20261129_000002_identity::Migration)]
+        vec![
+            Box::new(m20261129_000001_organizations::Migration),
+            Box::new(m20261129_000002_identity::Migration),
+            Box::new(m20261129_000003_spaces::Migration),
+        ]
     }
 }

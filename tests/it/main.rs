@@ -8,5 +8,6 @@ mod authz;
 mod cache;
 mod organizations;
 mod schema;
+mod spaces;
 mod transport;
 mod units;

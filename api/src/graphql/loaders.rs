@@ -15,6 +15,8 @@ pub struct Loaders {
     pub organization: DataLoader<OrganizationLoader>,
     pub stage_history: DataLoader<StageHistoryLoader>,
     pub members: DataLoader<MembersLoader>,
+    pub space: DataLoader<SpaceLoader>,
+    pub account: DataLoader<AccountLoader>,
 }
 
 impl Loaders {
@@ -25,6 +27,8 @@ impl Loaders {
             organization: DataLoader::new(OrganizationLoader(db.clone()), tokio::spawn).delay(delay),
             stage_history: DataLoader::new(StageHistoryLoader(db.clone()), tokio::spawn).delay(delay),
             members: DataLoader::new(MembersLoader(db.clone()), tokio::spawn).delay(delay),
+            space: DataLoader::new(SpaceLoader(db.clone()), tokio::spawn).delay(delay),
+            account: DataLoader::new(AccountLoader(db.clone()), tokio::spawn).delay(delay),
         }
     }
 }
@@ -60,5 +64,29 @@ impl Loader<i64> for MembersLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         crate::service::identity::members_of(&self.0, keys).await.map_err(Arc::new)
+    }
+}
+
+pub struct SpaceLoader(DatabaseConnection);
+
+impl Loader<i64> for SpaceLoader {
+    type Value = crate::service::space::SpaceRecord;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = crate::service::space::find_by_ids(&self.0, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (r.space.id, r)).collect())
+    }
+}
+
+pub struct AccountLoader(DatabaseConnection);
+
+impl Loader<i64> for AccountLoader {
+    type Value = entity::account::Model;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = crate::service::identity::accounts_by_ids(&self.0, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|a| (a.id, a)).collect())
     }
 }

@@ -6,6 +6,7 @@ pub mod loaders;
 pub mod node;
 pub mod organization;
 mod outcome;
+pub mod space;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 
@@ -15,10 +16,10 @@ use crate::config::{Environment, Limits};
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(node::NodeQuery, identity::IdentityQuery, organization::OrganizationQuery);
+pub struct QueryRoot(node::NodeQuery, identity::IdentityQuery, organization::OrganizationQuery, space::SpaceQuery);
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(identity::IdentityMutation, organization::OrganizationMutation);
+pub struct MutationRoot(identity::IdentityMutation, organization::OrganizationMutation, space::SpaceMutation);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 

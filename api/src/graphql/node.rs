@@ -4,6 +4,7 @@ use async_graphql::{Context, ID, Interface, Object, Result};
 use super::ids;
 use super::loaders::Loaders;
 use super::organization::Organization;
+use super::space::Space;
 use crate::error::AppError;
 use async_graphql::ErrorExtensions;
 
@@ -13,6 +14,7 @@ pub const MAX_NODES: usize = 100;
 #[graphql(field(name = "id", ty = "ID", desc = "Opaque global identifier."))]
 pub enum Node {
     Organization(Organization),
+    Space(Space),
 }
 
 #[derive(Default)]
@@ -45,10 +47,13 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
     }
     let org_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == "Organization").map(|(_, r)| *r).collect();
     let orgs = loaders.organization.load_many(org_ids).await.map_err(|e| e.extend())?;
+    let space_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == super::space::SPACE).map(|(_, r)| *r).collect();
+    let found_spaces = loaders.space.load_many(space_ids).await.map_err(|e| e.extend())?;
     Ok(parsed
         .into_iter()
         .map(|(type_name, row)| match type_name.as_str() {
             "Organization" => orgs.get(&row).cloned().map(|r| Node::Organization(Organization(r))),
+            super::space::SPACE => found_spaces.get(&row).cloned().map(|r| Node::Space(Space(r))),
             _ => None,
         })
         .collect())
