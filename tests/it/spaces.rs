@@ -324,3 +324,51 @@ backend_tests! {
         assert_eq!(error(&too_long)["extensions"]["code"], "BAD_USER_INPUT");
     }
 }
+
+backend_tests! {
+    async fn the_database_itself_refuses_overlapping_confirmed_rows(app) {
+        use api::service::booking::is_overlap_violation;
+        use entity::booking::{self as b, BookingStatus};
+        use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+        use sea_orm::sea_query::Expr;
+
+        let room = space(&app, "培训室 H", 20, json!({})).await;
+        let space_id = api::graphql::ids::parse(room["id"].as_str().unwrap()).unwrap().1;
+        let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let row = |start: &str, end: &str, status: BookingStatus| b::ActiveModel {
+            space_id: Set(space_id),
+            booked_by_account_id: Set(app.manager.id),
+            organization_id: Set(None),
+            purpose: Set("直接写入".into()),
+            attendees: Set(5),
+            starts_at: Set(t(start)),
+            ends_at: Set(t(end)),
+            blocked_start: Set(t(start)),
+            blocked_end: Set(t(end)),
+            status: Set(status),
+            status_reason: Set(None),
+            manager_note: Set(String::new()),
+            client_key: Set(None),
+            request_digest: Set(None),
+            decided_by_account_id: Set(None),
+            decided_at: Set(None),
+            created_at: Set(Utc::now()),
+            updated_at: Set(Utc::now()),
+            ..Default::default()
+        };
+        let db = &app.state.db;
+        row(&at(3, 10, 0), &at(3, 11, 0), BookingStatus::Confirmed).insert(db).await.unwrap();
+        // Bypassing the service: the constraint (PostgreSQL) or trigger (SQLite) still refuses.
+        let err = row(&at(3, 10, 30), &at(3, 11, 30), BookingStatus::Confirmed).insert(db).await.unwrap_err();
+        assert!(is_overlap_violation(&err), "{err:?}");
+        row(&at(3, 11, 0), &at(3, 12, 0), BookingStatus::Confirmed).insert(db).await.expect("adjacent is fine");
+        let pending = row(&at(3, 10, 30), &at(3, 11, 30), BookingStatus::Pending).insert(db).await.expect("pending may overlap");
+        let err = b::Entity::update_many()
+            .col_expr(b::Column::Status, Expr::val(BookingStatus::Confirmed))
+            .filter(b::Column::Id.eq(pending.id))
+            .exec(db)
+            .await
+            .unwrap_err();
+        assert!(is_overlap_violation(&err), "confirming an overlapping row is refused too: {err:?}");
+    }
+}
