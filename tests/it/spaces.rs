@@ -372,3 +372,22 @@ backend_tests! {
         assert!(is_overlap_violation(&err), "confirming an overlapping row is refused too: {err:?}");
     }
 }
+
+backend_tests! {
+    async fn demo_base_has_its_spaces_and_weeks_of_bookings(app) {
+        api::seed::demo(&app.state.db).await.expect("seed");
+        let data = app.ok("{ spaces(first: 100) { totalCount edges { node { kind name residentOrganization { stage } } } } }", json!({})).await;
+        let kinds: std::collections::BTreeSet<String> = data["spaces"]["edges"].as_array().unwrap().iter()
+            .map(|e| e["node"]["kind"].as_str().unwrap().to_owned()).collect();
+        for kind in ["TRAINING_ROOM", "HALL", "EXHIBITION_AREA", "OFFICE"] {
+            assert!(kinds.contains(kind), "the demo base has a {kind}: {kinds:?}");
+        }
+        let offices: Vec<_> = data["spaces"]["edges"].as_array().unwrap().iter()
+            .filter(|e| e["node"]["kind"] == "OFFICE").collect();
+        assert!(offices.iter().all(|o| o["node"]["residentOrganization"]["stage"] == "RESIDENT"), "offices are held by residents");
+        let mine = app.ok("{ bookingRequests(status: CONFIRMED) { totalCount } }", json!({})).await;
+        assert!(mine["bookingRequests"]["totalCount"].as_i64().unwrap() >= 20, "{mine}");
+        let pending = app.ok("{ bookingRequests { totalCount } }", json!({})).await;
+        assert!(pending["bookingRequests"]["totalCount"].as_i64().unwrap() >= 1, "{pending}");
+    }
+}
