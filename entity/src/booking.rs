@@ -22,6 +22,8 @@ pub struct Model {
     pub manager_note: String,
     pub client_key: Option<String>,
     pub request_digest: Option<String>,
+    /// The recurring series this booking is an occurrence of.
+    pub series_id: Option<i64>,
     pub decided_by_account_id: Option<i64>,
     pub decided_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod api_key;
 pub mod booking;
+pub mod booking_series;
 pub mod invitation;
 pub mod membership;
 pub mod organization;

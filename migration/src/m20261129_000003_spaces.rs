@@ -49,10 +49,25 @@ enum Bookings {
     ManagerNote,
     ClientKey,
     RequestDigest,
+    SeriesId,
     DecidedByAccountId,
     DecidedAt,
     CreatedAt,
     UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum BookingSeries {
+    Table,
+    Id,
+    SpaceId,
+    BookedByAccountId,
+    Frequency,
+    Interval,
+    Weekdays,
+    Until,
+    Count,
+    CreatedAt,
 }
 
 #[derive(DeriveIden)]
@@ -117,6 +132,29 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
+                    .table(BookingSeries::Table)
+                    .col(big_pk_auto(BookingSeries::Id))
+                    .col(big_integer(BookingSeries::SpaceId))
+                    .col(big_integer(BookingSeries::BookedByAccountId))
+                    .col(string_len(BookingSeries::Frequency, 16))
+                    .col(integer(BookingSeries::Interval))
+                    .col(string_len(BookingSeries::Weekdays, 64).default(""))
+                    .col(date_null(BookingSeries::Until))
+                    .col(integer_null(BookingSeries::Count))
+                    .col(timestamp_with_time_zone(BookingSeries::CreatedAt))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(BookingSeries::Table, BookingSeries::SpaceId)
+                            .to(Spaces::Table, Spaces::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+
+        manager
+            .create_table(
+                Table::create()
                     .table(Bookings::Table)
                     .col(big_pk_auto(Bookings::Id))
                     .col(big_integer(Bookings::SpaceId))
@@ -133,6 +171,7 @@ impl MigrationTrait for Migration {
                     .col(text(Bookings::ManagerNote).default(""))
                     .col(string_len_null(Bookings::ClientKey, 100))
                     .col(string_len_null(Bookings::RequestDigest, 64))
+                    .col(big_integer_null(Bookings::SeriesId))
                     .col(big_integer_null(Bookings::DecidedByAccountId))
                     .col(timestamp_with_time_zone_null(Bookings::DecidedAt))
                     .col(timestamp_with_time_zone(Bookings::CreatedAt))
@@ -151,6 +190,12 @@ impl MigrationTrait for Migration {
                     )
                     .foreign_key(
                         ForeignKey::create()
+                            .from(Bookings::Table, Bookings::SeriesId)
+                            .to(BookingSeries::Table, BookingSeries::Id)
+                            .on_delete(ForeignKeyAction::SetNull),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
                             .from(Bookings::Table, Bookings::OrganizationId)
                             .to(Organizations::Table, Organizations::Id)
                             .on_delete(ForeignKeyAction::SetNull),
@@ -162,6 +207,7 @@ impl MigrationTrait for Migration {
             ("idx_bookings_space_time", vec![Bookings::SpaceId, Bookings::BlockedStart], false),
             ("idx_bookings_booker", vec![Bookings::BookedByAccountId, Bookings::StartsAt, Bookings::Id], false),
             ("idx_bookings_status", vec![Bookings::Status, Bookings::CreatedAt, Bookings::Id], false),
+            ("idx_bookings_series", vec![Bookings::SeriesId, Bookings::StartsAt], false),
             // Idempotency: one booking per (account, client key); NULL keys never collide.
             ("uq_bookings_client_key", vec![Bookings::BookedByAccountId, Bookings::ClientKey], true),
         ] {
@@ -211,6 +257,7 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.drop_table(Table::drop().table(Bookings::Table).to_owned()).await?;
+        manager.drop_table(Table::drop().table(BookingSeries::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(Spaces::Table).to_owned()).await?;
         Ok(())
     }

@@ -61,6 +61,7 @@ pub const RULES: &[(&str, &[Who])] = &[
     ("updateSpace", STAFF),
     // Partner keys alone cannot book: a booking needs an account to answer for it.
     ("createBooking", SIGNED_IN),
+    ("createRecurringBooking", SIGNED_IN),
     ("confirmBooking", STAFF),
     ("rejectBooking", STAFF),
     // Member is the requester here.
@@ -239,8 +240,14 @@ async fn call(app: &TestApp, f: &Fixture, mutation: &str) -> (&'static str, Valu
             "mutation($i: DecideBookingInput!) { rejectBooking(input: $i) { booking { id } } }",
             json!({ "i": { "id": pending_booking(app, f).await, "reason": "测试" } }),
         ),
+        "createRecurringBooking" => (
+            "mutation($i: CreateRecurringBookingInput!) { createRecurringBooking(input: $i) { bookings { id } } }",
+            json!({ "i": { "spaceId": f.space_id, "startsAt": crate::spaces::at(20, 10, 0),
+                "endsAt": crate::spaces::at(20, 11, 0), "attendees": 5, "purpose": "矩阵测试",
+                "recurrence": { "frequency": "WEEKLY", "count": 2 } } }),
+        ),
         "cancelBooking" => (
-            "mutation($i: DecideBookingInput!) { cancelBooking(input: $i) { booking { id } } }",
+            "mutation($i: CancelBookingInput!) { cancelBooking(input: $i) { booking { id } } }",
             json!({ "i": { "id": pending_booking(app, f).await, "reason": "测试" } }),
         ),
         other => panic!("no call written for mutation `{other}`: add it to authz.rs"),

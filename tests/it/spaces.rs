@@ -35,7 +35,16 @@ const REJECT: &str = r#"
 mutation($input: DecideBookingInput!) { rejectBooking(input: $input) { booking { id status statusReason } } }"#;
 
 const CANCEL: &str = r#"
-mutation($input: DecideBookingInput!) { cancelBooking(input: $input) { booking { id status statusReason } } }"#;
+mutation($input: CancelBookingInput!) { cancelBooking(input: $input) { booking { id status statusReason } cancelled { id startsAt } } }"#;
+
+const RECURRING: &str = r#"
+mutation($input: CreateRecurringBookingInput!) {
+  createRecurringBooking(input: $input) {
+    series { id frequency interval weekdays count until }
+    bookings { id startsAt endsAt status seriesId }
+    skipped { startsAt reason message }
+  }
+}"#;
 
 /// `days` from today in Shanghai, at `hh:mm` Shanghai time, as an RFC 3339 instant.
 pub fn at(days: i64, hh: u32, mm: u32) -> String {
@@ -350,6 +359,7 @@ backend_tests! {
             manager_note: Set(String::new()),
             client_key: Set(None),
             request_digest: Set(None),
+            series_id: Set(None),
             decided_by_account_id: Set(None),
             decided_at: Set(None),
             created_at: Set(Utc::now()),
@@ -389,5 +399,133 @@ backend_tests! {
         assert!(mine["bookingRequests"]["totalCount"].as_i64().unwrap() >= 20, "{mine}");
         let pending = app.ok("{ bookingRequests { totalCount } }", json!({})).await;
         assert!(pending["bookingRequests"]["totalCount"].as_i64().unwrap() >= 1, "{pending}");
+    }
+}
+
+/// Local (zone) wall-clock hour and minute of an RFC 3339 instant.
+fn wall_time(instant: &str, zone: chrono_tz::Tz) -> (String, String) {
+    let t = chrono::DateTime::parse_from_rfc3339(instant).unwrap().with_timezone(&zone);
+    (t.format("%Y-%m-%d").to_string(), t.format("%H:%M").to_string())
+}
+
+#[test]
+fn recurrence_keeps_local_wall_time_across_dst_and_months() {
+    use api::service::recurrence::{Frequency, Recurrence, expand};
+    let ny = chrono_tz::America::New_York;
+    let start = ny.with_ymd_and_hms(2027, 3, 1, 9, 0, 0).unwrap().with_timezone(&Utc);
+    let weekly = Recurrence {
+        frequency: Frequency::Weekly,
+        interval: 1,
+        weekdays: vec![chrono::Weekday::Mon],
+        until: None,
+        count: Some(4),
+    };
+    let got = expand(&weekly, ny, start, start + Duration::hours(2)).unwrap();
+    let walls: Vec<_> = got.iter().map(|(s, _)| wall_time(&s.to_rfc3339(), ny)).collect();
+    assert_eq!(
+        walls.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(),
+        vec!["09:00"; 4],
+        "09:00 across the DST change"
+    );
+    assert_eq!(got[0].0.format("%H").to_string(), "14", "EST");
+    assert_eq!(got[2].0.format("%H").to_string(), "13", "EDT after 14 March");
+
+    let shanghai = chrono_tz::Asia::Shanghai;
+    let jan31 = shanghai.with_ymd_and_hms(2027, 1, 31, 14, 0, 0).unwrap().with_timezone(&Utc);
+    let monthly = Recurrence {
+        frequency: Frequency::Monthly,
+        interval: 1,
+        weekdays: vec![],
+        until: chrono::NaiveDate::from_ymd_opt(2027, 6, 30),
+        count: None,
+    };
+    let got = expand(&monthly, shanghai, jan31, jan31 + Duration::hours(1)).unwrap();
+    let dates: Vec<_> = got.iter().map(|(s, _)| wall_time(&s.to_rfc3339(), shanghai).0).collect();
+    assert_eq!(dates, vec!["2027-01-31", "2027-03-31", "2027-05-31"], "months without a 31st are left out");
+
+    let mon_wed = Recurrence {
+        frequency: Frequency::Weekly,
+        interval: 2,
+        weekdays: vec![chrono::Weekday::Wed, chrono::Weekday::Mon],
+        until: None,
+        count: Some(5),
+    };
+    let feb1 = shanghai.with_ymd_and_hms(2027, 2, 1, 9, 0, 0).unwrap().with_timezone(&Utc);
+    let got = expand(&mon_wed, shanghai, feb1, feb1 + Duration::hours(1)).unwrap();
+    let dates: Vec<_> = got.iter().map(|(s, _)| wall_time(&s.to_rfc3339(), shanghai).0).collect();
+    assert_eq!(dates, vec!["2027-02-01", "2027-02-03", "2027-02-15", "2027-02-17", "2027-03-01"]);
+
+    let both = Recurrence { count: Some(2), until: chrono::NaiveDate::from_ymd_opt(2027, 6, 30), ..weekly };
+    assert!(expand(&both, ny, start, start + Duration::hours(2)).is_err(), "until or count, not both");
+}
+
+backend_tests! {
+    async fn recurring_bookings_skip_or_fail_on_conflicts(app) {
+        let room = space(&app, "培训室 R", 30, json!({ "maxAdvanceDays": 365 })).await;
+        let blocker = book(&app, booking_input(&room, &at(10, 9, 0), &at(10, 11, 0), 5)).await;
+        let mut input = booking_input(&room, &at(3, 9, 30), &at(3, 11, 30), 20);
+        input["recurrence"] = json!({ "frequency": "WEEKLY", "count": 4 });
+        input["onConflict"] = json!("FAIL");
+        let failed = app.gql(RECURRING, json!({ "input": input })).await;
+        assert_eq!(error(&failed)["extensions"]["code"], "CONFLICT", "{failed}");
+        assert_eq!(error(&failed)["extensions"]["reason"], "OCCURRENCES_UNAVAILABLE");
+        assert_eq!(error(&failed)["extensions"]["skipped"][0]["reason"], "BOOKING_OVERLAP");
+        let mine = app.ok("{ myBookings { totalCount } }", json!({})).await;
+        assert_eq!(mine["myBookings"]["totalCount"], 1, "all or nothing: only the blocker exists");
+
+        input["onConflict"] = json!("SKIP");
+        let made = app.ok(RECURRING, json!({ "input": input })).await["createRecurringBooking"].clone();
+        let bookings = made["bookings"].as_array().unwrap();
+        assert_eq!(bookings.len(), 3, "{made}");
+        assert_eq!(made["skipped"].as_array().unwrap().len(), 1);
+        assert_eq!(made["skipped"][0]["reason"], "BOOKING_OVERLAP");
+        assert_eq!(made["skipped"][0]["startsAt"].as_str().unwrap()[..16], at(10, 9, 30)[..16]);
+        let _ = blocker;
+        let shanghai = chrono_tz::Asia::Shanghai;
+        for b in bookings {
+            assert_eq!(wall_time(b["startsAt"].as_str().unwrap(), shanghai).1, "09:30");
+            assert_eq!(b["seriesId"], made["series"]["id"]);
+            assert_eq!(b["status"], "CONFIRMED");
+        }
+        assert_eq!(made["series"]["frequency"], "WEEKLY");
+
+        let monthly = app.ok(RECURRING, json!({ "input": {
+            "spaceId": room["id"], "startsAt": at(4, 14, 0), "endsAt": at(4, 15, 0), "attendees": 8, "purpose": "月度督导",
+            "recurrence": { "frequency": "MONTHLY", "count": 3 } } })).await["createRecurringBooking"].clone();
+        let dates: Vec<_> = monthly["bookings"].as_array().unwrap().iter()
+            .map(|b| wall_time(b["startsAt"].as_str().unwrap(), shanghai)).collect();
+        assert_eq!(dates.len(), 3, "{monthly}");
+        let months: std::collections::BTreeSet<_> = dates.iter().map(|(d, _)| d[..7].to_owned()).collect();
+        assert_eq!(months.len(), 3, "one per month: {dates:?}");
+        assert!(dates.iter().all(|(_, t)| t == "14:00"));
+    }
+
+    async fn cancelling_one_following_or_the_whole_series(app) {
+        let room = space(&app, "培训室 S", 30, json!({})).await;
+        let member = app.account("series-owner", &[Role::Donor]).await;
+        let me = Credentials::account(&member);
+        let mut input = booking_input(&room, &at(2, 19, 0), &at(2, 21, 0), 12);
+        input["recurrence"] = json!({ "frequency": "DAILY", "count": 5 });
+        let made = app.ok_as(&me, RECURRING, json!({ "input": input })).await["createRecurringBooking"].clone();
+        let ids: Vec<Value> = made["bookings"].as_array().unwrap().iter().map(|b| b["id"].clone()).collect();
+        assert_eq!(ids.len(), 5);
+
+        let one = app.ok_as(&me, CANCEL, json!({ "input": { "id": ids[1], "reason": "讲师请假" } })).await;
+        assert_eq!(one["cancelBooking"]["cancelled"].as_array().unwrap().len(), 1);
+        let following = app.ok_as(&me, CANCEL, json!({ "input": { "id": ids[3], "reason": "课程提前结束", "scope": "THIS_AND_FOLLOWING" } })).await;
+        let cancelled: Vec<_> = following["cancelBooking"]["cancelled"].as_array().unwrap().iter().map(|b| b["id"].clone()).collect();
+        assert_eq!(cancelled, vec![ids[3].clone(), ids[4].clone()]);
+        let other = app.account("stranger", &[Role::Donor]).await;
+        let denied = app.gql_as(&Credentials::account(&other), CANCEL, json!({ "input": { "id": ids[0], "reason": "x", "scope": "SERIES" } })).await;
+        assert_eq!(error(&denied)["extensions"]["code"], "FORBIDDEN");
+        let series = app.ok(CANCEL, json!({ "input": { "id": ids[0], "reason": "场地改作他用", "scope": "SERIES" } })).await;
+        let cancelled: Vec<_> = series["cancelBooking"]["cancelled"].as_array().unwrap().iter().map(|b| b["id"].clone()).collect();
+        assert_eq!(cancelled, vec![ids[0].clone(), ids[2].clone()], "only what was still live");
+        let calendar = app.ok("query($id: ID!, $from: DateTime!, $to: DateTime!) { space(id: $id) { bookings(from: $from, to: $to) { id } } }",
+            json!({ "id": room["id"], "from": at(0, 0, 0), "to": at(10, 0, 0) })).await;
+        assert_eq!(calendar["space"]["bookings"], json!([]));
+        let single = book(&app, booking_input(&room, &at(3, 9, 0), &at(3, 10, 0), 5)).await;
+        let not_series = app.gql(CANCEL, json!({ "input": { "id": single["id"], "reason": "x", "scope": "SERIES" } })).await;
+        assert_eq!(error(&not_series)["extensions"]["reason"], "NOT_RECURRING");
     }
 }

@@ -13,13 +13,15 @@ use super::loaders::Loaders;
 use super::organization::{self, Organization};
 use super::state;
 use crate::error::AppError;
-use crate::service::booking::{self as service, Booker, BookingRequest};
+use crate::service::booking::{self as service, Booker, BookingRequest, CancelScope, OnConflict};
+use crate::service::recurrence::Recurrence;
 use crate::service::space::{
     self as spaces, Closure, OpeningHours, SpaceFilter as ServiceFilter, SpaceInput, SpaceRecord,
 };
 
 pub const SPACE: &str = "Space";
 pub const BOOKING: &str = "Booking";
+pub const SERIES: &str = "BookingSeries";
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "entity::space::SpaceKind")]
@@ -273,6 +275,11 @@ impl Booking {
     /// When it was confirmed, rejected or cancelled.
     async fn decided_at(&self) -> Option<DateTime<Utc>> {
         self.0.decided_at
+    }
+
+    /// The recurring series this booking is an occurrence of.
+    async fn series_id(&self) -> Option<ID> {
+        self.0.series_id.map(|id| ids::encode(SERIES, id))
     }
 
     /// Whether the viewer may cancel it.
@@ -531,6 +538,113 @@ pub struct BookingPayload {
     pub booking: Booking,
 }
 
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+pub enum CancelBookingScope {
+    /// This booking only.
+    #[default]
+    One,
+    /// This occurrence and the later ones of its series.
+    ThisAndFollowing,
+    /// Every occurrence of its series that is not over.
+    Series,
+}
+
+#[derive(InputObject)]
+pub struct CancelBookingInput {
+    pub id: ID,
+    pub reason: String,
+    #[graphql(default)]
+    pub scope: CancelBookingScope,
+    /// Staff only.
+    pub manager_note: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct CancelBookingPayload {
+    pub booking: Booking,
+    /// Every booking this cancelled (one, or occurrences of the series).
+    pub cancelled: Vec<Booking>,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "entity::booking_series::Frequency")]
+pub enum RecurrenceFrequency {
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+/// Repeats the first occurrence's local wall time (a weekly 09:00 stays 09:00). Give either
+/// `until` or `count` (at most 200 occurrences).
+#[derive(InputObject)]
+pub struct RecurrenceInput {
+    pub frequency: RecurrenceFrequency,
+    /// Every N days/weeks/months; default 1.
+    #[graphql(default = 1)]
+    pub interval: u32,
+    /// Weekly only; default the first occurrence's weekday.
+    #[graphql(default)]
+    pub weekdays: Vec<Weekday>,
+    /// The last local date an occurrence may fall on.
+    pub until: Option<NaiveDate>,
+    /// How many occurrences, the first included.
+    pub count: Option<u32>,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+pub enum RecurrenceConflictMode {
+    /// Book what can be booked; the rest is listed in `skipped`.
+    #[default]
+    Skip,
+    /// All or nothing: any occurrence that cannot be booked fails the request.
+    Fail,
+}
+
+#[derive(InputObject)]
+pub struct CreateRecurringBookingInput {
+    pub space_id: ID,
+    /// The first occurrence.
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub attendees: i32,
+    pub purpose: Option<String>,
+    pub organization_id: Option<ID>,
+    pub recurrence: RecurrenceInput,
+    #[graphql(default)]
+    pub on_conflict: RecurrenceConflictMode,
+    /// Staff only.
+    pub manager_note: Option<String>,
+}
+
+/// An occurrence that was not booked.
+#[derive(SimpleObject)]
+pub struct SkippedOccurrence {
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// The rule's reason, e.g. BOOKING_OVERLAP, INSIDE_CLOSURE, TOO_FAR_AHEAD.
+    pub reason: String,
+    pub message: String,
+}
+
+/// The rule a recurring booking was expanded from.
+#[derive(SimpleObject)]
+pub struct BookingSeries {
+    pub id: ID,
+    pub frequency: RecurrenceFrequency,
+    pub interval: i32,
+    pub weekdays: Vec<Weekday>,
+    pub until: Option<NaiveDate>,
+    pub count: Option<i32>,
+}
+
+#[derive(SimpleObject)]
+pub struct CreateRecurringBookingPayload {
+    pub series: BookingSeries,
+    /// The occurrences booked, in time order.
+    pub bookings: Vec<Booking>,
+    pub skipped: Vec<SkippedOccurrence>,
+}
+
 fn to_hours(periods: Option<Vec<OpeningPeriodInput>>) -> Result<Option<Vec<OpeningHours>>> {
     periods
         .map(|list| {
@@ -664,8 +778,9 @@ impl SpaceMutation {
     /// space, `otherSpaces` in spaces that hold the attendees).
     async fn create_booking(&self, ctx: &Context<'_>, input: CreateBookingInput) -> Result<CreateBookingPayload> {
         let state = state(ctx)?;
-        let organization_id = org_id(input.organization_id.as_ref(), "organizationId")?;
         let viewer = viewer(ctx);
+        viewer.require_book(None).extend()?;
+        let organization_id = org_id(input.organization_id.as_ref(), "organizationId")?;
         let account = viewer.require_book(organization_id).extend()?;
         let space_id = ids::decode(&input.space_id, SPACE, "spaceId").extend()?;
         let (booking, replayed) = state
@@ -714,8 +829,9 @@ impl SpaceMutation {
         Ok(BookingPayload { booking: Booking(booking) })
     }
 
-    /// Cancels a pending or confirmed booking with a reason (the requester or managers).
-    async fn cancel_booking(&self, ctx: &Context<'_>, input: DecideBookingInput) -> Result<BookingPayload> {
+    /// Cancels a pending or confirmed booking with a reason (the requester or managers); with
+    /// a scope, also the following or all occurrences of its series.
+    async fn cancel_booking(&self, ctx: &Context<'_>, input: CancelBookingInput) -> Result<CancelBookingPayload> {
         let state = state(ctx)?;
         let viewer = viewer(ctx);
         viewer.require_account().extend()?;
@@ -725,11 +841,86 @@ impl SpaceMutation {
         if input.manager_note.is_some() && !viewer.can_see_manager_notes() {
             return Err(AppError::Forbidden("only staff write manager notes".into()).extend());
         }
-        let booking = state
+        let scope = match input.scope {
+            CancelBookingScope::One => CancelScope::One,
+            CancelBookingScope::ThisAndFollowing => CancelScope::ThisAndFollowing,
+            CancelBookingScope::Series => CancelScope::Series,
+        };
+        let (booking, cancelled) = state
             .calendar()
-            .cancel(id, account.id, &input.reason, input.manager_note)
+            .cancel(id, account.id, &input.reason, input.manager_note, scope)
             .await
             .map_err(with_global_ids)?;
-        Ok(BookingPayload { booking: Booking(booking) })
+        Ok(CancelBookingPayload { booking: Booking(booking), cancelled: cancelled.into_iter().map(Booking).collect() })
+    }
+
+    /// Books a space repeatedly (daily, weekly on weekdays, monthly), each occurrence checked
+    /// like a single booking. With `onConflict: SKIP` occurrences that cannot be booked are
+    /// returned in `skipped`; with `FAIL` any of them fails the whole request (CONFLICT,
+    /// reason OCCURRENCES_UNAVAILABLE, `extensions.skipped`).
+    async fn create_recurring_booking(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateRecurringBookingInput,
+    ) -> Result<CreateRecurringBookingPayload> {
+        let state = state(ctx)?;
+        let viewer = viewer(ctx);
+        viewer.require_book(None).extend()?;
+        let organization_id = org_id(input.organization_id.as_ref(), "organizationId")?;
+        let account = viewer.require_book(organization_id).extend()?;
+        let space_id = ids::decode(&input.space_id, SPACE, "spaceId").extend()?;
+        let r = input.recurrence;
+        let rule = Recurrence {
+            frequency: r.frequency.into(),
+            interval: r.interval,
+            weekdays: r.weekdays.into_iter().map(Into::into).collect(),
+            until: r.until,
+            count: r.count,
+        };
+        let on_conflict = match input.on_conflict {
+            RecurrenceConflictMode::Skip => OnConflict::Skip,
+            RecurrenceConflictMode::Fail => OnConflict::Fail,
+        };
+        let created = state
+            .calendar()
+            .create_recurring(
+                Booker { account_id: account.id, is_staff: viewer.is_staff() },
+                BookingRequest {
+                    space_id,
+                    starts_at: input.starts_at,
+                    ends_at: input.ends_at,
+                    attendees: input.attendees,
+                    purpose: input.purpose,
+                    organization_id,
+                    client_key: None,
+                    manager_note: input.manager_note,
+                },
+                rule.clone(),
+                on_conflict,
+            )
+            .await
+            .map_err(with_global_ids)?;
+        let series = &created.series;
+        Ok(CreateRecurringBookingPayload {
+            series: BookingSeries {
+                id: ids::encode(SERIES, series.id),
+                frequency: series.frequency.into(),
+                interval: series.interval,
+                weekdays: rule.weekdays.iter().map(|d| (*d).into()).collect(),
+                until: series.until,
+                count: series.count,
+            },
+            bookings: created.bookings.into_iter().map(Booking).collect(),
+            skipped: created
+                .skipped
+                .into_iter()
+                .map(|s| SkippedOccurrence {
+                    starts_at: s.starts_at,
+                    ends_at: s.ends_at,
+                    reason: s.reason.to_owned(),
+                    message: s.message,
+                })
+                .collect(),
+        })
     }
 }

@@ -5,6 +5,7 @@ pub mod credit_code;
 pub mod identity;
 pub mod organization;
 pub mod pagination;
+pub mod recurrence;
 pub mod space;
 
 /// The current instant at microsecond precision, what PostgreSQL stores: a value written and
