@@ -304,6 +304,26 @@ backend_tests! {
         assert_eq!(error(&changed)["extensions"]["reason"], "CLIENT_KEY_REUSED");
         let mine = app.ok("{ myBookings { totalCount } }", json!({})).await;
         assert_eq!(mine["myBookings"]["totalCount"], 1);
+
+        // A client retrying before it heard back: ten copies at once make one booking.
+        let mut retry = booking_input(&room, &at(4, 14, 0), &at(4, 15, 0), 12);
+        retry["clientKey"] = json!("mini-program-retry");
+        let mut tasks = Vec::new();
+        for _ in 0..10 {
+            let (client, url, token) = (app.client.clone(), app.url("/graphql"), app.manager.token.clone());
+            let body = json!({ "query": CREATE_BOOKING, "variables": { "input": retry } });
+            tasks.push(tokio::spawn(async move {
+                client.post(url).bearer_auth(token).json(&body).send().await.unwrap().json::<Value>().await.unwrap()
+            }));
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for task in tasks {
+            let body = task.await.unwrap();
+            ids.insert(body["data"]["createBooking"]["booking"]["id"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned());
+        }
+        assert_eq!(ids.len(), 1, "every copy answers with the same booking");
+        let mine = app.ok("{ myBookings { totalCount } }", json!({})).await;
+        assert_eq!(mine["myBookings"]["totalCount"], 2);
     }
 
     async fn availability_and_filters_follow_the_calendar(app) {

@@ -407,9 +407,22 @@ pub async fn create(
     let (blocked_start, blocked_end) = space.blocked_range(request.starts_at, request.ends_at);
 
     let txn = db.begin().await?;
-    // A request clashing with a confirmed booking is refused at once, pending or not.
+    // Again inside the transaction: a copy of this request may have committed meanwhile.
+    if let Some(key) = &client_key
+        && let Some(first) = replay(&txn, booker.account_id, key, &digest).await?
+    {
+        txn.rollback().await?;
+        return Ok((first, true));
+    }
+    // A request clashing with a confirmed booking is refused at once, pending or not —
+    // unless what it clashes with is a copy of itself that committed meanwhile.
     if !overlapping_confirmed(&txn, space.space.id, (blocked_start, blocked_end), None).await?.is_empty() {
         txn.rollback().await?;
+        if let Some(key) = &client_key
+            && let Some(first) = replay(db, booker.account_id, key, &digest).await?
+        {
+            return Ok((first, true));
+        }
         return Err(conflict_error(db, &space, request.starts_at, request.ends_at, request.attendees, None).await?);
     }
     let inserted = booking::ActiveModel {
@@ -440,16 +453,19 @@ pub async fn create(
         Ok(row) => row,
         Err(err) => {
             txn.rollback().await.ok();
+            // The same request may have raced itself (a client retrying before the first
+            // answer): whichever constraint refused this copy, the first one's booking is the
+            // answer. Checked before the overlap, which the first copy also causes.
+            if let Some(key) = &client_key
+                && (is_overlap_violation(&err) || matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))))
+                && let Some(first) = replay(db, booker.account_id, key, &digest).await?
+            {
+                return Ok((first, true));
+            }
             if is_overlap_violation(&err) {
                 return Err(
                     conflict_error(db, &space, request.starts_at, request.ends_at, request.attendees, None).await?
                 );
-            }
-            if let (Some(key), Some(SqlErr::UniqueConstraintViolation(_))) = (&client_key, err.sql_err())
-                && let Some(first) = replay(db, booker.account_id, key, &digest).await?
-            {
-                // The same request raced itself: the first one's booking is the answer.
-                return Ok((first, true));
             }
             return Err(err.into());
         }
