@@ -332,6 +332,40 @@ pub async fn spaces(db: &DatabaseConnection, rng: &mut StdRng) -> AppResult<usiz
     let manager = identity::account_by_email(db, "manager@demo.incubase.cn").await?;
     let member = identity::account_by_email(db, "member@demo.incubase.cn").await?;
     let (Some(manager), Some(member)) = (manager, member) else { return Ok(bookable.len()) };
+    let shanghai = chrono_tz::Asia::Shanghai;
+    let today = Utc::now().with_timezone(&shanghai).date_naive();
+
+    // The current project-management cohort: Tuesday and Thursday mornings for five weeks.
+    let mut first = today + Duration::days(1);
+    while first.weekday() != Tue {
+        first += Duration::days(1);
+    }
+    if let Some(start) = first.and_hms_opt(9, 0, 0).and_then(|t| t.and_local_timezone(shanghai).single()) {
+        let start = start.with_timezone(&Utc);
+        booking::create_recurring(
+            db,
+            Booker { account_id: manager.id, is_staff: true },
+            BookingRequest {
+                space_id: bookable[0].space.id,
+                starts_at: start,
+                ends_at: start + Duration::hours(3),
+                attendees: 36,
+                purpose: Some("第五期政府购买服务项目管理培训班".into()),
+                organization_id: None,
+                client_key: None,
+                manager_note: Some("每期结束后收回学员手册".into()),
+            },
+            crate::service::recurrence::Recurrence {
+                frequency: crate::service::recurrence::Frequency::Weekly,
+                interval: 1,
+                weekdays: vec![Tue, Thu],
+                until: None,
+                count: Some(10),
+            },
+            booking::OnConflict::Skip,
+        )
+        .await?;
+    }
     const PURPOSES: &[&str] = &[
         "政府购买服务项目管理培训",
         "社会工作实务能力提升班",
@@ -345,8 +379,6 @@ pub async fn spaces(db: &DatabaseConnection, rng: &mut StdRng) -> AppResult<usiz
         "入驻组织联席会议",
     ];
     const STARTS: &[(u32, i64)] = &[(9, 150), (14, 180), (19, 120), (10, 90), (15, 120)];
-    let shanghai = chrono_tz::Asia::Shanghai;
-    let today = Utc::now().with_timezone(&shanghai).date_naive();
     let mut made = 0;
     for day in 2..23 {
         let date = today + Duration::days(day);

@@ -415,8 +415,11 @@ backend_tests! {
         let offices: Vec<_> = data["spaces"]["edges"].as_array().unwrap().iter()
             .filter(|e| e["node"]["kind"] == "OFFICE").collect();
         assert!(offices.iter().all(|o| o["node"]["residentOrganization"]["stage"] == "RESIDENT"), "offices are held by residents");
-        let mine = app.ok("{ bookingRequests(status: CONFIRMED) { totalCount } }", json!({})).await;
+        let mine = app.ok("{ bookingRequests(status: CONFIRMED, first: 100) { totalCount edges { node { seriesId purpose } } } }", json!({})).await;
         assert!(mine["bookingRequests"]["totalCount"].as_i64().unwrap() >= 20, "{mine}");
+        let cohort = mine["bookingRequests"]["edges"].as_array().unwrap().iter()
+            .filter(|e| e["node"]["seriesId"].is_string()).count();
+        assert_eq!(cohort, 10, "the training cohort is a recurring series of ten sessions");
         let pending = app.ok("{ bookingRequests { totalCount } }", json!({})).await;
         assert!(pending["bookingRequests"]["totalCount"].as_i64().unwrap() >= 1, "{pending}");
     }
