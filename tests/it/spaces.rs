@@ -552,3 +552,40 @@ backend_tests! {
         assert_eq!(error(&not_series)["extensions"]["reason"], "NOT_RECURRING");
     }
 }
+
+backend_tests! {
+    async fn concurrent_confirmations_of_clashing_requests_confirm_exactly_one(app) {
+        let hall = space(&app, "展示区 X", 80, json!({ "kind": "EXHIBITION_AREA", "requiresApproval": true, "teardownMinutes": 30 })).await;
+        let mut ids = Vec::new();
+        for i in 0..8u32 {
+            let who = app.account(&format!("org{i}"), &[Role::Donor]).await;
+            let input = booking_input(&hall, &at(5, 10, i * 5), &at(5, 12, i * 5), 30);
+            let made = app.ok_as(&Credentials::account(&who), CREATE_BOOKING, json!({ "input": input })).await;
+            ids.push(made["createBooking"]["booking"]["id"].clone());
+        }
+        let admin = app.account("second-manager", &[Role::Admin]).await;
+        let mut tasks = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let client = app.client.clone();
+            let url = app.url("/graphql");
+            let token = if i % 2 == 0 { app.manager.token.clone() } else { admin.token.clone() };
+            let body = json!({ "query": CONFIRM, "variables": { "input": { "id": id } } });
+            tasks.push(tokio::spawn(async move {
+                client.post(url).bearer_auth(token).json(&body).send().await.unwrap().json::<Value>().await.unwrap()
+            }));
+        }
+        let mut confirmed = 0;
+        for task in tasks {
+            let body = task.await.unwrap();
+            if body["data"]["confirmBooking"]["booking"]["status"] == "CONFIRMED" {
+                confirmed += 1;
+            } else {
+                assert_eq!(error(&body)["extensions"]["code"], "CONFLICT", "{body}");
+            }
+        }
+        assert_eq!(confirmed, 1);
+        let calendar = app.ok("query($id: ID!, $from: DateTime!, $to: DateTime!) { space(id: $id) { bookings(from: $from, to: $to) { id } } }",
+            json!({ "id": hall["id"], "from": at(5, 0, 0), "to": at(6, 0, 0) })).await;
+        assert_eq!(calendar["space"]["bookings"].as_array().unwrap().len(), 1);
+    }
+}

@@ -12,7 +12,7 @@ use entity::booking::{self, BookingStatus};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    RuntimeErr, Set, SqlErr, TransactionTrait,
+    QuerySelect, RuntimeErr, Set, SqlErr, TransactionTrait,
 };
 use serde_json::json;
 
@@ -191,16 +191,28 @@ pub async fn requests(
 
 /// Whether `err` is the database refusing an overlapping confirmed booking: SQLSTATE 23P01
 /// on PostgreSQL (which `DbErr::sql_err` does not recognise), the trigger's message on SQLite.
+/// Also 40P01: two transactions writing overlapping rows at once each wait on the other's
+/// exclusion check, and PostgreSQL's deadlock detector aborts one — the other wins, so for
+/// the loser it is the same lost race.
 pub fn is_overlap_violation(err: &DbErr) -> bool {
     if let DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) = err
         && let Some(db_err) = e.as_database_error()
     {
-        if db_err.code().as_deref() == Some("23P01") {
+        if matches!(db_err.code().as_deref(), Some("23P01" | "40P01")) {
             return true;
         }
         return db_err.message().contains("bookings_no_overlap");
     }
     err.to_string().contains("bookings_no_overlap")
+}
+
+/// Serializes the writes that can confirm a booking of one space (PostgreSQL: a row lock on
+/// the space; SQLite has one writer anyway). Without it, two transactions confirming
+/// overlapping rows at once wait on each other's exclusion check until the deadlock detector
+/// aborts one. The exclusion constraint stays the guarantee; this keeps losers' answers clean.
+async fn lock_space(db: &impl ConnectionTrait, space_id: i64) -> AppResult<()> {
+    entity::space::Entity::find_by_id(space_id).lock_exclusive().one(db).await?;
+    Ok(())
 }
 
 async fn overlapping_confirmed(
@@ -407,6 +419,9 @@ pub async fn create(
     let (blocked_start, blocked_end) = space.blocked_range(request.starts_at, request.ends_at);
 
     let txn = db.begin().await?;
+    if status == BookingStatus::Confirmed {
+        lock_space(&txn, space.space.id).await?;
+    }
     // Again inside the transaction: a copy of this request may have committed meanwhile.
     if let Some(key) = &client_key
         && let Some(first) = replay(&txn, booker.account_id, key, &digest).await?
@@ -485,6 +500,9 @@ pub async fn confirm(db: &DatabaseConnection, id: i64, decided_by: i64, note: Op
     let note = optional_text("managerNote", note, 2000)?;
     let now = super::now();
     let txn = db.begin().await?;
+    let space_id = load(&txn, id).await?.space_id;
+    lock_space(&txn, space_id).await?;
+    // Read after the lock: a confirmation that held it may have decided this one.
     let current = load(&txn, id).await?;
     if current.status != BookingStatus::Pending {
         return Err(wrong_status(&current, "confirm"));
@@ -718,6 +736,9 @@ pub async fn create_recurring(
     };
 
     let txn = db.begin().await?;
+    if status == BookingStatus::Confirmed {
+        lock_space(&txn, space.space.id).await?;
+    }
     let series = booking_series::ActiveModel {
         space_id: Set(space.space.id),
         booked_by_account_id: Set(booker.account_id),
