@@ -146,6 +146,7 @@ backend_tests! {
                 &(Utc::now() + Duration::minutes(90)).format("%Y-%m-%dT%H:%M:00Z").to_string(), 10), "TOO_SHORT_NOTICE"),
             (booking_input(&room, &at(40, 10, 0), &at(40, 11, 0), 10), "TOO_FAR_AHEAD"),
             (booking_input(&room, &at(3, 10, 0), &at(3, 11, 0), 31), "OVER_CAPACITY"),
+            (booking_input(&room, &at(3, 10, 0), &at(3, 11, 0), 0), "NO_ATTENDEES"),
             (booking_input(&room, &at(5, 10, 0), &at(5, 11, 0), 10), "INSIDE_CLOSURE"),
             (booking_input(&room, &at(3, 17, 0), &at(3, 19, 0), 10), "OUTSIDE_HOURS"),
             (booking_input(&room, &at(3, 7, 0), &at(3, 9, 30), 10), "OUTSIDE_HOURS"),
