@@ -271,6 +271,12 @@ backend_tests! {
             json!({ "id": hall["id"], "from": at(6, 0, 0), "to": at(7, 0, 0) })).await;
         assert_eq!(public["data"]["space"]["bookings"], json!([{ "id": first["id"], "bookedBy": null, "managerNote": null }]));
 
+        let node = "query($id: ID!) { node(id: $id) { id ... on Booking { status } } }";
+        let anonymous = Credentials::anonymous();
+        assert_eq!(app.ok_as(&anonymous, node, json!({ "id": first["id"] })).await["node"]["status"], "CONFIRMED", "on the public calendar");
+        assert_eq!(app.ok_as(&anonymous, node, json!({ "id": second["id"] })).await["node"], Value::Null, "a rejected request is private");
+        assert_eq!(app.ok_as(&b, node, json!({ "id": second["id"] })).await["node"]["status"], "REJECTED", "but not to its requester");
+
         let again = app.gql(CONFIRM, json!({ "input": { "id": second["id"] } })).await;
         assert_eq!(error(&again)["extensions"]["reason"], "WRONG_STATUS");
         let rejected = app.ok(REJECT, json!({ "input": { "id": elsewhere["id"], "reason": "当天场地布展" } })).await;

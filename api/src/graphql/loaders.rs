@@ -17,6 +17,7 @@ pub struct Loaders {
     pub members: DataLoader<MembersLoader>,
     pub space: DataLoader<SpaceLoader>,
     pub account: DataLoader<AccountLoader>,
+    pub booking: DataLoader<BookingLoader>,
 }
 
 impl Loaders {
@@ -29,6 +30,7 @@ impl Loaders {
             members: DataLoader::new(MembersLoader(db.clone()), tokio::spawn).delay(delay),
             space: DataLoader::new(SpaceLoader(db.clone()), tokio::spawn).delay(delay),
             account: DataLoader::new(AccountLoader(db.clone()), tokio::spawn).delay(delay),
+            booking: DataLoader::new(BookingLoader(db.clone()), tokio::spawn).delay(delay),
         }
     }
 }
@@ -88,5 +90,17 @@ impl Loader<i64> for AccountLoader {
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         let rows = crate::service::identity::accounts_by_ids(&self.0, keys).await.map_err(Arc::new)?;
         Ok(rows.into_iter().map(|a| (a.id, a)).collect())
+    }
+}
+
+pub struct BookingLoader(DatabaseConnection);
+
+impl Loader<i64> for BookingLoader {
+    type Value = entity::booking::Model;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = crate::service::booking::find_by_ids(&self.0, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|b| (b.id, b)).collect())
     }
 }

@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, Interface, Object, Result};
 use super::ids;
 use super::loaders::Loaders;
 use super::organization::Organization;
-use super::space::Space;
+use super::space::{Booking, Space};
 use crate::error::AppError;
 use async_graphql::ErrorExtensions;
 
@@ -15,6 +15,7 @@ pub const MAX_NODES: usize = 100;
 pub enum Node {
     Organization(Organization),
     Space(Space),
+    Booking(Booking),
 }
 
 #[derive(Default)]
@@ -49,11 +50,21 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
     let orgs = loaders.organization.load_many(org_ids).await.map_err(|e| e.extend())?;
     let space_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == super::space::SPACE).map(|(_, r)| *r).collect();
     let found_spaces = loaders.space.load_many(space_ids).await.map_err(|e| e.extend())?;
+    let booking_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == super::space::BOOKING).map(|(_, r)| *r).collect();
+    let found_bookings = loaders.booking.load_many(booking_ids).await.map_err(|e| e.extend())?;
+    // Confirmed bookings are on the public calendar; the others only for the requester and staff.
+    let viewer = super::identity::viewer(ctx);
+    let visible = |b: &entity::booking::Model| {
+        b.status == entity::booking::BookingStatus::Confirmed || viewer.can_see_booking_details(b.booked_by_account_id)
+    };
     Ok(parsed
         .into_iter()
         .map(|(type_name, row)| match type_name.as_str() {
             "Organization" => orgs.get(&row).cloned().map(|r| Node::Organization(Organization(r))),
             super::space::SPACE => found_spaces.get(&row).cloned().map(|r| Node::Space(Space(r))),
+            super::space::BOOKING => {
+                found_bookings.get(&row).filter(|b| visible(b)).cloned().map(|b| Node::Booking(Booking(b)))
+            }
             _ => None,
         })
         .collect())

@@ -199,7 +199,7 @@ pub struct Booking(pub booking_entity::Model);
 
 #[Object]
 impl Booking {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ids::encode(BOOKING, self.0.id)
     }
 

@@ -56,6 +56,13 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<bookin
     Ok(booking::Entity::find_by_id(id).one(db).await?)
 }
 
+pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<booking::Model>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(booking::Entity::find().filter(booking::Column::Id.is_in(ids.iter().copied())).all(db).await?)
+}
+
 pub async fn load(db: &impl ConnectionTrait, id: i64) -> AppResult<booking::Model> {
     find(db, id).await?.ok_or_else(|| AppError::NotFound("booking".into()))
 }
