@@ -85,12 +85,17 @@ enum Accounts {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // Code point order on both backends, as for organization names: keyset cursors need one order.
+        let mut name = string_len(Spaces::Name, 100);
+        if manager.get_database_backend() == DatabaseBackend::Postgres {
+            name.extra("COLLATE \"C\"");
+        }
         manager
             .create_table(
                 Table::create()
                     .table(Spaces::Table)
                     .col(big_pk_auto(Spaces::Id))
-                    .col(string_len(Spaces::Name, 100))
+                    .col(name)
                     .col(string_len(Spaces::Kind, 32))
                     .col(integer(Spaces::Floor))
                     .col(integer(Spaces::Capacity))
