@@ -283,4 +283,47 @@ impl Viewer {
             Err(self.deny("cancel this registration"))
         }
     }
+    // ------------------------------------------------------------ spaces and bookings
+
+    /// Spaces are the base's: managers and admins describe them.
+    pub fn require_manage_spaces(&self) -> AppResult<()> {
+        self.require_staff("manage spaces")
+    }
+
+    /// Any signed-in account books for itself, or for an organization it is a member of;
+    /// staff book for anyone. Partner keys alone cannot book.
+    pub fn require_book(&self, for_organization: Option<i64>) -> AppResult<&AccountViewer> {
+        let account = self.account.as_ref().ok_or_else(|| self.deny("book spaces"))?;
+        match for_organization {
+            Some(org) if !self.is_staff() && self.member_role(org).is_none() => {
+                Err(self.deny("book for an organization you are not a member of"))
+            }
+            _ => Ok(account),
+        }
+    }
+
+    /// Approving and rejecting requests, and the queue of requests, are the managers'.
+    pub fn require_decide_bookings(&self) -> AppResult<&AccountViewer> {
+        self.require_staff("decide booking requests")?;
+        self.require_account()
+    }
+
+    /// The requester or staff.
+    pub fn can_cancel_booking(&self, booked_by: i64) -> bool {
+        self.is_staff() || self.account.as_ref().is_some_and(|a| a.id == booked_by)
+    }
+
+    pub fn require_cancel_booking(&self, booked_by: i64) -> AppResult<&AccountViewer> {
+        if self.can_cancel_booking(booked_by) { self.require_account() } else { Err(self.deny("cancel this booking")) }
+    }
+
+    /// Who booked, and a booking's status reason: the requester and staff.
+    pub fn can_see_booking_details(&self, booked_by: i64) -> bool {
+        self.can_cancel_booking(booked_by)
+    }
+
+    /// Internal manager notes: staff only.
+    pub fn can_see_manager_notes(&self) -> bool {
+        self.is_staff()
+    }
 }

@@ -32,6 +32,13 @@ pub enum AppError {
     Transient(String),
     #[error("internal error")]
     Internal(String),
+    /// A broken domain rule: `BAD_USER_INPUT` with a machine-readable `reason`.
+    #[error("{message}")]
+    RuleBroken { message: String, field: Option<String>, reason: &'static str },
+    /// A `CONFLICT` with a `reason` and more extensions for the client (a JSON object whose
+    /// keys are merged into `extensions`).
+    #[error("{message}")]
+    ConflictDetailed { message: String, reason: &'static str, details: serde_json::Value },
 }
 
 pub type AppResult<T> = Result<T, AppError>;
@@ -52,6 +59,10 @@ impl AppError {
         Self::Refused { code: "CONFLICT", reason, message: message.into() }
     }
 
+    pub fn rule(field: &str, reason: &'static str, message: impl Into<String>) -> Self {
+        Self::RuleBroken { message: message.into(), field: Some(field.to_owned()), reason }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Self::Refused { code, .. } => code,
@@ -63,6 +74,8 @@ impl AppError {
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::ServiceUnavailable(_) | Self::Transient(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
+            Self::RuleBroken { .. } => "BAD_USER_INPUT",
+            Self::ConflictDetailed { .. } => "CONFLICT",
         }
     }
 }
@@ -122,6 +135,22 @@ impl ErrorExtensions for AppError {
                 Self::BadUserInput { field: Some(field), .. } => e.set("field", field.as_str()),
                 Self::RateLimited { retry_after_secs } => e.set("retryAfter", *retry_after_secs),
                 Self::Refused { reason, .. } => e.set("reason", *reason),
+                Self::RuleBroken { field, reason, .. } => {
+                    e.set("reason", *reason);
+                    if let Some(field) = field {
+                        e.set("field", field.as_str());
+                    }
+                }
+                Self::ConflictDetailed { reason, details, .. } => {
+                    e.set("reason", *reason);
+                    if let Some(map) = details.as_object() {
+                        for (key, value) in map {
+                            if let Ok(value) = async_graphql::Value::from_json(value.clone()) {
+                                e.set(key.as_str(), value);
+                            }
+                        }
+                    }
+                }
                 _ => {}
             }
         })

@@ -38,4 +38,8 @@ impl AppState {
     pub fn events(&self) -> crate::service::event::Events<'_> {
         crate::service::event::Events { db: &self.db, cache: &self.cache, limits: &self.settings.limits }
     }
+
+    pub fn calendar(&self) -> crate::service::booking::Calendar<'_> {
+        crate::service::booking::Calendar { db: &self.db, cache: &self.cache }
+    }
 }

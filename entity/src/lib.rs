@@ -2,6 +2,8 @@
 //! schema is written separately in `api::graphql`, so a new column never leaks by accident.
 pub mod account;
 pub mod api_key;
+pub mod booking;
+pub mod booking_series;
 pub mod campaign;
 pub mod campaign_budget_line;
 pub mod campaign_update;
@@ -25,4 +27,5 @@ pub mod registration;
 pub mod service_project;
 pub mod service_record;
 pub mod session;
+pub mod space;
 pub mod training_programme;

@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_organizations;
 mod m20261129_000002_identity;
+mod m20261129_000003_spaces;
 mod m20261129_000004_crowdfunding;
 mod m20261129_000005_events;
 mod m20261129_000006_grants;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261129_000001_organizations::Migration),
             Box::new(m20261129_000002_identity::Migration),
+            Box::new(m20261129_000003_spaces::Migration),
             Box::new(m20261129_000004_crowdfunding::Migration),
             Box::new(m20261129_000005_events::Migration),
             Box::new(m20261129_000006_grants::Migration),

@@ -64,6 +64,15 @@ pub const RULES: &[(&str, &[Who])] = &[
     ("createOrganization", SIGNED_IN),
     ("updateOrganization", ORG_EDITORS),
     ("transitionOrganizationStage", STAFF),
+    ("createSpace", STAFF),
+    ("updateSpace", STAFF),
+    // Partner keys alone cannot book: a booking needs an account to answer for it.
+    ("createBooking", SIGNED_IN),
+    ("createRecurringBooking", SIGNED_IN),
+    ("confirmBooking", STAFF),
+    ("rejectBooking", STAFF),
+    // Member is the requester here.
+    ("cancelBooking", &[Member, Manager, Admin]),
     ("createEvent", ORG_EDITORS),
     ("updateEvent", ORG_EDITORS),
     ("transitionEventStatus", ORG_EDITORS),
@@ -115,6 +124,10 @@ pub struct Fixture {
     pub throwaway_key_id: String,
     pub sign_in_email: String,
     pub callers: Vec<(Who, Credentials)>,
+    /// A space that needs approval, and the account whose requests are cancelled.
+    pub space_id: String,
+    pub space_row: i64,
+    pub member_id: i64,
     pub events: EventFixture,
     pub grants: GrantFixture,
 }
@@ -282,8 +295,37 @@ async fn fixture(app: &TestApp) -> Fixture {
         (PartnerWithScope, Credentials::api_key(&with_scope.secret)),
         (PartnerWithoutScope, Credentials::api_key(&without_scope.secret)),
     ];
+    let space = api::service::space::create(
+        db,
+        api::service::space::SpaceInput {
+            name: Some("矩阵测试培训室".into()),
+            kind: Some(entity::space::SpaceKind::TrainingRoom),
+            capacity: Some(30),
+            requires_approval: Some(true),
+            hours: Some(
+                [
+                    chrono::Weekday::Mon,
+                    chrono::Weekday::Tue,
+                    chrono::Weekday::Wed,
+                    chrono::Weekday::Thu,
+                    chrono::Weekday::Fri,
+                    chrono::Weekday::Sat,
+                    chrono::Weekday::Sun,
+                ]
+                .into_iter()
+                .map(|weekday| api::service::space::OpeningHours { weekday, opens: 0, closes: 1440 })
+                .collect(),
+            ),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("space");
     let events = event_fixture(app, &org_id).await;
     Fixture {
+        space_id: api::graphql::ids::encode("Space", space.space.id).to_string(),
+        space_row: space.space.id,
+        member_id: member.id,
         events,
         org_id,
         victim,
@@ -357,6 +399,37 @@ async fn call(app: &TestApp, f: &Fixture, mutation: &str) -> (&'static str, Valu
         "transitionOrganizationStage" => (
             "mutation($i: TransitionOrganizationStageInput!) { transitionOrganizationStage(input: $i) { organization { id } } }",
             json!({ "i": { "id": f.org_id, "stage": "APPLIED" } }),
+        ),
+        "createSpace" => (
+            "mutation($i: CreateSpaceInput!) { createSpace(input: $i) { space { id } } }",
+            json!({ "i": { "name": "新会议室", "kind": "MEETING_ROOM", "capacity": 12 } }),
+        ),
+        "updateSpace" => (
+            "mutation($i: UpdateSpaceInput!) { updateSpace(input: $i) { space { id } } }",
+            json!({ "i": { "id": f.space_id, "capacity": 32 } }),
+        ),
+        "createBooking" => (
+            "mutation($i: CreateBookingInput!) { createBooking(input: $i) { booking { id } } }",
+            json!({ "i": { "spaceId": f.space_id, "startsAt": crate::spaces::at(3, 10, 0),
+                "endsAt": crate::spaces::at(3, 11, 0), "attendees": 5, "purpose": "矩阵测试" } }),
+        ),
+        "confirmBooking" => (
+            "mutation($i: ConfirmBookingInput!) { confirmBooking(input: $i) { booking { id } } }",
+            json!({ "i": { "id": pending_booking(app, f).await } }),
+        ),
+        "rejectBooking" => (
+            "mutation($i: DecideBookingInput!) { rejectBooking(input: $i) { booking { id } } }",
+            json!({ "i": { "id": pending_booking(app, f).await, "reason": "测试" } }),
+        ),
+        "createRecurringBooking" => (
+            "mutation($i: CreateRecurringBookingInput!) { createRecurringBooking(input: $i) { bookings { id } } }",
+            json!({ "i": { "spaceId": f.space_id, "startsAt": crate::spaces::at(20, 10, 0),
+                "endsAt": crate::spaces::at(20, 11, 0), "attendees": 5, "purpose": "矩阵测试",
+                "recurrence": { "frequency": "WEEKLY", "count": 2 } } }),
+        ),
+        "cancelBooking" => (
+            "mutation($i: CancelBookingInput!) { cancelBooking(input: $i) { booking { id } } }",
+            json!({ "i": { "id": pending_booking(app, f).await, "reason": "测试" } }),
         ),
         "createEvent" => (
             "mutation($i: CreateEventInput!) { createEvent(input: $i) { event { id } } }",
@@ -664,4 +737,31 @@ backend_tests! {
         }
         assert!(failures.is_empty(), "authorization matrix:\n{}", failures.join("\n"));
     }
+}
+
+/// A fresh pending request by the member, in the fixture's space.
+async fn pending_booking(app: &TestApp, f: &Fixture) -> String {
+    use api::service::booking::{Booker, BookingRequest};
+    // Each request at its own hour, so none is refused for clashing with a confirmed one.
+    static NEXT_HOUR: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let hour = NEXT_HOUR.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let start = chrono::DateTime::parse_from_rfc3339(&crate::spaces::at(5, 0, 0)).expect("time").to_utc()
+        + chrono::Duration::hours(hour);
+    let (booking, _) = api::service::booking::create(
+        &app.state.db,
+        Booker { account_id: f.member_id, is_staff: false },
+        BookingRequest {
+            space_id: f.space_row,
+            starts_at: start,
+            ends_at: start + chrono::Duration::hours(1),
+            attendees: 5,
+            purpose: Some("矩阵测试".into()),
+            organization_id: None,
+            client_key: None,
+            manager_note: None,
+        },
+    )
+    .await
+    .expect("pending booking");
+    api::graphql::ids::encode("Booking", booking.id).to_string()
 }

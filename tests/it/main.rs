@@ -16,5 +16,6 @@ mod organizations;
 mod projects;
 mod response_cache;
 mod schema;
+mod spaces;
 mod transport;
 mod units;

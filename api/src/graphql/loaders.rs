@@ -34,6 +34,9 @@ pub struct Loaders {
     pub programme: DataLoader<ProgrammeLoader>,
     pub cohorts: DataLoader<CohortsLoader>,
     pub waitlist_position: DataLoader<WaitlistPositionLoader>,
+    pub space: DataLoader<SpaceLoader>,
+    pub account: DataLoader<AccountLoader>,
+    pub booking: DataLoader<BookingLoader>,
 }
 
 impl Loaders {
@@ -62,6 +65,9 @@ impl Loaders {
             programme: DataLoader::new(ProgrammeLoader(db.clone()), tokio::spawn).delay(delay),
             cohorts: DataLoader::new(CohortsLoader(db.clone()), tokio::spawn).delay(delay),
             waitlist_position: DataLoader::new(WaitlistPositionLoader(db.clone()), tokio::spawn).delay(delay),
+            space: DataLoader::new(SpaceLoader(db.clone()), tokio::spawn).delay(delay),
+            account: DataLoader::new(AccountLoader(db.clone()), tokio::spawn).delay(delay),
+            booking: DataLoader::new(BookingLoader(db.clone()), tokio::spawn).delay(delay),
         }
     }
 }
@@ -262,5 +268,41 @@ impl Loader<i64> for ProgrammeLoader {
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         let rows = events::programmes_by_ids(&self.0, keys).await.map_err(Arc::new)?;
         Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+    }
+}
+
+pub struct SpaceLoader(DatabaseConnection);
+
+impl Loader<i64> for SpaceLoader {
+    type Value = crate::service::space::SpaceRecord;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = crate::service::space::find_by_ids(&self.0, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (r.space.id, r)).collect())
+    }
+}
+
+pub struct AccountLoader(DatabaseConnection);
+
+impl Loader<i64> for AccountLoader {
+    type Value = entity::account::Model;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = crate::service::identity::accounts_by_ids(&self.0, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|a| (a.id, a)).collect())
+    }
+}
+
+pub struct BookingLoader(DatabaseConnection);
+
+impl Loader<i64> for BookingLoader {
+    type Value = entity::booking::Model;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = crate::service::booking::find_by_ids(&self.0, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|b| (b.id, b)).collect())
     }
 }

@@ -12,6 +12,7 @@ pub mod node;
 pub mod organization;
 mod outcome;
 pub mod projects;
+pub mod space;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 
@@ -29,6 +30,7 @@ pub struct QueryRoot(
     grants::GrantQuery,
     projects::ProjectQuery,
     event::EventQuery,
+    space::SpaceQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -39,6 +41,7 @@ pub struct MutationRoot(
     grants::GrantMutation,
     projects::ProjectMutation,
     event::EventMutation,
+    space::SpaceMutation,
 );
 
 #[derive(MergedSubscription, Default)]

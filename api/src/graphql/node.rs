@@ -7,6 +7,7 @@ use super::ids;
 use super::loaders::Loaders;
 use super::organization::Organization;
 use super::projects::ServiceProject;
+use super::space::{Booking, Space};
 use crate::error::AppError;
 use async_graphql::ErrorExtensions;
 
@@ -25,6 +26,8 @@ pub enum Node {
     PromotionEvent(super::event::PromotionEvent),
     ExchangeEvent(super::event::ExchangeEvent),
     TrainingProgramme(super::event::TrainingProgramme),
+    Space(Space),
+    Booking(Booking),
 }
 
 #[derive(Default)]
@@ -69,6 +72,14 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
     let programme_ids: Vec<i64> =
         parsed.iter().filter(|(t, _)| t == super::event::PROGRAMME).map(|(_, r)| *r).collect();
     let programmes = loaders.programme.load_many(programme_ids).await.map_err(|e| e.extend())?;
+    let space_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == super::space::SPACE).map(|(_, r)| *r).collect();
+    let found_spaces = loaders.space.load_many(space_ids).await.map_err(|e| e.extend())?;
+    let booking_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == super::space::BOOKING).map(|(_, r)| *r).collect();
+    let found_bookings = loaders.booking.load_many(booking_ids).await.map_err(|e| e.extend())?;
+    // Confirmed bookings are on the public calendar; the others only for the requester and staff.
+    let visible = |b: &entity::booking::Model| {
+        b.status == entity::booking::BookingStatus::Confirmed || viewer.can_see_booking_details(b.booked_by_account_id)
+    };
     Ok(parsed
         .into_iter()
         .map(|(type_name, row)| match type_name.as_str() {
@@ -87,6 +98,10 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
                 .map(|e| super::event::Event::from_model(e).into()),
             super::event::PROGRAMME => {
                 programmes.get(&row).cloned().map(|p| Node::TrainingProgramme(super::event::TrainingProgramme(p)))
+            }
+            super::space::SPACE => found_spaces.get(&row).cloned().map(|r| Node::Space(Space(r))),
+            super::space::BOOKING => {
+                found_bookings.get(&row).filter(|b| visible(b)).cloned().map(|b| Node::Booking(Booking(b)))
             }
             _ => None,
         })

@@ -1,5 +1,6 @@
 //! The rules of the domain as plain async functions over a database connection.
 //! Nothing in here knows about GraphQL or HTTP.
+pub mod booking;
 pub mod credit_code;
 pub mod crowdfunding;
 pub mod event;
@@ -9,6 +10,8 @@ pub mod impact;
 pub mod organization;
 pub mod pagination;
 pub mod projects;
+pub mod recurrence;
+pub mod space;
 
 /// The current instant at microsecond precision, what PostgreSQL stores: a value written and
 /// the same value read back are then equal on both backends.

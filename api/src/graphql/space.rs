@@ -1,0 +1,926 @@
+//! Spaces and bookings in the schema: the building's rooms, their calendar, availability,
+//! booking requests and the managers' decisions.
+use async_graphql::{
+    Context, Enum, ErrorExtensions, ID, InputObject, MaybeUndefined, Object, Result, ResultExt, SimpleObject,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::booking::{self as booking_entity, BookingStatus as EntityStatus};
+
+use super::connection::{self, PagedConnection};
+use super::identity::{Account, viewer};
+use super::ids;
+use super::loaders::Loaders;
+use super::organization::{self, Organization};
+use super::state;
+use crate::error::AppError;
+use crate::service::booking::{self as service, Booker, BookingRequest, CancelScope, OnConflict};
+use crate::service::recurrence::Recurrence;
+use crate::service::space::{
+    self as spaces, Closure, OpeningHours, SpaceFilter as ServiceFilter, SpaceInput, SpaceRecord,
+};
+
+pub const SPACE: &str = "Space";
+pub const BOOKING: &str = "Booking";
+pub const SERIES: &str = "BookingSeries";
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "entity::space::SpaceKind")]
+pub enum SpaceKind {
+    /// 培训室
+    TrainingRoom,
+    /// 会议室
+    MeetingRoom,
+    /// 多功能厅
+    Hall,
+    /// 展示区
+    ExhibitionArea,
+    /// 入驻组织办公室
+    Office,
+    /// 活动室
+    ActivityRoom,
+    /// 心理咨询室
+    CounselingRoom,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "entity::booking::BookingStatus")]
+pub enum BookingStatus {
+    /// Waiting for a manager's decision.
+    Pending,
+    Confirmed,
+    Rejected,
+    Cancelled,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "chrono::Weekday")]
+pub enum Weekday {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+/// A bookable period of one weekday, in the space's local time.
+#[derive(SimpleObject)]
+pub struct OpeningPeriod {
+    pub weekday: Weekday,
+    /// `HH:MM`.
+    pub opens: String,
+    /// `HH:MM`; `24:00` is the end of the day.
+    pub closes: String,
+}
+
+#[derive(InputObject)]
+pub struct OpeningPeriodInput {
+    pub weekday: Weekday,
+    /// `HH:MM`.
+    pub opens: String,
+    /// `HH:MM`; `24:00` is the end of the day.
+    pub closes: String,
+}
+
+/// Local dates (inclusive) when a space cannot be booked.
+#[derive(SimpleObject, InputObject)]
+#[graphql(input_name = "SpaceClosureInput")]
+pub struct SpaceClosure {
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    pub reason: String,
+}
+
+/// A room, hall or area of the base.
+pub struct Space(pub SpaceRecord);
+
+#[Object]
+impl Space {
+    pub async fn id(&self) -> ID {
+        ids::encode(SPACE, self.0.space.id)
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.space.name
+    }
+
+    async fn kind(&self) -> SpaceKind {
+        self.0.space.kind.into()
+    }
+
+    async fn floor(&self) -> i32 {
+        self.0.space.floor
+    }
+
+    /// How many people it holds.
+    async fn capacity(&self) -> i32 {
+        self.0.space.capacity
+    }
+
+    async fn description(&self) -> &str {
+        &self.0.space.description
+    }
+
+    async fn equipment(&self) -> &[String] {
+        &self.0.equipment
+    }
+
+    async fn photo_urls(&self) -> &[String] {
+        &self.0.photo_urls
+    }
+
+    /// Whether bookings by non-staff wait for a manager's approval.
+    async fn requires_approval(&self) -> bool {
+        self.0.space.requires_approval
+    }
+
+    /// IANA zone of the opening hours and closures.
+    async fn time_zone(&self) -> &str {
+        &self.0.space.time_zone
+    }
+
+    async fn opening_hours(&self) -> Vec<OpeningPeriod> {
+        self.0
+            .hours
+            .iter()
+            .map(|h| OpeningPeriod {
+                weekday: h.weekday.into(),
+                opens: spaces::format_clock(h.opens),
+                closes: spaces::format_clock(h.closes),
+            })
+            .collect()
+    }
+
+    async fn closures(&self) -> Vec<SpaceClosure> {
+        self.0
+            .closures
+            .iter()
+            .map(|c| SpaceClosure { starts_on: c.starts_on, ends_on: c.ends_on, reason: c.reason.clone() })
+            .collect()
+    }
+
+    /// Bookings start at least this many minutes after they are made.
+    async fn min_notice_minutes(&self) -> i32 {
+        self.0.space.min_notice_minutes
+    }
+
+    /// Bookings start at most this many days after they are made.
+    async fn max_advance_days(&self) -> i32 {
+        self.0.space.max_advance_days
+    }
+
+    /// Minutes kept free before each booking.
+    async fn setup_minutes(&self) -> i32 {
+        self.0.space.setup_minutes
+    }
+
+    /// Minutes kept free after each booking.
+    async fn teardown_minutes(&self) -> i32 {
+        self.0.space.teardown_minutes
+    }
+
+    /// The resident organization holding this space as its office.
+    async fn resident_organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
+        let Some(id) = self.0.space.resident_organization_id else { return Ok(None) };
+        let loaders = ctx.data::<Loaders>()?;
+        Ok(loaders.organization.load_one(id).await.map_err(|e| e.extend())?.map(Organization))
+    }
+
+    /// Confirmed bookings overlapping `from..to` (at most 62 days), in time order.
+    async fn bookings(&self, ctx: &Context<'_>, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Booking>> {
+        let rows = state(ctx)?.calendar().of_space(self.0.space.id, from, to).await.extend()?;
+        Ok(rows.into_iter().map(Booking).collect())
+    }
+}
+
+/// A request for, or a reservation of, a space.
+pub struct Booking(pub booking_entity::Model);
+
+#[Object]
+impl Booking {
+    pub async fn id(&self) -> ID {
+        ids::encode(BOOKING, self.0.id)
+    }
+
+    async fn space(&self, ctx: &Context<'_>) -> Result<Option<Space>> {
+        let loaders = ctx.data::<Loaders>()?;
+        Ok(loaders.space.load_one(self.0.space_id).await.map_err(|e| e.extend())?.map(Space))
+    }
+
+    async fn starts_at(&self) -> DateTime<Utc> {
+        self.0.starts_at
+    }
+
+    async fn ends_at(&self) -> DateTime<Utc> {
+        self.0.ends_at
+    }
+
+    /// Start of the time kept free, setup buffer included.
+    async fn blocked_from(&self) -> DateTime<Utc> {
+        self.0.blocked_start
+    }
+
+    /// End of the time kept free, teardown buffer included.
+    async fn blocked_until(&self) -> DateTime<Utc> {
+        self.0.blocked_end
+    }
+
+    async fn status(&self) -> BookingStatus {
+        self.0.status.into()
+    }
+
+    /// Why it was rejected or cancelled; the requester and staff only.
+    async fn status_reason(&self, ctx: &Context<'_>) -> Option<&str> {
+        if !viewer(ctx).can_see_booking_details(self.0.booked_by_account_id) {
+            return None;
+        }
+        self.0.status_reason.as_deref()
+    }
+
+    async fn purpose(&self) -> &str {
+        &self.0.purpose
+    }
+
+    /// Expected attendees.
+    async fn attendees(&self) -> i32 {
+        self.0.attendees
+    }
+
+    /// The organization it is booked for.
+    async fn organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
+        let Some(id) = self.0.organization_id else { return Ok(None) };
+        let loaders = ctx.data::<Loaders>()?;
+        Ok(loaders.organization.load_one(id).await.map_err(|e| e.extend())?.map(Organization))
+    }
+
+    /// Who made it; the requester and staff only.
+    async fn booked_by(&self, ctx: &Context<'_>) -> Result<Option<Account>> {
+        if !viewer(ctx).can_see_booking_details(self.0.booked_by_account_id) {
+            return Ok(None);
+        }
+        let loaders = ctx.data::<Loaders>()?;
+        Ok(loaders.account.load_one(self.0.booked_by_account_id).await.map_err(|e| e.extend())?.map(Account))
+    }
+
+    /// Internal note of the base's managers; `null` for everyone else.
+    async fn manager_note(&self, ctx: &Context<'_>) -> Option<&str> {
+        viewer(ctx).can_see_manager_notes().then_some(self.0.manager_note.as_str())
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// When it was confirmed, rejected or cancelled.
+    async fn decided_at(&self) -> Option<DateTime<Utc>> {
+        self.0.decided_at
+    }
+
+    /// The recurring series this booking is an occurrence of.
+    async fn series_id(&self) -> Option<ID> {
+        self.0.series_id.map(|id| ids::encode(SERIES, id))
+    }
+
+    /// Whether the viewer may cancel it.
+    async fn viewer_can_cancel(&self, ctx: &Context<'_>) -> bool {
+        viewer(ctx).can_cancel_booking(self.0.booked_by_account_id)
+            && matches!(self.0.status, EntityStatus::Pending | EntityStatus::Confirmed)
+    }
+}
+
+/// A free period of a space.
+#[derive(SimpleObject)]
+pub struct TimeSlot {
+    /// The earliest start.
+    pub starts_at: DateTime<Utc>,
+    /// The latest end: any booking of the asked length inside fits.
+    pub ends_at: DateTime<Utc>,
+}
+
+#[derive(SimpleObject)]
+pub struct SpaceAvailability {
+    pub space: Space,
+    pub slots: Vec<TimeSlot>,
+}
+
+#[derive(InputObject)]
+pub struct TimeRangeInput {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+#[derive(InputObject, Default)]
+pub struct SpaceFilter {
+    /// Spaces of any of these kinds.
+    pub kind: Option<Vec<SpaceKind>>,
+    /// Spaces holding at least this many people.
+    pub min_capacity: Option<i32>,
+    /// Spaces a booking of exactly this interval could be made in now (for `minCapacity`
+    /// attendees).
+    pub available_between: Option<TimeRangeInput>,
+}
+
+#[derive(Default)]
+pub struct SpaceQuery;
+
+#[Object]
+impl SpaceQuery {
+    /// A space by ID; `null` when there is none.
+    async fn space(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Space>> {
+        let id = ids::decode(&id, SPACE, "id").extend()?;
+        let loaders = ctx.data::<Loaders>()?;
+        Ok(loaders.space.load_one(id).await.map_err(|e| e.extend())?.map(Space))
+    }
+
+    /// The base's spaces, by name.
+    async fn spaces(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<SpaceFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<PagedConnection<Space>> {
+        let state = state(ctx)?;
+        let filter = filter.unwrap_or_default();
+        let service_filter = ServiceFilter {
+            kinds: filter.kind.unwrap_or_default().into_iter().map(Into::into).collect(),
+            min_capacity: filter.min_capacity,
+            available_between: filter.available_between.map(|r| (r.from, r.to)),
+        };
+        let page = spaces::list(
+            &state.db,
+            &service_filter,
+            &connection::args(first, after, last, before),
+            &state.settings.limits,
+            connection::wants_total(ctx),
+        )
+        .await
+        .extend()?;
+        Ok(connection::from_page(page, Space))
+    }
+
+    /// Free periods of up to 20 spaces within `from..to` (at most 31 days) where a booking
+    /// of `durationMinutes` can be made now, starts on a 15-minute grid.
+    async fn availability(
+        &self,
+        ctx: &Context<'_>,
+        space_ids: Vec<ID>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        duration_minutes: i32,
+    ) -> Result<Vec<SpaceAvailability>> {
+        let ids =
+            space_ids.iter().map(|id| ids::decode(id, SPACE, "spaceIds")).collect::<Result<Vec<_>, _>>().extend()?;
+        let found = service::availability(&state(ctx)?.db, &ids, from, to, duration_minutes).await.extend()?;
+        Ok(found
+            .into_iter()
+            .map(|(space, windows)| SpaceAvailability {
+                space: Space(space),
+                slots: windows.into_iter().map(|(starts_at, ends_at)| TimeSlot { starts_at, ends_at }).collect(),
+            })
+            .collect())
+    }
+
+    /// The viewer's bookings, latest start first.
+    async fn my_bookings(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<PagedConnection<Booking>> {
+        let state = state(ctx)?;
+        let account = viewer(ctx).require_account().extend()?;
+        let page = service::of_account(
+            &state.db,
+            account.id,
+            &connection::args(first, after, last, before),
+            &state.settings.limits,
+            connection::wants_total(ctx),
+        )
+        .await
+        .extend()?;
+        Ok(connection::from_page(page, Booking))
+    }
+
+    /// Bookings in a status (default PENDING), oldest request first: the managers' queue.
+    async fn booking_requests(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<BookingStatus>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<PagedConnection<Booking>> {
+        let state = state(ctx)?;
+        viewer(ctx).require_decide_bookings().extend()?;
+        let page = service::requests(
+            &state.db,
+            status.map(Into::into).unwrap_or(EntityStatus::Pending),
+            &connection::args(first, after, last, before),
+            &state.settings.limits,
+            connection::wants_total(ctx),
+        )
+        .await
+        .extend()?;
+        Ok(connection::from_page(page, Booking))
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreateSpaceInput {
+    pub name: String,
+    pub kind: SpaceKind,
+    /// Default 1.
+    pub floor: Option<i32>,
+    pub capacity: i32,
+    pub description: Option<String>,
+    pub equipment: Option<Vec<String>>,
+    pub photo_urls: Option<Vec<String>>,
+    /// Default false.
+    pub requires_approval: Option<bool>,
+    /// Default Asia/Shanghai.
+    pub time_zone: Option<String>,
+    /// Default Monday to Saturday, 08:00–21:00.
+    pub opening_hours: Option<Vec<OpeningPeriodInput>>,
+    pub closures: Option<Vec<SpaceClosure>>,
+    /// Default 0.
+    pub min_notice_minutes: Option<i32>,
+    /// Default 90.
+    pub max_advance_days: Option<i32>,
+    /// Default 0.
+    pub setup_minutes: Option<i32>,
+    /// Default 0.
+    pub teardown_minutes: Option<i32>,
+    pub resident_organization_id: Option<ID>,
+}
+
+/// Fields left out stay as they are; lists replace the whole list.
+#[derive(InputObject)]
+pub struct UpdateSpaceInput {
+    pub id: ID,
+    pub name: Option<String>,
+    pub kind: Option<SpaceKind>,
+    pub floor: Option<i32>,
+    pub capacity: Option<i32>,
+    pub description: Option<String>,
+    pub equipment: Option<Vec<String>>,
+    pub photo_urls: Option<Vec<String>>,
+    pub requires_approval: Option<bool>,
+    pub time_zone: Option<String>,
+    pub opening_hours: Option<Vec<OpeningPeriodInput>>,
+    pub closures: Option<Vec<SpaceClosure>>,
+    pub min_notice_minutes: Option<i32>,
+    pub max_advance_days: Option<i32>,
+    pub setup_minutes: Option<i32>,
+    pub teardown_minutes: Option<i32>,
+    /// `null` ends the residency.
+    pub resident_organization_id: MaybeUndefined<ID>,
+}
+
+#[derive(SimpleObject)]
+pub struct SpacePayload {
+    pub space: Space,
+}
+
+#[derive(InputObject)]
+pub struct CreateBookingInput {
+    pub space_id: ID,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub attendees: i32,
+    /// What it is for; required unless booked for an organization.
+    pub purpose: Option<String>,
+    /// The organization it is for: one the viewer is a member of (staff: any).
+    pub organization_id: Option<ID>,
+    /// Replaying a key returns the first booking made with it; the same key with a different
+    /// request is a CONFLICT (reason CLIENT_KEY_REUSED).
+    pub client_key: Option<String>,
+    /// Staff only.
+    pub manager_note: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct CreateBookingPayload {
+    pub booking: Booking,
+    /// True when this answers a replayed clientKey: nothing new was created.
+    pub replayed: bool,
+}
+
+#[derive(InputObject)]
+pub struct ConfirmBookingInput {
+    pub id: ID,
+    pub manager_note: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct ConfirmBookingPayload {
+    pub booking: Booking,
+    /// Pending requests that clashed with it and were rejected automatically.
+    pub rejected: Vec<Booking>,
+}
+
+#[derive(InputObject)]
+pub struct DecideBookingInput {
+    pub id: ID,
+    pub reason: String,
+    /// Staff only.
+    pub manager_note: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct BookingPayload {
+    pub booking: Booking,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+pub enum CancelBookingScope {
+    /// This booking only.
+    #[default]
+    One,
+    /// This occurrence and the later ones of its series.
+    ThisAndFollowing,
+    /// Every occurrence of its series that is not over.
+    Series,
+}
+
+#[derive(InputObject)]
+pub struct CancelBookingInput {
+    pub id: ID,
+    pub reason: String,
+    #[graphql(default)]
+    pub scope: CancelBookingScope,
+    /// Staff only.
+    pub manager_note: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct CancelBookingPayload {
+    pub booking: Booking,
+    /// Every booking this cancelled (one, or occurrences of the series).
+    pub cancelled: Vec<Booking>,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "entity::booking_series::Frequency")]
+pub enum RecurrenceFrequency {
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+/// Repeats the first occurrence's local wall time (a weekly 09:00 stays 09:00). Give either
+/// `until` or `count` (at most 200 occurrences).
+#[derive(InputObject)]
+pub struct RecurrenceInput {
+    pub frequency: RecurrenceFrequency,
+    /// Every N days/weeks/months; default 1.
+    #[graphql(default = 1)]
+    pub interval: u32,
+    /// Weekly only; default the first occurrence's weekday.
+    #[graphql(default)]
+    pub weekdays: Vec<Weekday>,
+    /// The last local date an occurrence may fall on.
+    pub until: Option<NaiveDate>,
+    /// How many occurrences, the first included.
+    pub count: Option<u32>,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+pub enum RecurrenceConflictMode {
+    /// Book what can be booked; the rest is listed in `skipped`.
+    #[default]
+    Skip,
+    /// All or nothing: any occurrence that cannot be booked fails the request.
+    Fail,
+}
+
+#[derive(InputObject)]
+pub struct CreateRecurringBookingInput {
+    pub space_id: ID,
+    /// The first occurrence.
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub attendees: i32,
+    pub purpose: Option<String>,
+    pub organization_id: Option<ID>,
+    pub recurrence: RecurrenceInput,
+    #[graphql(default)]
+    pub on_conflict: RecurrenceConflictMode,
+    /// Staff only.
+    pub manager_note: Option<String>,
+}
+
+/// An occurrence that was not booked.
+#[derive(SimpleObject)]
+pub struct SkippedOccurrence {
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// The rule's reason, e.g. BOOKING_OVERLAP, INSIDE_CLOSURE, TOO_FAR_AHEAD.
+    pub reason: String,
+    pub message: String,
+}
+
+/// The rule a recurring booking was expanded from.
+#[derive(SimpleObject)]
+pub struct BookingSeries {
+    pub id: ID,
+    pub frequency: RecurrenceFrequency,
+    pub interval: i32,
+    pub weekdays: Vec<Weekday>,
+    pub until: Option<NaiveDate>,
+    pub count: Option<i32>,
+}
+
+#[derive(SimpleObject)]
+pub struct CreateRecurringBookingPayload {
+    pub series: BookingSeries,
+    /// The occurrences booked, in time order.
+    pub bookings: Vec<Booking>,
+    pub skipped: Vec<SkippedOccurrence>,
+}
+
+fn to_hours(periods: Option<Vec<OpeningPeriodInput>>) -> Result<Option<Vec<OpeningHours>>> {
+    periods
+        .map(|list| {
+            list.into_iter()
+                .map(|p| {
+                    Ok(OpeningHours {
+                        weekday: p.weekday.into(),
+                        opens: spaces::parse_clock("openingHours", &p.opens)?,
+                        closes: spaces::parse_clock("openingHours", &p.closes)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, AppError>>()
+        })
+        .transpose()
+        .extend()
+}
+
+fn to_closures(list: Option<Vec<SpaceClosure>>) -> Option<Vec<Closure>> {
+    list.map(|l| {
+        l.into_iter().map(|c| Closure { starts_on: c.starts_on, ends_on: c.ends_on, reason: c.reason }).collect()
+    })
+}
+
+fn org_id(id: Option<&ID>, field: &str) -> Result<Option<i64>> {
+    id.map(|id| ids::decode(id, organization::TYPE_NAME, field)).transpose().extend()
+}
+
+/// Service errors carry row ids; the client gets global IDs in the conflict extensions.
+fn with_global_ids(err: AppError) -> async_graphql::Error {
+    fn rewrite(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (raw, kind, key) in [("booking", BOOKING, "bookingId"), ("space", SPACE, "spaceId")] {
+                    if let Some(id) = map.remove(raw).and_then(|v| v.as_i64()) {
+                        map.insert(key.into(), ids::encode(kind, id).to_string().into());
+                    }
+                }
+                map.values_mut().for_each(rewrite);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(rewrite),
+            _ => {}
+        }
+    }
+    match err {
+        AppError::ConflictDetailed { message, reason, mut details } => {
+            rewrite(&mut details);
+            AppError::ConflictDetailed { message, reason, details }.extend()
+        }
+        other => other.extend(),
+    }
+}
+
+#[derive(Default)]
+pub struct SpaceMutation;
+
+#[Object]
+impl SpaceMutation {
+    /// Adds a space (managers).
+    async fn create_space(&self, ctx: &Context<'_>, input: CreateSpaceInput) -> Result<SpacePayload> {
+        let state = state(ctx)?;
+        viewer(ctx).require_manage_spaces().extend()?;
+        let record = spaces::create(
+            &state.db,
+            SpaceInput {
+                name: Some(input.name),
+                kind: Some(input.kind.into()),
+                floor: input.floor,
+                capacity: Some(input.capacity),
+                description: input.description,
+                equipment: input.equipment,
+                photo_urls: input.photo_urls,
+                requires_approval: input.requires_approval,
+                time_zone: input.time_zone,
+                hours: to_hours(input.opening_hours)?,
+                closures: to_closures(input.closures),
+                min_notice_minutes: input.min_notice_minutes,
+                max_advance_days: input.max_advance_days,
+                setup_minutes: input.setup_minutes,
+                teardown_minutes: input.teardown_minutes,
+                resident_organization_id: Some(org_id(
+                    input.resident_organization_id.as_ref(),
+                    "residentOrganizationId",
+                )?),
+            },
+        )
+        .await
+        .extend()?;
+        Ok(SpacePayload { space: Space(record) })
+    }
+
+    /// Changes a space (managers). Existing bookings stay as they are.
+    async fn update_space(&self, ctx: &Context<'_>, input: UpdateSpaceInput) -> Result<SpacePayload> {
+        let state = state(ctx)?;
+        viewer(ctx).require_manage_spaces().extend()?;
+        let id = ids::decode(&input.id, SPACE, "id").extend()?;
+        let resident = match &input.resident_organization_id {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(v) => Some(org_id(Some(v), "residentOrganizationId")?),
+        };
+        let record = spaces::update(
+            &state.db,
+            id,
+            SpaceInput {
+                name: input.name,
+                kind: input.kind.map(Into::into),
+                floor: input.floor,
+                capacity: input.capacity,
+                description: input.description,
+                equipment: input.equipment,
+                photo_urls: input.photo_urls,
+                requires_approval: input.requires_approval,
+                time_zone: input.time_zone,
+                hours: to_hours(input.opening_hours)?,
+                closures: to_closures(input.closures),
+                min_notice_minutes: input.min_notice_minutes,
+                max_advance_days: input.max_advance_days,
+                setup_minutes: input.setup_minutes,
+                teardown_minutes: input.teardown_minutes,
+                resident_organization_id: resident,
+            },
+        )
+        .await
+        .extend()?;
+        Ok(SpacePayload { space: Space(record) })
+    }
+
+    /// Books a space. Confirmed at once, or PENDING when the space requires approval and the
+    /// viewer is not staff. A clash is a CONFLICT whose extensions name what it collides with
+    /// (`conflictsWith`) and suggest free slots of the same length (`suggestions` in the same
+    /// space, `otherSpaces` in spaces that hold the attendees).
+    async fn create_booking(&self, ctx: &Context<'_>, input: CreateBookingInput) -> Result<CreateBookingPayload> {
+        let state = state(ctx)?;
+        let viewer = viewer(ctx);
+        viewer.require_book(None).extend()?;
+        let organization_id = org_id(input.organization_id.as_ref(), "organizationId")?;
+        let account = viewer.require_book(organization_id).extend()?;
+        let space_id = ids::decode(&input.space_id, SPACE, "spaceId").extend()?;
+        let (booking, replayed) = state
+            .calendar()
+            .create(
+                Booker { account_id: account.id, is_staff: viewer.is_staff() },
+                BookingRequest {
+                    space_id,
+                    starts_at: input.starts_at,
+                    ends_at: input.ends_at,
+                    attendees: input.attendees,
+                    purpose: input.purpose,
+                    organization_id,
+                    client_key: input.client_key,
+                    manager_note: input.manager_note,
+                },
+            )
+            .await
+            .map_err(with_global_ids)?;
+        Ok(CreateBookingPayload { booking: Booking(booking), replayed })
+    }
+
+    /// Confirms a pending booking (managers). Re-checks it; pending requests that now clash
+    /// are rejected with a reason.
+    async fn confirm_booking(&self, ctx: &Context<'_>, input: ConfirmBookingInput) -> Result<ConfirmBookingPayload> {
+        let state = state(ctx)?;
+        let account = viewer(ctx).require_decide_bookings().extend()?;
+        let id = ids::decode(&input.id, BOOKING, "id").extend()?;
+        let done = state.calendar().confirm(id, account.id, input.manager_note).await.map_err(with_global_ids)?;
+        Ok(ConfirmBookingPayload {
+            booking: Booking(done.booking),
+            rejected: done.rejected.into_iter().map(Booking).collect(),
+        })
+    }
+
+    /// Rejects a pending booking with a reason (managers).
+    async fn reject_booking(&self, ctx: &Context<'_>, input: DecideBookingInput) -> Result<BookingPayload> {
+        let state = state(ctx)?;
+        let account = viewer(ctx).require_decide_bookings().extend()?;
+        let id = ids::decode(&input.id, BOOKING, "id").extend()?;
+        let booking = state
+            .calendar()
+            .reject(id, account.id, &input.reason, input.manager_note)
+            .await
+            .map_err(with_global_ids)?;
+        Ok(BookingPayload { booking: Booking(booking) })
+    }
+
+    /// Cancels a pending or confirmed booking with a reason (the requester or managers); with
+    /// a scope, also the following or all occurrences of its series.
+    async fn cancel_booking(&self, ctx: &Context<'_>, input: CancelBookingInput) -> Result<CancelBookingPayload> {
+        let state = state(ctx)?;
+        let viewer = viewer(ctx);
+        viewer.require_account().extend()?;
+        let id = ids::decode(&input.id, BOOKING, "id").extend()?;
+        let current = service::load(&state.db, id).await.extend()?;
+        let account = viewer.require_cancel_booking(current.booked_by_account_id).extend()?;
+        if input.manager_note.is_some() && !viewer.can_see_manager_notes() {
+            return Err(AppError::Forbidden("only staff write manager notes".into()).extend());
+        }
+        let scope = match input.scope {
+            CancelBookingScope::One => CancelScope::One,
+            CancelBookingScope::ThisAndFollowing => CancelScope::ThisAndFollowing,
+            CancelBookingScope::Series => CancelScope::Series,
+        };
+        let (booking, cancelled) = state
+            .calendar()
+            .cancel(id, account.id, &input.reason, input.manager_note, scope)
+            .await
+            .map_err(with_global_ids)?;
+        Ok(CancelBookingPayload { booking: Booking(booking), cancelled: cancelled.into_iter().map(Booking).collect() })
+    }
+
+    /// Books a space repeatedly (daily, weekly on weekdays, monthly), each occurrence checked
+    /// like a single booking. With `onConflict: SKIP` occurrences that cannot be booked are
+    /// returned in `skipped`; with `FAIL` any of them fails the whole request (CONFLICT,
+    /// reason OCCURRENCES_UNAVAILABLE, `extensions.skipped`).
+    async fn create_recurring_booking(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateRecurringBookingInput,
+    ) -> Result<CreateRecurringBookingPayload> {
+        let state = state(ctx)?;
+        let viewer = viewer(ctx);
+        viewer.require_book(None).extend()?;
+        let organization_id = org_id(input.organization_id.as_ref(), "organizationId")?;
+        let account = viewer.require_book(organization_id).extend()?;
+        let space_id = ids::decode(&input.space_id, SPACE, "spaceId").extend()?;
+        let r = input.recurrence;
+        let rule = Recurrence {
+            frequency: r.frequency.into(),
+            interval: r.interval,
+            weekdays: r.weekdays.into_iter().map(Into::into).collect(),
+            until: r.until,
+            count: r.count,
+        };
+        let on_conflict = match input.on_conflict {
+            RecurrenceConflictMode::Skip => OnConflict::Skip,
+            RecurrenceConflictMode::Fail => OnConflict::Fail,
+        };
+        let created = state
+            .calendar()
+            .create_recurring(
+                Booker { account_id: account.id, is_staff: viewer.is_staff() },
+                BookingRequest {
+                    space_id,
+                    starts_at: input.starts_at,
+                    ends_at: input.ends_at,
+                    attendees: input.attendees,
+                    purpose: input.purpose,
+                    organization_id,
+                    client_key: None,
+                    manager_note: input.manager_note,
+                },
+                rule.clone(),
+                on_conflict,
+            )
+            .await
+            .map_err(with_global_ids)?;
+        let series = &created.series;
+        Ok(CreateRecurringBookingPayload {
+            series: BookingSeries {
+                id: ids::encode(SERIES, series.id),
+                frequency: series.frequency.into(),
+                interval: series.interval,
+                weekdays: rule.weekdays.iter().map(|d| (*d).into()).collect(),
+                until: series.until,
+                count: series.count,
+            },
+            bookings: created.bookings.into_iter().map(Booking).collect(),
+            skipped: created
+                .skipped
+                .into_iter()
+                .map(|s| SkippedOccurrence {
+                    starts_at: s.starts_at,
+                    ends_at: s.ends_at,
+                    reason: s.reason.to_owned(),
+                    message: s.message,
+                })
+                .collect(),
+        })
+    }
+}
