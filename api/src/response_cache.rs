@@ -15,10 +15,18 @@ use sha2::Digest;
 use tokio::sync::watch;
 
 /// The cache tags a public root field reads; `None` for fields that are never cached
-/// (private, viewer-dependent, or not yet tagged).
+/// (private, viewer-dependent, live counts such as event seats, or time-dependent answers
+/// such as availability). Fields derived from the clock inside a cached answer (a campaign's
+/// `daysLeft`) may lag by at most the entry TTL.
 pub fn tags_for_root_field(field: &str) -> Option<&'static [&'static str]> {
     match field {
         "organization" | "organizations" => Some(&[crate::service::organization::CACHE_TAG]),
+        // Campaign pages show their organization's name.
+        "campaign" | "campaigns" => {
+            Some(&[crate::service::crowdfunding::CACHE_TAG, crate::service::organization::CACHE_TAG])
+        }
+        // Every write that changes a figure invalidates the impact tag.
+        "baseStats" => Some(&[crate::service::impact::CACHE_TAG]),
         _ => None,
     }
 }

@@ -8,6 +8,7 @@ mod attacks;
 mod authz;
 mod cache;
 mod crowdfunding;
+mod dashboard;
 mod events;
 mod faults;
 mod grants;

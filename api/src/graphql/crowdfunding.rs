@@ -809,6 +809,8 @@ impl CrowdfundingMutation {
         let id = managed_campaign(state, viewer(ctx), &input.campaign_id, "campaignId").await?;
         let update =
             service::post_update(&state.db, id, &input.title, &input.body, input.published_at).await.extend()?;
+        // Updates show on the cached campaign page.
+        state.cache.invalidate(service::CACHE_TAG).await;
         Ok(PostCampaignUpdatePayload { update: CampaignUpdate(update) })
     }
 
@@ -874,6 +876,7 @@ impl CrowdfundingMutation {
         };
         v.require_cancel_donation(current.donor_account_id).extend()?;
         let donation = service::cancel(&state.db, id).await.extend()?;
+        state.cache.invalidate(service::CACHE_TAG).await;
         let progress = progress_of(state, donation.campaign_id).await?;
         Ok(DonationPayload { donation: Donation(donation), progress })
     }

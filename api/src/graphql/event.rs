@@ -89,10 +89,24 @@ pub enum IdentityDocumentType {
 
 /// Where an event takes place: a base space or an outside address.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Venue {
     /// The base space, when the event is held in the base.
     pub space_id: Option<ID>,
     pub address: Option<String>,
+    #[graphql(skip)]
+    pub space_row: Option<i64>,
+}
+
+#[async_graphql::ComplexObject]
+impl Venue {
+    /// The base space itself (rooms, capacity, calendar), when the event is held in the base.
+    async fn space(&self, ctx: &Context<'_>) -> Result<Option<super::space::Space>> {
+        let Some(row) = self.space_row else { return Ok(None) };
+        let loaders = ctx.data::<Loaders>()?;
+        let found = loaders.space.load_one(row).await.map_err(|e| e.extend())?;
+        Ok(found.map(super::space::Space))
+    }
 }
 
 #[derive(SimpleObject)]
@@ -317,6 +331,7 @@ macro_rules! event_object {
                 Venue {
                     space_id: self.0.venue_space_id.map(|id| ids::encode(SPACE, id)),
                     address: self.0.venue_address.clone(),
+                    space_row: self.0.venue_space_id,
                 }
             }
 
@@ -1450,6 +1465,10 @@ impl EventMutation {
         )
         .await
         .extend()?;
+        if !outcome.already_checked_in {
+            // Attendance is counted as person-times on the dashboard.
+            state.cache.invalidate(crate::service::impact::CACHE_TAG).await;
+        }
         let seats = seats_of(ctx, &event).await?;
         Ok(CheckInPayload {
             checked_in_at: outcome.registration.checked_in_at,

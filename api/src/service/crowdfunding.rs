@@ -1123,6 +1123,8 @@ impl Crowdfunding<'_> {
 
     async fn changed(&self) {
         self.cache.invalidate(CACHE_TAG).await;
+        // Money raised is a dashboard figure.
+        self.cache.invalidate(super::impact::CACHE_TAG).await;
     }
 
     pub async fn create(&self, input: NewCampaign) -> AppResult<CampaignRecord> {

@@ -862,20 +862,26 @@ impl Events<'_> {
 
     pub async fn create(&self, input: NewEvent) -> AppResult<event::Model> {
         let e = create(self.db, input).await?;
-        self.cache.invalidate(CACHE_TAG).await;
+        self.changed().await;
         Ok(e)
     }
 
     pub async fn update(&self, id: i64, patch: EventPatch) -> AppResult<event::Model> {
         let e = update(self.db, id, patch).await?;
-        self.cache.invalidate(CACHE_TAG).await;
+        self.changed().await;
         Ok(e)
     }
 
     pub async fn transition(&self, id: i64, to: EventStatus) -> AppResult<event::Model> {
         let e = transition(self.db, id, to).await?;
-        self.cache.invalidate(CACHE_TAG).await;
+        self.changed().await;
         Ok(e)
+    }
+
+    /// Events held and their kinds are dashboard figures too.
+    async fn changed(&self) {
+        self.cache.invalidate(CACHE_TAG).await;
+        self.cache.invalidate(super::impact::CACHE_TAG).await;
     }
 }
 

@@ -1,15 +1,14 @@
 //! The base's impact dashboard: what the base achieved in a period, as totals and as a time
 //! series bucketed by month, quarter or year in Asia/Shanghai.
 //!
-//! Every figure is built from dated *contributions* (a local date and an amount). Figures of
-//! domains that are not part of this module plug in through one function each:
-//! [`event_contributions`] (events held by kind, attendance person-times) and
-//! [`campaign_contributions`] (money raised). They return nothing until those domains land;
-//! their writes must then invalidate [`CACHE_TAG`].
+//! Every figure is built from dated *contributions* (a local date and an amount). Other
+//! domains contribute through one function each: [`event_contributions`] (events held by
+//! kind, attendance person-times) and [`campaign_contributions`] (money raised).
 //!
 //! The answer is cached under [`CACHE_TAG`]. Writes that change a figure invalidate it:
-//! awards, service projects, service records, and organization creation and stage
-//! transitions (`organization::Directory` invalidates this tag as well as its own).
+//! awards, service projects, service records, organization creation and stage transitions
+//! (`organization::Directory`), campaign and donation changes (`crowdfunding::Crowdfunding`),
+//! event changes (`event::Events`) and check-ins.
 use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, Offset, TimeZone, Utc};
@@ -123,25 +122,80 @@ pub struct EventContributions {
     pub attendance: Vec<(NaiveDate, PeopleByGroup)>,
 }
 
-/// Plug point for events (not in this tree yet): events held by kind and attendance
-/// person-times between two local dates, inclusive. Replace the body with a query over the
-/// events tables; nothing else here needs to change.
+/// What events contributed between two local dates, inclusive: every published or completed
+/// event that started then (by kind), and the person-times of its checked-in registrations on
+/// the event's local start date. Event groups (women, children, family members,
+/// professionals) overlap; here family members count as families and everyone not counted as
+/// a woman, child or family member as others, so the groups add up to the attendance.
 pub async fn event_contributions(
-    _db: &impl ConnectionTrait,
-    _from: NaiveDate,
-    _to: NaiveDate,
+    db: &impl ConnectionTrait,
+    from: NaiveDate,
+    to: NaiveDate,
 ) -> AppResult<EventContributions> {
-    Ok(EventContributions::default())
+    use entity::event::{self as event, EventStatus};
+    use sea_orm::ActiveEnum;
+    let until = start_of(to.succ_opt().unwrap_or(to));
+    let events = event::Entity::find()
+        .filter(event::Column::StartsAt.gte(start_of(from)))
+        .filter(event::Column::StartsAt.lt(until))
+        .filter(event::Column::Status.is_in([EventStatus::Published, EventStatus::Completed]))
+        .all(db)
+        .await?;
+    let mut out = EventContributions::default();
+    let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+    let mut impact = HashMap::new();
+    for chunk in ids.chunks(500) {
+        impact.extend(super::event::impact_of(db, chunk).await?);
+    }
+    for e in &events {
+        let date = local_date(e.starts_at);
+        if e.starts_at <= Utc::now() {
+            out.held.push((date, e.kind.to_value()));
+        }
+        if let Some(p) = impact.get(&e.id) {
+            let families = p.family_members.min(p.total);
+            let women = p.women.min(p.total - families);
+            let children = p.children.min(p.total - families - women);
+            let others = (p.total - families - women - children).max(0);
+            out.attendance.push((date, PeopleByGroup { women, children, families, elderly: 0, others }));
+        }
+    }
+    Ok(out)
 }
 
-/// Plug point for crowdfunding campaigns (not in this tree yet): money raised (fen) by local
-/// date between two local dates, inclusive.
+/// Money raised by campaigns between two local dates, inclusive: confirmed donations on the
+/// local date they were confirmed, refunds (negative records) on the date they were made.
 pub async fn campaign_contributions(
-    _db: &impl ConnectionTrait,
-    _from: NaiveDate,
-    _to: NaiveDate,
+    db: &impl ConnectionTrait,
+    from: NaiveDate,
+    to: NaiveDate,
 ) -> AppResult<Vec<(NaiveDate, i64)>> {
-    Ok(Vec::new())
+    use entity::donation::{self as donation, DonationStatus};
+    let (start, until) = (start_of(from), start_of(to.succ_opt().unwrap_or(to)));
+    let confirmed: Vec<(i64, Option<DateTime<Utc>>)> = donation::Entity::find()
+        .select_only()
+        .column(donation::Column::AmountFen)
+        .column(donation::Column::ConfirmedAt)
+        .filter(donation::Column::Status.eq(DonationStatus::Confirmed))
+        .filter(donation::Column::ConfirmedAt.gte(start))
+        .filter(donation::Column::ConfirmedAt.lt(until))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let refunds: Vec<(i64, DateTime<Utc>)> = donation::Entity::find()
+        .select_only()
+        .column(donation::Column::AmountFen)
+        .column(donation::Column::CreatedAt)
+        .filter(donation::Column::Status.eq(DonationStatus::Refunded))
+        .filter(donation::Column::CreatedAt.gte(start))
+        .filter(donation::Column::CreatedAt.lt(until))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut out: Vec<(NaiveDate, i64)> =
+        confirmed.into_iter().filter_map(|(fen, at)| at.map(|at| (local_date(at), fen))).collect();
+    out.extend(refunds.into_iter().map(|(fen, at)| (local_date(at), fen)));
+    Ok(out)
 }
 
 // ---------------------------------------------------------------- buckets

@@ -1,0 +1,53 @@
+//! The impact dashboard counts what the other domains did: attendance at events and money
+//! raised by campaigns, fresh after the writes that change them.
+use chrono::Duration;
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::crowdfunding::{CONFIRM, DONATE, campaign_gid, campaign_in, row_of};
+use crate::events::{organizer, published_event, register_as};
+use crate::helpers::Credentials;
+use api::service::identity::Role;
+
+const STATS: &str = r#"
+query($from: NaiveDate!, $to: NaiveDate!) {
+  baseStats(from: $from, to: $to, groupBy: MONTH) {
+    totals { personTimesFromEvents campaignRaisedFen personTimes { total women children families others } }
+  }
+}"#;
+
+const CHECK_IN: &str = "mutation($i: CheckInInput!) { checkIn(input: $i) { alreadyCheckedIn } }";
+
+backend_tests! {
+    async fn attendance_and_donations_reach_the_dashboard(app) {
+        let today = api::service::impact::local_date(chrono::Utc::now());
+        let vars = json!({ "from": today - Duration::days(1), "to": today + Duration::days(1) });
+        let before = app.ok(STATS, vars.clone()).await["baseStats"]["totals"].clone();
+        assert_eq!(before["personTimesFromEvents"], 0);
+        assert_eq!(before["campaignRaisedFen"], 0);
+
+        // Three people attend a salon today.
+        let org = organizer(&app).await;
+        let event = published_event(&app, &org, Duration::minutes(30), json!({ "capacity": 10, "groupLimit": 4 })).await;
+        let person = app.account("attendee", &[Role::Donor]).await;
+        let registered = register_as(&app, &person, json!({ "eventId": event, "privacyConsent": true, "partySize": 3,
+            "groups": { "women": 2, "children": 1 } })).await;
+        assert!(registered.get("errors").is_none(), "{registered}");
+        let ticket = registered["data"]["register"]["registration"]["ticketCode"].as_str().expect("ticket").to_owned();
+        app.ok(CHECK_IN, json!({ "i": { "eventId": event, "ticketCode": ticket } })).await;
+
+        // A donor gives 88 yuan and the gift is confirmed.
+        let campaign = campaign_in(&app, row_of(&json!(org)), "ACTIVE").await;
+        let donor = app.account("donor", &[Role::Donor]).await;
+        let pledged = app.ok_as(&Credentials::account(&donor), DONATE, json!({ "i": { "campaignId": campaign_gid(campaign),
+            "amountFen": 8800, "channel": "ONLINE_PLATFORM", "clientKey": "dash-1" } })).await;
+        app.ok(CONFIRM, json!({ "i": { "id": pledged["donate"]["donation"]["id"] } })).await;
+
+        let after = app.ok(STATS, vars).await["baseStats"]["totals"].clone();
+        assert_eq!(after["personTimesFromEvents"], 3, "{after}");
+        assert_eq!(after["campaignRaisedFen"], 8800, "{after}");
+        assert_eq!(after["personTimes"]["women"], 2);
+        assert_eq!(after["personTimes"]["children"], 1);
+        assert_eq!(after["personTimes"]["total"], 3, "event groups are split so they add up to attendance");
+    }
+}
