@@ -209,6 +209,7 @@ struct Row {
     stats: Stats,
     sql_per_request: Option<f64>,
     rss: f64,
+    note: Option<String>,
 }
 
 async fn scenario(name: &str, server: &Server, shot: Shot, opts: &Options) -> Row {
@@ -217,7 +218,81 @@ async fn scenario(name: &str, server: &Server, shot: Shot, opts: &Options) -> Ro
     let after = sql_statements(&server.base).await;
     // The warm-up's 50 requests count too.
     let sql = (after - before) as f64 / (stats.requests + 50) as f64;
-    Row { name: name.into(), stats, sql_per_request: Some(sql), rss: rss_mib(server.child.id().unwrap_or(0)) }
+    Row {
+        name: name.into(),
+        stats,
+        sql_per_request: Some(sql),
+        rss: rss_mib(server.child.id().unwrap_or(0)),
+        note: None,
+    }
+}
+
+/// Scenario 6: donate + confirm pairs on one hot campaign as fast as they go, then check
+/// that the campaign's total equals what was confirmed, to the fen.
+async fn donations(server: &Server, token: &str, campaign: &str, opts: &Options) -> Row {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(opts.connections).build().unwrap();
+    let url = format!("{}/graphql", server.base);
+    let progress = |client: reqwest::Client, url: String| async move {
+        let body = json!({ "query": "query($id: ID!) { campaign(id: $id) { progress { raisedFen } } }", "variables": { "id": campaign } });
+        let v: Value = client.post(url).json(&body).send().await.unwrap().json().await.unwrap();
+        v["data"]["campaign"]["progress"]["raisedFen"].as_i64().unwrap_or(-1)
+    };
+    let before = progress(client.clone(), url.clone()).await;
+    let sql_before = sql_statements(&server.base).await;
+    let deadline = Instant::now() + Duration::from_secs(opts.seconds);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..opts.connections)
+        .map(|w| {
+            let (client, url, token, campaign) = (client.clone(), url.clone(), token.to_owned(), campaign.to_owned());
+            tokio::spawn(async move {
+                let (mut latencies, mut confirmed_fen, mut errors, mut i) = (Vec::new(), 0i64, 0u64, 0u64);
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let amount = 100 + (i % 7) as i64;
+                    let donate = json!({ "query": "mutation($i: DonateInput!) { donate(input: $i) { donation { id } } }",
+                        "variables": { "i": { "campaignId": campaign, "amountFen": amount, "channel": "ONLINE_PLATFORM", "clientKey": format!("bench-{w}-{i}-{}", uuid::Uuid::new_v4().simple()) } } });
+                    let d: Value = client.post(&url).bearer_auth(&token).json(&donate).send().await.unwrap().json().await.unwrap();
+                    let Some(id) = d["data"]["donate"]["donation"]["id"].as_str().map(str::to_owned) else { errors += 1; i += 1; continue };
+                    let confirm = json!({ "query": "mutation($i: ConfirmDonationInput!) { confirmDonation(input: $i) { donation { status } } }", "variables": { "i": { "id": id } } });
+                    let c: Value = client.post(&url).bearer_auth(&token).json(&confirm).send().await.unwrap().json().await.unwrap();
+                    if c["data"]["confirmDonation"]["donation"]["status"] == "CONFIRMED" { confirmed_fen += amount } else { errors += 1 }
+                    latencies.push(t.elapsed().as_micros() as u32);
+                    i += 1;
+                }
+                (latencies, confirmed_fen, errors)
+            })
+        })
+        .collect();
+    let (mut all, mut confirmed, mut errors) = (Vec::new(), 0i64, 0u64);
+    for w in workers {
+        let (l, c, e) = w.await.unwrap();
+        all.extend(l);
+        confirmed += c;
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0) as f64
+            / 1000.0
+    };
+    let after = progress(client, url).await;
+    let pairs = all.len() as u64;
+    let sql = (sql_statements(&server.base).await - sql_before) as f64 / (pairs * 2).max(1) as f64;
+    let exact = after - before == confirmed;
+    Row {
+        name: "6 donate + confirm on one campaign (pairs)".into(),
+        stats: Stats { requests: pairs, errors, rps: pairs as f64 / elapsed, p50_ms: pct(0.5), p99_ms: pct(0.99) },
+        sql_per_request: Some(sql),
+        rss: rss_mib(server.child.id().unwrap_or(0)),
+        note: Some(format!(
+            "donations: {pairs} confirmed in {elapsed:.1}s ({:.0}/s); raisedFen grew by {} fen, confirmed {} fen → {}",
+            pairs as f64 / elapsed,
+            after - before,
+            confirmed,
+            if exact { "EXACT" } else { "MISMATCH" }
+        )),
+    }
 }
 
 async fn bench_backend(opts: &Options, backend: &str) {
@@ -287,22 +362,102 @@ async fn bench_backend(opts: &Options, backend: &str) {
     rows.push(
         scenario("1 baseline { __typename }", &server, gql(&server.base, "{ __typename }", json!({})), opts).await,
     );
+
+    let first_campaign: String = {
+        let body =
+            json!({ "query": "{ campaigns(first: 1, filter: { status: [ACTIVE] }) { edges { node { id } } } }" });
+        let v: Value = reqwest::Client::new()
+            .post(format!("{}/graphql", server.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["data"]["campaigns"]["edges"][0]["node"]["id"].as_str().expect("an active demo campaign").to_owned()
+    };
+    let campaign_page = "query($id: ID!) { campaign(id: $id) { id title story goalFen organization { name } fundraisingQualification filingNumber progress { raisedFen donationCount donorCount percentOfGoal daysLeft donorState } donorWall(first: 10) { edges { node { displayName amountFen message donatedAt } } } } }";
     rows.push(
-        scenario("2 hot cached organization page", &server, gql(&server.base, page, json!({ "s": slug })), opts).await,
+        scenario(
+            "2 hot cached campaign page",
+            &server,
+            gql(&server.base, campaign_page, json!({ "id": first_campaign })),
+            opts,
+        )
+        .await,
+    );
+    let campaign_list = "{ campaigns(first: 20) { edges { node { id title goalFen organization { name } progress { raisedFen percentOfGoal } donorWall(first: 3) { edges { node { displayName amountFen } } } } } } }";
+    rows.push(
+        scenario(
+            "3 campaign list of 20 + org + donors, uncached",
+            &uncached,
+            gql(&uncached.base, campaign_list, json!({})),
+            opts,
+        )
+        .await,
     );
     rows.push(
         scenario(
-            "3 organization list of 20 + 2 relations, uncached",
+            "3b organization list of 20 + 2 relations, uncached",
             &uncached,
             gql(&uncached.base, list, json!({ "n": 20 })),
             opts,
         )
         .await,
     );
+    let now = chrono::Utc::now();
+    use chrono::Datelike;
+    let calendar = "query($y: Int!, $m: Int!) { eventCalendar(year: $y, month: $m) { days { date events { id title kind startsAt endsAt } } } }";
+    rows.push(
+        scenario(
+            "4 event calendar month",
+            &server,
+            gql(&server.base, calendar, json!({ "y": now.year(), "m": now.month() })),
+            opts,
+        )
+        .await,
+    );
+    let stats = "query($f: NaiveDate!, $t: NaiveDate!) { baseStats(from: $f, to: $t, groupBy: MONTH) { totals { personTimes { total women children } eventsHeld campaignRaisedFen awardedFen contractedFen projectsActive } series { label figures { personTimes { total } } } } }";
+    let year_ago = (now - chrono::Duration::days(365)).date_naive();
+    rows.push(
+        scenario(
+            "5 dashboard baseStats (a year by month)",
+            &server,
+            gql(&server.base, stats, json!({ "f": year_ago, "t": now.date_naive() })),
+            opts,
+        )
+        .await,
+    );
     let token = manager_token(opts, &env, &server.base).await;
+    rows.push(donations(&server, &token, &first_campaign, opts).await);
+    let space_ids: Vec<Value> = {
+        let body = json!({ "query": "{ spaces(first: 100) { edges { node { id } } } }" });
+        let v: Value = reqwest::Client::new()
+            .post(format!("{}/graphql", server.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["data"]["spaces"]["edges"]
+            .as_array()
+            .map(|e| e.iter().map(|n| n["node"]["id"].clone()).collect())
+            .unwrap_or_default()
+    };
+    let availability = "query($ids: [ID!]!, $f: DateTime!, $t: DateTime!) { availability(spaceIds: $ids, from: $f, to: $t, durationMinutes: 60) { space { name } slots { startsAt endsAt } } }";
+    let week = json!({ "ids": space_ids, "f": (now + chrono::Duration::days(1)).to_rfc3339(), "t": (now + chrono::Duration::days(8)).to_rfc3339() });
+    rows.push(
+        scenario("7 availability, all spaces, a week", &server, gql(&server.base, availability, week), opts).await,
+    );
     let mut authed = gql(&server.base, page, json!({ "s": slug }));
     authed.token = Some(token);
     rows.push(scenario("   organization page, signed in (not cached)", &server, authed, opts).await);
+    rows.push(
+        scenario("   hot cached organization page", &server, gql(&server.base, page, json!({ "s": slug })), opts).await,
+    );
 
     // Statements per request must not grow with the page size.
     let per = |n: i64| {
@@ -320,6 +475,7 @@ async fn bench_backend(opts: &Options, backend: &str) {
     let (ten, hundred) = (per(10).await, per(100).await);
 
     let baseline = rows[0].stats.rps;
+    let exactness = rows.iter().find_map(|r| r.note.clone());
     println!();
     println!(
         "backend: {backend} ({}), scale {}, {} s per scenario, {} connections, {} cores",
@@ -352,9 +508,9 @@ async fn bench_backend(opts: &Options, backend: &str) {
         );
     }
     println!("SQL statements per uncached list request: first:10 → {ten:.1}, first:100 → {hundred:.1}");
-    println!(
-        "not measured yet: campaign page and list, event calendar, baseStats, donate + confirm, availability search (their modules land separately)"
-    );
+    if let Some(exact) = &exactness {
+        println!("{exact}");
+    }
 
     drop(server);
     drop(uncached);

@@ -18,6 +18,7 @@ use crate::service::crowdfunding::{
     self as service, BudgetLineInput as ServiceBudgetLine, CampaignAction, CampaignFilter as ServiceFilter,
     CampaignPatch, CampaignRecord, CampaignSort, Donor, NewCampaign, NewDonation, WallEntry,
 };
+use crate::service::retry_transient;
 use crate::state::AppState;
 
 pub const CAMPAIGN: &str = "Campaign";
@@ -830,22 +831,17 @@ impl CrowdfundingMutation {
             (None, None) => return Err(AppError::Unauthenticated.extend()),
         };
         let campaign_id = ids::decode(&input.campaign_id, CAMPAIGN, "campaignId").extend()?;
-        let donation = service::donate(
-            &state.db,
-            &donor,
-            NewDonation {
-                campaign_id,
-                amount_fen: input.amount_fen,
-                channel: input.channel.into(),
-                external_reference: input.external_reference,
-                donor_name: input.donor_name,
-                display_mode: input.display_mode.into(),
-                message: input.message,
-                client_key: input.client_key,
-            },
-        )
-        .await
-        .extend()?;
+        let new = NewDonation {
+            campaign_id,
+            amount_fen: input.amount_fen,
+            channel: input.channel.into(),
+            external_reference: input.external_reference,
+            donor_name: input.donor_name,
+            display_mode: input.display_mode.into(),
+            message: input.message,
+            client_key: input.client_key,
+        };
+        let donation = retry_transient(|| service::donate(&state.db, &donor, new.clone())).await.extend()?;
         Ok(DonatePayload { donation: Donation(donation) })
     }
 
@@ -855,7 +851,12 @@ impl CrowdfundingMutation {
         let state = state(ctx)?;
         viewer(ctx).require_reconcile_donations().extend()?;
         let id = ids::decode(&input.id, DONATION, "id").extend()?;
-        let donation = state.crowdfunding().confirm(id, input.external_reference).await.extend()?;
+        let donation = retry_transient(|| {
+            let reference = input.external_reference.clone();
+            async move { state.crowdfunding().confirm(id, reference).await }
+        })
+        .await
+        .extend()?;
         let progress = progress_of(state, donation.campaign_id).await?;
         Ok(DonationPayload { donation: Donation(donation), progress })
     }
@@ -886,7 +887,12 @@ impl CrowdfundingMutation {
         let state = state(ctx)?;
         viewer(ctx).require_reconcile_donations().extend()?;
         let id = ids::decode(&input.id, DONATION, "id").extend()?;
-        let (original, reversal) = state.crowdfunding().refund(id, input.reason).await.extend()?;
+        let (original, reversal) = retry_transient(|| {
+            let reason = input.reason.clone();
+            async move { state.crowdfunding().refund(id, reason).await }
+        })
+        .await
+        .extend()?;
         let progress = progress_of(state, original.campaign_id).await?;
         Ok(RefundDonationPayload { donation: Donation(original), refund: Donation(reversal), progress })
     }

@@ -1428,7 +1428,9 @@ impl EventMutation {
         let event = service::find(&state.db, reg.event_id).await.extend()?;
         viewer.require_cancel_registration(event.organizer_id, reg.account_id, reg.partner_key_id).extend()?;
         let by_organizer = viewer.can_manage_event(event.organizer_id);
-        let updated = service::cancel_registration(&state.db, id, by_organizer).await.extend()?;
+        let updated = crate::service::retry_transient(|| service::cancel_registration(&state.db, id, by_organizer))
+            .await
+            .extend()?;
         Ok(RegistrationPayload { registration: Registration(updated) })
     }
 

@@ -850,7 +850,10 @@ impl GrantMutation {
         let state = state(ctx)?;
         viewer(ctx).require_manage_grants().extend()?;
         let id = ids::decode(&input.id, PROPOSAL, "id").extend()?;
-        let record = service::award(&state.db, id, input.amount_fen, input.note).await.extend()?;
+        let record =
+            crate::service::retry_transient(|| service::award(&state.db, id, input.amount_fen, input.note.clone()))
+                .await
+                .extend()?;
         figures_changed(state).await;
         let round = service::find_round(&state.db, record.proposal.round_id).await.extend()?;
         Ok(AwardGrantProposalPayload { proposal: GrantProposal(record), round: GrantRound(round) })

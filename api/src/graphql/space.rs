@@ -783,23 +783,23 @@ impl SpaceMutation {
         let organization_id = org_id(input.organization_id.as_ref(), "organizationId")?;
         let account = viewer.require_book(organization_id).extend()?;
         let space_id = ids::decode(&input.space_id, SPACE, "spaceId").extend()?;
-        let (booking, replayed) = state
-            .calendar()
-            .create(
-                Booker { account_id: account.id, is_staff: viewer.is_staff() },
-                BookingRequest {
-                    space_id,
-                    starts_at: input.starts_at,
-                    ends_at: input.ends_at,
-                    attendees: input.attendees,
-                    purpose: input.purpose,
-                    organization_id,
-                    client_key: input.client_key,
-                    manager_note: input.manager_note,
-                },
-            )
-            .await
-            .map_err(with_global_ids)?;
+        let booker = Booker { account_id: account.id, is_staff: viewer.is_staff() };
+        let request = BookingRequest {
+            space_id,
+            starts_at: input.starts_at,
+            ends_at: input.ends_at,
+            attendees: input.attendees,
+            purpose: input.purpose,
+            organization_id,
+            client_key: input.client_key,
+            manager_note: input.manager_note,
+        };
+        let (booking, replayed) = crate::service::retry_transient(|| {
+            let request = request.clone();
+            async move { state.calendar().create(booker, request).await }
+        })
+        .await
+        .map_err(with_global_ids)?;
         Ok(CreateBookingPayload { booking: Booking(booking), replayed })
     }
 
@@ -809,7 +809,12 @@ impl SpaceMutation {
         let state = state(ctx)?;
         let account = viewer(ctx).require_decide_bookings().extend()?;
         let id = ids::decode(&input.id, BOOKING, "id").extend()?;
-        let done = state.calendar().confirm(id, account.id, input.manager_note).await.map_err(with_global_ids)?;
+        let done = crate::service::retry_transient(|| {
+            let note = input.manager_note.clone();
+            async move { state.calendar().confirm(id, account.id, note).await }
+        })
+        .await
+        .map_err(with_global_ids)?;
         Ok(ConfirmBookingPayload {
             booking: Booking(done.booking),
             rejected: done.rejected.into_iter().map(Booking).collect(),
