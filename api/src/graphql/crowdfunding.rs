@@ -682,14 +682,6 @@ pub struct RefundDonationPayload {
     pub progress: CampaignProgress,
 }
 
-fn patch<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
-    match value {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
-    }
-}
-
 /// The campaign behind `id`, after checking the viewer runs its organization's campaigns.
 async fn managed_campaign(state: &AppState, v: &Viewer, id: &ID, field: &str) -> Result<i64> {
     let row = ids::decode(id, CAMPAIGN, field).extend()?;
@@ -751,13 +743,13 @@ impl CrowdfundingMutation {
                 CampaignPatch {
                     title: input.title,
                     story: input.story,
-                    cover_url: patch(input.cover_url),
+                    cover_url: input.cover_url.into(),
                     goal_fen: input.goal_fen,
                     starts_at: input.starts_at,
                     ends_at: input.ends_at,
                     beneficiaries: input.beneficiaries,
-                    fundraising_qualification: patch(input.fundraising_qualification),
-                    filing_number: patch(input.filing_number),
+                    fundraising_qualification: input.fundraising_qualification.into(),
+                    filing_number: input.filing_number.into(),
                     budget: input.budget.map(budget),
                 },
             )

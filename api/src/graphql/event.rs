@@ -1143,14 +1143,6 @@ pub struct CheckInPayload {
     pub seats: EventSeats,
 }
 
-fn patch<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
-    match value {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
-    }
-}
-
 fn questions(list: Vec<QuestionInputObject>) -> Vec<QuestionInput> {
     list.into_iter().map(|q| QuestionInput { prompt: q.prompt, required: q.required }).collect()
 }
@@ -1242,28 +1234,28 @@ impl EventMutation {
                 event.id,
                 EventPatch {
                     title: input.title,
-                    title_traditional: patch(input.title_traditional),
+                    title_traditional: input.title_traditional.into(),
                     summary: input.summary,
-                    summary_traditional: patch(input.summary_traditional),
+                    summary_traditional: input.summary_traditional.into(),
                     description: input.description,
-                    description_traditional: patch(input.description_traditional),
+                    description_traditional: input.description_traditional.into(),
                     starts_at: input.starts_at,
                     ends_at: input.ends_at,
                     time_zone: input.time_zone,
                     venue,
                     capacity: input.capacity,
                     group_limit: input.group_limit,
-                    registration_opens_at: patch(input.registration_opens_at),
-                    registration_closes_at: patch(input.registration_closes_at),
-                    cancellation_deadline: patch(input.cancellation_deadline),
+                    registration_opens_at: input.registration_opens_at.into(),
+                    registration_closes_at: input.registration_closes_at.into(),
+                    cancellation_deadline: input.cancellation_deadline.into(),
                     requires_approval: input.requires_approval,
                     requires_identity_document: input.requires_identity_document,
                     audience_tags: input.audience_tags,
                     questions: input.questions.map(questions),
                     trainers: input.trainers,
-                    syllabus: patch(input.syllabus),
-                    hours: patch(input.hours),
-                    certificate_threshold_percent: patch(input.certificate_threshold_percent),
+                    syllabus: input.syllabus.into(),
+                    hours: input.hours.into(),
+                    certificate_threshold_percent: input.certificate_threshold_percent.into(),
                 },
             )
             .await

@@ -421,14 +421,6 @@ impl TransitionOrganizationStagePayload {
     }
 }
 
-fn patch<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
-    match value {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
-    }
-}
-
 #[derive(Default)]
 pub struct OrganizationMutation;
 
@@ -497,19 +489,19 @@ impl OrganizationMutation {
                 id,
                 OrganizationPatch {
                     name: input.name,
-                    name_traditional: patch(input.name_traditional),
-                    name_en: patch(input.name_en),
+                    name_traditional: input.name_traditional.into(),
+                    name_en: input.name_en.into(),
                     slug: input.slug,
                     kind: input.kind.map(Into::into),
-                    credit_code: patch(input.credit_code),
-                    founded_on: patch(input.founded_on),
+                    credit_code: input.credit_code.into(),
+                    founded_on: input.founded_on.into(),
                     focus_areas: input.focus_areas.map(|a| a.into_iter().map(Into::into).collect()),
-                    contact_name: patch(input.contact_name),
-                    contact_phone: patch(input.contact_phone),
-                    contact_email: patch(input.contact_email),
-                    website: patch(input.website),
+                    contact_name: input.contact_name.into(),
+                    contact_phone: input.contact_phone.into(),
+                    contact_email: input.contact_email.into(),
+                    website: input.website.into(),
                     description: input.description,
-                    logo_url: patch(input.logo_url),
+                    logo_url: input.logo_url.into(),
                 },
             )
             .await
