@@ -617,6 +617,27 @@ impl GraphQLEndpoint {
                 "QUERY_TOO_LARGE",
             );
         }
+        // Public answers are looked up before any parsing: a hit costs a hash, a map lookup and
+        // a comparison of tag generations. Entries exist only for cacheable queries.
+        let public_key =
+            (context.viewer.account.is_none() && self.state.settings.response_cache_entries > 0).then(|| {
+                let variables = serde_json::to_string(&request.variables).unwrap_or_default();
+                response_cache::key("public", &request.query, name.as_deref(), &variables)
+            });
+        if let Some(key) = &public_key
+            && let Some(hit) = responses.peek(key)
+            && self.state.cache.generations(&hit.tags).await.is_some_and(|current| current == hit.generations)
+        {
+            counters.response_cache_hits.fetch_add(1, Ordering::Relaxed);
+            return OpOutcome {
+                status: StatusCode::OK,
+                body: hit.body.clone(),
+                name,
+                errors: 0,
+                etag: Some(hit.etag.clone()),
+                public: true,
+            };
+        }
         if nesting_depth(&request.query) > MAX_NESTING {
             return request_error(
                 StatusCode::BAD_REQUEST,
@@ -661,9 +682,7 @@ impl GraphQLEndpoint {
             .then_some(root_fields)
             .flatten()
             .and_then(|fields| cache_tags(&fields));
-        if let Some(tags) = tags {
-            let variables = serde_json::to_string(&request.variables).unwrap_or_default();
-            let key = response_cache::key("public", &request.query, name.as_deref(), &variables);
+        if let (Some(tags), Some(key)) = (tags, public_key) {
             loop {
                 let Some(generations) = self.state.cache.generations(&tags).await else { break };
                 if let Some(hit) = responses.get(&key, &generations) {
@@ -685,7 +704,7 @@ impl GraphQLEndpoint {
                         counters.response_cache_misses.fetch_add(1, Ordering::Relaxed);
                         let mut out = self.run(request, media, name, context).await;
                         if out.status == StatusCode::OK && out.errors == 0 {
-                            responses.put(key, out.body.clone(), generations);
+                            responses.put(key, out.body.clone(), tags.clone(), generations);
                             out.etag = Some(response_cache::etag(&out.body));
                             out.public = true;
                         }

@@ -36,6 +36,8 @@ pub type Key = [u8; 16];
 pub struct CachedResponse {
     pub body: Arc<str>,
     pub etag: String,
+    /// The tags the answer read, and their generations when it was computed.
+    pub tags: Vec<&'static str>,
     pub generations: Vec<u64>,
 }
 
@@ -96,9 +98,14 @@ impl ResponseCache {
         self.entries.get(key).filter(|hit| hit.generations == generations)
     }
 
-    pub fn put(&self, key: Key, body: Arc<str>, generations: Vec<u64>) {
+    /// A cached response whatever its generations; the caller checks them against `tags`.
+    pub fn peek(&self, key: &Key) -> Option<Arc<CachedResponse>> {
+        self.entries.get(key)
+    }
+
+    pub fn put(&self, key: Key, body: Arc<str>, tags: Vec<&'static str>, generations: Vec<u64>) {
         let etag = etag(&body);
-        self.entries.insert(key, Arc::new(CachedResponse { body, etag, generations }));
+        self.entries.insert(key, Arc::new(CachedResponse { body, etag, tags, generations }));
     }
 
     pub fn begin(self: &Arc<Self>, key: Key) -> Flight {
