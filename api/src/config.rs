@@ -68,6 +68,9 @@ pub struct Limits {
     pub max_page_size: usize,
     pub execution_timeout: Duration,
     pub body_read_timeout: Duration,
+    /// From a connection's accept (or a kept-alive request's first byte) to the end of its
+    /// request head.
+    pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
     /// Operations per minute per client (API key, account, or address).
     pub operations_per_minute: u32,
@@ -90,6 +93,7 @@ impl Default for Limits {
             max_page_size: 100,
             execution_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             operations_per_minute: 1200,
             anonymous_mutations_per_minute: 30,
@@ -255,6 +259,10 @@ impl Settings {
         }
         if let Some(v) = get("INCUBASE_BODY_READ_TIMEOUT_MS") {
             s.limits.body_read_timeout = Duration::from_millis(parse_positive("INCUBASE_BODY_READ_TIMEOUT_MS", &v)?);
+        }
+        if let Some(v) = get("INCUBASE_HEADER_READ_TIMEOUT_MS") {
+            s.limits.header_read_timeout =
+                Duration::from_millis(parse_positive("INCUBASE_HEADER_READ_TIMEOUT_MS", &v)?);
         }
         if let Some(v) = get("INCUBASE_IDLE_TIMEOUT_SECS") {
             s.limits.idle_timeout = Duration::from_secs(parse_positive("INCUBASE_IDLE_TIMEOUT_SECS", &v)?);

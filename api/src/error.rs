@@ -92,7 +92,7 @@ impl From<DbErr> for AppError {
             return Self::Transient(err.to_string());
         }
         match &err {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+            _ if connection_lost(&err) => {
                 tracing::warn!(error = %err, "database unavailable");
                 Self::ServiceUnavailable(err.to_string())
             }
@@ -101,6 +101,28 @@ impl From<DbErr> for AppError {
                 Self::Internal(err.to_string())
             }
         }
+    }
+}
+
+/// The database could not be reached, is shutting down, or dropped the connection: the request
+/// can be tried again later. A transaction whose connection died is rolled back by the server;
+/// only a COMMIT lost in flight has an unknown outcome, which the mutations' `clientKey`
+/// idempotency makes safe to retry.
+fn connection_lost(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as Sqlx;
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
+            e.as_ref(),
+            Sqlx::Io(_)
+                | Sqlx::Tls(_)
+                | Sqlx::PoolTimedOut
+                | Sqlx::PoolClosed
+                | Sqlx::WorkerCrashed
+                | Sqlx::Protocol(_)
+        ),
+        _ => driver_code(err).is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
     }
 }
 

@@ -619,10 +619,12 @@ impl GraphQLEndpoint {
         }
         // Public answers are looked up before any parsing: a hit costs a hash, a map lookup and
         // a comparison of tag generations. Entries exist only for cacheable queries.
-        let public_key =
-            (context.viewer.account.is_none() && self.state.settings.response_cache_entries > 0).then(|| {
+        let public_key = (self.state.settings.response_cache_entries > 0)
+            .then(|| cache_scope(&context.viewer))
+            .flatten()
+            .map(|scope| {
                 let variables = serde_json::to_string(&request.variables).unwrap_or_default();
-                response_cache::key("public", &request.query, name.as_deref(), &variables)
+                response_cache::key(&scope, &request.query, name.as_deref(), &variables)
             });
         if let Some(key) = &public_key
             && let Some(hit) = responses.peek(key)
@@ -787,6 +789,24 @@ impl OpOutcome {
     fn new(status: StatusCode, body: String, name: Option<String>, errors: usize) -> Self {
         Self { status, body: Arc::from(body), name, errors, etag: None, public: false }
     }
+}
+
+/// The partition of the response cache a viewer reads and fills: anonymous readers share
+/// one; a partner key shares with the keys of the same scopes (what a key may see depends on
+/// its scopes only, e.g. RECONCILE sees a campaign's donations); accounts are never cached.
+fn cache_scope(viewer: &Viewer) -> Option<String> {
+    if viewer.account.is_some() {
+        return None;
+    }
+    Some(match &viewer.partner {
+        None => "public".to_owned(),
+        Some(partner) => {
+            let mut scopes: Vec<String> = partner.scopes.iter().map(|s| format!("{s:?}")).collect();
+            scopes.sort();
+            scopes.dedup();
+            format!("key-scopes:{}", scopes.join(","))
+        }
+    })
 }
 
 /// `extensions.persistedQuery.sha256Hash` (Apollo APQ, version 1).

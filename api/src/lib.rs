@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod listener;
 pub mod ratelimit;
 pub mod response_cache;
 pub mod seed;

@@ -14,6 +14,7 @@ use crate::config::{Environment, Settings};
 use crate::db::{self, Metrics};
 use crate::events::ProgressEvents;
 use crate::graphql::build_schema;
+use crate::listener::HeaderTimeoutAcceptor;
 use crate::ratelimit::OperationLimiter;
 use crate::response_cache::ResponseCache;
 use crate::service::identity::{SignInLimiter, TokenKeys};
@@ -35,7 +36,7 @@ pub enum StartupError {
 }
 
 pub struct Application {
-    acceptor: TcpAcceptor,
+    acceptor: HeaderTimeoutAcceptor,
     local_addr: SocketAddr,
     state: AppState,
 }
@@ -49,6 +50,7 @@ impl Application {
         listener.set_nonblocking(true).map_err(|source| StartupError::Bind { addr, source })?;
         let local_addr = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?;
         let acceptor = TcpAcceptor::from_std(listener).map_err(|source| StartupError::Bind { addr, source })?;
+        let acceptor = HeaderTimeoutAcceptor::new(acceptor, state.settings.limits.header_read_timeout);
         Ok(Self { acceptor, local_addr, state })
     }
 

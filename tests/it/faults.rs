@@ -262,3 +262,108 @@ async fn sigterm_under_load_finishes_in_flight_requests_and_exits_0() {
     assert!(refused.is_err(), "new connections are refused after shutdown");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A TCP proxy in front of the machine's PostgreSQL, so a test can take "the database" away
+/// (every connection cut, new ones refused) and bring it back without touching the server that
+/// other tests share.
+struct CuttableProxy {
+    port: u16,
+    upstream: String,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl CuttableProxy {
+    async fn start(upstream: String) -> Self {
+        let mut proxy = Self { port: OwnRedis::free_port(), upstream, task: None };
+        proxy.restore().await;
+        proxy
+    }
+
+    async fn restore(&mut self) {
+        let mut bound = None;
+        for _ in 0..100 {
+            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(listener) => {
+                    bound = Some(listener);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        let listener = bound.expect("the proxy port can be bound again");
+        let upstream = self.upstream.clone();
+        self.task = Some(tokio::spawn(async move {
+            // Dropping the set (when the task is aborted) aborts every connection with it.
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                connections.spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    /// The database "goes away": open connections are cut and new ones refused.
+    async fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_database_outage_fails_fast_and_the_server_recovers_by_itself() {
+    if !selected(Backend::Postgres) {
+        return;
+    }
+    let admin = crate::helpers::pg_admin_url();
+    let upstream = admin.split('@').nth(1).and_then(|rest| rest.split('/').next()).expect("host:port").to_owned();
+    let mut proxy = CuttableProxy::start(upstream.clone()).await;
+    let port = proxy.port;
+    let app = spawn_app_with(Backend::Postgres, |s| {
+        s.database_url = s.database_url.replacen(&upstream, &format!("127.0.0.1:{port}"), 1);
+        s.database_acquire_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let anonymous = Credentials::anonymous();
+    let org = create(&app, json!({ "name": "停电之前" })).await;
+    app.ok_as(&anonymous, &uncached(), json!({})).await;
+
+    proxy.cut().await;
+    for attempt in 0..3 {
+        let started = Instant::now();
+        let (status, body) = app.send(&anonymous, &uncached(), json!({})).await;
+        assert_eq!(code(&body), "SERVICE_UNAVAILABLE", "attempt {attempt}: {status} {body}");
+        assert!(started.elapsed() < Duration::from_secs(3), "fails fast, not after a hang: {:?}", started.elapsed());
+    }
+    let update = "mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { organization { name } } }";
+    let manager = Credentials::account(&app.manager);
+    let (_, body) = app.send(&manager, update, json!({ "i": { "id": org["id"], "name": "停电期间" } })).await;
+    assert_eq!(code(&body), "SERVICE_UNAVAILABLE", "a write fails cleanly too: {body}");
+    let ready = app.client.get(app.url("/ready")).send().await.expect("sent");
+    assert_eq!(ready.status().as_u16(), 503, "not ready while the database is away");
+    let health = app.client.get(app.url("/health")).send().await.expect("sent");
+    assert_eq!(health.status().as_u16(), 200, "the process itself is alive");
+
+    proxy.restore().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let recovered = loop {
+        let (_, body) = app.send(&anonymous, &uncached(), json!({})).await;
+        if body["data"]["organizations"]["totalCount"].is_number() {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(recovered, "the server recovers by itself when the database returns");
+    let ready = app.client.get(app.url("/ready")).send().await.expect("sent");
+    assert_eq!(ready.status().as_u16(), 200);
+    let data = app.ok_as(&anonymous, PAGE, json!({ "s": org["slug"] })).await;
+    assert_eq!(data["organization"]["name"], "停电之前", "the failed write changed nothing");
+}

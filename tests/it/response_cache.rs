@@ -75,6 +75,33 @@ backend_tests! {
 }
 
 #[tokio::test]
+async fn a_partner_keys_answer_never_reaches_readers_of_other_scopes() {
+    use api::service::identity::{self, ApiScope};
+    let app = spawn_app(Backend::Sqlite).await;
+    let org = create(&app, json!({ "name": "对账伙伴" })).await;
+    let org_row = crate::crowdfunding::row_of(&org["id"]);
+    let campaign = crate::crowdfunding::campaign_gid(crate::crowdfunding::campaign_in(&app, org_row, "ACTIVE").await);
+    let reconciler =
+        identity::create_api_key(&app.state.db, "对账", &[ApiScope::Reconcile], None, 0).await.expect("key");
+    let reader = identity::create_api_key(&app.state.db, "只读", &[], None, 0).await.expect("key");
+    let query = "query($id: ID!) { campaign(id: $id) { title donations(first: 5) { totalCount } } }";
+    let vars = json!({ "id": campaign });
+
+    let seen = app.ok_as(&Credentials::api_key(&reconciler.secret), query, vars.clone()).await;
+    assert_eq!(seen["campaign"]["donations"]["totalCount"], 0, "RECONCILE sees the donations");
+    for other in [Credentials::anonymous(), Credentials::api_key(&reader.secret)] {
+        let data = app.ok_as(&other, query, vars.clone()).await;
+        assert_eq!(data["campaign"]["donations"], Value::Null, "another scope never gets the cached answer");
+    }
+    // Keys of the same scopes share entries.
+    let twin = identity::create_api_key(&app.state.db, "对账二", &[ApiScope::Reconcile], None, 0).await.expect("key");
+    let before = hits(&app).await;
+    let data = app.ok_as(&Credentials::api_key(&twin.secret), query, vars).await;
+    assert_eq!(data["campaign"]["donations"]["totalCount"], 0);
+    assert_eq!(hits(&app).await, before + 1);
+}
+
+#[tokio::test]
 async fn persisted_queries_and_etags() {
     let app = spawn_app(Backend::Sqlite).await;
     let org = create(&app, json!({ "name": "持久化查询" })).await;

@@ -187,3 +187,88 @@ backend_tests! {
         assert!(refused.is_err(), "no longer listening after shutdown");
     }
 }
+
+/// Sends `head` right away, then drips `drip` one byte every 100 ms; returns what the server
+/// answered before closing, and how long it took to close.
+async fn drip(app: &TestApp, head: &str, drip: &str) -> (String, std::time::Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(address).await.expect("connects");
+    let started = std::time::Instant::now();
+    socket.write_all(head.as_bytes()).await.expect("head sent");
+    let (mut reader, mut writer) = socket.into_split();
+    let drip = drip.as_bytes().to_vec();
+    let dripping = tokio::spawn(async move {
+        for byte in drip {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if writer.write_all(&[byte]).await.is_err() {
+                break;
+            }
+        }
+        // Keep the write half open: dropping it would send a FIN the server answers by closing.
+        std::future::pending::<()>().await;
+        drop(writer);
+    });
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(15), reader.read_to_end(&mut answer)).await;
+    dripping.abort();
+    assert!(read.is_ok(), "the server closed the connection");
+    (String::from_utf8_lossy(&answer).into_owned(), started.elapsed())
+}
+
+#[tokio::test]
+async fn slow_headers_and_slow_bodies_are_cut_off() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.limits.header_read_timeout = std::time::Duration::from_millis(800);
+        s.limits.body_read_timeout = std::time::Duration::from_millis(800);
+    })
+    .await;
+    let headers = "X-Slow: ".to_owned() + &"a".repeat(100);
+    let (answer, took) = drip(&app, "GET /health HTTP/1.1\r\nhost: x\r\n", &headers).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "dripped headers: {answer:?}");
+    assert!(took < std::time::Duration::from_secs(5), "closed at the header deadline, not after {took:?}");
+
+    // A connection that sends nothing at all is closed too.
+    let (answer, took) = drip(&app, "", "").await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "silent connection: {answer:?}");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+
+    let body = json!({ "query": format!("{{ organizations {{ totalCount }} }} # {}", "x".repeat(200)) }).to_string();
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    let (answer, took) = drip(&app, &head, &body).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "dripped body: {answer:?}");
+    assert!(answer.contains("REQUEST_TIMEOUT"), "{answer}");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+
+    // Kept-alive connections are not cut while idle between requests, and sockets upgraded to
+    // WebSocket are not timed as headers.
+    let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().expect("client");
+    for _ in 0..2 {
+        let status = client.get(app.url("/health")).send().await.expect("kept-alive request").status();
+        assert_eq!(status.as_u16(), 200);
+        tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    }
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request =
+        format!("{}/graphql/ws", app.address.replacen("http://", "ws://", 1)).into_client_request().expect("request");
+    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().expect("header"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
+    socket.send(Message::text(json!({ "type": "connection_init" }).to_string())).await.expect("init");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    socket.send(Message::text(json!({ "type": "ping" }).to_string())).await.expect("still open");
+    let mut saw_pong = false;
+    while let Ok(Some(Ok(message))) = tokio::time::timeout(std::time::Duration::from_secs(3), socket.next()).await {
+        if message.to_text().is_ok_and(|t| t.contains("pong")) {
+            saw_pong = true;
+            break;
+        }
+    }
+    assert!(saw_pong, "the WebSocket outlives the header deadline");
+    let status = client.get(app.url("/health")).send().await.expect("healthy").status();
+    assert_eq!(status.as_u16(), 200);
+}

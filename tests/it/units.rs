@@ -81,3 +81,42 @@ async fn transient_errors_are_retried_a_bounded_number_of_times() {
     assert!(matches!(result, Err(AppError::Conflict(_))));
     assert_eq!(calls, 1, "other errors are not retried");
 }
+
+#[test]
+fn identity_numbers_are_masked_but_for_the_ends() {
+    use api::service::event::mask;
+    assert_eq!(mask("350203199001011234"), "35**************34");
+    assert_eq!(mask("E1234"), "E***4");
+}
+
+#[test]
+fn calendar_months_are_shanghai_midnights() {
+    let (from, to) = api::service::event::month_bounds(2026, 12).expect("bounds");
+    assert_eq!(from.to_rfc3339(), "2026-11-30T16:00:00+00:00");
+    assert_eq!(to.to_rfc3339(), "2026-12-31T16:00:00+00:00");
+}
+
+#[tokio::test]
+async fn the_header_deadline_covers_exactly_the_request_heads() {
+    use api::listener::HeaderDeadline;
+    let mut d = HeaderDeadline::new((), std::time::Duration::from_secs(1));
+    assert!(d.timing_headers(), "a new connection is timed from its accept");
+    d.saw_read(b"POST / HTTP/1.1\r\nExpect: 100-continue\r");
+    d.saw_read(b"\n\r");
+    assert!(d.timing_headers(), "the blank line is split across reads");
+    d.saw_read(b"\n");
+    assert!(!d.timing_headers(), "the head ended");
+    d.saw_write(b"HTTP/1.1 100 Continue\r\n\r\n");
+    assert!(!d.timing_headers() && !d.awaiting_next_request(), "an interim response does not end the request");
+    d.saw_read(b"{\"query\":\"{ a }\"}");
+    d.saw_write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}");
+    assert!(d.awaiting_next_request(), "idle keep-alive time is not timed");
+    d.saw_read(b"G");
+    assert!(d.timing_headers(), "the next request's first byte starts the deadline");
+    d.saw_read(b"ET /graphql/ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
+    d.saw_write(b"HTTP/1.1 101 Switching Protocols\r\n\r\n");
+    assert!(d.upgraded());
+    d.saw_write(b"HTTP/1.1 200 OK\r\n");
+    d.saw_read(b"frame bytes");
+    assert!(d.upgraded() && !d.timing_headers(), "frames after an upgrade are never parsed as HTTP");
+}

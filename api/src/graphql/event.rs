@@ -1388,21 +1388,18 @@ impl EventMutation {
                 );
             }
         };
-        let (registration, replayed) = service::register(
-            &state.db,
-            NewRegistration {
-                event_id,
-                registrant,
-                party_size: input.party_size,
-                groups: input.groups.unwrap_or_default().into(),
-                answers: input.answers.into_iter().map(|a| Answer { question: a.question, answer: a.answer }).collect(),
-                privacy_consent: input.privacy_consent,
-                client_key: input.client_key,
-                identity_document: input.identity_document.map(|d| (d.kind.into(), d.number)),
-            },
-        )
-        .await
-        .extend()?;
+        let new = NewRegistration {
+            event_id,
+            registrant,
+            party_size: input.party_size,
+            groups: input.groups.unwrap_or_default().into(),
+            answers: input.answers.into_iter().map(|a| Answer { question: a.question, answer: a.answer }).collect(),
+            privacy_consent: input.privacy_consent,
+            client_key: input.client_key,
+            identity_document: input.identity_document.map(|d| (d.kind.into(), d.number)),
+        };
+        let (registration, replayed) =
+            crate::service::retry_transient(|| service::register(&state.db, new.clone())).await.extend()?;
         Ok(RegisterPayload { registration: Registration(registration), replayed })
     }
 

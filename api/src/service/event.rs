@@ -904,6 +904,7 @@ pub struct Groups {
     pub professionals: i32,
 }
 
+#[derive(Clone)]
 pub struct NewRegistration {
     pub event_id: i64,
     pub registrant: Registrant,
@@ -1607,22 +1608,4 @@ pub async fn waitlist_positions(db: &impl ConnectionTrait, ids: &[i64]) -> AppRe
         }
     }
     Ok(map)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn masks_all_but_the_ends() {
-        assert_eq!(mask("350203199001011234"), "35**************34");
-        assert_eq!(mask("E1234"), "E***4");
-    }
-
-    #[test]
-    fn month_bounds_are_shanghai_midnights() {
-        let (from, to) = month_bounds(2026, 12).unwrap_or_else(|_| panic!("bounds"));
-        assert_eq!(from.to_rfc3339(), "2026-11-30T16:00:00+00:00");
-        assert_eq!(to.to_rfc3339(), "2026-12-31T16:00:00+00:00");
-    }
 }
