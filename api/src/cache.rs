@@ -229,18 +229,52 @@ impl Cache {
 
     /// Makes every entry under `tag` unreachable. Call after the write has committed.
     pub async fn invalidate(&self, tag: &str) {
+        self.invalidate_all(&[tag]).await;
+    }
+
+    /// Invalidates several tags in one round trip.
+    pub async fn invalidate_all<S: AsRef<str>>(&self, tags: &[S]) {
         match &self.inner.store {
             Store::Memory(m) => {
                 let mut m = lock(m);
-                *m.generations.entry(tag.to_owned()).or_insert(0) += 1;
+                for tag in tags {
+                    *m.generations.entry(tag.as_ref().to_owned()).or_insert(0) += 1;
+                }
             }
             Store::Redis(r) => {
-                if !r.bump(tag).await {
-                    tracing::warn!(tag, "cache invalidation did not reach Redis; kept as pending");
-                    lock(&self.inner.pending_invalidations).insert(tag.to_owned());
+                if !r.bump(tags).await {
+                    tracing::warn!(tags = ?tags.iter().map(AsRef::as_ref).collect::<Vec<_>>(), "cache invalidation did not reach Redis; kept as pending");
+                    let mut pending = lock(&self.inner.pending_invalidations);
+                    pending.extend(tags.iter().map(|t| t.as_ref().to_owned()));
                 }
             }
             Store::Disabled => {}
+        }
+    }
+
+    /// A whole response kept in the shared tier (Redis) by any instance; `None` in memory mode
+    /// (the near cache is the only tier there) and when Redis cannot answer at once.
+    pub async fn shared_response(&self, key: &str) -> Option<String> {
+        match &self.inner.store {
+            Store::Redis(r) => {
+                let mut conn = r.conn.clone();
+                let cmd = redis::cmd("GET").arg(format!("{}:resp:{key}", r.prefix)).to_owned();
+                r.call(cmd.query_async::<Option<String>>(&mut conn)).await.flatten()
+            }
+            _ => None,
+        }
+    }
+
+    pub async fn put_shared_response(&self, key: &str, raw: String) {
+        if let Store::Redis(r) = &self.inner.store {
+            let mut conn = r.conn.clone();
+            let cmd = redis::cmd("SET")
+                .arg(format!("{}:resp:{key}", r.prefix))
+                .arg(raw)
+                .arg("PX")
+                .arg(self.inner.ttl.as_millis() as u64)
+                .to_owned();
+            let _: Option<()> = r.call(cmd.query_async(&mut conn)).await;
         }
     }
 
@@ -250,11 +284,12 @@ impl Cache {
         if pending.is_empty() {
             return true;
         }
-        if let Store::Redis(r) = &self.inner.store {
-            for t in pending {
-                if r.bump(&t).await {
-                    lock(&self.inner.pending_invalidations).remove(&t);
-                }
+        if let Store::Redis(r) = &self.inner.store
+            && r.bump(&pending).await
+        {
+            let mut still = lock(&self.inner.pending_invalidations);
+            for t in &pending {
+                still.remove(t);
             }
         }
         !lock(&self.inner.pending_invalidations).contains(tag)
@@ -263,14 +298,14 @@ impl Cache {
     /// The current generation of each tag, for validating a whole cached response; `None`
     /// when they cannot be known cheaply and surely (Redis unreachable, an invalidation
     /// pending, or the invalidation feed down).
-    pub async fn generations(&self, tags: &[&str]) -> Option<Vec<u64>> {
+    pub async fn generations<S: AsRef<str>>(&self, tags: &[S]) -> Option<Vec<u64>> {
         if !lock(&self.inner.pending_invalidations).is_empty() {
             return None;
         }
         match &self.inner.store {
             Store::Memory(m) => {
                 let m = lock(m);
-                Some(tags.iter().map(|t| m.generations.get(*t).copied().unwrap_or(0)).collect())
+                Some(tags.iter().map(|t| m.generations.get(t.as_ref()).copied().unwrap_or(0)).collect())
             }
             Store::Redis(r) => {
                 if !r.mirror.is_live() || !r.available() {
@@ -278,7 +313,8 @@ impl Cache {
                 }
                 let mut out = Vec::with_capacity(tags.len());
                 for tag in tags {
-                    let known = lock(&r.mirror.generations).get(*tag).copied();
+                    let tag = tag.as_ref();
+                    let known = lock(&r.mirror.generations).get(tag).copied();
                     let generation = match known {
                         Some(g) => g,
                         None => {
@@ -363,18 +399,25 @@ impl RedisStore {
         let _: Option<()> = self.call(cmd.query_async(&mut conn)).await;
     }
 
-    async fn bump(&self, tag: &str) -> bool {
+    async fn bump<S: AsRef<str>>(&self, tags: &[S]) -> bool {
+        if tags.is_empty() {
+            return true;
+        }
         let mut conn = self.conn.clone();
-        // INCR and tell the other instances, in one round trip.
+        // INCR and tell the other instances, in one round trip for all the tags.
         let mut pipe = redis::pipe();
-        pipe.cmd("INCR").arg(self.generation_key(tag));
-        pipe.cmd("PUBLISH").arg(format!("{}:invalidations", self.prefix)).arg(tag).ignore();
+        for tag in tags {
+            pipe.cmd("INCR").arg(self.generation_key(tag.as_ref()));
+            pipe.cmd("PUBLISH").arg(format!("{}:invalidations", self.prefix)).arg(tag.as_ref()).ignore();
+        }
         // The breaker is bypassed: an invalidation is worth one more try.
         let epoch = self.mirror.epoch();
-        let result = tokio::time::timeout(self.timeout, pipe.query_async::<(u64,)>(&mut conn)).await;
+        let result = tokio::time::timeout(self.timeout, pipe.query_async::<Vec<u64>>(&mut conn)).await;
         let ok = match result {
-            Ok(Ok((generation,))) => {
-                self.mirror.observe(tag, generation, epoch);
+            Ok(Ok(generations)) if generations.len() == tags.len() => {
+                for (tag, generation) in tags.iter().zip(generations) {
+                    self.mirror.observe(tag.as_ref(), generation, epoch);
+                }
                 true
             }
             _ => false,

@@ -22,7 +22,7 @@ use crate::graphql::identity::ClientAddress;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{AppSchema, RequestOutcome};
 use crate::ratelimit::OperationLimiter;
-use crate::response_cache::{self, Flight};
+use crate::response_cache::{self, Flight, ResponseTags};
 use crate::service::{identity, impact};
 use crate::state::AppState;
 
@@ -631,14 +631,7 @@ impl GraphQLEndpoint {
             && self.state.cache.generations(&hit.tags).await.is_some_and(|current| current == hit.generations)
         {
             counters.response_cache_hits.fetch_add(1, Ordering::Relaxed);
-            return OpOutcome {
-                status: StatusCode::OK,
-                body: hit.body.clone(),
-                name,
-                errors: 0,
-                etag: Some(hit.etag.clone()),
-                public: true,
-            };
+            return OpOutcome::cached(&hit, name);
         }
         if nesting_depth(&request.query) > MAX_NESTING {
             return request_error(
@@ -647,12 +640,12 @@ impl GraphQLEndpoint {
                 "QUERY_TOO_DEEP",
             );
         }
-        let (operation_type, root_fields) = match request.parsed_query() {
+        let operation_type = match request.parsed_query() {
             Ok(doc) => {
                 if let Err(over) = cost::check(doc, limits) {
                     return request_error(StatusCode::BAD_REQUEST, &over.message, over.code);
                 }
-                (operation_type(doc, name.as_deref()), root_fields(doc, name.as_deref()))
+                operation_type(doc, name.as_deref())
             }
             Err(e) => return request_error(StatusCode::BAD_REQUEST, &e.message, "GRAPHQL_PARSE_FAILED"),
         };
@@ -677,38 +670,54 @@ impl GraphQLEndpoint {
             return OpOutcome::new(StatusCode::TOO_MANY_REQUESTS, body.to_string(), name, 1);
         }
 
-        // Public queries of cacheable root fields: served from the response cache.
-        let tags = (context.viewer.account.is_none()
-            && operation_type == Some(OperationType::Query)
-            && self.state.settings.response_cache_entries > 0)
-            .then_some(root_fields)
-            .flatten()
-            .and_then(|fields| cache_tags(&fields));
-        if let (Some(tags), Some(key)) = (tags, public_key) {
+        // Public queries: served from the response cache when what they read is cacheable.
+        if let Some(key) =
+            public_key.filter(|key| operation_type == Some(OperationType::Query) && !responses.is_uncacheable(key))
+        {
             loop {
-                let Some(generations) = self.state.cache.generations(&tags).await else { break };
-                if let Some(hit) = responses.get(&key, &generations) {
+                if let Some(hit) = responses.peek(&key)
+                    && self.state.cache.generations(&hit.tags).await.is_some_and(|current| current == hit.generations)
+                {
                     counters.response_cache_hits.fetch_add(1, Ordering::Relaxed);
-                    return OpOutcome {
-                        status: StatusCode::OK,
-                        body: hit.body.clone(),
-                        name,
-                        errors: 0,
-                        etag: Some(hit.etag.clone()),
-                        public: true,
-                    };
+                    return OpOutcome::cached(&hit, name);
                 }
                 match responses.begin(key) {
                     Flight::Follower(mut done) => {
                         let _ = tokio::time::timeout(limits.execution_timeout, done.changed()).await;
                     }
                     Flight::Leader(flight) => {
+                        // The shared tier: an answer another instance (or this one, before a
+                        // restart) computed, still valid if its tags have not moved since.
+                        let hex = response_cache::key_hex(&key);
+                        if let Some(raw) = self.state.cache.shared_response(&hex).await
+                            && let Some(entry) = response_cache::CachedResponse::decode(&raw)
+                            && self.state.cache.generations(&entry.tags).await.is_some_and(|g| g == entry.generations)
+                        {
+                            counters.response_cache_hits.fetch_add(1, Ordering::Relaxed);
+                            let entry = Arc::new(entry);
+                            responses.adopt(key, entry.clone());
+                            return OpOutcome::cached(&entry, name);
+                        }
                         counters.response_cache_misses.fetch_add(1, Ordering::Relaxed);
-                        let mut out = self.run(request, media, name, context).await;
+                        // List-tag generations as they are before anything is read.
+                        let Some(lists) = self.state.cache.generations(&response_cache::list_tags()).await else {
+                            drop(flight);
+                            return self.run(request, media, name, context, None).await;
+                        };
+                        let collector = ResponseTags::new(self.state.cache.clone(), &lists);
+                        let mut out = self.run(request, media, name, context, Some(collector.clone())).await;
                         if out.status == StatusCode::OK && out.errors == 0 {
-                            responses.put(key, out.body.clone(), tags.clone(), generations);
-                            out.etag = Some(response_cache::etag(&out.body));
-                            out.public = true;
+                            match collector.finish() {
+                                Some((tags, generations)) => {
+                                    let entry = responses.put(key, out.body.clone(), tags, generations);
+                                    out.etag = Some(entry.etag.clone());
+                                    out.public = true;
+                                    let cache = self.state.cache.clone();
+                                    let raw = entry.encode();
+                                    tokio::spawn(async move { cache.put_shared_response(&hex, raw).await });
+                                }
+                                None => responses.mark_uncacheable(key),
+                            }
                         }
                         drop(flight);
                         return out;
@@ -716,16 +725,18 @@ impl GraphQLEndpoint {
                 }
             }
         }
-        self.run(request, media, name, context).await
+        self.run(request, media, name, context, None).await
     }
 
-    /// Executes an operation that passed every check.
+    /// Executes an operation that passed every check; `tags` collects what it read when the
+    /// answer may be cached.
     async fn run(
         &self,
         request: async_graphql::Request,
         media: MediaType,
         name: Option<String>,
         context: &RequestContext,
+        tags: Option<ResponseTags>,
     ) -> OpOutcome {
         let counters = &self.state.metrics;
         let limits = &self.state.settings.limits;
@@ -735,6 +746,10 @@ impl GraphQLEndpoint {
             .data(outcome.clone())
             .data(context.viewer.clone())
             .data(context.address.clone());
+        let request = match tags {
+            Some(tags) => request.data(tags),
+            None => request,
+        };
         let response = match tokio::time::timeout(limits.execution_timeout, self.schema.execute(request)).await {
             Ok(response) => response,
             Err(_) => {
@@ -786,6 +801,17 @@ struct OpOutcome {
 }
 
 impl OpOutcome {
+    fn cached(hit: &response_cache::CachedResponse, name: Option<String>) -> Self {
+        Self {
+            status: StatusCode::OK,
+            body: hit.body.clone(),
+            name,
+            errors: 0,
+            etag: Some(hit.etag.clone()),
+            public: true,
+        }
+    }
+
     fn new(status: StatusCode, body: String, name: Option<String>, errors: usize) -> Self {
         Self { status, body: Arc::from(body), name, errors, etag: None, public: false }
     }
@@ -813,42 +839,6 @@ fn cache_scope(viewer: &Viewer) -> Option<String> {
 fn persisted_query_hash(request: &async_graphql::Request) -> Option<String> {
     let value = request.extensions.get("persistedQuery")?.clone().into_json().ok()?;
     value.get("sha256Hash")?.as_str().map(|h| h.to_ascii_lowercase())
-}
-
-/// The tags the response depends on, when every root field is cacheable.
-fn cache_tags(fields: &[String]) -> Option<Vec<&'static str>> {
-    let mut tags: Vec<&'static str> = Vec::new();
-    for field in fields {
-        for tag in response_cache::tags_for_root_field(field)? {
-            if !tags.contains(tag) {
-                tags.push(tag);
-            }
-        }
-    }
-    Some(tags)
-}
-
-/// Names of the root fields the selected operation asks for; `None` when it uses fragments
-/// at the root (then it is simply not cached).
-fn root_fields(doc: &async_graphql::parser::types::ExecutableDocument, name: Option<&str>) -> Option<Vec<String>> {
-    use async_graphql::parser::types::{DocumentOperations, Selection};
-    let operation = match (&doc.operations, name) {
-        (DocumentOperations::Single(op), _) => op,
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
-        _ => return None,
-    };
-    operation
-        .node
-        .selection_set
-        .node
-        .items
-        .iter()
-        .map(|item| match &item.node {
-            Selection::Field(field) if field.node.directives.is_empty() => Some(field.node.name.node.to_string()),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The type of the operation that `name` selects, if the document has it.

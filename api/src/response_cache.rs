@@ -1,33 +1,285 @@
 //! Whole responses of public queries, cached before execution.
 //!
-//! Only anonymous (or partner-key-only) queries whose root fields are all listed in
-//! `tags_for_root_field` are cached: those fields read public data only, and the list names
-//! the cache tags each depends on. An entry records the generations of its tags as they were
-//! *before* it was computed; a hit is served only while they are still current
-//! (`Cache::generations`, answered from memory), so an invalidation makes every entry that
-//! depends on the tag unreachable at once, on every instance. Entries live in an in-process
-//! near cache (moka, bounded); N concurrent misses of one key run one execution.
+//! Anonymous readers share one partition of the cache; partner keys share one per set of
+//! scopes; signed-in accounts are never cached. Which tags an answer depends on is *collected
+//! while it executes* ([`ResponseTags`]): every resolved field names its object type, and each
+//! type of the schema is either part of a cacheable family (organizations, campaigns, the
+//! impact dashboard), neutral (`PageInfo`), or never cached — so a type or field added later is
+//! uncached until someone decides otherwise, and an answer that touched anything private,
+//! live or time-dependent is simply not stored. Single-entity root fields (`campaign(id:)`,
+//! `organization(slug:)`) scope their subtree to an entity tag (`campaign:42`), so a donation
+//! to one campaign does not evict another campaign's page; lists and everything else depend on
+//! the family's list tag (`campaigns`), which every write of the family bumps.
+//!
+//! An entry records the generations of its tags as they were *before* the data was read
+//! (list tags before execution, an entity tag before its resolver loads the entity); a hit is
+//! served only while they are all still current (`Cache::generations`, answered from memory),
+//! so an invalidation makes every entry that depends on the tag unreachable at once, on every
+//! instance. Entries live in an in-process near cache (moka, bounded) in front of Redis (when
+//! configured), where other instances find them; N concurrent misses of one key run one
+//! execution.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_graphql::extensions::ResolveInfo;
+use async_graphql::{Context, QueryPathNode, QueryPathSegment};
 use sha2::Digest;
 use tokio::sync::watch;
 
-/// The cache tags a public root field reads; `None` for fields that are never cached
-/// (private, viewer-dependent, live counts such as event seats, or time-dependent answers
-/// such as availability). Fields derived from the clock inside a cached answer (a campaign's
-/// `daysLeft`) may lag by at most the entry TTL.
-pub fn tags_for_root_field(field: &str) -> Option<&'static [&'static str]> {
-    match field {
-        "organization" | "organizations" => Some(&[crate::service::organization::CACHE_TAG]),
-        // Campaign pages show their organization's name.
-        "campaign" | "campaigns" => {
-            Some(&[crate::service::crowdfunding::CACHE_TAG, crate::service::organization::CACHE_TAG])
+use crate::cache::Cache;
+
+/// The families of public data a cached answer may contain, each with the tag every write of
+/// the family bumps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Organization,
+    Campaign,
+    Impact,
+}
+
+impl Family {
+    const ALL: [Family; 3] = [Family::Organization, Family::Campaign, Family::Impact];
+
+    pub fn list_tag(self) -> &'static str {
+        match self {
+            Family::Organization => crate::service::organization::CACHE_TAG,
+            Family::Campaign => crate::service::crowdfunding::CACHE_TAG,
+            Family::Impact => crate::service::impact::CACHE_TAG,
         }
-        // Every write that changes a figure invalidates the impact tag.
-        "baseStats" => Some(&[crate::service::impact::CACHE_TAG]),
-        _ => None,
+    }
+
+    /// The tag of one entity of the family, bumped by every write of that entity.
+    pub fn entity_tag(self, id: i64) -> String {
+        let kind = match self {
+            Family::Organization => "organization",
+            Family::Campaign => "campaign",
+            Family::Impact => "impact",
+        };
+        format!("{kind}:{id}")
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The list tags whose generations are read before every cacheable execution.
+pub fn list_tags() -> [&'static str; 3] {
+    Family::ALL.map(Family::list_tag)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rule {
+    Family(Family),
+    /// Carries no data of its own (`PageInfo`).
+    Neutral,
+    /// Private, live or time-dependent: an answer containing it is not cached.
+    Never,
+}
+
+/// What an object type of the schema means to the cache. Types not listed are never cached.
+fn type_rule(name: &str) -> Rule {
+    match name {
+        "Organization" | "OrganizationConnection" | "OrganizationEdge" | "OrganizationContact" | "StageTransition" => {
+            Rule::Family(Family::Organization)
+        }
+        "Campaign"
+        | "CampaignConnection"
+        | "CampaignEdge"
+        | "CampaignProgress"
+        | "CampaignUpdate"
+        | "BudgetLine"
+        | "DonorWallEntry"
+        | "DonorWallEntryConnection"
+        | "DonorWallEntryEdge" => Rule::Family(Family::Campaign),
+        // The dashboard: every write that changes a figure bumps the impact tag.
+        "BaseStats" | "ImpactFigures" | "ImpactBucket" | "StageCount" | "EventKindCount" | "PersonTimes" => {
+            Rule::Family(Family::Impact)
+        }
+        "PageInfo" => Rule::Neutral,
+        _ => Rule::Never,
+    }
+}
+
+/// Fields that opt out although their type is cacheable.
+fn field_opts_out(parent_type: &str, field: &str) -> bool {
+    matches!(
+        (parent_type, field),
+        // The reconciliation view (RECONCILE keys): pledges come and go without touching any
+        // public figure, and reconcilers want them live.
+        ("Campaign", "donations")
+            // Memberships are private to the organization.
+            | ("Organization", "members")
+    )
+}
+
+/// Root fields whose answers may be cached (subject to the types they reach).
+fn root_field_allowed(field: &str) -> bool {
+    matches!(
+        field,
+        "organization" | "organizations" | "campaign" | "campaigns" | "baseStats" | "node" | "nodes" | "__typename"
+    )
+}
+
+/// The named type inside a qualified return type (`[Campaign!]!` → `Campaign`).
+fn base_type(qualified: &str) -> &str {
+    qualified.trim_matches(|c| c == '[' || c == ']' || c == '!')
+}
+
+/// The response key of the root field a path starts at.
+fn root_key<'a>(path: &'a QueryPathNode<'a>) -> Option<&'a str> {
+    let root = path.parents().last().unwrap_or(path);
+    match root.segment {
+        QueryPathSegment::Name(name) => Some(name),
+        QueryPathSegment::Index(_) => None,
+    }
+}
+
+/// Collects, during one execution, the tags the answer depends on (put into the request's
+/// data; the schema's `TrackOutcome` extension reports every resolved field to it).
+#[derive(Clone)]
+pub struct ResponseTags {
+    inner: Arc<Mutex<Collected>>,
+    cache: Cache,
+}
+
+struct Collected {
+    cacheable: bool,
+    /// List-tag generations read before execution, by `Family::index`.
+    lists: [u64; 3],
+    used_lists: [bool; 3],
+    /// Entity tags and their generations, read before their entity was loaded.
+    entities: Vec<(String, u64)>,
+    /// Root response keys scoped to an entity of a family.
+    scopes: HashMap<String, Family>,
+    /// Paths inside a scoped subtree where it reached another family's data.
+    escaped: Vec<String>,
+}
+
+impl ResponseTags {
+    /// `lists` are the generations of `list_tags()`, read before execution starts.
+    pub fn new(cache: Cache, lists: &[u64]) -> Self {
+        let mut generations = [0; 3];
+        for (slot, g) in generations.iter_mut().zip(lists) {
+            *slot = *g;
+        }
+        Self {
+            inner: Arc::new(Mutex::new(Collected {
+                cacheable: true,
+                lists: generations,
+                used_lists: [false; 3],
+                entities: Vec::new(),
+                scopes: HashMap::new(),
+                escaped: Vec::new(),
+            })),
+            cache,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Collected> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Called for every resolved field.
+    pub fn saw_field(&self, info: &ResolveInfo<'_>) {
+        let mut c = self.lock();
+        if !c.cacheable {
+            return;
+        }
+        if info.is_for_introspection {
+            c.cacheable = false;
+            return;
+        }
+        if info.parent_type == "QueryRoot" {
+            if !root_field_allowed(info.name) {
+                c.cacheable = false;
+            }
+            return;
+        }
+        if field_opts_out(info.parent_type, info.name) {
+            c.cacheable = false;
+            return;
+        }
+        let family = match type_rule(info.parent_type) {
+            Rule::Never => {
+                c.cacheable = false;
+                return;
+            }
+            Rule::Neutral => None,
+            Rule::Family(f) => Some(f),
+        };
+        let scope =
+            if c.scopes.is_empty() { None } else { root_key(info.path_node).and_then(|k| c.scopes.get(k).copied()) };
+        let Some(scope) = scope else {
+            if let Some(f) = family {
+                c.used_lists[f.index()] = true;
+            }
+            return;
+        };
+        let path = info.path_node.to_string();
+        let parent_path = path.rsplit_once('.').map_or("", |(p, _)| p);
+        let escaped = c.escaped.iter().any(|e| parent_path == e || parent_path.starts_with(&format!("{e}.")));
+        if let Some(f) = family
+            && (f != scope || escaped)
+        {
+            c.used_lists[f.index()] = true;
+        }
+        // Leaving the scope's family: nothing below is covered by its entity tag.
+        if !escaped
+            && let Rule::Family(returned) = type_rule(base_type(info.return_type))
+            && returned != scope
+        {
+            c.escaped.push(path);
+        }
+    }
+
+    /// Scopes the current root field's answer to one entity; call before loading it.
+    pub async fn entity(ctx: &Context<'_>, family: Family, id: i64) {
+        let Some(tags) = ctx.data_opt::<ResponseTags>() else { return };
+        let key = ctx.path_node.as_ref().filter(|p| p.parent.is_none()).and_then(|p| root_key(p));
+        let Some(key) = key else {
+            tags.lock().used_lists[family.index()] = true;
+            return;
+        };
+        let tag = family.entity_tag(id);
+        match tags.cache.generations(std::slice::from_ref(&tag)).await {
+            Some(g) => {
+                let mut c = tags.lock();
+                c.entities.push((tag, g[0]));
+                c.scopes.insert(key.to_owned(), family);
+            }
+            None => tags.lock().cacheable = false,
+        }
+    }
+
+    /// The root field found no entity: its `null` depends on the family's list tag (a new or
+    /// newly visible entity bumps it).
+    pub fn missing(ctx: &Context<'_>, family: Family) {
+        if let Some(tags) = ctx.data_opt::<ResponseTags>() {
+            tags.lock().used_lists[family.index()] = true;
+        }
+    }
+
+    /// The tags and generations the answer depends on; `None` when it must not be cached.
+    pub fn finish(&self) -> Option<(Vec<String>, Vec<u64>)> {
+        let c = self.lock();
+        if !c.cacheable {
+            return None;
+        }
+        let mut tags = Vec::new();
+        let mut generations = Vec::new();
+        for family in Family::ALL {
+            if c.used_lists[family.index()] {
+                tags.push(family.list_tag().to_owned());
+                generations.push(c.lists[family.index()]);
+            }
+        }
+        for (tag, g) in &c.entities {
+            tags.push(tag.clone());
+            generations.push(*g);
+        }
+        Some((tags, generations))
     }
 }
 
@@ -37,14 +289,35 @@ pub struct CachedResponse {
     pub body: Arc<str>,
     pub etag: String,
     /// The tags the answer read, and their generations when it was computed.
-    pub tags: Vec<&'static str>,
+    pub tags: Vec<String>,
     pub generations: Vec<u64>,
+}
+
+impl CachedResponse {
+    /// The form kept in Redis, where other instances find it: tags, generations, body.
+    pub fn encode(&self) -> String {
+        let generations: Vec<String> = self.generations.iter().map(u64::to_string).collect();
+        format!("{}\n{}\n{}", self.tags.join(" "), generations.join(" "), self.body)
+    }
+
+    pub fn decode(raw: &str) -> Option<Self> {
+        let mut parts = raw.splitn(3, '\n');
+        let tags: Vec<String> = parts.next()?.split_whitespace().map(str::to_owned).collect();
+        let generations: Vec<u64> = parts.next()?.split_whitespace().map(str::parse).collect::<Result<_, _>>().ok()?;
+        let body: Arc<str> = Arc::from(parts.next()?);
+        if tags.len() != generations.len() {
+            return None;
+        }
+        Some(Self { etag: etag(&body), body, tags, generations })
+    }
 }
 
 pub struct ResponseCache {
     entries: moka::sync::Cache<Key, Arc<CachedResponse>>,
     flights: Mutex<HashMap<Key, watch::Receiver<()>>>,
     persisted: moka::sync::Cache<String, Arc<str>>,
+    /// Keys whose last execution was not cacheable: they skip the single-flight and Redis.
+    uncacheable: moka::sync::Cache<Key, ()>,
 }
 
 /// Who computes a missing entry: the first caller leads; the others wait for it.
@@ -90,12 +363,8 @@ impl ResponseCache {
             entries: moka::sync::Cache::builder().max_capacity(max_entries).time_to_live(ttl).build(),
             flights: Mutex::new(HashMap::new()),
             persisted: moka::sync::Cache::builder().max_capacity(10_000).build(),
+            uncacheable: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(ttl).build(),
         })
-    }
-
-    /// A cached response, if it was computed under exactly these generations.
-    pub fn get(&self, key: &Key, generations: &[u64]) -> Option<Arc<CachedResponse>> {
-        self.entries.get(key).filter(|hit| hit.generations == generations)
     }
 
     /// A cached response whatever its generations; the caller checks them against `tags`.
@@ -103,9 +372,24 @@ impl ResponseCache {
         self.entries.get(key)
     }
 
-    pub fn put(&self, key: Key, body: Arc<str>, tags: Vec<&'static str>, generations: Vec<u64>) {
+    pub fn put(&self, key: Key, body: Arc<str>, tags: Vec<String>, generations: Vec<u64>) -> Arc<CachedResponse> {
         let etag = etag(&body);
-        self.entries.insert(key, Arc::new(CachedResponse { body, etag, tags, generations }));
+        let entry = Arc::new(CachedResponse { body, etag, tags, generations });
+        self.entries.insert(key, entry.clone());
+        entry
+    }
+
+    /// Keeps an entry found in the shared tier.
+    pub fn adopt(&self, key: Key, entry: Arc<CachedResponse>) {
+        self.entries.insert(key, entry);
+    }
+
+    pub fn mark_uncacheable(&self, key: Key) {
+        self.uncacheable.insert(key, ());
+    }
+
+    pub fn is_uncacheable(&self, key: &Key) -> bool {
+        self.uncacheable.contains_key(key)
     }
 
     pub fn begin(self: &Arc<Self>, key: Key) -> Flight {
@@ -126,6 +410,11 @@ impl ResponseCache {
     pub fn remember_query(&self, hash: String, query: &str) {
         self.persisted.insert(hash, Arc::from(query));
     }
+}
+
+/// The key as text, for the shared tier.
+pub fn key_hex(key: &Key) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn sha256_hex(text: &str) -> String {

@@ -94,11 +94,123 @@ async fn a_partner_keys_answer_never_reaches_readers_of_other_scopes() {
         assert_eq!(data["campaign"]["donations"], Value::Null, "another scope never gets the cached answer");
     }
     // Keys of the same scopes share entries.
+    let page = "query($id: ID!) { campaign(id: $id) { title progress { raisedFen } } }";
+    app.ok_as(&Credentials::api_key(&reconciler.secret), page, vars.clone()).await;
     let twin = identity::create_api_key(&app.state.db, "对账二", &[ApiScope::Reconcile], None, 0).await.expect("key");
     let before = hits(&app).await;
-    let data = app.ok_as(&Credentials::api_key(&twin.secret), query, vars).await;
-    assert_eq!(data["campaign"]["donations"]["totalCount"], 0);
+    let data = app.ok_as(&Credentials::api_key(&twin.secret), page, vars).await;
+    assert_eq!(data["campaign"]["progress"]["raisedFen"], 0);
     assert_eq!(hits(&app).await, before + 1);
+}
+
+backend_tests! {
+    async fn a_campaign_page_is_evicted_by_its_own_writes_only(app) {
+        use crate::crowdfunding::{CONFIRM, DONATE, campaign_gid, campaign_in, row_of};
+        let org = create(&app, json!({ "name": "两个项目" })).await;
+        let org_row = row_of(&org["id"]);
+        let a = campaign_gid(campaign_in(&app, org_row, "ACTIVE").await);
+        let b = campaign_gid(campaign_in(&app, org_row, "ACTIVE").await);
+        let page = "query($id: ID!) { campaign(id: $id) { title organization { name } progress { raisedFen donationCount } donorWall(first: 5) { edges { node { displayName amountFen } } } } }";
+        let anonymous = Credentials::anonymous();
+        let give = |campaign: String, key: &'static str| {
+            let app = &app;
+            async move {
+                let input = json!({ "campaignId": campaign, "amountFen": 500, "channel": "ONLINE_PLATFORM", "clientKey": key, "recordForGuest": true, "donorName": "陈女士" });
+                let donation = app.ok(DONATE, json!({ "i": input })).await["donate"]["donation"]["id"].clone();
+                app.ok(CONFIRM, json!({ "i": { "id": donation } })).await;
+            }
+        };
+        app.ok_as(&anonymous, page, json!({ "id": a })).await;
+
+        give(b.clone(), "to-b").await;
+        let (before_hits, sql) = (hits(&app).await, app.sql_statements());
+        let data = app.ok_as(&anonymous, page, json!({ "id": a })).await;
+        assert_eq!(data["campaign"]["progress"]["raisedFen"], 0);
+        assert_eq!(hits(&app).await, before_hits + 1, "a donation to B leaves A's cached page alone");
+        assert_eq!(app.sql_statements(), sql);
+        let list = "{ campaigns(first: 5) { edges { node { progress { raisedFen } } } } }";
+        let raised: i64 = app.ok_as(&anonymous, list, json!({})).await["campaigns"]["edges"].as_array().expect("edges").iter().map(|e| e["node"]["progress"]["raisedFen"].as_i64().expect("fen")).sum();
+        assert_eq!(raised, 500, "lists see every campaign's writes");
+
+        give(a.clone(), "to-a").await;
+        let data = app.ok_as(&anonymous, page, json!({ "id": a })).await;
+        assert_eq!(data["campaign"]["progress"]["raisedFen"], 500, "A's own donation is seen at once");
+        assert_eq!(data["campaign"]["donorWall"]["edges"][0]["node"]["amountFen"], 500);
+        let raised: i64 = app.ok_as(&anonymous, list, json!({})).await["campaigns"]["edges"].as_array().expect("edges").iter().map(|e| e["node"]["progress"]["raisedFen"].as_i64().expect("fen")).sum();
+        assert_eq!(raised, 1000);
+
+        // The organization shown on the page is the organization's data: its writes count.
+        app.ok(UPDATE, json!({ "i": { "id": org["id"], "name": "两个项目（改名）" } })).await;
+        let data = app.ok_as(&anonymous, page, json!({ "id": a })).await;
+        assert_eq!(data["campaign"]["organization"]["name"], "两个项目（改名）");
+    }
+
+    async fn answers_that_read_uncacheable_types_are_not_cached(app) {
+        let anonymous = Credentials::anonymous();
+        let org = create(&app, json!({ "name": "活动与空间" })).await;
+        for query in [
+            "{ events(first: 3) { totalCount } }",
+            "{ spaces(first: 3) { totalCount } }",
+            "{ viewer { isAuthenticated } }",
+        ] {
+            app.ok_as(&anonymous, query, json!({})).await;
+            let before = hits(&app).await;
+            app.ok_as(&anonymous, query, json!({})).await;
+            assert_eq!(hits(&app).await, before, "{query} is not served from the cache");
+        }
+        // A cacheable root that reaches a private field is not cached either.
+        let members = "query($s: String!) { organization(slug: $s) { name members { role } } }";
+        let vars = json!({ "s": org["slug"] });
+        app.ok_as(&anonymous, members, vars.clone()).await;
+        let before = hits(&app).await;
+        app.ok_as(&anonymous, members, vars).await;
+        assert_eq!(hits(&app).await, before);
+    }
+}
+
+#[tokio::test]
+async fn a_second_instance_finds_answers_in_the_shared_tier() {
+    if !selected(Backend::Postgres) {
+        return;
+    }
+    let a = spawn_app(Backend::Postgres).await;
+    let b = spawn_second_instance(&a).await;
+    let org = create(&a, json!({ "name": "共享缓存" })).await;
+    let anonymous = Credentials::anonymous();
+    let vars = json!({ "s": org["slug"] });
+    a.ok_as(&anonymous, PAGE, vars.clone()).await;
+    // A stores the answer in Redis in the background.
+    let client = redis::Client::open(crate::helpers::redis_url()).expect("redis url");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("redis");
+    let pattern = format!("{}:resp:*", a.state.settings.cache_prefix);
+    let mut stored = false;
+    for _ in 0..100 {
+        let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query_async(&mut conn).await.expect("keys");
+        if !keys.is_empty() {
+            stored = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(stored, "the answer reached the shared tier");
+
+    let probe = spawn_second_instance(&a).await;
+    // Generations are trusted once the instance follows the invalidation feed.
+    for _ in 0..100 {
+        if probe.state.cache.generations(&["organizations"]).await.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sql = probe.sql_statements();
+    let data = probe.ok_as(&anonymous, PAGE, vars.clone()).await;
+    assert_eq!(data["organization"]["name"], "共享缓存");
+    assert_eq!(probe.sql_statements(), sql, "a fresh instance answers from the shared tier without SQL");
+    assert_eq!((hits(&probe).await, misses(&probe).await), (1, 0));
+    // After a write, the shared entry is stale for everyone.
+    a.ok(UPDATE, json!({ "i": { "id": org["id"], "name": "共享缓存（改）" } })).await;
+    let data = b.ok_as(&anonymous, PAGE, vars).await;
+    assert_eq!(data["organization"]["name"], "共享缓存（改）");
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use super::organization::{OrderDirection, Organization};
 use super::state;
 use crate::auth::Viewer;
 use crate::error::AppError;
+use crate::response_cache::{Family, ResponseTags};
 use crate::service::crowdfunding::{
     self as service, BudgetLineInput as ServiceBudgetLine, CampaignAction, CampaignFilter as ServiceFilter,
     CampaignPatch, CampaignRecord, CampaignSort, Donor, NewCampaign, NewDonation, WallEntry,
@@ -448,8 +449,13 @@ impl CrowdfundingQuery {
     /// A campaign by ID; `null` when there is none or the viewer may not see it.
     async fn campaign(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Campaign>> {
         let row = ids::decode(&id, CAMPAIGN, "id").extend()?;
+        ResponseTags::entity(ctx, Family::Campaign, row).await;
         let record = state(ctx)?.crowdfunding().campaign(row).await.extend()?;
-        Ok(record.filter(|r| visible(viewer(ctx), r)).map(Campaign))
+        let campaign = record.filter(|r| visible(viewer(ctx), r)).map(Campaign);
+        if campaign.is_none() {
+            ResponseTags::missing(ctx, Family::Campaign);
+        }
+        Ok(campaign)
     }
 
     /// Campaigns, newest first unless ordered otherwise. Published ones for everyone.
@@ -803,7 +809,7 @@ impl CrowdfundingMutation {
         let update =
             service::post_update(&state.db, id, &input.title, &input.body, input.published_at).await.extend()?;
         // Updates show on the cached campaign page.
-        state.cache.invalidate(service::CACHE_TAG).await;
+        service::invalidate_campaign(&state.cache, id, false).await;
         Ok(PostCampaignUpdatePayload { update: CampaignUpdate(update) })
     }
 
@@ -869,7 +875,7 @@ impl CrowdfundingMutation {
         };
         v.require_cancel_donation(current.donor_account_id).extend()?;
         let donation = service::cancel(&state.db, id).await.extend()?;
-        state.cache.invalidate(service::CACHE_TAG).await;
+        service::invalidate_campaign(&state.cache, donation.campaign_id, false).await;
         let progress = progress_of(state, donation.campaign_id).await?;
         Ok(DonationPayload { donation: Donation(donation), progress })
     }

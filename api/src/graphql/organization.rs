@@ -13,6 +13,7 @@ use super::ids;
 use super::loaders::Loaders;
 use super::state;
 use crate::error::AppError;
+use crate::response_cache::{Family, ResponseTags};
 use crate::service::organization::{
     self as service, NewOrganization, OrganizationFilter as ServiceFilter, OrganizationPatch, OrganizationRecord,
     OrganizationSort, StageChange,
@@ -290,7 +291,23 @@ impl OrganizationQuery {
     /// An organization by slug; `null` when there is none.
     async fn organization(&self, ctx: &Context<'_>, slug: String) -> Result<Option<Organization>> {
         let record = state(ctx)?.directory().by_slug(&slug).await.extend()?;
-        Ok(record.map(Organization))
+        // The slug names the entity only once it is found; the read is then re-checked under
+        // the entity's tag, so the tag's generation is taken before the data that is served.
+        match record {
+            Some(found) => {
+                let id = found.org.id;
+                ResponseTags::entity(ctx, Family::Organization, id).await;
+                let fresh = state(ctx)?.directory().by_id(id).await.extend()?;
+                if fresh.is_none() {
+                    ResponseTags::missing(ctx, Family::Organization);
+                }
+                Ok(fresh.map(Organization))
+            }
+            None => {
+                ResponseTags::missing(ctx, Family::Organization);
+                Ok(None)
+            }
+        }
     }
 
     /// The organization directory.

@@ -1,11 +1,16 @@
-//! Tells the HTTP layer whether a request reached execution. Errors before it (parse,
-//! validation, limits) are *request errors*: the response carries no `data`, and clients
-//! that accept `application/graphql-response+json` get a 4xx status.
+//! Tells the HTTP layer whether a request reached execution, and the response cache what an
+//! execution read (`ResponseTags`). Errors before execution (parse, validation, limits) are
+//! *request errors*: the response carries no `data`, and clients that accept
+//! `application/graphql-response+json` get a 4xx status.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextValidation};
-use async_graphql::{Response, ServerError, ValidationResult};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, NextValidation, ResolveInfo,
+};
+use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Value};
+
+use crate::response_cache::ResponseTags;
 
 /// Put into each request's data; set once execution starts.
 #[derive(Clone, Default)]
@@ -49,6 +54,19 @@ impl Extension for TrackOutcomeExtension {
             outcome.executed.store(true, Ordering::Relaxed);
         }
         next.run(ctx, operation_name).await
+    }
+
+    /// Tells the response cache's collector, when the request has one, what each field read.
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        if let Some(tags) = ctx.data_opt::<ResponseTags>() {
+            tags.saw_field(&info);
+        }
+        next.run(ctx, info).await
     }
 }
 

@@ -1084,6 +1084,17 @@ pub async fn donor_summary(
 
 // ---------------------------------------------------------------- the cached views
 
+/// After a committed write of one campaign: its entity tag (its cached page), the list tag
+/// (lists and the entity cache), and the dashboard's when a figure may have moved.
+pub async fn invalidate_campaign(cache: &crate::cache::Cache, campaign_id: i64, figures: bool) {
+    let entity = crate::response_cache::Family::Campaign.entity_tag(campaign_id);
+    if figures {
+        cache.invalidate_all(&[entity.as_str(), CACHE_TAG, super::impact::CACHE_TAG]).await;
+    } else {
+        cache.invalidate_all(&[entity.as_str(), CACHE_TAG]).await;
+    }
+}
+
 /// Crowdfunding as its readers see it: public views read through the cache; writes that
 /// change them invalidate it once committed and announce new progress.
 pub struct Crowdfunding<'a> {
@@ -1121,21 +1132,20 @@ impl Crowdfunding<'_> {
         self.cache.get_or_load(CACHE_TAG, &key, donor_wall(self.db, campaign_id, args, self.limits, with_total)).await
     }
 
-    async fn changed(&self) {
-        self.cache.invalidate(CACHE_TAG).await;
-        // Money raised is a dashboard figure.
-        self.cache.invalidate(super::impact::CACHE_TAG).await;
+    async fn changed(&self, campaign_id: i64) {
+        // The campaign's own page, every list, and the dashboard (money raised is a figure).
+        invalidate_campaign(self.cache, campaign_id, true).await;
     }
 
     pub async fn create(&self, input: NewCampaign) -> AppResult<CampaignRecord> {
         let r = create(self.db, input).await?;
-        self.changed().await;
+        self.changed(r.campaign.id).await;
         Ok(r)
     }
 
     pub async fn update(&self, id: i64, patch: CampaignPatch) -> AppResult<CampaignRecord> {
         let r = update(self.db, id, patch).await?;
-        self.changed().await;
+        self.changed(id).await;
         Ok(r)
     }
 
@@ -1146,20 +1156,20 @@ impl Crowdfunding<'_> {
         note: Option<String>,
     ) -> AppResult<CampaignRecord> {
         let r = change_status(self.db, id, action, note).await?;
-        self.changed().await;
+        self.changed(id).await;
         Ok(r)
     }
 
     pub async fn confirm(&self, id: i64, external_reference: Option<String>) -> AppResult<donation::Model> {
         let d = confirm(self.db, id, external_reference).await?;
-        self.changed().await;
+        self.changed(d.campaign_id).await;
         self.events.campaign_progress_changed(d.campaign_id).await;
         Ok(d)
     }
 
     pub async fn refund(&self, id: i64, reason: Option<String>) -> AppResult<(donation::Model, donation::Model)> {
         let r = refund(self.db, id, reason).await?;
-        self.changed().await;
+        self.changed(r.0.campaign_id).await;
         self.events.campaign_progress_changed(r.0.campaign_id).await;
         Ok(r)
     }

@@ -591,6 +591,11 @@ impl Directory<'_> {
         self.cache.get_or_load(CACHE_TAG, &key, find_by_slug(self.db, &slug)).await
     }
 
+    pub async fn by_id(&self, id: i64) -> AppResult<Option<OrganizationRecord>> {
+        let load = async { Ok::<_, crate::error::AppError>(find_by_ids(self.db, &[id]).await?.into_iter().next()) };
+        self.cache.get_or_load(CACHE_TAG, &format!("id:{id}"), load).await
+    }
+
     pub async fn list(
         &self,
         filter: &OrganizationFilter,
@@ -609,22 +614,22 @@ impl Directory<'_> {
 
     pub async fn create(&self, input: NewOrganization) -> AppResult<OrganizationRecord> {
         let record = create(self.db, input).await?;
-        self.cache.invalidate(CACHE_TAG).await;
-        self.cache.invalidate(super::impact::CACHE_TAG).await;
+        self.cache.invalidate_all(&[CACHE_TAG, super::impact::CACHE_TAG]).await;
         Ok(record)
     }
 
     pub async fn update(&self, id: i64, patch: OrganizationPatch) -> AppResult<OrganizationRecord> {
         let record = update(self.db, id, patch).await?;
-        self.cache.invalidate(CACHE_TAG).await;
+        let entity = crate::response_cache::Family::Organization.entity_tag(id);
+        self.cache.invalidate_all(&[entity.as_str(), CACHE_TAG]).await;
         Ok(record)
     }
 
     pub async fn transition(&self, change: StageChange) -> AppResult<(OrganizationRecord, transition::Model)> {
+        let entity = crate::response_cache::Family::Organization.entity_tag(change.organization_id);
         let result = transition(self.db, change).await?;
-        self.cache.invalidate(CACHE_TAG).await;
         // Stage counts and stage changes are figures of the impact dashboard.
-        self.cache.invalidate(super::impact::CACHE_TAG).await;
+        self.cache.invalidate_all(&[entity.as_str(), CACHE_TAG, super::impact::CACHE_TAG]).await;
         Ok(result)
     }
 }
