@@ -106,7 +106,8 @@ fn metrics_text(state: poem::web::Data<&AppState>) -> String {
          # TYPE incubase_graphql_request_errors_total counter\nincubase_graphql_request_errors_total {}\n\
          # TYPE incubase_http_graphql_requests_total counter\nincubase_http_graphql_requests_total {}\n\
          # TYPE incubase_response_cache_hits_total counter\nincubase_response_cache_hits_total {}\n\
-         # TYPE incubase_response_cache_misses_total counter\nincubase_response_cache_misses_total {}\n",
+         # TYPE incubase_response_cache_misses_total counter\nincubase_response_cache_misses_total {}\n\
+         # TYPE incubase_transient_retries_total counter\nincubase_transient_retries_total {}\n",
         m.sql_statements.load(Ordering::Relaxed),
         m.sql_failures.load(Ordering::Relaxed),
         m.graphql_operations.load(Ordering::Relaxed),
@@ -114,6 +115,7 @@ fn metrics_text(state: poem::web::Data<&AppState>) -> String {
         m.http_requests.load(Ordering::Relaxed),
         m.response_cache_hits.load(Ordering::Relaxed),
         m.response_cache_misses.load(Ordering::Relaxed),
+        crate::service::transient_retries(),
     )
 }
 

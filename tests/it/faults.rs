@@ -367,3 +367,89 @@ async fn a_database_outage_fails_fast_and_the_server_recovers_by_itself() {
     let data = app.ok_as(&anonymous, PAGE, json!({ "s": org["slug"] })).await;
     assert_eq!(data["organization"]["name"], "停电之前", "the failed write changed nothing");
 }
+
+/// A real deadlock on the money path: the test holds the campaign row and then asks for the
+/// donation row a confirmation already holds. PostgreSQL breaks the cycle by aborting the
+/// confirmation (it waited first, so its deadlock check runs first); the server retries it
+/// and the donation is confirmed once, with the total exact.
+#[tokio::test]
+async fn a_deadlocked_confirmation_is_retried_and_applies_once() {
+    use crate::crowdfunding::{CONFIRM, DONATE, campaign_gid, campaign_in, row_of};
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    if !selected(Backend::Postgres) {
+        return;
+    }
+    let app = spawn_app_with(Backend::Postgres, |_| {}).await;
+    let org = create(&app, json!({ "name": "死锁演练" })).await;
+    let campaign_row = campaign_in(&app, row_of(&org["id"]), "ACTIVE").await;
+    let input = json!({ "campaignId": campaign_gid(campaign_row), "amountFen": 8_800, "channel": "BANK_TRANSFER",
+        "clientKey": "deadlock", "recordForGuest": true, "donorName": "林女士" });
+    let donation = app.ok(DONATE, json!({ "i": input })).await["donate"]["donation"]["id"].clone();
+    let donation_row = row_of(&donation);
+    let retries_before = api::service::transient_retries();
+
+    let blocker = app.state.db.begin().await.expect("begin");
+    blocker
+        .execute_unprepared(&format!("UPDATE campaigns SET updated_at = updated_at WHERE id = {campaign_row}"))
+        .await
+        .expect("hold the campaign row");
+    let confirming = {
+        let client = app.client.clone();
+        let url = app.url("/graphql");
+        let token = app.manager.token.clone();
+        let body = json!({ "query": CONFIRM, "variables": { "i": { "id": donation } } });
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("sent")
+                .json::<Value>()
+                .await
+                .expect("json")
+        })
+    };
+    // Wait until the confirmation holds the donation row and waits for the campaign row.
+    let admin = sea_orm::Database::connect(app.state.settings.database_url.as_str()).await.expect("connect");
+    let mut waiting = false;
+    for _ in 0..100 {
+        let row = admin
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT count(*)::bigint AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+            ))
+            .await
+            .expect("query")
+            .expect("row");
+        if row.try_get::<i64>("", "n").expect("n") >= 1 {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(waiting, "the confirmation waits for the campaign row");
+    // Close the cycle. PostgreSQL aborts the confirmation's transaction (deadlock_timeout later).
+    blocker
+        .execute_unprepared(&format!("SELECT id FROM donations WHERE id = {donation_row} FOR UPDATE"))
+        .await
+        .expect("the test's transaction is not the victim");
+    blocker.rollback().await.expect("rollback");
+
+    let body = confirming.await.expect("task");
+    assert!(body["errors"].is_null(), "the retried confirmation succeeds: {body}");
+    assert_eq!(body["data"]["confirmDonation"]["donation"]["status"], "CONFIRMED");
+    assert_eq!(body["data"]["confirmDonation"]["progress"]["raisedFen"], 8_800);
+    assert!(api::service::transient_retries() > retries_before, "the deadlock was retried, not avoided");
+    let raised = admin
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            format!("SELECT raised_fen, CAST(donation_count AS BIGINT) AS donation_count FROM campaigns WHERE id = {campaign_row}"),
+        ))
+        .await
+        .expect("query")
+        .expect("row");
+    assert_eq!(raised.try_get::<i64>("", "raised_fen").expect("raised"), 8_800, "counted once");
+    assert_eq!(raised.try_get::<i64>("", "donation_count").expect("count"), 1);
+}

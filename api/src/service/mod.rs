@@ -24,6 +24,13 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
 /// Runs `work` again when it fails with a transient database error (serialization failure,
 /// deadlock, busy), at most `ATTEMPTS` times with a short jittered pause; then reports it.
 /// `work` must be a whole transaction, so a failed attempt has written nothing.
+/// Transient errors retried by this process (`incubase_transient_retries_total`).
+static TRANSIENT_RETRIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn transient_retries() -> u64 {
+    TRANSIENT_RETRIES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub async fn retry_transient<T, F, Fut>(mut work: F) -> crate::error::AppResult<T>
 where
     F: FnMut() -> Fut,
@@ -35,6 +42,7 @@ where
         match work().await {
             Err(crate::error::AppError::Transient(detail)) if attempt < ATTEMPTS => {
                 tracing::info!(attempt, detail, "transient database error; retrying");
+                TRANSIENT_RETRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let jitter = rand::random::<u64>() % 20;
                 tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt) + jitter)).await;
                 attempt += 1;
