@@ -3,11 +3,11 @@
 //! Anonymous readers share one partition of the cache; partner keys share one per set of
 //! scopes; signed-in accounts are never cached. Which tags an answer depends on is *collected
 //! while it executes* ([`ResponseTags`]): every resolved field names its object type, and each
-//! type of the schema is either part of a cacheable family (organizations, campaigns, the
-//! impact dashboard), neutral (`PageInfo`), or never cached — so a type or field added later is
+//! type of the schema is either part of a cacheable family (organizations, campaigns, events
+//! as the calendar shows them, the impact dashboard), neutral (`PageInfo`), or never cached — so a type or field added later is
 //! uncached until someone decides otherwise, and an answer that touched anything private,
 //! live or time-dependent is simply not stored. Single-entity root fields (`campaign(id:)`,
-//! `organization(slug:)`) scope their subtree to an entity tag (`campaign:42`), so a donation
+//! `organization(slug:)`, `event(id:)`) scope their subtree to an entity tag (`campaign:42`), so a donation
 //! to one campaign does not evict another campaign's page; lists and everything else depend on
 //! the family's list tag (`campaigns`), which every write of the family bumps.
 //!
@@ -36,16 +36,18 @@ pub enum Family {
     Organization,
     Campaign,
     Impact,
+    Event,
 }
 
 impl Family {
-    const ALL: [Family; 3] = [Family::Organization, Family::Campaign, Family::Impact];
+    const ALL: [Family; 4] = [Family::Organization, Family::Campaign, Family::Impact, Family::Event];
 
     pub fn list_tag(self) -> &'static str {
         match self {
             Family::Organization => crate::service::organization::CACHE_TAG,
             Family::Campaign => crate::service::crowdfunding::CACHE_TAG,
             Family::Impact => crate::service::impact::CACHE_TAG,
+            Family::Event => crate::service::event::CACHE_TAG,
         }
     }
 
@@ -55,6 +57,7 @@ impl Family {
             Family::Organization => "organization",
             Family::Campaign => "campaign",
             Family::Impact => "impact",
+            Family::Event => "event",
         };
         format!("{kind}:{id}")
     }
@@ -65,7 +68,7 @@ impl Family {
 }
 
 /// The list tags whose generations are read before every cacheable execution.
-pub fn list_tags() -> [&'static str; 3] {
+pub fn list_tags() -> [&'static str; 4] {
     Family::ALL.map(Family::list_tag)
 }
 
@@ -97,13 +100,52 @@ fn type_rule(name: &str) -> Rule {
         "BaseStats" | "ImpactFigures" | "ImpactBucket" | "StageCount" | "EventKindCount" | "PersonTimes" => {
             Rule::Family(Family::Impact)
         }
+        // Events as the calendar shows them; of the event types themselves only the fields
+        // in `EVENT_FIELDS` (seat counts, attendance and registrations are live).
+        "EventCalendarMonth" | "CalendarDay" | "EventConnection" | "EventEdge" | "Venue" | "Question" | "Event"
+        | "Training" | "Salon" | "Exhibition" | "ExchangeEvent" | "PromotionEvent" => Rule::Family(Family::Event),
         "PageInfo" => Rule::Neutral,
         _ => Rule::Never,
     }
 }
 
+/// The fields of an event that only the event's own writes change (create, update, status).
+const EVENT_FIELDS: &[&str] = &[
+    "id",
+    "kind",
+    "title",
+    "titleTraditional",
+    "summary",
+    "summaryTraditional",
+    "description",
+    "descriptionTraditional",
+    "startsAt",
+    "endsAt",
+    "timeZone",
+    "venue",
+    "organizer",
+    "status",
+    "capacity",
+    "groupLimit",
+    "registrationOpensAt",
+    "registrationClosesAt",
+    "cancellationDeadline",
+    "requiresApproval",
+    "requiresIdentityDocument",
+    "audienceTags",
+    "questions",
+];
+
+/// The `Event` interface (fields selected on it are reported with it as parent) and its kinds.
+fn is_event_type(name: &str) -> bool {
+    matches!(name, "Event" | "Training" | "Salon" | "Exhibition" | "ExchangeEvent" | "PromotionEvent")
+}
+
 /// Fields that opt out although their type is cacheable.
 fn field_opts_out(parent_type: &str, field: &str) -> bool {
+    if is_event_type(parent_type) {
+        return !EVENT_FIELDS.contains(&field);
+    }
     matches!(
         (parent_type, field),
         // The reconciliation view (RECONCILE keys): pledges come and go without touching any
@@ -118,7 +160,17 @@ fn field_opts_out(parent_type: &str, field: &str) -> bool {
 fn root_field_allowed(field: &str) -> bool {
     matches!(
         field,
-        "organization" | "organizations" | "campaign" | "campaigns" | "baseStats" | "node" | "nodes" | "__typename"
+        "organization"
+            | "organizations"
+            | "campaign"
+            | "campaigns"
+            | "baseStats"
+            | "event"
+            | "events"
+            | "eventCalendar"
+            | "node"
+            | "nodes"
+            | "__typename"
     )
 }
 
@@ -147,8 +199,8 @@ pub struct ResponseTags {
 struct Collected {
     cacheable: bool,
     /// List-tag generations read before execution, by `Family::index`.
-    lists: [u64; 3],
-    used_lists: [bool; 3],
+    lists: [u64; 4],
+    used_lists: [bool; 4],
     /// Entity tags and their generations, read before their entity was loaded.
     entities: Vec<(String, u64)>,
     /// Root response keys scoped to an entity of a family.
@@ -160,7 +212,7 @@ struct Collected {
 impl ResponseTags {
     /// `lists` are the generations of `list_tags()`, read before execution starts.
     pub fn new(cache: Cache, lists: &[u64]) -> Self {
-        let mut generations = [0; 3];
+        let mut generations = [0; 4];
         for (slot, g) in generations.iter_mut().zip(lists) {
             *slot = *g;
         }
@@ -168,7 +220,7 @@ impl ResponseTags {
             inner: Arc::new(Mutex::new(Collected {
                 cacheable: true,
                 lists: generations,
-                used_lists: [false; 3],
+                used_lists: [false; 4],
                 entities: Vec::new(),
                 scopes: HashMap::new(),
                 escaped: Vec::new(),
@@ -189,6 +241,11 @@ impl ResponseTags {
         }
         if info.is_for_introspection {
             c.cacheable = false;
+            return;
+        }
+        // `__typename` carries no data; a list's elements are reported with the list type as
+        // their parent (`[CalendarDay!]`), and their own fields are checked one by one.
+        if info.name == "__typename" || info.parent_type.starts_with('[') {
             return;
         }
         if info.parent_type == "QueryRoot" {

@@ -22,7 +22,7 @@ mutation($input: CreateEventInput!) {
   }
 }"#;
 
-const TRANSITION: &str = r#"
+pub const TRANSITION: &str = r#"
 mutation($input: TransitionEventStatusInput!) {
   transitionEventStatus(input: $input) { event { id status } }
 }"#;

@@ -131,6 +131,9 @@ backend_tests! {
         let list = "{ campaigns(first: 5) { edges { node { progress { raisedFen } } } } }";
         let raised: i64 = app.ok_as(&anonymous, list, json!({})).await["campaigns"]["edges"].as_array().expect("edges").iter().map(|e| e["node"]["progress"]["raisedFen"].as_i64().expect("fen")).sum();
         assert_eq!(raised, 500, "lists see every campaign's writes");
+        let before_hits = hits(&app).await;
+        app.ok_as(&anonymous, list, json!({})).await;
+        assert_eq!(hits(&app).await, before_hits + 1, "a list with items is cached too");
 
         give(a.clone(), "to-a").await;
         let data = app.ok_as(&anonymous, page, json!({ "id": a })).await;
@@ -148,8 +151,11 @@ backend_tests! {
     async fn answers_that_read_uncacheable_types_are_not_cached(app) {
         let anonymous = Credentials::anonymous();
         let org = create(&app, json!({ "name": "活动与空间" })).await;
+        let org_id = org["id"].as_str().expect("id").to_owned();
+        crate::events::published_event(&app, &org_id, chrono::Duration::days(3), json!({})).await;
         for query in [
-            "{ events(first: 3) { totalCount } }",
+            // Seat counts are live.
+            "{ events(first: 3) { edges { node { title seats { left } } } } }",
             "{ spaces(first: 3) { totalCount } }",
             "{ viewer { isAuthenticated } }",
         ] {
@@ -165,6 +171,51 @@ backend_tests! {
         let before = hits(&app).await;
         app.ok_as(&anonymous, members, vars).await;
         assert_eq!(hits(&app).await, before);
+    }
+}
+
+backend_tests! {
+    async fn the_event_calendar_is_cached_and_fresh_after_event_writes(app) {
+        use crate::events::{TRANSITION, organizer, published_event, register_as};
+        let org = organizer(&app).await;
+        let starts = chrono::Utc::now() + chrono::Duration::days(40);
+        let (year, month) = (chrono::Datelike::year(&starts), chrono::Datelike::month(&starts));
+        let id = published_event(&app, &org, chrono::Duration::days(40), json!({ "title": "亲子阅读会" })).await;
+        let calendar = "query($y: Int!, $m: Int!) { eventCalendar(year: $y, month: $m) { days { date events { id title startsAt status venue { address } organizer { name } } } } }";
+        let vars = json!({ "y": year, "m": month });
+        let anonymous = Credentials::anonymous();
+        let titles = |data: &Value| -> Vec<String> {
+            data["eventCalendar"]["days"].as_array().expect("days").iter()
+                .flat_map(|d| d["events"].as_array().expect("events").iter().map(|e| e["title"].as_str().expect("title").to_owned()))
+                .collect()
+        };
+        assert!(titles(&app.ok_as(&anonymous, calendar, vars.clone()).await).contains(&"亲子阅读会".to_owned()));
+        let before = hits(&app).await;
+        let sql = app.sql_statements();
+        app.ok_as(&anonymous, calendar, vars.clone()).await;
+        assert_eq!((hits(&app).await, app.sql_statements()), (before + 1, sql), "a polled calendar is a hit");
+
+        // Registrations change seats, not what the calendar shows: still a hit.
+        let person = app.account("reader", &[api::service::identity::Role::Donor]).await;
+        let reg = register_as(&app, &person, json!({ "eventId": id, "privacyConsent": true })).await;
+        assert!(reg["errors"].is_null(), "{reg}");
+        let before = hits(&app).await;
+        app.ok_as(&anonymous, calendar, vars.clone()).await;
+        assert_eq!(hits(&app).await, before + 1);
+
+        // The event's own writes show at once: a new title, a cancellation.
+        let update = "mutation($input: UpdateEventInput!) { updateEvent(input: $input) { event { title } } }";
+        app.ok(update, json!({ "input": { "id": id, "title": "亲子阅读会（改期）" } })).await;
+        assert!(titles(&app.ok_as(&anonymous, calendar, vars.clone()).await).contains(&"亲子阅读会（改期）".to_owned()));
+        let page = "query($id: ID!) { event(id: $id) { title status } }";
+        assert_eq!(app.ok_as(&anonymous, page, json!({ "id": id })).await["event"]["status"], "PUBLISHED");
+        app.ok(TRANSITION, json!({ "input": { "id": id, "status": "CANCELLED" } })).await;
+        assert_eq!(app.ok_as(&anonymous, page, json!({ "id": id })).await["event"]["status"], "CANCELLED");
+        let data = app.ok_as(&anonymous, calendar, vars).await;
+        let status = data["eventCalendar"]["days"].as_array().expect("days").iter()
+            .flat_map(|d| d["events"].as_array().expect("events").clone())
+            .find(|e| e["id"] == json!(id)).map(|e| e["status"].clone());
+        assert!(status.is_none() || status == Some(json!("CANCELLED")), "{data}");
     }
 }
 

@@ -1,5 +1,6 @@
 //! Events in the schema: the `Event` interface and its five kinds, training programmes,
 //! exhibits, delegations, registrations with their waitlist, check-in and impact counts.
+use crate::response_cache::{Family, ResponseTags};
 use async_graphql::{
     Context, Enum, ErrorExtensions, ID, InputObject, Interface, MaybeUndefined, Object, Result, ResultExt, SimpleObject,
 };
@@ -759,12 +760,17 @@ impl EventQuery {
     async fn event(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Event>> {
         let state = state(ctx)?;
         let id = ids::decode(&id, EVENT, "id").extend()?;
+        ResponseTags::entity(ctx, Family::Event, id).await;
         let found = match service::find(&state.db, id).await {
             Ok(e) => e,
-            Err(AppError::NotFound(_)) => return Ok(None),
+            Err(AppError::NotFound(_)) => {
+                ResponseTags::missing(ctx, Family::Event);
+                return Ok(None);
+            }
             Err(e) => return Err(e.extend()),
         };
         if found.status == event_entity::EventStatus::Draft && !viewer(ctx).can_manage_event(found.organizer_id) {
+            ResponseTags::missing(ctx, Family::Event);
             return Ok(None);
         }
         Ok(Some(Event::from_model(found)))

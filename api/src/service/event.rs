@@ -862,26 +862,27 @@ impl Events<'_> {
 
     pub async fn create(&self, input: NewEvent) -> AppResult<event::Model> {
         let e = create(self.db, input).await?;
-        self.changed().await;
+        self.changed(e.id).await;
         Ok(e)
     }
 
     pub async fn update(&self, id: i64, patch: EventPatch) -> AppResult<event::Model> {
         let e = update(self.db, id, patch).await?;
-        self.changed().await;
+        self.changed(id).await;
         Ok(e)
     }
 
     pub async fn transition(&self, id: i64, to: EventStatus) -> AppResult<event::Model> {
         let e = transition(self.db, id, to).await?;
-        self.changed().await;
+        self.changed(id).await;
         Ok(e)
     }
 
-    /// Events held and their kinds are dashboard figures too.
-    async fn changed(&self) {
-        self.cache.invalidate(CACHE_TAG).await;
-        self.cache.invalidate(super::impact::CACHE_TAG).await;
+    /// The event's own cached page, every list and calendar, and the dashboard (events held
+    /// and their kinds are figures).
+    async fn changed(&self, id: i64) {
+        let entity = crate::response_cache::Family::Event.entity_tag(id);
+        self.cache.invalidate_all(&[entity.as_str(), CACHE_TAG, super::impact::CACHE_TAG]).await;
     }
 }
 
