@@ -69,6 +69,10 @@ struct GenerationMirror {
     /// Counts invalidation messages: a generation read before a message arrived may be old
     /// and is not kept.
     epoch: std::sync::atomic::AtomicU64,
+    /// Counts subscriptions to the invalidation feed. Generations seen in an earlier session
+    /// cannot be compared with later ones: Redis may have restarted empty and counted up from
+    /// zero again.
+    session: std::sync::atomic::AtomicU64,
 }
 
 impl GenerationMirror {
@@ -332,6 +336,16 @@ impl Cache {
         }
     }
 
+    /// Which session of generations `generations` answers from: a whole response cached in
+    /// one session is never validated in another (0 without Redis: generations live in this
+    /// process and never restart).
+    pub fn generation_session(&self) -> u64 {
+        match &self.inner.store {
+            Store::Redis(r) => r.mirror.session.load(std::sync::atomic::Ordering::Acquire),
+            _ => 0,
+        }
+    }
+
     pub async fn status(&self) -> CacheStatus {
         match &self.inner.store {
             Store::Memory(_) => CacheStatus::Memory,
@@ -473,6 +487,7 @@ async fn follow_invalidations(client: redis::Client, channel: String, mirror: Ar
             {
                 let mut map = lock(&mirror.generations);
                 mirror.epoch.fetch_add(1, Ordering::AcqRel);
+                mirror.session.fetch_add(1, Ordering::AcqRel);
                 map.clear();
             }
             mirror.live.store(true, Ordering::Release);

@@ -630,7 +630,7 @@ impl GraphQLEndpoint {
             });
         if let Some(key) = &public_key
             && let Some(hit) = responses.peek(key)
-            && self.state.cache.generations(&hit.tags).await.is_some_and(|current| current == hit.generations)
+            && self.still_valid(&hit).await
         {
             counters.response_cache_hits.fetch_add(1, Ordering::Relaxed);
             return OpOutcome::cached(&hit, name);
@@ -678,7 +678,7 @@ impl GraphQLEndpoint {
         {
             loop {
                 if let Some(hit) = responses.peek(&key)
-                    && self.state.cache.generations(&hit.tags).await.is_some_and(|current| current == hit.generations)
+                    && self.still_valid(&hit).await
                 {
                     counters.response_cache_hits.fetch_add(1, Ordering::Relaxed);
                     return OpOutcome::cached(&hit, name);
@@ -691,9 +691,10 @@ impl GraphQLEndpoint {
                         // The shared tier: an answer another instance (or this one, before a
                         // restart) computed, still valid if its tags have not moved since.
                         let hex = response_cache::key_hex(&key);
+                        let session = self.state.cache.generation_session();
                         if let Some(raw) = self.state.cache.shared_response(&hex).await
-                            && let Some(entry) = response_cache::CachedResponse::decode(&raw)
-                            && self.state.cache.generations(&entry.tags).await.is_some_and(|g| g == entry.generations)
+                            && let Some(entry) = response_cache::CachedResponse::decode(&raw, session)
+                            && self.still_valid(&entry).await
                         {
                             counters.response_cache_hits.fetch_add(1, Ordering::Relaxed);
                             let entry = Arc::new(entry);
@@ -708,10 +709,13 @@ impl GraphQLEndpoint {
                         };
                         let collector = ResponseTags::new(self.state.cache.clone(), &lists);
                         let mut out = self.run(request, media, name, context, Some(collector.clone())).await;
-                        if out.status == StatusCode::OK && out.errors == 0 {
+                        // Generations from another session (Redis reconnected meanwhile) cannot
+                        // be compared with later ones: such an answer is served, not kept.
+                        let same_session = self.state.cache.generation_session() == session;
+                        if out.status == StatusCode::OK && out.errors == 0 && same_session {
                             match collector.finish() {
                                 Some((tags, generations)) => {
-                                    let entry = responses.put(key, out.body.clone(), tags, generations);
+                                    let entry = responses.put(key, out.body.clone(), tags, generations, session);
                                     out.etag = Some(entry.etag.clone());
                                     out.public = true;
                                     let cache = self.state.cache.clone();
@@ -728,6 +732,13 @@ impl GraphQLEndpoint {
             }
         }
         self.run(request, media, name, context, None).await
+    }
+
+    /// Whether a cached answer may still be served: same generation session, and every tag
+    /// still at the generation the answer was computed under.
+    async fn still_valid(&self, entry: &response_cache::CachedResponse) -> bool {
+        entry.session == self.state.cache.generation_session()
+            && self.state.cache.generations(&entry.tags).await.is_some_and(|current| current == entry.generations)
     }
 
     /// Executes an operation that passed every check; `tags` collects what it read when the

@@ -348,6 +348,8 @@ pub struct CachedResponse {
     /// The tags the answer read, and their generations when it was computed.
     pub tags: Vec<String>,
     pub generations: Vec<u64>,
+    /// The generation session (`Cache::generation_session`) the generations belong to.
+    pub session: u64,
 }
 
 impl CachedResponse {
@@ -357,7 +359,8 @@ impl CachedResponse {
         format!("{}\n{}\n{}", self.tags.join(" "), generations.join(" "), self.body)
     }
 
-    pub fn decode(raw: &str) -> Option<Self> {
+    /// An entry from the shared tier, to be validated in generation session `session`.
+    pub fn decode(raw: &str, session: u64) -> Option<Self> {
         let mut parts = raw.splitn(3, '\n');
         let tags: Vec<String> = parts.next()?.split_whitespace().map(str::to_owned).collect();
         let generations: Vec<u64> = parts.next()?.split_whitespace().map(str::parse).collect::<Result<_, _>>().ok()?;
@@ -365,7 +368,7 @@ impl CachedResponse {
         if tags.len() != generations.len() {
             return None;
         }
-        Some(Self { etag: etag(&body), body, tags, generations })
+        Some(Self { etag: etag(&body), body, tags, generations, session })
     }
 }
 
@@ -429,9 +432,16 @@ impl ResponseCache {
         self.entries.get(key)
     }
 
-    pub fn put(&self, key: Key, body: Arc<str>, tags: Vec<String>, generations: Vec<u64>) -> Arc<CachedResponse> {
+    pub fn put(
+        &self,
+        key: Key,
+        body: Arc<str>,
+        tags: Vec<String>,
+        generations: Vec<u64>,
+        session: u64,
+    ) -> Arc<CachedResponse> {
         let etag = etag(&body);
-        let entry = Arc::new(CachedResponse { body, etag, tags, generations });
+        let entry = Arc::new(CachedResponse { body, etag, tags, generations, session });
         self.entries.insert(key, entry.clone());
         entry
     }

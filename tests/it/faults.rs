@@ -193,6 +193,111 @@ async fn a_stalled_redis_slows_nothing_and_no_stale_read_survives() {
 }
 
 #[tokio::test]
+async fn a_killed_redis_loses_no_write_and_no_read_and_is_used_again_when_back() {
+    if !selected(Backend::Postgres) {
+        return;
+    }
+    let port = OwnRedis::free_port();
+    let redis = OwnRedis::start(port).await;
+    let app = spawn_app_with(Backend::Postgres, |s| s.redis_url = Some(format!("redis://127.0.0.1:{port}"))).await;
+    let org = create(&app, json!({ "name": "断开之前" })).await;
+    let anonymous = Credentials::anonymous();
+    let vars = json!({ "s": org["slug"] });
+    app.ok_as(&anonymous, PAGE, vars.clone()).await;
+    app.ok_as(&anonymous, PAGE, vars.clone()).await;
+
+    drop(redis); // killed: connections reset, new ones refused
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let update = "mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { organization { name } } }";
+    let started = Instant::now();
+    app.ok(update, json!({ "i": { "id": org["id"], "name": "断开之后" } })).await;
+    assert!(started.elapsed() < Duration::from_secs(2), "the write commits without Redis");
+    for _ in 0..5 {
+        let started = Instant::now();
+        let data = app.ok_as(&anonymous, PAGE, vars.clone()).await;
+        assert_eq!(data["organization"]["name"], "断开之后", "no stale read while Redis is gone");
+        assert!(started.elapsed() < Duration::from_secs(1), "reads stay within a bounded latency");
+    }
+    assert_eq!(cache_state(&app).await, "degraded");
+
+    let _redis = OwnRedis::start(port).await;
+    let mut back = false;
+    for _ in 0..50 {
+        if cache_state(&app).await == "redis" {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "Redis is used again without a restart");
+    // The new Redis knows nothing: the pending invalidation and the re-read generations keep
+    // every answer fresh.
+    let data = app.ok_as(&anonymous, PAGE, vars.clone()).await;
+    assert_eq!(data["organization"]["name"], "断开之后");
+    app.ok(update, json!({ "i": { "id": org["id"], "name": "重新连接" } })).await;
+    let data = app.ok_as(&anonymous, PAGE, vars).await;
+    assert_eq!(data["organization"]["name"], "重新连接");
+}
+
+/// Redis restarts empty and its generation counters climb back to the values a cached answer
+/// was computed under: the answer is not served again (generations of different Redis
+/// sessions are never compared).
+#[tokio::test]
+async fn generations_from_before_a_redis_restart_never_validate_an_answer() {
+    use sea_orm::ConnectionTrait;
+    if !selected(Backend::Postgres) {
+        return;
+    }
+    let port = OwnRedis::free_port();
+    let redis = OwnRedis::start(port).await;
+    let app = spawn_app_with(Backend::Postgres, |s| s.redis_url = Some(format!("redis://127.0.0.1:{port}"))).await;
+    let org = create(&app, json!({ "name": "重启之前" })).await;
+    let anonymous = Credentials::anonymous();
+    let vars = json!({ "s": org["slug"] });
+    app.ok_as(&anonymous, PAGE, vars.clone()).await;
+    let prefix = app.state.settings.cache_prefix.clone();
+    let org_row = crate::crowdfunding::row_of(&org["id"]);
+    let keys = [format!("{prefix}:gen:organizations"), format!("{prefix}:gen:organization:{org_row}")];
+    let read = |url: String| {
+        let keys = keys.clone();
+        async move {
+            let client = redis::Client::open(url).expect("url");
+            let mut conn = client.get_multiplexed_async_connection().await.expect("redis");
+            let values: Vec<Option<u64>> =
+                redis::pipe().get(&keys[0]).get(&keys[1]).query_async(&mut conn).await.expect("read");
+            (conn, values)
+        }
+    };
+    let (_, saved) = read(redis.url()).await;
+
+    drop(redis);
+    let redis = OwnRedis::start(port).await;
+    let (mut conn, now) = read(redis.url()).await;
+    assert_eq!(now, vec![None, None], "the restarted Redis is empty");
+    for _ in 0..50 {
+        if app.state.cache.generations(&["organizations"]).await.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A change the cache never heard of (straight to the database), and the counters back at
+    // exactly the values the cached answer was computed under.
+    app.state
+        .db
+        .execute_unprepared(&format!("UPDATE organizations SET name = '重启之后' WHERE id = {org_row}"))
+        .await
+        .expect("update");
+    let _: () = redis::pipe()
+        .set(&keys[0], saved[0].unwrap_or(0))
+        .set(&keys[1], saved[1].unwrap_or(0))
+        .query_async(&mut conn)
+        .await
+        .expect("set");
+    let data = app.ok_as(&anonymous, PAGE, vars).await;
+    assert_eq!(data["organization"]["name"], "重启之后", "no answer from before the restart is served");
+}
+
+#[tokio::test]
 async fn sigterm_under_load_finishes_in_flight_requests_and_exits_0() {
     let dir = std::env::temp_dir().join(format!("incubase-sigterm-{}", uuid::Uuid::new_v4().simple()));
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_incubase"))
