@@ -114,13 +114,29 @@ async fn cache_state(app: &TestApp) -> String {
 
 const PAGE: &str = "query($s: String!) { organization(slug: $s) { name } }";
 
+/// A PostgreSQL app whose cache is the Redis on `port` (running or not).
+async fn app_with_redis_on(port: u16) -> TestApp {
+    spawn_app_with(Backend::Postgres, |s| s.redis_url = Some(format!("redis://127.0.0.1:{port}"))).await
+}
+
+/// Whether the app reports Redis as its working cache within five seconds.
+async fn redis_used_again(app: &TestApp) -> bool {
+    for _ in 0..50 {
+        if cache_state(app).await == "redis" {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 #[tokio::test]
 async fn redis_down_at_start_then_up_is_used_without_a_restart() {
     if !selected(Backend::Postgres) {
         return;
     }
     let port = OwnRedis::free_port();
-    let app = spawn_app_with(Backend::Postgres, |s| s.redis_url = Some(format!("redis://127.0.0.1:{port}"))).await;
+    let app = app_with_redis_on(port).await;
     let org = create(&app, json!({ "name": "迟到的缓存" })).await;
     let anonymous = Credentials::anonymous();
     let vars = json!({ "s": org["slug"] });
@@ -128,15 +144,7 @@ async fn redis_down_at_start_then_up_is_used_without_a_restart() {
     assert_eq!(cache_state(&app).await, "degraded");
 
     let _redis = OwnRedis::start(port).await;
-    let mut up = false;
-    for _ in 0..50 {
-        if cache_state(&app).await == "redis" {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "the server reconnects to Redis by itself");
+    assert!(redis_used_again(&app).await, "the server reconnects to Redis by itself");
     // Once warm, a read is served from Redis: no SQL.
     let mut served_from_cache = false;
     for _ in 0..20 {
@@ -199,7 +207,7 @@ async fn a_killed_redis_loses_no_write_and_no_read_and_is_used_again_when_back()
     }
     let port = OwnRedis::free_port();
     let redis = OwnRedis::start(port).await;
-    let app = spawn_app_with(Backend::Postgres, |s| s.redis_url = Some(format!("redis://127.0.0.1:{port}"))).await;
+    let app = app_with_redis_on(port).await;
     let org = create(&app, json!({ "name": "断开之前" })).await;
     let anonymous = Credentials::anonymous();
     let vars = json!({ "s": org["slug"] });
@@ -221,15 +229,7 @@ async fn a_killed_redis_loses_no_write_and_no_read_and_is_used_again_when_back()
     assert_eq!(cache_state(&app).await, "degraded");
 
     let _redis = OwnRedis::start(port).await;
-    let mut back = false;
-    for _ in 0..50 {
-        if cache_state(&app).await == "redis" {
-            back = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(back, "Redis is used again without a restart");
+    assert!(redis_used_again(&app).await, "Redis is used again without a restart");
     // The new Redis knows nothing: the pending invalidation and the re-read generations keep
     // every answer fresh.
     let data = app.ok_as(&anonymous, PAGE, vars.clone()).await;
@@ -250,7 +250,7 @@ async fn generations_from_before_a_redis_restart_never_validate_an_answer() {
     }
     let port = OwnRedis::free_port();
     let redis = OwnRedis::start(port).await;
-    let app = spawn_app_with(Backend::Postgres, |s| s.redis_url = Some(format!("redis://127.0.0.1:{port}"))).await;
+    let app = app_with_redis_on(port).await;
     let org = create(&app, json!({ "name": "重启之前" })).await;
     let anonymous = Credentials::anonymous();
     let vars = json!({ "s": org["slug"] });
