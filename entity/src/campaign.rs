@@ -24,6 +24,9 @@ pub struct Model {
     pub raised_fen: i64,
     /// Confirmed donations minus refunded ones.
     pub donation_count: i64,
+    /// Distinct donors of confirmed, unrefunded donations (each guest donation counts as
+    /// one); changed only by `+ delta` updates in the confirming and refunding transactions.
+    pub donor_count: i64,
     pub created_by_account_id: Option<i64>,
     pub published_at: Option<DateTimeUtc>,
     pub closed_at: Option<DateTimeUtc>,

@@ -8,6 +8,7 @@ mod m20261129_000003_spaces;
 mod m20261129_000004_crowdfunding;
 mod m20261129_000005_events;
 mod m20261129_000006_grants;
+mod m20261201_000001_campaign_donor_count;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_crowdfunding::Migration),
             Box::new(m20261129_000005_events::Migration),
             Box::new(m20261129_000006_grants::Migration),
+            Box::new(m20261201_000001_campaign_donor_count::Migration),
         ]
     }
 }

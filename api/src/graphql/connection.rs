@@ -1,7 +1,8 @@
 //! Relay cursor connections built from service pages.
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, OutputType, SimpleObject};
+use async_graphql::{Context, OutputType, SelectionField, SimpleObject, Value};
 
+use crate::config::Limits;
 use crate::service::pagination::{Page, PageArgs};
 
 /// Fields every connection has besides edges and pageInfo.
@@ -20,6 +21,38 @@ pub fn args(first: Option<i32>, after: Option<String>, last: Option<i32>, before
 /// Whether the query selected `totalCount` on this connection (counting costs a statement).
 pub fn wants_total(ctx: &Context<'_>) -> bool {
     ctx.look_ahead().field("totalCount").exists()
+}
+
+/// The selections of `field` on this connection's nodes, through `edges { node }` and
+/// `nodes` (fragments included): what a list resolver looks at to load a relation ahead.
+pub fn node_selections<'a>(ctx: &'a Context<'_>, field: &str) -> Vec<SelectionField<'a>> {
+    let look = ctx.look_ahead();
+    let mut fields = look.field("edges").field("node").field(field).selection_fields();
+    fields.extend(look.field("nodes").field(field).selection_fields());
+    fields
+}
+
+/// The page size a selected connection field asks for when it asks for its first page only
+/// (no cursor, no `last`, no `totalCount`); `None` when it asks for more or for nothing valid.
+pub fn first_page_size(field: &SelectionField<'_>, limits: &Limits) -> Option<u64> {
+    let mut args = PageArgs::default();
+    for (name, value) in field.arguments().ok()? {
+        match (name.as_str(), value) {
+            (_, Value::Null) => {}
+            ("first", Value::Number(n)) => args.first = Some(i32::try_from(n.as_i64()?).ok()?),
+            _ => return None,
+        }
+    }
+    if async_graphql::Lookahead::from(*field).field("totalCount").exists() {
+        return None;
+    }
+    crate::service::pagination::validate(&args, limits).ok().map(|(size, _)| size)
+}
+
+/// Whether a connection field's arguments ask for the first page only, without a total (so
+/// a page loaded ahead by `first_page_size` answers it).
+pub fn is_first_page(ctx: &Context<'_>, after: &Option<String>, last: Option<i32>, before: &Option<String>) -> bool {
+    after.is_none() && last.is_none() && before.is_none() && !wants_total(ctx)
 }
 
 pub fn from_page<R, T: OutputType>(page: Page<R>, to_node: impl Fn(R) -> T) -> PagedConnection<T> {

@@ -19,7 +19,7 @@ use crate::service::crowdfunding::{
     self as service, BudgetLineInput as ServiceBudgetLine, CampaignAction, CampaignFilter as ServiceFilter,
     CampaignPatch, CampaignRecord, CampaignSort, Donor, NewCampaign, NewDonation, WallEntry,
 };
-use crate::service::retry_transient;
+use crate::service::{pagination, retry_transient};
 use crate::state::AppState;
 
 pub const CAMPAIGN: &str = "Campaign";
@@ -113,7 +113,7 @@ impl CampaignProgress {
             raised_fen: r.campaign.raised_fen,
             goal_fen: r.campaign.goal_fen,
             donation_count: r.campaign.donation_count,
-            donor_count: r.donor_count,
+            donor_count: r.campaign.donor_count,
             percent_of_goal: r.percent_of_goal(),
             days_left: r.days_left(now),
             donor_state: r.donor_state(now).map(Into::into),
@@ -257,7 +257,16 @@ impl Campaign {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<PagedConnection<DonorWallEntry>> {
-        let page = state(ctx)?
+        let state = state(ctx)?;
+        if connection::is_first_page(ctx, &after, last, &before) {
+            let (size, _) =
+                pagination::validate(&connection::args(first, None, None, None), &state.settings.limits).extend()?;
+            // Loaded ahead with the other walls of the list page this campaign is on.
+            if let Some(page) = ctx.data::<Loaders>()?.donor_walls.get(&(self.0.campaign.id, size)) {
+                return Ok(connection::from_page(page, DonorWallEntry));
+            }
+        }
+        let page = state
             .crowdfunding()
             .donor_wall(self.0.campaign.id, &connection::args(first, after, last, before), connection::wants_total(ctx))
             .await
@@ -441,6 +450,51 @@ pub struct CampaignFilter {
     pub search: Option<String>,
 }
 
+/// Loads the relations a page of campaigns selects for the whole page at once, one
+/// statement each, and primes the loaders its nested resolvers read (see `loaders`).
+async fn load_ahead(ctx: &Context<'_>, page: &[(String, CampaignRecord)]) -> Result<()> {
+    if page.is_empty() {
+        return Ok(());
+    }
+    let state = state(ctx)?;
+    let loaders = ctx.data::<Loaders>()?;
+    let ids: Vec<i64> = page.iter().map(|(_, r)| r.campaign.id).collect();
+    let organizations = async {
+        if connection::node_selections(ctx, "organization").is_empty() {
+            return Ok(());
+        }
+        let mut org_ids: Vec<i64> = page.iter().map(|(_, r)| r.campaign.organization_id).collect();
+        org_ids.sort_unstable();
+        org_ids.dedup();
+        let orgs = crate::service::organization::find_by_ids(&state.db, &org_ids).await?;
+        loaders.organization.prime(orgs.into_iter().map(|o| (o.org.id, o)));
+        Ok::<_, AppError>(())
+    };
+    let walls = async {
+        let mut sizes: Vec<u64> = connection::node_selections(ctx, "donorWall")
+            .iter()
+            .filter_map(|f| connection::first_page_size(f, &state.settings.limits))
+            .collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        for size in sizes {
+            let walls = state.crowdfunding().recent_donors(&ids, size).await?;
+            loaders.donor_walls.put(walls.into_iter().map(|(id, wall)| ((id, size), wall)));
+        }
+        Ok::<_, AppError>(())
+    };
+    let updates = async {
+        if connection::node_selections(ctx, "updates").is_empty() {
+            return Ok(());
+        }
+        let mut updates = service::updates_of(&state.db, &ids).await?;
+        loaders.campaign_updates.prime(ids.iter().map(|id| (*id, updates.remove(id).unwrap_or_default())));
+        Ok::<_, AppError>(())
+    };
+    futures::try_join!(organizations, walls, updates).extend()?;
+    Ok(())
+}
+
 #[derive(Default)]
 pub struct CrowdfundingQuery;
 
@@ -501,6 +555,7 @@ impl CrowdfundingQuery {
             )
             .await
             .extend()?;
+        load_ahead(ctx, &page.items).await?;
         Ok(connection::from_page(page, Campaign))
     }
 

@@ -276,6 +276,37 @@ async fn registrations_of(
     Ok(Some(connection::from_page(page, Registration)))
 }
 
+/// Loads the organizers and seat counts a page of events selects for the whole page at once,
+/// one statement each, and primes the loaders its nested resolvers read (see `loaders`).
+async fn load_ahead(ctx: &Context<'_>, page: &[(String, event_entity::Model)]) -> Result<()> {
+    if page.is_empty() {
+        return Ok(());
+    }
+    let db = &state(ctx)?.db;
+    let loaders = ctx.data::<Loaders>()?;
+    let organizers = async {
+        if connection::node_selections(ctx, "organizer").is_empty() {
+            return Ok(());
+        }
+        let mut ids: Vec<i64> = page.iter().map(|(_, e)| e.organizer_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let orgs = crate::service::organization::find_by_ids(db, &ids).await?;
+        loaders.organization.prime(orgs.into_iter().map(|o| (o.org.id, o)));
+        Ok::<_, AppError>(())
+    };
+    let seats = async {
+        if connection::node_selections(ctx, "seats").is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = page.iter().map(|(_, e)| e.id).collect();
+        loaders.event_counts.prime(service::counts_of(db, &ids).await?);
+        Ok::<_, AppError>(())
+    };
+    futures::try_join!(organizers, seats).extend()?;
+    Ok(())
+}
+
 /// Writes the `#[Object]` impl of one kind of event: the interface's fields, then its own.
 macro_rules! event_object {
     ($ty:ident { $($extra:tt)* }) => {
@@ -807,6 +838,7 @@ impl EventQuery {
             .list(&service_filter, &connection::args(first, after, last, before), connection::wants_total(ctx))
             .await
             .extend()?;
+        load_ahead(ctx, &page.items).await?;
         Ok(connection::from_page(page, Event::from_model))
     }
 

@@ -1,7 +1,15 @@
 //! One DataLoader per relation, created per request: a page of N items costs one statement
 //! per relation, not N.
+//!
+//! A DataLoader gathers keys for a short delay, and on a busy machine that window can close
+//! before every resolver of a level has asked, splitting one batch into two. So list
+//! resolvers that know their page look ahead at the selection and, when a nested relation is
+//! selected, load it for the whole page in one statement and prime its loader: the nested
+//! resolvers then find their values without a batch, and a page costs the same statements
+//! whatever its size and however loaded the machine is.
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader};
@@ -12,12 +20,81 @@ use crate::error::AppError;
 use crate::service::organization::{self, OrganizationRecord};
 use crate::service::{grants, projects};
 
+/// A DataLoader with values primed by a list resolver. Primed values are looked up before the
+/// loader is asked; they are put only by query list resolvers, never by loads, so a mutation
+/// later in the same operation never reads a value cached before it wrote.
+pub struct Primable<L: Loader<i64>> {
+    loader: DataLoader<L>,
+    primed: Primed<i64, L::Value>,
+}
+
+impl<L: Loader<i64>> Primable<L> {
+    fn new(loader: DataLoader<L>) -> Self {
+        Self { loader, primed: Primed::default() }
+    }
+
+    pub fn prime(&self, values: impl IntoIterator<Item = (i64, L::Value)>) {
+        self.primed.put(values);
+    }
+
+    pub async fn load_one(&self, key: i64) -> Result<Option<L::Value>, L::Error> {
+        if let Some(value) = self.primed.get(&key) {
+            return Ok(Some(value));
+        }
+        self.loader.load_one(key).await
+    }
+
+    pub async fn load_many(&self, keys: Vec<i64>) -> Result<HashMap<i64, L::Value>, L::Error> {
+        let mut found = HashMap::with_capacity(keys.len());
+        let mut missing = Vec::new();
+        for key in keys {
+            match self.primed.get(&key) {
+                Some(value) => {
+                    found.insert(key, value);
+                }
+                None => missing.push(key),
+            }
+        }
+        if !missing.is_empty() {
+            found.extend(self.loader.load_many(missing).await?);
+        }
+        Ok(found)
+    }
+}
+
+/// Values loaded ahead for one request, by key.
+pub struct Primed<K, V>(Mutex<HashMap<K, V>>);
+
+impl<K, V> Default for Primed<K, V> {
+    fn default() -> Self {
+        Self(Mutex::new(HashMap::new()))
+    }
+}
+
+impl<K: Eq + Hash, V: Clone> Primed<K, V> {
+    pub fn put(&self, values: impl IntoIterator<Item = (K, V)>) {
+        if let Ok(mut map) = self.0.lock() {
+            map.extend(values);
+        }
+    }
+
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.0.lock().ok().and_then(|map| map.get(key).cloned())
+    }
+}
+
+/// A campaign's donor wall page from the start: (campaign id, page size).
+pub type WallKey = (i64, u64);
+
 pub struct Loaders {
-    pub organization: DataLoader<OrganizationLoader>,
-    pub stage_history: DataLoader<StageHistoryLoader>,
+    pub organization: Primable<OrganizationLoader>,
+    pub stage_history: Primable<StageHistoryLoader>,
+    /// First pages of donor walls, primed by the campaign list (no loader: a lone campaign
+    /// page reads its wall through the cache).
+    pub donor_walls: Primed<WallKey, crate::service::pagination::Page<crate::service::crowdfunding::WallEntry>>,
     pub members: DataLoader<MembersLoader>,
     pub campaign: DataLoader<CampaignLoader>,
-    pub campaign_updates: DataLoader<CampaignUpdatesLoader>,
+    pub campaign_updates: Primable<CampaignUpdatesLoader>,
     pub grant_round: DataLoader<GrantRoundLoader>,
     pub grant_proposal: DataLoader<GrantProposalLoader>,
     pub proposal_reviews: DataLoader<ProposalReviewsLoader>,
@@ -27,7 +104,7 @@ pub struct Loaders {
     pub goal_updates: DataLoader<GoalUpdatesLoader>,
     pub service_totals: DataLoader<ServiceTotalsLoader>,
     pub event: DataLoader<EventLoader>,
-    pub event_counts: DataLoader<EventCountsLoader>,
+    pub event_counts: Primable<EventCountsLoader>,
     pub event_impact: DataLoader<EventImpactLoader>,
     pub exhibits: DataLoader<ExhibitsLoader>,
     pub delegations: DataLoader<DelegationsLoader>,
@@ -44,11 +121,14 @@ impl Loaders {
         // A short delay gathers the keys of one resolver level into one batch.
         let delay = Duration::from_micros(500);
         Self {
-            organization: DataLoader::new(OrganizationLoader(db.clone()), tokio::spawn).delay(delay),
-            stage_history: DataLoader::new(StageHistoryLoader(db.clone()), tokio::spawn).delay(delay),
+            organization: Primable::new(DataLoader::new(OrganizationLoader(db.clone()), tokio::spawn).delay(delay)),
+            stage_history: Primable::new(DataLoader::new(StageHistoryLoader(db.clone()), tokio::spawn).delay(delay)),
+            donor_walls: Primed::default(),
             members: DataLoader::new(MembersLoader(db.clone()), tokio::spawn).delay(delay),
             campaign: DataLoader::new(CampaignLoader(db.clone()), tokio::spawn).delay(delay),
-            campaign_updates: DataLoader::new(CampaignUpdatesLoader(db.clone()), tokio::spawn).delay(delay),
+            campaign_updates: Primable::new(
+                DataLoader::new(CampaignUpdatesLoader(db.clone()), tokio::spawn).delay(delay),
+            ),
             grant_round: DataLoader::new(GrantRoundLoader(db.clone()), tokio::spawn).delay(delay),
             grant_proposal: DataLoader::new(GrantProposalLoader(db.clone()), tokio::spawn).delay(delay),
             proposal_reviews: DataLoader::new(ProposalReviewsLoader(db.clone()), tokio::spawn).delay(delay),
@@ -58,7 +138,7 @@ impl Loaders {
             goal_updates: DataLoader::new(GoalUpdatesLoader(db.clone()), tokio::spawn).delay(delay),
             service_totals: DataLoader::new(ServiceTotalsLoader(db.clone()), tokio::spawn).delay(delay),
             event: DataLoader::new(EventLoader(db.clone()), tokio::spawn).delay(delay),
-            event_counts: DataLoader::new(EventCountsLoader(db.clone()), tokio::spawn).delay(delay),
+            event_counts: Primable::new(DataLoader::new(EventCountsLoader(db.clone()), tokio::spawn).delay(delay)),
             event_impact: DataLoader::new(EventImpactLoader(db.clone()), tokio::spawn).delay(delay),
             exhibits: DataLoader::new(ExhibitsLoader(db.clone()), tokio::spawn).delay(delay),
             delegations: DataLoader::new(DelegationsLoader(db.clone()), tokio::spawn).delay(delay),

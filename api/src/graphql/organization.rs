@@ -347,6 +347,13 @@ impl OrganizationQuery {
             )
             .await
             .extend()?;
+        // Histories of the whole page in one statement, primed for the nested resolvers.
+        if !page.items.is_empty() && !connection::node_selections(ctx, "stageHistory").is_empty() {
+            let ids: Vec<i64> = page.items.iter().map(|(_, r)| r.org.id).collect();
+            let mut histories = crate::service::organization::stage_histories(&state(ctx)?.db, &ids).await.extend()?;
+            let loaders = ctx.data::<Loaders>()?;
+            loaders.stage_history.prime(ids.iter().map(|id| (*id, histories.remove(id).unwrap_or_default())));
+        }
         Ok(connection::from_page(page, Organization))
     }
 }

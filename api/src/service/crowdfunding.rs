@@ -49,8 +49,6 @@ fn year_at_base(t: DateTime<Utc>) -> i32 {
 pub struct CampaignRecord {
     pub campaign: campaign::Model,
     pub budget: Vec<budget_line::Model>,
-    /// Distinct donors of confirmed, unrefunded donations (each guest donation counts as one).
-    pub donor_count: i64,
 }
 
 /// What a donor sees, computed from the status, the dates and the totals.
@@ -200,25 +198,6 @@ pub fn mask_name(name: &str) -> String {
 
 // ---------------------------------------------------------------- campaign reads
 
-async fn donor_counts(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<(i64, i64, i64)> = donation::Entity::find()
-        .select_only()
-        .column(donation::Column::CampaignId)
-        .column_as(Expr::cust("COUNT(DISTINCT donor_account_id)"), "accounts")
-        .column_as(Expr::cust("SUM(CASE WHEN donor_account_id IS NULL THEN 1 ELSE 0 END)"), "guests")
-        .filter(donation::Column::CampaignId.is_in(ids.iter().copied()))
-        .filter(donation::Column::Status.eq(DonationStatus::Confirmed))
-        .filter(donation::Column::RefundedAt.is_null())
-        .group_by(donation::Column::CampaignId)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().map(|(id, accounts, guests)| (id, accounts + guests)).collect())
-}
-
 async fn with_details(db: &impl ConnectionTrait, campaigns: Vec<campaign::Model>) -> AppResult<Vec<CampaignRecord>> {
     let ids: Vec<i64> = campaigns.iter().map(|c| c.id).collect();
     let mut budgets: HashMap<i64, Vec<budget_line::Model>> = HashMap::new();
@@ -233,14 +212,9 @@ async fn with_details(db: &impl ConnectionTrait, campaigns: Vec<campaign::Model>
             budgets.entry(line.campaign_id).or_default().push(line);
         }
     }
-    let counts = donor_counts(db, &ids).await?;
     Ok(campaigns
         .into_iter()
-        .map(|c| CampaignRecord {
-            budget: budgets.remove(&c.id).unwrap_or_default(),
-            donor_count: counts.get(&c.id).copied().unwrap_or(0),
-            campaign: c,
-        })
+        .map(|c| CampaignRecord { budget: budgets.remove(&c.id).unwrap_or_default(), campaign: c })
         .collect())
 }
 
@@ -449,6 +423,7 @@ pub async fn create(db: &DatabaseConnection, input: NewCampaign) -> AppResult<Ca
         review_note: Set(String::new()),
         raised_fen: Set(0),
         donation_count: Set(0),
+        donor_count: Set(0),
         created_by_account_id: Set(input.created_by_account_id),
         published_at: Set(None),
         closed_at: Set(None),
@@ -806,15 +781,61 @@ pub async fn find_donation(db: &impl ConnectionTrait, id: i64) -> AppResult<dona
     donation::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("donation".into()))
 }
 
-/// Adds `delta_fen` and `delta_count` to a campaign's totals in place (never read-modify-write).
-async fn add_to_totals(db: &impl ConnectionTrait, campaign_id: i64, delta_fen: i64, delta_count: i64) -> AppResult<()> {
-    campaign::Entity::update_many()
-        .col_expr(campaign::Column::RaisedFen, Expr::col(campaign::Column::RaisedFen).add(delta_fen))
-        .col_expr(campaign::Column::DonationCount, Expr::col(campaign::Column::DonationCount).add(delta_count))
-        .filter(campaign::Column::Id.eq(campaign_id))
-        .exec(db)
-        .await?;
+/// Adds `delta_fen`, `delta_count` and `delta_donors` to a campaign's totals in place (never
+/// read-modify-write). On PostgreSQL the update locks the campaign row until commit, which
+/// serializes everything that changes one campaign's totals.
+async fn add_to_totals(
+    db: &impl ConnectionTrait,
+    campaign_id: i64,
+    delta_fen: i64,
+    delta_count: i64,
+    delta_donors: i64,
+) -> AppResult<()> {
+    use campaign::Column as C;
+    let mut update = campaign::Entity::update_many()
+        .col_expr(C::RaisedFen, Expr::col(C::RaisedFen).add(delta_fen))
+        .col_expr(C::DonationCount, Expr::col(C::DonationCount).add(delta_count));
+    if delta_donors != 0 {
+        update = update.col_expr(C::DonorCount, Expr::col(C::DonorCount).add(delta_donors));
+    }
+    update.filter(C::Id.eq(campaign_id)).exec(db).await?;
     Ok(())
+}
+
+/// Whether `account` has a confirmed, unrefunded donation to `campaign_id` other than
+/// `except`. Called after `add_to_totals` in the same transaction: the campaign row lock is
+/// held then, and at READ COMMITTED this statement sees every change committed by the
+/// transactions that held it before, so two confirmations by one donor count them once.
+async fn gives_otherwise(db: &impl ConnectionTrait, campaign_id: i64, account: i64, except: i64) -> AppResult<bool> {
+    let other = donation::Entity::find()
+        .select_only()
+        .column(donation::Column::Id)
+        .filter(donation::Column::DonorAccountId.eq(account))
+        .filter(donation::Column::CampaignId.eq(campaign_id))
+        .filter(donation::Column::Status.eq(DonationStatus::Confirmed))
+        .filter(donation::Column::RefundedAt.is_null())
+        .filter(donation::Column::Id.ne(except))
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?;
+    Ok(other.is_some())
+}
+
+/// Keeps `donor_count` right when `d` starts (`sign` 1) or stops (`sign` -1) counting: a
+/// guest donation is a donor of its own (already in `add_to_totals`), an account counts
+/// while it has at least one counting donation.
+async fn adjust_donor_count(db: &impl ConnectionTrait, d: &donation::Model, sign: i64) -> AppResult<()> {
+    let Some(account) = d.donor_account_id else { return Ok(()) };
+    if !gives_otherwise(db, d.campaign_id, account, d.id).await? {
+        add_to_totals(db, d.campaign_id, 0, 0, sign).await?;
+    }
+    Ok(())
+}
+
+/// How `add_to_totals` changes the donor count for `d` directly (guests only).
+fn guest_donor(d: &donation::Model) -> i64 {
+    i64::from(d.donor_account_id.is_none())
 }
 
 /// The next receipt number of `year`, from a counter row incremented in place: numbers are
@@ -872,7 +893,8 @@ pub async fn confirm(
         .filter(donation::Column::Id.eq(id))
         .exec(&txn)
         .await?;
-    add_to_totals(&txn, current.campaign_id, current.amount_fen, 1).await?;
+    add_to_totals(&txn, current.campaign_id, current.amount_fen, 1, guest_donor(&current)).await?;
+    adjust_donor_count(&txn, &current, 1).await?;
     let model = find_donation(&txn, id).await?;
     txn.commit().await?;
     Ok(model)
@@ -945,7 +967,8 @@ pub async fn refund(
     }
     .insert(&txn)
     .await?;
-    add_to_totals(&txn, original.campaign_id, -original.amount_fen, -1).await?;
+    add_to_totals(&txn, original.campaign_id, -original.amount_fen, -1, -guest_donor(&original)).await?;
+    adjust_donor_count(&txn, &original, -1).await?;
     let original = find_donation(&txn, id).await?;
     txn.commit().await?;
     Ok((original, reversal))
@@ -1001,6 +1024,56 @@ pub async fn donor_wall(
         .filter(donation::Column::RefundedAt.is_null());
     let page = pagination::paginate(db, select, &newest_first(), args, limits, with_total).await?;
     Ok(page.map(|d| WallEntry::of(&d)))
+}
+
+/// The first `first` lines of the donor walls of many campaigns in one statement: for each
+/// campaign exactly the page `donor_wall` answers for `first` with no cursor and no total.
+/// Each campaign's rows come from an index scan bounded by `first + 1` (a `UNION ALL` of
+/// limited subqueries, which both backends run as such), so the cost does not grow with a
+/// campaign's number of donations.
+pub async fn recent_donors(
+    db: &impl ConnectionTrait,
+    campaign_ids: &[i64],
+    first: u64,
+) -> AppResult<HashMap<i64, Page<WallEntry>>> {
+    use sea_orm::sea_query::{Alias, Asterisk, Query, UnionType};
+    use sea_orm::{FromQueryResult, Iterable};
+    let mut ids = campaign_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut pages: HashMap<i64, Vec<donation::Model>> = ids.iter().map(|id| (*id, Vec::new())).collect();
+    if first > 0 && !ids.is_empty() {
+        let key = newest_first();
+        let arm = |i: usize, campaign_id: i64| {
+            let wall = Query::select()
+                .columns(donation::Column::iter())
+                .from(donation::Entity)
+                .and_where(donation::Column::CampaignId.eq(campaign_id))
+                .and_where(donation::Column::Status.eq(DonationStatus::Confirmed))
+                .and_where(donation::Column::RefundedAt.is_null())
+                .order_by(key.column, sea_orm::Order::Desc)
+                .order_by(key.id, sea_orm::Order::Desc)
+                .limit(first + 1)
+                .to_owned();
+            Query::select().column(Asterisk).from_subquery(wall, Alias::new(format!("w{i}"))).to_owned()
+        };
+        let mut query = arm(0, ids[0]);
+        for (i, id) in ids.iter().enumerate().skip(1) {
+            query.union(UnionType::All, arm(i, *id));
+        }
+        let statement = db.get_database_backend().build(&query);
+        for row in donation::Model::find_by_statement(statement).all(db).await? {
+            pages.entry(row.campaign_id).or_default().push(row);
+        }
+    }
+    Ok(pages
+        .into_iter()
+        .map(|(campaign_id, mut rows)| {
+            rows.sort_unstable_by_key(|d| std::cmp::Reverse((d.created_at, d.id)));
+            let page = pagination::first_page(rows, &newest_first(), first);
+            (campaign_id, page.map(|d| WallEntry::of(&d)))
+        })
+        .collect())
 }
 
 /// Every donation record of a campaign (staff and reconciling partners), newest first.
@@ -1130,6 +1203,14 @@ impl Crowdfunding<'_> {
         let shape = serde_json::to_vec(&(campaign_id, args, with_total)).unwrap_or_default();
         let key = format!("wall:{}", crate::cache::digest(&shape));
         self.cache.get_or_load(CACHE_TAG, &key, donor_wall(self.db, campaign_id, args, self.limits, with_total)).await
+    }
+
+    /// The first `first` lines of many campaigns' donor walls (see `recent_donors`), cached
+    /// as one entry per page of campaigns.
+    pub async fn recent_donors(&self, campaign_ids: &[i64], first: u64) -> AppResult<HashMap<i64, Page<WallEntry>>> {
+        let shape = serde_json::to_vec(&(campaign_ids, first)).unwrap_or_default();
+        let key = format!("walls:{}", crate::cache::digest(&shape));
+        self.cache.get_or_load(CACHE_TAG, &key, recent_donors(self.db, campaign_ids, first)).await
     }
 
     async fn changed(&self, campaign_id: i64) {

@@ -177,16 +177,28 @@ where
     if backward {
         rows.reverse();
     }
-    let items = rows
-        .into_iter()
+    let items = with_cursors(rows, key);
+    let (has_next_page, has_previous_page) =
+        if backward { (args.before.is_some(), more) } else { (more, args.after.is_some()) };
+    Ok(Page { items, has_next_page, has_previous_page, total_count })
+}
+
+fn with_cursors<E: EntityTrait>(rows: Vec<E::Model>, key: &SortKey<E>) -> Vec<(String, E::Model)> {
+    rows.into_iter()
         .map(|row| {
             let (value, id) = (key.value_of)(&row);
             (encode_cursor(&value, id), row)
         })
-        .collect();
-    let (has_next_page, has_previous_page) =
-        if backward { (args.before.is_some(), more) } else { (more, args.after.is_some()) };
-    Ok(Page { items, has_next_page, has_previous_page, total_count })
+        .collect()
+}
+
+/// The first page of `limit` rows from `rows`, which hold up to `limit + 1` rows in `key`'s
+/// order: what `paginate` answers for `first: limit` with no cursor, for rows fetched by a
+/// query of its own (e.g. the first pages of many parents in one statement).
+pub fn first_page<E: EntityTrait>(mut rows: Vec<E::Model>, key: &SortKey<E>, limit: u64) -> Page<E::Model> {
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    Page { items: with_cursors(rows, key), has_next_page: more, has_previous_page: false, total_count: None }
 }
 
 /// Escapes `%`, `_` and `\` so user text matches literally inside a LIKE pattern.
