@@ -51,3 +51,38 @@ backend_tests! {
         assert_eq!(after["personTimes"]["total"], 3, "event groups are split so they add up to attendance");
     }
 }
+
+backend_tests! {
+    async fn money_raised_is_counted_on_the_local_day_it_was_confirmed(app) {
+        use chrono::TimeZone;
+        use sea_orm::sea_query::Expr;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let org = organizer(&app).await;
+        let campaign = campaign_in(&app, row_of(&json!(org)), "ACTIVE").await;
+        let mut rows = Vec::new();
+        for (i, amount) in [100, 200, 400].into_iter().enumerate() {
+            let input = json!({ "campaignId": campaign_gid(campaign), "amountFen": amount, "channel": "CASH",
+                "clientKey": format!("day-{i}"), "recordForGuest": true, "donorName": "郑女士" });
+            let pledged = app.ok(DONATE, json!({ "i": input })).await;
+            app.ok(CONFIRM, json!({ "i": { "id": pledged["donate"]["donation"]["id"] } })).await;
+            rows.push(row_of(&pledged["donate"]["donation"]["id"]));
+        }
+        // Base time is UTC+8: 15:59:59Z is 23:59:59 local, 16:00Z the next local midnight.
+        let at = |d: u32, h: u32, m: u32, s: u32| chrono::Utc.with_ymd_and_hms(2026, 3, d, h, m, s).single().expect("instant");
+        for (row, when) in rows.iter().zip([at(1, 15, 59, 59), at(1, 16, 0, 0), at(1, 0, 0, 0) - Duration::hours(8)]) {
+            entity::donation::Entity::update_many()
+                .col_expr(entity::donation::Column::ConfirmedAt, Expr::value(Some(when)))
+                .filter(entity::donation::Column::Id.eq(*row))
+                .exec(&app.state.db)
+                .await
+                .expect("backdate");
+        }
+        let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 3, d).expect("date");
+        let sum = |v: Vec<(chrono::NaiveDate, i64)>| v.into_iter().map(|(_, fen)| fen).sum::<i64>();
+        let first = api::service::impact::campaign_contributions(&app.state.db, day(1), day(1)).await.expect("sum");
+        assert!(first.iter().all(|(d, _)| *d == day(1)), "{first:?}");
+        assert_eq!(sum(first), 500, "23:59:59 and 00:00:00 local of March 1");
+        let second = api::service::impact::campaign_contributions(&app.state.db, day(2), day(2)).await.expect("sum");
+        assert_eq!(second, vec![(day(2), 200)], "16:00Z is already March 2 at the base");
+    }
+}

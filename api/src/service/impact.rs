@@ -165,36 +165,47 @@ pub async fn event_contributions(
 
 /// Money raised by campaigns between two local dates, inclusive: confirmed donations on the
 /// local date they were confirmed, refunds (negative records) on the date they were made.
+/// Summed per local day by the database: a year of a million donations is 365 rows here.
 pub async fn campaign_contributions(
     db: &impl ConnectionTrait,
     from: NaiveDate,
     to: NaiveDate,
 ) -> AppResult<Vec<(NaiveDate, i64)>> {
     use entity::donation::{self as donation, DonationStatus};
+    use sea_orm::sea_query::Expr;
     let (start, until) = (start_of(from), start_of(to.succ_opt().unwrap_or(to)));
-    let confirmed: Vec<(i64, Option<DateTime<Utc>>)> = donation::Entity::find()
-        .select_only()
-        .column(donation::Column::AmountFen)
-        .column(donation::Column::ConfirmedAt)
-        .filter(donation::Column::Status.eq(DonationStatus::Confirmed))
-        .filter(donation::Column::ConfirmedAt.gte(start))
-        .filter(donation::Column::ConfirmedAt.lt(until))
-        .into_tuple()
-        .all(db)
-        .await?;
-    let refunds: Vec<(i64, DateTime<Utc>)> = donation::Entity::find()
-        .select_only()
-        .column(donation::Column::AmountFen)
-        .column(donation::Column::CreatedAt)
-        .filter(donation::Column::Status.eq(DonationStatus::Refunded))
-        .filter(donation::Column::CreatedAt.gte(start))
-        .filter(donation::Column::CreatedAt.lt(until))
-        .into_tuple()
-        .all(db)
-        .await?;
-    let mut out: Vec<(NaiveDate, i64)> =
-        confirmed.into_iter().filter_map(|(fen, at)| at.map(|at| (local_date(at), fen))).collect();
-    out.extend(refunds.into_iter().map(|(fen, at)| (local_date(at), fen)));
+    let offset_hours = zone().local_minus_utc() / 3600;
+    // The local date of an instant, as `YYYY-MM-DD` text on both backends (UTC+8 has no DST).
+    let local_day = |column: &str| match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => {
+            // `AT TIME ZONE 'UTC'` first: the text must not depend on the session's zone.
+            format!("to_char(({column} AT TIME ZONE 'UTC') + interval '{offset_hours} hours', 'YYYY-MM-DD')")
+        }
+        _ => format!("date({column}, '{offset_hours:+} hours')"),
+    };
+    let mut out = Vec::new();
+    for (status, column, at) in [
+        (DonationStatus::Confirmed, "confirmed_at", donation::Column::ConfirmedAt),
+        (DonationStatus::Refunded, "created_at", donation::Column::CreatedAt),
+    ] {
+        let day = local_day(column);
+        let rows: Vec<(String, i64)> = donation::Entity::find()
+            .select_only()
+            .column_as(Expr::cust(day.clone()), "day")
+            .column_as(Expr::cust("CAST(SUM(amount_fen) AS BIGINT)"), "fen")
+            .filter(donation::Column::Status.eq(status))
+            .filter(at.gte(start))
+            .filter(at.lt(until))
+            .group_by(Expr::cust(day))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (day, fen) in rows {
+            let day = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+                .map_err(|e| AppError::Internal(format!("local day {day:?} from the database: {e}")))?;
+            out.push((day, fen));
+        }
+    }
     Ok(out)
 }
 
