@@ -840,11 +840,17 @@ fn guest_donor(d: &donation::Model) -> i64 {
 
 /// The next receipt number of `year`, from a counter row incremented in place: numbers are
 /// sequential and, since the increment commits or rolls back with its confirmation, gapless.
-async fn next_receipt_number(db: &impl ConnectionTrait, year: i32) -> AppResult<String> {
+async fn ensure_receipt_counter(db: &impl ConnectionTrait, year: i32) -> AppResult<()> {
     receipt_counter::Entity::insert(receipt_counter::ActiveModel { year: Set(year), last_number: Set(0) })
         .on_conflict_do_nothing()
         .exec_without_returning(db)
         .await?;
+    Ok(())
+}
+
+/// Locks the year's counter row until commit: every confirmation of the year waits for it, so
+/// it is taken as the transaction's last step (after `ensure_receipt_counter`).
+async fn next_receipt_number(db: &impl ConnectionTrait, year: i32) -> AppResult<String> {
     let rows = receipt_counter::Entity::update_many()
         .col_expr(receipt_counter::Column::LastNumber, Expr::col(receipt_counter::Column::LastNumber).add(1))
         .filter(receipt_counter::Column::Year.eq(year))
@@ -875,8 +881,8 @@ pub async fn confirm(
     let mut update = donation::Entity::update_many()
         .col_expr(donation::Column::Status, Expr::val(DonationStatus::Confirmed))
         .col_expr(donation::Column::ConfirmedAt, Expr::val(Some(now)));
-    if let Some(reference) = external_reference {
-        update = update.col_expr(donation::Column::ExternalReference, Expr::val(Some(reference)));
+    if let Some(reference) = &external_reference {
+        update = update.col_expr(donation::Column::ExternalReference, Expr::val(Some(reference.clone())));
     }
     // Conditional on the status: of two concurrent confirmations, one applies.
     let updated = update
@@ -887,17 +893,27 @@ pub async fn confirm(
     if updated.rows_affected != 1 {
         return Err(AppError::Conflict("the donation changed meanwhile; reload and retry".into()));
     }
+    ensure_receipt_counter(&txn, year).await?;
+    // The shared rows last, so they are held for as short a time as possible: the campaign's
+    // (every gift to it waits), then the year's receipt counter (every confirmation waits).
+    // Always in this order, so confirmations never wait for each other in a cycle.
+    add_to_totals(&txn, current.campaign_id, current.amount_fen, 1, guest_donor(&current)).await?;
+    adjust_donor_count(&txn, &current, 1).await?;
     let receipt = next_receipt_number(&txn, year).await?;
     donation::Entity::update_many()
-        .col_expr(donation::Column::ReceiptNumber, Expr::val(Some(receipt)))
+        .col_expr(donation::Column::ReceiptNumber, Expr::val(Some(receipt.clone())))
         .filter(donation::Column::Id.eq(id))
         .exec(&txn)
         .await?;
-    add_to_totals(&txn, current.campaign_id, current.amount_fen, 1, guest_donor(&current)).await?;
-    adjust_donor_count(&txn, &current, 1).await?;
-    let model = find_donation(&txn, id).await?;
     txn.commit().await?;
-    Ok(model)
+    // What the row now holds, without reading it again.
+    Ok(donation::Model {
+        status: DonationStatus::Confirmed,
+        confirmed_at: Some(now),
+        external_reference: external_reference.or(current.external_reference.clone()),
+        receipt_number: Some(receipt),
+        ..current
+    })
 }
 
 pub async fn cancel(db: &DatabaseConnection, id: i64) -> AppResult<donation::Model> {
