@@ -676,58 +676,66 @@ impl GraphQLEndpoint {
         if let Some(key) =
             public_key.filter(|key| operation_type == Some(OperationType::Query) && !responses.is_uncacheable(key))
         {
-            loop {
-                if let Some(hit) = responses.peek(&key)
-                    && self.still_valid(&hit).await
-                {
-                    counters.response_cache_hits.fetch_add(1, Ordering::Relaxed);
-                    return OpOutcome::cached(&hit, name);
+            match responses.begin(key) {
+                // Another request is computing this answer: wait for it. If it left nothing to
+                // serve (uncacheable, an error, a timeout), run without the cache rather than
+                // queueing behind one another.
+                Flight::Follower(mut done) => {
+                    let _ = tokio::time::timeout(limits.execution_timeout, done.changed()).await;
+                    if let Some(hit) = responses.peek(&key)
+                        && self.still_valid(&hit).await
+                    {
+                        counters.response_cache_hits.fetch_add(1, Ordering::Relaxed);
+                        return OpOutcome::cached(&hit, name);
+                    }
                 }
-                match responses.begin(key) {
-                    Flight::Follower(mut done) => {
-                        let _ = tokio::time::timeout(limits.execution_timeout, done.changed()).await;
+                Flight::Leader(flight) => {
+                    // A flight that ended since the lookup above may have left an answer.
+                    if let Some(hit) = responses.peek(&key)
+                        && self.still_valid(&hit).await
+                    {
+                        counters.response_cache_hits.fetch_add(1, Ordering::Relaxed);
+                        return OpOutcome::cached(&hit, name);
                     }
-                    Flight::Leader(flight) => {
-                        // The shared tier: an answer another instance (or this one, before a
-                        // restart) computed, still valid if its tags have not moved since.
-                        let hex = response_cache::key_hex(&key);
-                        let session = self.state.cache.generation_session();
-                        if let Some(raw) = self.state.cache.shared_response(&hex).await
-                            && let Some(entry) = response_cache::CachedResponse::decode(&raw, session)
-                            && self.still_valid(&entry).await
-                        {
-                            counters.response_cache_hits.fetch_add(1, Ordering::Relaxed);
-                            let entry = Arc::new(entry);
-                            responses.adopt(key, entry.clone());
-                            return OpOutcome::cached(&entry, name);
-                        }
-                        counters.response_cache_misses.fetch_add(1, Ordering::Relaxed);
-                        // List-tag generations as they are before anything is read.
-                        let Some(lists) = self.state.cache.generations(&response_cache::list_tags()).await else {
-                            drop(flight);
-                            return self.run(request, media, name, context, None).await;
-                        };
-                        let collector = ResponseTags::new(self.state.cache.clone(), &lists);
-                        let mut out = self.run(request, media, name, context, Some(collector.clone())).await;
-                        // Generations from another session (Redis reconnected meanwhile) cannot
-                        // be compared with later ones: such an answer is served, not kept.
-                        let same_session = self.state.cache.generation_session() == session;
-                        if out.status == StatusCode::OK && out.errors == 0 && same_session {
-                            match collector.finish() {
-                                Some((tags, generations)) => {
-                                    let entry = responses.put(key, out.body.clone(), tags, generations, session);
-                                    out.etag = Some(entry.etag.clone());
-                                    out.public = true;
-                                    let cache = self.state.cache.clone();
-                                    let raw = entry.encode();
-                                    tokio::spawn(async move { cache.put_shared_response(&hex, raw).await });
-                                }
-                                None => responses.mark_uncacheable(key),
-                            }
-                        }
+                    // The shared tier: an answer another instance (or this one, before a
+                    // restart) computed, still valid if its tags have not moved since.
+                    let hex = response_cache::key_hex(&key);
+                    let session = self.state.cache.generation_session();
+                    if let Some(raw) = self.state.cache.shared_response(&hex).await
+                        && let Some(entry) = response_cache::CachedResponse::decode(&raw, session)
+                        && self.still_valid(&entry).await
+                    {
+                        counters.response_cache_hits.fetch_add(1, Ordering::Relaxed);
+                        let entry = Arc::new(entry);
+                        responses.adopt(key, entry.clone());
+                        return OpOutcome::cached(&entry, name);
+                    }
+                    counters.response_cache_misses.fetch_add(1, Ordering::Relaxed);
+                    // List-tag generations as they are before anything is read.
+                    let Some(lists) = self.state.cache.generations(&response_cache::list_tags()).await else {
                         drop(flight);
-                        return out;
+                        return self.run(request, media, name, context, None).await;
+                    };
+                    let collector = ResponseTags::new(self.state.cache.clone(), &lists);
+                    let mut out = self.run(request, media, name, context, Some(collector.clone())).await;
+                    // Generations from another session (Redis reconnected meanwhile) cannot
+                    // be compared with later ones: such an answer is served, not kept.
+                    let same_session = self.state.cache.generation_session() == session;
+                    if out.status == StatusCode::OK && out.errors == 0 && same_session {
+                        match collector.finish() {
+                            Some((tags, generations)) => {
+                                let entry = responses.put(key, out.body.clone(), tags, generations, session);
+                                out.etag = Some(entry.etag.clone());
+                                out.public = true;
+                                let cache = self.state.cache.clone();
+                                let raw = entry.encode();
+                                tokio::spawn(async move { cache.put_shared_response(&hex, raw).await });
+                            }
+                            None => responses.mark_uncacheable(key),
+                        }
                     }
+                    drop(flight);
+                    return out;
                 }
             }
         }
