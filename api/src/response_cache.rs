@@ -399,9 +399,75 @@ impl Drop for FlightGuard {
     }
 }
 
+/// The document with what the GraphQL lexer ignores taken out — comments, commas, and
+/// whitespace except a single space between two name or number tokens — so the same query
+/// formatted differently shares one cache entry. String and block-string literals are kept
+/// byte for byte. Two texts with the same result lex to the same tokens.
+pub fn normalize(query: &str) -> String {
+    fn wordish(c: u8) -> bool {
+        c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
+    }
+    let bytes = query.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
+    let mut pending_space = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match c {
+            b' ' | b'\t' | b'\n' | b'\r' | b',' => {
+                pending_space = true;
+                i += 1;
+            }
+            // A byte-order mark is ignored too.
+            0xEF if bytes[i..].starts_with(&[0xEF, 0xBB, 0xBF]) => {
+                pending_space = true;
+                i += 3;
+            }
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                    i += 1;
+                }
+                pending_space = true;
+            }
+            b'"' => {
+                if pending_space && out.last().is_some_and(|&l| wordish(l) || l == b'"') {
+                    out.push(b' ');
+                }
+                pending_space = false;
+                let start = i;
+                if bytes[i..].starts_with(b"\"\"\"") {
+                    i += 3;
+                    while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
+                        i += if bytes[i..].starts_with(b"\\\"\"\"") { 4 } else { 1 };
+                    }
+                    i = (i + 3).min(bytes.len());
+                } else {
+                    i += 1;
+                    while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                        i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    }
+                    i = (i + 1).min(bytes.len());
+                }
+                out.extend_from_slice(&bytes[start..i]);
+            }
+            _ => {
+                if pending_space && wordish(c) && out.last().is_some_and(|&l| wordish(l) || l == b'"') {
+                    out.push(b' ');
+                }
+                pending_space = false;
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    // Only ASCII bytes were removed or added, so the text stays valid UTF-8.
+    String::from_utf8(out).unwrap_or_else(|_| query.to_owned())
+}
+
 pub fn key(scope: &str, query: &str, operation: Option<&str>, variables: &str) -> Key {
+    let query = normalize(query);
     let mut hasher = sha2::Sha256::new();
-    for part in [scope, query, operation.unwrap_or(""), variables] {
+    for part in [scope, query.as_str(), operation.unwrap_or(""), variables] {
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part.as_bytes());
     }

@@ -44,11 +44,14 @@ backend_tests! {
         assert_eq!(second, first);
         assert_eq!(hits(&app).await, before_hits + 1, "served from the response cache");
         assert_eq!(app.sql_statements(), sql, "a hit runs no SQL");
+        let reformatted = format!("# the same page\n{}", PAGE.replace(' ', "\n  ").replace("name", "name,"));
+        assert_eq!(app.ok_as(&anonymous, &reformatted, vars.clone()).await, first);
+        assert_eq!(hits(&app).await, before_hits + 2, "formatting and comments do not split entries");
 
         // A signed-in reader is never served the public entry, nor stored into it.
         let manager_view = app.ok(PAGE, vars.clone()).await;
         assert_eq!(manager_view["organization"]["contact"]["phone"], "0592-5111111");
-        assert_eq!(hits(&app).await, before_hits + 1);
+        assert_eq!(hits(&app).await, before_hits + 2);
 
         app.ok(UPDATE, json!({ "i": { "id": org["id"], "name": "整页缓存（改）" } })).await;
         let fresh = app.ok_as(&anonymous, PAGE, vars).await;

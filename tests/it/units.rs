@@ -120,3 +120,21 @@ async fn the_header_deadline_covers_exactly_the_request_heads() {
     d.saw_read(b"frame bytes");
     assert!(d.upgraded() && !d.timing_headers(), "frames after an upgrade are never parsed as HTTP");
 }
+
+#[test]
+fn formatting_does_not_split_response_cache_entries() {
+    use api::response_cache::normalize;
+    let compact = "query($id:ID!){campaign(id:$id){title progress{raisedFen}}}";
+    let pretty = "# the campaign page\nquery ($id: ID!) {\n  campaign(id: $id) {\n    title,\n    progress { raisedFen }\n  }\n}\n";
+    assert_eq!(normalize(pretty), normalize(compact));
+    assert_eq!(normalize(compact), compact, "already minimal");
+    // Names stay apart; string literals are kept byte for byte, comments inside them too.
+    assert_ne!(normalize("{ a b }"), normalize("{ ab }"));
+    assert_eq!(normalize("{ a(s: \"x  # y, z\") }"), "{a(s:\"x  # y, z\")}");
+    assert_eq!(
+        normalize("{ a(s: \"\"\"two\n  lines \\\"\"\" \"\"\") b }"),
+        "{a(s:\"\"\"two\n  lines \\\"\"\" \"\"\")b}"
+    );
+    assert_ne!(normalize("{ a(s: \"x\" t: \"y\") }"), normalize("{ a(s: \"x\"\"t: \"y\") }"));
+    assert_ne!(normalize("{ a(s: \"x y\") }"), normalize("{ a(s: \"x  y\") }"));
+}
