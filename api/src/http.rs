@@ -629,10 +629,8 @@ impl GraphQLEndpoint {
                 response_cache::key(&scope, &request.query, name.as_deref(), &variables)
             });
         if let Some(key) = &public_key
-            && let Some(hit) = responses.peek(key)
-            && self.still_valid(&hit).await
+            && let Some(hit) = self.near_hit(key).await
         {
-            counters.response_cache_hits.fetch_add(1, Ordering::Relaxed);
             return OpOutcome::cached(&hit, name);
         }
         if nesting_depth(&request.query) > MAX_NESTING {
@@ -682,19 +680,13 @@ impl GraphQLEndpoint {
                 // queueing behind one another.
                 Flight::Follower(mut done) => {
                     let _ = tokio::time::timeout(limits.execution_timeout, done.changed()).await;
-                    if let Some(hit) = responses.peek(&key)
-                        && self.still_valid(&hit).await
-                    {
-                        counters.response_cache_hits.fetch_add(1, Ordering::Relaxed);
+                    if let Some(hit) = self.near_hit(&key).await {
                         return OpOutcome::cached(&hit, name);
                     }
                 }
                 Flight::Leader(flight) => {
                     // A flight that ended since the lookup above may have left an answer.
-                    if let Some(hit) = responses.peek(&key)
-                        && self.still_valid(&hit).await
-                    {
-                        counters.response_cache_hits.fetch_add(1, Ordering::Relaxed);
+                    if let Some(hit) = self.near_hit(&key).await {
                         return OpOutcome::cached(&hit, name);
                     }
                     // The shared tier: an answer another instance (or this one, before a
@@ -740,6 +732,16 @@ impl GraphQLEndpoint {
             }
         }
         self.run(request, media, name, context, None).await
+    }
+
+    /// A valid answer from the near cache, counted as a hit.
+    async fn near_hit(&self, key: &response_cache::Key) -> Option<Arc<response_cache::CachedResponse>> {
+        let hit = self.state.responses.peek(key)?;
+        if !self.still_valid(&hit).await {
+            return None;
+        }
+        self.state.metrics.response_cache_hits.fetch_add(1, Ordering::Relaxed);
+        Some(hit)
     }
 
     /// Whether a cached answer may still be served: same generation session, and every tag

@@ -29,6 +29,9 @@ use tokio::sync::watch;
 
 use crate::cache::Cache;
 
+/// How many families there are.
+const FAMILIES: usize = 4;
+
 /// The families of public data a cached answer may contain, each with the tag every write of
 /// the family bumps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +43,7 @@ pub enum Family {
 }
 
 impl Family {
-    const ALL: [Family; 4] = [Family::Organization, Family::Campaign, Family::Impact, Family::Event];
+    const ALL: [Family; FAMILIES] = [Family::Organization, Family::Campaign, Family::Impact, Family::Event];
 
     pub fn list_tag(self) -> &'static str {
         match self {
@@ -68,7 +71,7 @@ impl Family {
 }
 
 /// The list tags whose generations are read before every cacheable execution.
-pub fn list_tags() -> [&'static str; 4] {
+pub fn list_tags() -> [&'static str; FAMILIES] {
     Family::ALL.map(Family::list_tag)
 }
 
@@ -199,8 +202,8 @@ pub struct ResponseTags {
 struct Collected {
     cacheable: bool,
     /// List-tag generations read before execution, by `Family::index`.
-    lists: [u64; 4],
-    used_lists: [bool; 4],
+    lists: [u64; FAMILIES],
+    used_lists: [bool; FAMILIES],
     /// Entity tags and their generations, read before their entity was loaded.
     entities: Vec<(String, u64)>,
     /// Root response keys scoped to an entity of a family.
@@ -212,7 +215,7 @@ struct Collected {
 impl ResponseTags {
     /// `lists` are the generations of `list_tags()`, read before execution starts.
     pub fn new(cache: Cache, lists: &[u64]) -> Self {
-        let mut generations = [0; 4];
+        let mut generations = [0; FAMILIES];
         for (slot, g) in generations.iter_mut().zip(lists) {
             *slot = *g;
         }
@@ -220,7 +223,7 @@ impl ResponseTags {
             inner: Arc::new(Mutex::new(Collected {
                 cacheable: true,
                 lists: generations,
-                used_lists: [false; 4],
+                used_lists: [false; FAMILIES],
                 entities: Vec::new(),
                 scopes: HashMap::new(),
                 escaped: Vec::new(),
@@ -276,7 +279,10 @@ impl ResponseTags {
         };
         let path = info.path_node.to_string();
         let parent_path = path.rsplit_once('.').map_or("", |(p, _)| p);
-        let escaped = c.escaped.iter().any(|e| parent_path == e || parent_path.starts_with(&format!("{e}.")));
+        let escaped = c
+            .escaped
+            .iter()
+            .any(|e| parent_path.strip_prefix(e.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('.')));
         if let Some(f) = family
             && (f != scope || escaped)
         {

@@ -65,13 +65,18 @@ async fn a_slow_operation_is_cancelled_at_the_execution_timeout() {
 /// A Redis server of this test's own, on a free port, so stalling it touches no other test.
 struct OwnRedis {
     /// Killed when dropped.
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
     port: u16,
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
 impl OwnRedis {
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    /// Kills the server and waits until it is gone: its port refuses connections.
+    async fn kill(mut self) {
+        self.child.kill().await.expect("redis-server killed");
     }
 
     async fn start(port: u16) -> Self {
@@ -81,7 +86,7 @@ impl OwnRedis {
             .kill_on_drop(true)
             .spawn()
             .expect("redis-server must be installed (the machine's Redis package provides it)");
-        let redis = Self { _child: child, port };
+        let redis = Self { child, port };
         for _ in 0..100 {
             if redis.command(&["PING"]).await.is_ok() {
                 return redis;
@@ -135,7 +140,7 @@ async fn redis_down_at_start_then_up_is_used_without_a_restart() {
     if !selected(Backend::Postgres) {
         return;
     }
-    let port = OwnRedis::free_port();
+    let port = free_port();
     let app = app_with_redis_on(port).await;
     let org = create(&app, json!({ "name": "迟到的缓存" })).await;
     let anonymous = Credentials::anonymous();
@@ -165,7 +170,7 @@ async fn a_stalled_redis_slows_nothing_and_no_stale_read_survives() {
     if !selected(Backend::Postgres) {
         return;
     }
-    let redis = OwnRedis::start(OwnRedis::free_port()).await;
+    let redis = OwnRedis::start(free_port()).await;
     let url = redis.url();
     let app = spawn_app_with(Backend::Postgres, |s| s.redis_url = Some(url)).await;
     let org = create(&app, json!({ "name": "暂停前" })).await;
@@ -205,7 +210,7 @@ async fn a_killed_redis_loses_no_write_and_no_read_and_is_used_again_when_back()
     if !selected(Backend::Postgres) {
         return;
     }
-    let port = OwnRedis::free_port();
+    let port = free_port();
     let redis = OwnRedis::start(port).await;
     let app = app_with_redis_on(port).await;
     let org = create(&app, json!({ "name": "断开之前" })).await;
@@ -214,8 +219,7 @@ async fn a_killed_redis_loses_no_write_and_no_read_and_is_used_again_when_back()
     app.ok_as(&anonymous, PAGE, vars.clone()).await;
     app.ok_as(&anonymous, PAGE, vars.clone()).await;
 
-    drop(redis); // killed: connections reset, new ones refused
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    redis.kill().await; // connections reset, new ones refused
     let update = "mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { organization { name } } }";
     let started = Instant::now();
     app.ok(update, json!({ "i": { "id": org["id"], "name": "断开之后" } })).await;
@@ -248,7 +252,7 @@ async fn generations_from_before_a_redis_restart_never_validate_an_answer() {
     if !selected(Backend::Postgres) {
         return;
     }
-    let port = OwnRedis::free_port();
+    let port = free_port();
     let redis = OwnRedis::start(port).await;
     let app = app_with_redis_on(port).await;
     let org = create(&app, json!({ "name": "重启之前" })).await;
@@ -270,7 +274,7 @@ async fn generations_from_before_a_redis_restart_never_validate_an_answer() {
     };
     let (_, saved) = read(redis.url()).await;
 
-    drop(redis);
+    redis.kill().await;
     let redis = OwnRedis::start(port).await;
     let (mut conn, now) = read(redis.url()).await;
     assert_eq!(now, vec![None, None], "the restarted Redis is empty");
@@ -379,7 +383,7 @@ struct CuttableProxy {
 
 impl CuttableProxy {
     async fn start(upstream: String) -> Self {
-        let mut proxy = Self { port: OwnRedis::free_port(), upstream, task: None };
+        let mut proxy = Self { port: free_port(), upstream, task: None };
         proxy.restore().await;
         proxy
     }
