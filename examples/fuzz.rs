@@ -163,11 +163,18 @@ async fn main() {
     let app = Application::build(settings).await.expect("server starts");
     let base = format!("http://{}", app.local_addr());
     let state = app.state().clone();
-    api::seed::demo(&state.db).await.expect("seed");
-    let manager =
-        identity::create_account(&state.db, "fuzz-manager@example.org", "correct-horse-42", "fuzz", &[Role::Manager])
-            .await
-            .expect("account");
+    api::seed::demo(state.ctx()).await.expect("seed");
+    let actor = api::events::Actor::cli("fuzz");
+    let manager = identity::create_account(
+        state.ctx(),
+        &actor,
+        "fuzz-manager@example.org",
+        "correct-horse-42",
+        "fuzz",
+        &[Role::Manager],
+    )
+    .await
+    .expect("account");
     let token = identity::start_session(&state.db, &state.tokens, manager).await.expect("session").access_token;
     tokio::spawn(app.run_until(std::future::pending()));
 

@@ -117,7 +117,7 @@ async fn run() -> anyhow::Result<()> {
         Command::SeedDemo => {
             let state = build_state(settings).await?;
             Migrator::up(&state.db, None).await?;
-            let created = api::seed::demo(&state.db).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let created = api::seed::demo(state.ctx()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             if created == 0 {
                 println!("the database already holds organizations; nothing seeded");
             } else {
@@ -127,15 +127,17 @@ async fn run() -> anyhow::Result<()> {
         Command::PurgeIdentityDocuments => {
             let state = build_state(settings).await?;
             let retention = state.settings.identity_document_retention;
-            let purged = api::service::event::purge_identity_documents(&state.db, retention, api::service::now())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let actor = api::events::Actor::cli("purge-identity-documents");
+            let purged =
+                api::service::event::purge_identity_documents(state.ctx(), &actor, retention, api::service::now())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("purged {purged} identity document(s)");
         }
         Command::CreateAdmin { email, name } => {
             let state = build_state(settings).await?;
             Migrator::up(&state.db, None).await?;
-            let outcome = api::seed::create_admin(&state.db, &email, &name, read_admin_password()?)
+            let outcome = api::seed::create_admin(state.ctx(), &email, &name, read_admin_password()?)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{outcome}");

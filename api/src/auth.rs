@@ -34,6 +34,8 @@ pub struct PartnerViewer {
 pub struct Viewer {
     pub account: Option<AccountViewer>,
     pub partner: Option<PartnerViewer>,
+    /// The client's address, as the audit trail records it.
+    pub address: Option<String>,
 }
 
 impl Viewer {
@@ -95,12 +97,37 @@ impl Viewer {
         if self.is_admin() { Ok(()) } else { Err(self.deny(what)) }
     }
 
+    /// The history of an object (who did what to it): staff. The whole audit log: admins
+    /// (`require_admin`).
+    pub fn can_see_history(&self) -> bool {
+        self.is_staff()
+    }
+
     // ------------------------------------------------------------ organizations
 
     /// Staff create organizations in any starting stage; any signed-in account may apply
     /// for incubation on behalf of a new organization (and becomes its owner).
     pub fn require_create_organization(&self) -> AppResult<()> {
         self.require_account().map(|_| ())
+    }
+
+    /// The stage a new organization starts in and who owns it: staff choose the stage (and
+    /// own nothing); everyone else applies (`APPLIED`) and becomes the owner.
+    pub fn organization_entry(
+        &self,
+        requested: Option<entity::organization::Stage>,
+    ) -> AppResult<(Option<entity::organization::Stage>, Option<i64>)> {
+        use entity::organization::Stage;
+        let account = self.require_account()?;
+        if self.is_staff() {
+            return Ok((requested, None));
+        }
+        if requested.is_some_and(|s| s != Stage::Applied) {
+            return Err(AppError::Forbidden(
+                "only staff add organizations to the network directly; apply with stage APPLIED".into(),
+            ));
+        }
+        Ok((Some(Stage::Applied), Some(account.id)))
     }
 
     pub fn can_edit_organization(&self, org_id: i64) -> bool {

@@ -51,6 +51,15 @@ pub struct Settings {
     pub check_in_opens_before: Duration,
     /// How long after an event ends identity documents of its registrations are kept.
     pub identity_document_retention: Duration,
+    /// How long operational events stay in the log (`INCUBASE_EVENT_RETENTION_DAYS`).
+    pub event_retention: Duration,
+    /// How long audit events (money, stage changes, awards, roles) stay; `None`: forever
+    /// (`INCUBASE_AUDIT_RETENTION_DAYS`).
+    pub audit_retention: Option<Duration>,
+    /// How far back a subscription's `after:` cursor may reach (`INCUBASE_REPLAY_WINDOW_HOURS`).
+    pub replay_window: Duration,
+    /// The follower's backstop poll of the log (`INCUBASE_EVENT_POLL_MS`).
+    pub event_poll_interval: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -163,6 +172,10 @@ impl Settings {
             debug_panic_route: false,
             check_in_opens_before: Duration::from_secs(60 * 60),
             identity_document_retention: Duration::from_secs(30 * 24 * 3600),
+            event_retention: Duration::from_secs(365 * 24 * 3600),
+            audit_retention: None,
+            replay_window: Duration::from_secs(7 * 24 * 3600),
+            event_poll_interval: Duration::from_millis(200),
         }
     }
 
@@ -328,6 +341,22 @@ impl Settings {
         if let Some(v) = get("INCUBASE_ID_DOC_RETENTION_DAYS") {
             s.identity_document_retention =
                 Duration::from_secs(parse_positive::<u64>("INCUBASE_ID_DOC_RETENTION_DAYS", &v)? * 24 * 3600);
+        }
+        if let Some(v) = get("INCUBASE_EVENT_RETENTION_DAYS") {
+            s.event_retention =
+                Duration::from_secs(parse_positive::<u64>("INCUBASE_EVENT_RETENTION_DAYS", &v)? * 24 * 3600);
+        }
+        if let Some(v) = get("INCUBASE_AUDIT_RETENTION_DAYS") {
+            s.audit_retention = match v.as_str() {
+                "forever" => None,
+                _ => Some(Duration::from_secs(parse_positive::<u64>("INCUBASE_AUDIT_RETENTION_DAYS", &v)? * 24 * 3600)),
+            };
+        }
+        if let Some(v) = get("INCUBASE_REPLAY_WINDOW_HOURS") {
+            s.replay_window = Duration::from_secs(parse_positive::<u64>("INCUBASE_REPLAY_WINDOW_HOURS", &v)? * 3600);
+        }
+        if let Some(v) = get("INCUBASE_EVENT_POLL_MS") {
+            s.event_poll_interval = Duration::from_millis(parse_positive("INCUBASE_EVENT_POLL_MS", &v)?);
         }
         Ok(s)
     }

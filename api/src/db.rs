@@ -27,6 +27,27 @@ impl Metrics {
     }
 }
 
+/// A small connection of its own for the event log's follower and other background work, so
+/// their statements are not counted as the requests'.
+pub async fn connect_background(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(settings.database_url.clone());
+    options
+        .acquire_timeout(settings.database_acquire_timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .sqlx_logging(false)
+        .max_connections(2)
+        .min_connections(0);
+    if !settings.is_postgres() {
+        options.max_connections(1).map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+        });
+    }
+    Database::connect(options).await
+}
+
 pub async fn connect(settings: &Settings, metrics: Arc<Metrics>) -> Result<DatabaseConnection, DbErr> {
     let url = &settings.database_url;
     let mut options = ConnectOptions::new(url.clone());

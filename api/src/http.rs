@@ -279,7 +279,7 @@ impl Endpoint for GraphQLEndpoint {
             }
         };
         let viewer = match authenticate(&self.state, authorization.as_deref(), api_key.as_deref()).await {
-            Ok(viewer) => viewer,
+            Ok(viewer) => Viewer { address: Some(address.clone()), ..viewer },
             Err(error) => {
                 let status = match error {
                     AppError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -352,6 +352,7 @@ impl Endpoint for SubscriptionEndpoint {
         let (schema, state) = (self.schema.clone(), self.state.clone());
         let header_authorization = req.header(header::AUTHORIZATION).map(str::to_owned);
         let header_key = req.header("x-api-key").map(str::to_owned);
+        let address = req.remote_addr().as_socket_addr().map(|a| a.ip().to_string());
         let upgraded = websocket.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |stream| {
             async_graphql_poem::GraphQLWebSocket::new(stream, schema, protocol)
                 .on_connection_init(move |payload| async move {
@@ -359,11 +360,14 @@ impl Endpoint for SubscriptionEndpoint {
                     let authorization =
                         field("authorization").or_else(|| field("Authorization")).or(header_authorization);
                     let api_key = field("apiKey").or(header_key);
-                    let viewer = authenticate(&state, authorization.as_deref(), api_key.as_deref())
+                    let mut viewer = authenticate(&state, authorization.as_deref(), api_key.as_deref())
                         .await
                         .map_err(|e| async_graphql::ErrorExtensions::extend(&e))?;
+                    viewer.address = address;
                     let mut data = async_graphql::Data::default();
                     data.insert(viewer);
+                    // Subscriptions resolve nested objects (a booking's space) through loaders.
+                    data.insert(Loaders::new(&state.db));
                     Ok(data)
                 })
                 .serve()

@@ -14,4 +14,5 @@ pub mod seed;
 pub mod service;
 pub mod startup;
 pub mod state;
+pub mod tags;
 pub mod telemetry;

@@ -28,6 +28,7 @@ use sha2::Digest;
 use tokio::sync::watch;
 
 use crate::cache::Cache;
+use crate::tags;
 
 /// How many families there are.
 const FAMILIES: usize = 4;
@@ -47,22 +48,22 @@ impl Family {
 
     pub fn list_tag(self) -> &'static str {
         match self {
-            Family::Organization => crate::service::organization::CACHE_TAG,
-            Family::Campaign => crate::service::crowdfunding::CACHE_TAG,
-            Family::Impact => crate::service::impact::CACHE_TAG,
-            Family::Event => crate::service::event::CACHE_TAG,
+            Family::Organization => tags::ORGANIZATIONS,
+            Family::Campaign => tags::CAMPAIGNS,
+            Family::Impact => tags::IMPACT,
+            Family::Event => tags::EVENTS,
         }
     }
 
-    /// The tag of one entity of the family, bumped by every write of that entity.
+    /// The tag of one entity of the family, bumped by every write of that entity (the
+    /// dashboard is one entity: its list tag).
     pub fn entity_tag(self, id: i64) -> String {
-        let kind = match self {
-            Family::Organization => "organization",
-            Family::Campaign => "campaign",
-            Family::Impact => "impact",
-            Family::Event => "event",
-        };
-        format!("{kind}:{id}")
+        match self {
+            Family::Organization => tags::Entity::Organization.tag(id),
+            Family::Campaign => tags::Entity::Campaign.tag(id),
+            Family::Event => tags::Entity::Event.tag(id),
+            Family::Impact => tags::IMPACT.to_owned(),
+        }
     }
 
     fn index(self) -> usize {
@@ -156,6 +157,9 @@ fn field_opts_out(parent_type: &str, field: &str) -> bool {
         ("Campaign", "donations")
             // Memberships are private to the organization.
             | ("Organization", "members")
+            // Who did what: staff only, and it grows with every write.
+            | ("Organization", "history")
+            | ("Campaign", "history")
     )
 }
 

@@ -7,13 +7,20 @@ use entity::organization::{OrganizationKind, Stage};
 use entity::organization_focus_area::FocusArea;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
+use sea_orm::{EntityTrait, PaginatorTrait, TransactionTrait};
 
 use crate::error::AppResult;
+use crate::events::Actor;
+use crate::service::Ctx;
 use crate::service::credit_code;
 use crate::service::identity::{self, Role};
 use crate::service::organization::{self, NewOrganization, StageChange};
 use entity::membership::MemberRole;
+
+/// Who the seed's writes are recorded as in the event log.
+fn actor() -> Actor {
+    Actor::cli("seed-demo")
+}
 
 const DISTRICTS: [(&str, &str); 6] = [
     ("思明区", "350203"),
@@ -121,18 +128,19 @@ fn credit_code_for(rng: &mut StdRng, division: &str, kind: OrganizationKind) -> 
 pub const DEMO_PASSWORD: &str = "incubase-demo-2026";
 
 /// Creates an admin account, or gives an existing account the ADMIN role.
-pub async fn create_admin(db: &DatabaseConnection, email: &str, name: &str, password: String) -> AppResult<String> {
-    if let Some(existing) = identity::account_by_email(db, email).await? {
+pub async fn create_admin(ctx: Ctx<'_>, email: &str, name: &str, password: String) -> AppResult<String> {
+    let actor = Actor::cli("create-admin");
+    if let Some(existing) = identity::account_by_email(ctx.db, email).await? {
         let mut roles = Role::parse_list(&existing.roles);
         roles.push(Role::Admin);
-        identity::set_roles(db, existing.id, &roles).await?;
+        identity::set_roles(ctx, &actor, existing.id, &roles).await?;
         return Ok(format!("{} is now an admin", existing.email));
     }
-    let account = identity::create_account(db, email, &password, name, &[Role::Admin]).await?;
+    let account = identity::create_account(ctx, &actor, email, &password, name, &[Role::Admin]).await?;
     Ok(format!("created admin account {}", account.email))
 }
 
-async fn demo_accounts(db: &DatabaseConnection, owner_of: i64) -> AppResult<()> {
+async fn demo_accounts(ctx: Ctx<'_>, owner_of: i64) -> AppResult<()> {
     for (email, name, roles) in [
         ("admin@demo.incubase.cn", "基地管理员", vec![Role::Admin]),
         ("manager@demo.incubase.cn", "基地运营经理", vec![Role::Manager]),
@@ -140,15 +148,16 @@ async fn demo_accounts(db: &DatabaseConnection, owner_of: i64) -> AppResult<()> 
         ("donor@demo.incubase.cn", "爱心捐赠人", vec![Role::Donor]),
         ("member@demo.incubase.cn", "社会组织负责人", vec![Role::Donor]),
     ] {
-        identity::create_account(db, email, DEMO_PASSWORD, name, &roles).await?;
+        identity::create_account(ctx, &actor(), email, DEMO_PASSWORD, name, &roles).await?;
     }
-    identity::add_member(db, owner_of, "member@demo.incubase.cn", MemberRole::Owner, 0).await?;
+    identity::add_member(ctx, &actor(), owner_of, "member@demo.incubase.cn", MemberRole::Owner, 0).await?;
     Ok(())
 }
 
 /// Seeds the demo base; does nothing when organizations already exist. Returns how many
 /// organizations it created.
-pub async fn demo(db: &DatabaseConnection) -> AppResult<usize> {
+pub async fn demo(ctx: Ctx<'_>) -> AppResult<usize> {
+    let db = ctx.db;
     if entity::organization::Entity::find().count(db).await? > 0 {
         return Ok(0);
     }
@@ -178,7 +187,8 @@ pub async fn demo(db: &DatabaseConnection) -> AppResult<usize> {
         used_names.insert(name.to_owned());
         let code = credit_code_for(&mut rng, "350200", kind);
         let record = organization::create(
-            db,
+            ctx,
+            &actor(),
             NewOrganization {
                 name: name.into(),
                 name_traditional: traditional.map(Into::into),
@@ -194,9 +204,9 @@ pub async fn demo(db: &DatabaseConnection) -> AppResult<usize> {
             },
         )
         .await?;
-        advance(db, record.org.id, Stage::Resident, record.org.stage_changed_at).await?;
+        advance(ctx, record.org.id, Stage::Resident, record.org.stage_changed_at).await?;
         if created == 0 {
-            demo_accounts(db, record.org.id).await?;
+            demo_accounts(ctx, record.org.id).await?;
         }
         created += 1;
     }
@@ -220,7 +230,8 @@ pub async fn demo(db: &DatabaseConnection) -> AppResult<usize> {
             let joined_at = now - Duration::days(joined_days_ago);
             let founded = joined_at.date_naive() - Duration::days(rng.random_range(100..3000));
             let record = organization::create(
-                db,
+                ctx,
+                &actor(),
                 NewOrganization {
                     name: name.clone(),
                     kind: Some(kind),
@@ -235,20 +246,21 @@ pub async fn demo(db: &DatabaseConnection) -> AppResult<usize> {
                 },
             )
             .await?;
-            advance(db, record.org.id, stage, joined_at).await?;
+            advance(ctx, record.org.id, stage, joined_at).await?;
             created += 1;
         }
     }
-    crowdfunding(db, &mut rng).await?;
-    grants(db, &mut rng).await?;
-    events(db).await?;
-    spaces(db, &mut rng).await?;
+    crowdfunding(ctx, &mut rng).await?;
+    grants(ctx, &mut rng).await?;
+    events(ctx).await?;
+    spaces(ctx, &mut rng).await?;
     Ok(created)
 }
 
 /// The building: training rooms, a hall, an exhibition area, meeting and activity rooms and
 /// resident offices, with three weeks of bookings ahead (some waiting for approval).
-pub async fn spaces(db: &DatabaseConnection, rng: &mut StdRng) -> AppResult<usize> {
+pub async fn spaces(ctx: Ctx<'_>, rng: &mut StdRng) -> AppResult<usize> {
+    let db = ctx.db;
     use crate::service::booking::{self, Booker, BookingRequest};
     use crate::service::space::{self, Closure, OpeningHours, SpaceInput};
     use chrono::{Datelike, Weekday};
@@ -283,7 +295,8 @@ pub async fn spaces(db: &DatabaseConnection, rng: &mut StdRng) -> AppResult<usiz
             week(8 * 60 + 30, 21 * 60 + 30, &all_week)
         };
         let record = space::create(
-            db,
+            ctx,
+            &actor(),
             SpaceInput {
                 name: Some(name.into()),
                 kind: Some(kind),
@@ -317,7 +330,8 @@ pub async fn spaces(db: &DatabaseConnection, rng: &mut StdRng) -> AppResult<usiz
         .collect();
     for (i, org) in residents.iter().take(8).enumerate() {
         space::create(
-            db,
+            ctx,
+            &actor(),
             SpaceInput {
                 name: Some(format!("入驻办公室 {}", 401 + i)),
                 kind: Some(SpaceKind::Office),
@@ -347,7 +361,8 @@ pub async fn spaces(db: &DatabaseConnection, rng: &mut StdRng) -> AppResult<usiz
     if let Some(start) = first.and_hms_opt(9, 0, 0).and_then(|t| t.and_local_timezone(shanghai).single()) {
         let start = start.with_timezone(&Utc);
         booking::create_recurring(
-            db,
+            ctx,
+            &actor(),
             Booker { account_id: manager.id, is_staff: true },
             BookingRequest {
                 space_id: bookable[0].space.id,
@@ -397,7 +412,8 @@ pub async fn spaces(db: &DatabaseConnection, rng: &mut StdRng) -> AppResult<usiz
             let organization_id =
                 if residents.is_empty() { None } else { Some(residents[rng.random_range(0..residents.len())]) };
             let result = booking::create(
-                db,
+                ctx,
+                &actor(),
                 Booker { account_id: if by_member { member.id } else { manager.id }, is_staff: !by_member },
                 BookingRequest {
                     space_id: room.space.id,
@@ -423,7 +439,8 @@ pub async fn spaces(db: &DatabaseConnection, rng: &mut StdRng) -> AppResult<usiz
 /// Campaigns of resident organizations in every status, with donations recorded through the
 /// service (so totals and receipts are what confirmations produce), then spread out in time.
 /// Some donors are masked or anonymous, a few pledges are unconfirmed and one is refunded.
-pub async fn crowdfunding(db: &DatabaseConnection, rng: &mut StdRng) -> AppResult<usize> {
+pub async fn crowdfunding(ctx: Ctx<'_>, rng: &mut StdRng) -> AppResult<usize> {
+    let db = ctx.db;
     use crate::service::crowdfunding::{self as cf, BudgetLineInput, CampaignAction, Donor, NewCampaign, NewDonation};
     use entity::campaign::CampaignStatus;
     use entity::donation::{self, DisplayMode, DonationChannel};
@@ -442,7 +459,8 @@ pub async fn crowdfunding(db: &DatabaseConnection, rng: &mut StdRng) -> AppResul
     if residents.is_empty() {
         return Ok(0);
     }
-    let partner = identity::create_api_key(db, "公益平台对接（演示）", &[identity::ApiScope::Donate], None, 0).await?;
+    let partner =
+        identity::create_api_key(ctx, &actor(), "公益平台对接（演示）", &[identity::ApiScope::Donate], None, 0).await?;
     let demo_donor = identity::account_by_email(db, "donor@demo.incubase.cn").await?;
     let now = Utc::now();
     /// (title, goal in yuan, status, donations, story, beneficiaries, budget lines in yuan)
@@ -525,7 +543,8 @@ pub async fn crowdfunding(db: &DatabaseConnection, rng: &mut StdRng) -> AppResul
             now + Duration::days(rng.random_range(20..90))
         };
         let record = cf::create(
-            db,
+            ctx,
+            &actor(),
             NewCampaign {
                 organization_id: org,
                 title: title.into(),
@@ -555,12 +574,12 @@ pub async fn crowdfunding(db: &DatabaseConnection, rng: &mut StdRng) -> AppResul
             seeded += 1;
             continue;
         }
-        cf::change_status(db, id, CampaignAction::Submit, None).await?;
+        cf::change_status(ctx, &actor(), id, CampaignAction::Submit, None).await?;
         if status == CampaignStatus::PendingReview {
             seeded += 1;
             continue;
         }
-        cf::change_status(db, id, CampaignAction::Approve, Some("材料齐全，同意上线".into())).await?;
+        cf::change_status(ctx, &actor(), id, CampaignAction::Approve, Some("材料齐全，同意上线".into())).await?;
         for n in 0..donations {
             let mode = match rng.random_range(0..8) {
                 0 | 1 => DisplayMode::Anonymous,
@@ -581,7 +600,8 @@ pub async fn crowdfunding(db: &DatabaseConnection, rng: &mut StdRng) -> AppResul
                 DonationChannel::OnlinePlatform
             };
             let d = cf::donate(
-                db,
+                ctx,
+                &actor(),
                 &donor,
                 NewDonation {
                     campaign_id: id,
@@ -601,9 +621,9 @@ pub async fn crowdfunding(db: &DatabaseConnection, rng: &mut StdRng) -> AppResul
             .await?;
             // The last few stay pledged, waiting for reconciliation.
             if n + 3 < donations {
-                cf::confirm(db, d.id, None).await?;
+                cf::confirm(ctx, &actor(), d.id, None).await?;
                 if n == 7 {
-                    cf::refund(db, d.id, Some("捐赠人重复支付，原路退回".into())).await?;
+                    cf::refund(ctx, &actor(), d.id, Some("捐赠人重复支付，原路退回".into())).await?;
                 }
             }
             // Spread the records over the campaign's run, oldest first.
@@ -617,7 +637,7 @@ pub async fn crowdfunding(db: &DatabaseConnection, rng: &mut StdRng) -> AppResul
                 .await?;
         }
         if status == CampaignStatus::Ended {
-            cf::change_status(db, id, CampaignAction::End, None).await?;
+            cf::change_status(ctx, &actor(), id, CampaignAction::End, None).await?;
             entity::campaign::Entity::update_many()
                 .col_expr(entity::campaign::Column::EndsAt, Expr::val(now - Duration::days(3)))
                 .filter(entity::campaign::Column::Id.eq(id))
@@ -630,7 +650,7 @@ pub async fn crowdfunding(db: &DatabaseConnection, rng: &mut StdRng) -> AppResul
 }
 
 /// Walks an organization to `stage` through allowed transitions, spaced out in time.
-async fn advance(db: &DatabaseConnection, id: i64, stage: Stage, mut at: chrono::DateTime<Utc>) -> AppResult<()> {
+async fn advance(ctx: Ctx<'_>, id: i64, stage: Stage, mut at: chrono::DateTime<Utc>) -> AppResult<()> {
     let steps = path_to(stage);
     let remaining = (Utc::now() - at).num_days().max(steps.len() as i64 + 1);
     let gap = Duration::days(remaining / (steps.len() as i64 + 1));
@@ -644,7 +664,8 @@ async fn advance(db: &DatabaseConnection, id: i64, stage: Stage, mut at: chrono:
             _ => "",
         };
         organization::transition(
-            db,
+            ctx,
+            &actor(),
             StageChange { organization_id: id, to: *step, note: Some(note.into()), occurred_at: Some(at) },
         )
         .await?;
@@ -719,7 +740,8 @@ const ACTIVITIES: [&str; 8] = [
 /// with proposals, reviews and awards, and 36 government-purchased projects worth 5.76
 /// million yuan whose service records add up to 40,000+ person-times, over 70% of them bought
 /// by street offices and communities for women, children and families.
-pub async fn grants(db: &DatabaseConnection, rng: &mut StdRng) -> AppResult<()> {
+pub async fn grants(ctx: Ctx<'_>, rng: &mut StdRng) -> AppResult<()> {
+    let db = ctx.db;
     use crate::service::grants::{self as g, BudgetLine, PeopleByGroup, ProposalInput, ReviewDraft, RoundInput};
     use crate::service::projects::{self as p, Funding, NewProject, NewServiceRecord};
     use entity::service_project::PurchaserKind;
@@ -743,14 +765,16 @@ pub async fn grants(db: &DatabaseConnection, rng: &mut StdRng) -> AppResult<()> 
     for (email, name) in
         [("reviewer2@demo.incubase.cn", "社工督导评审"), ("reviewer3@demo.incubase.cn", "财务评审专家")]
     {
-        reviewers.push(identity::create_account(db, email, DEMO_PASSWORD, name, &[Role::Reviewer]).await?.id);
+        reviewers
+            .push(identity::create_account(ctx, &actor(), email, DEMO_PASSWORD, name, &[Role::Reviewer]).await?.id);
     }
 
     // The round, open while proposals go in, then moved to its real (past) timeline.
     let now = Utc::now();
     let year = crate::service::impact::local_date(now).format("%Y").to_string();
     let round = g::create_round(
-        db,
+        ctx,
+        &actor(),
         RoundInput {
             title: format!("{year}年“凤凰之约”妇女儿童家庭公益创投大赛"),
             description: "市妇联社会治理创新服务基地年度公益创投，资助服务妇女、儿童和家庭的优秀社会组织项目。".into(),
@@ -779,7 +803,8 @@ pub async fn grants(db: &DatabaseConnection, rng: &mut StdRng) -> AppResult<()> 
         let org = orgs[i % orgs.len()];
         let requested = rng.random_range(5..=10) * 1_000_000;
         let proposal = g::create_proposal(
-            db,
+            ctx,
+            &actor(),
             round.round.id,
             org,
             None,
@@ -806,17 +831,18 @@ pub async fn grants(db: &DatabaseConnection, rng: &mut StdRng) -> AppResult<()> 
         )
         .await?;
         let id = proposal.proposal.id;
-        g::submit_proposal(db, id).await?;
+        g::submit_proposal(ctx, &actor(), id).await?;
         let mut total = 0.0;
         for reviewer in &reviewers {
-            g::assign_reviewer(db, id, *reviewer).await?;
+            g::assign_reviewer(ctx, &actor(), id, *reviewer).await?;
             let base: i32 = rng.random_range(5..=9);
             let scores: Vec<(String, i32)> = ["need", "design", "capacity", "impact"]
                 .iter()
                 .map(|k| ((*k).to_owned(), (base + rng.random_range(-1..=1)).clamp(0, 10)))
                 .collect();
             let review = g::save_review(
-                db,
+                ctx,
+                &actor(),
                 *reviewer,
                 id,
                 ReviewDraft { scores, comment: Some("需求分析扎实，建议细化成效指标。".into()) },
@@ -833,15 +859,16 @@ pub async fn grants(db: &DatabaseConnection, rng: &mut StdRng) -> AppResult<()> 
     for (_, id, requested) in &ranked {
         let amount = (*requested * 9 / 10).min(remaining);
         if awarded.len() < 8 && amount > 0 {
-            g::award(db, *id, amount, Some("经专家评审，予以资助。".into())).await?;
+            g::award(ctx, &actor(), *id, amount, Some("经专家评审，予以资助。".into())).await?;
             remaining -= amount;
             awarded.push(*id);
         } else {
-            g::decline(db, *id, Some("本轮未获资助，欢迎下一年度再次申报。".into())).await?;
+            g::decline(ctx, &actor(), *id, Some("本轮未获资助，欢迎下一年度再次申报。".into())).await?;
         }
     }
     g::update_round(
-        db,
+        ctx,
+        &actor(),
         round.round.id,
         g::RoundPatch {
             opens_at: Some(now - Duration::days(120)),
@@ -856,7 +883,8 @@ pub async fn grants(db: &DatabaseConnection, rng: &mut StdRng) -> AppResult<()> 
     for id in awarded {
         let proposal = g::find_proposal(db, id).await?;
         p::create_project(
-            db,
+            ctx,
+            &actor(),
             NewProject {
                 organization_id: None,
                 title: proposal.proposal.title.clone(),
@@ -901,7 +929,8 @@ pub async fn grants(db: &DatabaseConnection, rng: &mut StdRng) -> AppResult<()> 
         let ends_on = starts_on + Duration::days(364);
         let place = purchaser.trim_end_matches("办事处").trim_end_matches("居委会");
         let project = p::create_project(
-            db,
+            ctx,
+            &actor(),
             NewProject {
                 organization_id: Some(orgs[(i * 7) % orgs.len()]),
                 title: format!("{place}{title}"),
@@ -924,11 +953,12 @@ pub async fn grants(db: &DatabaseConnection, rng: &mut StdRng) -> AppResult<()> 
         .await?;
         let id = project.project.id;
         if starts_on <= today {
-            p::record_disbursement(db, id, contract_fen / 2, starts_on, Some("首期款".into())).await?;
+            p::record_disbursement(ctx, &actor(), id, contract_fen / 2, starts_on, Some("首期款".into())).await?;
         }
         if ends_on <= today {
             p::record_disbursement(
-                db,
+                ctx,
+                &actor(),
                 id,
                 contract_fen - contract_fen / 2,
                 ends_on,
@@ -936,7 +966,7 @@ pub async fn grants(db: &DatabaseConnection, rng: &mut StdRng) -> AppResult<()> 
             )
             .await?;
         }
-        let goal = p::add_goal(db, id, "服务人次", "人次", 1_000).await?;
+        let goal = p::add_goal(ctx, &actor(), id, "服务人次", "人次", 1_000).await?;
         let mut served = 0;
         for month in 0..12 {
             let served_on = starts_on + Duration::days(month * 30 + rng.random_range(0..25));
@@ -962,7 +992,8 @@ pub async fn grants(db: &DatabaseConnection, rng: &mut StdRng) -> AppResult<()> 
             };
             served += people.total();
             p::add_service_record(
-                db,
+                ctx,
+                &actor(),
                 id,
                 NewServiceRecord {
                     served_on,
@@ -974,7 +1005,7 @@ pub async fn grants(db: &DatabaseConnection, rng: &mut StdRng) -> AppResult<()> 
             .await?;
         }
         if served > 0 {
-            p::record_goal_progress(db, goal.id, served, Some("按月服务记录汇总".into()), today).await?;
+            p::record_goal_progress(ctx, &actor(), goal.id, served, Some("按月服务记录汇总".into()), today).await?;
         }
     }
     Ok(())
@@ -1071,7 +1102,8 @@ fn person(rng: &mut StdRng) -> String {
 
 /// A year of the base's programme: 69 activities of every kind (the source's count), most of
 /// them over and checked in, a few ahead with open registration and waitlists.
-pub async fn events(db: &DatabaseConnection) -> AppResult<usize> {
+pub async fn events(ctx: Ctx<'_>) -> AppResult<usize> {
+    let db = ctx.db;
     use crate::service::event::{self as ev, NewDelegation, NewEvent, NewExhibit, QuestionInput, TrainingFields};
     use entity::delegation::Origin;
     use entity::registration::{self, IdDocType, RegistrationStatus};
@@ -1100,14 +1132,16 @@ pub async fn events(db: &DatabaseConnection) -> AppResult<usize> {
     }
     // Two programmes: 5 cohorts of project-management training, 3 of social-work practice.
     let pm = ev::create_programme(
-        db,
+        ctx,
+        &actor(),
         "社会组织项目管理能力提升培训",
         Some("面向社会组织负责人和项目主管，覆盖项目设计、预算、执行、评估与政府购买服务项目管理。".into()),
         federation_partner,
     )
     .await?;
     let sw = ev::create_programme(
-        db,
+        ctx,
+        &actor(),
         "妇女儿童家庭社会工作实务培训",
         Some("面向妇联干部和一线社工，讲授个案、小组、社区工作方法及妇女儿童家庭服务实务。".into()),
         federation_partner,
@@ -1162,7 +1196,8 @@ pub async fn events(db: &DatabaseConnection) -> AppResult<usize> {
         });
         let exchange = kind == EventKind::Exchange;
         let event = ev::create(
-            db,
+            ctx,
+            &actor(),
             NewEvent {
                 kind,
                 title_traditional: exchange.then(|| traditional(&title)),
@@ -1202,16 +1237,17 @@ pub async fn events(db: &DatabaseConnection) -> AppResult<usize> {
             },
         )
         .await?;
-        ev::transition(db, event.id, entity::event::EventStatus::Published).await?;
+        ev::transition(ctx, &actor(), event.id, entity::event::EventStatus::Published).await?;
         let past = ends_at < now;
         if past {
-            ev::transition(db, event.id, entity::event::EventStatus::Completed).await?;
+            ev::transition(ctx, &actor(), event.id, entity::event::EventStatus::Completed).await?;
         }
         if kind == EventKind::Exhibition {
             for n in 0..rng.random_range(4..8) {
                 let shown = residents[rng.random_range(0..residents.len())];
                 ev::add_exhibit(
-                    db,
+                    ctx,
+                    &actor(),
                     NewExhibit {
                         event_id: event.id,
                         title: ["社区妈妈互助站", "困境儿童关爱计划", "婚姻家庭调解服务", "巾帼创业孵化营"][n % 4]
@@ -1234,7 +1270,8 @@ pub async fn events(db: &DatabaseConnection) -> AppResult<usize> {
                     _ => ("澳门妇女联合总会交流团", "澳門婦女聯合總會交流團"),
                 };
                 ev::add_delegation(
-                    db,
+                    ctx,
+                    &actor(),
                     NewDelegation {
                         event_id: event.id,
                         origin: *origin,
@@ -1330,14 +1367,19 @@ pub async fn events(db: &DatabaseConnection) -> AppResult<usize> {
                 ..Default::default()
             });
         }
+        // Written in bulk (a year of history), with their events in the same transaction.
+        let txn = db.begin().await?;
+        let mut logged = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(200) {
-            registration::Entity::insert_many(chunk.to_vec()).exec(db).await?;
+            let inserted = registration::Entity::insert_many(chunk.to_vec()).exec_with_returning(&txn).await?;
+            logged.extend(inserted.iter().map(ev::demo_registration_event));
         }
         entity::event::Entity::update_many()
             .col_expr(entity::event::Column::SeatsTaken, sea_orm::sea_query::Expr::val(seats))
             .filter(entity::event::Column::Id.eq(event.id))
-            .exec(db)
+            .exec(&txn)
             .await?;
+        ctx.commit(txn, &actor(), logged).await?;
         created += 1;
     }
     Ok(created)

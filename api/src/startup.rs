@@ -12,7 +12,7 @@ use poem::listener::TcpAcceptor;
 use crate::cache::Cache;
 use crate::config::{Environment, Settings};
 use crate::db::{self, Metrics};
-use crate::events::ProgressEvents;
+use crate::events::{EventLog, FollowerSettings};
 use crate::graphql::build_schema;
 use crate::listener::HeaderTimeoutAcceptor;
 use crate::ratelimit::OperationLimiter;
@@ -31,6 +31,8 @@ pub enum StartupError {
     Redis(#[from] redis::RedisError),
     #[error("token secret: {0}")]
     Secret(String),
+    #[error("cannot follow the event log: {0}")]
+    EventLog(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -43,8 +45,9 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let state = build_state(settings).await?;
+        let mut state = build_state(settings).await?;
         Migrator::up(&state.db, None).await?;
+        state.log = follow_log(&state).await?;
         let addr = state.settings.listen;
         let listener = std::net::TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?;
         listener.set_nonblocking(true).map_err(|source| StartupError::Bind { addr, source })?;
@@ -71,10 +74,7 @@ impl Application {
         let schema =
             build_schema(Some(self.state.clone()), &self.state.settings.limits, &self.state.settings.environment);
         let app = crate::http::routes(schema, self.state.clone());
-        let purger = tokio::spawn(crate::service::event::purge_identity_documents_hourly(
-            self.state.db.clone(),
-            self.state.settings.identity_document_retention,
-        ));
+        let purger = tokio::spawn(purge_hourly(self.state.clone()));
         let served = Server::new_with_acceptor(self.acceptor)
             .idle_timeout(self.state.settings.limits.idle_timeout)
             .run_with_graceful_shutdown(app, shutdown, Some(GRACE))
@@ -88,6 +88,38 @@ impl Application {
     /// Serves until SIGTERM or Ctrl-C.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.run_until(shutdown_signal()).await
+    }
+}
+
+/// Once an hour while serving (the first run an hour after start): erases identity documents
+/// past their retention (`purge-identity-documents` does it on demand) and old events of the
+/// log past theirs.
+async fn purge_hourly(state: AppState) {
+    let every = Duration::from_secs(3600);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let actor = crate::events::Actor::system("hourly-purge");
+    loop {
+        ticks.tick().await;
+        let settings = &state.settings;
+        let now = crate::service::now();
+        match crate::service::event::purge_identity_documents(
+            state.ctx(),
+            &actor,
+            settings.identity_document_retention,
+            now,
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "identity documents purged"),
+            Err(e) => tracing::warn!(error = %e, "purging identity documents failed; retrying in an hour"),
+        }
+        match crate::events::audit::purge(&state.db, settings.event_retention, settings.audit_retention, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "old events purged from the log"),
+            Err(e) => tracing::warn!(error = %e, "purging the event log failed; retrying in an hour"),
+        }
     }
 }
 
@@ -107,10 +139,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         SignInLimiter::new(settings.sign_in_per_account_per_minute, settings.sign_in_per_address_per_minute);
     let operation_limiter = Arc::new(OperationLimiter::new(&settings.limits));
     let responses = ResponseCache::new(settings.response_cache_entries, settings.cache_ttl);
-    let events = match &settings.redis_url {
-        Some(url) => ProgressEvents::redis(url, &settings.cache_prefix, settings.cache_timeout).await?,
-        None => ProgressEvents::in_process(),
-    };
+    let log = EventLog::writer_only(cache.clone());
     Ok(AppState {
         db,
         cache,
@@ -120,8 +149,21 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         sign_in_limiter,
         operation_limiter,
         responses,
-        events,
+        log,
     })
+}
+
+/// This instance's follower of the event log, on a connection of its own.
+async fn follow_log(state: &AppState) -> Result<EventLog, StartupError> {
+    let settings = &state.settings;
+    let background = db::connect_background(settings).await?;
+    let follower = FollowerSettings {
+        poll_interval: settings.event_poll_interval,
+        // With Redis the cache is shared by every instance and outlives them.
+        durable_coherence: settings.redis_url.is_some() && settings.cache_enabled,
+        listen_url: settings.is_postgres().then(|| settings.database_url.clone()),
+    };
+    EventLog::follow(background, state.cache.clone(), follower).await.map_err(|e| StartupError::EventLog(e.to_string()))
 }
 
 /// `INCUBASE_JWT_SECRET`, or a generated secret kept in a file beside the SQLite database

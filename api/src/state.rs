@@ -6,7 +6,7 @@ use sea_orm::DatabaseConnection;
 use crate::cache::Cache;
 use crate::config::Settings;
 use crate::db::Metrics;
-use crate::events::ProgressEvents;
+use crate::events::EventLog;
 use crate::ratelimit::OperationLimiter;
 use crate::response_cache::ResponseCache;
 use crate::service::crowdfunding::Crowdfunding;
@@ -23,12 +23,24 @@ pub struct AppState {
     pub sign_in_limiter: Arc<SignInLimiter>,
     pub operation_limiter: Arc<OperationLimiter>,
     pub responses: Arc<ResponseCache>,
-    pub events: ProgressEvents,
+    /// This instance's side of the event log: applies writes' effects, follows the log.
+    pub log: EventLog,
 }
 
 impl AppState {
+    /// What the service commands need.
+    pub fn ctx(&self) -> crate::service::Ctx<'_> {
+        crate::service::Ctx {
+            db: &self.db,
+            log: &self.log,
+            settings: &self.settings,
+            tokens: &self.tokens,
+            sign_in_limiter: &self.sign_in_limiter,
+        }
+    }
+
     pub fn crowdfunding(&self) -> Crowdfunding<'_> {
-        Crowdfunding { db: &self.db, cache: &self.cache, limits: &self.settings.limits, events: &self.events }
+        Crowdfunding { db: &self.db, cache: &self.cache, limits: &self.settings.limits }
     }
 
     pub fn directory(&self) -> Directory<'_> {

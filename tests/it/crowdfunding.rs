@@ -49,10 +49,11 @@ query($id: ID!) {
 
 /// A campaign of `org_row` moved to `status` through the service (fixtures for other tests).
 pub async fn campaign_in(app: &TestApp, org_row: i64, status: &str) -> i64 {
-    let db = &app.state.db;
+    let ctx = app.state.ctx();
     let now = Utc::now();
     let record = service::create(
-        db,
+        ctx,
+        &crate::helpers::actor(),
         NewCampaign {
             organization_id: org_row,
             title: format!("测试项目{}", &uuid::Uuid::new_v4().simple().to_string()[..6]),
@@ -79,7 +80,7 @@ pub async fn campaign_in(app: &TestApp, org_row: i64, status: &str) -> i64 {
         other => panic!("no fixture for {other}"),
     };
     for step in steps {
-        service::change_status(db, id, *step, None).await.expect("status");
+        service::change_status(ctx, &crate::helpers::actor(), id, *step, None).await.expect("status");
     }
     id
 }
@@ -131,7 +132,7 @@ backend_tests! {
     async fn campaign_lifecycle_and_visibility(app) {
         let (org_gid, org_row) = org(&app, "厦门市阳光妇女儿童服务中心").await;
         let member = app.account("member", &[Role::Donor]).await;
-        identity::add_member(&app.state.db, org_row, &member.email, MemberRole::Editor, 0).await.expect("member");
+        identity::add_member(app.state.ctx(), &crate::helpers::actor(), org_row, &member.email, MemberRole::Editor, 0).await.expect("member");
         let as_member = Credentials::account(&member);
         let now = Utc::now();
         let created = app.ok_as(&as_member, CREATE, json!({ "i": {
@@ -241,7 +242,7 @@ backend_tests! {
         assert_eq!(first["confirmDonation"]["donation"]["receiptNumber"], format!("{year}-000001"));
         assert_eq!(first["confirmDonation"]["progress"]["raisedFen"], 20_000);
         // A partner key with RECONCILE confirms too.
-        let key = identity::create_api_key(&app.state.db, "对账系统", &[ApiScope::Reconcile], None, 0).await.expect("key");
+        let key = identity::create_api_key(app.state.ctx(), &crate::helpers::actor(), "对账系统", &[ApiScope::Reconcile], None, 0).await.expect("key");
         let second = app.ok_as(&Credentials::api_key(&key.secret), CONFIRM, json!({ "i": { "id": hidden["id"] } })).await;
         assert_eq!(second["confirmDonation"]["donation"]["receiptNumber"], format!("{year}-000002"));
         assert_eq!(second["confirmDonation"]["progress"]["raisedFen"], 70_000);
@@ -317,7 +318,7 @@ backend_tests! {
         let theirs = app.ok_as(&someone, DONATE, json!({ "i": donation_input(&campaign, 1_000, "retry-1") })).await;
         assert_ne!(theirs["donate"]["donation"]["id"], first["donate"]["donation"]["id"]);
         // Partner keys record guests; the guest needs a name unless anonymous.
-        let key = identity::create_api_key(&app.state.db, "小程序", &[ApiScope::Donate], None, 0).await.expect("key");
+        let key = identity::create_api_key(app.state.ctx(), &crate::helpers::actor(), "小程序", &[ApiScope::Donate], None, 0).await.expect("key");
         let partner = Credentials::api_key(&key.secret);
         let body = app.gql_as(&partner, DONATE, json!({ "i": donation_input(&campaign, 500, "g-1") })).await;
         assert_eq!(body["errors"][0]["extensions"]["field"], "donorName");
@@ -326,7 +327,7 @@ backend_tests! {
         let recorded = app.ok_as(&partner, DONATE, json!({ "i": guest })).await;
         assert_eq!(recorded["donate"]["donation"]["donorName"], "林美玲");
         // A replay still answers after the campaign ended.
-        service::change_status(&app.state.db, row_of(&json!(campaign)), CampaignAction::End, None).await.expect("end");
+        service::change_status(app.state.ctx(), &crate::helpers::actor(), row_of(&json!(campaign)), CampaignAction::End, None).await.expect("end");
         let late = app.ok_as(&donor, DONATE, json!({ "i": donation_input(&campaign, 1_000, "retry-1") })).await;
         assert_eq!(late, first);
         assert_eq!(sql_i64(&app, "SELECT COUNT(*) FROM donations").await, 3);
@@ -386,7 +387,7 @@ backend_tests! {
         let campaign = campaign_gid(campaign_in(&app, org_row, "ACTIVE").await);
         let wang = Credentials::account(&app.account("wang", &[Role::Donor]).await);
         let li = Credentials::account(&app.account("li", &[Role::Donor]).await);
-        let key = identity::create_api_key(&app.state.db, "小程序", &[ApiScope::Donate], None, 0).await.expect("key");
+        let key = identity::create_api_key(app.state.ctx(), &crate::helpers::actor(), "小程序", &[ApiScope::Donate], None, 0).await.expect("key");
         let partner = Credentials::api_key(&key.secret);
         let mut ids = Vec::new();
         for (who, key) in [(&wang, "w1"), (&wang, "w2"), (&li, "l1"), (&partner, "g1"), (&partner, "g2")] {
@@ -615,7 +616,8 @@ fn names_are_masked_per_character() {
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-const PROGRESS: &str = "subscription($id: ID!) { campaignProgress(id: $id) { raisedFen donationCount donorState } }";
+const PROGRESS: &str =
+    "subscription($id: ID!) { campaignProgress(id: $id) { cursor progress { raisedFen donationCount donorState } } }";
 
 /// Opens a graphql-transport-ws connection to `app` and subscribes to a campaign's progress.
 async fn subscribe_progress(app: &TestApp, campaign: &str) -> Socket {
@@ -674,7 +676,8 @@ async fn next_message(socket: &mut Socket) -> Value {
 async fn next_progress(socket: &mut Socket) -> Value {
     let msg = next_message(socket).await;
     assert_eq!(msg["type"], "next", "{msg}");
-    msg["payload"]["data"]["campaignProgress"].clone()
+    assert!(msg["payload"]["data"]["campaignProgress"]["cursor"].is_string(), "every message has a cursor: {msg}");
+    msg["payload"]["data"]["campaignProgress"]["progress"].clone()
 }
 
 async fn pledge_and_confirm(app: &TestApp, campaign: &str, amount: i64, key: &str) -> Value {
@@ -707,7 +710,7 @@ backend_tests! {
 
         // The organization's members may watch it, signing in through connection_init.
         let member = app.account("member", &[Role::Donor]).await;
-        identity::add_member(&app.state.db, org_row, &member.email, MemberRole::Editor, 0).await.expect("member");
+        identity::add_member(app.state.ctx(), &crate::helpers::actor(), org_row, &member.email, MemberRole::Editor, 0).await.expect("member");
         let init = json!({ "authorization": format!("Bearer {}", member.token) });
         let mut socket = subscribe_progress_with(&app, &draft, init).await;
         assert_eq!(next_progress(&mut socket).await, json!({ "raisedFen": 0, "donationCount": 0, "donorState": null }));
@@ -751,7 +754,7 @@ async fn seed_demo_adds_living_campaigns() {
         return;
     }
     let app = spawn_app(Backend::Sqlite).await;
-    api::seed::demo(&app.state.db).await.expect("seed");
+    api::seed::demo(app.state.ctx()).await.expect("seed");
     let list = app
         .ok_as(
             &Credentials::anonymous(),

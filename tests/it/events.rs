@@ -161,7 +161,7 @@ backend_tests! {
         let member = app.account("member", &[Role::Donor]).await;
         let outsider = app.account("outsider", &[Role::Donor]).await;
         let org_row = row_id(&json!(org));
-        identity::add_member(&app.state.db, org_row, &member.email, entity::membership::MemberRole::Editor, 0)
+        identity::add_member(app.state.ctx(), &crate::helpers::actor(), org_row, &member.email, entity::membership::MemberRole::Editor, 0)
             .await.expect("member");
         let drafts = r#"query($o: ID!) { events(filter: { includeDrafts: true, organizer: $o }) { totalCount } }"#;
         let mine = app.ok_as(&Credentials::account(&member), drafts, json!({ "o": org })).await;
@@ -547,10 +547,10 @@ backend_tests! {
 
         // Not yet due: the event has not ended.
         let retention = std::time::Duration::from_secs(30 * 24 * 3600);
-        let purged = api::service::event::purge_identity_documents(&app.state.db, retention, Utc::now()).await.expect("purge");
+        let purged = api::service::event::purge_identity_documents(app.state.ctx(), &crate::helpers::actor(), retention, Utc::now()).await.expect("purge");
         assert_eq!(purged, 0);
         let later = Utc::now() + Duration::days(40);
-        let purged = api::service::event::purge_identity_documents(&app.state.db, retention, later).await.expect("purge");
+        let purged = api::service::event::purge_identity_documents(app.state.ctx(), &crate::helpers::actor(), retention, later).await.expect("purge");
         assert_eq!(purged, 1);
         let seen = app.ok(r#"query($id: ID!) { event(id: $id) { registrations { edges { node {
             identityDocument { type maskedNumber purgedAt } } } } } }"#, json!({ "id": id })).await;
@@ -566,9 +566,9 @@ backend_tests! {
     async fn partners_with_register_scope_register_named_guests(app) {
         let org = organizer(&app).await;
         let id = published_event(&app, &org, Duration::days(2), json!({})).await;
-        let db = &app.state.db;
-        let with = identity::create_api_key(db, "小程序", &[ApiScope::Register], None, 0).await.expect("key");
-        let without = identity::create_api_key(db, "只读", &[ApiScope::Read], None, 0).await.expect("key");
+        let ctx = app.state.ctx();
+        let with = identity::create_api_key(ctx, &crate::helpers::actor(), "小程序", &[ApiScope::Register], None, 0).await.expect("key");
+        let without = identity::create_api_key(ctx, &crate::helpers::actor(), "只读", &[ApiScope::Read], None, 0).await.expect("key");
         let input = json!({ "input": { "eventId": id, "privacyConsent": true,
             "guest": { "name": "黄秀英", "phone": "138-0592-0001" } } });
         let ok = app.ok_as(&Credentials::api_key(&with.secret), REGISTER, input.clone()).await;

@@ -68,7 +68,9 @@ pub async fn org_with_owner(app: &TestApp, name: &str) -> (String, TestAccount) 
     let id = org["id"].as_str().unwrap().to_owned();
     let owner = app.account("owner", &[Role::Donor]).await;
     let row = api::graphql::ids::parse(&id).unwrap().1;
-    identity::add_member(&app.state.db, row, &owner.email, MemberRole::Owner, 0).await.unwrap();
+    identity::add_member(app.state.ctx(), &crate::helpers::actor(), row, &owner.email, MemberRole::Owner, 0)
+        .await
+        .unwrap();
     (id, owner)
 }
 
@@ -239,7 +241,7 @@ backend_tests! {
 
         // A reviewer who belongs to the proposing organization is never assigned.
         let (member_org, member) = org_with_owner(&app, "集美区亲子服务中心").await;
-        identity::set_roles(&app.state.db, member.id, &[Role::Donor, Role::Reviewer]).await.unwrap();
+        identity::set_roles(app.state.ctx(), &crate::helpers::actor(), member.id, &[Role::Donor, Role::Reviewer]).await.unwrap();
         let own_p = draft(&app, &member, &round_id, &member_org, "自己的项目", 100_000).await;
         app.ok_as(&Credentials::account(&member), SUBMIT, json!({ "i": { "id": own_p["id"] } })).await;
         let conflict = app.gql(ASSIGN, json!({ "i": { "proposalId": own_p["id"], "reviewerId": member.global_id } })).await;

@@ -179,7 +179,10 @@ async fn require_redis() {
 /// signs it in.
 pub async fn new_account(state: &AppState, label: &str, roles: &[Role]) -> TestAccount {
     let email = format!("{label}-{}@test.incubase.cn", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let account = identity::create_account(&state.db, &email, "correct-horse-42", label, roles).await.expect("account");
+    let account =
+        identity::create_account(state.ctx(), &crate::helpers::actor(), &email, "correct-horse-42", label, roles)
+            .await
+            .expect("account");
     let issued = identity::start_session(&state.db, &state.tokens, account).await.expect("session");
     TestAccount {
         id: issued.account.id,
@@ -350,4 +353,97 @@ macro_rules! backend_tests {
             }
         )*
     };
+}
+
+/// Who fixtures written straight through the services are recorded as in the event log.
+pub fn actor() -> api::events::Actor {
+    api::events::Actor::system("test-fixture")
+}
+
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a graphql-transport-ws connection (with `init` as the connection_init payload) and
+/// starts one subscription under id "1".
+pub async fn subscribe(app: &TestApp, init: Value, query: &str, variables: Value) -> Socket {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!("{}/graphql/ws", app.address.replacen("http://", "ws://", 1));
+    let mut request = url.into_client_request().expect("request");
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().expect("header"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
+    socket.send(Message::text(json!({ "type": "connection_init", "payload": init }).to_string())).await.expect("init");
+    assert_eq!(next_ws_message(&mut socket).await["type"], "connection_ack");
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } });
+    socket.send(Message::text(subscribe.to_string())).await.expect("subscribe");
+    socket
+}
+
+/// The next protocol message (bounded wait: a missing push fails instead of hanging).
+pub async fn next_ws_message(socket: &mut Socket) -> Value {
+    use futures::StreamExt;
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("socket open")
+            .expect("message");
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
+            let value: Value = serde_json::from_str(&text).expect("json");
+            if value["type"] != "ping" && value["type"] != "pong" {
+                return value;
+            }
+        }
+    }
+}
+
+/// The data of the next `next` message's `field`; panics on anything else.
+pub async fn next_data(socket: &mut Socket, field: &str) -> Value {
+    let msg = next_ws_message(socket).await;
+    assert_eq!(msg["type"], "next", "{msg}");
+    assert!(msg["payload"].get("errors").is_none(), "{msg}");
+    msg["payload"]["data"][field].clone()
+}
+
+/// Whether no message arrives within `wait` (what a subscriber must not be sent).
+pub async fn quiet_for(socket: &mut Socket, wait: Duration) -> bool {
+    use futures::StreamExt;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next()).await {
+            Err(_) => return true,
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) => {
+                let value: Value = serde_json::from_str(&text).expect("json");
+                if value["type"] != "ping" && value["type"] != "pong" {
+                    return false;
+                }
+            }
+            Ok(_) => return false,
+        }
+    }
+}
+
+/// Polls `check` until it holds or `within` passes; returns whether it held. For bounds that
+/// are part of the contract (a write on one instance reaches another within 1 s).
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// How many events the log holds.
+pub async fn event_count(app: &TestApp) -> i64 {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    entity::domain_event::Entity::find().count(&app.state.db).await.expect("count events") as i64
 }

@@ -9,6 +9,7 @@ mod authz;
 mod cache;
 mod crowdfunding;
 mod dashboard;
+mod event_log;
 mod events;
 mod faults;
 mod grants;

@@ -241,7 +241,7 @@ backend_tests! {
 
 backend_tests! {
     async fn seed_demo_adds_up_like_the_real_base(app) {
-        api::seed::demo(&app.state.db).await.expect("seed");
+        api::seed::demo(app.state.ctx()).await.expect("seed");
         let today = api::service::projects::today().to_string();
         let stats = app.ok(STATS, json!({ "from": "2023-01-01", "to": today, "g": "YEAR" })).await["baseStats"].clone();
         let totals = &stats["totals"];

@@ -231,7 +231,7 @@ backend_tests! {
         let hall = space(&app, "多功能厅", 150, json!({ "kind": "HALL", "requiresApproval": true })).await;
         let alice = app.account("alice", &[Role::Donor]).await;
         let bob = app.account("bob", &[Role::Donor]).await;
-        api::service::identity::add_member(&app.state.db, org_row, &alice.email, entity::membership::MemberRole::Editor, 0).await.unwrap();
+        api::service::identity::add_member(app.state.ctx(), &crate::helpers::actor(), org_row, &alice.email, entity::membership::MemberRole::Editor, 0).await.unwrap();
         let (a, b) = (Credentials::account(&alice), Credentials::account(&bob));
 
         let mut input = booking_input(&hall, &at(6, 14, 0), &at(6, 16, 0), 80);
@@ -412,7 +412,7 @@ backend_tests! {
 
 backend_tests! {
     async fn demo_base_has_its_spaces_and_weeks_of_bookings(app) {
-        api::seed::demo(&app.state.db).await.expect("seed");
+        api::seed::demo(app.state.ctx()).await.expect("seed");
         let data = app.ok("{ spaces(first: 100) { totalCount edges { node { kind name residentOrganization { stage } } } } }", json!({})).await;
         let kinds: std::collections::BTreeSet<String> = data["spaces"]["edges"].as_array().unwrap().iter()
             .map(|e| e["node"]["kind"].as_str().unwrap().to_owned()).collect();

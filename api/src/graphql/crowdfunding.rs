@@ -17,9 +17,9 @@ use crate::error::AppError;
 use crate::response_cache::{Family, ResponseTags};
 use crate::service::crowdfunding::{
     self as service, BudgetLineInput as ServiceBudgetLine, CampaignAction, CampaignFilter as ServiceFilter,
-    CampaignPatch, CampaignRecord, CampaignSort, Donor, NewCampaign, NewDonation, WallEntry,
+    CampaignPatch, CampaignRecord, CampaignSort, NewCampaign, NewDonation, WallEntry,
 };
-use crate::service::{pagination, retry_transient};
+use crate::service::pagination;
 use crate::state::AppState;
 
 pub const CAMPAIGN: &str = "Campaign";
@@ -151,6 +151,20 @@ pub(crate) fn visible(viewer: &Viewer, r: &CampaignRecord) -> bool {
 impl Campaign {
     pub async fn id(&self) -> ID {
         ids::encode(CAMPAIGN, self.0.campaign.id)
+    }
+
+    /// What happened to it, newest first: who created, changed, decided or paid what, and
+    /// when. `null` unless the viewer is staff (and, for donations, reconcilers).
+    #[graphql(complexity = "connection::cost(first, None, child_complexity)")]
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Option<PagedConnection<super::audit::AuditEntry>>> {
+        let allowed = viewer(ctx).can_see_history();
+        super::audit::history_of(ctx, crate::events::Aggregate::Campaign, self.0.campaign.id, allowed, first, after)
+            .await
     }
 
     async fn organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
@@ -338,6 +352,19 @@ pub struct Donation(pub donation::Model);
 impl Donation {
     async fn id(&self) -> ID {
         ids::encode(DONATION, self.0.id)
+    }
+
+    /// What happened to it, newest first: who created, changed, decided or paid what, and
+    /// when. `null` unless the viewer is staff (and, for donations, reconcilers).
+    #[graphql(complexity = "connection::cost(first, None, child_complexity)")]
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Option<PagedConnection<super::audit::AuditEntry>>> {
+        let allowed = viewer(ctx).can_reconcile_donations();
+        super::audit::history_of(ctx, crate::events::Aggregate::Donation, self.0.id, allowed, first, after).await
     }
 
     async fn campaign(&self, ctx: &Context<'_>) -> Result<Option<Campaign>> {
@@ -744,15 +771,6 @@ pub struct RefundDonationPayload {
 }
 
 /// The campaign behind `id`, after checking the viewer runs its organization's campaigns.
-async fn managed_campaign(state: &AppState, v: &Viewer, id: &ID, field: &str) -> Result<i64> {
-    let row = ids::decode(id, CAMPAIGN, field).extend()?;
-    let Some(record) = service::find_by_id(&state.db, row).await.extend()? else {
-        return Err(AppError::NotFound("campaign".into()).extend());
-    };
-    v.require_manage_campaigns_of(record.campaign.organization_id).extend()?;
-    Ok(row)
-}
-
 async fn progress_of(state: &AppState, campaign_id: i64) -> Result<CampaignProgress> {
     let record = service::find_by_id(&state.db, campaign_id)
         .await
@@ -769,89 +787,63 @@ impl CrowdfundingMutation {
     /// Starts a DRAFT campaign for an organization (its members, or staff).
     async fn create_campaign(&self, ctx: &Context<'_>, input: CreateCampaignInput) -> Result<CampaignPayload> {
         let state = state(ctx)?;
-        let v = viewer(ctx);
-        v.require_account().extend()?;
         let org = ids::decode(&input.organization_id, super::organization::TYPE_NAME, "organizationId").extend()?;
-        v.require_manage_campaigns_of(org).extend()?;
-        let record = state
-            .crowdfunding()
-            .create(NewCampaign {
-                organization_id: org,
-                title: input.title,
-                story: input.story,
-                cover_url: input.cover_url,
-                goal_fen: input.goal_fen,
-                starts_at: input.starts_at,
-                ends_at: input.ends_at,
-                beneficiaries: input.beneficiaries,
-                fundraising_qualification: input.fundraising_qualification,
-                filing_number: input.filing_number,
-                budget: budget(input.budget),
-                created_by_account_id: v.account.as_ref().map(|a| a.id),
-            })
-            .await
-            .extend()?;
+        let new = NewCampaign {
+            organization_id: org,
+            title: input.title,
+            story: input.story,
+            cover_url: input.cover_url,
+            goal_fen: input.goal_fen,
+            starts_at: input.starts_at,
+            ends_at: input.ends_at,
+            beneficiaries: input.beneficiaries,
+            fundraising_qualification: input.fundraising_qualification,
+            filing_number: input.filing_number,
+            budget: budget(input.budget),
+            created_by_account_id: None,
+        };
+        let record = service::create_campaign(state.ctx(), viewer(ctx), new).await.extend()?;
         Ok(CampaignPayload { campaign: Campaign(record) })
     }
 
     async fn update_campaign(&self, ctx: &Context<'_>, input: UpdateCampaignInput) -> Result<CampaignPayload> {
         let state = state(ctx)?;
-        let id = managed_campaign(state, viewer(ctx), &input.id, "id").await?;
-        let record = state
-            .crowdfunding()
-            .update(
-                id,
-                CampaignPatch {
-                    title: input.title,
-                    story: input.story,
-                    cover_url: input.cover_url.into(),
-                    goal_fen: input.goal_fen,
-                    starts_at: input.starts_at,
-                    ends_at: input.ends_at,
-                    beneficiaries: input.beneficiaries,
-                    fundraising_qualification: input.fundraising_qualification.into(),
-                    filing_number: input.filing_number.into(),
-                    budget: input.budget.map(budget),
-                },
-            )
-            .await
-            .extend()?;
+        let id = ids::decode(&input.id, CAMPAIGN, "id").extend()?;
+        let patch = CampaignPatch {
+            title: input.title,
+            story: input.story,
+            cover_url: input.cover_url.into(),
+            goal_fen: input.goal_fen,
+            starts_at: input.starts_at,
+            ends_at: input.ends_at,
+            beneficiaries: input.beneficiaries,
+            fundraising_qualification: input.fundraising_qualification.into(),
+            filing_number: input.filing_number.into(),
+            budget: input.budget.map(budget),
+        };
+        let record = service::update_campaign(state.ctx(), viewer(ctx), id, patch).await.extend()?;
         Ok(CampaignPayload { campaign: Campaign(record) })
     }
 
     /// DRAFT → PENDING_REVIEW; needs the qualification and the filing number.
     async fn submit_campaign(&self, ctx: &Context<'_>, input: CampaignIdInput) -> Result<CampaignPayload> {
-        let state = state(ctx)?;
-        let id = managed_campaign(state, viewer(ctx), &input.id, "id").await?;
-        let record = state.crowdfunding().change_status(id, CampaignAction::Submit, input.note).await.extend()?;
-        Ok(CampaignPayload { campaign: Campaign(record) })
+        change_status(ctx, &input.id, CampaignAction::Submit, input.note).await
     }
 
     /// Staff: PENDING_REVIEW → ACTIVE (published) or back to DRAFT with a note.
     async fn review_campaign(&self, ctx: &Context<'_>, input: ReviewCampaignInput) -> Result<CampaignPayload> {
-        let state = state(ctx)?;
-        viewer(ctx).require_review_campaign().extend()?;
-        let id = ids::decode(&input.id, CAMPAIGN, "id").extend()?;
         let action = if input.approve { CampaignAction::Approve } else { CampaignAction::Reject };
-        let record = state.crowdfunding().change_status(id, action, input.note).await.extend()?;
-        Ok(CampaignPayload { campaign: Campaign(record) })
+        change_status(ctx, &input.id, action, input.note).await
     }
 
     /// Staff: ACTIVE → ENDED (collection closes; pledges made before may still be confirmed).
     async fn end_campaign(&self, ctx: &Context<'_>, input: CampaignIdInput) -> Result<CampaignPayload> {
-        let state = state(ctx)?;
-        viewer(ctx).require_review_campaign().extend()?;
-        let id = ids::decode(&input.id, CAMPAIGN, "id").extend()?;
-        let record = state.crowdfunding().change_status(id, CampaignAction::End, input.note).await.extend()?;
-        Ok(CampaignPayload { campaign: Campaign(record) })
+        change_status(ctx, &input.id, CampaignAction::End, input.note).await
     }
 
     /// DRAFT, PENDING_REVIEW or ACTIVE → CANCELLED (its members, or staff).
     async fn cancel_campaign(&self, ctx: &Context<'_>, input: CampaignIdInput) -> Result<CampaignPayload> {
-        let state = state(ctx)?;
-        let id = managed_campaign(state, viewer(ctx), &input.id, "id").await?;
-        let record = state.crowdfunding().change_status(id, CampaignAction::Cancel, input.note).await.extend()?;
-        Ok(CampaignPayload { campaign: Campaign(record) })
+        change_status(ctx, &input.id, CampaignAction::Cancel, input.note).await
     }
 
     async fn post_campaign_update(
@@ -860,11 +852,11 @@ impl CrowdfundingMutation {
         input: PostCampaignUpdateInput,
     ) -> Result<PostCampaignUpdatePayload> {
         let state = state(ctx)?;
-        let id = managed_campaign(state, viewer(ctx), &input.campaign_id, "campaignId").await?;
+        let id = ids::decode(&input.campaign_id, CAMPAIGN, "campaignId").extend()?;
         let update =
-            service::post_update(&state.db, id, &input.title, &input.body, input.published_at).await.extend()?;
-        // Updates show on the cached campaign page.
-        service::invalidate_campaign(&state.cache, id, false).await;
+            service::post_campaign_update(state.ctx(), viewer(ctx), id, input.title, input.body, input.published_at)
+                .await
+                .extend()?;
         Ok(PostCampaignUpdatePayload { update: CampaignUpdate(update) })
     }
 
@@ -872,17 +864,6 @@ impl CrowdfundingMutation {
     /// record guests. Idempotent per `clientKey`.
     async fn donate(&self, ctx: &Context<'_>, input: DonateInput) -> Result<DonatePayload> {
         let state = state(ctx)?;
-        let v = viewer(ctx);
-        v.require_donate().extend()?;
-        let donor = match (&v.account, &v.partner) {
-            (Some(a), _) if input.record_for_guest => {
-                v.require_record_guest_donation().extend()?;
-                Donor::StaffForGuest { staff_account_id: a.id }
-            }
-            (Some(a), _) => Donor::Account { id: a.id, display_name: a.display_name.clone() },
-            (None, Some(p)) => Donor::Partner { key_id: p.key_id },
-            (None, None) => return Err(AppError::Unauthenticated.extend()),
-        };
         let campaign_id = ids::decode(&input.campaign_id, CAMPAIGN, "campaignId").extend()?;
         let new = NewDonation {
             campaign_id,
@@ -894,7 +875,7 @@ impl CrowdfundingMutation {
             message: input.message,
             client_key: input.client_key,
         };
-        let donation = retry_transient(|| service::donate(&state.db, &donor, new.clone())).await.extend()?;
+        let donation = service::donate_as(state.ctx(), viewer(ctx), input.record_for_guest, new).await.extend()?;
         Ok(DonatePayload { donation: Donation(donation) })
     }
 
@@ -902,14 +883,9 @@ impl CrowdfundingMutation {
     /// receipt number and adds it to the campaign's totals.
     async fn confirm_donation(&self, ctx: &Context<'_>, input: ConfirmDonationInput) -> Result<DonationPayload> {
         let state = state(ctx)?;
-        viewer(ctx).require_reconcile_donations().extend()?;
         let id = ids::decode(&input.id, DONATION, "id").extend()?;
-        let donation = retry_transient(|| {
-            let reference = input.external_reference.clone();
-            async move { state.crowdfunding().confirm(id, reference).await }
-        })
-        .await
-        .extend()?;
+        let donation =
+            service::confirm_donation(state.ctx(), viewer(ctx), id, input.external_reference).await.extend()?;
         let progress = progress_of(state, donation.campaign_id).await?;
         Ok(DonationPayload { donation: Donation(donation), progress })
     }
@@ -917,20 +893,8 @@ impl CrowdfundingMutation {
     /// PLEDGED → CANCELLED: staff, a RECONCILE key, or the donor who pledged.
     async fn cancel_donation(&self, ctx: &Context<'_>, input: DonationIdInput) -> Result<DonationPayload> {
         let state = state(ctx)?;
-        let v = viewer(ctx);
         let id = ids::decode(&input.id, DONATION, "id").extend()?;
-        let current = service::find_donation(&state.db, id).await;
-        let current = match current {
-            Ok(d) => d,
-            // Do not tell callers who may cancel nothing whether a donation exists.
-            Err(e) => {
-                v.require_cancel_donation(None).extend()?;
-                return Err(e.extend());
-            }
-        };
-        v.require_cancel_donation(current.donor_account_id).extend()?;
-        let donation = service::cancel(&state.db, id).await.extend()?;
-        service::invalidate_campaign(&state.cache, donation.campaign_id, false).await;
+        let donation = service::cancel_donation(state.ctx(), viewer(ctx), id).await.extend()?;
         let progress = progress_of(state, donation.campaign_id).await?;
         Ok(DonationPayload { donation: Donation(donation), progress })
     }
@@ -938,17 +902,24 @@ impl CrowdfundingMutation {
     /// Staff or a RECONCILE key: reverses a confirmed donation with a REFUNDED record.
     async fn refund_donation(&self, ctx: &Context<'_>, input: RefundDonationInput) -> Result<RefundDonationPayload> {
         let state = state(ctx)?;
-        viewer(ctx).require_reconcile_donations().extend()?;
         let id = ids::decode(&input.id, DONATION, "id").extend()?;
-        let (original, reversal) = retry_transient(|| {
-            let reason = input.reason.clone();
-            async move { state.crowdfunding().refund(id, reason).await }
-        })
-        .await
-        .extend()?;
+        let (original, reversal) =
+            service::refund_donation(state.ctx(), viewer(ctx), id, input.reason).await.extend()?;
         let progress = progress_of(state, original.campaign_id).await?;
         Ok(RefundDonationPayload { donation: Donation(original), refund: Donation(reversal), progress })
     }
+}
+
+async fn change_status(
+    ctx: &Context<'_>,
+    id: &ID,
+    action: CampaignAction,
+    note: Option<String>,
+) -> Result<CampaignPayload> {
+    let state = state(ctx)?;
+    let id = ids::decode(id, CAMPAIGN, "id").extend()?;
+    let record = service::change_campaign_status(state.ctx(), viewer(ctx), id, action, note).await.extend()?;
+    Ok(CampaignPayload { campaign: Campaign(record) })
 }
 
 // ---------------------------------------------------------------- subscriptions
@@ -956,45 +927,87 @@ impl CrowdfundingMutation {
 #[derive(Default)]
 pub struct CrowdfundingSubscription;
 
+/// A campaign's progress after something changed it.
+#[derive(SimpleObject)]
+pub struct CampaignProgressChange {
+    /// Pass as `after` when reconnecting to receive what came after this message.
+    pub cursor: String,
+    /// The event that changed the progress (`donation.confirmed`, `donation.refunded`, …);
+    /// `null` on the first message, which shows the progress as it is.
+    pub event_type: Option<String>,
+    pub event_id: Option<ID>,
+    /// The progress now (also when replaying missed changes: totals are read at delivery).
+    pub progress: CampaignProgress,
+}
+
 #[async_graphql::Subscription]
 impl CrowdfundingSubscription {
     /// The campaign's progress now, then again each time a donation to it is confirmed or
-    /// refunded (on any server instance sharing the Redis). Published campaigns only.
+    /// refunded or the campaign changes (written by any server instance or the CLI).
+    /// Published campaigns only. With `after` (a cursor of an earlier message), the changes
+    /// since that message come first, in order, then live ones; a cursor older than the
+    /// replay window answers `BAD_USER_INPUT` with reason `CURSOR_EXPIRED`.
     async fn campaign_progress(
         &self,
         ctx: &Context<'_>,
         id: ID,
-    ) -> Result<impl futures::Stream<Item = CampaignProgress> + use<>> {
+        after: Option<String>,
+    ) -> Result<impl futures::Stream<Item = CampaignProgressChange> + use<>> {
         let row = ids::decode(&id, CAMPAIGN, "id").extend()?;
         let state = state(ctx)?.clone();
-        // Subscribe before reading the snapshot so no change in between is missed.
-        let events = state.events.subscribe();
+        let after = match after {
+            Some(cursor) => {
+                Some(crate::events::log::resume_from(&state.db, &cursor, state.settings.replay_window).await.extend()?)
+            }
+            None => None,
+        };
+        let (start, changes) =
+            crate::events::live::events(&state.log, state.db.clone(), after, move |e| changes_progress(e, row))
+                .await
+                .map_err(|e| e.extend())?;
         let record = service::find_by_id(&state.db, row).await.extend()?;
         let Some(record) = record.filter(|r| visible(viewer(ctx), r)) else {
             return Err(AppError::NotFound("campaign".into()).extend());
         };
-        let first = CampaignProgress::of(&record);
-        let changes = futures::stream::unfold((events, state), move |(mut events, state)| async move {
-            loop {
-                match events.recv().await {
-                    Ok(id) if id != row => continue,
-                    // A lagging subscriber re-reads: whatever it missed, the totals are current.
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        // Through the cache: the writer invalidated it before announcing, and a
-                        // thousand subscribers then cost one load, not a thousand.
-                        match state.crowdfunding().campaign(row).await {
-                            Ok(Some(record)) => return Some((CampaignProgress::of(&record), (events, state))),
-                            Ok(None) => return None,
-                            Err(e) => {
-                                tracing::warn!(error = %e, "cannot read campaign progress for a subscriber");
-                                continue;
-                            }
-                        }
+        let state_for_changes = state.clone();
+        let first = CampaignProgressChange {
+            cursor: start.cursor(),
+            event_type: None,
+            event_id: None,
+            progress: CampaignProgress::of(&record),
+        };
+        let first = if after.is_some() { None } else { Some(first) };
+        let changes = futures::StreamExt::filter_map(changes, move |event| {
+            let state = state_for_changes.clone();
+            async move {
+                // Through the cache: a thousand subscribers cost one load, not a thousand.
+                match state.crowdfunding().campaign(row).await {
+                    Ok(Some(record)) => Some(CampaignProgressChange {
+                        cursor: crate::events::Position::of(&event).cursor(),
+                        event_type: Some(event.event_type.clone()),
+                        event_id: Some(ids::encode(super::audit::AUDIT_ENTRY, event.id)),
+                        progress: CampaignProgress::of(&record),
+                    }),
+                    Ok(None) => None,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read campaign progress for a subscriber");
+                        None
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                 }
             }
         });
-        Ok(futures::StreamExt::chain(futures::stream::iter([first]), changes))
+        Ok(futures::StreamExt::chain(futures::stream::iter(first), changes))
+    }
+}
+
+/// Whether `event` changes campaign `id`'s progress.
+fn changes_progress(event: &entity::domain_event::Model, id: i64) -> bool {
+    use crate::events::EventKind::*;
+    match crate::events::log::kind_of(event) {
+        Some(DonationConfirmed | DonationRefunded) => {
+            event.payload.get("campaignId").and_then(serde_json::Value::as_i64) == Some(id)
+        }
+        Some(CampaignUpdated | CampaignApproved | CampaignEnded | CampaignCancelled) => event.aggregate_id == id,
+        _ => false,
     }
 }

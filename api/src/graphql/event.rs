@@ -16,8 +16,8 @@ use super::organization::Organization;
 use super::state;
 use crate::error::AppError;
 use crate::service::event::{
-    self as service, Answer, CheckIn, EventFilter as ServiceFilter, EventPatch, Groups, NewDelegation, NewEvent,
-    NewExhibit, NewRegistration, QuestionInput, Registrant, TrainingFields,
+    self as service, Answer, EventFilter as ServiceFilter, EventPatch, Groups, NewDelegation, NewEvent, NewExhibit,
+    QuestionInput, RegistrationRequest, TrainingFields,
 };
 
 pub const EVENT: &str = "Event";
@@ -653,6 +653,19 @@ impl Registration {
         ids::encode(REGISTRATION, self.0.id)
     }
 
+    /// What happened to it, newest first: who created, changed, decided or paid what, and
+    /// when. `null` unless the viewer is staff (and, for donations, reconcilers).
+    #[graphql(complexity = "connection::cost(first, None, child_complexity)")]
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Option<PagedConnection<super::audit::AuditEntry>>> {
+        let allowed = viewer(ctx).can_see_history();
+        super::audit::history_of(ctx, crate::events::Aggregate::Registration, self.0.id, allowed, first, after).await
+    }
+
     async fn event(&self, ctx: &Context<'_>) -> Result<Option<Event>> {
         let loaders = ctx.data::<Loaders>()?;
         Ok(loaders.event.load_one(self.0.event_id).await.map_err(|e| e.extend())?.map(Event::from_model))
@@ -1194,17 +1207,6 @@ fn venue(v: VenueInput) -> Result<(Option<i64>, Option<String>)> {
 }
 
 /// The event an input names, and the check that the viewer runs it.
-async fn managed_event(ctx: &Context<'_>, id: &ID, field: &str) -> Result<event_entity::Model> {
-    let state = state(ctx)?;
-    let id = ids::decode(id, EVENT, field).extend()?;
-    let viewer = viewer(ctx);
-    // Anonymous callers learn nothing about which events exist.
-    viewer.require_account().extend()?;
-    let event = service::find(&state.db, id).await.extend()?;
-    viewer.require_manage_event(event.organizer_id).extend()?;
-    Ok(event)
-}
-
 #[derive(Default)]
 pub struct EventMutation;
 
@@ -1214,7 +1216,6 @@ impl EventMutation {
     async fn create_event(&self, ctx: &Context<'_>, input: CreateEventInput) -> Result<EventPayload> {
         let state = state(ctx)?;
         let organizer_id = ids::decode(&input.organizer_id, super::organization::TYPE_NAME, "organizerId").extend()?;
-        viewer(ctx).require_manage_event(organizer_id).extend()?;
         let training = match input.training {
             Some(t) => Some(TrainingFields {
                 programme_id: ids::decode(&t.programme_id, PROGRAMME, "training.programmeId").extend()?,
@@ -1227,9 +1228,10 @@ impl EventMutation {
             None => None,
         };
         let (venue_space_id, venue_address) = venue(input.venue)?;
-        let created = state
-            .events()
-            .create(NewEvent {
+        let created = service::create_event(
+            state.ctx(),
+            viewer(ctx),
+            NewEvent {
                 kind: input.kind.into(),
                 title: input.title,
                 title_traditional: input.title_traditional,
@@ -1253,51 +1255,52 @@ impl EventMutation {
                 audience_tags: input.audience_tags,
                 questions: questions(input.questions),
                 training,
-            })
-            .await
-            .extend()?;
+            },
+        )
+        .await
+        .extend()?;
         Ok(EventPayload { event: Event::from_model(created) })
     }
 
     async fn update_event(&self, ctx: &Context<'_>, input: UpdateEventInput) -> Result<EventPayload> {
-        let event = managed_event(ctx, &input.id, "id").await?;
+        let id = ids::decode(&input.id, EVENT, "id").extend()?;
         let state = state(ctx)?;
         let venue = match input.venue {
             Some(v) => Some(venue(v)?),
             None => None,
         };
-        let updated = state
-            .events()
-            .update(
-                event.id,
-                EventPatch {
-                    title: input.title,
-                    title_traditional: input.title_traditional.into(),
-                    summary: input.summary,
-                    summary_traditional: input.summary_traditional.into(),
-                    description: input.description,
-                    description_traditional: input.description_traditional.into(),
-                    starts_at: input.starts_at,
-                    ends_at: input.ends_at,
-                    time_zone: input.time_zone,
-                    venue,
-                    capacity: input.capacity,
-                    group_limit: input.group_limit,
-                    registration_opens_at: input.registration_opens_at.into(),
-                    registration_closes_at: input.registration_closes_at.into(),
-                    cancellation_deadline: input.cancellation_deadline.into(),
-                    requires_approval: input.requires_approval,
-                    requires_identity_document: input.requires_identity_document,
-                    audience_tags: input.audience_tags,
-                    questions: input.questions.map(questions),
-                    trainers: input.trainers,
-                    syllabus: input.syllabus.into(),
-                    hours: input.hours.into(),
-                    certificate_threshold_percent: input.certificate_threshold_percent.into(),
-                },
-            )
-            .await
-            .extend()?;
+        let updated = service::update_event(
+            state.ctx(),
+            viewer(ctx),
+            id,
+            EventPatch {
+                title: input.title,
+                title_traditional: input.title_traditional.into(),
+                summary: input.summary,
+                summary_traditional: input.summary_traditional.into(),
+                description: input.description,
+                description_traditional: input.description_traditional.into(),
+                starts_at: input.starts_at,
+                ends_at: input.ends_at,
+                time_zone: input.time_zone,
+                venue,
+                capacity: input.capacity,
+                group_limit: input.group_limit,
+                registration_opens_at: input.registration_opens_at.into(),
+                registration_closes_at: input.registration_closes_at.into(),
+                cancellation_deadline: input.cancellation_deadline.into(),
+                requires_approval: input.requires_approval,
+                requires_identity_document: input.requires_identity_document,
+                audience_tags: input.audience_tags,
+                questions: input.questions.map(questions),
+                trainers: input.trainers,
+                syllabus: input.syllabus.into(),
+                hours: input.hours.into(),
+                certificate_threshold_percent: input.certificate_threshold_percent.into(),
+            },
+        )
+        .await
+        .extend()?;
         Ok(EventPayload { event: Event::from_model(updated) })
     }
 
@@ -1307,8 +1310,9 @@ impl EventMutation {
         ctx: &Context<'_>,
         input: TransitionEventStatusInput,
     ) -> Result<EventPayload> {
-        let event = managed_event(ctx, &input.id, "id").await?;
-        let updated = state(ctx)?.events().transition(event.id, input.status.into()).await.extend()?;
+        let id = ids::decode(&input.id, EVENT, "id").extend()?;
+        let updated =
+            service::change_event_status(state(ctx)?.ctx(), viewer(ctx), id, input.status.into()).await.extend()?;
         Ok(EventPayload { event: Event::from_model(updated) })
     }
 
@@ -1319,23 +1323,25 @@ impl EventMutation {
     ) -> Result<CreateTrainingProgrammePayload> {
         let state = state(ctx)?;
         let organizer_id = ids::decode(&input.organizer_id, super::organization::TYPE_NAME, "organizerId").extend()?;
-        viewer(ctx).require_manage_event(organizer_id).extend()?;
         let programme =
-            service::create_programme(&state.db, &input.title, input.description, organizer_id).await.extend()?;
+            service::create_training_programme(state.ctx(), viewer(ctx), &input.title, input.description, organizer_id)
+                .await
+                .extend()?;
         Ok(CreateTrainingProgrammePayload { programme: TrainingProgramme(programme) })
     }
 
     async fn add_exhibit(&self, ctx: &Context<'_>, input: AddExhibitInput) -> Result<AddExhibitPayload> {
-        let event = managed_event(ctx, &input.event_id, "eventId").await?;
+        let event_id = ids::decode(&input.event_id, EVENT, "eventId").extend()?;
         let state = state(ctx)?;
         let organization_id = match &input.organization_id {
             Some(id) => Some(ids::decode(id, super::organization::TYPE_NAME, "organizationId").extend()?),
             None => None,
         };
-        let exhibit = service::add_exhibit(
-            &state.db,
+        let exhibit = service::add_event_exhibit(
+            state.ctx(),
+            viewer(ctx),
             NewExhibit {
-                event_id: event.id,
+                event_id,
                 title: input.title,
                 story: input.story,
                 media_urls: input.media_urls,
@@ -1349,16 +1355,17 @@ impl EventMutation {
     }
 
     async fn add_delegation(&self, ctx: &Context<'_>, input: AddDelegationInput) -> Result<AddDelegationPayload> {
-        let event = managed_event(ctx, &input.event_id, "eventId").await?;
+        let event_id = ids::decode(&input.event_id, EVENT, "eventId").extend()?;
         let state = state(ctx)?;
         let mut hosts = Vec::with_capacity(input.host_organization_ids.len());
         for id in &input.host_organization_ids {
             hosts.push(ids::decode(id, super::organization::TYPE_NAME, "hostOrganizationIds").extend()?);
         }
-        let delegation = service::add_delegation(
-            &state.db,
+        let delegation = service::add_event_delegation(
+            state.ctx(),
+            viewer(ctx),
             NewDelegation {
-                event_id: event.id,
+                event_id,
                 origin: input.origin.into(),
                 name: input.name,
                 name_traditional: input.name_traditional,
@@ -1375,13 +1382,8 @@ impl EventMutation {
     /// Removes an exhibit; those after it move up one place.
     async fn remove_exhibit(&self, ctx: &Context<'_>, input: RemoveExhibitInput) -> Result<RemoveExhibitPayload> {
         let state = state(ctx)?;
-        let viewer = viewer(ctx);
-        viewer.require_account().extend()?;
         let id = ids::decode(&input.id, EXHIBIT, "id").extend()?;
-        let found = service::find_exhibit(&state.db, id).await.extend()?;
-        let event = service::find(&state.db, found.event_id).await.extend()?;
-        viewer.require_manage_event(event.organizer_id).extend()?;
-        service::remove_exhibit(&state.db, id).await.extend()?;
+        service::remove_event_exhibit(state.ctx(), viewer(ctx), id).await.extend()?;
         Ok(RemoveExhibitPayload { removed_exhibit_id: input.id })
     }
 
@@ -1391,13 +1393,8 @@ impl EventMutation {
         input: RemoveDelegationInput,
     ) -> Result<RemoveDelegationPayload> {
         let state = state(ctx)?;
-        let viewer = viewer(ctx);
-        viewer.require_account().extend()?;
         let id = ids::decode(&input.id, DELEGATION, "id").extend()?;
-        let found = service::find_delegation(&state.db, id).await.extend()?;
-        let event = service::find(&state.db, found.event_id).await.extend()?;
-        viewer.require_manage_event(event.organizer_id).extend()?;
-        service::remove_delegation(&state.db, id).await.extend()?;
+        service::remove_event_delegation(state.ctx(), viewer(ctx), id).await.extend()?;
         Ok(RemoveDelegationPayload { removed_delegation_id: input.id })
     }
 
@@ -1405,30 +1402,10 @@ impl EventMutation {
     /// REGISTER — a named guest. Over capacity the registration joins the waitlist.
     async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Result<RegisterPayload> {
         let state = state(ctx)?;
-        let viewer = viewer(ctx);
-        viewer.require_register().extend()?;
         let event_id = ids::decode(&input.event_id, EVENT, "eventId").extend()?;
-        let registrant = match (&input.guest, &viewer.account, &viewer.partner) {
-            (Some(guest), _, Some(partner)) if viewer.has_scope(crate::service::identity::ApiScope::Register) => {
-                Registrant::Guest { key_id: partner.key_id, name: guest.name.clone(), phone: guest.phone.clone() }
-            }
-            (Some(_), _, _) => {
-                return Err(AppError::bad_input(
-                    "guest",
-                    "accounts register themselves; named guests are registered with a partner key",
-                )
-                .extend());
-            }
-            (None, Some(account), _) => Registrant::Account { id: account.id, name: account.display_name.clone() },
-            (None, None, _) => {
-                return Err(
-                    AppError::bad_input("guest", "a partner key registers a named guest: give `guest`").extend()
-                );
-            }
-        };
-        let new = NewRegistration {
+        let request = RegistrationRequest {
             event_id,
-            registrant,
+            guest: input.guest.map(|g| (g.name, g.phone)),
             party_size: input.party_size,
             groups: input.groups.unwrap_or_default().into(),
             answers: input.answers.into_iter().map(|a| Answer { question: a.question, answer: a.answer }).collect(),
@@ -1436,8 +1413,7 @@ impl EventMutation {
             client_key: input.client_key,
             identity_document: input.identity_document.map(|d| (d.kind.into(), d.number)),
         };
-        let (registration, replayed) =
-            crate::service::retry_transient(|| service::register(&state.db, new.clone())).await.extend()?;
+        let (registration, replayed) = service::register_as(state.ctx(), viewer(ctx), request).await.extend()?;
         Ok(RegisterPayload { registration: Registration(registration), replayed })
     }
 
@@ -1448,16 +1424,8 @@ impl EventMutation {
         input: CancelRegistrationInput,
     ) -> Result<RegistrationPayload> {
         let state = state(ctx)?;
-        let viewer = viewer(ctx);
-        viewer.require_register().or_else(|_| viewer.require_account().map(|_| ())).extend()?;
         let id = ids::decode(&input.id, REGISTRATION, "id").extend()?;
-        let reg = service::find_registration(&state.db, id).await.extend()?;
-        let event = service::find(&state.db, reg.event_id).await.extend()?;
-        viewer.require_cancel_registration(event.organizer_id, reg.account_id, reg.partner_key_id).extend()?;
-        let by_organizer = viewer.can_manage_event(event.organizer_id);
-        let updated = crate::service::retry_transient(|| service::cancel_registration(&state.db, id, by_organizer))
-            .await
-            .extend()?;
+        let updated = service::cancel_registration_as(state.ctx(), viewer(ctx), id).await.extend()?;
         Ok(RegistrationPayload { registration: Registration(updated) })
     }
 
@@ -1468,36 +1436,25 @@ impl EventMutation {
         input: DecideRegistrationInput,
     ) -> Result<RegistrationPayload> {
         let state = state(ctx)?;
-        let viewer = viewer(ctx);
-        viewer.require_account().extend()?;
         let id = ids::decode(&input.id, REGISTRATION, "id").extend()?;
-        let reg = service::find_registration(&state.db, id).await.extend()?;
-        let event = service::find(&state.db, reg.event_id).await.extend()?;
-        viewer.require_manage_event(event.organizer_id).extend()?;
-        let updated = service::decide_registration(&state.db, id, input.accept).await.extend()?;
+        let updated = service::decide_registration_as(state.ctx(), viewer(ctx), id, input.accept).await.extend()?;
         Ok(RegistrationPayload { registration: Registration(updated) })
     }
 
     /// Checks a ticket in at the door. A second scan reports the first one.
     async fn check_in(&self, ctx: &Context<'_>, input: CheckInInput) -> Result<CheckInPayload> {
-        let event = managed_event(ctx, &input.event_id, "eventId").await?;
+        let event_id = ids::decode(&input.event_id, EVENT, "eventId").extend()?;
         let state = state(ctx)?;
-        let outcome = service::check_in(
-            &state.db,
-            CheckIn {
-                event_id: event.id,
-                ticket_code: input.ticket_code,
-                attended: input.attended,
-                groups: input.groups.map(Into::into),
-                opens_before: state.settings.check_in_opens_before,
-            },
+        let (event, outcome) = service::check_in_as(
+            state.ctx(),
+            viewer(ctx),
+            event_id,
+            input.ticket_code,
+            input.attended,
+            input.groups.map(Into::into),
         )
         .await
         .extend()?;
-        if !outcome.already_checked_in {
-            // Attendance is counted as person-times on the dashboard.
-            state.cache.invalidate(crate::service::impact::CACHE_TAG).await;
-        }
         let seats = seats_of(ctx, &event).await?;
         Ok(CheckInPayload {
             checked_in_at: outcome.registration.checked_in_at,
@@ -1518,5 +1475,115 @@ impl From<Event> for super::node::Node {
             Event::PromotionEvent(x) => Node::PromotionEvent(x),
             Event::ExchangeEvent(x) => Node::ExchangeEvent(x),
         }
+    }
+}
+
+// ---------------------------------------------------------------- subscriptions
+
+#[derive(Default)]
+pub struct EventSubscription;
+
+/// An event's seats after something changed them.
+#[derive(SimpleObject)]
+pub struct EventSeatsChange {
+    /// Pass as `after` when reconnecting to receive what came after this message.
+    pub cursor: String,
+    /// What changed them (`registration.confirmed`, `registration.promoted`,
+    /// `registration.cancelled`, `event.updated`, …); `null` on the first message, which shows
+    /// the seats as they are.
+    pub event_type: Option<String>,
+    pub event_id: Option<ID>,
+    /// The registration concerned, when the change is about one.
+    pub registration_id: Option<ID>,
+    /// The seats when the message is delivered (also when replaying missed changes).
+    pub seats: EventSeats,
+}
+
+async fn seats_now(db: &sea_orm::DatabaseConnection, id: i64) -> crate::error::AppResult<EventSeats> {
+    let m = service::find(db, id).await?;
+    let c = service::counts_of(db, &[id]).await?.remove(&id).unwrap_or_default();
+    let taken = c.confirmed_persons as i32;
+    Ok(EventSeats {
+        capacity: m.capacity,
+        taken,
+        left: (m.capacity - taken).max(0),
+        confirmed_registrations: c.confirmed_registrations,
+        pending_registrations: c.pending_registrations,
+        waitlisted_registrations: c.waitlisted_registrations,
+        waitlisted_persons: c.waitlisted_persons,
+        checked_in_registrations: c.checked_in_registrations,
+        checked_in_persons: c.checked_in_persons,
+    })
+}
+
+/// Whether `e` changes event `id`'s seats.
+fn changes_seats(e: &entity::domain_event::Model, id: i64) -> bool {
+    use crate::events::{Aggregate, EventKind as K};
+    match crate::events::log::kind_of(e) {
+        Some(K::EventUpdated | K::EventPublished | K::EventCancelled | K::EventCompleted) => e.aggregate_id == id,
+        Some(kind) if kind.aggregate() == Aggregate::Registration => {
+            e.payload.get("eventId").and_then(serde_json::Value::as_i64) == Some(id)
+        }
+        _ => false,
+    }
+}
+
+#[async_graphql::Subscription]
+impl EventSubscription {
+    /// An event's seats now (capacity, taken, left, waitlisted, checked in), then again each
+    /// time a registration, cancellation, promotion, decision, check-in or edit changes them,
+    /// written by any server instance or the CLI. Published events, or any event for those who
+    /// run it. With `after` (a cursor of an earlier message) the changes since come first, in
+    /// order; a cursor past the replay window answers `BAD_USER_INPUT`, reason `CURSOR_EXPIRED`.
+    async fn event_seats(
+        &self,
+        ctx: &Context<'_>,
+        event_id: ID,
+        after: Option<String>,
+    ) -> Result<impl futures::Stream<Item = EventSeatsChange> + use<>> {
+        let id = ids::decode(&event_id, EVENT, "eventId").extend()?;
+        let state = state(ctx)?.clone();
+        let after = super::audit::resume(&state, after).await?;
+        let (start, changes) =
+            crate::events::live::events(&state.log, state.db.clone(), after, move |e| changes_seats(e, id))
+                .await
+                .map_err(|e| e.extend())?;
+        let event = service::find(&state.db, id).await.extend()?;
+        let v = viewer(ctx);
+        if event.status == entity::event::EventStatus::Draft && !v.can_manage_event(event.organizer_id) {
+            return Err(AppError::NotFound("event".into()).extend());
+        }
+        let first = match after {
+            Some(_) => None,
+            None => Some(EventSeatsChange {
+                cursor: start.cursor(),
+                event_type: None,
+                event_id: None,
+                registration_id: None,
+                seats: seats_now(&state.db, id).await.extend()?,
+            }),
+        };
+        let db = state.db.clone();
+        let changes = futures::StreamExt::filter_map(changes, move |e| {
+            let db = db.clone();
+            async move {
+                let registration = (e.aggregate_type == crate::events::Aggregate::Registration.type_name())
+                    .then(|| ids::encode(REGISTRATION, e.aggregate_id));
+                match seats_now(&db, id).await {
+                    Ok(seats) => Some(EventSeatsChange {
+                        cursor: crate::events::Position::of(&e).cursor(),
+                        event_type: Some(e.event_type.clone()),
+                        event_id: Some(ids::encode(super::audit::AUDIT_ENTRY, e.id)),
+                        registration_id: registration,
+                        seats,
+                    }),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot read seats for a subscriber");
+                        None
+                    }
+                }
+            }
+        });
+        Ok(futures::StreamExt::chain(futures::stream::iter(first), changes))
     }
 }

@@ -13,8 +13,6 @@ use crate::service::grants::{
     self as service, BudgetLine, Criterion, PeopleByGroup, ProposalInput, ProposalPatch, ProposalRecord, ProposalScope,
     RankedProposal, ReviewDraft, ReviewRecord, RoundInput, RoundPatch, RoundRecord, Rubric,
 };
-use crate::service::impact;
-use crate::state::AppState;
 
 pub const ROUND: &str = "GrantRound";
 pub const PROPOSAL: &str = "GrantProposal";
@@ -251,6 +249,27 @@ pub struct GrantProposal(pub ProposalRecord);
 impl GrantProposal {
     async fn id(&self) -> ID {
         ids::encode(PROPOSAL, self.0.proposal.id)
+    }
+
+    /// What happened to it, newest first: who created, changed, decided or paid what, and
+    /// when. `null` unless the viewer is staff (and, for donations, reconcilers).
+    #[graphql(complexity = "connection::cost(first, None, child_complexity)")]
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Option<PagedConnection<super::audit::AuditEntry>>> {
+        let allowed = viewer(ctx).can_see_history();
+        super::audit::history_of(
+            ctx,
+            crate::events::Aggregate::GrantProposal,
+            self.0.proposal.id,
+            allowed,
+            first,
+            after,
+        )
+        .await
     }
 
     async fn round(&self, ctx: &Context<'_>) -> Result<Option<GrantRound>> {
@@ -648,15 +667,6 @@ fn lines(list: Vec<BudgetLineObject>) -> Vec<BudgetLine> {
     list.into_iter().map(Into::into).collect()
 }
 
-/// The figures of the impact dashboard changed: drop its cached answers.
-async fn figures_changed(state: &AppState) {
-    state.cache.invalidate(impact::CACHE_TAG).await;
-}
-
-async fn proposal_org(state: &AppState, id: i64) -> Result<i64> {
-    Ok(service::find_proposal(&state.db, id).await.extend()?.proposal.organization_id)
-}
-
 #[derive(Default)]
 pub struct GrantMutation;
 
@@ -664,9 +674,9 @@ pub struct GrantMutation;
 impl GrantMutation {
     async fn create_grant_round(&self, ctx: &Context<'_>, input: CreateGrantRoundInput) -> Result<GrantRoundPayload> {
         let state = state(ctx)?;
-        viewer(ctx).require_manage_grants().extend()?;
-        let record = service::create_round(
-            &state.db,
+        let record = service::create_grant_round(
+            state.ctx(),
+            viewer(ctx),
             RoundInput {
                 title: input.title,
                 description: input.description,
@@ -687,10 +697,10 @@ impl GrantMutation {
 
     async fn update_grant_round(&self, ctx: &Context<'_>, input: UpdateGrantRoundInput) -> Result<GrantRoundPayload> {
         let state = state(ctx)?;
-        viewer(ctx).require_manage_grants().extend()?;
         let id = ids::decode(&input.id, ROUND, "id").extend()?;
-        let record = service::update_round(
-            &state.db,
+        let record = service::update_grant_round(
+            state.ctx(),
+            viewer(ctx),
             id,
             RoundPatch {
                 title: input.title,
@@ -716,15 +726,13 @@ impl GrantMutation {
         input: CreateGrantProposalInput,
     ) -> Result<GrantProposalPayload> {
         let state = state(ctx)?;
-        let viewer = viewer(ctx);
         let org_id = ids::decode(&input.organization_id, super::organization::TYPE_NAME, "organizationId").extend()?;
-        viewer.require_write_proposal(org_id).extend()?;
         let round_id = ids::decode(&input.round_id, ROUND, "roundId").extend()?;
-        let record = service::create_proposal(
-            &state.db,
+        let record = service::create_grant_proposal(
+            state.ctx(),
+            viewer(ctx),
             round_id,
             org_id,
-            viewer.account.as_ref().map(|a| a.id),
             ProposalInput {
                 title: input.title,
                 summary: input.summary,
@@ -748,9 +756,9 @@ impl GrantMutation {
     ) -> Result<GrantProposalPayload> {
         let state = state(ctx)?;
         let id = ids::decode(&input.id, PROPOSAL, "id").extend()?;
-        viewer(ctx).require_write_proposal(proposal_org(state, id).await?).extend()?;
-        let record = service::update_proposal(
-            &state.db,
+        let record = service::update_grant_proposal(
+            state.ctx(),
+            viewer(ctx),
             id,
             ProposalPatch {
                 title: input.title,
@@ -776,8 +784,7 @@ impl GrantMutation {
     ) -> Result<GrantProposalPayload> {
         let state = state(ctx)?;
         let id = ids::decode(&input.id, PROPOSAL, "id").extend()?;
-        viewer(ctx).require_write_proposal(proposal_org(state, id).await?).extend()?;
-        let record = service::submit_proposal(&state.db, id).await.extend()?;
+        let record = service::submit_grant_proposal(state.ctx(), viewer(ctx), id).await.extend()?;
         Ok(GrantProposalPayload { proposal: GrantProposal(record) })
     }
 
@@ -788,8 +795,7 @@ impl GrantMutation {
     ) -> Result<GrantProposalPayload> {
         let state = state(ctx)?;
         let id = ids::decode(&input.id, PROPOSAL, "id").extend()?;
-        viewer(ctx).require_write_proposal(proposal_org(state, id).await?).extend()?;
-        let record = service::withdraw_proposal(&state.db, id).await.extend()?;
+        let record = service::withdraw_grant_proposal(state.ctx(), viewer(ctx), id).await.extend()?;
         Ok(GrantProposalPayload { proposal: GrantProposal(record) })
     }
 
@@ -797,10 +803,10 @@ impl GrantMutation {
     /// UNDER_REVIEW). Never a member of the proposing organization.
     async fn assign_grant_reviewer(&self, ctx: &Context<'_>, input: GrantReviewerInput) -> Result<GrantReviewPayload> {
         let state = state(ctx)?;
-        viewer(ctx).require_manage_grants().extend()?;
         let proposal_id = ids::decode(&input.proposal_id, PROPOSAL, "proposalId").extend()?;
         let reviewer_id = ids::decode(&input.reviewer_id, "Account", "reviewerId").extend()?;
-        let record = service::assign_reviewer(&state.db, proposal_id, reviewer_id).await.extend()?;
+        let record =
+            service::assign_grant_reviewer(state.ctx(), viewer(ctx), proposal_id, reviewer_id).await.extend()?;
         Ok(GrantReviewPayload { review: GrantReview(record) })
     }
 
@@ -810,10 +816,10 @@ impl GrantMutation {
         input: GrantReviewerInput,
     ) -> Result<UnassignGrantReviewerPayload> {
         let state = state(ctx)?;
-        viewer(ctx).require_manage_grants().extend()?;
         let proposal_id = ids::decode(&input.proposal_id, PROPOSAL, "proposalId").extend()?;
         let reviewer_id = ids::decode(&input.reviewer_id, "Account", "reviewerId").extend()?;
-        let removed = service::unassign_reviewer(&state.db, proposal_id, reviewer_id).await.extend()?;
+        let removed =
+            service::unassign_grant_reviewer(state.ctx(), viewer(ctx), proposal_id, reviewer_id).await.extend()?;
         Ok(UnassignGrantReviewerPayload { removed_review_id: ids::encode(REVIEW, removed) })
     }
 
@@ -834,9 +840,9 @@ impl GrantMutation {
         input: DeclareReviewConflictInput,
     ) -> Result<GrantReviewPayload> {
         let state = state(ctx)?;
-        let account = viewer(ctx).require_reviewer().extend()?;
         let proposal_id = ids::decode(&input.proposal_id, PROPOSAL, "proposalId").extend()?;
-        let record = service::declare_conflict(&state.db, account.id, proposal_id, &input.reason).await.extend()?;
+        let record =
+            service::declare_review_conflict(state.ctx(), viewer(ctx), proposal_id, &input.reason).await.extend()?;
         Ok(GrantReviewPayload { review: GrantReview(record) })
     }
 
@@ -848,13 +854,9 @@ impl GrantMutation {
         input: AwardGrantProposalInput,
     ) -> Result<AwardGrantProposalPayload> {
         let state = state(ctx)?;
-        viewer(ctx).require_manage_grants().extend()?;
         let id = ids::decode(&input.id, PROPOSAL, "id").extend()?;
         let record =
-            crate::service::retry_transient(|| service::award(&state.db, id, input.amount_fen, input.note.clone()))
-                .await
-                .extend()?;
-        figures_changed(state).await;
+            service::award_grant_proposal(state.ctx(), viewer(ctx), id, input.amount_fen, input.note).await.extend()?;
         let round = service::find_round(&state.db, record.proposal.round_id).await.extend()?;
         Ok(AwardGrantProposalPayload { proposal: GrantProposal(record), round: GrantRound(round) })
     }
@@ -865,21 +867,19 @@ impl GrantMutation {
         input: DeclineGrantProposalInput,
     ) -> Result<GrantProposalPayload> {
         let state = state(ctx)?;
-        viewer(ctx).require_manage_grants().extend()?;
         let id = ids::decode(&input.id, PROPOSAL, "id").extend()?;
-        let record = service::decline(&state.db, id, input.note).await.extend()?;
+        let record = service::decline_grant_proposal(state.ctx(), viewer(ctx), id, input.note).await.extend()?;
         Ok(GrantProposalPayload { proposal: GrantProposal(record) })
     }
 }
 
 async fn review_mutation(ctx: &Context<'_>, input: SaveGrantReviewInput, submit: bool) -> Result<GrantReviewPayload> {
     let state = state(ctx)?;
-    let account = viewer(ctx).require_reviewer().extend()?;
     let proposal_id = ids::decode(&input.proposal_id, PROPOSAL, "proposalId").extend()?;
     let draft = ReviewDraft {
         scores: input.scores.into_iter().map(|s| (s.criterion, s.score)).collect(),
         comment: input.comment,
     };
-    let record = service::save_review(&state.db, account.id, proposal_id, draft, submit).await.extend()?;
+    let record = service::save_grant_review(state.ctx(), viewer(ctx), proposal_id, draft, submit).await.extend()?;
     Ok(GrantReviewPayload { review: GrantReview(record) })
 }

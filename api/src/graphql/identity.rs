@@ -442,49 +442,43 @@ impl IdentityMutation {
     /// Creates a donor account and signs it in.
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<AuthPayload> {
         let state = state(ctx)?;
-        let account = service::create_account(
-            &state.db,
-            &input.email,
-            &input.password,
-            &input.display_name,
-            &[service::Role::Donor],
-        )
-        .await
-        .extend()?;
-        Ok(service::start_session(&state.db, &state.tokens, account).await.extend()?.into())
+        let issued = service::sign_up(state.ctx(), viewer(ctx), &input.email, &input.password, &input.display_name)
+            .await
+            .extend()?;
+        Ok(issued.into())
     }
 
     /// Signs in with email and password. Attempts are limited per account and per address.
     async fn sign_in(&self, ctx: &Context<'_>, input: SignInInput) -> Result<AuthPayload> {
         let state = state(ctx)?;
-        let address = ctx.data_opt::<ClientAddress>().map(|a| a.0.as_str()).unwrap_or("unknown");
-        state.sign_in_limiter.check(&input.email, address).extend()?;
-        let account = service::verify_credentials(&state.db, &input.email, &input.password).await.extend()?;
-        Ok(service::start_session(&state.db, &state.tokens, account).await.extend()?.into())
+        Ok(service::sign_in(state.ctx(), viewer(ctx), &input.email, &input.password).await.extend()?.into())
     }
 
     /// Swaps a refresh token for new tokens. Each refresh token works once.
     async fn refresh_session(&self, ctx: &Context<'_>, input: RefreshSessionInput) -> Result<AuthPayload> {
         let state = state(ctx)?;
-        Ok(service::refresh_session(&state.db, &state.tokens, &input.refresh_token).await.extend()?.into())
+        Ok(service::refresh_session(state.ctx(), viewer(ctx), &input.refresh_token).await.extend()?.into())
     }
 
     /// Ends the session of a refresh token; its access tokens stop working too.
     async fn sign_out(&self, ctx: &Context<'_>, input: SignOutInput) -> Result<SignOutPayload> {
         let state = state(ctx)?;
-        Ok(SignOutPayload { revoked: service::sign_out(&state.db, &input.refresh_token).await.extend()? })
+        Ok(SignOutPayload {
+            revoked: service::sign_out(state.ctx(), viewer(ctx), &input.refresh_token).await.extend()?,
+        })
     }
 
     /// Creates a staff, reviewer or donor account (admins).
     async fn create_account(&self, ctx: &Context<'_>, input: CreateAccountInput) -> Result<AccountPayload> {
-        viewer(ctx).require_admin("create accounts").extend()?;
         let state = state(ctx)?;
-        let account = service::create_account(
-            &state.db,
+        let roles = roles_of(input.roles);
+        let account = service::create_account_as(
+            state.ctx(),
+            viewer(ctx),
             &input.email,
             &input.password,
             &input.display_name,
-            &roles_of(input.roles),
+            &roles,
         )
         .await
         .extend()?;
@@ -493,28 +487,29 @@ impl IdentityMutation {
 
     /// Replaces an account's global roles (admins).
     async fn set_account_roles(&self, ctx: &Context<'_>, input: SetAccountRolesInput) -> Result<AccountPayload> {
-        viewer(ctx).require_admin("change roles").extend()?;
+        let state = state(ctx)?;
         let id = ids::decode(&input.account_id, ACCOUNT, "accountId").extend()?;
-        let account = service::set_roles(&state(ctx)?.db, id, &roles_of(input.roles)).await.extend()?;
+        let account =
+            service::set_account_roles(state.ctx(), viewer(ctx), id, &roles_of(input.roles)).await.extend()?;
         Ok(AccountPayload { account: Account(account) })
     }
 
     /// Issues a partner API key (admins). The secret is returned once.
     async fn create_api_key(&self, ctx: &Context<'_>, input: CreateApiKeyInput) -> Result<CreateApiKeyPayload> {
-        let viewer = viewer(ctx);
-        viewer.require_admin("issue API keys").extend()?;
-        let admin = viewer.require_account().extend()?.id;
+        let state = state(ctx)?;
         let scopes: Vec<service::ApiScope> = input.scopes.into_iter().map(Into::into).collect();
         let issued =
-            service::create_api_key(&state(ctx)?.db, &input.name, &scopes, input.expires_at, admin).await.extend()?;
+            service::issue_api_key(state.ctx(), viewer(ctx), &input.name, &scopes, input.expires_at).await.extend()?;
         Ok(CreateApiKeyPayload { api_key: ApiKey(issued.key), secret: issued.secret })
     }
 
     /// Revokes a partner API key at once (admins).
     async fn revoke_api_key(&self, ctx: &Context<'_>, input: RevokeApiKeyInput) -> Result<RevokeApiKeyPayload> {
-        viewer(ctx).require_admin("revoke API keys").extend()?;
+        let state = state(ctx)?;
         let id = ids::decode(&input.id, API_KEY, "id").extend()?;
-        Ok(RevokeApiKeyPayload { api_key: ApiKey(service::revoke_api_key(&state(ctx)?.db, id).await.extend()?) })
+        Ok(RevokeApiKeyPayload {
+            api_key: ApiKey(service::revoke_api_key_as(state.ctx(), viewer(ctx), id).await.extend()?),
+        })
     }
 
     /// Adds a member by email (owners and admins). Without an account yet, an invitation
@@ -524,12 +519,12 @@ impl IdentityMutation {
         ctx: &Context<'_>,
         input: AddOrganizationMemberInput,
     ) -> Result<AddOrganizationMemberPayload> {
-        let viewer = viewer(ctx);
         let org_id = ids::decode(&input.organization_id, org_graphql::TYPE_NAME, "organizationId").extend()?;
-        viewer.require_manage_members(org_id).extend()?;
-        let by = viewer.account.as_ref().map(|a| a.id).unwrap_or_default();
         let state = state(ctx)?;
-        Ok(match service::add_member(&state.db, org_id, &input.email, input.role.into(), by).await.extend()? {
+        let added = service::add_organization_member(state.ctx(), viewer(ctx), org_id, &input.email, input.role.into())
+            .await
+            .extend()?;
+        Ok(match added {
             Added::Member(m) => {
                 let account = service::accounts_by_ids(&state.db, &[m.account_id]).await.extend()?.into_iter().next();
                 AddOrganizationMemberPayload { member: account.map(|a| OrganizationMember(m, a)), invitation: None }
@@ -547,10 +542,12 @@ impl IdentityMutation {
         input: ChangeOrganizationMemberRoleInput,
     ) -> Result<ChangeOrganizationMemberRolePayload> {
         let org_id = ids::decode(&input.organization_id, org_graphql::TYPE_NAME, "organizationId").extend()?;
-        viewer(ctx).require_manage_members(org_id).extend()?;
         let account_id = ids::decode(&input.account_id, ACCOUNT, "accountId").extend()?;
         let state = state(ctx)?;
-        let m = service::change_member_role(&state.db, org_id, account_id, input.role.into()).await.extend()?;
+        let m =
+            service::change_organization_member_role(state.ctx(), viewer(ctx), org_id, account_id, input.role.into())
+                .await
+                .extend()?;
         let account = service::accounts_by_ids(&state.db, &[account_id])
             .await
             .extend()?
@@ -567,9 +564,9 @@ impl IdentityMutation {
         input: RemoveOrganizationMemberInput,
     ) -> Result<RemoveOrganizationMemberPayload> {
         let org_id = ids::decode(&input.organization_id, org_graphql::TYPE_NAME, "organizationId").extend()?;
-        viewer(ctx).require_manage_members(org_id).extend()?;
         let account_id = ids::decode(&input.account_id, ACCOUNT, "accountId").extend()?;
-        service::remove_member(&state(ctx)?.db, org_id, account_id).await.extend()?;
+        let state = state(ctx)?;
+        service::remove_organization_member(state.ctx(), viewer(ctx), org_id, account_id).await.extend()?;
         Ok(RemoveOrganizationMemberPayload { removed_account_id: input.account_id })
     }
 }

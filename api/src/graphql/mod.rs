@@ -1,4 +1,5 @@
 //! The GraphQL schema: one Query/Mutation pair per domain, merged into the roots.
+pub mod audit;
 pub mod common;
 pub mod connection;
 pub mod cost;
@@ -31,6 +32,7 @@ pub struct QueryRoot(
     projects::ProjectQuery,
     event::EventQuery,
     space::SpaceQuery,
+    audit::AuditQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -45,7 +47,12 @@ pub struct MutationRoot(
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct SubscriptionRoot(crowdfunding::CrowdfundingSubscription);
+pub struct SubscriptionRoot(
+    crowdfunding::CrowdfundingSubscription,
+    event::EventSubscription,
+    space::SpaceSubscription,
+    audit::ActivitySubscription,
+);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 

@@ -4,7 +4,6 @@ use async_graphql::{
     SimpleObject,
 };
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::organization as org_entity;
 use entity::organization_stage_transition as transition;
 
 use super::connection::{self, PagedConnection};
@@ -12,7 +11,6 @@ use super::identity::{MemberRole, OrganizationMember, viewer};
 use super::ids;
 use super::loaders::Loaders;
 use super::state;
-use crate::error::AppError;
 use crate::response_cache::{Family, ResponseTags};
 use crate::service::organization::{
     self as service, NewOrganization, OrganizationFilter as ServiceFilter, OrganizationPatch, OrganizationRecord,
@@ -132,6 +130,20 @@ pub struct OrganizationContact {
 impl Organization {
     pub async fn id(&self) -> ID {
         ids::encode(TYPE_NAME, self.0.org.id)
+    }
+
+    /// What happened to it, newest first: who created, changed, decided or paid what, and
+    /// when. `null` unless the viewer is staff (and, for donations, reconcilers).
+    #[graphql(complexity = "connection::cost(first, None, child_complexity)")]
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Option<PagedConnection<super::audit::AuditEntry>>> {
+        let allowed = viewer(ctx).can_see_history();
+        super::audit::history_of(ctx, crate::events::Aggregate::Organization, self.0.org.id, allowed, first, after)
+            .await
     }
 
     /// Stable, URL-friendly identifier.
@@ -456,46 +468,27 @@ impl OrganizationMutation {
         input: CreateOrganizationInput,
     ) -> Result<CreateOrganizationPayload> {
         let state = state(ctx)?;
-        let viewer = viewer(ctx);
-        viewer.require_create_organization().extend()?;
-        let (stage, owner) = if viewer.is_staff() {
-            (input.stage.map(Into::into), None)
-        } else {
-            if input.stage.is_some_and(|s| s != OrganizationStage::Applied) {
-                return Err(AppError::Forbidden(
-                    "only staff add organizations to the network directly; apply with stage APPLIED".into(),
-                )
-                .extend());
-            }
-            (Some(org_entity::Stage::Applied), viewer.account.as_ref().map(|a| a.id))
-        };
         let contact = input.contact.unwrap_or(ContactInput { name: None, phone: None, email: None });
-        let record = state
-            .directory()
-            .create(NewOrganization {
-                name: input.name,
-                name_traditional: input.name_traditional,
-                name_en: input.name_en,
-                slug: input.slug,
-                kind: input.kind.map(Into::into),
-                credit_code: input.credit_code,
-                founded_on: input.founded_on,
-                focus_areas: input.focus_areas.into_iter().map(Into::into).collect(),
-                contact_name: contact.name,
-                contact_phone: contact.phone,
-                contact_email: contact.email,
-                website: input.website,
-                description: input.description,
-                logo_url: input.logo_url,
-                stage,
-                joined_at: input.joined_at,
-                owner_account_id: owner,
-            })
-            .await
-            .extend()?;
-        if owner.is_some() {
-            viewer.grant(record.org.id, entity::membership::MemberRole::Owner);
-        }
+        let new = NewOrganization {
+            name: input.name,
+            name_traditional: input.name_traditional,
+            name_en: input.name_en,
+            slug: input.slug,
+            kind: input.kind.map(Into::into),
+            credit_code: input.credit_code,
+            founded_on: input.founded_on,
+            focus_areas: input.focus_areas.into_iter().map(Into::into).collect(),
+            contact_name: contact.name,
+            contact_phone: contact.phone,
+            contact_email: contact.email,
+            website: input.website,
+            description: input.description,
+            logo_url: input.logo_url,
+            stage: input.stage.map(Into::into),
+            joined_at: input.joined_at,
+            owner_account_id: None,
+        };
+        let record = service::create_organization(state.ctx(), viewer(ctx), new).await.extend()?;
         Ok(CreateOrganizationPayload { organization: Organization(record) })
     }
 
@@ -506,30 +499,29 @@ impl OrganizationMutation {
     ) -> Result<UpdateOrganizationPayload> {
         let state = state(ctx)?;
         let id = ids::decode(&input.id, TYPE_NAME, "id").extend()?;
-        viewer(ctx).require_edit_organization(id).extend()?;
-        let record = state
-            .directory()
-            .update(
-                id,
-                OrganizationPatch {
-                    name: input.name,
-                    name_traditional: input.name_traditional.into(),
-                    name_en: input.name_en.into(),
-                    slug: input.slug,
-                    kind: input.kind.map(Into::into),
-                    credit_code: input.credit_code.into(),
-                    founded_on: input.founded_on.into(),
-                    focus_areas: input.focus_areas.map(|a| a.into_iter().map(Into::into).collect()),
-                    contact_name: input.contact_name.into(),
-                    contact_phone: input.contact_phone.into(),
-                    contact_email: input.contact_email.into(),
-                    website: input.website.into(),
-                    description: input.description,
-                    logo_url: input.logo_url.into(),
-                },
-            )
-            .await
-            .extend()?;
+        let record = service::update_organization(
+            state.ctx(),
+            viewer(ctx),
+            id,
+            OrganizationPatch {
+                name: input.name,
+                name_traditional: input.name_traditional.into(),
+                name_en: input.name_en.into(),
+                slug: input.slug,
+                kind: input.kind.map(Into::into),
+                credit_code: input.credit_code.into(),
+                founded_on: input.founded_on.into(),
+                focus_areas: input.focus_areas.map(|a| a.into_iter().map(Into::into).collect()),
+                contact_name: input.contact_name.into(),
+                contact_phone: input.contact_phone.into(),
+                contact_email: input.contact_email.into(),
+                website: input.website.into(),
+                description: input.description,
+                logo_url: input.logo_url.into(),
+            },
+        )
+        .await
+        .extend()?;
         Ok(UpdateOrganizationPayload { organization: Organization(record) })
     }
 
@@ -540,19 +532,14 @@ impl OrganizationMutation {
         input: TransitionOrganizationStageInput,
     ) -> Result<TransitionOrganizationStagePayload> {
         let state = state(ctx)?;
-        viewer(ctx).require_change_stage().extend()?;
         let id = ids::decode(&input.id, TYPE_NAME, "id").extend()?;
-        let stage: org_entity::Stage = input.stage.into();
-        let (record, entry) = state
-            .directory()
-            .transition(StageChange {
-                organization_id: id,
-                to: stage,
-                note: input.note,
-                occurred_at: input.occurred_at,
-            })
-            .await
-            .extend()?;
+        let change = StageChange {
+            organization_id: id,
+            to: input.stage.into(),
+            note: input.note,
+            occurred_at: input.occurred_at,
+        };
+        let (record, entry) = service::change_stage(state.ctx(), viewer(ctx), change).await.extend()?;
         Ok(TransitionOrganizationStagePayload { organization: Organization(record), entry })
     }
 }

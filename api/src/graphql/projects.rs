@@ -14,7 +14,7 @@ use super::loaders::Loaders;
 use super::organization::{Organization, OrganizationStage};
 use super::state;
 use crate::service::grants::PeopleByGroup;
-use crate::service::impact::{self, BaseStats, Bucket, Dashboard, Figures};
+use crate::service::impact::{BaseStats, Bucket, Dashboard, Figures};
 use crate::service::projects::{self as service, Funding, NewProject, NewServiceRecord, ProjectFilter, ProjectRecord};
 use crate::state::AppState;
 
@@ -77,6 +77,27 @@ pub struct ServiceProject(pub ProjectRecord);
 impl ServiceProject {
     pub async fn id(&self) -> ID {
         ids::encode(PROJECT, self.0.project.id)
+    }
+
+    /// What happened to it, newest first: who created, changed, decided or paid what, and
+    /// when. `null` unless the viewer is staff (and, for donations, reconcilers).
+    #[graphql(complexity = "connection::cost(first, None, child_complexity)")]
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Option<PagedConnection<super::audit::AuditEntry>>> {
+        let allowed = viewer(ctx).can_see_history();
+        super::audit::history_of(
+            ctx,
+            crate::events::Aggregate::ServiceProject,
+            self.0.project.id,
+            allowed,
+            first,
+            after,
+        )
+        .await
     }
 
     async fn title(&self) -> &str {
@@ -593,10 +614,6 @@ fn required<T>(value: Option<T>, field: &str, when: &str) -> Result<T> {
     value.ok_or_else(|| crate::error::AppError::bad_input(field, format!("{field} is required for {when}")).extend())
 }
 
-async fn project_org(state: &AppState, id: i64) -> Result<i64> {
-    Ok(service::find_project(&state.db, id).await.extend()?.project.organization_id)
-}
-
 #[derive(Default)]
 pub struct ProjectMutation;
 
@@ -609,7 +626,6 @@ impl ProjectMutation {
         input: CreateServiceProjectInput,
     ) -> Result<ServiceProjectPayload> {
         let state = state(ctx)?;
-        viewer(ctx).require_manage_projects().extend()?;
         let organization_id = match &input.organization_id {
             Some(id) => Some(ids::decode(id, super::organization::TYPE_NAME, "organizationId").extend()?),
             None => None,
@@ -633,8 +649,9 @@ impl ProjectMutation {
                 }
             }
         };
-        let record = service::create_project(
-            &state.db,
+        let record = service::create_service_project(
+            state.ctx(),
+            viewer(ctx),
             NewProject {
                 organization_id,
                 title: input.title,
@@ -647,7 +664,6 @@ impl ProjectMutation {
         )
         .await
         .extend()?;
-        state.cache.invalidate(impact::CACHE_TAG).await;
         Ok(ServiceProjectPayload { project: ServiceProject(record) })
     }
 
@@ -658,19 +674,20 @@ impl ProjectMutation {
         input: RecordDisbursementInput,
     ) -> Result<RecordDisbursementPayload> {
         let state = state(ctx)?;
-        viewer(ctx).require_manage_projects().extend()?;
         let id = ids::decode(&input.project_id, PROJECT, "projectId").extend()?;
         let (record, entry) =
-            service::record_disbursement(&state.db, id, input.amount_fen, input.paid_on, input.note).await.extend()?;
-        state.cache.invalidate(impact::CACHE_TAG).await;
+            service::pay_tranche(state.ctx(), viewer(ctx), id, input.amount_fen, input.paid_on, input.note)
+                .await
+                .extend()?;
         Ok(RecordDisbursementPayload { project: ServiceProject(record), disbursement: Disbursement(entry) })
     }
 
     async fn add_impact_goal(&self, ctx: &Context<'_>, input: AddImpactGoalInput) -> Result<ImpactGoalPayload> {
         let state = state(ctx)?;
         let id = ids::decode(&input.project_id, PROJECT, "projectId").extend()?;
-        viewer(ctx).require_report_on_project(project_org(state, id).await?).extend()?;
-        let goal = service::add_goal(&state.db, id, &input.goal_type, &input.unit, input.target).await.extend()?;
+        let goal = service::add_impact_goal(state.ctx(), viewer(ctx), id, &input.goal_type, &input.unit, input.target)
+            .await
+            .extend()?;
         Ok(ImpactGoalPayload { goal: ImpactGoal(goal) })
     }
 
@@ -681,10 +698,8 @@ impl ProjectMutation {
     ) -> Result<RecordGoalProgressPayload> {
         let state = state(ctx)?;
         let id = ids::decode(&input.goal_id, GOAL, "goalId").extend()?;
-        let current = service::find_goal(&state.db, id).await.extend()?;
-        viewer(ctx).require_report_on_project(project_org(state, current.project_id).await?).extend()?;
         let (goal, progress) =
-            service::record_goal_progress(&state.db, id, input.achieved, input.note, input.reported_on)
+            service::report_goal_progress(state.ctx(), viewer(ctx), id, input.achieved, input.note, input.reported_on)
                 .await
                 .extend()?;
         Ok(RecordGoalProgressPayload { goal: ImpactGoal(goal), progress: GoalProgress(progress) })
@@ -698,9 +713,9 @@ impl ProjectMutation {
     ) -> Result<AddServiceRecordPayload> {
         let state = state(ctx)?;
         let id = ids::decode(&input.project_id, PROJECT, "projectId").extend()?;
-        viewer(ctx).require_report_on_project(project_org(state, id).await?).extend()?;
-        let record = service::add_service_record(
-            &state.db,
+        let record = service::record_service(
+            state.ctx(),
+            viewer(ctx),
             id,
             NewServiceRecord {
                 served_on: input.served_on,
@@ -711,7 +726,6 @@ impl ProjectMutation {
         )
         .await
         .extend()?;
-        state.cache.invalidate(impact::CACHE_TAG).await;
         Ok(AddServiceRecordPayload { record: ServiceRecord(record) })
     }
 }

@@ -13,7 +13,7 @@ use super::loaders::Loaders;
 use super::organization::{self, Organization};
 use super::state;
 use crate::error::AppError;
-use crate::service::booking::{self as service, Booker, BookingRequest, CancelScope, OnConflict};
+use crate::service::booking::{self as service, BookingRequest, CancelScope, OnConflict};
 use crate::service::recurrence::Recurrence;
 use crate::service::space::{
     self as spaces, Closure, OpeningHours, SpaceFilter as ServiceFilter, SpaceInput, SpaceRecord,
@@ -201,6 +201,19 @@ pub struct Booking(pub booking_entity::Model);
 impl Booking {
     pub async fn id(&self) -> ID {
         ids::encode(BOOKING, self.0.id)
+    }
+
+    /// What happened to it, newest first: who created, changed, decided or paid what, and
+    /// when. `null` unless the viewer is staff (and, for donations, reconcilers).
+    #[graphql(complexity = "connection::cost(first, None, child_complexity)")]
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Option<PagedConnection<super::audit::AuditEntry>>> {
+        let allowed = viewer(ctx).can_see_history();
+        super::audit::history_of(ctx, crate::events::Aggregate::Booking, self.0.id, allowed, first, after).await
     }
 
     async fn space(&self, ctx: &Context<'_>) -> Result<Option<Space>> {
@@ -705,9 +718,9 @@ impl SpaceMutation {
     /// Adds a space (managers).
     async fn create_space(&self, ctx: &Context<'_>, input: CreateSpaceInput) -> Result<SpacePayload> {
         let state = state(ctx)?;
-        viewer(ctx).require_manage_spaces().extend()?;
-        let record = spaces::create(
-            &state.db,
+        let record = spaces::create_space(
+            state.ctx(),
+            viewer(ctx),
             SpaceInput {
                 name: Some(input.name),
                 kind: Some(input.kind.into()),
@@ -738,15 +751,15 @@ impl SpaceMutation {
     /// Changes a space (managers). Existing bookings stay as they are.
     async fn update_space(&self, ctx: &Context<'_>, input: UpdateSpaceInput) -> Result<SpacePayload> {
         let state = state(ctx)?;
-        viewer(ctx).require_manage_spaces().extend()?;
         let id = ids::decode(&input.id, SPACE, "id").extend()?;
         let resident = match &input.resident_organization_id {
             MaybeUndefined::Undefined => None,
             MaybeUndefined::Null => Some(None),
             MaybeUndefined::Value(v) => Some(org_id(Some(v), "residentOrganizationId")?),
         };
-        let record = spaces::update(
-            &state.db,
+        let record = spaces::update_space(
+            state.ctx(),
+            viewer(ctx),
             id,
             SpaceInput {
                 name: input.name,
@@ -781,9 +794,7 @@ impl SpaceMutation {
         let viewer = viewer(ctx);
         viewer.require_book(None).extend()?;
         let organization_id = org_id(input.organization_id.as_ref(), "organizationId")?;
-        let account = viewer.require_book(organization_id).extend()?;
         let space_id = ids::decode(&input.space_id, SPACE, "spaceId").extend()?;
-        let booker = Booker { account_id: account.id, is_staff: viewer.is_staff() };
         let request = BookingRequest {
             space_id,
             starts_at: input.starts_at,
@@ -794,12 +805,7 @@ impl SpaceMutation {
             client_key: input.client_key,
             manager_note: input.manager_note,
         };
-        let (booking, replayed) = crate::service::retry_transient(|| {
-            let request = request.clone();
-            async move { state.calendar().create(booker, request).await }
-        })
-        .await
-        .map_err(with_global_ids)?;
+        let (booking, replayed) = service::book(state.ctx(), viewer, request).await.map_err(with_global_ids)?;
         Ok(CreateBookingPayload { booking: Booking(booking), replayed })
     }
 
@@ -807,14 +813,10 @@ impl SpaceMutation {
     /// are rejected with a reason.
     async fn confirm_booking(&self, ctx: &Context<'_>, input: ConfirmBookingInput) -> Result<ConfirmBookingPayload> {
         let state = state(ctx)?;
-        let account = viewer(ctx).require_decide_bookings().extend()?;
         let id = ids::decode(&input.id, BOOKING, "id").extend()?;
-        let done = crate::service::retry_transient(|| {
-            let note = input.manager_note.clone();
-            async move { state.calendar().confirm(id, account.id, note).await }
-        })
-        .await
-        .map_err(with_global_ids)?;
+        let done = service::confirm_booking(state.ctx(), viewer(ctx), id, input.manager_note)
+            .await
+            .map_err(with_global_ids)?;
         Ok(ConfirmBookingPayload {
             booking: Booking(done.booking),
             rejected: done.rejected.into_iter().map(Booking).collect(),
@@ -824,11 +826,8 @@ impl SpaceMutation {
     /// Rejects a pending booking with a reason (managers).
     async fn reject_booking(&self, ctx: &Context<'_>, input: DecideBookingInput) -> Result<BookingPayload> {
         let state = state(ctx)?;
-        let account = viewer(ctx).require_decide_bookings().extend()?;
         let id = ids::decode(&input.id, BOOKING, "id").extend()?;
-        let booking = state
-            .calendar()
-            .reject(id, account.id, &input.reason, input.manager_note)
+        let booking = service::reject_booking(state.ctx(), viewer(ctx), id, &input.reason, input.manager_note)
             .await
             .map_err(with_global_ids)?;
         Ok(BookingPayload { booking: Booking(booking) })
@@ -841,21 +840,15 @@ impl SpaceMutation {
         let viewer = viewer(ctx);
         viewer.require_account().extend()?;
         let id = ids::decode(&input.id, BOOKING, "id").extend()?;
-        let current = service::load(&state.db, id).await.extend()?;
-        let account = viewer.require_cancel_booking(current.booked_by_account_id).extend()?;
-        if input.manager_note.is_some() && !viewer.can_see_manager_notes() {
-            return Err(AppError::Forbidden("only staff write manager notes".into()).extend());
-        }
         let scope = match input.scope {
             CancelBookingScope::One => CancelScope::One,
             CancelBookingScope::ThisAndFollowing => CancelScope::ThisAndFollowing,
             CancelBookingScope::Series => CancelScope::Series,
         };
-        let (booking, cancelled) = state
-            .calendar()
-            .cancel(id, account.id, &input.reason, input.manager_note, scope)
-            .await
-            .map_err(with_global_ids)?;
+        let (booking, cancelled) =
+            service::cancel_booking(state.ctx(), viewer, id, &input.reason, input.manager_note, scope)
+                .await
+                .map_err(with_global_ids)?;
         Ok(CancelBookingPayload { booking: Booking(booking), cancelled: cancelled.into_iter().map(Booking).collect() })
     }
 
@@ -872,7 +865,6 @@ impl SpaceMutation {
         let viewer = viewer(ctx);
         viewer.require_book(None).extend()?;
         let organization_id = org_id(input.organization_id.as_ref(), "organizationId")?;
-        let account = viewer.require_book(organization_id).extend()?;
         let space_id = ids::decode(&input.space_id, SPACE, "spaceId").extend()?;
         let r = input.recurrence;
         let rule = Recurrence {
@@ -886,25 +878,24 @@ impl SpaceMutation {
             RecurrenceConflictMode::Skip => OnConflict::Skip,
             RecurrenceConflictMode::Fail => OnConflict::Fail,
         };
-        let created = state
-            .calendar()
-            .create_recurring(
-                Booker { account_id: account.id, is_staff: viewer.is_staff() },
-                BookingRequest {
-                    space_id,
-                    starts_at: input.starts_at,
-                    ends_at: input.ends_at,
-                    attendees: input.attendees,
-                    purpose: input.purpose,
-                    organization_id,
-                    client_key: None,
-                    manager_note: input.manager_note,
-                },
-                rule.clone(),
-                on_conflict,
-            )
-            .await
-            .map_err(with_global_ids)?;
+        let created = service::book_recurring(
+            state.ctx(),
+            viewer,
+            BookingRequest {
+                space_id,
+                starts_at: input.starts_at,
+                ends_at: input.ends_at,
+                attendees: input.attendees,
+                purpose: input.purpose,
+                organization_id,
+                client_key: None,
+                manager_note: input.manager_note,
+            },
+            rule.clone(),
+            on_conflict,
+        )
+        .await
+        .map_err(with_global_ids)?;
         let series = &created.series;
         Ok(CreateRecurringBookingPayload {
             series: BookingSeries {
@@ -927,5 +918,102 @@ impl SpaceMutation {
                 })
                 .collect(),
         })
+    }
+}
+
+// ---------------------------------------------------------------- subscriptions
+
+#[derive(Default)]
+pub struct SpaceSubscription;
+
+/// A booking of a space's calendar that was created, decided or cancelled.
+#[derive(SimpleObject)]
+pub struct SpaceCalendarChange {
+    /// Pass as `after` when reconnecting to receive what came after this message.
+    pub cursor: String,
+    /// `booking.requested`, `booking.confirmed`, `booking.rejected` or `booking.cancelled`.
+    pub event_type: String,
+    pub event_id: ID,
+    /// The booking as it is now, shown as the viewer may see it.
+    pub booking: Booking,
+}
+
+fn time_in(payload: &serde_json::Value, key: &str) -> Option<DateTime<Utc>> {
+    payload.get(key).and_then(serde_json::Value::as_str).and_then(|t| t.parse().ok())
+}
+
+/// Whether `e` is a change of space `space_id`'s bookings within `[from, to)` that `viewer`
+/// may see: confirmations and rooms released are public; requests, rejections and the
+/// cancellation of a request are for the requester and staff.
+fn calendar_change(
+    viewer: &crate::auth::Viewer,
+    e: &entity::domain_event::Model,
+    space_id: i64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> bool {
+    use crate::events::EventKind as K;
+    let Some(kind) = crate::events::log::kind_of(e) else { return false };
+    if !matches!(kind, K::BookingRequested | K::BookingConfirmed | K::BookingRejected | K::BookingCancelled) {
+        return false;
+    }
+    let p = &e.payload;
+    if p.get("spaceId").and_then(serde_json::Value::as_i64) != Some(space_id) {
+        return false;
+    }
+    let overlaps = matches!((time_in(p, "startsAt"), time_in(p, "endsAt")), (Some(s), Some(t)) if s < to && t > from);
+    let public = kind == K::BookingConfirmed
+        || (kind == K::BookingCancelled && p.get("released").and_then(serde_json::Value::as_bool) == Some(true));
+    overlaps && (public || e.account_id.is_some_and(|a| viewer.can_see_booking_details(a)))
+}
+
+#[async_graphql::Subscription]
+impl SpaceSubscription {
+    /// Changes to a space's calendar between `from` and `to` (at most 62 days): bookings
+    /// created, decided and cancelled, by any server instance. Everyone sees confirmations and
+    /// released rooms; requesters and staff also see requests and their outcomes. With `after`
+    /// (a cursor of an earlier message) the changes since come first, in order.
+    async fn space_calendar(
+        &self,
+        ctx: &Context<'_>,
+        space_id: ID,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after: Option<String>,
+    ) -> Result<impl futures::Stream<Item = SpaceCalendarChange> + use<>> {
+        let id = ids::decode(&space_id, SPACE, "spaceId").extend()?;
+        if to <= from || (to - from).num_days() > service::MAX_CALENDAR_DAYS {
+            return Err(AppError::bad_input("to", "`to` is after `from`, at most 62 days later").extend());
+        }
+        let state = state(ctx)?.clone();
+        let after = super::audit::resume(&state, after).await?;
+        if spaces::find(&state.db, id).await.extend()?.is_none() {
+            return Err(AppError::NotFound("space".into()).extend());
+        }
+        let viewer = viewer(ctx).clone();
+        let (_, changes) = crate::events::live::events(&state.log, state.db.clone(), after, move |e| {
+            calendar_change(&viewer, e, id, from, to)
+        })
+        .await
+        .map_err(|e| e.extend())?;
+        let db = state.db.clone();
+        Ok(futures::StreamExt::filter_map(changes, move |e| {
+            let db = db.clone();
+            async move {
+                match service::find(&db, e.aggregate_id).await {
+                    Ok(Some(booking)) => Some(SpaceCalendarChange {
+                        cursor: crate::events::Position::of(&e).cursor(),
+                        event_type: e.event_type.clone(),
+                        event_id: ids::encode(super::audit::AUDIT_ENTRY, e.id),
+                        booking: Booking(booking),
+                    }),
+                    Ok(None) => None,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot read a booking for a subscriber");
+                        None
+                    }
+                }
+            }
+        }))
     }
 }

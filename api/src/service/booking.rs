@@ -17,12 +17,15 @@ use sea_orm::{
 use serde_json::json;
 
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
-use super::space::{self, CheckAt, SpaceRecord};
+use super::space::{self, CheckAt, SpaceRecord, blocked_intervals};
+use super::{Ctx, retry_transient};
+use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
+use crate::events::{Actor, EventKind, NewEvent};
 
 /// Cache tag of every calendar read; bumped by every booking change.
-pub const CACHE_TAG: &str = "bookings";
+const CACHE_TAG: &str = crate::tags::BOOKINGS;
 pub const MAX_CALENDAR_DAYS: i64 = 62;
 pub const MAX_AVAILABILITY_DAYS: i64 = 31;
 pub const MAX_AVAILABILITY_SPACES: usize = 20;
@@ -50,6 +53,96 @@ pub struct Booker {
     pub is_staff: bool,
 }
 
+// ---------------------------------------------------------------- commands
+
+/// A booking's event: about the booking, concerning its requester.
+pub fn booking_event(kind: EventKind, b: &booking::Model) -> NewEvent {
+    use sea_orm::ActiveEnum;
+    NewEvent::new(kind, b.id).account(Some(b.booked_by_account_id)).organization(b.organization_id).payload(json!({
+        "spaceId": b.space_id,
+        "startsAt": b.starts_at,
+        "endsAt": b.ends_at,
+        "status": b.status.to_value(),
+    }))
+}
+
+/// A cancellation's event; `released` says whether the booking held the room (was confirmed),
+/// which is all the public calendar learns about it.
+fn cancelled_event(before: BookingStatus, after: &booking::Model) -> NewEvent {
+    let mut event = booking_event(EventKind::BookingCancelled, after);
+    if let Some(map) = event.payload.as_object_mut() {
+        map.insert("released".into(), (before == BookingStatus::Confirmed).into());
+    }
+    event
+}
+
+fn created_kind(b: &booking::Model) -> EventKind {
+    if b.status == BookingStatus::Confirmed { EventKind::BookingConfirmed } else { EventKind::BookingRequested }
+}
+
+/// Command: a signed-in account books a space for itself, or for an organization it belongs
+/// to (staff for anyone). Partner keys alone cannot book.
+pub async fn book(ctx: Ctx<'_>, viewer: &Viewer, request: BookingRequest) -> AppResult<(booking::Model, bool)> {
+    let account = viewer.require_book(request.organization_id)?;
+    let booker = Booker { account_id: account.id, is_staff: viewer.is_staff() };
+    let actor = Actor::of(viewer);
+    retry_transient(|| create(ctx, &actor, booker, request.clone())).await
+}
+
+/// Command: books a space repeatedly, each occurrence checked like a single booking.
+pub async fn book_recurring(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    request: BookingRequest,
+    rule: super::recurrence::Recurrence,
+    on_conflict: OnConflict,
+) -> AppResult<CreatedSeries> {
+    let account = viewer.require_book(request.organization_id)?;
+    let booker = Booker { account_id: account.id, is_staff: viewer.is_staff() };
+    let actor = Actor::of(viewer);
+    retry_transient(|| create_recurring(ctx, &actor, booker, request.clone(), rule.clone(), on_conflict)).await
+}
+
+/// Command: a manager confirms a pending booking; pending requests that now clash are rejected.
+pub async fn confirm_booking(ctx: Ctx<'_>, viewer: &Viewer, id: i64, note: Option<String>) -> AppResult<Confirmed> {
+    let account = viewer.require_decide_bookings()?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| confirm(ctx, &actor, id, account.id, note.clone())).await
+}
+
+/// Command: a manager rejects a pending booking with a reason.
+pub async fn reject_booking(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    id: i64,
+    reason: &str,
+    note: Option<String>,
+) -> AppResult<booking::Model> {
+    let account = viewer.require_decide_bookings()?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| reject(ctx, &actor, id, account.id, reason, note.clone())).await
+}
+
+/// Command: the requester or a manager cancels a booking (with a scope, also following or all
+/// occurrences of its series). Manager notes are staff's.
+pub async fn cancel_booking(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    id: i64,
+    reason: &str,
+    note: Option<String>,
+    scope: CancelScope,
+) -> AppResult<(booking::Model, Vec<booking::Model>)> {
+    viewer.require_account()?;
+    let current = load(ctx.db, id).await?;
+    let account = viewer.require_cancel_booking(current.booked_by_account_id)?;
+    if note.is_some() && !viewer.can_see_manager_notes() {
+        return Err(AppError::Forbidden("only staff write manager notes".into()));
+    }
+    let actor = Actor::of(viewer);
+    retry_transient(|| cancel_scoped(ctx, &actor, id, account.id, reason, note.clone(), scope)).await
+}
+
 // ---------------------------------------------------------------- reads
 
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<booking::Model>> {
@@ -65,30 +158,6 @@ pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Ve
 
 pub async fn load(db: &impl ConnectionTrait, id: i64) -> AppResult<booking::Model> {
     find(db, id).await?.ok_or_else(|| AppError::NotFound("booking".into()))
-}
-
-/// Blocked ranges of confirmed bookings of `space_ids` touching `from..to`, per space.
-pub async fn blocked_intervals(
-    db: &impl ConnectionTrait,
-    space_ids: &[i64],
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> AppResult<HashMap<i64, Vec<(DateTime<Utc>, DateTime<Utc>)>>> {
-    let mut map: HashMap<i64, Vec<_>> = HashMap::new();
-    if space_ids.is_empty() {
-        return Ok(map);
-    }
-    let rows = booking::Entity::find()
-        .filter(booking::Column::SpaceId.is_in(space_ids.iter().copied()))
-        .filter(booking::Column::Status.eq(BookingStatus::Confirmed))
-        .filter(booking::Column::BlockedStart.lt(to))
-        .filter(booking::Column::BlockedEnd.gt(from))
-        .all(db)
-        .await?;
-    for row in rows {
-        map.entry(row.space_id).or_default().push((row.blocked_start, row.blocked_end));
-    }
-    Ok(map)
 }
 
 fn check_window(from: DateTime<Utc>, to: DateTime<Utc>, max_days: i64) -> AppResult<()> {
@@ -386,10 +455,12 @@ async fn replay(
 /// is not staff. Returns the booking and whether it is a replay of an earlier request with
 /// the same client key.
 pub async fn create(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     booker: Booker,
     request: BookingRequest,
 ) -> AppResult<(booking::Model, bool)> {
+    let db = ctx.db;
     let now = super::now();
     let purpose = optional_text("purpose", request.purpose.clone(), 500)?;
     if purpose.is_none() && request.organization_id.is_none() {
@@ -492,7 +563,7 @@ pub async fn create(
             return Err(err.into());
         }
     };
-    txn.commit().await?;
+    ctx.commit(txn, actor, vec![booking_event(created_kind(&row), &row)]).await?;
     Ok((row, false))
 }
 
@@ -503,7 +574,14 @@ pub struct Confirmed {
     pub rejected: Vec<booking::Model>,
 }
 
-pub async fn confirm(db: &DatabaseConnection, id: i64, decided_by: i64, note: Option<String>) -> AppResult<Confirmed> {
+pub async fn confirm(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: i64,
+    decided_by: i64,
+    note: Option<String>,
+) -> AppResult<Confirmed> {
+    let db = ctx.db;
     let note = optional_text("managerNote", note, 2000)?;
     let now = super::now();
     let txn = db.begin().await?;
@@ -577,7 +655,9 @@ pub async fn confirm(db: &DatabaseConnection, id: i64, decided_by: i64, note: Op
     }
     let booking = load(&txn, id).await?;
     let rejected = booking::Entity::find().filter(booking::Column::Id.is_in(clashing_ids)).all(&txn).await?;
-    txn.commit().await?;
+    let mut events = vec![booking_event(EventKind::BookingConfirmed, &booking)];
+    events.extend(rejected.iter().map(|b| booking_event(EventKind::BookingRejected, b)));
+    ctx.commit(txn, actor, events).await?;
     Ok(Confirmed { booking, rejected })
 }
 
@@ -593,7 +673,9 @@ fn wrong_status(b: &booking::Model, action: &str) -> AppError {
 /// Moves a booking from one of `from` to `to` with a reason.
 #[allow(clippy::too_many_arguments)]
 async fn decide(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    kind: EventKind,
     id: i64,
     from: &[BookingStatus],
     to: BookingStatus,
@@ -605,7 +687,7 @@ async fn decide(
     let reason = required_reason(reason)?;
     let note = optional_text("managerNote", note, 2000)?;
     let now = super::now();
-    let txn = db.begin().await?;
+    let txn = ctx.db.begin().await?;
     let current = load(&txn, id).await?;
     if !from.contains(&current.status) {
         return Err(wrong_status(&current, action));
@@ -625,34 +707,45 @@ async fn decide(
         return Err(AppError::Conflict("the booking changed meanwhile; reload it".into()));
     }
     let row = load(&txn, id).await?;
-    txn.commit().await?;
+    let event = if kind == EventKind::BookingCancelled {
+        cancelled_event(current.status, &row)
+    } else {
+        booking_event(kind, &row)
+    };
+    ctx.commit(txn, actor, vec![event]).await?;
     Ok(row)
 }
 
 pub async fn reject(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     id: i64,
     by: i64,
     reason: &str,
     note: Option<String>,
 ) -> AppResult<booking::Model> {
-    decide(db, id, &[BookingStatus::Pending], BookingStatus::Rejected, "reject", by, reason, note).await
+    let pending = &[BookingStatus::Pending];
+    decide(ctx, actor, EventKind::BookingRejected, id, pending, BookingStatus::Rejected, "reject", by, reason, note)
+        .await
 }
 
 /// Cancels a pending or confirmed booking that has not ended yet.
 pub async fn cancel(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     id: i64,
     by: i64,
     reason: &str,
     note: Option<String>,
 ) -> AppResult<booking::Model> {
-    let current = load(db, id).await?;
+    let current = load(ctx.db, id).await?;
     if current.ends_at <= super::now() {
         return Err(AppError::rule("id", "ALREADY_OVER", "a booking that is over cannot be cancelled"));
     }
     decide(
-        db,
+        ctx,
+        actor,
+        EventKind::BookingCancelled,
         id,
         &[BookingStatus::Pending, BookingStatus::Confirmed],
         BookingStatus::Cancelled,
@@ -702,13 +795,15 @@ fn skipped_json(skipped: &[SkippedOccurrence]) -> serde_json::Value {
 /// one transaction. Each insert runs in a savepoint, so an occurrence that loses a race to a
 /// concurrent booking is skipped (or fails the whole series) like one that clashed up front.
 pub async fn create_recurring(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     booker: Booker,
     request: BookingRequest,
     rule: super::recurrence::Recurrence,
     on_conflict: OnConflict,
 ) -> AppResult<CreatedSeries> {
     use entity::booking_series;
+    let db = ctx.db;
     let now = super::now();
     let purpose = optional_text("purpose", request.purpose.clone(), 500)?;
     if purpose.is_none() && request.organization_id.is_none() {
@@ -842,7 +937,8 @@ pub async fn create_recurring(
             details: json!({ "skipped": skipped_json(&skipped) }),
         });
     }
-    txn.commit().await?;
+    let events = bookings.iter().map(|b| booking_event(created_kind(b), b)).collect();
+    ctx.commit(txn, actor, events).await?;
     Ok(CreatedSeries { series, bookings, skipped })
 }
 
@@ -856,17 +952,19 @@ pub enum CancelScope {
 /// Cancels one booking, or with it the following (or all) occurrences of its series that
 /// are pending or confirmed and not over. Returns the booking and every booking cancelled.
 pub async fn cancel_scoped(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     id: i64,
     by: i64,
     reason: &str,
     note: Option<String>,
     scope: CancelScope,
 ) -> AppResult<(booking::Model, Vec<booking::Model>)> {
+    let db = ctx.db;
     let current = load(db, id).await?;
     let series_id = match (scope, current.series_id) {
         (CancelScope::One, _) => {
-            let row = cancel(db, id, by, reason, note).await?;
+            let row = cancel(ctx, actor, id, by, reason, note).await?;
             return Ok((row.clone(), vec![row]));
         }
         (_, None) => {
@@ -885,7 +983,8 @@ pub async fn cancel_scoped(
     if scope == CancelScope::ThisAndFollowing {
         select = select.filter(booking::Column::StartsAt.gte(current.starts_at));
     }
-    let ids: Vec<i64> = select.all(&txn).await?.into_iter().map(|b| b.id).collect();
+    let before: HashMap<i64, BookingStatus> = select.all(&txn).await?.into_iter().map(|b| (b.id, b.status)).collect();
+    let ids: Vec<i64> = before.keys().copied().collect();
     if ids.is_empty() {
         return Err(wrong_status(&current, "cancel"));
     }
@@ -909,14 +1008,18 @@ pub async fn cancel_scoped(
         .all(&txn)
         .await?;
     let row = load(&txn, id).await?;
-    txn.commit().await?;
+    let events = cancelled
+        .iter()
+        .map(|b| cancelled_event(before.get(&b.id).copied().unwrap_or(BookingStatus::Pending), b))
+        .collect();
+    ctx.commit(txn, actor, events).await?;
     Ok((row, cancelled))
 }
 
 // ---------------------------------------------------------------- the cached calendar
 
-/// Bookings as their readers see them: calendar reads through the cache, writes that
-/// invalidate it once committed.
+/// Bookings as their readers see them: calendar reads through the cache (the event log's
+/// coherence consumer invalidates it after writes).
 pub struct Calendar<'a> {
     pub db: &'a DatabaseConnection,
     pub cache: &'a crate::cache::Cache,
@@ -932,48 +1035,5 @@ impl Calendar<'_> {
         check_window(from, to, MAX_CALENDAR_DAYS)?;
         let key = format!("calendar:{space_id}:{}:{}", from.timestamp_micros(), to.timestamp_micros());
         self.cache.get_or_load(CACHE_TAG, &key, calendar(self.db, space_id, from, to)).await
-    }
-
-    pub async fn create(&self, booker: Booker, request: BookingRequest) -> AppResult<(booking::Model, bool)> {
-        let result = create(self.db, booker, request).await?;
-        self.cache.invalidate(CACHE_TAG).await;
-        Ok(result)
-    }
-
-    pub async fn confirm(&self, id: i64, by: i64, note: Option<String>) -> AppResult<Confirmed> {
-        let result = confirm(self.db, id, by, note).await?;
-        self.cache.invalidate(CACHE_TAG).await;
-        Ok(result)
-    }
-
-    pub async fn reject(&self, id: i64, by: i64, reason: &str, note: Option<String>) -> AppResult<booking::Model> {
-        let result = reject(self.db, id, by, reason, note).await?;
-        self.cache.invalidate(CACHE_TAG).await;
-        Ok(result)
-    }
-
-    pub async fn cancel(
-        &self,
-        id: i64,
-        by: i64,
-        reason: &str,
-        note: Option<String>,
-        scope: CancelScope,
-    ) -> AppResult<(booking::Model, Vec<booking::Model>)> {
-        let result = cancel_scoped(self.db, id, by, reason, note, scope).await?;
-        self.cache.invalidate(CACHE_TAG).await;
-        Ok(result)
-    }
-
-    pub async fn create_recurring(
-        &self,
-        booker: Booker,
-        request: BookingRequest,
-        rule: super::recurrence::Recurrence,
-        on_conflict: OnConflict,
-    ) -> AppResult<CreatedSeries> {
-        let result = create_recurring(self.db, booker, request, rule, on_conflict).await?;
-        self.cache.invalidate(CACHE_TAG).await;
-        Ok(result)
     }
 }

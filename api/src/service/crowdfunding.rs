@@ -20,9 +20,15 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
+use serde_json::json;
+
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use super::{Ctx, retry_transient};
+use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
+use crate::events::{Actor, EventKind, NewEvent};
+use crate::tags;
 
 /// One donation is at most 1,000,000 yuan: larger gifts are agreements, not web donations.
 pub const MAX_DONATION_FEN: i64 = 100_000_000;
@@ -37,7 +43,7 @@ pub const MAX_SUMMARY_DAYS: i64 = 3 * 366;
 pub const ANONYMOUS_NAME: &str = "爱心人士";
 
 /// Cache tag of every public crowdfunding view (campaign pages, the list, donor walls).
-pub const CACHE_TAG: &str = "campaigns";
+const CACHE_TAG: &str = tags::CAMPAIGNS;
 
 /// The calendar year at the base (Asia/Shanghai, UTC+8 all year).
 fn year_at_base(t: DateTime<Utc>) -> i32 {
@@ -375,6 +381,25 @@ impl CampaignPatch {
             || self.filing_number.is_some()
             || self.budget.is_some()
     }
+
+    /// The names of the fields the patch sets, for the audit trail.
+    fn changed_fields(&self) -> Vec<&'static str> {
+        [
+            ("title", self.title.is_some()),
+            ("story", self.story.is_some()),
+            ("coverUrl", self.cover_url.is_some()),
+            ("goalFen", self.goal_fen.is_some()),
+            ("startsAt", self.starts_at.is_some()),
+            ("endsAt", self.ends_at.is_some()),
+            ("beneficiaries", self.beneficiaries.is_some()),
+            ("fundraisingQualification", self.fundraising_qualification.is_some()),
+            ("filingNumber", self.filing_number.is_some()),
+            ("budget", self.budget.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
 }
 
 async fn replace_budget(db: &impl ConnectionTrait, campaign_id: i64, lines: Vec<(String, i64)>) -> AppResult<()> {
@@ -393,7 +418,70 @@ async fn replace_budget(db: &impl ConnectionTrait, campaign_id: i64, lines: Vec<
     Ok(())
 }
 
-pub async fn create(db: &DatabaseConnection, input: NewCampaign) -> AppResult<CampaignRecord> {
+/// Loads a campaign and checks that `viewer` runs it (its organization's members, or staff).
+async fn authorize_manage(db: &impl ConnectionTrait, viewer: &Viewer, id: i64) -> AppResult<campaign::Model> {
+    let campaign =
+        campaign::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("campaign".into()))?;
+    viewer.require_manage_campaigns_of(campaign.organization_id)?;
+    Ok(campaign)
+}
+
+/// Command: starts a DRAFT campaign for an organization (its members, or staff).
+pub async fn create_campaign(ctx: Ctx<'_>, viewer: &Viewer, input: NewCampaign) -> AppResult<CampaignRecord> {
+    let account = viewer.require_account()?;
+    viewer.require_manage_campaigns_of(input.organization_id)?;
+    let input = NewCampaign { created_by_account_id: Some(account.id), ..input };
+    let actor = Actor::of(viewer);
+    retry_transient(|| create(ctx, &actor, input.clone())).await
+}
+
+/// Command: edits a campaign (its organization's members, or staff).
+pub async fn update_campaign(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    id: i64,
+    patch: CampaignPatch,
+) -> AppResult<CampaignRecord> {
+    authorize_manage(ctx.db, viewer, id).await?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| update(ctx, &actor, id, patch.clone())).await
+}
+
+/// Command: moves a campaign along its lifecycle. Submitting and cancelling are for the
+/// organization's members (and staff); approving, returning and ending are the base's.
+pub async fn change_campaign_status(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    id: i64,
+    action: CampaignAction,
+    note: Option<String>,
+) -> AppResult<CampaignRecord> {
+    match action {
+        CampaignAction::Submit | CampaignAction::Cancel => {
+            authorize_manage(ctx.db, viewer, id).await?;
+        }
+        CampaignAction::Approve | CampaignAction::Reject | CampaignAction::End => viewer.require_review_campaign()?,
+    }
+    let actor = Actor::of(viewer);
+    retry_transient(|| change_status(ctx, &actor, id, action, note.clone())).await
+}
+
+/// Command: posts an update on a campaign's page (its organization's members, or staff).
+pub async fn post_campaign_update(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    campaign_id: i64,
+    title: String,
+    body: String,
+    published_at: Option<DateTime<Utc>>,
+) -> AppResult<campaign_update::Model> {
+    authorize_manage(ctx.db, viewer, campaign_id).await?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| post_update(ctx, &actor, campaign_id, &title, &body, published_at)).await
+}
+
+pub async fn create(ctx: Ctx<'_>, actor: &Actor, input: NewCampaign) -> AppResult<CampaignRecord> {
+    let db = ctx.db;
     let now = super::now();
     let title = required_text("title", &input.title, 200)?;
     let story = long_text("story", input.story, 20_000)?;
@@ -434,13 +522,18 @@ pub async fn create(db: &DatabaseConnection, input: NewCampaign) -> AppResult<Ca
     .insert(&txn)
     .await?;
     replace_budget(&txn, model.id, budget).await?;
+    let event = NewEvent::new(EventKind::CampaignCreated, model.id)
+        .organization(Some(model.organization_id))
+        .payload(json!({ "title": model.title, "goalFen": model.goal_fen }));
     let record = with_details(&txn, vec![model]).await?.into_iter().next();
-    txn.commit().await?;
+    ctx.commit(txn, actor, vec![event]).await?;
     record.ok_or_else(|| AppError::Internal("created campaign vanished".into()))
 }
 
-pub async fn update(db: &DatabaseConnection, id: i64, patch: CampaignPatch) -> AppResult<CampaignRecord> {
+pub async fn update(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: CampaignPatch) -> AppResult<CampaignRecord> {
+    let db = ctx.db;
     let now = super::now();
+    let changed = patch.changed_fields();
     let txn = db.begin().await?;
     let current = load(&txn, id).await?;
     match current.status {
@@ -490,8 +583,11 @@ pub async fn update(db: &DatabaseConnection, id: i64, patch: CampaignPatch) -> A
     if let Some(lines) = budget {
         replace_budget(&txn, id, lines).await?;
     }
+    let event = NewEvent::new(EventKind::CampaignUpdated, id)
+        .organization(Some(model.organization_id))
+        .payload(json!({ "fields": changed }));
     let record = with_details(&txn, vec![model]).await?.into_iter().next();
-    txn.commit().await?;
+    ctx.commit(txn, actor, vec![event]).await?;
     record.ok_or_else(|| AppError::Internal("updated campaign vanished".into()))
 }
 
@@ -526,12 +622,14 @@ pub enum CampaignAction {
 /// Moves a campaign along its lifecycle; the update is conditional on the status checked, so
 /// two concurrent changes cannot both apply.
 pub async fn change_status(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     id: i64,
     action: CampaignAction,
     note: Option<String>,
 ) -> AppResult<CampaignRecord> {
     use CampaignStatus::*;
+    let db = ctx.db;
     let now = super::now();
     let note = long_text("note", note, 2000)?;
     let txn = db.begin().await?;
@@ -559,11 +657,23 @@ pub async fn change_status(
         .col_expr(campaign::Column::Status, Expr::val(to))
         .col_expr(campaign::Column::UpdatedAt, Expr::val(now));
     if matches!(action, CampaignAction::Approve | CampaignAction::Reject) {
-        update = update.col_expr(campaign::Column::ReviewNote, Expr::val(note));
+        update = update.col_expr(campaign::Column::ReviewNote, Expr::val(note.clone()));
     }
     if action == CampaignAction::Approve {
         update = update.col_expr(campaign::Column::PublishedAt, Expr::val(Some(now)));
     }
+    let kind = match action {
+        CampaignAction::Submit => EventKind::CampaignSubmitted,
+        CampaignAction::Approve => EventKind::CampaignApproved,
+        CampaignAction::Reject => EventKind::CampaignReturned,
+        CampaignAction::End => EventKind::CampaignEnded,
+        CampaignAction::Cancel => EventKind::CampaignCancelled,
+    };
+    let event = NewEvent::new(kind, id).organization(Some(current.organization_id)).payload(json!({
+        "from": status_name(current.status),
+        "to": status_name(to),
+        "note": note,
+    }));
     if matches!(action, CampaignAction::End | CampaignAction::Cancel) {
         update = update.col_expr(campaign::Column::ClosedAt, Expr::val(Some(now)));
     }
@@ -577,12 +687,13 @@ pub async fn change_status(
     }
     let model = load(&txn, id).await?;
     let record = with_details(&txn, vec![model]).await?.into_iter().next();
-    txn.commit().await?;
+    ctx.commit(txn, actor, vec![event]).await?;
     record.ok_or_else(|| AppError::Internal("campaign vanished".into()))
 }
 
 pub async fn post_update(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     campaign_id: i64,
     title: &str,
     body: &str,
@@ -592,11 +703,12 @@ pub async fn post_update(
     let title = required_text("title", title, 200)?;
     let body = required_text("body", body, 20_000)?;
     let published_at = published_at.unwrap_or(now);
-    let c = load(db, campaign_id).await?;
+    let txn = ctx.db.begin().await?;
+    let c = load(&txn, campaign_id).await?;
     if c.status == CampaignStatus::Cancelled {
         return Err(AppError::bad_input("campaignId", "a cancelled campaign takes no updates"));
     }
-    Ok(campaign_update::ActiveModel {
+    let update = campaign_update::ActiveModel {
         campaign_id: Set(campaign_id),
         title: Set(title),
         body: Set(body),
@@ -604,8 +716,13 @@ pub async fn post_update(
         created_at: Set(now),
         ..Default::default()
     }
-    .insert(db)
-    .await?)
+    .insert(&txn)
+    .await?;
+    let event = NewEvent::new(EventKind::CampaignUpdatePosted, campaign_id)
+        .organization(Some(c.organization_id))
+        .payload(json!({ "updateId": update.id, "title": update.title }));
+    ctx.commit(txn, actor, vec![event]).await?;
+    Ok(update)
 }
 
 // ---------------------------------------------------------------- donations
@@ -676,9 +793,77 @@ fn replay_or_conflict(existing: donation::Model, digest: &str) -> AppResult<dona
     }
 }
 
+/// Command: records a pledge. Signed-in accounts give as themselves; staff with
+/// `record_for_guest` record a guest's offline gift; partner keys with DONATE record guests.
+pub async fn donate_as(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    record_for_guest: bool,
+    input: NewDonation,
+) -> AppResult<donation::Model> {
+    viewer.require_donate()?;
+    let donor = match (&viewer.account, &viewer.partner) {
+        (Some(a), _) if record_for_guest => {
+            viewer.require_record_guest_donation()?;
+            Donor::StaffForGuest { staff_account_id: a.id }
+        }
+        (Some(a), _) => Donor::Account { id: a.id, display_name: a.display_name.clone() },
+        (None, Some(p)) => Donor::Partner { key_id: p.key_id },
+        (None, None) => return Err(AppError::Unauthenticated),
+    };
+    let actor = Actor::of(viewer);
+    retry_transient(|| donate(ctx, &actor, &donor, input.clone())).await
+}
+
+/// Command: confirms a pledge once its money arrived (staff or a RECONCILE key).
+pub async fn confirm_donation(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    id: i64,
+    external_reference: Option<String>,
+) -> AppResult<donation::Model> {
+    viewer.require_reconcile_donations()?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| confirm(ctx, &actor, id, external_reference.clone())).await
+}
+
+/// Command: cancels a pledge (whoever reconciles, or the donor who made it).
+pub async fn cancel_donation(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResult<donation::Model> {
+    let current = match find_donation(ctx.db, id).await {
+        Ok(d) => d,
+        // Do not tell callers who may cancel nothing whether a donation exists.
+        Err(e) => {
+            viewer.require_cancel_donation(None)?;
+            return Err(e);
+        }
+    };
+    viewer.require_cancel_donation(current.donor_account_id)?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| cancel(ctx, &actor, id)).await
+}
+
+/// Command: refunds a confirmed donation (staff or a RECONCILE key).
+pub async fn refund_donation(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    id: i64,
+    reason: Option<String>,
+) -> AppResult<(donation::Model, donation::Model)> {
+    viewer.require_reconcile_donations()?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| refund(ctx, &actor, id, reason.clone())).await
+}
+
+fn donation_event(kind: EventKind, d: &donation::Model) -> NewEvent {
+    NewEvent::new(kind, d.id)
+        .account(d.donor_account_id)
+        .payload(json!({ "campaignId": d.campaign_id, "amountFen": d.amount_fen }))
+}
+
 /// Records a pledge. The same client key with the same content returns the original
-/// donation (a network retry); with different content it is a CONFLICT.
-pub async fn donate(db: &DatabaseConnection, donor: &Donor, input: NewDonation) -> AppResult<donation::Model> {
+/// donation (a network retry, which writes nothing); with different content it is a CONFLICT.
+pub async fn donate(ctx: Ctx<'_>, actor: &Actor, donor: &Donor, input: NewDonation) -> AppResult<donation::Model> {
+    let db = ctx.db;
     let now = super::now();
     let client_key = input.client_key.trim().to_owned();
     if client_key.is_empty() || client_key.len() > 100 || client_key.chars().any(char::is_control) {
@@ -747,7 +932,9 @@ pub async fn donate(db: &DatabaseConnection, donor: &Donor, input: NewDonation) 
     .await;
     match inserted {
         Ok(model) => {
-            txn.commit().await?;
+            let mut event = donation_event(EventKind::DonationPledged, &model);
+            event.organization_id = Some(c.organization_id);
+            ctx.commit(txn, actor, vec![event]).await?;
             Ok(model)
         }
         Err(err) if matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
@@ -863,10 +1050,12 @@ async fn next_receipt_number(db: &impl ConnectionTrait, year: i32) -> AppResult<
 /// Confirms a pledge once its money arrived: it counts in the totals from now on and gets
 /// a receipt number.
 pub async fn confirm(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     id: i64,
     external_reference: Option<String>,
 ) -> AppResult<donation::Model> {
+    let db = ctx.db;
     let now = super::now();
     let external_reference = optional_text("externalReference", external_reference, 200)?;
     let txn = db.begin().await?;
@@ -893,6 +1082,9 @@ pub async fn confirm(
     if updated.rows_affected != 1 {
         return Err(AppError::Conflict("the donation changed meanwhile; reload and retry".into()));
     }
+    // The event before the shared rows, so it adds nothing to the time they are held.
+    let appended =
+        crate::events::log::append(&txn, actor, vec![donation_event(EventKind::DonationConfirmed, &current)]).await?;
     ensure_receipt_counter(&txn, year).await?;
     // The shared rows last, so they are held for as short a time as possible: the campaign's
     // (every gift to it waits), then the year's receipt counter (every confirmation waits).
@@ -905,7 +1097,7 @@ pub async fn confirm(
         .filter(donation::Column::Id.eq(id))
         .exec(&txn)
         .await?;
-    txn.commit().await?;
+    ctx.finish(txn, appended).await?;
     // What the row now holds, without reading it again.
     Ok(donation::Model {
         status: DonationStatus::Confirmed,
@@ -916,32 +1108,36 @@ pub async fn confirm(
     })
 }
 
-pub async fn cancel(db: &DatabaseConnection, id: i64) -> AppResult<donation::Model> {
+pub async fn cancel(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResult<donation::Model> {
     let now = super::now();
+    let txn = ctx.db.begin().await?;
     let updated = donation::Entity::update_many()
         .col_expr(donation::Column::Status, Expr::val(DonationStatus::Cancelled))
         .col_expr(donation::Column::CancelledAt, Expr::val(Some(now)))
         .filter(donation::Column::Id.eq(id))
         .filter(donation::Column::Status.eq(DonationStatus::Pledged))
-        .exec(db)
+        .exec(&txn)
         .await?;
-    let model = find_donation(db, id).await?;
+    let model = find_donation(&txn, id).await?;
     if updated.rows_affected != 1 {
         return Err(AppError::bad_input(
             "id",
             format!("only a PLEDGED donation can be cancelled; this one is {}", donation_status_name(model.status)),
         ));
     }
+    ctx.commit(txn, actor, vec![donation_event(EventKind::DonationCancelled, &model)]).await?;
     Ok(model)
 }
 
 /// Refunds a confirmed donation with a reversing record (negative amount, status REFUNDED);
 /// the original stays, marked `refunded_at`. Returns (original, reversing record).
 pub async fn refund(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     id: i64,
     reason: Option<String>,
 ) -> AppResult<(donation::Model, donation::Model)> {
+    let db = ctx.db;
     let now = super::now();
     let reason = long_text("reason", reason, 500)?;
     let txn = db.begin().await?;
@@ -983,10 +1179,14 @@ pub async fn refund(
     }
     .insert(&txn)
     .await?;
+    let event = NewEvent::new(EventKind::DonationRefunded, original.id).account(original.donor_account_id).payload(
+        json!({ "campaignId": original.campaign_id, "amountFen": original.amount_fen, "refundId": reversal.id }),
+    );
+    let appended = crate::events::log::append(&txn, actor, vec![event]).await?;
     add_to_totals(&txn, original.campaign_id, -original.amount_fen, -1, -guest_donor(&original)).await?;
     adjust_donor_count(&txn, &original, -1).await?;
     let original = find_donation(&txn, id).await?;
-    txn.commit().await?;
+    ctx.finish(txn, appended).await?;
     Ok((original, reversal))
 }
 
@@ -1173,24 +1373,12 @@ pub async fn donor_summary(
 
 // ---------------------------------------------------------------- the cached views
 
-/// After a committed write of one campaign: its entity tag (its cached page), the list tag
-/// (lists and the entity cache), and the dashboard's when a figure may have moved.
-pub async fn invalidate_campaign(cache: &crate::cache::Cache, campaign_id: i64, figures: bool) {
-    let entity = crate::response_cache::Family::Campaign.entity_tag(campaign_id);
-    if figures {
-        cache.invalidate_all(&[entity.as_str(), CACHE_TAG, super::impact::CACHE_TAG]).await;
-    } else {
-        cache.invalidate_all(&[entity.as_str(), CACHE_TAG]).await;
-    }
-}
-
-/// Crowdfunding as its readers see it: public views read through the cache; writes that
-/// change them invalidate it once committed and announce new progress.
+/// Crowdfunding as its readers see it: public views read through the cache (the event log's
+/// coherence consumer invalidates them after writes).
 pub struct Crowdfunding<'a> {
     pub db: &'a DatabaseConnection,
     pub cache: &'a crate::cache::Cache,
     pub limits: &'a Limits,
-    pub events: &'a crate::events::ProgressEvents,
 }
 
 impl Crowdfunding<'_> {
@@ -1227,47 +1415,5 @@ impl Crowdfunding<'_> {
         let shape = serde_json::to_vec(&(campaign_ids, first)).unwrap_or_default();
         let key = format!("walls:{}", crate::cache::digest(&shape));
         self.cache.get_or_load(CACHE_TAG, &key, recent_donors(self.db, campaign_ids, first)).await
-    }
-
-    async fn changed(&self, campaign_id: i64) {
-        // The campaign's own page, every list, and the dashboard (money raised is a figure).
-        invalidate_campaign(self.cache, campaign_id, true).await;
-    }
-
-    pub async fn create(&self, input: NewCampaign) -> AppResult<CampaignRecord> {
-        let r = create(self.db, input).await?;
-        self.changed(r.campaign.id).await;
-        Ok(r)
-    }
-
-    pub async fn update(&self, id: i64, patch: CampaignPatch) -> AppResult<CampaignRecord> {
-        let r = update(self.db, id, patch).await?;
-        self.changed(id).await;
-        Ok(r)
-    }
-
-    pub async fn change_status(
-        &self,
-        id: i64,
-        action: CampaignAction,
-        note: Option<String>,
-    ) -> AppResult<CampaignRecord> {
-        let r = change_status(self.db, id, action, note).await?;
-        self.changed(id).await;
-        Ok(r)
-    }
-
-    pub async fn confirm(&self, id: i64, external_reference: Option<String>) -> AppResult<donation::Model> {
-        let d = confirm(self.db, id, external_reference).await?;
-        self.changed(d.campaign_id).await;
-        self.events.campaign_progress_changed(d.campaign_id).await;
-        Ok(d)
-    }
-
-    pub async fn refund(&self, id: i64, reason: Option<String>) -> AppResult<(donation::Model, donation::Model)> {
-        let r = refund(self.db, id, reason).await?;
-        self.changed(r.0.campaign_id).await;
-        self.events.campaign_progress_changed(r.0.campaign_id).await;
-        Ok(r)
     }
 }

@@ -22,13 +22,19 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
+use sea_orm::ActiveEnum;
+use serde_json::json;
+
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use super::{Ctx, retry_transient};
+use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
+use crate::events::{Actor, EventKind as Kind, NewEvent as LogEvent};
 
 /// The base's zone; China has no daylight saving, so a fixed offset is exact.
 pub const BASE_TIME_ZONE: &str = "Asia/Shanghai";
-pub const CACHE_TAG: &str = "events";
+const CACHE_TAG: &str = crate::tags::EVENTS;
 pub const MAX_CAPACITY: i32 = 100_000;
 pub const MAX_GROUP_LIMIT: i32 = 50;
 pub const MAX_QUESTIONS: usize = 20;
@@ -297,7 +303,105 @@ async fn lock_event(db: &impl ConnectionTrait, id: i64) -> AppResult<event::Mode
     event::Entity::find_by_id(id).lock_exclusive().one(db).await?.ok_or_else(|| AppError::NotFound("event".into()))
 }
 
-pub async fn create(db: &DatabaseConnection, input: NewEvent) -> AppResult<event::Model> {
+fn event_event(kind: Kind, e: &event::Model, payload: serde_json::Value) -> LogEvent {
+    LogEvent::new(kind, e.id).organization(Some(e.organizer_id)).payload(payload)
+}
+
+/// A registration's event: about the registration, concerning its registrant.
+fn registration_event(kind: Kind, r: &registration::Model) -> LogEvent {
+    LogEvent::new(kind, r.id)
+        .account(r.account_id)
+        .payload(json!({ "eventId": r.event_id, "partySize": r.party_size, "status": r.status.to_value() }))
+}
+
+/// The event a registration written directly (the demo seed's history) is recorded with.
+pub fn demo_registration_event(r: &registration::Model) -> LogEvent {
+    let kind = match r.status {
+        RegistrationStatus::Confirmed => Kind::RegistrationConfirmed,
+        RegistrationStatus::Waitlisted => Kind::RegistrationWaitlisted,
+        RegistrationStatus::Cancelled => Kind::RegistrationCancelled,
+        RegistrationStatus::Declined => Kind::RegistrationRejected,
+        RegistrationStatus::Pending => Kind::RegistrationPending,
+    };
+    registration_event(kind, r)
+}
+
+/// Loads an event the viewer runs (staff, or members of the organizer).
+async fn managed(db: &impl ConnectionTrait, viewer: &Viewer, id: i64) -> AppResult<event::Model> {
+    // Anonymous callers learn nothing about which events exist.
+    viewer.require_account()?;
+    let event = find(db, id).await?;
+    viewer.require_manage_event(event.organizer_id)?;
+    Ok(event)
+}
+
+/// Command: an organizer (its members, or staff) creates an event as a draft.
+pub async fn create_event(ctx: Ctx<'_>, viewer: &Viewer, input: NewEvent) -> AppResult<event::Model> {
+    viewer.require_manage_event(input.organizer_id)?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| create(ctx, &actor, input.clone())).await
+}
+
+/// Command: the organizer edits an event (more seats promote the waitlist).
+pub async fn update_event(ctx: Ctx<'_>, viewer: &Viewer, id: i64, patch: EventPatch) -> AppResult<event::Model> {
+    managed(ctx.db, viewer, id).await?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| update(ctx, &actor, id, patch.clone())).await
+}
+
+/// Command: the organizer publishes, cancels or completes an event.
+pub async fn change_event_status(ctx: Ctx<'_>, viewer: &Viewer, id: i64, to: EventStatus) -> AppResult<event::Model> {
+    managed(ctx.db, viewer, id).await?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| transition(ctx, &actor, id, to)).await
+}
+
+/// Command: an organizer starts a training programme (its cohorts are trainings).
+pub async fn create_training_programme(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    title: &str,
+    description: Option<String>,
+    organizer_id: i64,
+) -> AppResult<programme::Model> {
+    viewer.require_manage_event(organizer_id)?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| create_programme(ctx, &actor, title, description.clone(), organizer_id)).await
+}
+
+/// Command: the organizer adds an exhibit to an exhibition.
+pub async fn add_event_exhibit(ctx: Ctx<'_>, viewer: &Viewer, input: NewExhibit) -> AppResult<exhibit::Model> {
+    managed(ctx.db, viewer, input.event_id).await?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| add_exhibit(ctx, &actor, input.clone())).await
+}
+
+/// Command: the organizer removes an exhibit; those after it move up.
+pub async fn remove_event_exhibit(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResult<exhibit::Model> {
+    viewer.require_account()?;
+    let found = find_exhibit(ctx.db, id).await?;
+    managed(ctx.db, viewer, found.event_id).await?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| remove_exhibit(ctx, &actor, id)).await
+}
+
+/// Command: the organizer adds a delegation to an exchange.
+pub async fn add_event_delegation(ctx: Ctx<'_>, viewer: &Viewer, input: NewDelegation) -> AppResult<delegation::Model> {
+    managed(ctx.db, viewer, input.event_id).await?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| add_delegation(ctx, &actor, input.clone())).await
+}
+
+/// Command: the organizer removes a delegation.
+pub async fn remove_event_delegation(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResult<delegation::Model> {
+    viewer.require_account()?;
+    let found = find_delegation(ctx.db, id).await?;
+    managed(ctx.db, viewer, found.event_id).await?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| remove_delegation(ctx, &actor, id)).await
+}
+
+pub async fn create(ctx: Ctx<'_>, actor: &Actor, input: NewEvent) -> AppResult<event::Model> {
     let now = super::now();
     let training = match (input.kind, input.training) {
         (EventKind::Training, Some(t)) => Some(t),
@@ -353,7 +457,7 @@ pub async fn create(db: &DatabaseConnection, input: NewEvent) -> AppResult<event
         model.certificate_threshold_percent = t.certificate_threshold_percent;
     }
     check_event(&model)?;
-    let txn = db.begin().await?;
+    let txn = ctx.db.begin().await?;
     if crate::service::organization::find_by_ids(&txn, &[model.organizer_id]).await?.is_empty() {
         return Err(AppError::bad_input("organizerId", "no such organization"));
     }
@@ -373,12 +477,17 @@ pub async fn create(db: &DatabaseConnection, input: NewEvent) -> AppResult<event
     let mut active: event::ActiveModel = model.into();
     active.id = sea_orm::ActiveValue::NotSet;
     let created = active.insert(&txn).await?;
-    txn.commit().await?;
+    let event = event_event(
+        Kind::EventCreated,
+        &created,
+        json!({ "kind": created.kind.to_value(), "title": created.title, "startsAt": created.starts_at }),
+    );
+    ctx.commit(txn, actor, vec![event]).await?;
     Ok(created)
 }
 
-pub async fn update(db: &DatabaseConnection, id: i64, patch: EventPatch) -> AppResult<event::Model> {
-    let txn = db.begin().await?;
+pub async fn update(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: EventPatch) -> AppResult<event::Model> {
+    let txn = ctx.db.begin().await?;
     let mut m = lock_event(&txn, id).await?;
     if matches!(m.status, EventStatus::Cancelled | EventStatus::Completed) {
         return Err(AppError::conflict("EVENT_CLOSED", "a cancelled or completed event cannot be edited"));
@@ -471,12 +580,13 @@ pub async fn update(db: &DatabaseConnection, id: i64, patch: EventPatch) -> AppR
     active = reset_all(active);
     active.seats_taken = sea_orm::ActiveValue::Unchanged(m.seats_taken);
     let mut updated = active.update(&txn).await?;
+    let mut events = vec![event_event(Kind::EventUpdated, &updated, json!({ "capacity": updated.capacity }))];
     if grew {
         // More seats: the waitlist moves up, in order.
-        promote_from_waitlist(&txn, &updated).await?;
+        events.extend(promote_from_waitlist(&txn, &updated).await?);
         updated = find(&txn, id).await?;
     }
-    txn.commit().await?;
+    ctx.commit(txn, actor, events).await?;
     Ok(updated)
 }
 
@@ -500,9 +610,9 @@ pub fn allowed_next(from: EventStatus) -> &'static [EventStatus] {
     }
 }
 
-pub async fn transition(db: &DatabaseConnection, id: i64, to: EventStatus) -> AppResult<event::Model> {
+pub async fn transition(ctx: Ctx<'_>, actor: &Actor, id: i64, to: EventStatus) -> AppResult<event::Model> {
     let now = super::now();
-    let txn = db.begin().await?;
+    let txn = ctx.db.begin().await?;
     let m = lock_event(&txn, id).await?;
     if !allowed_next(m.status).contains(&to) {
         return Err(AppError::conflict(
@@ -513,11 +623,19 @@ pub async fn transition(db: &DatabaseConnection, id: i64, to: EventStatus) -> Ap
     if to == EventStatus::Completed && now < m.starts_at {
         return Err(AppError::conflict("EVENT_NOT_STARTED", "an event is completed once it has started"));
     }
+    let from = m.status;
     let mut active: event::ActiveModel = m.into();
     active.status = Set(to);
     active.updated_at = Set(now);
     let updated = active.update(&txn).await?;
-    txn.commit().await?;
+    let kind = match to {
+        EventStatus::Published => Kind::EventPublished,
+        EventStatus::Cancelled => Kind::EventCancelled,
+        EventStatus::Completed => Kind::EventCompleted,
+        EventStatus::Draft => Kind::EventUpdated,
+    };
+    let event = event_event(kind, &updated, json!({ "from": status_name(from), "to": status_name(to) }));
+    ctx.commit(txn, actor, vec![event]).await?;
     Ok(updated)
 }
 
@@ -527,25 +645,32 @@ pub fn status_name(s: EventStatus) -> String {
 }
 
 pub async fn create_programme(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     title: &str,
     description: Option<String>,
     organizer_id: i64,
 ) -> AppResult<programme::Model> {
     let title = required_text("title", title, 200)?;
     let description = optional_text("description", description, 20_000)?.unwrap_or_default();
-    if crate::service::organization::find_by_ids(db, &[organizer_id]).await?.is_empty() {
+    let txn = ctx.db.begin().await?;
+    if crate::service::organization::find_by_ids(&txn, &[organizer_id]).await?.is_empty() {
         return Err(AppError::bad_input("organizerId", "no such organization"));
     }
-    Ok(programme::ActiveModel {
+    let created = programme::ActiveModel {
         title: Set(title),
         description: Set(description),
         organizer_id: Set(organizer_id),
         created_at: Set(super::now()),
         ..Default::default()
     }
-    .insert(db)
-    .await?)
+    .insert(&txn)
+    .await?;
+    let event = LogEvent::new(Kind::TrainingProgrammeCreated, created.id)
+        .organization(Some(organizer_id))
+        .payload(json!({ "title": created.title }));
+    ctx.commit(txn, actor, vec![event]).await?;
+    Ok(created)
 }
 
 pub async fn find_programme(db: &impl ConnectionTrait, id: i64) -> AppResult<programme::Model> {
@@ -572,6 +697,7 @@ pub async fn cohorts_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Has
     Ok(map)
 }
 
+#[derive(Clone, Debug)]
 pub struct NewExhibit {
     pub event_id: i64,
     pub title: String,
@@ -581,12 +707,12 @@ pub struct NewExhibit {
     pub project_name: Option<String>,
 }
 
-pub async fn add_exhibit(db: &DatabaseConnection, input: NewExhibit) -> AppResult<exhibit::Model> {
+pub async fn add_exhibit(ctx: Ctx<'_>, actor: &Actor, input: NewExhibit) -> AppResult<exhibit::Model> {
     let title = required_text("title", &input.title, 200)?;
     let story = optional_text("story", input.story, 20_000)?.unwrap_or_default();
     let urls = url_list("mediaUrls", input.media_urls)?;
     let project_name = optional_text("projectName", input.project_name, 200)?;
-    let txn = db.begin().await?;
+    let txn = ctx.db.begin().await?;
     let event = lock_event(&txn, input.event_id).await?;
     if event.kind != EventKind::Exhibition {
         return Err(AppError::refused("WRONG_EVENT_KIND", "exhibits belong to exhibitions"));
@@ -612,7 +738,8 @@ pub async fn add_exhibit(db: &DatabaseConnection, input: NewExhibit) -> AppResul
     }
     .insert(&txn)
     .await?;
-    txn.commit().await?;
+    let log = event_event(Kind::EventExhibitAdded, &event, json!({ "exhibitId": row.id, "title": row.title }));
+    ctx.commit(txn, actor, vec![log]).await?;
     Ok(row)
 }
 
@@ -621,10 +748,10 @@ pub async fn find_exhibit(db: &impl ConnectionTrait, id: i64) -> AppResult<exhib
 }
 
 /// Removes an exhibit; the ones after it move up.
-pub async fn remove_exhibit(db: &DatabaseConnection, id: i64) -> AppResult<exhibit::Model> {
-    let txn = db.begin().await?;
+pub async fn remove_exhibit(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResult<exhibit::Model> {
+    let txn = ctx.db.begin().await?;
     let found = find_exhibit(&txn, id).await?;
-    lock_event(&txn, found.event_id).await?;
+    let event = lock_event(&txn, found.event_id).await?;
     exhibit::Entity::delete_by_id(found.id).exec(&txn).await?;
     exhibit::Entity::update_many()
         .col_expr(exhibit::Column::Position, Expr::col(exhibit::Column::Position).sub(1))
@@ -632,7 +759,8 @@ pub async fn remove_exhibit(db: &DatabaseConnection, id: i64) -> AppResult<exhib
         .filter(exhibit::Column::Position.gt(found.position))
         .exec(&txn)
         .await?;
-    txn.commit().await?;
+    let log = event_event(Kind::EventExhibitRemoved, &event, json!({ "exhibitId": found.id, "title": found.title }));
+    ctx.commit(txn, actor, vec![log]).await?;
     Ok(found)
 }
 
@@ -649,6 +777,7 @@ pub async fn exhibits_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Ha
     Ok(map)
 }
 
+#[derive(Clone, Debug)]
 pub struct NewDelegation {
     pub event_id: i64,
     pub origin: Origin,
@@ -659,7 +788,7 @@ pub struct NewDelegation {
     pub host_organization_ids: Vec<i64>,
 }
 
-pub async fn add_delegation(db: &DatabaseConnection, input: NewDelegation) -> AppResult<delegation::Model> {
+pub async fn add_delegation(ctx: Ctx<'_>, actor: &Actor, input: NewDelegation) -> AppResult<delegation::Model> {
     let name = required_text("name", &input.name, 200)?;
     let name_traditional = optional_text("nameTraditional", input.name_traditional, 200)?;
     let leader = required_text("leaderName", &input.leader_name, 100)?;
@@ -670,7 +799,7 @@ pub async fn add_delegation(db: &DatabaseConnection, input: NewDelegation) -> Ap
     if hosts.len() > 20 {
         return Err(AppError::bad_input("hostOrganizationIds", "at most 20 host organizations"));
     }
-    let txn = db.begin().await?;
+    let txn = ctx.db.begin().await?;
     let event = lock_event(&txn, input.event_id).await?;
     if event.kind != EventKind::Exchange {
         return Err(AppError::refused("WRONG_EVENT_KIND", "delegations belong to exchange events"));
@@ -690,7 +819,13 @@ pub async fn add_delegation(db: &DatabaseConnection, input: NewDelegation) -> Ap
     }
     .insert(&txn)
     .await?;
-    txn.commit().await?;
+    // Member names stay out of the log: the delegation row holds them.
+    let log = event_event(
+        Kind::EventDelegationAdded,
+        &event,
+        json!({ "delegationId": row.id, "origin": row.origin.to_value(), "persons": members.len() + 1 }),
+    );
+    ctx.commit(txn, actor, vec![log]).await?;
     Ok(row)
 }
 
@@ -698,9 +833,13 @@ pub async fn find_delegation(db: &impl ConnectionTrait, id: i64) -> AppResult<de
     delegation::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("delegation".into()))
 }
 
-pub async fn remove_delegation(db: &DatabaseConnection, id: i64) -> AppResult<delegation::Model> {
-    let found = find_delegation(db, id).await?;
-    delegation::Entity::delete_by_id(found.id).exec(db).await?;
+pub async fn remove_delegation(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResult<delegation::Model> {
+    let txn = ctx.db.begin().await?;
+    let found = find_delegation(&txn, id).await?;
+    let event = find(&txn, found.event_id).await?;
+    delegation::Entity::delete_by_id(found.id).exec(&txn).await?;
+    let log = event_event(Kind::EventDelegationRemoved, &event, json!({ "delegationId": found.id }));
+    ctx.commit(txn, actor, vec![log]).await?;
     Ok(found)
 }
 
@@ -839,7 +978,7 @@ pub fn days_in_month(event: &event::Model, year: i32, month: u32) -> Vec<NaiveDa
     out
 }
 
-/// The cached reads and the writes that invalidate them.
+/// The cached reads (the event log's coherence consumer invalidates them after writes).
 pub struct Events<'a> {
     pub db: &'a DatabaseConnection,
     pub cache: &'a crate::cache::Cache,
@@ -858,31 +997,6 @@ impl Events<'_> {
         month_bounds(year, m)?;
         let key = format!("month:{year}-{m}:{include_drafts}");
         self.cache.get_or_load(CACHE_TAG, &key, month(self.db, year, m, include_drafts)).await
-    }
-
-    pub async fn create(&self, input: NewEvent) -> AppResult<event::Model> {
-        let e = create(self.db, input).await?;
-        self.changed(e.id).await;
-        Ok(e)
-    }
-
-    pub async fn update(&self, id: i64, patch: EventPatch) -> AppResult<event::Model> {
-        let e = update(self.db, id, patch).await?;
-        self.changed(id).await;
-        Ok(e)
-    }
-
-    pub async fn transition(&self, id: i64, to: EventStatus) -> AppResult<event::Model> {
-        let e = transition(self.db, id, to).await?;
-        self.changed(id).await;
-        Ok(e)
-    }
-
-    /// The event's own cached page, every list and calendar, and the dashboard (events held
-    /// and their kinds are figures).
-    async fn changed(&self, id: i64) {
-        let entity = crate::response_cache::Family::Event.entity_tag(id);
-        self.cache.invalidate_all(&[entity.as_str(), CACHE_TAG, super::impact::CACHE_TAG]).await;
     }
 }
 
@@ -986,9 +1100,104 @@ fn scoped_key(registrant: &Registrant, key: &str) -> String {
 const LIVE: [RegistrationStatus; 3] =
     [RegistrationStatus::Pending, RegistrationStatus::Confirmed, RegistrationStatus::Waitlisted];
 
+/// What a caller asks to register; who registers comes from the viewer.
+#[derive(Clone, Debug)]
+pub struct RegistrationRequest {
+    pub event_id: i64,
+    /// A named guest `(name, phone)`, registered with a partner key holding REGISTER.
+    pub guest: Option<(String, String)>,
+    pub party_size: i32,
+    pub groups: Groups,
+    pub answers: Vec<Answer>,
+    pub privacy_consent: bool,
+    pub client_key: Option<String>,
+    pub identity_document: Option<(IdDocType, String)>,
+}
+
+/// Command: a signed-in person registers themselves (with those they bring), or a partner key
+/// with REGISTER registers a named guest. Over capacity the registration joins the waitlist.
+pub async fn register_as(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    request: RegistrationRequest,
+) -> AppResult<(registration::Model, bool)> {
+    viewer.require_register()?;
+    let registrant = match (request.guest, &viewer.account, &viewer.partner) {
+        (Some((name, phone)), _, Some(partner)) if viewer.has_scope(super::identity::ApiScope::Register) => {
+            Registrant::Guest { key_id: partner.key_id, name, phone }
+        }
+        (Some(_), _, _) => {
+            return Err(AppError::bad_input(
+                "guest",
+                "accounts register themselves; named guests are registered with a partner key",
+            ));
+        }
+        (None, Some(account), _) => Registrant::Account { id: account.id, name: account.display_name.clone() },
+        (None, None, _) => {
+            return Err(AppError::bad_input("guest", "a partner key registers a named guest: give `guest`"));
+        }
+    };
+    let new = NewRegistration {
+        event_id: request.event_id,
+        registrant,
+        party_size: request.party_size,
+        groups: request.groups,
+        answers: request.answers,
+        privacy_consent: request.privacy_consent,
+        client_key: request.client_key,
+        identity_document: request.identity_document,
+    };
+    let actor = Actor::of(viewer);
+    retry_transient(|| register(ctx, &actor, new.clone())).await
+}
+
+/// Command: the registrant (the account, or the key that registered the guest) or the
+/// organizer cancels a registration; its seats go to the waitlist at once.
+pub async fn cancel_registration_as(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResult<registration::Model> {
+    viewer.require_register().or_else(|_| viewer.require_account().map(|_| ()))?;
+    let reg = find_registration(ctx.db, id).await?;
+    let event = find(ctx.db, reg.event_id).await?;
+    viewer.require_cancel_registration(event.organizer_id, reg.account_id, reg.partner_key_id)?;
+    let by_organizer = viewer.can_manage_event(event.organizer_id);
+    let actor = Actor::of(viewer);
+    retry_transient(|| cancel_registration(ctx, &actor, id, by_organizer)).await
+}
+
+/// Command: the organizer accepts or declines a registration awaiting approval.
+pub async fn decide_registration_as(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    id: i64,
+    accept: bool,
+) -> AppResult<registration::Model> {
+    viewer.require_account()?;
+    let reg = find_registration(ctx.db, id).await?;
+    let event = find(ctx.db, reg.event_id).await?;
+    viewer.require_manage_event(event.organizer_id)?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| decide_registration(ctx, &actor, id, accept)).await
+}
+
+/// Command: the organizer checks a ticket in at the door. A second scan reports the first one
+/// and records nothing.
+pub async fn check_in_as(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    event_id: i64,
+    ticket_code: String,
+    attended: Option<i32>,
+    groups: Option<Groups>,
+) -> AppResult<(event::Model, CheckInOutcome)> {
+    let event = managed(ctx.db, viewer, event_id).await?;
+    let actor = Actor::of(viewer);
+    let input = CheckIn { event_id, ticket_code, attended, groups, opens_before: ctx.settings.check_in_opens_before };
+    let outcome = retry_transient(|| check_in(ctx, &actor, input.clone())).await?;
+    Ok((event, outcome))
+}
+
 /// Registers a person (and those they bring). Returns the registration and whether it
-/// existed already under the same client key (a replay).
-pub async fn register(db: &DatabaseConnection, input: NewRegistration) -> AppResult<(registration::Model, bool)> {
+/// existed already under the same client key (a replay, which records nothing).
+pub async fn register(ctx: Ctx<'_>, actor: &Actor, input: NewRegistration) -> AppResult<(registration::Model, bool)> {
     let now = super::now();
     if !input.privacy_consent {
         return Err(AppError::refused("CONSENT_REQUIRED", "registration needs consent to the privacy terms"));
@@ -1013,7 +1222,7 @@ pub async fn register(db: &DatabaseConnection, input: NewRegistration) -> AppRes
         None => None,
     };
 
-    let txn = db.begin().await?;
+    let txn = ctx.db.begin().await?;
     let event = lock_event(&txn, input.event_id).await?;
     // A replay answers with what the first call did, whatever has changed since.
     if let Some(key) = &client_key
@@ -1128,7 +1337,12 @@ pub async fn register(db: &DatabaseConnection, input: NewRegistration) -> AppRes
     if status == RegistrationStatus::Confirmed {
         take_seats(&txn, event.id, input.party_size).await?;
     }
-    txn.commit().await?;
+    let kind = match status {
+        RegistrationStatus::Confirmed => Kind::RegistrationConfirmed,
+        RegistrationStatus::Waitlisted => Kind::RegistrationWaitlisted,
+        _ => Kind::RegistrationPending,
+    };
+    ctx.commit(txn, actor, vec![registration_event(kind, &row)]).await?;
     Ok((row, false))
 }
 
@@ -1142,8 +1356,9 @@ async fn take_seats(db: &impl ConnectionTrait, event_id: i64, persons: i32) -> A
 }
 
 /// Confirms waitlisted registrations in order while they fit; a group too large for the seats
-/// left waits and smaller ones behind it may pass. Call with the event row locked.
-async fn promote_from_waitlist(db: &impl ConnectionTrait, event: &event::Model) -> AppResult<Vec<i64>> {
+/// left waits and smaller ones behind it may pass. Call with the event row locked. Returns the
+/// `registration.promoted` events to append.
+async fn promote_from_waitlist(db: &impl ConnectionTrait, event: &event::Model) -> AppResult<Vec<LogEvent>> {
     let fresh = find(db, event.id).await?;
     let mut free = fresh.capacity - fresh.seats_taken;
     if free <= 0 || fresh.status != EventStatus::Published {
@@ -1172,7 +1387,8 @@ async fn promote_from_waitlist(db: &impl ConnectionTrait, event: &event::Model) 
                 .await?;
             free -= w.party_size;
             seats += w.party_size;
-            promoted.push(w.id);
+            let confirmed = registration::Model { status: RegistrationStatus::Confirmed, ..w };
+            promoted.push(registration_event(Kind::RegistrationPromoted, &confirmed));
         }
     }
     if seats > 0 {
@@ -1193,12 +1409,13 @@ pub async fn registrations_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> App
 /// a cancelled registration answers with it unchanged. Registrants cancel until the
 /// deadline (default: the start); organizers at any time before check-in.
 pub async fn cancel_registration(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     id: i64,
     by_organizer: bool,
 ) -> AppResult<registration::Model> {
     let now = super::now();
-    let txn = db.begin().await?;
+    let txn = ctx.db.begin().await?;
     let first = find_registration(&txn, id).await?;
     let event = lock_event(&txn, first.event_id).await?;
     // Read again under the lock: a concurrent cancel may have got here first.
@@ -1221,20 +1438,21 @@ pub async fn cancel_registration(
     active.cancelled_at = Set(Some(now));
     active.updated_at = Set(now);
     let updated = active.update(&txn).await?;
+    let mut events = vec![registration_event(Kind::RegistrationCancelled, &updated)];
     if held_seats {
         take_seats(&txn, event.id, -reg.party_size).await?;
-        promote_from_waitlist(&txn, &event).await?;
+        events.extend(promote_from_waitlist(&txn, &event).await?);
     }
-    txn.commit().await?;
+    ctx.commit(txn, actor, events).await?;
     Ok(updated)
 }
 
 /// The organizer's decision on a registration awaiting approval. Accepted registrations take
 /// seats when they fit; otherwise they join the waitlist at the place their registration time
 /// gives them.
-pub async fn decide_registration(db: &DatabaseConnection, id: i64, accept: bool) -> AppResult<registration::Model> {
+pub async fn decide_registration(ctx: Ctx<'_>, actor: &Actor, id: i64, accept: bool) -> AppResult<registration::Model> {
     let now = super::now();
-    let txn = db.begin().await?;
+    let txn = ctx.db.begin().await?;
     let first = find_registration(&txn, id).await?;
     let event = lock_event(&txn, first.event_id).await?;
     let reg = find_registration(&txn, id).await?;
@@ -1261,7 +1479,8 @@ pub async fn decide_registration(db: &DatabaseConnection, id: i64, accept: bool)
     if status == RegistrationStatus::Confirmed {
         take_seats(&txn, event.id, reg.party_size).await?;
     }
-    txn.commit().await?;
+    let kind = if accept { Kind::RegistrationApproved } else { Kind::RegistrationRejected };
+    ctx.commit(txn, actor, vec![registration_event(kind, &updated)]).await?;
     Ok(updated)
 }
 
@@ -1314,6 +1533,7 @@ pub async fn registrations_of_account(
 
 // ---------------------------------------------------------------- check-in
 
+#[derive(Clone, Debug)]
 pub struct CheckIn {
     pub event_id: i64,
     pub ticket_code: String,
@@ -1331,8 +1551,10 @@ pub struct CheckInOutcome {
     pub already_checked_in: bool,
 }
 
-pub async fn check_in(db: &DatabaseConnection, input: CheckIn) -> AppResult<CheckInOutcome> {
+pub async fn check_in(ctx: Ctx<'_>, actor: &Actor, input: CheckIn) -> AppResult<CheckInOutcome> {
     let now = super::now();
+    let txn = ctx.db.begin().await?;
+    let db = &txn;
     let code: String = input.ticket_code.trim().to_ascii_uppercase();
     if code.is_empty() || code.len() > 32 {
         return Err(AppError::bad_input("ticketCode", "not a ticket code"));
@@ -1399,6 +1621,11 @@ pub async fn check_in(db: &DatabaseConnection, input: CheckIn) -> AppResult<Chec
         }
         return Err(AppError::refused("REGISTRATION_NOT_CONFIRMED", "this registration holds no confirmed seat"));
     }
+    let mut log = registration_event(Kind::RegistrationCheckedIn, &fresh);
+    if let Some(map) = log.payload.as_object_mut() {
+        map.insert("attended".into(), attended.into());
+    }
+    ctx.commit(txn, actor, vec![log]).await?;
     Ok(CheckInOutcome { registration: fresh, already_checked_in: false })
 }
 
@@ -1545,40 +1772,49 @@ pub async fn person_times(db: &impl ConnectionTrait, from: DateTime<Utc>, to: Da
 /// Erases the identity document numbers of registrations for events that ended more than
 /// `retention` ago (the type stays, to show that one was checked). Returns how many.
 pub async fn purge_identity_documents(
-    db: &impl ConnectionTrait,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     retention: std::time::Duration,
     now: DateTime<Utc>,
 ) -> AppResult<u64> {
     let cutoff = now - Duration::from_std(retention).unwrap_or_else(|_| Duration::days(30));
-    let ended = Query::select()
-        .column(event::Column::Id)
-        .from(event::Entity)
-        .and_where(Expr::col(event::Column::EndsAt).lt(cutoff))
-        .to_owned();
+    let ended = || {
+        Query::select()
+            .column(event::Column::Id)
+            .from(event::Entity)
+            .and_where(Expr::col(event::Column::EndsAt).lt(cutoff))
+            .to_owned()
+    };
+    let txn = ctx.db.begin().await?;
+    // Which events, and how many documents each: one event per event in the log.
+    let affected: Vec<(i64, i64)> = registration::Entity::find()
+        .select_only()
+        .column(registration::Column::EventId)
+        .column_as(registration::Column::Id.count(), "documents")
+        .filter(registration::Column::IdDocNumber.is_not_null())
+        .filter(registration::Column::EventId.in_subquery(ended()))
+        .group_by(registration::Column::EventId)
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    if affected.is_empty() {
+        return Ok(0);
+    }
     let result = registration::Entity::update_many()
         .col_expr(registration::Column::IdDocNumber, Expr::val(Option::<String>::None))
         .col_expr(registration::Column::IdDocPurgedAt, Expr::val(now))
         .filter(registration::Column::IdDocNumber.is_not_null())
-        .filter(registration::Column::EventId.in_subquery(ended))
-        .exec(db)
+        .filter(registration::Column::EventId.in_subquery(ended()))
+        .exec(&txn)
         .await?;
+    let events = affected
+        .into_iter()
+        .map(|(event_id, documents)| {
+            LogEvent::new(Kind::EventIdentityDocumentsPurged, event_id).payload(json!({ "documents": documents }))
+        })
+        .collect();
+    ctx.commit(txn, actor, events).await?;
     Ok(result.rows_affected)
-}
-
-/// Purges identity documents once an hour while the server runs (the first run an hour after
-/// start; `purge-identity-documents` does it on demand).
-pub async fn purge_identity_documents_hourly(db: DatabaseConnection, retention: std::time::Duration) {
-    let every = std::time::Duration::from_secs(3600);
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        match purge_identity_documents(&db, retention, super::now()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(purged = n, "identity documents purged"),
-            Err(e) => tracing::warn!(error = %e, "purging identity documents failed; retrying in an hour"),
-        }
-    }
 }
 
 /// Places in the waitlist (1 = next) of these registrations; others are left out.

@@ -13,14 +13,19 @@ use entity::grant_round as round;
 use entity::organization::{self, Stage};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use serde_json::json;
+
+use super::{Ctx, retry_transient};
+use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
+use crate::events::{Actor, EventKind, NewEvent};
 
 // ---------------------------------------------------------------- shared value types
 
@@ -284,9 +289,10 @@ pub async fn list_rounds(
     Ok(page.map(RoundRecord::from_model))
 }
 
-pub async fn create_round(db: &DatabaseConnection, mut input: RoundInput) -> AppResult<RoundRecord> {
+pub async fn create_round(ctx: Ctx<'_>, actor: &Actor, mut input: RoundInput) -> AppResult<RoundRecord> {
     validate_round(&mut input)?;
     let now = super::now();
+    let txn = ctx.db.begin().await?;
     let model = round::ActiveModel {
         title: Set(input.title),
         description: Set(input.description),
@@ -303,13 +309,16 @@ pub async fn create_round(db: &DatabaseConnection, mut input: RoundInput) -> App
         updated_at: Set(now),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
+    let event = NewEvent::new(EventKind::GrantRoundCreated, model.id)
+        .payload(json!({ "title": model.title, "budgetFen": model.budget_fen }));
+    ctx.commit(txn, actor, vec![event]).await?;
     Ok(RoundRecord::from_model(model))
 }
 
-pub async fn update_round(db: &DatabaseConnection, id: i64, patch: RoundPatch) -> AppResult<RoundRecord> {
-    let txn = db.begin().await?;
+pub async fn update_round(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: RoundPatch) -> AppResult<RoundRecord> {
+    let txn = ctx.db.begin().await?;
     let current = round::Entity::find_by_id(id)
         .lock_exclusive()
         .one(&txn)
@@ -372,7 +381,9 @@ pub async fn update_round(db: &DatabaseConnection, id: i64, patch: RoundPatch) -
         )));
     }
     let record = find_round(&txn, id).await?;
-    txn.commit().await?;
+    let event = NewEvent::new(EventKind::GrantRoundUpdated, id)
+        .payload(json!({ "budgetFen": record.round.budget_fen, "closesAt": record.round.closes_at }));
+    ctx.commit(txn, actor, vec![event]).await?;
     Ok(record)
 }
 
@@ -535,12 +546,15 @@ pub async fn list_proposals(
 }
 
 pub async fn create_proposal(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     round_id: i64,
     organization_id: i64,
     created_by: Option<i64>,
     mut input: ProposalInput,
 ) -> AppResult<ProposalRecord> {
+    let txn = ctx.db.begin().await?;
+    let db = &txn;
     let round = find_round(db, round_id).await?;
     validate_proposal(&mut input, &round)?;
     let now = super::now();
@@ -571,6 +585,8 @@ pub async fn create_proposal(
     }
     .insert(db)
     .await?;
+    let event = proposal_event(EventKind::GrantProposalCreated, &model, json!({ "requestedFen": model.requested_fen }));
+    ctx.commit(txn, actor, vec![event]).await?;
     Ok(ProposalRecord::from_model(model))
 }
 
@@ -578,7 +594,9 @@ fn locked_after_submit() -> AppError {
     AppError::Conflict("only a DRAFT proposal can be edited; it is locked once submitted".into())
 }
 
-pub async fn update_proposal(db: &DatabaseConnection, id: i64, patch: ProposalPatch) -> AppResult<ProposalRecord> {
+pub async fn update_proposal(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: ProposalPatch) -> AppResult<ProposalRecord> {
+    let txn = ctx.db.begin().await?;
+    let db = &txn;
     let current = find_proposal(db, id).await?;
     if current.proposal.status != ProposalStatus::Draft {
         return Err(locked_after_submit());
@@ -613,7 +631,10 @@ pub async fn update_proposal(db: &DatabaseConnection, id: i64, patch: ProposalPa
     if updated.rows_affected != 1 {
         return Err(locked_after_submit());
     }
-    find_proposal(db, id).await
+    let record = find_proposal(db, id).await?;
+    let event = proposal_event(EventKind::GrantProposalUpdated, &record.proposal, json!({}));
+    ctx.commit(txn, actor, vec![event]).await?;
+    Ok(record)
 }
 
 /// Moves a proposal from one of `from` to `to`, setting `extra` columns, or fails with
@@ -640,7 +661,9 @@ async fn move_proposal(
     if result.rows_affected != 1 { Err(conflict()) } else { Ok(()) }
 }
 
-pub async fn submit_proposal(db: &DatabaseConnection, id: i64) -> AppResult<ProposalRecord> {
+pub async fn submit_proposal(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResult<ProposalRecord> {
+    let txn = ctx.db.begin().await?;
+    let db = &txn;
     let current = find_proposal(db, id).await?;
     if current.proposal.status != ProposalStatus::Draft {
         return Err(AppError::Conflict(format!(
@@ -669,11 +692,16 @@ pub async fn submit_proposal(db: &DatabaseConnection, id: i64) -> AppResult<Prop
         || AppError::Conflict("the proposal changed meanwhile; reload and retry".into()),
     )
     .await?;
-    find_proposal(db, id).await
+    let record = find_proposal(db, id).await?;
+    let event = proposal_event(EventKind::GrantProposalSubmitted, &record.proposal, json!({}));
+    ctx.commit(txn, actor, vec![event]).await?;
+    Ok(record)
 }
 
-pub async fn withdraw_proposal(db: &DatabaseConnection, id: i64) -> AppResult<ProposalRecord> {
-    find_proposal(db, id).await?;
+pub async fn withdraw_proposal(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResult<ProposalRecord> {
+    let txn = ctx.db.begin().await?;
+    let db = &txn;
+    let current = find_proposal(db, id).await?;
     move_proposal(
         db,
         id,
@@ -683,7 +711,11 @@ pub async fn withdraw_proposal(db: &DatabaseConnection, id: i64) -> AppResult<Pr
         || AppError::Conflict("only a proposal not yet decided can be withdrawn".into()),
     )
     .await?;
-    find_proposal(db, id).await
+    let record = find_proposal(db, id).await?;
+    let from = current.proposal.status.to_value();
+    let event = proposal_event(EventKind::GrantProposalWithdrawn, &record.proposal, json!({ "from": from }));
+    ctx.commit(txn, actor, vec![event]).await?;
+    Ok(record)
 }
 
 // ---------------------------------------------------------------- reviews
@@ -704,7 +736,13 @@ async fn is_member(db: &impl ConnectionTrait, org_id: i64, account_id: i64) -> A
     Ok(entity::membership::Entity::find_by_id((org_id, account_id)).one(db).await?.is_some())
 }
 
-pub async fn assign_reviewer(db: &DatabaseConnection, proposal_id: i64, account_id: i64) -> AppResult<ReviewRecord> {
+pub async fn assign_reviewer(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    proposal_id: i64,
+    account_id: i64,
+) -> AppResult<ReviewRecord> {
+    let db = ctx.db;
     let current = find_proposal(db, proposal_id).await?;
     let account = entity::account::Entity::find_by_id(account_id)
         .one(db)
@@ -749,11 +787,14 @@ pub async fn assign_reviewer(db: &DatabaseConnection, proposal_id: i64, account_
         AppError::Conflict(_) => AppError::Conflict("this reviewer is already assigned to the proposal".into()),
         other => other,
     })?;
-    txn.commit().await?;
+    let event = review_event(EventKind::GrantReviewerAssigned, &model, current.proposal.round_id);
+    ctx.commit(txn, actor, vec![event]).await?;
     Ok(ReviewRecord::from_model(model))
 }
 
-pub async fn unassign_reviewer(db: &DatabaseConnection, proposal_id: i64, account_id: i64) -> AppResult<i64> {
+pub async fn unassign_reviewer(ctx: Ctx<'_>, actor: &Actor, proposal_id: i64, account_id: i64) -> AppResult<i64> {
+    let txn = ctx.db.begin().await?;
+    let db = &txn;
     let existing = review::Entity::find()
         .filter(review::Column::ProposalId.eq(proposal_id))
         .filter(review::Column::ReviewerId.eq(account_id))
@@ -768,6 +809,9 @@ pub async fn unassign_reviewer(db: &DatabaseConnection, proposal_id: i64, accoun
     if deleted.rows_affected != 1 {
         return Err(AppError::Conflict("a submitted review cannot be unassigned".into()));
     }
+    let round_id = find_proposal(db, proposal_id).await?.proposal.round_id;
+    let event = review_event(EventKind::GrantReviewerUnassigned, &existing, round_id);
+    ctx.commit(txn, actor, vec![event]).await?;
     Ok(existing.id)
 }
 
@@ -809,6 +853,7 @@ async fn own_assignment(
     Ok((assignment, proposal, round))
 }
 
+#[derive(Clone, Debug)]
 pub struct ReviewDraft {
     pub scores: Vec<(String, i32)>,
     pub comment: Option<String>,
@@ -817,12 +862,15 @@ pub struct ReviewDraft {
 /// Saves scores (merged into those saved before) and the comment; with `submit`, also
 /// requires every criterion scored and submits.
 pub async fn save_review(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     reviewer_id: i64,
     proposal_id: i64,
     draft: ReviewDraft,
     submit: bool,
 ) -> AppResult<ReviewRecord> {
+    let txn = ctx.db.begin().await?;
+    let db = &txn;
     let (assignment, _, round) = own_assignment(db, reviewer_id, proposal_id).await?;
     let rubric = &round.rubric;
     let mut scores: BTreeMap<String, i32> = from_json(&assignment.scores);
@@ -876,15 +924,22 @@ pub async fn save_review(
     if result.rows_affected != 1 {
         return Err(AppError::Conflict("the review changed meanwhile; reload and retry".into()));
     }
-    find_review(db, assignment.id).await
+    let record = find_review(db, assignment.id).await?;
+    let kind = if submit { EventKind::GrantReviewSubmitted } else { EventKind::GrantReviewSaved };
+    let event = review_event(kind, &record.review, round.round.id);
+    ctx.commit(txn, actor, vec![event]).await?;
+    Ok(record)
 }
 
 pub async fn declare_conflict(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     reviewer_id: i64,
     proposal_id: i64,
     reason: &str,
 ) -> AppResult<ReviewRecord> {
+    let txn = ctx.db.begin().await?;
+    let db = &txn;
     let assignment = review::Entity::find()
         .filter(review::Column::ProposalId.eq(proposal_id))
         .filter(review::Column::ReviewerId.eq(reviewer_id))
@@ -903,7 +958,11 @@ pub async fn declare_conflict(
     if result.rows_affected != 1 {
         return Err(AppError::Conflict("a conflict can be declared only before the review is submitted".into()));
     }
-    find_review(db, assignment.id).await
+    let record = find_review(db, assignment.id).await?;
+    let round_id = find_proposal(db, proposal_id).await?.proposal.round_id;
+    let event = review_event(EventKind::GrantReviewConflictDeclared, &record.review, round_id);
+    ctx.commit(txn, actor, vec![event]).await?;
+    Ok(record)
 }
 
 pub async fn find_review(db: &impl ConnectionTrait, id: i64) -> AppResult<ReviewRecord> {
@@ -1028,11 +1087,13 @@ pub async fn ranking(db: &impl ConnectionTrait, round_id: i64) -> AppResult<Vec<
 /// UPDATE` on PostgreSQL; SQLite has one writer) and its awarded total only grows by a
 /// conditional update that keeps it within the budget, so concurrent awards never overspend.
 pub async fn award(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     proposal_id: i64,
     amount_fen: i64,
     note: Option<String>,
 ) -> AppResult<ProposalRecord> {
+    let db = ctx.db;
     let note = bounded_text("note", note.as_deref().unwrap_or_default(), 2_000)?;
     let current = find_proposal(db, proposal_id).await?;
     if amount_fen <= 0 {
@@ -1091,12 +1152,15 @@ pub async fn award(
         return Err(over_budget(round.remaining_fen()));
     }
     let record = find_proposal(&txn, proposal_id).await?;
-    txn.commit().await?;
+    let event = proposal_event(EventKind::GrantProposalAwarded, &record.proposal, json!({ "amountFen": amount_fen }));
+    ctx.commit(txn, actor, vec![event]).await?;
     Ok(record)
 }
 
-pub async fn decline(db: &DatabaseConnection, proposal_id: i64, note: Option<String>) -> AppResult<ProposalRecord> {
+pub async fn decline(ctx: Ctx<'_>, actor: &Actor, proposal_id: i64, note: Option<String>) -> AppResult<ProposalRecord> {
     let note = bounded_text("note", note.as_deref().unwrap_or_default(), 2_000)?;
+    let txn = ctx.db.begin().await?;
+    let db = &txn;
     find_proposal(db, proposal_id).await?;
     move_proposal(
         db,
@@ -1107,5 +1171,158 @@ pub async fn decline(db: &DatabaseConnection, proposal_id: i64, note: Option<Str
         || AppError::Conflict("only a SUBMITTED or UNDER_REVIEW proposal can be declined".into()),
     )
     .await?;
-    find_proposal(db, proposal_id).await
+    let record = find_proposal(db, proposal_id).await?;
+    let event = proposal_event(EventKind::GrantProposalDeclined, &record.proposal, json!({}));
+    ctx.commit(txn, actor, vec![event]).await?;
+    Ok(record)
+}
+
+fn proposal_event(kind: EventKind, p: &proposal::Model, mut payload: serde_json::Value) -> NewEvent {
+    if let Some(map) = payload.as_object_mut() {
+        map.insert("roundId".into(), p.round_id.into());
+        map.insert("title".into(), p.title.clone().into());
+    }
+    NewEvent::new(kind, p.id).organization(Some(p.organization_id)).payload(payload)
+}
+
+/// Review events are about the proposal and concern the reviewer only: who reviews what is
+/// never shown to the proposing organization.
+fn review_event(kind: EventKind, r: &review::Model, round_id: i64) -> NewEvent {
+    NewEvent::new(kind, r.proposal_id)
+        .account(Some(r.reviewer_id))
+        .payload(json!({ "reviewId": r.id, "reviewerId": r.reviewer_id, "roundId": round_id }))
+}
+
+// ---------------------------------------------------------------- commands
+
+async fn proposal_org(db: &impl ConnectionTrait, id: i64) -> AppResult<i64> {
+    Ok(find_proposal(db, id).await?.proposal.organization_id)
+}
+
+/// Command: staff open a grant round.
+pub async fn create_grant_round(ctx: Ctx<'_>, viewer: &Viewer, input: RoundInput) -> AppResult<RoundRecord> {
+    viewer.require_manage_grants()?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| create_round(ctx, &actor, input.clone())).await
+}
+
+/// Command: staff change a grant round.
+pub async fn update_grant_round(ctx: Ctx<'_>, viewer: &Viewer, id: i64, patch: RoundPatch) -> AppResult<RoundRecord> {
+    viewer.require_manage_grants()?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| update_round(ctx, &actor, id, patch.clone())).await
+}
+
+/// Command: an organization's members (or staff) start a DRAFT proposal.
+pub async fn create_grant_proposal(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    round_id: i64,
+    organization_id: i64,
+    input: ProposalInput,
+) -> AppResult<ProposalRecord> {
+    viewer.require_write_proposal(organization_id)?;
+    let created_by = viewer.account.as_ref().map(|a| a.id);
+    let actor = Actor::of(viewer);
+    retry_transient(|| create_proposal(ctx, &actor, round_id, organization_id, created_by, input.clone())).await
+}
+
+/// Command: the organization edits its DRAFT proposal.
+pub async fn update_grant_proposal(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    id: i64,
+    patch: ProposalPatch,
+) -> AppResult<ProposalRecord> {
+    viewer.require_write_proposal(proposal_org(ctx.db, id).await?)?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| update_proposal(ctx, &actor, id, patch.clone())).await
+}
+
+/// Command: the organization submits its proposal while the round is open.
+pub async fn submit_grant_proposal(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResult<ProposalRecord> {
+    viewer.require_write_proposal(proposal_org(ctx.db, id).await?)?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| submit_proposal(ctx, &actor, id)).await
+}
+
+/// Command: the organization withdraws a proposal not yet decided.
+pub async fn withdraw_grant_proposal(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResult<ProposalRecord> {
+    viewer.require_write_proposal(proposal_org(ctx.db, id).await?)?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| withdraw_proposal(ctx, &actor, id)).await
+}
+
+/// Command: staff assign a reviewer.
+pub async fn assign_grant_reviewer(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    proposal_id: i64,
+    reviewer_id: i64,
+) -> AppResult<ReviewRecord> {
+    viewer.require_manage_grants()?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| assign_reviewer(ctx, &actor, proposal_id, reviewer_id)).await
+}
+
+/// Command: staff take an assignment back (not once the review is submitted).
+pub async fn unassign_grant_reviewer(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    proposal_id: i64,
+    reviewer_id: i64,
+) -> AppResult<i64> {
+    viewer.require_manage_grants()?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| unassign_reviewer(ctx, &actor, proposal_id, reviewer_id)).await
+}
+
+/// Command: the assigned reviewer saves (or with `submit`, submits) scores.
+pub async fn save_grant_review(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    proposal_id: i64,
+    draft: ReviewDraft,
+    submit: bool,
+) -> AppResult<ReviewRecord> {
+    let account = viewer.require_reviewer()?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| save_review(ctx, &actor, account.id, proposal_id, draft.clone(), submit)).await
+}
+
+/// Command: the assigned reviewer declares a conflict of interest.
+pub async fn declare_review_conflict(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    proposal_id: i64,
+    reason: &str,
+) -> AppResult<ReviewRecord> {
+    let account = viewer.require_reviewer()?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| declare_conflict(ctx, &actor, account.id, proposal_id, reason)).await
+}
+
+/// Command: staff award an amount; the round's budget is never exceeded.
+pub async fn award_grant_proposal(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    id: i64,
+    amount_fen: i64,
+    note: Option<String>,
+) -> AppResult<ProposalRecord> {
+    viewer.require_manage_grants()?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| award(ctx, &actor, id, amount_fen, note.clone())).await
+}
+
+/// Command: staff decline a proposal.
+pub async fn decline_grant_proposal(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    id: i64,
+    note: Option<String>,
+) -> AppResult<ProposalRecord> {
+    viewer.require_manage_grants()?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| decline(ctx, &actor, id, note.clone())).await
 }

@@ -20,7 +20,12 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
+use serde_json::json;
+
+use super::{Ctx, retry_transient};
+use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
+use crate::events::{Actor, EventKind, NewEvent};
 
 /// Global roles. Organization membership (`ORG_MEMBER`) is per organization, not here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -176,13 +181,74 @@ fn display_name(raw: &str) -> AppResult<String> {
 
 // ---------------------------------------------------------------- accounts
 
-pub async fn create_account(
-    db: &DatabaseConnection,
+/// Command: a donor creates an account and is signed in.
+pub async fn sign_up(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    email: &str,
+    password: &str,
+    name: &str,
+) -> AppResult<IssuedTokens> {
+    let actor = Actor::of(viewer);
+    let (email, hash, name) = new_credentials(email, password, name, &[Role::Donor]).await?;
+    retry_transient(|| async {
+        let txn = ctx.db.begin().await?;
+        let (account, mut events) = insert_account(&txn, &email, &hash, &name, &[Role::Donor]).await?;
+        let issued = start_session(&txn, ctx.tokens, account).await?;
+        events.push(NewEvent::new(EventKind::AccountSignedIn, issued.account.id).account(Some(issued.account.id)));
+        ctx.commit(txn, &actor.as_account(issued.account.id), events).await?;
+        Ok(issued)
+    })
+    .await
+}
+
+/// Command: signs in with email and password; attempts are limited per account and address.
+pub async fn sign_in(ctx: Ctx<'_>, viewer: &Viewer, email: &str, password: &str) -> AppResult<IssuedTokens> {
+    ctx.sign_in_limiter.check(email, viewer.address.as_deref().unwrap_or("unknown"))?;
+    let account = verify_credentials(ctx.db, email, password).await?;
+    let actor = Actor::of(viewer).as_account(account.id);
+    retry_transient(|| async {
+        let txn = ctx.db.begin().await?;
+        let issued = start_session(&txn, ctx.tokens, account.clone()).await?;
+        let event = NewEvent::new(EventKind::AccountSignedIn, account.id).account(Some(account.id));
+        ctx.commit(txn, &actor, vec![event]).await?;
+        Ok(issued)
+    })
+    .await
+}
+
+/// Command: an admin creates a staff, reviewer or donor account.
+pub async fn create_account_as(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
     email: &str,
     password: &str,
     name: &str,
     roles: &[Role],
 ) -> AppResult<account::Model> {
+    viewer.require_admin("create accounts")?;
+    create_account(ctx, &Actor::of(viewer), email, password, name, roles).await
+}
+
+/// Command: an admin replaces an account's global roles.
+pub async fn set_account_roles(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    account_id: i64,
+    roles: &[Role],
+) -> AppResult<account::Model> {
+    viewer.require_admin("change roles")?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| set_roles(ctx, &actor, account_id, roles)).await
+}
+
+/// Validates and hashes what a new account is made of.
+async fn new_credentials(
+    email: &str,
+    password: &str,
+    name: &str,
+    roles: &[Role],
+) -> AppResult<(String, String, String)> {
     let email = normalize_email(email)?;
     check_password_strength(password, &email)?;
     let name = display_name(name)?;
@@ -190,23 +256,37 @@ pub async fn create_account(
         return Err(AppError::bad_input("roles", "an account needs at least one role"));
     }
     let hash = hash_password(password.to_owned()).await?;
-    let txn = db.begin().await?;
+    Ok((email, hash, name))
+}
+
+/// Inserts an account; invitations sent to its email become memberships.
+async fn insert_account(
+    txn: &sea_orm::DatabaseTransaction,
+    email: &str,
+    hash: &str,
+    name: &str,
+    roles: &[Role],
+) -> AppResult<(account::Model, Vec<NewEvent>)> {
     let account = account::ActiveModel {
-        email: Set(email.clone()),
-        password_hash: Set(hash),
-        display_name: Set(name),
+        email: Set(email.to_owned()),
+        password_hash: Set(hash.to_owned()),
+        display_name: Set(name.to_owned()),
         roles: Set(Role::join(roles)),
         created_at: Set(super::now()),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(txn)
     .await
     .map_err(|e| match AppError::from(e) {
         AppError::Conflict(_) => AppError::Conflict("an account with this email already exists".into()),
         other => other,
     })?;
-    // Invitations sent to this email become memberships.
-    let pending = invitation::Entity::find().filter(invitation::Column::Email.eq(&email)).all(&txn).await?;
+    let mut events = vec![
+        NewEvent::new(EventKind::AccountCreated, account.id)
+            .account(Some(account.id))
+            .payload(json!({ "roles": account.roles })),
+    ];
+    let pending = invitation::Entity::find().filter(invitation::Column::Email.eq(email)).all(txn).await?;
     for invite in &pending {
         membership::ActiveModel {
             organization_id: Set(invite.organization_id),
@@ -214,23 +294,57 @@ pub async fn create_account(
             role: Set(invite.role),
             created_at: Set(super::now()),
         }
-        .insert(&txn)
+        .insert(txn)
         .await?;
+        events.push(member_event(EventKind::MemberAdded, invite.organization_id, account.id, invite.role));
     }
-    invitation::Entity::delete_many().filter(invitation::Column::Email.eq(&email)).exec(&txn).await?;
-    txn.commit().await?;
-    Ok(account)
+    invitation::Entity::delete_many().filter(invitation::Column::Email.eq(email)).exec(txn).await?;
+    Ok((account, events))
 }
 
-pub async fn set_roles(db: &DatabaseConnection, account_id: i64, roles: &[Role]) -> AppResult<account::Model> {
+fn member_event(kind: EventKind, org_id: i64, account_id: i64, role: MemberRole) -> NewEvent {
+    use sea_orm::ActiveEnum;
+    NewEvent::new(kind, org_id)
+        .organization(Some(org_id))
+        .account(Some(account_id))
+        .payload(json!({ "accountId": account_id, "role": role.to_value() }))
+}
+
+/// Creates an account (for the CLI, tests and the admin command).
+pub async fn create_account(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    email: &str,
+    password: &str,
+    name: &str,
+    roles: &[Role],
+) -> AppResult<account::Model> {
+    let (email, hash, name) = new_credentials(email, password, name, roles).await?;
+    retry_transient(|| async {
+        let txn = ctx.db.begin().await?;
+        let (account, events) = insert_account(&txn, &email, &hash, &name, roles).await?;
+        ctx.commit(txn, actor, events).await?;
+        Ok(account)
+    })
+    .await
+}
+
+pub async fn set_roles(ctx: Ctx<'_>, actor: &Actor, account_id: i64, roles: &[Role]) -> AppResult<account::Model> {
     if roles.is_empty() {
         return Err(AppError::bad_input("roles", "an account needs at least one role"));
     }
+    let txn = ctx.db.begin().await?;
     let found =
-        account::Entity::find_by_id(account_id).one(db).await?.ok_or_else(|| AppError::NotFound("account".into()))?;
+        account::Entity::find_by_id(account_id).one(&txn).await?.ok_or_else(|| AppError::NotFound("account".into()))?;
+    let from = found.roles.clone();
     let mut model: account::ActiveModel = found.into();
     model.roles = Set(Role::join(roles));
-    Ok(model.update(db).await?)
+    let updated = model.update(&txn).await?;
+    let event = NewEvent::new(EventKind::AccountRolesChanged, account_id)
+        .account(Some(account_id))
+        .payload(json!({ "from": from, "to": updated.roles }));
+    ctx.commit(txn, actor, vec![event]).await?;
+    Ok(updated)
 }
 
 pub async fn account_by_email(db: &impl ConnectionTrait, email: &str) -> AppResult<Option<account::Model>> {
@@ -358,15 +472,17 @@ pub async fn start_session(
     Ok(IssuedTokens { account, access_token, access_expires_at, refresh_token, refresh_expires_at })
 }
 
-/// Swaps a refresh token for new tokens; the old one stops working. A refresh token used
-/// twice means it leaked: every session of that account is revoked.
-pub async fn refresh_session(
-    db: &DatabaseConnection,
-    keys: &TokenKeys,
-    refresh_token: &str,
-) -> AppResult<IssuedTokens> {
+/// Command: swaps a refresh token for new tokens; the old one stops working. A refresh token
+/// used twice means it leaked: every session of that account is revoked (and recorded).
+pub async fn refresh_session(ctx: Ctx<'_>, viewer: &Viewer, refresh_token: &str) -> AppResult<IssuedTokens> {
+    let actor = Actor::of(viewer);
+    retry_transient(|| refresh(ctx, &actor, refresh_token)).await
+}
+
+async fn refresh(ctx: Ctx<'_>, actor: &Actor, refresh_token: &str) -> AppResult<IssuedTokens> {
+    let keys = ctx.tokens;
     let now = super::now();
-    let txn = db.begin().await?;
+    let txn = ctx.db.begin().await?;
     let found = session::Entity::find()
         .filter(session::Column::TokenHash.eq(sha256_hex(refresh_token.trim())))
         .one(&txn)
@@ -379,7 +495,10 @@ pub async fn refresh_session(
             .filter(session::Column::RevokedAt.is_null())
             .exec(&txn)
             .await?;
-        txn.commit().await?;
+        let event = NewEvent::new(EventKind::AccountSessionsRevoked, found.account_id)
+            .account(Some(found.account_id))
+            .payload(json!({ "reason": "REFRESH_TOKEN_REUSED" }));
+        ctx.commit(txn, &actor.as_account(found.account_id), vec![event]).await?;
         tracing::warn!(account = found.account_id, "refresh token reused; all sessions revoked");
         return Err(AppError::Unauthenticated);
     }
@@ -401,19 +520,30 @@ pub async fn refresh_session(
         .filter(|a| a.disabled_at.is_none())
         .ok_or(AppError::Unauthenticated)?;
     let issued = start_session(&txn, keys, account).await?;
-    txn.commit().await?;
+    let event = NewEvent::new(EventKind::SessionRefreshed, issued.account.id).account(Some(issued.account.id));
+    ctx.commit(txn, &actor.as_account(issued.account.id), vec![event]).await?;
     Ok(issued)
 }
 
-/// Revokes the session of a refresh token; its access tokens stop working too.
-pub async fn sign_out(db: &DatabaseConnection, refresh_token: &str) -> AppResult<bool> {
-    let result = session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, Expr::val(super::now()))
-        .filter(session::Column::TokenHash.eq(sha256_hex(refresh_token.trim())))
-        .filter(session::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
+/// Command: revokes the session of a refresh token; its access tokens stop working too. An
+/// unknown or already revoked token answers `false` and changes nothing.
+pub async fn sign_out(ctx: Ctx<'_>, viewer: &Viewer, refresh_token: &str) -> AppResult<bool> {
+    let actor = Actor::of(viewer);
+    let hash = sha256_hex(refresh_token.trim());
+    retry_transient(|| async {
+        let txn = ctx.db.begin().await?;
+        let revoked = session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::val(super::now()))
+            .filter(session::Column::TokenHash.eq(hash.as_str()))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec_with_returning(&txn)
+            .await?;
+        let Some(session) = revoked.first() else { return Ok(false) };
+        let event = NewEvent::new(EventKind::AccountSignedOut, session.account_id).account(Some(session.account_id));
+        ctx.commit(txn, &actor.as_account(session.account_id), vec![event]).await?;
+        Ok(true)
+    })
+    .await
 }
 
 /// The account behind an access token, if the token is valid and its session alive.
@@ -460,8 +590,30 @@ pub struct IssuedKey {
     pub secret: String,
 }
 
+/// Command: an admin issues a partner API key; the secret is returned once.
+pub async fn issue_api_key(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    name: &str,
+    scopes: &[ApiScope],
+    expires_at: Option<DateTime<Utc>>,
+) -> AppResult<IssuedKey> {
+    viewer.require_admin("issue API keys")?;
+    let admin = viewer.require_account()?.id;
+    let actor = Actor::of(viewer);
+    retry_transient(|| create_api_key(ctx, &actor, name, scopes, expires_at, admin)).await
+}
+
+/// Command: an admin revokes a partner API key at once (revoking a revoked key changes nothing).
+pub async fn revoke_api_key_as(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResult<api_key::Model> {
+    viewer.require_admin("revoke API keys")?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| revoke_api_key(ctx, &actor, id)).await
+}
+
 pub async fn create_api_key(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     name: &str,
     scopes: &[ApiScope],
     expires_at: Option<DateTime<Utc>>,
@@ -477,6 +629,7 @@ pub async fn create_api_key(
     let mut scopes = scopes.to_vec();
     scopes.push(ApiScope::Read);
     let secret = random_token("ib_");
+    let txn = ctx.db.begin().await?;
     let key = api_key::ActiveModel {
         name: Set(name.to_owned()),
         prefix: Set(secret.chars().take(10).collect()),
@@ -489,19 +642,26 @@ pub async fn create_api_key(
         last_used_at: Set(None),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
+    let event = NewEvent::new(EventKind::ApiKeyCreated, key.id)
+        .payload(json!({ "name": key.name, "prefix": key.prefix, "scopes": key.scopes }));
+    ctx.commit(txn, actor, vec![event]).await?;
     Ok(IssuedKey { key, secret })
 }
 
-pub async fn revoke_api_key(db: &DatabaseConnection, id: i64) -> AppResult<api_key::Model> {
-    let key = api_key::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("API key".into()))?;
+pub async fn revoke_api_key(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResult<api_key::Model> {
+    let txn = ctx.db.begin().await?;
+    let key = api_key::Entity::find_by_id(id).one(&txn).await?.ok_or_else(|| AppError::NotFound("API key".into()))?;
     if key.revoked_at.is_some() {
         return Ok(key);
     }
     let mut model: api_key::ActiveModel = key.into();
     model.revoked_at = Set(Some(super::now()));
-    Ok(model.update(db).await?)
+    let key = model.update(&txn).await?;
+    let event = NewEvent::new(EventKind::ApiKeyRevoked, key.id).payload(json!({ "name": key.name }));
+    ctx.commit(txn, actor, vec![event]).await?;
+    Ok(key)
 }
 
 pub async fn list_api_keys(db: &impl ConnectionTrait, limit: u64) -> AppResult<Vec<api_key::Model>> {
@@ -544,16 +704,55 @@ async fn ensure_organization(db: &impl ConnectionTrait, org_id: i64) -> AppResul
         .ok_or_else(|| AppError::NotFound("organization".into()))
 }
 
+/// Command: owners and admins add a member by email; without an account yet, an invitation
+/// is kept and becomes a membership when that email signs up.
+pub async fn add_organization_member(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    org_id: i64,
+    email: &str,
+    role: MemberRole,
+) -> AppResult<Added> {
+    viewer.require_manage_members(org_id)?;
+    let by = viewer.account.as_ref().map(|a| a.id).unwrap_or_default();
+    let actor = Actor::of(viewer);
+    retry_transient(|| add_member(ctx, &actor, org_id, email, role, by)).await
+}
+
+/// Command: owners and admins change a member's role; an organization keeps an owner.
+pub async fn change_organization_member_role(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    org_id: i64,
+    account_id: i64,
+    role: MemberRole,
+) -> AppResult<membership::Model> {
+    viewer.require_manage_members(org_id)?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| change_member_role(ctx, &actor, org_id, account_id, role)).await
+}
+
+/// Command: owners and admins remove a member; an organization keeps an owner.
+pub async fn remove_organization_member(ctx: Ctx<'_>, viewer: &Viewer, org_id: i64, account_id: i64) -> AppResult<()> {
+    viewer.require_manage_members(org_id)?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| remove_member(ctx, &actor, org_id, account_id)).await
+}
+
 pub async fn add_member(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     org_id: i64,
     email: &str,
     role: MemberRole,
     invited_by: i64,
 ) -> AppResult<Added> {
+    use sea_orm::ActiveEnum;
     let email = normalize_email(email)?;
+    let txn = ctx.db.begin().await?;
+    let db = &txn;
     ensure_organization(db, org_id).await?;
-    match account_by_email(db, &email).await? {
+    let added = match account_by_email(db, &email).await? {
         Some(account) => {
             let existing = membership::Entity::find_by_id((org_id, account.id)).one(db).await?;
             if existing.is_some() {
@@ -567,7 +766,7 @@ pub async fn add_member(
             }
             .insert(db)
             .await?;
-            Ok(Added::Member(m))
+            Added::Member(m)
         }
         None => {
             let invite = invitation::ActiveModel {
@@ -584,9 +783,18 @@ pub async fn add_member(
                 AppError::Conflict(_) => AppError::Conflict("this email is already invited".into()),
                 other => other,
             })?;
-            Ok(Added::Invited(invite))
+            Added::Invited(invite)
         }
-    }
+    };
+    let event = match &added {
+        Added::Member(m) => member_event(EventKind::MemberAdded, org_id, m.account_id, m.role),
+        // The email stays out of the log (it is personal data an account deletion erases).
+        Added::Invited(i) => NewEvent::new(EventKind::MemberInvited, org_id)
+            .organization(Some(org_id))
+            .payload(json!({ "invitationId": i.id, "role": i.role.to_value() })),
+    };
+    ctx.commit(txn, actor, vec![event]).await?;
+    Ok(added)
 }
 
 async fn owner_count(db: &impl ConnectionTrait, org_id: i64) -> AppResult<usize> {
@@ -599,12 +807,13 @@ async fn owner_count(db: &impl ConnectionTrait, org_id: i64) -> AppResult<usize>
 }
 
 pub async fn change_member_role(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     org_id: i64,
     account_id: i64,
     role: MemberRole,
 ) -> AppResult<membership::Model> {
-    let txn = db.begin().await?;
+    let txn = ctx.db.begin().await?;
     let current = membership::Entity::find_by_id((org_id, account_id))
         .lock_exclusive()
         .one(&txn)
@@ -616,12 +825,12 @@ pub async fn change_member_role(
     let mut model: membership::ActiveModel = current.into();
     model.role = Set(role);
     let updated = model.update(&txn).await?;
-    txn.commit().await?;
+    ctx.commit(txn, actor, vec![member_event(EventKind::MemberRoleChanged, org_id, account_id, role)]).await?;
     Ok(updated)
 }
 
-pub async fn remove_member(db: &DatabaseConnection, org_id: i64, account_id: i64) -> AppResult<()> {
-    let txn = db.begin().await?;
+pub async fn remove_member(ctx: Ctx<'_>, actor: &Actor, org_id: i64, account_id: i64) -> AppResult<()> {
+    let txn = ctx.db.begin().await?;
     let current = membership::Entity::find_by_id((org_id, account_id))
         .lock_exclusive()
         .one(&txn)
@@ -631,7 +840,7 @@ pub async fn remove_member(db: &DatabaseConnection, org_id: i64, account_id: i64
         return Err(AppError::Conflict("an organization keeps at least one owner".into()));
     }
     membership::Entity::delete_by_id((org_id, account_id)).exec(&txn).await?;
-    txn.commit().await?;
+    ctx.commit(txn, actor, vec![member_event(EventKind::MemberRemoved, org_id, account_id, current.role)]).await?;
     Ok(())
 }
 

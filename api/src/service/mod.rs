@@ -1,5 +1,7 @@
-//! The rules of the domain as plain async functions over a database connection.
-//! Nothing in here knows about GraphQL or HTTP.
+//! The rules of the domain as plain async functions over a database connection, and the
+//! commands: one per mutation, each authorizing (rules in `auth.rs`), validating, running its
+//! transaction with the transient retry and appending its domain events in that transaction.
+//! Nothing in here knows about GraphQL, HTTP or the response cache.
 pub mod booking;
 pub mod credit_code;
 pub mod crowdfunding;
@@ -12,6 +14,45 @@ pub mod pagination;
 pub mod projects;
 pub mod recurrence;
 pub mod space;
+
+/// What a command needs: the database, this instance's side of the event log (which applies
+/// the events' effects right after the commit) and the settings.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub db: &'a sea_orm::DatabaseConnection,
+    pub log: &'a crate::events::EventLog,
+    pub settings: &'a crate::config::Settings,
+    pub tokens: &'a identity::TokenKeys,
+    pub sign_in_limiter: &'a identity::SignInLimiter,
+}
+
+impl Ctx<'_> {
+    /// Appends `events` to `txn`, commits, then lets the log apply their effects here.
+    pub async fn commit(
+        &self,
+        txn: sea_orm::DatabaseTransaction,
+        actor: &crate::events::Actor,
+        events: Vec<crate::events::NewEvent>,
+    ) -> crate::error::AppResult<()> {
+        let appended = crate::events::log::append(&txn, actor, events).await?;
+        self.finish(txn, appended).await
+    }
+
+    /// Commits a transaction whose events were appended earlier (before it took shared rows).
+    pub async fn finish(
+        &self,
+        txn: sea_orm::DatabaseTransaction,
+        appended: crate::events::Appended,
+    ) -> crate::error::AppResult<()> {
+        txn.commit().await?;
+        self.log.published(&appended).await;
+        Ok(())
+    }
+
+    pub fn limits(&self) -> &crate::config::Limits {
+        &self.settings.limits
+    }
+}
 
 /// The current instant at microsecond precision, what PostgreSQL stores: a value written and
 /// the same value read back are then equal on both backends.

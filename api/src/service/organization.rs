@@ -13,10 +13,15 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
+use serde_json::json;
+
 use super::credit_code;
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use super::{Ctx, retry_transient};
+use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
+use crate::events::{Actor, EventKind, NewEvent};
 
 /// An organization with what it is always shown with.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -84,6 +89,31 @@ pub struct OrganizationPatch {
     pub website: Option<Option<String>>,
     pub description: Option<String>,
     pub logo_url: Option<Option<String>>,
+}
+
+impl OrganizationPatch {
+    /// The names of the fields the patch sets, for the audit trail.
+    fn changed_fields(&self) -> Vec<&'static str> {
+        [
+            ("name", self.name.is_some()),
+            ("nameTraditional", self.name_traditional.is_some()),
+            ("nameEn", self.name_en.is_some()),
+            ("slug", self.slug.is_some()),
+            ("kind", self.kind.is_some()),
+            ("creditCode", self.credit_code.is_some()),
+            ("foundedOn", self.founded_on.is_some()),
+            ("focusAreas", self.focus_areas.is_some()),
+            ("contactName", self.contact_name.is_some()),
+            ("contactPhone", self.contact_phone.is_some()),
+            ("contactEmail", self.contact_email.is_some()),
+            ("website", self.website.is_some()),
+            ("description", self.description.is_some()),
+            ("logoUrl", self.logo_url.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
 }
 
 pub const MAX_SEARCH_CHARS: usize = 100;
@@ -356,9 +386,53 @@ fn dedup_areas(mut areas: Vec<FocusArea>) -> AppResult<Vec<FocusArea>> {
     Ok(areas)
 }
 
+// ---------------------------------------------------------------- commands
+
+/// Command: staff add an organization to the network in a starting stage; any signed-in
+/// account may apply for incubation on behalf of a new organization (stage APPLIED) and
+/// becomes its owner.
+pub async fn create_organization(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    input: NewOrganization,
+) -> AppResult<OrganizationRecord> {
+    let (stage, owner) = viewer.organization_entry(input.stage)?;
+    let input = NewOrganization { stage, owner_account_id: owner, ..input };
+    let actor = Actor::of(viewer);
+    let record = retry_transient(|| create(ctx, &actor, input.clone())).await?;
+    if owner.is_some() {
+        viewer.grant(record.org.id, entity::membership::MemberRole::Owner);
+    }
+    Ok(record)
+}
+
+/// Command: edits an organization's profile (staff and its members).
+pub async fn update_organization(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    id: i64,
+    patch: OrganizationPatch,
+) -> AppResult<OrganizationRecord> {
+    viewer.require_edit_organization(id)?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| update(ctx, &actor, id, patch.clone())).await
+}
+
+/// Command: moves an organization along its lifecycle (staff).
+pub async fn change_stage(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    change: StageChange,
+) -> AppResult<(OrganizationRecord, transition::Model)> {
+    viewer.require_change_stage()?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| transition(ctx, &actor, change.clone())).await
+}
+
 // ---------------------------------------------------------------- writes
 
-pub async fn create(db: &DatabaseConnection, input: NewOrganization) -> AppResult<OrganizationRecord> {
+pub async fn create(ctx: Ctx<'_>, actor: &Actor, input: NewOrganization) -> AppResult<OrganizationRecord> {
+    let db = ctx.db;
     let now = super::now();
     let name = required_text("name", &input.name, 200)?;
     let name_en = optional_text("nameEn", input.name_en, 300)?;
@@ -423,7 +497,11 @@ pub async fn create(db: &DatabaseConnection, input: NewOrganization) -> AppResul
         .insert(&txn)
         .await?;
     }
-    txn.commit().await?;
+    let event = NewEvent::new(EventKind::OrganizationCreated, org.id)
+        .organization(Some(org.id))
+        .account(input.owner_account_id)
+        .payload(json!({ "name": org.name, "slug": org.slug, "stage": stage_name(stage) }));
+    ctx.commit(txn, actor, vec![event]).await?;
     Ok(OrganizationRecord { org, focus_areas: areas })
 }
 
@@ -443,8 +521,9 @@ async fn load(db: &impl ConnectionTrait, id: i64) -> AppResult<organization::Mod
     organization::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("organization".into()))
 }
 
-pub async fn update(db: &DatabaseConnection, id: i64, patch: OrganizationPatch) -> AppResult<OrganizationRecord> {
-    let txn = db.begin().await?;
+pub async fn update(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: OrganizationPatch) -> AppResult<OrganizationRecord> {
+    let changed = patch.changed_fields();
+    let txn = ctx.db.begin().await?;
     let current = load(&txn, id).await?;
     let mut model: organization::ActiveModel = current.into();
     if let Some(v) = patch.name {
@@ -496,10 +575,13 @@ pub async fn update(db: &DatabaseConnection, id: i64, patch: OrganizationPatch) 
         }
         None => focus_areas_of(&txn, &[id]).await?.remove(&id).unwrap_or_default(),
     };
-    txn.commit().await?;
+    let event =
+        NewEvent::new(EventKind::OrganizationUpdated, id).organization(Some(id)).payload(json!({ "fields": changed }));
+    ctx.commit(txn, actor, vec![event]).await?;
     Ok(OrganizationRecord { org, focus_areas })
 }
 
+#[derive(Clone, Debug)]
 pub struct StageChange {
     pub organization_id: i64,
     pub to: Stage,
@@ -508,12 +590,13 @@ pub struct StageChange {
 }
 
 pub async fn transition(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     change: StageChange,
 ) -> AppResult<(OrganizationRecord, transition::Model)> {
     let now = super::now();
     let note = optional_text("note", change.note, 2000)?.unwrap_or_default();
-    let txn = db.begin().await?;
+    let txn = ctx.db.begin().await?;
     let current = load(&txn, change.organization_id).await?;
     if !allowed_next(current.stage).contains(&change.to) {
         let allowed: Vec<String> = allowed_next(current.stage).iter().map(|s| stage_name(*s)).collect();
@@ -559,7 +642,13 @@ pub async fn transition(
     .await?;
     let org = load(&txn, current.id).await?;
     let focus_areas = focus_areas_of(&txn, &[org.id]).await?.remove(&org.id).unwrap_or_default();
-    txn.commit().await?;
+    let event = NewEvent::new(EventKind::OrganizationStageChanged, org.id).organization(Some(org.id)).payload(json!({
+        "from": stage_name(current.stage),
+        "to": stage_name(change.to),
+        "note": entry.note,
+        "occurredAt": occurred_at,
+    }));
+    ctx.commit(txn, actor, vec![event]).await?;
     Ok((OrganizationRecord { org, focus_areas }, entry))
 }
 
@@ -571,10 +660,10 @@ fn stage_name(stage: Stage) -> String {
 // ---------------------------------------------------------------- the cached directory
 
 /// Cache tag of everything the organization directory serves.
-pub const CACHE_TAG: &str = "organizations";
+const CACHE_TAG: &str = crate::tags::ORGANIZATIONS;
 
-/// The organization directory as its readers see it: reads through the cache, writes that
-/// invalidate it once committed.
+/// The organization directory as its readers see it: reads through the cache (the event
+/// log's coherence consumer invalidates it after writes).
 pub struct Directory<'a> {
     pub db: &'a DatabaseConnection,
     pub cache: &'a crate::cache::Cache,
@@ -610,26 +699,5 @@ impl Directory<'_> {
         self.cache
             .get_or_load(CACHE_TAG, &key, list(self.db, filter, sort, direction, args, self.limits, with_total))
             .await
-    }
-
-    pub async fn create(&self, input: NewOrganization) -> AppResult<OrganizationRecord> {
-        let record = create(self.db, input).await?;
-        self.cache.invalidate_all(&[CACHE_TAG, super::impact::CACHE_TAG]).await;
-        Ok(record)
-    }
-
-    pub async fn update(&self, id: i64, patch: OrganizationPatch) -> AppResult<OrganizationRecord> {
-        let record = update(self.db, id, patch).await?;
-        let entity = crate::response_cache::Family::Organization.entity_tag(id);
-        self.cache.invalidate_all(&[entity.as_str(), CACHE_TAG]).await;
-        Ok(record)
-    }
-
-    pub async fn transition(&self, change: StageChange) -> AppResult<(OrganizationRecord, transition::Model)> {
-        let entity = crate::response_cache::Family::Organization.entity_tag(change.organization_id);
-        let result = transition(self.db, change).await?;
-        // Stage counts and stage changes are figures of the impact dashboard.
-        self.cache.invalidate_all(&[entity.as_str(), CACHE_TAG, super::impact::CACHE_TAG]).await;
-        Ok(result)
     }
 }

@@ -12,19 +12,24 @@ use entity::service_project::{self as project, FundingSource, PurchaserKind};
 use entity::service_record as record;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
 use super::grants::{BudgetLine, PeopleByGroup, bounded_text, required_text, validate_budget_lines};
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use serde_json::json;
+
+use super::{Ctx, retry_transient};
+use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
+use crate::events::{Actor, EventKind, NewEvent};
 
 /// Today's date in the base's zone.
 pub fn today() -> NaiveDate {
-    super::impact::local_date(Utc::now())
+    super::event::local_date(Utc::now())
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -119,7 +124,83 @@ pub async fn list_projects(
     Ok(page.map(ProjectRecord::from_model))
 }
 
-pub async fn create_project(db: &DatabaseConnection, input: NewProject) -> AppResult<ProjectRecord> {
+// ---------------------------------------------------------------- commands
+
+async fn project_org(db: &impl ConnectionTrait, id: i64) -> AppResult<i64> {
+    Ok(find_project(db, id).await?.project.organization_id)
+}
+
+fn project_event(kind: EventKind, project_id: i64, organization_id: i64, payload: serde_json::Value) -> NewEvent {
+    NewEvent::new(kind, project_id).organization(Some(organization_id)).payload(payload)
+}
+
+/// Command: staff create a project from an award, a government purchase or a campaign.
+pub async fn create_service_project(ctx: Ctx<'_>, viewer: &Viewer, input: NewProject) -> AppResult<ProjectRecord> {
+    viewer.require_manage_projects()?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| create_project(ctx, &actor, input.clone())).await
+}
+
+/// Command: staff pay a tranche; the total paid never exceeds the funding.
+pub async fn pay_tranche(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    project_id: i64,
+    amount_fen: i64,
+    paid_on: NaiveDate,
+    note: Option<String>,
+) -> AppResult<(ProjectRecord, disbursement::Model)> {
+    viewer.require_manage_projects()?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| record_disbursement(ctx, &actor, project_id, amount_fen, paid_on, note.clone())).await
+}
+
+/// Command: the organization running a project (or staff) adds an impact goal.
+pub async fn add_impact_goal(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    project_id: i64,
+    goal_type: &str,
+    unit: &str,
+    target: i64,
+) -> AppResult<goal::Model> {
+    viewer.require_report_on_project(project_org(ctx.db, project_id).await?)?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| add_goal(ctx, &actor, project_id, goal_type, unit, target)).await
+}
+
+/// Command: the organization running a project (or staff) reports a goal's progress.
+pub async fn report_goal_progress(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    goal_id: i64,
+    achieved: i64,
+    note: Option<String>,
+    reported_on: NaiveDate,
+) -> AppResult<(goal::Model, goal_update::Model)> {
+    let current = find_goal(ctx.db, goal_id).await?;
+    viewer.require_report_on_project(project_org(ctx.db, current.project_id).await?)?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| record_goal_progress(ctx, &actor, goal_id, achieved, note.clone(), reported_on)).await
+}
+
+/// Command: the organization running a project (or staff) records a service activity.
+pub async fn record_service(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    project_id: i64,
+    input: NewServiceRecord,
+) -> AppResult<record::Model> {
+    viewer.require_report_on_project(project_org(ctx.db, project_id).await?)?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| add_service_record(ctx, &actor, project_id, input.clone())).await
+}
+
+// ---------------------------------------------------------------- writes
+
+pub async fn create_project(ctx: Ctx<'_>, actor: &Actor, input: NewProject) -> AppResult<ProjectRecord> {
+    let txn = ctx.db.begin().await?;
+    let db = &txn;
     let title = required_text("title", &input.title, 200)?;
     let description = bounded_text("description", &input.description, 10_000)?;
     if input.ends_on < input.starts_on {
@@ -206,6 +287,13 @@ pub async fn create_project(db: &DatabaseConnection, input: NewProject) -> AppRe
         AppError::Conflict(_) => AppError::Conflict("this award already has a project".into()),
         other => other,
     })?;
+    let event = project_event(
+        EventKind::ServiceProjectCreated,
+        saved.id,
+        saved.organization_id,
+        json!({ "title": saved.title, "fundedFen": saved.funded_fen, "source": sea_orm::ActiveEnum::to_value(&saved.source) }),
+    );
+    ctx.commit(txn, actor, vec![event]).await?;
     Ok(ProjectRecord::from_model(saved))
 }
 
@@ -219,7 +307,8 @@ fn not_in_future(field: &str, date: NaiveDate) -> AppResult<()> {
 /// Pays a tranche. The disbursed total grows only by a conditional update that keeps it
 /// within the funding, so concurrent tranches cannot overpay either.
 pub async fn record_disbursement(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     project_id: i64,
     amount_fen: i64,
     paid_on: NaiveDate,
@@ -230,8 +319,8 @@ pub async fn record_disbursement(
         return Err(AppError::bad_input("amountFen", "amountFen must be positive"));
     }
     not_in_future("paidOn", paid_on)?;
-    let current = find_project(db, project_id).await?;
-    let txn = db.begin().await?;
+    let current = find_project(ctx.db, project_id).await?;
+    let txn = ctx.db.begin().await?;
     let grown = project::Entity::update_many()
         .col_expr(project::Column::DisbursedFen, Expr::col(project::Column::DisbursedFen).add(amount_fen))
         .col_expr(project::Column::UpdatedAt, Expr::val(super::now()))
@@ -259,7 +348,13 @@ pub async fn record_disbursement(
     .insert(&txn)
     .await?;
     let record = find_project(&txn, project_id).await?;
-    txn.commit().await?;
+    let event = project_event(
+        EventKind::DisbursementRecorded,
+        project_id,
+        record.project.organization_id,
+        json!({ "disbursementId": entry.id, "amountFen": amount_fen, "paidOn": paid_on }),
+    );
+    ctx.commit(txn, actor, vec![event]).await?;
     Ok((record, entry))
 }
 
@@ -290,7 +385,8 @@ pub async fn disbursements_of(
 }
 
 pub async fn add_goal(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     project_id: i64,
     goal_type: &str,
     unit: &str,
@@ -301,13 +397,15 @@ pub async fn add_goal(
     if target <= 0 {
         return Err(AppError::bad_input("target", "target must be positive"));
     }
-    find_project(db, project_id).await?;
+    let txn = ctx.db.begin().await?;
+    let db = &txn;
+    let project = find_project(db, project_id).await?;
     let count = goal::Entity::find().filter(goal::Column::ProjectId.eq(project_id)).count_rows(db).await?;
     if count >= 50 {
         return Err(AppError::bad_input("projectId", "a project has at most 50 goals"));
     }
     let now = super::now();
-    Ok(goal::ActiveModel {
+    let goal = goal::ActiveModel {
         project_id: Set(project_id),
         goal_type: Set(goal_type),
         unit: Set(unit),
@@ -318,7 +416,15 @@ pub async fn add_goal(
         ..Default::default()
     }
     .insert(db)
-    .await?)
+    .await?;
+    let event = project_event(
+        EventKind::ImpactGoalAdded,
+        project_id,
+        project.project.organization_id,
+        json!({ "goalId": goal.id, "goalType": goal.goal_type, "unit": goal.unit, "target": goal.target }),
+    );
+    ctx.commit(txn, actor, vec![event]).await?;
+    Ok(goal)
 }
 
 trait CountRows {
@@ -341,7 +447,8 @@ pub async fn find_goal(db: &impl ConnectionTrait, id: i64) -> AppResult<goal::Mo
 
 /// Records how far a goal has come (a cumulative value).
 pub async fn record_goal_progress(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     goal_id: i64,
     achieved: i64,
     note: Option<String>,
@@ -352,9 +459,10 @@ pub async fn record_goal_progress(
         return Err(AppError::bad_input("achieved", "achieved is between 0 and 1,000,000,000"));
     }
     not_in_future("reportedOn", reported_on)?;
-    let current = find_goal(db, goal_id).await?;
+    let txn = ctx.db.begin().await?;
+    let current = find_goal(&txn, goal_id).await?;
+    let organization_id = project_org(&txn, current.project_id).await?;
     let now = super::now();
-    let txn = db.begin().await?;
     let update = goal_update::ActiveModel {
         goal_id: Set(goal_id),
         achieved: Set(achieved),
@@ -369,7 +477,13 @@ pub async fn record_goal_progress(
     model.achieved = Set(achieved);
     model.updated_at = Set(now);
     let goal = model.update(&txn).await?;
-    txn.commit().await?;
+    let event = project_event(
+        EventKind::GoalProgressRecorded,
+        goal.project_id,
+        organization_id,
+        json!({ "goalId": goal.id, "achieved": achieved, "reportedOn": reported_on }),
+    );
+    ctx.commit(txn, actor, vec![event]).await?;
     Ok((goal, update))
 }
 
@@ -416,6 +530,7 @@ pub async fn goal_updates_of(
     Ok(map)
 }
 
+#[derive(Clone, Debug)]
 pub struct NewServiceRecord {
     pub served_on: NaiveDate,
     pub activity: String,
@@ -434,7 +549,8 @@ pub fn people_of(r: &record::Model) -> PeopleByGroup {
 }
 
 pub async fn add_service_record(
-    db: &DatabaseConnection,
+    ctx: Ctx<'_>,
+    actor: &Actor,
     project_id: i64,
     input: NewServiceRecord,
 ) -> AppResult<record::Model> {
@@ -445,6 +561,8 @@ pub async fn add_service_record(
         return Err(AppError::bad_input("people", "a service record serves at least one person"));
     }
     not_in_future("servedOn", input.served_on)?;
+    let txn = ctx.db.begin().await?;
+    let db = &txn;
     let project = find_project(db, project_id).await?;
     if input.served_on < project.project.starts_on || input.served_on > project.project.ends_on {
         return Err(AppError::bad_input(
@@ -457,7 +575,7 @@ pub async fn add_service_record(
     }
     let p = input.people;
     let count = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
-    Ok(record::ActiveModel {
+    let saved = record::ActiveModel {
         project_id: Set(project_id),
         served_on: Set(input.served_on),
         activity: Set(activity),
@@ -471,7 +589,15 @@ pub async fn add_service_record(
         ..Default::default()
     }
     .insert(db)
-    .await?)
+    .await?;
+    let event = project_event(
+        EventKind::ServiceRecordAdded,
+        project_id,
+        project.project.organization_id,
+        json!({ "recordId": saved.id, "servedOn": saved.served_on, "personTimes": p.total() }),
+    );
+    ctx.commit(txn, actor, vec![event]).await?;
+    Ok(saved)
 }
 
 /// A project's service records, the latest first.

@@ -6,14 +6,17 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc, W
 use chrono_tz::Tz;
 use entity::space::{self, SpaceKind};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use super::{Ctx, retry_transient};
+use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
+use crate::events::{Actor, EventKind, NewEvent};
 
 pub const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";
 /// Candidate starts for availability and suggestions are aligned to this step.
@@ -457,7 +460,25 @@ pub async fn with_capacity(db: &impl ConnectionTrait, min_capacity: i32) -> AppR
     rows.into_iter().map(SpaceRecord::from_model).collect()
 }
 
-pub async fn create(db: &DatabaseConnection, input: SpaceInput) -> AppResult<SpaceRecord> {
+/// Command: managers add a space.
+pub async fn create_space(ctx: Ctx<'_>, viewer: &Viewer, input: SpaceInput) -> AppResult<SpaceRecord> {
+    viewer.require_manage_spaces()?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| create(ctx, &actor, input.clone())).await
+}
+
+/// Command: managers change a space; existing bookings stay as they are.
+pub async fn update_space(ctx: Ctx<'_>, viewer: &Viewer, id: i64, input: SpaceInput) -> AppResult<SpaceRecord> {
+    viewer.require_manage_spaces()?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| update(ctx, &actor, id, input.clone())).await
+}
+
+fn space_event(kind: EventKind, row: &space::Model) -> NewEvent {
+    NewEvent::new(kind, row.id).payload(serde_json::json!({ "name": row.name, "capacity": row.capacity }))
+}
+
+pub async fn create(ctx: Ctx<'_>, actor: &Actor, input: SpaceInput) -> AppResult<SpaceRecord> {
     let now = super::now();
     let resident = input.resident_organization_id.flatten();
     let mut model = space::ActiveModel {
@@ -479,22 +500,22 @@ pub async fn create(db: &DatabaseConnection, input: SpaceInput) -> AppResult<Spa
         ..Default::default()
     };
     apply(&mut model, input, true)?;
-    let txn = db.begin().await?;
+    let txn = ctx.db.begin().await?;
     check_organization(&txn, resident).await?;
     let row = model.insert(&txn).await?;
-    txn.commit().await?;
+    ctx.commit(txn, actor, vec![space_event(EventKind::SpaceCreated, &row)]).await?;
     SpaceRecord::from_model(row)
 }
 
-pub async fn update(db: &DatabaseConnection, id: i64, input: SpaceInput) -> AppResult<SpaceRecord> {
-    let txn = db.begin().await?;
+pub async fn update(ctx: Ctx<'_>, actor: &Actor, id: i64, input: SpaceInput) -> AppResult<SpaceRecord> {
+    let txn = ctx.db.begin().await?;
     let current = space::Entity::find_by_id(id).one(&txn).await?.ok_or_else(|| AppError::NotFound("space".into()))?;
     check_organization(&txn, input.resident_organization_id.flatten()).await?;
     let mut model: space::ActiveModel = current.into();
     apply(&mut model, input, false)?;
     model.updated_at = Set(super::now());
     let row = model.update(&txn).await?;
-    txn.commit().await?;
+    ctx.commit(txn, actor, vec![space_event(EventKind::SpaceUpdated, &row)]).await?;
     SpaceRecord::from_model(row)
 }
 
@@ -532,8 +553,7 @@ pub async fn list(
             .map(SpaceRecord::from_model)
             .collect::<AppResult<_>>()?;
         let ids: Vec<i64> = candidates.iter().map(|s| s.space.id).collect();
-        let blocked =
-            super::booking::blocked_intervals(db, &ids, from - Duration::days(1), to + Duration::days(1)).await?;
+        let blocked = blocked_intervals(db, &ids, from - Duration::days(1), to + Duration::days(1)).await?;
         let now = super::now();
         let attendees = filter.min_capacity.unwrap_or(1).max(1);
         let fitting: Vec<i64> = candidates
@@ -562,4 +582,28 @@ pub async fn list(
         has_previous_page: page.has_previous_page,
         total_count: page.total_count,
     })
+}
+
+/// Blocked ranges of confirmed bookings of `space_ids` touching `from..to`, per space.
+pub async fn blocked_intervals(
+    db: &impl ConnectionTrait,
+    space_ids: &[i64],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> AppResult<std::collections::HashMap<i64, Vec<(DateTime<Utc>, DateTime<Utc>)>>> {
+    let mut map: std::collections::HashMap<i64, Vec<_>> = std::collections::HashMap::new();
+    if space_ids.is_empty() {
+        return Ok(map);
+    }
+    let rows = entity::booking::Entity::find()
+        .filter(entity::booking::Column::SpaceId.is_in(space_ids.iter().copied()))
+        .filter(entity::booking::Column::Status.eq(entity::booking::BookingStatus::Confirmed))
+        .filter(entity::booking::Column::BlockedStart.lt(to))
+        .filter(entity::booking::Column::BlockedEnd.gt(from))
+        .all(db)
+        .await?;
+    for row in rows {
+        map.entry(row.space_id).or_default().push((row.blocked_start, row.blocked_end));
+    }
+    Ok(map)
 }

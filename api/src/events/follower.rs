@@ -1,0 +1,284 @@
+//! This instance's side of the log: what a writer does right after its commit, and the
+//! follower that reads every committed event in order and hands it to the consumers.
+//!
+//! - The writing instance applies its own events' cache invalidations at once
+//!   ([`EventLog::published`]), before the mutation answers.
+//! - The follower (one task per instance) reads the log after its position, woken by a
+//!   doorbell: the local writer, PostgreSQL `NOTIFY incubase_events` (rung by a trigger at
+//!   commit, so other instances and the CLI wake it too), and a short poll as a backstop
+//!   (SQLite has no NOTIFY; a notification lost while the listener reconnected is found by
+//!   the next poll). Each event goes to cache coherence (skipped for events this instance's
+//!   writers already applied) and to live subscribers (a broadcast in log order).
+//! - With a shared cache (Redis) the coherence position is durable (`event_consumers` row
+//!   `cache-coherence`): an instance that stopped between a commit and its delivery, or events
+//!   written while no instance ran, are applied when an instance starts again.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use entity::{domain_event, event_consumer};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{DatabaseConnection, EntityTrait, Set};
+use tokio::sync::{Notify, broadcast};
+
+use super::coherence;
+use super::log::{self, Appended, Position};
+use crate::cache::Cache;
+
+const BATCH: u64 = 500;
+const LIVE_CAPACITY: usize = 4096;
+/// The durable consumer name of shared-cache coherence.
+const COHERENCE_CONSUMER: &str = "cache-coherence";
+const APPLIED_KEPT: Duration = Duration::from_secs(60);
+
+/// How the follower runs.
+#[derive(Clone, Debug)]
+pub struct FollowerSettings {
+    /// The backstop poll between doorbells.
+    pub poll_interval: Duration,
+    /// Keep the coherence position in the database (the cache is shared, e.g. Redis).
+    pub durable_coherence: bool,
+    /// The PostgreSQL URL to LISTEN on; `None` for SQLite.
+    pub listen_url: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct EventLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cache: Cache,
+    doorbell: Notify,
+    live: broadcast::Sender<Arc<domain_event::Model>>,
+    /// Everything up to here has been handed to the consumers.
+    position: Mutex<Position>,
+    /// Events whose invalidations this instance's writers applied at commit, and when. An
+    /// entry the follower never meets (it read the event before the writer noted it) is
+    /// dropped after `APPLIED_KEPT`.
+    applied_locally: Mutex<HashMap<i64, std::time::Instant>>,
+    /// A follower runs (and will clear `applied_locally`).
+    following: bool,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for task in self.tasks.get_mut().map(std::mem::take).unwrap_or_default() {
+            task.abort();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl EventLog {
+    fn with_capacity(cache: Cache, capacity: usize, following: bool) -> Self {
+        let (live, _) = broadcast::channel(capacity);
+        Self {
+            inner: Arc::new(Inner {
+                cache,
+                doorbell: Notify::new(),
+                live,
+                position: Mutex::new(Position::START),
+                applied_locally: Mutex::new(HashMap::new()),
+                following,
+                tasks: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// A log side without a follower: commits apply their own invalidations, nothing is
+    /// followed (the CLI, which writes and exits; tests that need a writer alone).
+    pub fn writer_only(cache: Cache) -> Self {
+        Self::with_capacity(cache, 16, false)
+    }
+
+    /// Starts following the log on `db` (a connection of its own, so background reads do not
+    /// count as the requests' statements).
+    pub async fn follow(
+        db: DatabaseConnection,
+        cache: Cache,
+        settings: FollowerSettings,
+    ) -> crate::error::AppResult<Self> {
+        let log = Self::with_capacity(cache, LIVE_CAPACITY, true);
+        let tail = log::tail(&db).await?;
+        let mut start = tail;
+        if settings.durable_coherence
+            && let Some(saved) = event_consumer::Entity::find_by_id(COHERENCE_CONSUMER).one(&db).await?
+        {
+            start = start.min(Position { tx: saved.tx, id: saved.event_id });
+        }
+        // Subscribers start from what is already committed; the catch-up of the shared cache
+        // (start..tail) is coherence work only.
+        *lock(&log.inner.position) = tail;
+        let follower = tokio::spawn(run(Arc::downgrade(&log.inner), db, start, tail, settings.clone()));
+        let mut tasks = vec![follower];
+        if let Some(url) = settings.listen_url {
+            tasks.push(tokio::spawn(listen(Arc::downgrade(&log.inner), url)));
+        }
+        lock(&log.inner.tasks).extend(tasks);
+        Ok(log)
+    }
+
+    /// Right after a writer's commit: applies the events' cache invalidations on this
+    /// instance at once and wakes the follower.
+    pub async fn published(&self, appended: &Appended) {
+        if appended.events.is_empty() {
+            return;
+        }
+        let mut tags = Vec::new();
+        for (_, kind, aggregate_id, payload) in &appended.events {
+            tags.extend(coherence::tags(*kind, *aggregate_id, payload));
+        }
+        tags.sort();
+        tags.dedup();
+        if !tags.is_empty() {
+            self.inner.cache.invalidate_all(&tags).await;
+        }
+        if self.inner.following {
+            let now = std::time::Instant::now();
+            let mut applied = lock(&self.inner.applied_locally);
+            applied.extend(appended.events.iter().map(|(id, ..)| (*id, now)));
+        }
+        self.inner.doorbell.notify_one();
+    }
+
+    /// A receiver of every event from now on, in log order, and the position it starts
+    /// after: events at or before it were handed out before the receiver existed.
+    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<domain_event::Model>>, Position) {
+        let receiver = self.inner.live.subscribe();
+        // Read after subscribing: the follower moves its position before it broadcasts.
+        let position = *lock(&self.inner.position);
+        (receiver, position)
+    }
+
+    /// Where the follower is.
+    pub fn position(&self) -> Position {
+        *lock(&self.inner.position)
+    }
+}
+
+/// The follower: reads after its position, hands each event out, waits for the doorbell.
+async fn run(
+    inner: std::sync::Weak<Inner>,
+    db: DatabaseConnection,
+    mut coherence_from: Position,
+    mut position: Position,
+    settings: FollowerSettings,
+) {
+    let mut backoff = settings.poll_interval;
+    loop {
+        let Some(log) = inner.upgrade() else { return };
+        // Shared-cache catch-up first: events committed while this instance was away.
+        let read_from = coherence_from.min(position);
+        match log::read_after(&db, read_from, BATCH).await {
+            Ok(batch) => {
+                backoff = settings.poll_interval;
+                let full = batch.len() as u64 == BATCH;
+                let mut tags = Vec::new();
+                let mut last = read_from;
+                for event in batch {
+                    let at = Position::of(&event);
+                    last = at;
+                    let local = lock(&log.applied_locally).remove(&event.id).is_some();
+                    if !local && let Some(kind) = log::kind_of(&event) {
+                        tags.extend(coherence::tags(kind, event.aggregate_id, &event.payload));
+                    }
+                    if at > position {
+                        position = at;
+                        *lock(&log.position) = at;
+                        // No receivers is not an error.
+                        let _ = log.live.send(Arc::new(event));
+                    }
+                }
+                if !tags.is_empty() {
+                    tags.sort();
+                    tags.dedup();
+                    log.cache.invalidate_all(&tags).await;
+                }
+                {
+                    let mut applied = lock(&log.applied_locally);
+                    if applied.len() > 1000 {
+                        applied.retain(|_, at| at.elapsed() < APPLIED_KEPT);
+                    }
+                }
+                if last > coherence_from {
+                    coherence_from = last;
+                    if settings.durable_coherence {
+                        save_position(&db, COHERENCE_CONSUMER, coherence_from).await;
+                    }
+                }
+                if full {
+                    continue;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the event log; retrying");
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+        // Holding `log` while waiting delays noticing a drop by one poll at most.
+        let _ = tokio::time::timeout(backoff, log.doorbell.notified()).await;
+    }
+}
+
+/// Records a durable consumer's position (only forward).
+pub async fn save_position(db: &DatabaseConnection, consumer: &str, position: Position) {
+    let row = event_consumer::ActiveModel {
+        name: Set(consumer.to_owned()),
+        tx: Set(position.tx),
+        event_id: Set(position.id),
+        updated_at: Set(crate::service::now()),
+    };
+    let result = event_consumer::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(event_consumer::Column::Name)
+                .update_columns([
+                    event_consumer::Column::Tx,
+                    event_consumer::Column::EventId,
+                    event_consumer::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec(db)
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, consumer, "cannot save a consumer position");
+    }
+}
+
+/// Rings the doorbell for every `NOTIFY incubase_events`; after a reconnection it rings once
+/// more, since notifications sent while away are gone.
+async fn listen(inner: std::sync::Weak<Inner>, url: String) {
+    use sea_orm::sqlx::postgres::PgListener;
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        if inner.strong_count() == 0 {
+            return;
+        }
+        match PgListener::connect(&url).await {
+            Ok(mut listener) => match listener.listen("incubase_events").await {
+                Ok(()) => {
+                    backoff = Duration::from_millis(200);
+                    if let Some(log) = inner.upgrade() {
+                        log.doorbell.notify_one();
+                    }
+                    // `Ok(None)` or an error: the connection dropped; reconnect, then re-read.
+                    while let Ok(Some(_)) = listener.try_recv().await {
+                        match inner.upgrade() {
+                            Some(log) => log.doorbell.notify_one(),
+                            None => return,
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot LISTEN for events"),
+            },
+            Err(e) => tracing::debug!(error = %e, "event listener cannot connect"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
