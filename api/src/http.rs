@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::auth::{AccountViewer, PartnerViewer, Viewer};
 use crate::cache::CacheStatus;
+use crate::cors::{Cors, Sender};
 use crate::error::{AppError, AppResult};
 use crate::graphql::cost;
 use crate::graphql::identity::ClientAddress;
@@ -38,14 +39,15 @@ pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
     if state.settings.debug_panic_route {
         route = route.at("/debug/panic", get(debug_panic));
     }
+    let report = Cors { inner: get(impact_csv.data(state.clone())), state: state.clone() };
     route
         .at("/", get(graphiql))
-        .at("/graphql", graphql)
+        .at("/graphql", Cors { inner: graphql, state: state.clone() })
         .at("/graphql/ws", subscriptions)
         .at("/health", get(health))
         .at("/ready", get(ready.data(state.clone())))
-        .at("/metrics", get(metrics_text.data(state.clone())))
-        .at("/reports/impact.csv", get(impact_csv.data(state)))
+        .at("/metrics", get(metrics_text.data(state)))
+        .at("/reports/impact.csv", report)
         .with(CatchPanic::new().with_handler(|_| {
             tracing::error!("a request handler panicked");
             error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error", "INTERNAL")
@@ -133,11 +135,15 @@ struct ImpactReportParams {
 async fn impact_csv(req: &Request, state: poem::web::Data<&AppState>) -> Response {
     let authorization = req.header(header::AUTHORIZATION).map(str::to_owned);
     let api_key = req.header("x-api-key").map(str::to_owned);
-    let viewer = match authenticate(&state, authorization.as_deref(), api_key.as_deref()).await {
+    let sender = Sender::of(req);
+    let credentials =
+        Presented { authorization: authorization.as_deref(), api_key: api_key.as_deref(), sender: &sender };
+    let viewer = match authenticate(&state, credentials).await {
         Ok(viewer) => viewer,
         Err(AppError::ServiceUnavailable(m)) => {
             return error_response(StatusCode::SERVICE_UNAVAILABLE, &m, "SERVICE_UNAVAILABLE");
         }
+        Err(error @ AppError::Refused { .. }) => return app_error_response(StatusCode::FORBIDDEN, &error),
         Err(_) => {
             return error_response(
                 StatusCode::UNAUTHORIZED,
@@ -190,8 +196,18 @@ fn error_body(message: &str, code: &str) -> serde_json::Value {
     json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
 }
 
-fn error_response(status: StatusCode, message: &str, code: &str) -> Response {
+pub(crate) fn error_response(status: StatusCode, message: &str, code: &str) -> Response {
     Response::builder().status(status).content_type("application/json").body(error_body(message, code).to_string())
+}
+
+/// An error of the service layer as a whole answer, its `reason` included.
+fn app_error_response(status: StatusCode, error: &AppError) -> Response {
+    let mut extensions = json!({ "code": error.code() });
+    if let AppError::Refused { reason, .. } = error {
+        extensions["reason"] = json!(reason);
+    }
+    let body = json!({ "errors": [{ "message": error.to_string(), "extensions": extensions }] });
+    Response::builder().status(status).content_type("application/json").body(body.to_string())
 }
 
 struct GraphQLEndpoint {
@@ -262,6 +278,7 @@ impl Endpoint for GraphQLEndpoint {
         let api_key = req.header("x-api-key").map(str::to_owned);
         let if_none_match = req.header(header::IF_NONE_MATCH).map(str::to_owned);
         let address = req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+        let sender = Sender::of(&req);
         let batch = match self.read_request(req).await {
             Ok(batch) => batch,
             Err(refusal) => {
@@ -278,12 +295,20 @@ impl Endpoint for GraphQLEndpoint {
                 return Ok(response);
             }
         };
-        let viewer = match authenticate(&self.state, authorization.as_deref(), api_key.as_deref()).await {
+        let credentials =
+            Presented { authorization: authorization.as_deref(), api_key: api_key.as_deref(), sender: &sender };
+        let viewer = match authenticate(&self.state, credentials).await {
             Ok(viewer) => viewer,
             Err(error) => {
                 let status = match error {
                     AppError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                     AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+                    // A key used where it may not be (a secret key in a page, a publishable
+                    // key on a site it is not bound to).
+                    AppError::Refused { .. } => {
+                        tracing::info!(reason = ?error.to_string(), "partner key refused for this origin");
+                        return Ok(app_error_response(StatusCode::FORBIDDEN, &error));
+                    }
                     _ => StatusCode::INTERNAL_SERVER_ERROR,
                 };
                 let message = if status == StatusCode::UNAUTHORIZED {
@@ -307,6 +332,13 @@ impl Endpoint for GraphQLEndpoint {
         };
         let client = OperationLimiter::client_key(&viewer, &address);
         if let Err(wait) = self.state.operation_limiter.check_operations(&client, operations) {
+            return Ok(rate_limited(wait));
+        }
+        // A publishable key is shared by every visitor of its site: each address counts too.
+        if let Some(partner) = viewer.partner.as_ref().filter(|p| p.publishable)
+            && let Err(wait) =
+                self.state.operation_limiter.check_publishable_address(partner.key_id, &address, operations)
+        {
             return Ok(rate_limited(wait));
         }
         let context = RequestContext { viewer, address: ClientAddress(address), if_none_match };
@@ -347,6 +379,19 @@ impl Endpoint for SubscriptionEndpoint {
                 "METHOD_NOT_ALLOWED",
             ));
         }
+        // Browsers send their page's origin with the upgrade (WebSockets are not subject to
+        // CORS, so the server must look): the same origins as for HTTP may connect.
+        let sender = Sender::of(&req);
+        if let Some(origin) = sender.cross_origin()
+            && !self.state.cors.allows(&self.state.db, origin).await
+        {
+            tracing::info!(origin, "WebSocket upgrade from a disallowed origin");
+            return Ok(error_response(
+                StatusCode::FORBIDDEN,
+                &format!("the origin {origin} may not open subscriptions on this API"),
+                "FORBIDDEN",
+            ));
+        }
         let websocket = poem::web::websocket::WebSocket::from_request(&req, &mut body).await?;
         let protocol = async_graphql_poem::GraphQLProtocol::from_request(&req, &mut body).await?;
         let (schema, state) = (self.schema.clone(), self.state.clone());
@@ -359,7 +404,12 @@ impl Endpoint for SubscriptionEndpoint {
                     let authorization =
                         field("authorization").or_else(|| field("Authorization")).or(header_authorization);
                     let api_key = field("apiKey").or(header_key);
-                    let viewer = authenticate(&state, authorization.as_deref(), api_key.as_deref())
+                    let credentials = Presented {
+                        authorization: authorization.as_deref(),
+                        api_key: api_key.as_deref(),
+                        sender: &sender,
+                    };
+                    let viewer = authenticate(&state, credentials)
                         .await
                         .map_err(|e| async_graphql::ErrorExtensions::extend(&e))?;
                     let mut data = async_graphql::Data::default();
@@ -379,9 +429,19 @@ struct RequestContext {
     if_none_match: Option<String>,
 }
 
+/// What a request presented: its credentials and where it came from.
+#[derive(Clone, Copy)]
+struct Presented<'a> {
+    authorization: Option<&'a str>,
+    api_key: Option<&'a str>,
+    sender: &'a Sender,
+}
+
 /// Reads `Authorization: Bearer <access token | API key>` and `X-Api-Key`. No credentials:
-/// anonymous. Credentials that do not check out: an error, never a silent downgrade.
-async fn authenticate(state: &AppState, authorization: Option<&str>, api_key: Option<&str>) -> AppResult<Viewer> {
+/// anonymous. Credentials that do not check out: an error, never a silent downgrade. A page on
+/// another origin may use a publishable key bound to that origin, never a secret key.
+async fn authenticate(state: &AppState, presented: Presented<'_>) -> AppResult<Viewer> {
+    let Presented { authorization, api_key, sender } = presented;
     let mut viewer = Viewer::anonymous();
     let mut key_secret = api_key.map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned);
     if let Some(header) = authorization {
@@ -406,8 +466,32 @@ async fn authenticate(state: &AppState, authorization: Option<&str>, api_key: Op
     }
     if let Some(secret) = key_secret {
         let key = identity::api_key_for_secret(&state.db, &secret).await?;
-        viewer.partner =
-            Some(PartnerViewer { key_id: key.id, name: key.name, scopes: identity::ApiScope::parse_list(&key.scopes) });
+        let mut scopes = identity::ApiScope::parse_list(&key.scopes);
+        if key.publishable {
+            // The database refuses other scopes on publishable keys; this keeps it so in memory.
+            scopes.retain(|s| s.is_publishable());
+            if let Some(origin) = sender.cross_origin()
+                && !identity::origins_of(&key).iter().any(|o| o == origin)
+            {
+                return Err(AppError::Refused {
+                    code: "FORBIDDEN",
+                    reason: "ORIGIN_NOT_ALLOWED",
+                    message: format!(
+                        "this publishable key is not bound to the origin {origin}; an admin adds it to the key's allowedOrigins"
+                    ),
+                });
+            }
+        } else if let Some(origin) = sender.cross_origin() {
+            return Err(AppError::Refused {
+                code: "FORBIDDEN",
+                reason: "SECRET_KEY_IN_BROWSER",
+                message: format!(
+                    "a secret API key was sent from the web page at {origin}: secret keys belong on servers. \
+                     Ask for a publishable key bound to {origin}, and have this key revoked, since its secret is now exposed"
+                ),
+            });
+        }
+        viewer.partner = Some(PartnerViewer { key_id: key.id, name: key.name, scopes, publishable: key.publishable });
     }
     Ok(viewer)
 }
@@ -656,7 +740,9 @@ impl GraphQLEndpoint {
                 "METHOD_NOT_ALLOWED",
             );
         }
-        let anonymous = context.viewer.account.is_none() && context.viewer.partner.is_none();
+        // A publishable key's mutations are anyone's: they count as anonymous ones per address.
+        let anonymous = context.viewer.account.is_none()
+            && context.viewer.partner.as_ref().is_none_or(|partner| partner.publishable);
         if anonymous
             && operation_type == Some(OperationType::Mutation)
             && let Err(wait) = self.state.operation_limiter.check_anonymous_mutation(&context.address.0)

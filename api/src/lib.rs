@@ -2,6 +2,7 @@
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod cors;
 pub mod db;
 pub mod error;
 pub mod events;

@@ -111,7 +111,9 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         Some(url) => ProgressEvents::redis(url, &settings.cache_prefix, settings.cache_timeout).await?,
         None => ProgressEvents::in_process(),
     };
+    let cors = Arc::new(crate::cors::CorsPolicy::new(settings.cors_origins.clone(), settings.cors_max_age));
     Ok(AppState {
+        cors,
         db,
         cache,
         settings: Arc::new(settings),

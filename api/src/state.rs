@@ -5,6 +5,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::cache::Cache;
 use crate::config::Settings;
+use crate::cors::CorsPolicy;
 use crate::db::Metrics;
 use crate::events::ProgressEvents;
 use crate::ratelimit::OperationLimiter;
@@ -24,6 +25,7 @@ pub struct AppState {
     pub operation_limiter: Arc<OperationLimiter>,
     pub responses: Arc<ResponseCache>,
     pub events: ProgressEvents,
+    pub cors: Arc<CorsPolicy>,
 }
 
 impl AppState {

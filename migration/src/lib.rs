@@ -9,6 +9,7 @@ mod m20261129_000004_crowdfunding;
 mod m20261129_000005_events;
 mod m20261129_000006_grants;
 mod m20261201_000001_campaign_donor_count;
+mod m20261202_000001_publishable_keys;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_events::Migration),
             Box::new(m20261129_000006_grants::Migration),
             Box::new(m20261201_000001_campaign_donor_count::Migration),
+            Box::new(m20261202_000001_publishable_keys::Migration),
         ]
     }
 }

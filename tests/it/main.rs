@@ -14,6 +14,7 @@ mod faults;
 mod grants;
 mod identity;
 mod organizations;
+mod partners;
 mod projects;
 mod response_cache;
 mod schema;

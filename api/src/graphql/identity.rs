@@ -30,13 +30,18 @@ pub enum Role {
     Donor,
 }
 
-/// What a partner API key may do beyond reading public data.
+/// What a partner API key may do beyond reading public data. Publishable (browser) keys may
+/// hold READ, REGISTER and DONATE only.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "crate::service::identity::ApiScope")]
 pub enum ApiScope {
+    /// Read public data (every key may).
     Read,
+    /// Register named guests for events and training.
     Register,
+    /// Record guests' pledges (they count once staff or a RECONCILE key confirm them).
     Donate,
+    /// Confirm and refund donations after reconciliation: secret keys only.
     Reconcile,
 }
 
@@ -146,10 +151,11 @@ impl ViewerInfo {
 
     /// The partner key the request came with, if any.
     async fn partner(&self, ctx: &Context<'_>) -> Option<PartnerInfo> {
-        viewer(ctx)
-            .partner
-            .as_ref()
-            .map(|p| PartnerInfo { name: p.name.clone(), scopes: p.scopes.iter().map(|s| (*s).into()).collect() })
+        viewer(ctx).partner.as_ref().map(|p| PartnerInfo {
+            name: p.name.clone(),
+            scopes: p.scopes.iter().map(|s| (*s).into()).collect(),
+            publishable: p.publishable,
+        })
     }
 }
 
@@ -157,6 +163,8 @@ impl ViewerInfo {
 pub struct PartnerInfo {
     pub name: String,
     pub scopes: Vec<ApiScope>,
+    /// A browser-safe key.
+    pub publishable: bool,
 }
 
 pub struct ViewerMembership {
@@ -233,6 +241,18 @@ impl ApiKey {
 
     async fn scopes(&self) -> Vec<ApiScope> {
         service::ApiScope::parse_list(&self.0.scopes).into_iter().map(Into::into).collect()
+    }
+
+    /// A browser-safe key, meant to sit in web pages: bound to `allowedOrigins`, limited to
+    /// READ, REGISTER and DONATE, rate-limited per visitor address too. Secret keys are refused
+    /// from browsers.
+    async fn publishable(&self) -> bool {
+        self.0.publishable
+    }
+
+    /// The origins (`https://www.example.org`) whose pages may use a publishable key.
+    async fn allowed_origins(&self) -> Vec<String> {
+        service::origins_of(&self.0)
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
@@ -339,6 +359,13 @@ pub struct CreateApiKeyInput {
     #[graphql(default)]
     pub scopes: Vec<ApiScope>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// A browser-safe key for web pages (its secret starts with `ib_pub_`); needs
+    /// `allowedOrigins` and publishable scopes only. Default: a secret key for servers.
+    #[graphql(default)]
+    pub publishable: bool,
+    /// Origins (`scheme://host[:port]`) whose pages may use a publishable key, 1 to 20.
+    #[graphql(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(InputObject)]
@@ -505,8 +532,17 @@ impl IdentityMutation {
         viewer.require_admin("issue API keys").extend()?;
         let admin = viewer.require_account().extend()?.id;
         let scopes: Vec<service::ApiScope> = input.scopes.into_iter().map(Into::into).collect();
-        let issued =
-            service::create_api_key(&state(ctx)?.db, &input.name, &scopes, input.expires_at, admin).await.extend()?;
+        let state = state(ctx)?;
+        let new = service::NewApiKey {
+            name: &input.name,
+            scopes: &scopes,
+            expires_at: input.expires_at,
+            created_by: admin,
+            publishable: input.publishable,
+            allowed_origins: &input.allowed_origins,
+        };
+        let issued = service::issue_api_key(&state.db, new).await.extend()?;
+        state.cors.forget_key_origins();
         Ok(CreateApiKeyPayload { api_key: ApiKey(issued.key), secret: issued.secret })
     }
 
@@ -514,7 +550,10 @@ impl IdentityMutation {
     async fn revoke_api_key(&self, ctx: &Context<'_>, input: RevokeApiKeyInput) -> Result<RevokeApiKeyPayload> {
         viewer(ctx).require_admin("revoke API keys").extend()?;
         let id = ids::decode(&input.id, API_KEY, "id").extend()?;
-        Ok(RevokeApiKeyPayload { api_key: ApiKey(service::revoke_api_key(&state(ctx)?.db, id).await.extend()?) })
+        let state = state(ctx)?;
+        let key = service::revoke_api_key(&state.db, id).await.extend()?;
+        state.cors.forget_key_origins();
+        Ok(RevokeApiKeyPayload { api_key: ApiKey(key) })
     }
 
     /// Adds a member by email (owners and admins). Without an account yet, an invitation
