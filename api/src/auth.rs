@@ -81,6 +81,20 @@ impl Viewer {
         self.partner.as_ref().is_some_and(|p| p.publishable)
     }
 
+    /// Registering operations is for admins, and for partners from their servers (a secret
+    /// key): a publishable key is anyone's, so it could otherwise open any document to all.
+    pub fn require_register_documents(&self) -> AppResult<()> {
+        match &self.partner {
+            Some(partner) if !partner.publishable => Ok(()),
+            _ if self.is_admin() && self.partner.is_none() => Ok(()),
+            _ => Err(self.deny("register trusted documents")),
+        }
+    }
+
+    pub fn require_list_documents(&self) -> AppResult<()> {
+        self.require_admin("list trusted documents")
+    }
+
     /// Staff tools (accounts the federation appointed: admins, managers, reviewers, with no
     /// partner key) may send free-form documents when trusted documents are required;
     /// everyone else, self-registered donors included, runs registered documents only.

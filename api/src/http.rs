@@ -18,7 +18,7 @@ use crate::auth::{AccountViewer, PartnerViewer, Viewer};
 use crate::cache::CacheStatus;
 use crate::cors::{Cors, Sender};
 use crate::error::{AppError, AppResult};
-use crate::graphql::cost;
+use crate::graphql::cost::{self, MAX_NESTING};
 use crate::graphql::identity::ClientAddress;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{AppSchema, RequestOutcome};
@@ -26,11 +26,9 @@ use crate::ratelimit::OperationLimiter;
 use crate::response_cache::{self, Flight, ResponseTags};
 use crate::service::{identity, impact};
 use crate::state::AppState;
+use crate::trusted;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
-/// Brackets nested deeper than this are refused before parsing: deep nesting is the cheap
-/// way to make a recursive parser use a lot of stack.
-const MAX_NESTING: usize = 64;
 
 pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
     let subscriptions = SubscriptionEndpoint { schema: schema.clone(), state: state.clone() };
@@ -219,6 +217,7 @@ struct GraphQLEndpoint {
 #[serde(rename_all = "camelCase")]
 struct GetParams {
     query: Option<String>,
+    document_id: Option<String>,
     operation_name: Option<String>,
     variables: Option<String>,
     extensions: Option<String>,
@@ -269,7 +268,10 @@ impl Endpoint for GraphQLEndpoint {
         let media = MediaType::of(&req);
         let is_get = req.method() == Method::GET;
         if is_get
-            && !req.uri().query().is_some_and(|q| q.contains("query="))
+            && !req
+                .uri()
+                .query()
+                .is_some_and(|q| q.contains("query=") || q.contains("documentId=") || q.contains("extensions="))
             && req.header(header::ACCEPT).is_some_and(|a| a.contains("text/html"))
         {
             return Ok(graphiql.call(req).await?.into_response());
@@ -397,8 +399,9 @@ impl Endpoint for SubscriptionEndpoint {
         let (schema, state) = (self.schema.clone(), self.state.clone());
         let header_authorization = req.header(header::AUTHORIZATION).map(str::to_owned);
         let header_key = req.header("x-api-key").map(str::to_owned);
+        let executor = trusted::TrustedExecutor { schema, state: state.clone() };
         let upgraded = websocket.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |stream| {
-            async_graphql_poem::GraphQLWebSocket::new(stream, schema, protocol)
+            async_graphql_poem::GraphQLWebSocket::new(stream, executor, protocol)
                 .on_connection_init(move |payload| async move {
                     let field = |name: &str| payload.get(name).and_then(|v| v.as_str()).map(str::to_owned);
                     let authorization =
@@ -510,15 +513,20 @@ impl GraphQLEndpoint {
                     })?),
                     None => None,
                 };
-                // With a persisted-query hash in `extensions`, the document may be left out.
+                // With a persisted-query hash in `extensions` or a `documentId`, the document
+                // may be left out.
                 let query = match (params.query, &extensions) {
                     (Some(query), _) => query,
+                    (None, _) if params.document_id.is_some() => String::new(),
                     (None, Some(ext)) if ext.get("persistedQuery").is_some() => String::new(),
                     (None, _) => {
                         return Err(Refusal::new(StatusCode::BAD_REQUEST, "missing `query` parameter", "BAD_REQUEST"));
                     }
                 };
                 let mut request = async_graphql::Request::new(query);
+                if let Some(id) = params.document_id {
+                    request.extensions.insert(trusted::DOCUMENT_ID.to_owned(), async_graphql::Value::String(id));
+                }
                 if let Some(serde_json::Value::Object(map)) = extensions {
                     for (k, v) in map {
                         if let Ok(value) = async_graphql::Value::from_json(v) {
@@ -569,9 +577,16 @@ impl GraphQLEndpoint {
                     ),
                     other => Refusal::new(StatusCode::BAD_REQUEST, format!("cannot read body: {other}"), "BAD_REQUEST"),
                 })?;
-                let batch: BatchRequest = serde_json::from_slice(&body).map_err(|e| {
+                let not_graphql = |e: serde_json::Error| {
                     Refusal::new(StatusCode::BAD_REQUEST, format!("body is not a GraphQL request: {e}"), "BAD_REQUEST")
-                })?;
+                };
+                // `documentId` sits beside `query`, where async-graphql's request has no
+                // field for it; bodies without the word take the direct path.
+                let batch: BatchRequest = if contains(&body, b"documentId") {
+                    serde_json::from_slice::<WireBatch>(&body).map_err(not_graphql)?.into()
+                } else {
+                    serde_json::from_slice(&body).map_err(not_graphql)?
+                };
                 if let BatchRequest::Batch(items) = &batch {
                     if items.is_empty() {
                         return Err(Refusal::new(StatusCode::BAD_REQUEST, "empty batch", "BAD_REQUEST"));
@@ -676,25 +691,10 @@ impl GraphQLEndpoint {
             OpOutcome::new(status, error_body(message, code).to_string(), name.clone(), 1)
         };
         let responses = &self.state.responses;
-        if let Some(hash) = persisted_query_hash(&request) {
-            if request.query.is_empty() {
-                match responses.persisted_query(&hash) {
-                    Some(query) => request.query = query.to_string(),
-                    // Apollo clients answer this by sending the document with its hash.
-                    None => {
-                        return request_error(StatusCode::OK, "PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND");
-                    }
-                }
-            } else if response_cache::sha256_hex(&request.query) == hash {
-                responses.remember_query(hash, &request.query);
-            } else {
-                return request_error(
-                    StatusCode::BAD_REQUEST,
-                    "the query does not match its sha256Hash",
-                    "PERSISTED_QUERY_HASH_MISMATCH",
-                );
-            }
-        }
+        let document = match trusted::classify(&self.state, &context.viewer, &mut request).await {
+            Ok(document) => document,
+            Err(refused) => return request_error(refused.status, &refused.message, refused.code),
+        };
         let limits = &self.state.settings.limits;
         if request.query.len() > limits.max_query_bytes {
             return request_error(
@@ -710,14 +710,23 @@ impl GraphQLEndpoint {
             .flatten()
             .map(|scope| {
                 let variables = serde_json::to_string(&request.variables).unwrap_or_default();
-                response_cache::key(&scope, &request.query, name.as_deref(), &variables)
+                match &document {
+                    // Registered documents go straight to their key: a hit reads no text.
+                    trusted::Document::Registered(id) => trusted::cache_key(&scope, id, name.as_deref(), &variables),
+                    trusted::Document::Text => response_cache::key(&scope, &request.query, name.as_deref(), &variables),
+                }
             });
         if let Some(key) = &public_key
             && let Some(hit) = self.near_hit(key).await
         {
             return OpOutcome::cached(&hit, name);
         }
-        if nesting_depth(&request.query) > MAX_NESTING {
+        if let trusted::Document::Registered(id) = &document
+            && let Err(refused) = trusted::load(&self.state, id, &mut request).await
+        {
+            return request_error(refused.status, &refused.message, refused.code);
+        }
+        if cost::nesting_depth(&request.query) > MAX_NESTING {
             return request_error(
                 StatusCode::BAD_REQUEST,
                 &format!("the query nests brackets deeper than {MAX_NESTING}"),
@@ -944,12 +953,6 @@ fn cache_scope(viewer: &Viewer) -> Option<String> {
     })
 }
 
-/// `extensions.persistedQuery.sha256Hash` (Apollo APQ, version 1).
-fn persisted_query_hash(request: &async_graphql::Request) -> Option<String> {
-    let value = request.extensions.get("persistedQuery")?.clone().into_json().ok()?;
-    value.get("sha256Hash")?.as_str().map(|h| h.to_ascii_lowercase())
-}
-
 /// The type of the operation that `name` selects, if the document has it.
 fn operation_type(doc: &async_graphql::parser::types::ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
     use async_graphql::parser::types::DocumentOperations;
@@ -961,38 +964,43 @@ fn operation_type(doc: &async_graphql::parser::types::ExecutableDocument, name: 
     }
 }
 
-/// Deepest nesting of `{ [ (` outside strings and comments.
-fn nesting_depth(query: &str) -> usize {
-    let (mut depth, mut max) = (0usize, 0usize);
-    let mut chars = query.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '#' => {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        break;
-                    }
-                }
-            }
-            '"' => {
-                let mut escaped = false;
-                for c in chars.by_ref() {
-                    match (escaped, c) {
-                        (false, '\\') => escaped = true,
-                        (false, '"') => break,
-                        _ => escaped = false,
-                    }
-                }
-            }
-            '{' | '[' | '(' => {
-                depth += 1;
-                max = max.max(depth);
-            }
-            '}' | ']' | ')' => depth = depth.saturating_sub(1),
-            _ => {}
+/// A POSTed operation as the wire has it: async-graphql's request plus `documentId`.
+#[derive(Deserialize)]
+struct WireRequest {
+    #[serde(flatten)]
+    request: async_graphql::Request,
+    #[serde(rename = "documentId")]
+    document_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WireBatch {
+    Single(Box<WireRequest>),
+    Batch(Vec<WireRequest>),
+}
+
+impl From<WireRequest> for async_graphql::Request {
+    fn from(wire: WireRequest) -> Self {
+        let mut request = wire.request;
+        if let Some(id) = wire.document_id {
+            request.extensions.insert(trusted::DOCUMENT_ID.to_owned(), async_graphql::Value::String(id));
+        }
+        request
+    }
+}
+
+impl From<WireBatch> for BatchRequest {
+    fn from(wire: WireBatch) -> Self {
+        match wire {
+            WireBatch::Single(one) => BatchRequest::Single((*one).into()),
+            WireBatch::Batch(many) => BatchRequest::Batch(many.into_iter().map(Into::into).collect()),
         }
     }
-    max
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn text_response(status: StatusCode, media: MediaType, body: &str) -> Response {

@@ -114,6 +114,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
     let cors = Arc::new(crate::cors::CorsPolicy::new(settings.cors_origins.clone(), settings.cors_max_age));
     Ok(AppState {
         cors,
+        documents: Arc::default(),
         db,
         cache,
         settings: Arc::new(settings),

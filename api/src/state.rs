@@ -13,6 +13,7 @@ use crate::response_cache::ResponseCache;
 use crate::service::crowdfunding::Crowdfunding;
 use crate::service::identity::{SignInLimiter, TokenKeys};
 use crate::service::organization::Directory;
+use crate::service::trusted_documents::DocumentStore;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -26,6 +27,7 @@ pub struct AppState {
     pub responses: Arc<ResponseCache>,
     pub events: ProgressEvents,
     pub cors: Arc<CorsPolicy>,
+    pub documents: Arc<DocumentStore>,
 }
 
 impl AppState {

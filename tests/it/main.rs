@@ -20,4 +20,5 @@ mod response_cache;
 mod schema;
 mod spaces;
 mod transport;
+mod trusted_documents;
 mod units;

@@ -22,6 +22,8 @@ mutation($i: CreateApiKeyInput!) {
 const REVOKE_KEY: &str = "mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { apiKey { revokedAt } } }";
 const VIEWER: &str = "{ viewer { partner { name scopes publishable } } }";
 
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 fn site_settings(s: &mut Settings) {
     s.cors_origins = CorsOrigins::List(vec![SITE.to_owned()]);
 }

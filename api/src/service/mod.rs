@@ -12,6 +12,7 @@ pub mod pagination;
 pub mod projects;
 pub mod recurrence;
 pub mod space;
+pub mod trusted_documents;
 
 /// The current instant at microsecond precision, what PostgreSQL stores: a value written and
 /// the same value read back are then equal on both backends.
