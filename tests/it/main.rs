@@ -6,6 +6,7 @@ mod helpers;
 
 mod attacks;
 mod authz;
+mod browser;
 mod cache;
 mod crowdfunding;
 mod dashboard;
@@ -14,6 +15,7 @@ mod faults;
 mod grants;
 mod identity;
 mod organizations;
+mod partner_web;
 mod partners;
 mod projects;
 mod response_cache;
