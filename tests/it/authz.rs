@@ -58,6 +58,9 @@ pub const RULES: &[(&str, &[Who])] = &[
     ("setAccountRoles", ADMIN),
     ("createApiKey", ADMIN),
     ("revokeApiKey", ADMIN),
+    // Admins, and partners from their servers (secret keys, whatever their scopes); never a
+    // publishable key (covered in trusted_documents.rs).
+    ("registerTrustedDocuments", &[Admin, PartnerWithScope, PartnerWithoutScope]),
     ("addOrganizationMember", ORG_OWNERS_AND_ADMINS),
     ("changeOrganizationMemberRole", ORG_OWNERS_AND_ADMINS),
     ("removeOrganizationMember", ORG_OWNERS_AND_ADMINS),
@@ -376,6 +379,14 @@ async fn call(app: &TestApp, f: &Fixture, mutation: &str) -> (&'static str, Valu
             "mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { apiKey { id } } }",
             json!({ "i": { "id": f.throwaway_key_id } }),
         ),
+        "registerTrustedDocuments" => {
+            let document = "query MatrixCount { campaigns { totalCount } }";
+            let manifest = json!({ identity::sha256_hex(document): document }).to_string();
+            (
+                "mutation($i: RegisterTrustedDocumentsInput!) { registerTrustedDocuments(input: $i) { registered } }",
+                json!({ "i": { "manifest": manifest } }),
+            )
+        }
         "addOrganizationMember" => (
             "mutation($i: AddOrganizationMemberInput!) { addOrganizationMember(input: $i) { invitation { email } } }",
             json!({ "i": { "organizationId": f.org_id, "email": unique("invitee"), "role": "EDITOR" } }),
