@@ -28,6 +28,8 @@ pub struct PartnerViewer {
     pub key_id: i64,
     pub name: String,
     pub scopes: Vec<ApiScope>,
+    /// A browser-safe key: public by nature, so nothing it did is "its own" to undo.
+    pub publishable: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -74,6 +76,32 @@ impl Viewer {
 
     pub fn has_scope(&self, scope: ApiScope) -> bool {
         self.partner.as_ref().is_some_and(|p| p.scopes.contains(&scope))
+    }
+
+    /// Whether the request came with a publishable (browser) key.
+    pub fn is_publishable_key(&self) -> bool {
+        self.partner.as_ref().is_some_and(|p| p.publishable)
+    }
+
+    /// Registering operations is for admins, and for partners from their servers (a secret
+    /// key): a publishable key is anyone's, so it could otherwise open any document to all.
+    pub fn require_register_documents(&self) -> AppResult<()> {
+        match &self.partner {
+            Some(partner) if !partner.publishable => Ok(()),
+            _ if self.is_admin() && self.partner.is_none() => Ok(()),
+            _ => Err(self.deny("register trusted documents")),
+        }
+    }
+
+    pub fn require_list_documents(&self) -> AppResult<()> {
+        self.require_admin("list trusted documents")
+    }
+
+    /// Staff tools (accounts the federation appointed: admins, managers, reviewers, with no
+    /// partner key) may send free-form documents when trusted documents are required;
+    /// everyone else, self-registered donors included, runs registered documents only.
+    pub fn may_send_free_form_documents(&self) -> bool {
+        self.partner.is_none() && (self.is_staff() || self.has_role(Role::Reviewer))
     }
 
     /// Anonymous: sign in; signed in (or a partner key) but not allowed: forbidden.
@@ -292,8 +320,11 @@ impl Viewer {
         registering_key: Option<i64>,
     ) -> bool {
         let own_account = registrant_account.is_some_and(|id| self.account.as_ref().is_some_and(|a| a.id == id));
+        // A publishable key is in every visitor's hands: its guests' registrations are not
+        // anyone's to cancel through it.
         let own_key = registering_key.is_some_and(|id| {
-            self.has_scope(ApiScope::Register) && self.partner.as_ref().is_some_and(|p| p.key_id == id)
+            self.has_scope(ApiScope::Register)
+                && self.partner.as_ref().is_some_and(|p| p.key_id == id && !p.publishable)
         });
         own_account || own_key || self.can_manage_event(organizer_id)
     }

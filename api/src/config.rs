@@ -17,6 +17,36 @@ pub enum Environment {
     Production,
 }
 
+/// Which origins browsers may call the API from (`INCUBASE_CORS_ORIGINS`), besides the
+/// origins each publishable partner key is bound to.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum CorsOrigins {
+    /// Only the origins of publishable keys (the default).
+    #[default]
+    KeysOnly,
+    /// These origins (canonical `scheme://host[:port]`), and those of publishable keys.
+    List(Vec<String>),
+    /// Any origin (`*`): for a read-mostly public deployment. The API never answers
+    /// `Access-Control-Allow-Credentials` (it uses no cookies), so the wildcard never goes with
+    /// credentials; publishable keys stay bound to their own origins and secret keys are still
+    /// refused from browsers.
+    Any,
+}
+
+/// Whether requests may name a registered operation instead of sending its text, and whether
+/// they must (`INCUBASE_TRUSTED_DOCUMENTS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TrustedDocumentsMode {
+    /// Registered documents are not consulted; `documentId` is refused.
+    Off,
+    /// `documentId` (or an APQ hash) of a registered document is accepted, free-form text too.
+    #[default]
+    Allow,
+    /// Anonymous, partner-key and non-staff traffic may run registered documents only; staff
+    /// tools keep free-form queries.
+    Require,
+}
+
 #[derive(Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
@@ -60,6 +90,10 @@ pub struct Settings {
     pub replay_window: Duration,
     /// The follower's backstop poll of the log (`INCUBASE_EVENT_POLL_MS`).
     pub event_poll_interval: Duration,
+    pub cors_origins: CorsOrigins,
+    /// `Access-Control-Max-Age` of preflight answers.
+    pub cors_max_age: Duration,
+    pub trusted_documents: TrustedDocumentsMode,
 }
 
 #[derive(Clone, Debug)]
@@ -83,8 +117,12 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Operations per minute per client (API key, account, or address).
     pub operations_per_minute: u32,
-    /// Mutations per minute per address from anonymous clients.
+    /// Mutations per minute per address from anonymous clients (and from browsers using a
+    /// publishable key, whose mutations are anyone's).
     pub anonymous_mutations_per_minute: u32,
+    /// Operations per minute per client address under one publishable key (the key as a whole
+    /// counts under `operations_per_minute`).
+    pub publishable_key_per_address_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -106,6 +144,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(30),
             operations_per_minute: 1200,
             anonymous_mutations_per_minute: 30,
+            publishable_key_per_address_per_minute: 120,
         }
     }
 }
@@ -176,6 +215,9 @@ impl Settings {
             audit_retention: None,
             replay_window: Duration::from_secs(7 * 24 * 3600),
             event_poll_interval: Duration::from_millis(200),
+            cors_origins: CorsOrigins::KeysOnly,
+            cors_max_age: Duration::from_secs(600),
+            trusted_documents: TrustedDocumentsMode::Allow,
         }
     }
 
@@ -358,6 +400,24 @@ impl Settings {
         if let Some(v) = get("INCUBASE_EVENT_POLL_MS") {
             s.event_poll_interval = Duration::from_millis(parse_positive("INCUBASE_EVENT_POLL_MS", &v)?);
         }
+        if let Some(v) = get("INCUBASE_PUBLISHABLE_KEY_PER_ADDRESS_PER_MINUTE") {
+            s.limits.publishable_key_per_address_per_minute =
+                parse_positive("INCUBASE_PUBLISHABLE_KEY_PER_ADDRESS_PER_MINUTE", &v)?;
+        }
+        if let Some(v) = get("INCUBASE_CORS_ORIGINS") {
+            s.cors_origins = parse_cors_origins(&v)?;
+        }
+        if let Some(v) = get("INCUBASE_CORS_MAX_AGE_SECS") {
+            s.cors_max_age = Duration::from_secs(parse_positive("INCUBASE_CORS_MAX_AGE_SECS", &v)?);
+        }
+        if let Some(v) = get("INCUBASE_TRUSTED_DOCUMENTS") {
+            s.trusted_documents = match v.trim() {
+                "off" => TrustedDocumentsMode::Off,
+                "allow" => TrustedDocumentsMode::Allow,
+                "require" => TrustedDocumentsMode::Require,
+                _ => return Err(invalid("INCUBASE_TRUSTED_DOCUMENTS", &v, "expected off, allow or require")),
+            };
+        }
         Ok(s)
     }
 
@@ -371,6 +431,75 @@ impl Settings {
 
     pub fn is_postgres(&self) -> bool {
         !self.database_url.starts_with("sqlite:")
+    }
+}
+
+/// `*`, or a comma-separated list of origins.
+fn parse_cors_origins(raw: &str) -> Result<CorsOrigins, SettingsError> {
+    if raw.trim() == "*" {
+        return Ok(CorsOrigins::Any);
+    }
+    let mut origins = Vec::new();
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let origin = normalize_origin(part).map_err(|reason| invalid("INCUBASE_CORS_ORIGINS", part, &reason))?;
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+    }
+    Ok(if origins.is_empty() { CorsOrigins::KeysOnly } else { CorsOrigins::List(origins) })
+}
+
+/// An origin as browsers send it in `Origin`: `scheme://host[:port]`, scheme and host in lower
+/// case, the scheme's default port left out. Only `http` and `https`; no path, query, user or
+/// wildcard. Hosts are ASCII (internationalized names in their `xn--` form).
+pub fn normalize_origin(raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    let (scheme, rest) = raw.split_once("://").ok_or("an origin looks like https://www.example.org")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => "80",
+        "https" => "443",
+        _ => return Err("the scheme must be http or https".into()),
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@', '*', ' ']) {
+        return Err("an origin is scheme://host[:port], without path, query, user or wildcard".into());
+    }
+    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+        let (addr, after) = v6.split_once(']').ok_or("unclosed [ in an IPv6 origin")?;
+        if !addr.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
+            return Err("not an IPv6 address".into());
+        }
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':').ok_or("expected :port after ]")?),
+        };
+        (format!("[{}]", addr.to_ascii_lowercase()), port)
+    } else {
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest, None),
+        };
+        let valid = !host.is_empty()
+            && host.len() <= 253
+            && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+            && !host.starts_with(['.', '-'])
+            && !host.ends_with(['.', '-']);
+        if !valid {
+            return Err("the host has characters an origin cannot have (use the xn-- form of a Chinese domain)".into());
+        }
+        (host.to_ascii_lowercase(), port)
+    };
+    match port {
+        None => Ok(format!("{scheme}://{host}")),
+        Some(p) => {
+            let number: u16 = p.parse().map_err(|_| format!("{p:?} is not a port"))?;
+            if number == 0 {
+                return Err("port 0 is not a port".into());
+            }
+            let p = number.to_string();
+            if p == default_port { Ok(format!("{scheme}://{host}")) } else { Ok(format!("{scheme}://{host}:{p}")) }
+        }
     }
 }
 

@@ -16,8 +16,9 @@ use serde_json::json;
 
 use crate::auth::{AccountViewer, PartnerViewer, Viewer};
 use crate::cache::CacheStatus;
+use crate::cors::{Cors, Sender};
 use crate::error::{AppError, AppResult};
-use crate::graphql::cost;
+use crate::graphql::cost::{self, MAX_NESTING};
 use crate::graphql::identity::ClientAddress;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{AppSchema, RequestOutcome};
@@ -25,11 +26,9 @@ use crate::ratelimit::OperationLimiter;
 use crate::response_cache::{self, Flight, ResponseTags};
 use crate::service::{identity, impact};
 use crate::state::AppState;
+use crate::trusted;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
-/// Brackets nested deeper than this are refused before parsing: deep nesting is the cheap
-/// way to make a recursive parser use a lot of stack.
-const MAX_NESTING: usize = 64;
 
 pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
     let subscriptions = SubscriptionEndpoint { schema: schema.clone(), state: state.clone() };
@@ -38,14 +37,15 @@ pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
     if state.settings.debug_panic_route {
         route = route.at("/debug/panic", get(debug_panic));
     }
+    let report = Cors { inner: get(impact_csv.data(state.clone())), state: state.clone() };
     route
         .at("/", get(graphiql))
-        .at("/graphql", graphql)
+        .at("/graphql", Cors { inner: graphql, state: state.clone() })
         .at("/graphql/ws", subscriptions)
         .at("/health", get(health))
         .at("/ready", get(ready.data(state.clone())))
-        .at("/metrics", get(metrics_text.data(state.clone())))
-        .at("/reports/impact.csv", get(impact_csv.data(state)))
+        .at("/metrics", get(metrics_text.data(state)))
+        .at("/reports/impact.csv", report)
         .with(CatchPanic::new().with_handler(|_| {
             tracing::error!("a request handler panicked");
             error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error", "INTERNAL")
@@ -133,11 +133,15 @@ struct ImpactReportParams {
 async fn impact_csv(req: &Request, state: poem::web::Data<&AppState>) -> Response {
     let authorization = req.header(header::AUTHORIZATION).map(str::to_owned);
     let api_key = req.header("x-api-key").map(str::to_owned);
-    let viewer = match authenticate(&state, authorization.as_deref(), api_key.as_deref()).await {
+    let sender = Sender::of(req);
+    let credentials =
+        Presented { authorization: authorization.as_deref(), api_key: api_key.as_deref(), sender: &sender };
+    let viewer = match authenticate(&state, credentials).await {
         Ok(viewer) => viewer,
         Err(AppError::ServiceUnavailable(m)) => {
             return error_response(StatusCode::SERVICE_UNAVAILABLE, &m, "SERVICE_UNAVAILABLE");
         }
+        Err(error @ AppError::Refused { .. }) => return app_error_response(StatusCode::FORBIDDEN, &error),
         Err(_) => {
             return error_response(
                 StatusCode::UNAUTHORIZED,
@@ -190,8 +194,18 @@ fn error_body(message: &str, code: &str) -> serde_json::Value {
     json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
 }
 
-fn error_response(status: StatusCode, message: &str, code: &str) -> Response {
+pub(crate) fn error_response(status: StatusCode, message: &str, code: &str) -> Response {
     Response::builder().status(status).content_type("application/json").body(error_body(message, code).to_string())
+}
+
+/// An error of the service layer as a whole answer, its `reason` included.
+fn app_error_response(status: StatusCode, error: &AppError) -> Response {
+    let mut extensions = json!({ "code": error.code() });
+    if let AppError::Refused { reason, .. } = error {
+        extensions["reason"] = json!(reason);
+    }
+    let body = json!({ "errors": [{ "message": error.to_string(), "extensions": extensions }] });
+    Response::builder().status(status).content_type("application/json").body(body.to_string())
 }
 
 struct GraphQLEndpoint {
@@ -203,6 +217,7 @@ struct GraphQLEndpoint {
 #[serde(rename_all = "camelCase")]
 struct GetParams {
     query: Option<String>,
+    document_id: Option<String>,
     operation_name: Option<String>,
     variables: Option<String>,
     extensions: Option<String>,
@@ -253,7 +268,10 @@ impl Endpoint for GraphQLEndpoint {
         let media = MediaType::of(&req);
         let is_get = req.method() == Method::GET;
         if is_get
-            && !req.uri().query().is_some_and(|q| q.contains("query="))
+            && !req
+                .uri()
+                .query()
+                .is_some_and(|q| q.contains("query=") || q.contains("documentId=") || q.contains("extensions="))
             && req.header(header::ACCEPT).is_some_and(|a| a.contains("text/html"))
         {
             return Ok(graphiql.call(req).await?.into_response());
@@ -262,6 +280,7 @@ impl Endpoint for GraphQLEndpoint {
         let api_key = req.header("x-api-key").map(str::to_owned);
         let if_none_match = req.header(header::IF_NONE_MATCH).map(str::to_owned);
         let address = req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+        let sender = Sender::of(&req);
         let batch = match self.read_request(req).await {
             Ok(batch) => batch,
             Err(refusal) => {
@@ -278,12 +297,20 @@ impl Endpoint for GraphQLEndpoint {
                 return Ok(response);
             }
         };
-        let viewer = match authenticate(&self.state, authorization.as_deref(), api_key.as_deref()).await {
+        let credentials =
+            Presented { authorization: authorization.as_deref(), api_key: api_key.as_deref(), sender: &sender };
+        let viewer = match authenticate(&self.state, credentials).await {
             Ok(viewer) => Viewer { address: Some(address.clone()), ..viewer },
             Err(error) => {
                 let status = match error {
                     AppError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                     AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+                    // A key used where it may not be (a secret key in a page, a publishable
+                    // key on a site it is not bound to).
+                    AppError::Refused { .. } => {
+                        tracing::info!(reason = ?error.to_string(), "partner key refused for this origin");
+                        return Ok(app_error_response(StatusCode::FORBIDDEN, &error));
+                    }
                     _ => StatusCode::INTERNAL_SERVER_ERROR,
                 };
                 let message = if status == StatusCode::UNAUTHORIZED {
@@ -307,6 +334,13 @@ impl Endpoint for GraphQLEndpoint {
         };
         let client = OperationLimiter::client_key(&viewer, &address);
         if let Err(wait) = self.state.operation_limiter.check_operations(&client, operations) {
+            return Ok(rate_limited(wait));
+        }
+        // A publishable key is shared by every visitor of its site: each address counts too.
+        if let Some(partner) = viewer.partner.as_ref().filter(|p| p.publishable)
+            && let Err(wait) =
+                self.state.operation_limiter.check_publishable_address(partner.key_id, &address, operations)
+        {
             return Ok(rate_limited(wait));
         }
         let context = RequestContext { viewer, address: ClientAddress(address), if_none_match };
@@ -347,20 +381,39 @@ impl Endpoint for SubscriptionEndpoint {
                 "METHOD_NOT_ALLOWED",
             ));
         }
+        // Browsers send their page's origin with the upgrade (WebSockets are not subject to
+        // CORS, so the server must look): the same origins as for HTTP may connect.
+        let sender = Sender::of(&req);
+        if let Some(origin) = sender.cross_origin()
+            && !self.state.cors.allows(&self.state.db, origin).await
+        {
+            tracing::info!(origin, "WebSocket upgrade from a disallowed origin");
+            return Ok(error_response(
+                StatusCode::FORBIDDEN,
+                &format!("the origin {origin} may not open subscriptions on this API"),
+                "FORBIDDEN",
+            ));
+        }
         let websocket = poem::web::websocket::WebSocket::from_request(&req, &mut body).await?;
         let protocol = async_graphql_poem::GraphQLProtocol::from_request(&req, &mut body).await?;
         let (schema, state) = (self.schema.clone(), self.state.clone());
         let header_authorization = req.header(header::AUTHORIZATION).map(str::to_owned);
         let header_key = req.header("x-api-key").map(str::to_owned);
         let address = req.remote_addr().as_socket_addr().map(|a| a.ip().to_string());
+        let executor = trusted::TrustedExecutor { schema, state: state.clone() };
         let upgraded = websocket.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |stream| {
-            async_graphql_poem::GraphQLWebSocket::new(stream, schema, protocol)
+            async_graphql_poem::GraphQLWebSocket::new(stream, executor, protocol)
                 .on_connection_init(move |payload| async move {
                     let field = |name: &str| payload.get(name).and_then(|v| v.as_str()).map(str::to_owned);
                     let authorization =
                         field("authorization").or_else(|| field("Authorization")).or(header_authorization);
                     let api_key = field("apiKey").or(header_key);
-                    let mut viewer = authenticate(&state, authorization.as_deref(), api_key.as_deref())
+                    let credentials = Presented {
+                        authorization: authorization.as_deref(),
+                        api_key: api_key.as_deref(),
+                        sender: &sender,
+                    };
+                    let mut viewer = authenticate(&state, credentials)
                         .await
                         .map_err(|e| async_graphql::ErrorExtensions::extend(&e))?;
                     viewer.address = address;
@@ -383,9 +436,19 @@ struct RequestContext {
     if_none_match: Option<String>,
 }
 
+/// What a request presented: its credentials and where it came from.
+#[derive(Clone, Copy)]
+struct Presented<'a> {
+    authorization: Option<&'a str>,
+    api_key: Option<&'a str>,
+    sender: &'a Sender,
+}
+
 /// Reads `Authorization: Bearer <access token | API key>` and `X-Api-Key`. No credentials:
-/// anonymous. Credentials that do not check out: an error, never a silent downgrade.
-async fn authenticate(state: &AppState, authorization: Option<&str>, api_key: Option<&str>) -> AppResult<Viewer> {
+/// anonymous. Credentials that do not check out: an error, never a silent downgrade. A page on
+/// another origin may use a publishable key bound to that origin, never a secret key.
+async fn authenticate(state: &AppState, presented: Presented<'_>) -> AppResult<Viewer> {
+    let Presented { authorization, api_key, sender } = presented;
     let mut viewer = Viewer::anonymous();
     let mut key_secret = api_key.map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned);
     if let Some(header) = authorization {
@@ -410,8 +473,32 @@ async fn authenticate(state: &AppState, authorization: Option<&str>, api_key: Op
     }
     if let Some(secret) = key_secret {
         let key = identity::api_key_for_secret(&state.db, &secret).await?;
-        viewer.partner =
-            Some(PartnerViewer { key_id: key.id, name: key.name, scopes: identity::ApiScope::parse_list(&key.scopes) });
+        let mut scopes = identity::ApiScope::parse_list(&key.scopes);
+        if key.publishable {
+            // The database refuses other scopes on publishable keys; this keeps it so in memory.
+            scopes.retain(|s| s.is_publishable());
+            if let Some(origin) = sender.cross_origin()
+                && !identity::origins_of(&key).iter().any(|o| o == origin)
+            {
+                return Err(AppError::Refused {
+                    code: "FORBIDDEN",
+                    reason: "ORIGIN_NOT_ALLOWED",
+                    message: format!(
+                        "this publishable key is not bound to the origin {origin}; an admin adds it to the key's allowedOrigins"
+                    ),
+                });
+            }
+        } else if let Some(origin) = sender.cross_origin() {
+            return Err(AppError::Refused {
+                code: "FORBIDDEN",
+                reason: "SECRET_KEY_IN_BROWSER",
+                message: format!(
+                    "a secret API key was sent from the web page at {origin}: secret keys belong on servers. \
+                     Ask for a publishable key bound to {origin}, and have this key revoked, since its secret is now exposed"
+                ),
+            });
+        }
+        viewer.partner = Some(PartnerViewer { key_id: key.id, name: key.name, scopes, publishable: key.publishable });
     }
     Ok(viewer)
 }
@@ -430,15 +517,20 @@ impl GraphQLEndpoint {
                     })?),
                     None => None,
                 };
-                // With a persisted-query hash in `extensions`, the document may be left out.
+                // With a persisted-query hash in `extensions` or a `documentId`, the document
+                // may be left out.
                 let query = match (params.query, &extensions) {
                     (Some(query), _) => query,
+                    (None, _) if params.document_id.is_some() => String::new(),
                     (None, Some(ext)) if ext.get("persistedQuery").is_some() => String::new(),
                     (None, _) => {
                         return Err(Refusal::new(StatusCode::BAD_REQUEST, "missing `query` parameter", "BAD_REQUEST"));
                     }
                 };
                 let mut request = async_graphql::Request::new(query);
+                if let Some(id) = params.document_id {
+                    request.extensions.insert(trusted::DOCUMENT_ID.to_owned(), async_graphql::Value::String(id));
+                }
                 if let Some(serde_json::Value::Object(map)) = extensions {
                     for (k, v) in map {
                         if let Ok(value) = async_graphql::Value::from_json(v) {
@@ -489,9 +581,16 @@ impl GraphQLEndpoint {
                     ),
                     other => Refusal::new(StatusCode::BAD_REQUEST, format!("cannot read body: {other}"), "BAD_REQUEST"),
                 })?;
-                let batch: BatchRequest = serde_json::from_slice(&body).map_err(|e| {
+                let not_graphql = |e: serde_json::Error| {
                     Refusal::new(StatusCode::BAD_REQUEST, format!("body is not a GraphQL request: {e}"), "BAD_REQUEST")
-                })?;
+                };
+                // `documentId` sits beside `query`, where async-graphql's request has no
+                // field for it; bodies without the word take the direct path.
+                let batch: BatchRequest = if contains(&body, b"documentId") {
+                    serde_json::from_slice::<WireBatch>(&body).map_err(not_graphql)?.into()
+                } else {
+                    serde_json::from_slice(&body).map_err(not_graphql)?
+                };
                 if let BatchRequest::Batch(items) = &batch {
                     if items.is_empty() {
                         return Err(Refusal::new(StatusCode::BAD_REQUEST, "empty batch", "BAD_REQUEST"));
@@ -596,25 +695,10 @@ impl GraphQLEndpoint {
             OpOutcome::new(status, error_body(message, code).to_string(), name.clone(), 1)
         };
         let responses = &self.state.responses;
-        if let Some(hash) = persisted_query_hash(&request) {
-            if request.query.is_empty() {
-                match responses.persisted_query(&hash) {
-                    Some(query) => request.query = query.to_string(),
-                    // Apollo clients answer this by sending the document with its hash.
-                    None => {
-                        return request_error(StatusCode::OK, "PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND");
-                    }
-                }
-            } else if response_cache::sha256_hex(&request.query) == hash {
-                responses.remember_query(hash, &request.query);
-            } else {
-                return request_error(
-                    StatusCode::BAD_REQUEST,
-                    "the query does not match its sha256Hash",
-                    "PERSISTED_QUERY_HASH_MISMATCH",
-                );
-            }
-        }
+        let document = match trusted::classify(&self.state, &context.viewer, &mut request).await {
+            Ok(document) => document,
+            Err(refused) => return request_error(refused.status, &refused.message, refused.code),
+        };
         let limits = &self.state.settings.limits;
         if request.query.len() > limits.max_query_bytes {
             return request_error(
@@ -630,14 +714,23 @@ impl GraphQLEndpoint {
             .flatten()
             .map(|scope| {
                 let variables = serde_json::to_string(&request.variables).unwrap_or_default();
-                response_cache::key(&scope, &request.query, name.as_deref(), &variables)
+                match &document {
+                    // Registered documents go straight to their key: a hit reads no text.
+                    trusted::Document::Registered(id) => trusted::cache_key(&scope, id, name.as_deref(), &variables),
+                    trusted::Document::Text => response_cache::key(&scope, &request.query, name.as_deref(), &variables),
+                }
             });
         if let Some(key) = &public_key
             && let Some(hit) = self.near_hit(key).await
         {
             return OpOutcome::cached(&hit, name);
         }
-        if nesting_depth(&request.query) > MAX_NESTING {
+        if let trusted::Document::Registered(id) = &document
+            && let Err(refused) = trusted::load(&self.state, id, &mut request).await
+        {
+            return request_error(refused.status, &refused.message, refused.code);
+        }
+        if cost::nesting_depth(&request.query) > MAX_NESTING {
             return request_error(
                 StatusCode::BAD_REQUEST,
                 &format!("the query nests brackets deeper than {MAX_NESTING}"),
@@ -660,7 +753,9 @@ impl GraphQLEndpoint {
                 "METHOD_NOT_ALLOWED",
             );
         }
-        let anonymous = context.viewer.account.is_none() && context.viewer.partner.is_none();
+        // A publishable key's mutations are anyone's: they count as anonymous ones per address.
+        let anonymous = context.viewer.account.is_none()
+            && context.viewer.partner.as_ref().is_none_or(|partner| partner.publishable);
         if anonymous
             && operation_type == Some(OperationType::Mutation)
             && let Err(wait) = self.state.operation_limiter.check_anonymous_mutation(&context.address.0)
@@ -862,12 +957,6 @@ fn cache_scope(viewer: &Viewer) -> Option<String> {
     })
 }
 
-/// `extensions.persistedQuery.sha256Hash` (Apollo APQ, version 1).
-fn persisted_query_hash(request: &async_graphql::Request) -> Option<String> {
-    let value = request.extensions.get("persistedQuery")?.clone().into_json().ok()?;
-    value.get("sha256Hash")?.as_str().map(|h| h.to_ascii_lowercase())
-}
-
 /// The type of the operation that `name` selects, if the document has it.
 fn operation_type(doc: &async_graphql::parser::types::ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
     use async_graphql::parser::types::DocumentOperations;
@@ -879,38 +968,43 @@ fn operation_type(doc: &async_graphql::parser::types::ExecutableDocument, name: 
     }
 }
 
-/// Deepest nesting of `{ [ (` outside strings and comments.
-fn nesting_depth(query: &str) -> usize {
-    let (mut depth, mut max) = (0usize, 0usize);
-    let mut chars = query.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '#' => {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        break;
-                    }
-                }
-            }
-            '"' => {
-                let mut escaped = false;
-                for c in chars.by_ref() {
-                    match (escaped, c) {
-                        (false, '\\') => escaped = true,
-                        (false, '"') => break,
-                        _ => escaped = false,
-                    }
-                }
-            }
-            '{' | '[' | '(' => {
-                depth += 1;
-                max = max.max(depth);
-            }
-            '}' | ']' | ')' => depth = depth.saturating_sub(1),
-            _ => {}
+/// A POSTed operation as the wire has it: async-graphql's request plus `documentId`.
+#[derive(Deserialize)]
+struct WireRequest {
+    #[serde(flatten)]
+    request: async_graphql::Request,
+    #[serde(rename = "documentId")]
+    document_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WireBatch {
+    Single(Box<WireRequest>),
+    Batch(Vec<WireRequest>),
+}
+
+impl From<WireRequest> for async_graphql::Request {
+    fn from(wire: WireRequest) -> Self {
+        let mut request = wire.request;
+        if let Some(id) = wire.document_id {
+            request.extensions.insert(trusted::DOCUMENT_ID.to_owned(), async_graphql::Value::String(id));
+        }
+        request
+    }
+}
+
+impl From<WireBatch> for BatchRequest {
+    fn from(wire: WireBatch) -> Self {
+        match wire {
+            WireBatch::Single(one) => BatchRequest::Single((*one).into()),
+            WireBatch::Batch(many) => BatchRequest::Batch(many.into_iter().map(Into::into).collect()),
         }
     }
-    max
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn text_response(status: StatusCode, media: MediaType, body: &str) -> Response {

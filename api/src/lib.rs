@@ -2,6 +2,7 @@
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod cors;
 pub mod db;
 pub mod error;
 pub mod events;
@@ -16,3 +17,4 @@ pub mod startup;
 pub mod state;
 pub mod tags;
 pub mod telemetry;
+pub mod trusted;

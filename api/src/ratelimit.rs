@@ -1,5 +1,6 @@
 //! Operation rate limits: per client (API key, else account, else address) on GraphQL
-//! operations — a batch of five costs five — plus a tighter limit on anonymous mutations.
+//! operations — a batch of five costs five — plus a tighter limit on anonymous mutations, and
+//! for publishable keys (shared by every visitor of a site) a limit per key and address.
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use crate::config::Limits;
 pub struct OperationLimiter {
     per_client: DefaultKeyedRateLimiter<String>,
     anonymous_mutations: DefaultKeyedRateLimiter<String>,
+    publishable_per_address: DefaultKeyedRateLimiter<String>,
 }
 
 fn per_minute(n: u32) -> Quota {
@@ -23,6 +25,7 @@ impl OperationLimiter {
         Self {
             per_client: RateLimiter::keyed(per_minute(limits.operations_per_minute)),
             anonymous_mutations: RateLimiter::keyed(per_minute(limits.anonymous_mutations_per_minute)),
+            publishable_per_address: RateLimiter::keyed(per_minute(limits.publishable_key_per_address_per_minute)),
         }
     }
 
@@ -37,10 +40,19 @@ impl OperationLimiter {
 
     /// Counts `operations` for `client`; over the limit, how long to wait.
     pub fn check_operations(&self, client: &str, operations: usize) -> Result<(), Duration> {
-        let n = NonZeroU32::new(u32::try_from(operations).unwrap_or(u32::MAX).max(1)).unwrap_or(NonZeroU32::MIN);
-        let outcome = self.per_client.check_key_n(&client.to_owned(), n);
+        let outcome = Self::check_n(&self.per_client, client.to_owned(), operations);
         self.forget_old();
-        match outcome {
+        outcome
+    }
+
+    /// Counts `operations` of one address under a publishable key.
+    pub fn check_publishable_address(&self, key_id: i64, address: &str, operations: usize) -> Result<(), Duration> {
+        Self::check_n(&self.publishable_per_address, format!("{key_id}:{address}"), operations)
+    }
+
+    fn check_n(limiter: &DefaultKeyedRateLimiter<String>, key: String, operations: usize) -> Result<(), Duration> {
+        let n = NonZeroU32::new(u32::try_from(operations).unwrap_or(u32::MAX).max(1)).unwrap_or(NonZeroU32::MIN);
+        match limiter.check_key_n(&key, n) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(not_until)) => Err(not_until.wait_time_from(DefaultClock::default().now())),
             // More operations than the burst can ever hold: wait a whole minute.
@@ -59,6 +71,7 @@ impl OperationLimiter {
         if self.per_client.len() > 50_000 {
             self.per_client.retain_recent();
             self.anonymous_mutations.retain_recent();
+            self.publishable_per_address.retain_recent();
         }
     }
 }

@@ -459,8 +459,13 @@ pub async fn crowdfunding(ctx: Ctx<'_>, rng: &mut StdRng) -> AppResult<usize> {
     if residents.is_empty() {
         return Ok(0);
     }
-    let partner =
-        identity::create_api_key(ctx, &actor(), "公益平台对接（演示）", &[identity::ApiScope::Donate], None, 0).await?;
+    let partner = identity::create_api_key(
+        ctx,
+        &actor(),
+        identity::NewApiKey::secret("公益平台对接（演示）", &[identity::ApiScope::Donate], None),
+        0,
+    )
+    .await?;
     let demo_donor = identity::account_by_email(db, "donor@demo.incubase.cn").await?;
     let now = Utc::now();
     /// (title, goal in yuan, status, donations, story, beneficiaries, budget lines in yuan)

@@ -48,6 +48,7 @@ impl Application {
         let mut state = build_state(settings).await?;
         Migrator::up(&state.db, None).await?;
         state.log = follow_log(&state).await?;
+        state.log.on_published(edge_effects(&state));
         let addr = state.settings.listen;
         let listener = std::net::TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?;
         listener.set_nonblocking(true).map_err(|source| StartupError::Bind { addr, source })?;
@@ -75,11 +76,13 @@ impl Application {
             build_schema(Some(self.state.clone()), &self.state.settings.limits, &self.state.settings.environment);
         let app = crate::http::routes(schema, self.state.clone());
         let purger = tokio::spawn(purge_hourly(self.state.clone()));
+        let edge = tokio::spawn(follow_edge(self.state.clone()));
         let served = Server::new_with_acceptor(self.acceptor)
             .idle_timeout(self.state.settings.limits.idle_timeout)
             .run_with_graceful_shutdown(app, shutdown, Some(GRACE))
             .await;
         purger.abort();
+        edge.abort();
         served?;
         self.state.db.clone().close().await.ok();
         Ok(())
@@ -140,7 +143,10 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
     let operation_limiter = Arc::new(OperationLimiter::new(&settings.limits));
     let responses = ResponseCache::new(settings.response_cache_entries, settings.cache_ttl);
     let log = EventLog::writer_only(cache.clone());
+    let cors = Arc::new(crate::cors::CorsPolicy::new(settings.cors_origins.clone(), settings.cors_max_age));
     Ok(AppState {
+        cors,
+        documents: Arc::default(),
         db,
         cache,
         settings: Arc::new(settings),
@@ -151,6 +157,40 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         responses,
         log,
     })
+}
+
+/// What events change at the HTTP edge of this instance: the origins publishable keys allow
+/// (preflights), and documents that were missing a moment ago.
+fn edge_effects(state: &AppState) -> crate::events::follower::Hook {
+    let (cors, documents) = (state.cors.clone(), state.documents.clone());
+    std::sync::Arc::new(move |kind, payload| match kind {
+        crate::events::EventKind::ApiKeyCreated | crate::events::EventKind::ApiKeyRevoked => cors.forget_key_origins(),
+        crate::events::EventKind::TrustedDocumentRegistered => {
+            if let Some(id) = payload.get("documentId").and_then(serde_json::Value::as_str) {
+                documents.forget_missing(id);
+            }
+        }
+        _ => {}
+    })
+}
+
+/// Applies `edge_effects` to what other instances (and the CLI) write; this instance's own
+/// writes apply them at commit.
+async fn follow_edge(state: AppState) {
+    let effects = edge_effects(&state);
+    let (mut events, _) = state.log.subscribe();
+    loop {
+        match events.recv().await {
+            Ok(event) => {
+                if let Some(kind) = crate::events::log::kind_of(&event) {
+                    effects(kind, &event.payload);
+                }
+            }
+            // Missed some: forget everything that may have changed.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => state.cors.forget_key_origins(),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
 }
 
 /// This instance's follower of the event log, on a connection of its own.

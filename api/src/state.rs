@@ -5,6 +5,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::cache::Cache;
 use crate::config::Settings;
+use crate::cors::CorsPolicy;
 use crate::db::Metrics;
 use crate::events::EventLog;
 use crate::ratelimit::OperationLimiter;
@@ -12,6 +13,7 @@ use crate::response_cache::ResponseCache;
 use crate::service::crowdfunding::Crowdfunding;
 use crate::service::identity::{SignInLimiter, TokenKeys};
 use crate::service::organization::Directory;
+use crate::service::trusted_documents::DocumentStore;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -25,6 +27,8 @@ pub struct AppState {
     pub responses: Arc<ResponseCache>,
     /// This instance's side of the event log: applies writes' effects, follows the log.
     pub log: EventLog,
+    pub cors: Arc<CorsPolicy>,
+    pub documents: Arc<DocumentStore>,
 }
 
 impl AppState {

@@ -18,6 +18,10 @@ pub struct Model {
     pub expires_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
     pub last_used_at: Option<DateTimeUtc>,
+    /// Browser-safe: bound to `allowed_origins`, limited to scopes safe to expose.
+    pub publishable: bool,
+    /// Newline-separated canonical origins of a publishable key.
+    pub allowed_origins: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

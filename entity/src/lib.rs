@@ -31,3 +31,4 @@ pub mod service_record;
 pub mod session;
 pub mod space;
 pub mod training_programme;
+pub mod trusted_document;

@@ -10,6 +10,8 @@ mod m20261129_000005_events;
 mod m20261129_000006_grants;
 mod m20261201_000001_campaign_donor_count;
 mod m20261201_000002_event_log;
+mod m20261202_000001_publishable_keys;
+mod m20261202_000002_trusted_documents;
 
 pub struct Migrator;
 
@@ -25,6 +27,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_grants::Migration),
             Box::new(m20261201_000001_campaign_donor_count::Migration),
             Box::new(m20261201_000002_event_log::Migration),
+            Box::new(m20261202_000001_publishable_keys::Migration),
+            Box::new(m20261202_000002_trusted_documents::Migration),
         ]
     }
 }

@@ -58,6 +58,9 @@ pub const RULES: &[(&str, &[Who])] = &[
     ("setAccountRoles", ADMIN),
     ("createApiKey", ADMIN),
     ("revokeApiKey", ADMIN),
+    // Admins, and partners from their servers (secret keys, whatever their scopes); never a
+    // publishable key (covered in trusted_documents.rs).
+    ("registerTrustedDocuments", &[Admin, PartnerWithScope, PartnerWithoutScope]),
     ("addOrganizationMember", ORG_OWNERS_AND_ADMINS),
     ("changeOrganizationMemberRole", ORG_OWNERS_AND_ADMINS),
     ("removeOrganizationMember", ORG_OWNERS_AND_ADMINS),
@@ -269,12 +272,22 @@ async fn fixture(app: &TestApp) -> Fixture {
         .expect("other");
     // Memberships are read when a token is presented, so the existing tokens see them.
 
-    let with_scope = identity::create_api_key(ctx, &crate::helpers::actor(), "全权限伙伴", &ApiScope::ALL, None, 0)
-        .await
-        .expect("key");
+    let with_scope = identity::create_api_key(
+        ctx,
+        &crate::helpers::actor(),
+        identity::NewApiKey::secret("全权限伙伴", &ApiScope::ALL, None),
+        0,
+    )
+    .await
+    .expect("key");
     let without_scope =
-        identity::create_api_key(ctx, &crate::helpers::actor(), "只读伙伴", &[], None, 0).await.expect("key");
-    let throwaway = identity::create_api_key(ctx, &crate::helpers::actor(), "待吊销", &[], None, 0).await.expect("key");
+        identity::create_api_key(ctx, &crate::helpers::actor(), identity::NewApiKey::secret("只读伙伴", &[], None), 0)
+            .await
+            .expect("key");
+    let throwaway =
+        identity::create_api_key(ctx, &crate::helpers::actor(), identity::NewApiKey::secret("待吊销", &[], None), 0)
+            .await
+            .expect("key");
     let sign_in = app.account("signin", &[Role::Donor]).await;
     let reviewer = app.account("reviewer", &[Role::Reviewer]).await;
     let grants = grant_fixture(app, org_row).await;
@@ -370,6 +383,15 @@ async fn call(app: &TestApp, f: &Fixture, mutation: &str, who: Who) -> (&'static
             "mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { apiKey { id } } }",
             json!({ "i": { "id": f.throwaway_key_id } }),
         ),
+        "registerTrustedDocuments" => {
+            // A new document each call: registering a known one again records nothing.
+            let document = format!("query MatrixCount{} {{ campaigns {{ totalCount }} }}", next_number());
+            let manifest = json!({ identity::sha256_hex(&document): document }).to_string();
+            (
+                "mutation($i: RegisterTrustedDocumentsInput!) { registerTrustedDocuments(input: $i) { registered } }",
+                json!({ "i": { "manifest": manifest } }),
+            )
+        }
         "addOrganizationMember" => (
             "mutation($i: AddOrganizationMemberInput!) { addOrganizationMember(input: $i) { invitation { email } } }",
             json!({ "i": { "organizationId": f.org_id, "email": unique("invitee"), "role": "EDITOR" } }),

@@ -242,7 +242,7 @@ backend_tests! {
         assert_eq!(first["confirmDonation"]["donation"]["receiptNumber"], format!("{year}-000001"));
         assert_eq!(first["confirmDonation"]["progress"]["raisedFen"], 20_000);
         // A partner key with RECONCILE confirms too.
-        let key = identity::create_api_key(app.state.ctx(), &crate::helpers::actor(), "对账系统", &[ApiScope::Reconcile], None, 0).await.expect("key");
+        let key = identity::create_api_key(app.state.ctx(), &crate::helpers::actor(), identity::NewApiKey::secret("对账系统", &[ApiScope::Reconcile], None), 0).await.expect("key");
         let second = app.ok_as(&Credentials::api_key(&key.secret), CONFIRM, json!({ "i": { "id": hidden["id"] } })).await;
         assert_eq!(second["confirmDonation"]["donation"]["receiptNumber"], format!("{year}-000002"));
         assert_eq!(second["confirmDonation"]["progress"]["raisedFen"], 70_000);
@@ -318,7 +318,7 @@ backend_tests! {
         let theirs = app.ok_as(&someone, DONATE, json!({ "i": donation_input(&campaign, 1_000, "retry-1") })).await;
         assert_ne!(theirs["donate"]["donation"]["id"], first["donate"]["donation"]["id"]);
         // Partner keys record guests; the guest needs a name unless anonymous.
-        let key = identity::create_api_key(app.state.ctx(), &crate::helpers::actor(), "小程序", &[ApiScope::Donate], None, 0).await.expect("key");
+        let key = identity::create_api_key(app.state.ctx(), &crate::helpers::actor(), identity::NewApiKey::secret("小程序", &[ApiScope::Donate], None), 0).await.expect("key");
         let partner = Credentials::api_key(&key.secret);
         let body = app.gql_as(&partner, DONATE, json!({ "i": donation_input(&campaign, 500, "g-1") })).await;
         assert_eq!(body["errors"][0]["extensions"]["field"], "donorName");
@@ -387,7 +387,7 @@ backend_tests! {
         let campaign = campaign_gid(campaign_in(&app, org_row, "ACTIVE").await);
         let wang = Credentials::account(&app.account("wang", &[Role::Donor]).await);
         let li = Credentials::account(&app.account("li", &[Role::Donor]).await);
-        let key = identity::create_api_key(app.state.ctx(), &crate::helpers::actor(), "小程序", &[ApiScope::Donate], None, 0).await.expect("key");
+        let key = identity::create_api_key(app.state.ctx(), &crate::helpers::actor(), identity::NewApiKey::secret("小程序", &[ApiScope::Donate], None), 0).await.expect("key");
         let partner = Credentials::api_key(&key.secret);
         let mut ids = Vec::new();
         for (who, key) in [(&wang, "w1"), (&wang, "w2"), (&li, "l1"), (&partner, "g1"), (&partner, "g2")] {

@@ -567,8 +567,8 @@ backend_tests! {
         let org = organizer(&app).await;
         let id = published_event(&app, &org, Duration::days(2), json!({})).await;
         let ctx = app.state.ctx();
-        let with = identity::create_api_key(ctx, &crate::helpers::actor(), "小程序", &[ApiScope::Register], None, 0).await.expect("key");
-        let without = identity::create_api_key(ctx, &crate::helpers::actor(), "只读", &[ApiScope::Read], None, 0).await.expect("key");
+        let with = identity::create_api_key(ctx, &crate::helpers::actor(), identity::NewApiKey::secret("小程序", &[ApiScope::Register], None), 0).await.expect("key");
+        let without = identity::create_api_key(ctx, &crate::helpers::actor(), identity::NewApiKey::secret("只读", &[ApiScope::Read], None), 0).await.expect("key");
         let input = json!({ "input": { "eventId": id, "privacyConsent": true,
             "guest": { "name": "黄秀英", "phone": "138-0592-0001" } } });
         let ok = app.ok_as(&Credentials::api_key(&with.secret), REGISTER, input.clone()).await;

@@ -84,12 +84,22 @@ async fn a_partner_keys_answer_never_reaches_readers_of_other_scopes() {
     let org = create(&app, json!({ "name": "对账伙伴" })).await;
     let org_row = crate::crowdfunding::row_of(&org["id"]);
     let campaign = crate::crowdfunding::campaign_gid(crate::crowdfunding::campaign_in(&app, org_row, "ACTIVE").await);
-    let reconciler =
-        identity::create_api_key(app.state.ctx(), &crate::helpers::actor(), "对账", &[ApiScope::Reconcile], None, 0)
-            .await
-            .expect("key");
-    let reader =
-        identity::create_api_key(app.state.ctx(), &crate::helpers::actor(), "只读", &[], None, 0).await.expect("key");
+    let reconciler = identity::create_api_key(
+        app.state.ctx(),
+        &crate::helpers::actor(),
+        identity::NewApiKey::secret("对账", &[ApiScope::Reconcile], None),
+        0,
+    )
+    .await
+    .expect("key");
+    let reader = identity::create_api_key(
+        app.state.ctx(),
+        &crate::helpers::actor(),
+        identity::NewApiKey::secret("只读", &[], None),
+        0,
+    )
+    .await
+    .expect("key");
     let query = "query($id: ID!) { campaign(id: $id) { title donations(first: 5) { totalCount } } }";
     let vars = json!({ "id": campaign });
 
@@ -102,10 +112,14 @@ async fn a_partner_keys_answer_never_reaches_readers_of_other_scopes() {
     // Keys of the same scopes share entries.
     let page = "query($id: ID!) { campaign(id: $id) { title progress { raisedFen } } }";
     app.ok_as(&Credentials::api_key(&reconciler.secret), page, vars.clone()).await;
-    let twin =
-        identity::create_api_key(app.state.ctx(), &crate::helpers::actor(), "对账二", &[ApiScope::Reconcile], None, 0)
-            .await
-            .expect("key");
+    let twin = identity::create_api_key(
+        app.state.ctx(),
+        &crate::helpers::actor(),
+        identity::NewApiKey::secret("对账二", &[ApiScope::Reconcile], None),
+        0,
+    )
+    .await
+    .expect("key");
     let before = hits(&app).await;
     let data = app.ok_as(&Credentials::api_key(&twin.secret), page, vars).await;
     assert_eq!(data["campaign"]["progress"]["raisedFen"], 0);

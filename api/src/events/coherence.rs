@@ -98,6 +98,10 @@ pub fn tags(kind: EventKind, aggregate_id: i64, payload: &Value) -> Vec<String> 
         // Projects, money paid and people served are dashboard figures.
         ServiceProjectCreated | DisbursementRecorded | ServiceRecordAdded => vec![list(tags::IMPACT)],
         ImpactGoalAdded | GoalProgressRecorded => vec![],
+
+        // Documents are looked up by id and never change (see `edge` below for the in-process
+        // store of known documents).
+        TrustedDocumentRegistered => vec![],
     };
     found.into_iter().flatten().collect()
 }

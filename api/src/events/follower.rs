@@ -60,7 +60,13 @@ struct Inner {
     /// A follower runs (and will clear `applied_locally`).
     following: bool,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Effects outside the cache that this instance applies right after its own commits
+    /// (other instances apply them from the broadcast).
+    hooks: Mutex<Vec<Hook>>,
 }
+
+/// An effect of an event on this instance (a kind of event, its payload).
+pub type Hook = Arc<dyn Fn(super::EventKind, &serde_json::Value) + Send + Sync>;
 
 impl Drop for Inner {
     fn drop(&mut self) {
@@ -86,6 +92,7 @@ impl EventLog {
                 applied_locally: Mutex::new(HashMap::new()),
                 following,
                 tasks: Mutex::new(Vec::new()),
+                hooks: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -123,8 +130,13 @@ impl EventLog {
         Ok(log)
     }
 
-    /// Right after a writer's commit: applies the events' cache invalidations on this
-    /// instance at once and wakes the follower.
+    /// Registers an effect to apply right after this instance's own commits.
+    pub fn on_published(&self, hook: Hook) {
+        lock(&self.inner.hooks).push(hook);
+    }
+
+    /// Right after a writer's commit: applies the events' cache invalidations (and the
+    /// registered hooks) on this instance at once and wakes the follower.
     pub async fn published(&self, appended: &Appended) {
         if appended.events.is_empty() {
             return;
@@ -137,6 +149,12 @@ impl EventLog {
         tags.dedup();
         if !tags.is_empty() {
             self.inner.cache.invalidate_all(&tags).await;
+        }
+        let hooks: Vec<Hook> = lock(&self.inner.hooks).clone();
+        for hook in &hooks {
+            for (_, kind, _, payload) in &appended.events {
+                hook(*kind, payload);
+            }
         }
         if self.inner.following {
             let now = std::time::Instant::now();

@@ -20,10 +20,11 @@ pub enum Aggregate {
     GrantRound,
     GrantProposal,
     ServiceProject,
+    TrustedDocument,
 }
 
 impl Aggregate {
-    pub const ALL: [Aggregate; 13] = [
+    pub const ALL: [Aggregate; 14] = [
         Aggregate::Account,
         Aggregate::ApiKey,
         Aggregate::Organization,
@@ -37,6 +38,7 @@ impl Aggregate {
         Aggregate::GrantRound,
         Aggregate::GrantProposal,
         Aggregate::ServiceProject,
+        Aggregate::TrustedDocument,
     ];
 
     pub fn type_name(self) -> &'static str {
@@ -54,6 +56,7 @@ impl Aggregate {
             Aggregate::GrantRound => "GrantRound",
             Aggregate::GrantProposal => "GrantProposal",
             Aggregate::ServiceProject => "ServiceProject",
+            Aggregate::TrustedDocument => "TrustedDocument",
         }
     }
 
@@ -185,4 +188,6 @@ event_kinds! {
     ImpactGoalAdded => "service_project.goal_added", ServiceProject, Audit;
     GoalProgressRecorded => "service_project.goal_progress_recorded", ServiceProject, Audit;
     ServiceRecordAdded => "service_project.service_recorded", ServiceProject, Audit;
+    // partner frontends
+    TrustedDocumentRegistered => "trusted_document.registered", TrustedDocument, Audit;
 }

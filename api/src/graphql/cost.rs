@@ -7,6 +7,10 @@ use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selec
 
 use crate::config::Limits;
 
+/// Brackets nested deeper than this are refused before parsing: deep nesting is the cheap
+/// way to make a recursive parser use a lot of stack.
+pub const MAX_NESTING: usize = 64;
+
 /// A document over a limit: a message and a stable code.
 pub struct OverLimit {
     pub message: String,
@@ -91,4 +95,38 @@ fn count_fields<'a>(
         }
     }
     total
+}
+
+/// Deepest nesting of `{ [ (` outside strings and comments.
+pub fn nesting_depth(query: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut chars = query.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '#' => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '"' => {
+                let mut escaped = false;
+                for c in chars.by_ref() {
+                    match (escaped, c) {
+                        (false, '\\') => escaped = true,
+                        (false, '"') => break,
+                        _ => escaped = false,
+                    }
+                }
+            }
+            '{' | '[' | '(' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            '}' | ']' | ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
 }

@@ -1,7 +1,7 @@
 //! Accounts, sessions, partner API keys and organization membership in the schema.
 use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Object, Result, ResultExt, SimpleObject};
 use chrono::{DateTime, Utc};
-use entity::{account, api_key, invitation, membership};
+use entity::{account, api_key, invitation, membership, trusted_document};
 
 use super::connection::{self, PagedConnection};
 use super::ids;
@@ -12,6 +12,7 @@ use crate::auth::Viewer;
 use crate::error::AppError;
 use crate::service::identity::{self as service, Added};
 use crate::service::pagination::{self, SortDirection, SortKey, SortValue};
+use crate::service::trusted_documents;
 
 pub const ACCOUNT: &str = "Account";
 pub const API_KEY: &str = "ApiKey";
@@ -30,13 +31,18 @@ pub enum Role {
     Donor,
 }
 
-/// What a partner API key may do beyond reading public data.
+/// What a partner API key may do beyond reading public data. Publishable (browser) keys may
+/// hold READ, REGISTER and DONATE only.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "crate::service::identity::ApiScope")]
 pub enum ApiScope {
+    /// Read public data (every key may).
     Read,
+    /// Register named guests for events and training.
     Register,
+    /// Record guests' pledges (they count once staff or a RECONCILE key confirm them).
     Donate,
+    /// Confirm and refund donations after reconciliation: secret keys only.
     Reconcile,
 }
 
@@ -146,10 +152,11 @@ impl ViewerInfo {
 
     /// The partner key the request came with, if any.
     async fn partner(&self, ctx: &Context<'_>) -> Option<PartnerInfo> {
-        viewer(ctx)
-            .partner
-            .as_ref()
-            .map(|p| PartnerInfo { name: p.name.clone(), scopes: p.scopes.iter().map(|s| (*s).into()).collect() })
+        viewer(ctx).partner.as_ref().map(|p| PartnerInfo {
+            name: p.name.clone(),
+            scopes: p.scopes.iter().map(|s| (*s).into()).collect(),
+            publishable: p.publishable,
+        })
     }
 }
 
@@ -157,6 +164,8 @@ impl ViewerInfo {
 pub struct PartnerInfo {
     pub name: String,
     pub scopes: Vec<ApiScope>,
+    /// A browser-safe key.
+    pub publishable: bool,
 }
 
 pub struct ViewerMembership {
@@ -235,6 +244,18 @@ impl ApiKey {
         service::ApiScope::parse_list(&self.0.scopes).into_iter().map(Into::into).collect()
     }
 
+    /// A browser-safe key, meant to sit in web pages: bound to `allowedOrigins`, limited to
+    /// READ, REGISTER and DONATE, rate-limited per visitor address too. Secret keys are refused
+    /// from browsers.
+    async fn publishable(&self) -> bool {
+        self.0.publishable
+    }
+
+    /// The origins (`https://www.example.org`) whose pages may use a publishable key.
+    async fn allowed_origins(&self) -> Vec<String> {
+        service::origins_of(&self.0)
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -249,6 +270,34 @@ impl ApiKey {
 
     async fn last_used_at(&self) -> Option<DateTime<Utc>> {
         self.0.last_used_at
+    }
+}
+
+/// An operation registered ahead: requests may send its `documentId` instead of its text.
+pub struct TrustedDocument(pub trusted_document::Model);
+
+#[Object]
+impl TrustedDocument {
+    /// `sha256:` and the lower-case hex SHA-256 of `body`; send it as `documentId` (or the
+    /// hex alone as an APQ `sha256Hash`).
+    async fn document_id(&self) -> String {
+        format!("sha256:{}", self.0.document_id)
+    }
+
+    async fn operation_name(&self) -> Option<&str> {
+        self.0.operation_name.as_deref()
+    }
+
+    async fn client_name(&self) -> Option<&str> {
+        self.0.client_name.as_deref()
+    }
+
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
     }
 }
 
@@ -292,6 +341,38 @@ impl IdentityQuery {
         .await
         .extend()?;
         Ok(connection::from_page(page, ApiKey))
+    }
+
+    /// Registered operations, newest first (admins).
+    #[graphql(complexity = "connection::cost(first, last, child_complexity)")]
+    async fn trusted_documents(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<PagedConnection<TrustedDocument>> {
+        viewer(ctx).require_list_documents().extend()?;
+        let state = state(ctx)?;
+        let key: SortKey<trusted_document::Entity> = SortKey {
+            column: trusted_document::Column::CreatedAt,
+            id: trusted_document::Column::Id,
+            direction: SortDirection::Desc,
+            value_of: |m| (SortValue::Time(m.created_at), m.id),
+            sample: SortValue::Time(DateTime::UNIX_EPOCH),
+        };
+        let page = pagination::paginate(
+            &state.db,
+            <trusted_document::Entity as sea_orm::EntityTrait>::find(),
+            &key,
+            &connection::args(first, after, last, before),
+            &state.settings.limits,
+            connection::wants_total(ctx),
+        )
+        .await
+        .extend()?;
+        Ok(connection::from_page(page, TrustedDocument))
     }
 }
 
@@ -339,6 +420,23 @@ pub struct CreateApiKeyInput {
     #[graphql(default)]
     pub scopes: Vec<ApiScope>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// A browser-safe key for web pages (its secret starts with `ib_pub_`); needs
+    /// `allowedOrigins` and publishable scopes only. Default: a secret key for servers.
+    #[graphql(default)]
+    pub publishable: bool,
+    /// Origins (`scheme://host[:port]`) whose pages may use a publishable key, 1 to 20.
+    #[graphql(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(InputObject)]
+pub struct RegisterTrustedDocumentsInput {
+    /// The manifest file's text, as persisted-document tooling emits it: a JSON object of
+    /// `"<sha256 hex>": "<document>"` (GraphQL Code Generator), or Apollo's persisted query
+    /// manifest. Ids are the SHA-256 of the exact document text. At most 500 documents.
+    pub manifest: String,
+    /// Which frontend the documents are for, shown to admins.
+    pub client_name: Option<String>,
 }
 
 #[derive(InputObject)]
@@ -405,6 +503,15 @@ pub struct CreateApiKeyPayload {
     pub api_key: ApiKey,
     /// The key itself. Shown only here: store it now.
     pub secret: String,
+}
+
+#[derive(SimpleObject)]
+pub struct RegisterTrustedDocumentsPayload {
+    /// Stored by this call.
+    pub registered: i32,
+    /// Registered before (registering is idempotent).
+    pub already_registered: i32,
+    pub documents: Vec<TrustedDocument>,
 }
 
 #[derive(SimpleObject)]
@@ -498,9 +605,38 @@ impl IdentityMutation {
     async fn create_api_key(&self, ctx: &Context<'_>, input: CreateApiKeyInput) -> Result<CreateApiKeyPayload> {
         let state = state(ctx)?;
         let scopes: Vec<service::ApiScope> = input.scopes.into_iter().map(Into::into).collect();
-        let issued =
-            service::issue_api_key(state.ctx(), viewer(ctx), &input.name, &scopes, input.expires_at).await.extend()?;
+        let new = service::NewApiKey {
+            name: input.name,
+            scopes,
+            expires_at: input.expires_at,
+            publishable: input.publishable,
+            allowed_origins: input.allowed_origins,
+        };
+        let issued = service::issue_api_key(state.ctx(), viewer(ctx), new).await.extend()?;
         Ok(CreateApiKeyPayload { api_key: ApiKey(issued.key), secret: issued.secret })
+    }
+
+    /// Registers a manifest of operations (admins, or a partner with a secret key from its
+    /// servers). Each document must parse and stay within the API's limits.
+    async fn register_trusted_documents(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterTrustedDocumentsInput,
+    ) -> Result<RegisterTrustedDocumentsPayload> {
+        let state = state(ctx)?;
+        let mut entries = trusted_documents::parse_manifest(&input.manifest).extend()?;
+        for entry in &mut entries {
+            entry.operation_name = check_document(&entry.body, &state.settings.limits).extend()?;
+        }
+        let registration =
+            trusted_documents::register_documents(state.ctx(), viewer(ctx), &entries, input.client_name.as_deref())
+                .await
+                .extend()?;
+        Ok(RegisterTrustedDocumentsPayload {
+            registered: i32::try_from(registration.registered).unwrap_or(i32::MAX),
+            already_registered: i32::try_from(registration.already_registered).unwrap_or(i32::MAX),
+            documents: registration.documents.into_iter().map(TrustedDocument).collect(),
+        })
     }
 
     /// Revokes a partner API key at once (admins).
@@ -569,4 +705,24 @@ impl IdentityMutation {
         service::remove_organization_member(state.ctx(), viewer(ctx), org_id, account_id).await.extend()?;
         Ok(RemoveOrganizationMemberPayload { removed_account_id: input.account_id })
     }
+}
+
+/// A manifest document must parse, hold operations, and stay within the request limits (it
+/// would be refused at every use otherwise). Returns the name of its first operation.
+fn check_document(body: &str, limits: &crate::config::Limits) -> Result<Option<String>, AppError> {
+    use async_graphql::parser::types::DocumentOperations;
+    let refused = |message: String| AppError::rule("manifest", "INVALID_DOCUMENT", message);
+    if body.len() > limits.max_query_bytes {
+        return Err(refused(format!("a document is larger than {} bytes", limits.max_query_bytes)));
+    }
+    if super::cost::nesting_depth(body) > super::cost::MAX_NESTING {
+        return Err(refused(format!("a document nests brackets deeper than {}", super::cost::MAX_NESTING)));
+    }
+    let doc =
+        async_graphql::parser::parse_query(body).map_err(|e| refused(format!("a document does not parse: {e}")))?;
+    super::cost::check(&doc, limits).map_err(|over| refused(over.message))?;
+    Ok(match &doc.operations {
+        DocumentOperations::Single(_) => None,
+        DocumentOperations::Multiple(ops) => ops.keys().next().map(|name| name.to_string()),
+    })
 }

@@ -14,6 +14,7 @@ pub mod pagination;
 pub mod projects;
 pub mod recurrence;
 pub mod space;
+pub mod trusted_documents;
 
 /// What a command needs: the database, this instance's side of the event log (which applies
 /// the events' effects right after the commit) and the settings.
