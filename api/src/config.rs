@@ -74,6 +74,8 @@ pub struct Settings {
     /// Introspection and "did you mean" suggestions; `None`: on in development only.
     pub introspection: Option<bool>,
     pub suggestions: Option<bool>,
+    /// GraphiQL at `/` (and `GET /graphql` from a browser); `None`: on in development only.
+    pub graphiql: Option<bool>,
     /// Mounts `/debug/panic`, a route that panics, so tests can show a panic is contained.
     /// Not settable from the environment.
     pub debug_panic_route: bool,
@@ -207,6 +209,7 @@ impl Settings {
             sign_in_per_account_per_minute: 5,
             sign_in_per_address_per_minute: 20,
             introspection: None,
+            graphiql: None,
             suggestions: None,
             debug_panic_route: false,
             check_in_opens_before: Duration::from_secs(60 * 60),
@@ -350,6 +353,9 @@ impl Settings {
         if let Some(v) = get("INCUBASE_INTROSPECTION") {
             s.introspection = Some(parse_bool("INCUBASE_INTROSPECTION", &v)?);
         }
+        if let Some(v) = get("INCUBASE_GRAPHIQL") {
+            s.graphiql = Some(parse_bool("INCUBASE_GRAPHIQL", &v)?);
+        }
         if let Some(v) = get("INCUBASE_SUGGESTIONS") {
             s.suggestions = Some(parse_bool("INCUBASE_SUGGESTIONS", &v)?);
         }
@@ -423,6 +429,10 @@ impl Settings {
 
     pub fn introspection_enabled(&self) -> bool {
         self.introspection.unwrap_or(self.environment == Environment::Development)
+    }
+
+    pub fn graphiql_enabled(&self) -> bool {
+        self.graphiql.unwrap_or(self.environment == Environment::Development)
     }
 
     pub fn suggestions_enabled(&self) -> bool {

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, Variables};
 use poem::http::{HeaderValue, Method, StatusCode, header};
@@ -39,7 +38,8 @@ pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
     }
     let report = Cors { inner: get(impact_csv.data(state.clone())), state: state.clone() };
     route
-        .at("/", get(graphiql))
+        .at("/", get(graphiql.data(state.clone())))
+        .at(crate::graphiql::ASSET_ROUTE, get(crate::graphiql::asset))
         .at("/graphql", Cors { inner: graphql, state: state.clone() })
         .at("/graphql/ws", subscriptions)
         .at("/health", get(health))
@@ -61,15 +61,17 @@ fn debug_panic() -> &'static str {
     }
 }
 
+/// GraphiQL, when this deployment serves it (`INCUBASE_GRAPHIQL`; on in development).
 #[handler]
-fn graphiql() -> poem::web::Html<String> {
-    poem::web::Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("incubase GraphiQL")
-            .finish(),
-    )
+fn graphiql(state: poem::web::Data<&AppState>) -> Response {
+    if !state.settings.graphiql_enabled() {
+        return error_response(
+            StatusCode::NOT_FOUND,
+            "GraphiQL is off on this server (INCUBASE_GRAPHIQL=true turns it on); the API is at /graphql",
+            "NOT_FOUND",
+        );
+    }
+    crate::graphiql::page("/graphql", "/graphql/ws")
 }
 
 #[handler]
@@ -268,13 +270,14 @@ impl Endpoint for GraphQLEndpoint {
         let media = MediaType::of(&req);
         let is_get = req.method() == Method::GET;
         if is_get
+            && self.state.settings.graphiql_enabled()
             && !req
                 .uri()
                 .query()
                 .is_some_and(|q| q.contains("query=") || q.contains("documentId=") || q.contains("extensions="))
             && req.header(header::ACCEPT).is_some_and(|a| a.contains("text/html"))
         {
-            return Ok(graphiql.call(req).await?.into_response());
+            return Ok(crate::graphiql::page("/graphql", "/graphql/ws"));
         }
         let authorization = req.header(header::AUTHORIZATION).map(str::to_owned);
         let api_key = req.header("x-api-key").map(str::to_owned);
@@ -360,7 +363,8 @@ fn rate_limited(wait: Duration) -> Response {
 
 /// GraphQL subscriptions over WebSocket (`graphql-transport-ws`, and legacy `graphql-ws`).
 /// Credentials come from the upgrade request's headers (server-side clients) or from the
-/// `connection_init` payload: `{ "authorization": "Bearer …" }` or `{ "apiKey": "ib_…" }`
+/// `connection_init` payload: `{ "authorization": "Bearer …" }` or `{ "apiKey": "ib_…" }` (or
+/// `X-Api-Key`; names in any case)
 /// (browsers cannot set headers on a WebSocket). Credentials that do not check out refuse the
 /// connection.
 struct SubscriptionEndpoint {
@@ -404,10 +408,20 @@ impl Endpoint for SubscriptionEndpoint {
         let upgraded = websocket.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |stream| {
             async_graphql_poem::GraphQLWebSocket::new(stream, executor, protocol)
                 .on_connection_init(move |payload| async move {
-                    let field = |name: &str| payload.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-                    let authorization =
-                        field("authorization").or_else(|| field("Authorization")).or(header_authorization);
-                    let api_key = field("apiKey").or(header_key);
+                    // Field names as clients send them: `authorization`/`apiKey`, or header
+                    // names in any case (GraphiQL sends its headers editor's headers).
+                    let field = |names: &[&str]| {
+                        payload
+                            .as_object()
+                            .and_then(|fields| {
+                                fields.iter().find_map(|(k, v)| {
+                                    names.iter().any(|n| k.eq_ignore_ascii_case(n)).then(|| v.as_str()).flatten()
+                                })
+                            })
+                            .map(str::to_owned)
+                    };
+                    let authorization = field(&["authorization"]).or(header_authorization);
+                    let api_key = field(&["apiKey", "x-api-key"]).or(header_key);
                     let credentials = Presented {
                         authorization: authorization.as_deref(),
                         api_key: api_key.as_deref(),

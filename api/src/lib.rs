@@ -6,6 +6,7 @@ pub mod cors;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod graphiql;
 pub mod graphql;
 pub mod http;
 pub mod listener;

@@ -23,6 +23,8 @@ pub struct Browser {
     events: VecDeque<Value>,
     /// Console errors, uncaught exceptions and failed loads, as the page's developer tools would show them.
     pub errors: Vec<String>,
+    /// Every URL the pages requested (documents, files, fetches, WebSockets), in order.
+    pub requests: Vec<String>,
     profile: PathBuf,
 }
 
@@ -100,7 +102,15 @@ impl Browser {
         // Keep reading its stderr so it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let (socket, _) = tokio_tungstenite::connect_async(endpoint.as_str()).await.expect("DevTools connects");
-        Some(Browser { child, socket, next_id: 0, events: VecDeque::new(), errors: Vec::new(), profile })
+        Some(Browser {
+            child,
+            socket,
+            next_id: 0,
+            events: VecDeque::new(),
+            errors: Vec::new(),
+            requests: Vec::new(),
+            profile,
+        })
     }
 
     /// Sends one DevTools command and waits for its answer; events that arrive meanwhile are kept.
@@ -158,6 +168,10 @@ impl Browser {
                 let entry = &params["entry"];
                 self.errors.push(format!("{}: {}", entry["text"], entry["url"]));
             }
+            Some("Network.requestWillBeSent") => {
+                self.requests.extend(params["request"]["url"].as_str().map(str::to_owned));
+            }
+            Some("Network.webSocketCreated") => self.requests.extend(params["url"].as_str().map(str::to_owned)),
             _ => {}
         }
         self.events.push_back(event);
@@ -172,7 +186,7 @@ impl Browser {
         let attached =
             self.call(None, "Target.attachToTarget", json!({ "targetId": target["targetId"], "flatten": true })).await;
         let tab = Tab(attached["sessionId"].as_str().expect("session").to_owned());
-        for domain in ["Runtime.enable", "Log.enable", "Page.enable"] {
+        for domain in ["Runtime.enable", "Log.enable", "Page.enable", "Network.enable"] {
             self.call(Some(&tab), domain, json!({})).await;
         }
         self.navigate(&tab, url).await;

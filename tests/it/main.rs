@@ -14,6 +14,7 @@ mod event_log;
 mod events;
 mod faults;
 mod grants;
+mod graphiql;
 mod identity;
 mod organizations;
 mod partner_web;
