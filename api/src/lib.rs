@@ -19,3 +19,4 @@ pub mod state;
 pub mod tags;
 pub mod telemetry;
 pub mod trusted;
+pub mod webhooks;
