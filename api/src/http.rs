@@ -855,6 +855,8 @@ impl GraphQLEndpoint {
                                 let raw = entry.encode();
                                 tokio::spawn(async move { cache.put_shared_response(&hex, raw).await });
                             }
+                            // Not cached because Redis could not be asked: try again next time.
+                            None if collector.cache_unavailable() => {}
                             None => responses.mark_uncacheable(key),
                         }
                     }
