@@ -381,6 +381,17 @@ impl Cache {
         }
     }
 
+    /// Whether `generations` may answer at all now: false without a cache, and with Redis
+    /// while the breaker is open, an invalidation is pending or the invalidation feed is down.
+    /// Cheap: no call.
+    pub fn validates_responses(&self) -> bool {
+        match &self.inner.store {
+            Store::Memory(_) => true,
+            Store::Redis(r) => r.mirror.is_live() && r.trusted(),
+            Store::Disabled => false,
+        }
+    }
+
     /// Which session of generations `generations` answers from: a whole response cached in
     /// one session is never validated in another (0 without Redis: generations live in this
     /// process and never restart).

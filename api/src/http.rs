@@ -803,9 +803,13 @@ impl GraphQLEndpoint {
         }
 
         // Public queries: served from the response cache when what they read is cacheable.
-        if let Some(key) =
-            public_key.filter(|key| operation_type == Some(OperationType::Query) && !responses.is_uncacheable(key))
-        {
+        // While the cache cannot validate answers (Redis degraded) they run at once, without
+        // queueing behind a single flight that would store nothing.
+        if let Some(key) = public_key.filter(|key| {
+            operation_type == Some(OperationType::Query)
+                && !responses.is_uncacheable(key)
+                && self.state.cache.validates_responses()
+        }) {
             match responses.begin(key) {
                 // Another request is computing this answer: wait for it. If it left nothing to
                 // serve (uncacheable, an error, a timeout), run without the cache rather than

@@ -384,7 +384,6 @@ async fn a_paused_or_killed_redis_under_writes_costs_only_the_cache() {
         "only the calls in flight when Redis stalled waited: {waited} of {} requests",
         paused.reads + paused.writes
     );
-    assert!(after.skipped - before.skipped >= paused.reads / 2, "the other requests bypassed Redis");
     assert_eq!(cache_state(&app).await, "degraded", "/ready answers without waiting on Redis");
 
     redis.signal("CONT");
