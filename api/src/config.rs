@@ -96,6 +96,9 @@ pub struct Settings {
     /// `Access-Control-Max-Age` of preflight answers.
     pub cors_max_age: Duration,
     pub trusted_documents: TrustedDocumentsMode,
+    /// Reverse proxies and load balancers whose forwarding headers name the client
+    /// (`INCUBASE_TRUSTED_PROXIES`); empty: every TCP peer is the client.
+    pub trusted_proxies: crate::proxy::TrustedProxies,
 }
 
 #[derive(Clone, Debug)]
@@ -160,6 +163,7 @@ impl std::fmt::Debug for Settings {
             .field("database", &redact_url(&self.database_url))
             .field("redis", &self.redis_url.as_deref().map(redact_url))
             .field("limits", &self.limits)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -221,6 +225,7 @@ impl Settings {
             cors_origins: CorsOrigins::KeysOnly,
             cors_max_age: Duration::from_secs(600),
             trusted_documents: TrustedDocumentsMode::Allow,
+            trusted_proxies: crate::proxy::TrustedProxies::default(),
         }
     }
 
@@ -423,6 +428,10 @@ impl Settings {
                 "require" => TrustedDocumentsMode::Require,
                 _ => return Err(invalid("INCUBASE_TRUSTED_DOCUMENTS", &v, "expected off, allow or require")),
             };
+        }
+        if let Some(v) = get("INCUBASE_TRUSTED_PROXIES") {
+            s.trusted_proxies = crate::proxy::TrustedProxies::parse(&v)
+                .map_err(|reason| invalid("INCUBASE_TRUSTED_PROXIES", &v, &reason))?;
         }
         Ok(s)
     }
