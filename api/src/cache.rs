@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
+use crate::redis_conn::{RedisConn, RedisTarget};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -53,7 +53,7 @@ struct MemoryStore {
 }
 
 struct RedisStore {
-    conn: ConnectionManager,
+    conn: RedisConn,
     prefix: String,
     timeout: Duration,
     breaker_open_until: Mutex<Option<Instant>>,
@@ -132,23 +132,20 @@ impl Cache {
 
     /// Connects lazily: the server starts even when Redis is down, and uses it once it is up.
     pub fn redis(url: &str, prefix: &str, ttl: Duration, timeout: Duration) -> Result<Self, redis::RedisError> {
-        let client = redis::Client::open(url)?;
+        let target = RedisTarget::parse(url)
+            .map_err(|reason| redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "REDIS_URL", reason)))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1);
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        let conn = RedisConn::new(&target, config)?;
         let lookup = redis::Script::new(
             r"local g = redis.call('GET', KEYS[1]) or '0'
               return {g, redis.call('GET', ARGV[1] .. g .. ':' .. ARGV[2])}",
         );
         let mirror = Arc::new(GenerationMirror::default());
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(follow_invalidations(
-                client_for_pubsub(url)?,
-                format!("{prefix}:invalidations"),
-                mirror.clone(),
-            ));
+            runtime.spawn(follow_invalidations(conn.clone(), format!("{prefix}:invalidations"), mirror.clone()));
         }
         Ok(Self::with_store(
             Store::Redis(RedisStore {
@@ -468,18 +465,16 @@ pub fn digest(bytes: &[u8]) -> String {
     hash.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
-fn client_for_pubsub(url: &str) -> Result<redis::Client, redis::RedisError> {
-    redis::Client::open(url)
-}
-
 /// Keeps the generation mirror in step with every instance's invalidations. A message only
 /// names the tag; the generation is re-read, so a lost or reordered message cannot leave the
 /// mirror behind. While disconnected the mirror is not trusted.
-async fn follow_invalidations(client: redis::Client, channel: String, mirror: Arc<GenerationMirror>) {
+/// With Sentinel every reconnection asks for the current master.
+async fn follow_invalidations(conn: RedisConn, channel: String, mirror: Arc<GenerationMirror>) {
     use futures::StreamExt;
     use std::sync::atomic::Ordering;
     loop {
-        let connected = tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub()).await;
+        let connected =
+            tokio::time::timeout(Duration::from_secs(2), async { conn.client().await?.get_async_pubsub().await }).await;
         if let Ok(Ok(mut pubsub)) = connected
             && pubsub.subscribe(&channel).await.is_ok()
         {

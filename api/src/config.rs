@@ -99,6 +99,9 @@ pub struct Settings {
     /// Reverse proxies and load balancers whose forwarding headers name the client
     /// (`INCUBASE_TRUSTED_PROXIES`); empty: every TCP peer is the client.
     pub trusted_proxies: crate::proxy::TrustedProxies,
+    /// Serve HTTPS with this certificate and key (`INCUBASE_TLS_CERT`, `INCUBASE_TLS_KEY`),
+    /// reloaded on SIGHUP; `None`: plain HTTP (behind a TLS-terminating proxy).
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 #[derive(Clone, Debug)]
@@ -164,6 +167,7 @@ impl std::fmt::Debug for Settings {
             .field("redis", &self.redis_url.as_deref().map(redact_url))
             .field("limits", &self.limits)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -226,6 +230,7 @@ impl Settings {
             cors_max_age: Duration::from_secs(600),
             trusted_documents: TrustedDocumentsMode::Allow,
             trusted_proxies: crate::proxy::TrustedProxies::default(),
+            tls: None,
         }
     }
 
@@ -264,12 +269,8 @@ impl Settings {
             s.database_acquire_timeout = Duration::from_millis(parse_positive("INCUBASE_DB_ACQUIRE_TIMEOUT_MS", &v)?);
         }
         if let Some(v) = get("REDIS_URL") {
-            if !(v.starts_with("redis://") || v.starts_with("rediss://")) {
-                return Err(SettingsError {
-                    name: "REDIS_URL",
-                    value: redact_url(&v),
-                    reason: "expected redis://…".into(),
-                });
+            if let Err(reason) = crate::redis_conn::RedisTarget::parse(&v) {
+                return Err(SettingsError { name: "REDIS_URL", value: redact_url(&v), reason });
             }
             s.redis_url = Some(v);
         }
@@ -432,6 +433,16 @@ impl Settings {
         if let Some(v) = get("INCUBASE_TRUSTED_PROXIES") {
             s.trusted_proxies = crate::proxy::TrustedProxies::parse(&v)
                 .map_err(|reason| invalid("INCUBASE_TRUSTED_PROXIES", &v, &reason))?;
+        }
+        match (get("INCUBASE_TLS_CERT"), get("INCUBASE_TLS_KEY")) {
+            (Some(cert), Some(key)) => s.tls = Some(crate::tls::TlsFiles { cert: cert.into(), key: key.into() }),
+            (None, None) => {}
+            (Some(_), None) => {
+                return Err(invalid("INCUBASE_TLS_KEY", "", "INCUBASE_TLS_CERT is set: set the key too"));
+            }
+            (None, Some(_)) => {
+                return Err(invalid("INCUBASE_TLS_CERT", "", "INCUBASE_TLS_KEY is set: set the certificate too"));
+            }
         }
         Ok(s)
     }

@@ -152,3 +152,422 @@ pub async fn spawn_limited(backend: Backend, trusted: &str) -> TestApp {
     })
     .await
 }
+
+// ---------------------------------------------------------------- native TLS
+
+/// A self-signed certificate for `localhost` and its key, in PEM, and its DER for trusting it.
+fn self_signed() -> (String, String, rustls::pki_types::CertificateDer<'static>) {
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+    (cert.pem(), signing_key.serialize_pem(), cert.der().clone())
+}
+
+/// A TLS client configuration that trusts `cert` only, offering `alpn`.
+fn trusting(cert: &rustls::pki_types::CertificateDer<'static>, alpn: &[&[u8]]) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.clone()).expect("root");
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config
+}
+
+const LOOPBACK: [u8; 4] = [127, 0, 0, 1];
+
+fn port_of(app: &TestApp) -> u16 {
+    app.address.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port")
+}
+
+/// A TLS connection from `from` (a loopback address) to `localhost:<port>` trusting `cert`
+/// only, offering `alpn`.
+async fn tls_connect(
+    from: [u8; 4],
+    port: u16,
+    cert: &rustls::pki_types::CertificateDer<'static>,
+    alpn: &[&[u8]],
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(trusting(cert, alpn)));
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(std::net::SocketAddr::from((from, 0)))?;
+    let tcp = socket.connect(std::net::SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let name = rustls::pki_types::ServerName::try_from("localhost").map_err(std::io::Error::other)?;
+    connector.connect(name, tcp).await
+}
+
+/// An HTTPS client of `localhost:<port>`: one fresh connection per request, from `from`,
+/// HTTP/2 when `h2` (chosen by ALPN), else HTTP/1.1.
+#[derive(Clone, Copy)]
+struct Https<'a> {
+    from: [u8; 4],
+    port: u16,
+    cert: &'a rustls::pki_types::CertificateDer<'static>,
+    h2: bool,
+}
+
+impl Https<'_> {
+    /// POSTs `body` with extra headers; `Err` when the connection or the handshake fails (a
+    /// certificate not trusted). A body that is not JSON comes back as a string.
+    async fn send(
+        &self,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: String,
+    ) -> Result<(hyper::Version, u16, Value), String> {
+        use http_body_util::BodyExt;
+        let alpn: &[&[u8]] = if self.h2 { &[b"h2", b"http/1.1"] } else { &[b"http/1.1"] };
+        let tls = tls_connect(self.from, self.port, self.cert, alpn).await.map_err(|e| e.to_string())?;
+        assert_eq!(tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice()), self.h2, "ALPN picks the protocol");
+        let io = hyper_util::rt::TokioIo::new(tls);
+        let port = self.port;
+        let uri = if self.h2 { format!("https://localhost:{port}/graphql") } else { "/graphql".to_owned() };
+        let mut request = hyper::Request::post(uri).header("content-type", "application/json");
+        if !self.h2 {
+            request = request.header("host", format!("localhost:{port}"));
+        }
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(http_body_util::Full::new(bytes::Bytes::from(body))).map_err(|e| e.to_string())?;
+        let response = if self.h2 {
+            let executor = hyper_util::rt::TokioExecutor::new();
+            let (mut sender, connection) =
+                hyper::client::conn::http2::handshake(executor, io).await.map_err(|e| e.to_string())?;
+            tokio::spawn(connection);
+            sender.send_request(request).await.map_err(|e| e.to_string())?
+        } else {
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(io).await.map_err(|e| e.to_string())?;
+            tokio::spawn(connection);
+            sender.send_request(request).await.map_err(|e| e.to_string())?
+        };
+        let (version, status) = (response.version(), response.status().as_u16());
+        let bytes = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Ok((version, status, body))
+    }
+
+    async fn gql(
+        &self,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        query: &str,
+        variables: Value,
+    ) -> Result<(u16, Value), String> {
+        let body = json!({ "query": query, "variables": variables }).to_string();
+        self.send(token, headers, body).await.map(|(_, status, body)| (status, body))
+    }
+}
+
+/// POSTs one GraphQL operation over HTTPS from the loopback address.
+async fn post_https(
+    port: u16,
+    cert: &rustls::pki_types::CertificateDer<'static>,
+    h2: bool,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> Result<(hyper::Version, Value), String> {
+    let body = json!({ "query": query, "variables": variables }).to_string();
+    let https = Https { from: LOOPBACK, port, cert, h2 };
+    https.send(token, &[], body).await.map(|(version, _, body)| (version, body))
+}
+
+pub type AnySocket<S> = tokio_tungstenite::WebSocketStream<S>;
+
+/// Opens graphql-transport-ws over an already connected stream (TLS, or a proxy's port) and
+/// subscribes to `query` under id "1".
+pub async fn subscribe_over<S>(stream: S, url: &str, init: Value, query: &str, variables: Value) -> AnySocket<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request().expect("request");
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().expect("header"));
+    let (mut socket, _) = tokio_tungstenite::client_async(request, stream).await.expect("websocket upgrade");
+    socket.send(Message::text(json!({ "type": "connection_init", "payload": init }).to_string())).await.expect("init");
+    assert_eq!(next_message(&mut socket).await["type"], "connection_ack");
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } });
+    socket.send(Message::text(subscribe.to_string())).await.expect("subscribe");
+    socket
+}
+
+pub async fn next_message<S>(socket: &mut AnySocket<S>) -> Value
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures::StreamExt;
+    loop {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("socket open")
+            .expect("message");
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
+            let value: Value = serde_json::from_str(&text).expect("json");
+            if value["type"] != "ping" && value["type"] != "pong" {
+                return value;
+            }
+        }
+    }
+}
+
+pub const PROGRESS: &str = "subscription($id: ID!) { campaignProgress(id: $id) { eventType progress { raisedFen } } }";
+pub const DONATE: &str = "mutation($i: DonateInput!) { donate(input: $i) { donation { id } } }";
+pub const CONFIRM: &str = "mutation($i: ConfirmDonationInput!) { confirmDonation(input: $i) { donation { id } } }";
+
+/// A campaign open for donations, as a global ID.
+pub async fn open_campaign(app: &TestApp) -> String {
+    let org = api::service::organization::create(
+        app.state.ctx(),
+        &crate::helpers::actor(),
+        api::service::organization::NewOrganization {
+            name: format!("部署测试{}", uuid::Uuid::new_v4().simple()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("organization");
+    crate::crowdfunding::campaign_gid(crate::crowdfunding::campaign_in(app, org.org.id, "ACTIVE").await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_tls_speaks_http1_http2_and_websockets_and_reloads_on_sighup() {
+    let dir = std::env::temp_dir().join(format!("incubase-tls-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let files = api::tls::TlsFiles { cert: dir.join("cert.pem"), key: dir.join("key.pem") };
+    let (first_pem, first_key, first_der) = self_signed();
+    std::fs::write(&files.cert, &first_pem).expect("cert");
+    std::fs::write(&files.key, &first_key).expect("key");
+    let tls = files.clone();
+    let app = spawn_app_with(Backend::Sqlite, move |s| s.tls = Some(tls)).await;
+    let port = port_of(&app);
+
+    // HTTP/1.1 and HTTP/2, chosen by ALPN.
+    for (h2, version) in [(false, hyper::Version::HTTP_11), (true, hyper::Version::HTTP_2)] {
+        let (got, body) =
+            post_https(port, &first_der, h2, None, "{ __typename }", json!({})).await.expect("https answers");
+        assert_eq!(got, version);
+        assert_eq!(body["data"]["__typename"], "QueryRoot", "{body}");
+    }
+    // Plain HTTP on the TLS port gets nothing.
+    assert!(app.client.post(app.url("/graphql")).json(&json!({ "query": "{ __typename }" })).send().await.is_err());
+
+    // A subscription over wss: the first progress at once, then a confirmed donation pushed.
+    let campaign = open_campaign(&app).await;
+    let stream = tls_connect(LOOPBACK, port, &first_der, &[b"http/1.1"]).await.expect("tls handshake");
+    let ws_url = format!("wss://localhost:{port}/graphql/ws");
+    let mut socket = subscribe_over(stream, &ws_url, json!({}), PROGRESS, json!({ "id": campaign })).await;
+    let first = next_message(&mut socket).await;
+    assert_eq!(first["payload"]["data"]["campaignProgress"]["progress"]["raisedFen"], 0, "{first}");
+    let donor = app.account("donor", &[api::service::identity::Role::Donor]).await;
+    let input = json!({ "campaignId": campaign, "amountFen": 6_600, "channel": "ONLINE_PLATFORM",
+        "clientKey": uuid::Uuid::new_v4().to_string() });
+    let (_, donated) =
+        post_https(port, &first_der, true, Some(&donor.token), DONATE, json!({ "i": input })).await.expect("donate");
+    let donation = donated["data"]["donate"]["donation"]["id"].clone();
+    assert!(donation.is_string(), "{donated}");
+    let (_, confirmed) =
+        post_https(port, &first_der, true, Some(&app.manager.token), CONFIRM, json!({ "i": { "id": donation } }))
+            .await
+            .expect("confirm");
+    assert!(confirmed.get("errors").is_none(), "{confirmed}");
+    let pushed = next_message(&mut socket).await;
+    assert_eq!(pushed["payload"]["data"]["campaignProgress"]["progress"]["raisedFen"], 6_600, "{pushed}");
+
+    // Renewal: new files, SIGHUP, and new connections get the new certificate without a restart.
+    let (second_pem, second_key, second_der) = self_signed();
+    assert!(post_https(port, &second_der, true, None, "{ __typename }", json!({})).await.is_err(), "not served yet");
+    std::fs::write(&files.key, &second_key).expect("key");
+    std::fs::write(&files.cert, &second_pem).expect("cert");
+    let hup =
+        std::process::Command::new("kill").args(["-HUP", &std::process::id().to_string()]).status().expect("kill");
+    assert!(hup.success());
+    let served = crate::helpers::eventually(std::time::Duration::from_secs(5), || async {
+        post_https(port, &second_der, true, None, "{ __typename }", json!({})).await.is_ok()
+    })
+    .await;
+    assert!(served, "the renewed certificate is served after SIGHUP");
+    assert!(post_https(port, &first_der, true, None, "{ __typename }", json!({})).await.is_err(), "the old one is not");
+    // Half-written files on the next SIGHUP: the current certificate stays.
+    std::fs::write(&files.cert, "-----BEGIN CERTIFICATE-----\ntruncated").expect("cert");
+    let hup =
+        std::process::Command::new("kill").args(["-HUP", &std::process::id().to_string()]).status().expect("kill");
+    assert!(hup.success());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        post_https(port, &second_der, false, None, "{ __typename }", json!({})).await.is_ok(),
+        "a bad renewal changes nothing"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+// ---------------------------------------------------------------- behind Nginx
+
+/// A port free right now on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
+}
+
+/// `deploy/nginx/incubase.conf` for this machine: every line changed is one the file must
+/// still have, so a drift of the shipped config fails here.
+fn render_site(upstream: u16, http: u16, https: u16, cert: &std::path::Path, key: &std::path::Path) -> String {
+    let shipped = include_str!("../../deploy/nginx/incubase.conf");
+    let mut site = shipped.to_owned();
+    let replacements = [
+        ("server 127.0.0.1:8000;", format!("server 127.0.0.1:{upstream};")),
+        ("    listen 80;\n", format!("    listen 127.0.0.1:{http};\n")),
+        ("    listen [::]:80;\n", String::new()),
+        ("    listen 443 ssl http2;\n", format!("    listen 127.0.0.1:{https} ssl http2;\n")),
+        ("    listen [::]:443 ssl http2;\n", String::new()),
+        ("server_name api.example.org;", "server_name localhost;".to_owned()),
+        ("/etc/letsencrypt/live/api.example.org/fullchain.pem", cert.display().to_string()),
+        ("/etc/letsencrypt/live/api.example.org/privkey.pem", key.display().to_string()),
+    ];
+    for (from, to) in replacements {
+        assert!(site.contains(from), "deploy/nginx/incubase.conf no longer has {from:?}");
+        site = site.replace(from, &to);
+    }
+    site
+}
+
+/// Nginx as the machine has it (Debian's `nginx`; scripts/test installs it when missing).
+fn nginx_binary() -> String {
+    for candidate in ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"] {
+        if std::path::Path::new(candidate).exists() {
+            return candidate.to_owned();
+        }
+    }
+    panic!("nginx is not installed: scripts/test installs Debian's nginx (apt-get install -y nginx)");
+}
+
+struct Nginx {
+    child: tokio::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Nginx {
+    // SIGTERM, not SIGKILL: the master then stops its workers (a killed master leaves them
+    // running, holding the ports).
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            for _ in 0..50 {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+/// Starts Nginx with the shipped site in front of `upstream`; returns it with its HTTP and
+/// HTTPS ports and the certificate it serves.
+async fn start_nginx(upstream: u16) -> (Nginx, u16, u16, rustls::pki_types::CertificateDer<'static>) {
+    let dir = std::env::temp_dir().join(format!("incubase-nginx-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (pem, key, der) = self_signed();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, pem).expect("cert");
+    std::fs::write(&key_path, key).expect("key");
+    let (http, https) = (free_port(), free_port());
+    std::fs::write(dir.join("site.conf"), render_site(upstream, http, https, &cert_path, &key_path)).expect("site");
+    let root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let d = dir.display();
+    let main = format!(
+        "{user}daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
+         events {{ worker_connections 256; }}\n\
+         http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+           fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+           include {d}/site.conf;\n}}\n",
+        user = if root { "user root;\n" } else { "" },
+    );
+    std::fs::write(dir.join("nginx.conf"), main).expect("nginx.conf");
+    let binary = nginx_binary();
+    let test = std::process::Command::new(&binary)
+        .args(["-t", "-q", "-e", &format!("{d}/error.log"), "-p", &d.to_string(), "-c", &format!("{d}/nginx.conf")])
+        .output()
+        .expect("nginx -t");
+    assert!(test.status.success(), "nginx -t: {}", String::from_utf8_lossy(&test.stderr));
+    let child = tokio::process::Command::new(&binary)
+        .args(["-e", &format!("{d}/error.log"), "-p", &d.to_string(), "-c", &format!("{d}/nginx.conf")])
+        .kill_on_drop(true)
+        .spawn()
+        .expect("nginx starts");
+    let nginx = Nginx { child, dir: dir.clone() };
+    let up = crate::helpers::eventually(std::time::Duration::from_secs(10), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", https)).await.is_ok()
+    })
+    .await;
+    assert!(up, "nginx listens: {}", std::fs::read_to_string(dir.join("error.log")).unwrap_or_default());
+    (nginx, http, https, der)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_nginx_clients_keep_their_addresses_limits_and_subscriptions() {
+    // Nginx reaches the server from 127.0.0.1, its only trusted proxy; clients come from
+    // other loopback addresses, as outside clients would.
+    let app = spawn_limited(Backend::Sqlite, "127.0.0.1").await;
+    let (_nginx, http_port, https_port, cert) = start_nginx(port_of(&app)).await;
+    let client_a = Https { from: [127, 0, 0, 2], port: https_port, cert: &cert, h2: true };
+    let client_b = Https { from: [127, 0, 0, 3], port: https_port, cert: &cert, h2: false };
+
+    // Plain HTTP is sent to HTTPS.
+    let redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let response = redirect.get(format!("http://127.0.0.1:{http_port}/graphql")).send().await.expect("http");
+    assert_eq!(response.status().as_u16(), 301);
+    assert!(response.headers()["location"].to_str().expect("location").starts_with("https://"));
+
+    // Each client has its own bucket of three operations a minute; a made-up X-Forwarded-For
+    // does not give client A a new one.
+    for _ in 0..3 {
+        let (status, body) = client_a.gql(None, &[], ANONYMOUS_READ, json!({})).await.expect("through nginx");
+        assert_eq!(status, 200, "{body}");
+    }
+    let spoof = [("x-forwarded-for", "203.0.113.99")];
+    let (status, body) = client_a.gql(None, &spoof, ANONYMOUS_READ, json!({})).await.expect("through nginx");
+    assert_eq!((status, code(&body)), (429, "RATE_LIMITED"), "{body}");
+    let (status, body) = client_b.gql(None, &[], ANONYMOUS_READ, json!({})).await.expect("through nginx");
+    assert_eq!(status, 200, "client B has its own bucket: {body}");
+
+    // The audit trail names the client, not Nginx.
+    let name = format!("经代理创建{}", uuid::Uuid::new_v4().simple());
+    let (status, body) =
+        client_b.gql(Some(&app.manager.token), &[], CREATE_ORG, json!({ "n": name })).await.expect("through nginx");
+    assert_eq!(status, 200, "{body}");
+    let id = body["data"]["createOrganization"]["organization"]["id"].clone();
+    assert_eq!(created_from(&app, &id).await, "127.0.0.3");
+
+    // Nginx's body limit is the server's (1 MiB): a larger body stops there.
+    let big = json!({ "query": "{ __typename }", "variables": { "pad": "x".repeat(1_100_000) } }).to_string();
+    let (_, status, _) = client_b.send(None, &[], big).await.expect("through nginx");
+    assert_eq!(status, 413);
+
+    // A subscription through Nginx's WebSocket upgrade: the current progress at once, then a
+    // donation confirmed on the server pushed through the proxy.
+    let campaign = open_campaign(&app).await;
+    let stream = tls_connect([127, 0, 0, 4], https_port, &cert, &[b"http/1.1"]).await.expect("tls");
+    let url = format!("wss://localhost:{https_port}/graphql/ws");
+    let mut socket = subscribe_over(stream, &url, json!({}), PROGRESS, json!({ "id": campaign })).await;
+    let first = next_message(&mut socket).await;
+    assert_eq!(first["payload"]["data"]["campaignProgress"]["progress"]["raisedFen"], 0, "{first}");
+    let donor =
+        crate::helpers::Credentials::account(&app.account("donor", &[api::service::identity::Role::Donor]).await);
+    let input = json!({ "campaignId": campaign, "amountFen": 5_500, "channel": "ONLINE_PLATFORM",
+        "clientKey": uuid::Uuid::new_v4().to_string() });
+    let donation = app.ok_as(&donor, DONATE, json!({ "i": input })).await["donate"]["donation"]["id"].clone();
+    app.ok(CONFIRM, json!({ "i": { "id": donation } })).await;
+    let pushed = next_message(&mut socket).await;
+    assert_eq!(pushed["payload"]["data"]["campaignProgress"]["progress"]["raisedFen"], 5_500, "{pushed}");
+}
