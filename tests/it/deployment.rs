@@ -571,3 +571,174 @@ async fn behind_nginx_clients_keep_their_addresses_limits_and_subscriptions() {
     let pushed = next_message(&mut socket).await;
     assert_eq!(pushed["payload"]["data"]["campaignProgress"]["progress"]["raisedFen"], 5_500, "{pushed}");
 }
+
+// ---------------------------------------------------------------- Redis Sentinel
+
+/// A private redis-server or redis-sentinel for one test, stopped when dropped.
+struct RedisProcess {
+    child: Option<tokio::process::Child>,
+    port: u16,
+}
+
+impl RedisProcess {
+    fn start(args: &[String], port: u16) -> Self {
+        let child = tokio::process::Command::new("redis-server")
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server runs (scripts/test installs Debian's redis-server and redis-sentinel)");
+        Self { child: Some(child), port }
+    }
+
+    async fn command(&self, cmd: &redis::Cmd) -> redis::RedisResult<redis::Value> {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}", self.port))?;
+        let mut conn =
+            tokio::time::timeout(std::time::Duration::from_secs(2), client.get_multiplexed_async_connection())
+                .await
+                .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
+        cmd.query_async(&mut conn).await
+    }
+
+    async fn text(&self, cmd: &redis::Cmd) -> String {
+        match self.command(cmd).await {
+            Ok(value) => redis::from_redis_value::<String>(value).unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Every key under `prefix`.
+    async fn keys(&self, prefix: &str) -> std::collections::BTreeSet<String> {
+        let value = self.command(redis::cmd("KEYS").arg(format!("{prefix}:*"))).await.expect("KEYS");
+        redis::from_redis_value::<Vec<String>>(value).expect("keys").into_iter().collect()
+    }
+
+    /// The tag generations under `prefix` (the counters an invalidation increments).
+    async fn generations(&self, prefix: &str) -> std::collections::BTreeMap<String, String> {
+        let mut generations = std::collections::BTreeMap::new();
+        for key in self.keys(&format!("{prefix}:gen")).await {
+            generations.insert(key.clone(), self.text(redis::cmd("GET").arg(&key)).await);
+        }
+        generations
+    }
+
+    /// The master's port as the sentinel names it.
+    async fn master_port(&self) -> Option<u16> {
+        let value = self.command(redis::cmd("SENTINEL").arg("get-master-addr-by-name").arg("incubase")).await.ok()?;
+        let addr: Vec<String> = redis::from_redis_value(value).ok()?;
+        addr.get(1)?.parse().ok()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.start_kill();
+        }
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn redis_args(port: u16, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> =
+        ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// What `/ready` says of the cache.
+async fn cache_state(app: &TestApp) -> String {
+    let body: Value = app.client.get(app.url("/ready")).send().await.expect("ready").json().await.expect("json");
+    body["cache"].as_str().unwrap_or_default().to_owned()
+}
+
+/// An organization's name as anonymous readers get it (cached).
+async fn name_on(app: &TestApp, id: &Value) -> Value {
+    let anonymous = crate::helpers::Credentials::anonymous();
+    app.ok_as(&anonymous, ORG_NAME, json!({ "id": id })).await["node"]["name"].clone()
+}
+
+const ORG_NAME: &str = "query($id: ID!) { node(id: $id) { ... on Organization { name } } }";
+const RENAME: &str =
+    "mutation($id: ID!, $n: String!) { updateOrganization(input: { id: $id, name: $n }) { organization { name } } }";
+
+/// A master, a replica and a sentinel of their own; two instances find the master through the
+/// sentinel; the master dies, the sentinel promotes the replica, and both instances go on
+/// serving with the shared cache and its invalidations, on the new master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_sentinel_failover_keeps_caches_and_invalidation_working() {
+    use std::time::Duration;
+    if !selected(Backend::Postgres) {
+        return;
+    }
+    let (m, r, s) = (free_port(), free_port(), free_port());
+    let mut master = RedisProcess::start(&redis_args(m, &[]), m);
+    let replica = RedisProcess::start(&redis_args(r, &["--replicaof", "127.0.0.1", &m.to_string()]), r);
+    let dir = std::env::temp_dir().join(format!("incubase-sentinel-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let conf = dir.join("sentinel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {s}\nbind 127.0.0.1\ndir {}\nsentinel monitor incubase 127.0.0.1 {m} 1\n\
+             sentinel down-after-milliseconds incubase 1000\nsentinel failover-timeout incubase 10000\n",
+            dir.display()
+        ),
+    )
+    .expect("sentinel.conf");
+    let sentinel = RedisProcess::start(&[conf.display().to_string(), "--sentinel".into()], s);
+    let synced = crate::helpers::eventually(Duration::from_secs(15), || async {
+        replica.text(redis::cmd("INFO").arg("replication")).await.contains("master_link_status:up")
+            && sentinel.master_port().await == Some(m)
+    })
+    .await;
+    assert!(synced, "the replica follows the master and the sentinel watches it");
+
+    let url = format!("redis+sentinel://127.0.0.1:{s}/incubase");
+    let sentinel_url = url.clone();
+    let first = spawn_app_with(Backend::Postgres, move |settings| settings.redis_url = Some(sentinel_url)).await;
+    let second = crate::helpers::spawn_second_instance(&first).await;
+    let prefix = first.state.settings.cache_prefix.clone();
+    assert_eq!(cache_state(&first).await, "redis");
+
+    let id = create_org(&first, &[]).await;
+    let before = name_on(&second, &id).await;
+    assert!(before.is_string());
+    assert!(!master.keys(&prefix).await.is_empty(), "the cache writes to the master Sentinel names");
+    first.ok(RENAME, json!({ "id": id, "n": "哨兵之前" })).await;
+    let renamed =
+        crate::helpers::eventually(Duration::from_secs(3), || async { name_on(&second, &id).await == "哨兵之前" })
+            .await;
+    assert!(renamed, "invalidation reaches the other instance");
+
+    // The master dies; the sentinel promotes the replica.
+    master.kill();
+    let promoted =
+        crate::helpers::eventually(Duration::from_secs(30), || async { sentinel.master_port().await == Some(r) }).await;
+    assert!(promoted, "the sentinel promoted the replica");
+    let generations_before = replica.generations(&prefix).await;
+    assert!(!generations_before.is_empty(), "the replica had the master's data");
+
+    // Both instances serve throughout, and find the new master by themselves.
+    for app in [&first, &second] {
+        let back =
+            crate::helpers::eventually(Duration::from_secs(10), || async { cache_state(app).await == "redis" }).await;
+        assert!(back, "the cache is healthy again on the new master");
+    }
+    first.ok(RENAME, json!({ "id": id, "n": "哨兵之后" })).await;
+    let renamed =
+        crate::helpers::eventually(Duration::from_secs(5), || async { name_on(&second, &id).await == "哨兵之后" })
+            .await;
+    assert!(renamed, "invalidation still reaches the other instance after the failover");
+    let generations_after = replica.generations(&prefix).await;
+    assert_ne!(generations_after, generations_before, "the invalidation counted on the new master");
+    let role = replica.text(redis::cmd("INFO").arg("replication")).await;
+    assert!(role.contains("role:master"), "the replica is the master now: {role}");
+    std::fs::remove_dir_all(&dir).ok();
+}

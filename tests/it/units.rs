@@ -189,3 +189,26 @@ fn trusted_proxies_and_forwarding_headers() {
     // No forwarding headers: the peer.
     assert_eq!(resolve("10.0.0.1:5000", &[]), from("10.0.0.1"));
 }
+
+#[test]
+fn redis_urls_name_a_server_or_sentinels_and_a_master() {
+    use api::redis_conn::RedisTarget;
+    assert_eq!(RedisTarget::parse("redis://h:6379/2"), Ok(RedisTarget::Server("redis://h:6379/2".into())));
+    assert_eq!(
+        RedisTarget::parse("redis+sentinel://:pw@s1:26379,s2:26380/incubase/3"),
+        Ok(RedisTarget::Sentinel {
+            nodes: vec!["redis://s1:26379".into(), "redis://s2:26380".into()],
+            master: "incubase".into(),
+            username: None,
+            password: Some("pw".into()),
+            db: 3,
+        })
+    );
+    for bad in ["redis+sentinel://s1:26379", "redis+sentinel://s1:26379/", "redis+sentinel:///m", "http://h"] {
+        assert!(RedisTarget::parse(bad).is_err(), "{bad}");
+    }
+    let err = Settings::from_lookup(|n| (n == "REDIS_URL").then(|| "redis+sentinel://:secret@s1:26379".to_owned()))
+        .err()
+        .map(|e| e.to_string());
+    assert!(err.as_deref().is_some_and(|e| e.contains("REDIS_URL") && !e.contains("secret")), "{err:?}");
+}
