@@ -67,6 +67,9 @@ pub struct Settings {
     /// HS256 signing secret of access tokens; when unset, one is generated and kept beside
     /// the SQLite database (or in ./data for PostgreSQL in development).
     pub jwt_secret: Option<String>,
+    /// Secrets whose access tokens are still accepted, never used to sign
+    /// (`INCUBASE_JWT_PREVIOUS_SECRETS`, comma-separated): for rotating the secret.
+    pub jwt_previous_secrets: Vec<String>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub sign_in_per_account_per_minute: u32,
@@ -212,6 +215,7 @@ impl Settings {
             log_format: LogFormat::Human,
             limits: Limits::default(),
             jwt_secret: None,
+            jwt_previous_secrets: Vec::new(),
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             sign_in_per_account_per_minute: 5,
@@ -374,6 +378,18 @@ impl Settings {
                 });
             }
             s.jwt_secret = Some(v);
+        }
+        if let Some(v) = get("INCUBASE_JWT_PREVIOUS_SECRETS") {
+            let secrets: Vec<String> =
+                v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+            if secrets.iter().any(|p| p.len() < 32) {
+                return Err(SettingsError {
+                    name: "INCUBASE_JWT_PREVIOUS_SECRETS",
+                    value: "***".into(),
+                    reason: "each secret must be at least 32 characters".into(),
+                });
+            }
+            s.jwt_previous_secrets = secrets;
         }
         if let Some(v) = get("INCUBASE_ACCESS_TOKEN_TTL_SECS") {
             s.access_token_ttl = Duration::from_secs(parse_positive("INCUBASE_ACCESS_TOKEN_TTL_SECS", &v)?);

@@ -153,8 +153,10 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         None => Cache::in_memory(settings.cache_ttl),
     };
     let secret = resolve_jwt_secret(&settings)?;
-    let tokens =
-        TokenKeys::new(&secret, settings.access_token_ttl, settings.refresh_token_ttl).map_err(StartupError::Secret)?;
+    let previous: Vec<&[u8]> = settings.jwt_previous_secrets.iter().map(|p| p.as_bytes()).collect();
+    let tokens = TokenKeys::new(&secret, settings.access_token_ttl, settings.refresh_token_ttl)
+        .and_then(|keys| keys.also_accepting(&previous))
+        .map_err(StartupError::Secret)?;
     let sign_in_limiter =
         SignInLimiter::new(settings.sign_in_per_account_per_minute, settings.sign_in_per_address_per_minute);
     let operation_limiter = Arc::new(OperationLimiter::new(&settings.limits));

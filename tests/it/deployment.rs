@@ -742,3 +742,69 @@ async fn redis_sentinel_failover_keeps_caches_and_invalidation_working() {
     assert!(role.contains("role:master"), "the replica is the master now: {role}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+// ---------------------------------------------------------------- secret rotation
+
+/// Another instance on `first`'s database with changed settings: its address, and the sender
+/// that stops it.
+async fn instance_with(
+    first: &TestApp,
+    change: impl FnOnce(&mut api::config::Settings),
+) -> (String, api::state::AppState, tokio::sync::oneshot::Sender<()>) {
+    let mut settings = (*first.state.settings).clone();
+    settings.listen = "127.0.0.1:0".parse().expect("address");
+    change(&mut settings);
+    let app = api::startup::Application::build(settings).await.expect("instance starts");
+    let address = format!("http://{}", app.local_addr());
+    let state = app.state().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        rx.await.ok();
+    }));
+    (address, state, tx)
+}
+
+/// Whether `address` takes `token` as a signed-in viewer.
+async fn signed_in(client: &reqwest::Client, address: &str, token: &str) -> bool {
+    let response = client
+        .post(format!("{address}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": "{ viewer { isAuthenticated } }" }))
+        .send()
+        .await
+        .expect("sent");
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.expect("json");
+    status == 200 && body["data"]["viewer"]["isAuthenticated"] == true
+}
+
+/// The two-step rotation of docs/operations.md: first every instance also accepts the new
+/// secret, then every instance signs with it and still accepts the old one until the last
+/// access token signed with it has expired. No token is refused at any step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_jwt_secret_refuses_no_token() {
+    const NEW: &str = "rotated-secret-rotated-secret-rotated-0123456789";
+    let app = crate::helpers::spawn_app(Backend::Sqlite).await;
+    let old_token = app.manager.token.clone();
+
+    // Step 1: the old secret signs, the new one is accepted too.
+    let (step1, _, _stop1) = instance_with(&app, |s| s.jwt_previous_secrets = vec![NEW.to_owned()]).await;
+    // Step 2: the new secret signs, the old one is accepted too.
+    let (step2, step2_state, _stop2) = instance_with(&app, |s| {
+        s.jwt_secret = Some(NEW.to_owned());
+        s.jwt_previous_secrets = vec![crate::helpers::TEST_JWT_SECRET.to_owned()];
+    })
+    .await;
+    let new_token =
+        crate::helpers::new_account(&step2_state, "rotated", &[api::service::identity::Role::Donor]).await.token;
+
+    for (address, token) in [(&step1, &old_token), (&step1, &new_token), (&step2, &old_token), (&step2, &new_token)] {
+        assert!(signed_in(&app.client, address, token).await, "{address} accepts the token");
+    }
+    // Why step 1 exists: an instance that knows only the old secret refuses the new tokens,
+    // and one that knows only the new secret refuses the old ones.
+    assert!(!signed_in(&app.client, &app.address, &new_token).await);
+    let (only_new, _, _stop3) = instance_with(&app, |s| s.jwt_secret = Some(NEW.to_owned())).await;
+    assert!(!signed_in(&app.client, &only_new, &old_token).await);
+    assert!(signed_in(&app.client, &only_new, &new_token).await);
+}
