@@ -7,6 +7,9 @@
 //! `--scale large` adds the data set (2k organizations, 10k events, 1M donations);
 //! `both` runs small then large and prints the campaign list's p50 ratio.
 //!
+//! `--faults [--readers 4]` runs the fault phases instead (`bench/faults.rs`): Redis paused,
+//! killed and back, the database cut and back, under one writer and several readers.
+//!
 //! Figures, not assertions: timing never goes into the test suite.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,6 +19,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
+
+#[path = "bench/faults.rs"]
+mod faults;
 
 struct Options {
     scale: String,
@@ -667,6 +673,17 @@ async fn main() {
         return;
     }
     let opts = options();
+    if std::env::args().any(|a| a == "--faults") {
+        let args: Vec<String> = std::env::args().collect();
+        let readers = args
+            .iter()
+            .position(|a| a == "--readers")
+            .and_then(|i| args.get(i + 1)?.parse().ok())
+            .filter(|n| *n >= 2)
+            .unwrap_or(4);
+        faults::run(&opts, readers).await;
+        return;
+    }
     let scales: &[&str] = match opts.scale.as_str() {
         "both" => &["small", "large"],
         "large" => &["large"],

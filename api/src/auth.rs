@@ -93,6 +93,12 @@ impl Viewer {
         }
     }
 
+    /// Webhook endpoints (registering, rotating secrets, reading delivery logs, redelivering):
+    /// admins signed in themselves, never through a partner key.
+    pub fn require_manage_webhooks(&self) -> AppResult<()> {
+        if self.is_admin() && self.partner.is_none() { Ok(()) } else { Err(self.deny("manage webhooks")) }
+    }
+
     pub fn require_list_documents(&self) -> AppResult<()> {
         self.require_admin("list trusted documents")
     }

@@ -12,13 +12,20 @@
 //! update it at once, and other instances' arrive over Redis pub/sub (`{prefix}:invalidations`).
 //! While the subscription is down the mirror is not trusted and the response cache is bypassed.
 //!
-//! Redis failures never fail a request: every call has a timeout, errors count as misses, and a
-//! short circuit-breaker keeps a dead Redis from adding latency to every request. An
-//! invalidation that could not reach Redis is kept as pending and retried; until it succeeds
-//! this instance bypasses the cache for that tag. Other instances may serve the old entry for
-//! at most the entry TTL (`INCUBASE_CACHE_TTL_SECS`).
+//! Redis failures never fail a request and never make one wait for long: every call has a
+//! timeout, errors count as misses, and a circuit breaker opens at the first failure (or a
+//! few replies in a row slower than `SLOW_REPLY`). While it is open no request calls Redis at all: reads go to
+//! the database, whole responses are neither served nor kept, and an invalidation is kept as
+//! pending at once. A background task (one per cache) probes Redis every
+//! `PROBE_EVERY`, first flushing the pending invalidations, and closes the breaker when Redis
+//! answers in time with nothing left pending — so the cache is trusted again within a probe
+//! interval or two after Redis returns. Before the breaker opens, at most
+//! `MAX_WAITING_ON_REDIS` requests wait on Redis at once (the others bypass it). This instance
+//! never serves an entry older than its own committed writes; other instances apply the write
+//! from the event log within the usual bound, their own invalidation then pending too.
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use crate::redis_conn::{RedisConn, RedisTarget};
@@ -26,7 +33,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 const MEMORY_MAX_ENTRIES: usize = 20_000;
-const BREAKER_OPEN_FOR: Duration = Duration::from_secs(1);
+/// How often the background task probes Redis while the breaker is open.
+const PROBE_EVERY: Duration = Duration::from_millis(200);
+/// Replies slower than this, `SLOW_STREAK` in a row, open the breaker too: a slow Redis costs
+/// like a dead one. (One slow reply alone is more often this process's scheduler than Redis.)
+const SLOW_REPLY: Duration = Duration::from_millis(50);
+const SLOW_STREAK: u32 = 3;
+/// Requests that may wait on Redis at the same time; more bypass it (as misses).
+const MAX_WAITING_ON_REDIS: usize = 32;
 
 #[derive(Clone)]
 pub struct Cache {
@@ -36,12 +50,11 @@ pub struct Cache {
 struct Inner {
     store: Store,
     ttl: Duration,
-    pending_invalidations: Mutex<HashSet<String>>,
 }
 
 enum Store {
     Memory(Mutex<MemoryStore>),
-    Redis(RedisStore),
+    Redis(Arc<RedisStore>),
     /// Caching off (`INCUBASE_CACHE=off`): every read goes to the database.
     Disabled,
 }
@@ -56,28 +69,79 @@ struct RedisStore {
     conn: RedisConn,
     prefix: String,
     timeout: Duration,
-    breaker_open_until: Mutex<Option<Instant>>,
+    slow: Duration,
+    breaker: Breaker,
+    /// Permits to wait on Redis (`MAX_WAITING_ON_REDIS`).
+    waiting: tokio::sync::Semaphore,
+    /// Tags whose invalidation has not reached Redis yet: bypassed until it has.
+    pending: Mutex<HashSet<String>>,
+    has_pending: AtomicBool,
+    counters: RedisCounters,
+    /// Slow replies since the last reply in time.
+    slow_streak: AtomicU32,
     lookup: redis::Script,
     mirror: Arc<GenerationMirror>,
+}
+
+/// Open: no request calls Redis; the probe task closes it when Redis answers in time again.
+#[derive(Default)]
+struct Breaker {
+    open: AtomicBool,
+    reason: Mutex<Option<String>>,
+    /// Wakes the probe task (the breaker opened, or an invalidation became pending).
+    wake: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct RedisCounters {
+    timeouts: AtomicU64,
+    errors: AtomicU64,
+    slow: AtomicU64,
+    skipped: AtomicU64,
+    opened: AtomicU64,
+}
+
+/// How the Redis side of the cache has fared (`/metrics`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RedisHealth {
+    /// Calls (by requests and the log follower, not the probe) that waited until the timeout.
+    pub timeouts: u64,
+    /// Calls that failed with an error (a refused or reset connection fails at once).
+    pub errors: u64,
+    /// Calls that were answered, slower than `SLOW_REPLY`.
+    pub slow: u64,
+    /// Calls not made: the breaker was open, or `MAX_WAITING_ON_REDIS` requests already waited.
+    pub skipped: u64,
+    /// Times the breaker opened.
+    pub circuit_opened: u64,
+    pub circuit_open: bool,
+    pub pending_invalidations: usize,
+}
+
+impl RedisHealth {
+    /// Calls that made a request wait on Redis in vain or for long.
+    pub fn waited(&self) -> u64 {
+        self.timeouts + self.errors + self.slow
+    }
 }
 
 /// Tag generations as this instance last saw them; trusted only while `live`.
 #[derive(Default)]
 struct GenerationMirror {
-    live: std::sync::atomic::AtomicBool,
+    live: AtomicBool,
     generations: Mutex<HashMap<String, u64>>,
     /// Counts invalidation messages: a generation read before a message arrived may be old
     /// and is not kept.
-    epoch: std::sync::atomic::AtomicU64,
+    epoch: AtomicU64,
     /// Counts subscriptions to the invalidation feed. Generations seen in an earlier session
     /// cannot be compared with later ones: Redis may have restarted empty and counted up from
     /// zero again.
-    session: std::sync::atomic::AtomicU64,
+    session: AtomicU64,
 }
 
 impl GenerationMirror {
     fn epoch(&self) -> u64 {
-        self.epoch.load(std::sync::atomic::Ordering::Acquire)
+        self.epoch.load(Ordering::Acquire)
     }
 
     /// Records a generation read when the epoch was `seen_epoch`, unless a message came since.
@@ -92,12 +156,12 @@ impl GenerationMirror {
 
     fn forget(&self, tag: &str) {
         let mut map = lock(&self.generations);
-        self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         map.remove(tag);
     }
 
     fn is_live(&self) -> bool {
-        self.live.load(std::sync::atomic::Ordering::Acquire)
+        self.live.load(Ordering::Acquire)
     }
 }
 
@@ -144,30 +208,36 @@ impl Cache {
               return {g, redis.call('GET', ARGV[1] .. g .. ':' .. ARGV[2])}",
         );
         let mirror = Arc::new(GenerationMirror::default());
+        let store = Arc::new(RedisStore {
+            conn: conn.clone(),
+            prefix: prefix.to_owned(),
+            timeout,
+            slow: SLOW_REPLY.min(timeout),
+            breaker: Breaker::default(),
+            waiting: tokio::sync::Semaphore::new(MAX_WAITING_ON_REDIS),
+            pending: Mutex::new(HashSet::new()),
+            has_pending: AtomicBool::new(false),
+            counters: RedisCounters::default(),
+            slow_streak: AtomicU32::new(0),
+            lookup,
+            mirror: mirror.clone(),
+        });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(follow_invalidations(conn.clone(), format!("{prefix}:invalidations"), mirror.clone()));
+            runtime.spawn(follow_invalidations(
+                conn.clone(),
+                format!("{prefix}:invalidations"),
+                Arc::downgrade(&mirror),
+            ));
+            runtime.spawn(probe_while_degraded(Arc::downgrade(&store)));
         }
-        Ok(Self::with_store(
-            Store::Redis(RedisStore {
-                conn,
-                prefix: prefix.to_owned(),
-                timeout,
-                breaker_open_until: Mutex::new(None),
-                lookup,
-                mirror,
-            }),
-            ttl,
-        ))
+        Ok(Self::with_store(Store::Redis(store), ttl))
     }
 
     fn with_store(store: Store, ttl: Duration) -> Self {
-        Self { inner: Arc::new(Inner { store, ttl, pending_invalidations: Mutex::new(HashSet::new()) }) }
+        Self { inner: Arc::new(Inner { store, ttl }) }
     }
 
     pub async fn lookup<T: DeserializeOwned>(&self, tag: &str, key: &str) -> Lookup<T> {
-        if !self.retry_pending(tag).await {
-            return Lookup { generation: None, value: None };
-        }
         let (generation, raw) = match &self.inner.store {
             Store::Memory(m) => {
                 let mut m = lock(m);
@@ -183,6 +253,9 @@ impl Cache {
                 };
                 (Some(generation), raw)
             }
+            // A tag whose invalidation is still pending is read from the database, and not
+            // stored: Redis still holds its old generation.
+            Store::Redis(r) if r.is_pending(tag) => (None, None),
             Store::Redis(r) => match r.lookup(tag, key).await {
                 Some((generation, raw)) => (Some(generation), raw),
                 None => (None, None),
@@ -233,7 +306,9 @@ impl Cache {
         self.invalidate_all(&[tag]).await;
     }
 
-    /// Invalidates several tags in one round trip.
+    /// Invalidates several tags in one round trip. With Redis unreachable (or the breaker
+    /// open) the tags are kept as pending at once and flushed in the background; until then
+    /// this instance reads them from the database.
     pub async fn invalidate_all<S: AsRef<str>>(&self, tags: &[S]) {
         match &self.inner.store {
             Store::Memory(m) => {
@@ -242,13 +317,7 @@ impl Cache {
                     *m.generations.entry(tag.as_ref().to_owned()).or_insert(0) += 1;
                 }
             }
-            Store::Redis(r) => {
-                if !r.bump(tags).await {
-                    tracing::warn!(tags = ?tags.iter().map(AsRef::as_ref).collect::<Vec<_>>(), "cache invalidation did not reach Redis; kept as pending");
-                    let mut pending = lock(&self.inner.pending_invalidations);
-                    pending.extend(tags.iter().map(|t| t.as_ref().to_owned()));
-                }
-            }
+            Store::Redis(r) => r.invalidate(tags).await,
             Store::Disabled => {}
         }
     }
@@ -279,37 +348,17 @@ impl Cache {
         }
     }
 
-    /// True when the cache may be used for `tag`: no invalidation of it is still pending.
-    async fn retry_pending(&self, tag: &str) -> bool {
-        let pending: Vec<String> = lock(&self.inner.pending_invalidations).iter().cloned().collect();
-        if pending.is_empty() {
-            return true;
-        }
-        if let Store::Redis(r) = &self.inner.store
-            && r.bump(&pending).await
-        {
-            let mut still = lock(&self.inner.pending_invalidations);
-            for t in &pending {
-                still.remove(t);
-            }
-        }
-        !lock(&self.inner.pending_invalidations).contains(tag)
-    }
-
     /// The current generation of each tag, for validating a whole cached response; `None`
-    /// when they cannot be known cheaply and surely (Redis unreachable, an invalidation
-    /// pending, or the invalidation feed down).
+    /// when they cannot be known cheaply and surely (Redis unreachable or the breaker open, an
+    /// invalidation pending, or the invalidation feed down).
     pub async fn generations<S: AsRef<str>>(&self, tags: &[S]) -> Option<Vec<u64>> {
-        if !lock(&self.inner.pending_invalidations).is_empty() {
-            return None;
-        }
         match &self.inner.store {
             Store::Memory(m) => {
                 let m = lock(m);
                 Some(tags.iter().map(|t| m.generations.get(t.as_ref()).copied().unwrap_or(0)).collect())
             }
             Store::Redis(r) => {
-                if !r.mirror.is_live() || !r.available() {
+                if !r.mirror.is_live() || !r.trusted() {
                     return None;
                 }
                 let mut out = Vec::with_capacity(tags.len());
@@ -333,26 +382,78 @@ impl Cache {
         }
     }
 
+    /// Whether `generations` may answer at all now: false without a cache, and with Redis
+    /// while the breaker is open, an invalidation is pending or the invalidation feed is down.
+    /// Cheap: no call.
+    pub fn validates_responses(&self) -> bool {
+        match &self.inner.store {
+            Store::Memory(_) => true,
+            Store::Redis(r) => r.mirror.is_live() && r.trusted(),
+            Store::Disabled => false,
+        }
+    }
+
     /// Which session of generations `generations` answers from: a whole response cached in
     /// one session is never validated in another (0 without Redis: generations live in this
     /// process and never restart).
     pub fn generation_session(&self) -> u64 {
         match &self.inner.store {
-            Store::Redis(r) => r.mirror.session.load(std::sync::atomic::Ordering::Acquire),
+            Store::Redis(r) => r.mirror.session.load(Ordering::Acquire),
             _ => 0,
         }
     }
 
+    /// `Redis` only while the cache is fully trusted: Redis answers, the breaker is closed,
+    /// nothing is pending and the invalidation feed is up. Never waits while the breaker is
+    /// open.
     pub async fn status(&self) -> CacheStatus {
         match &self.inner.store {
             Store::Memory(_) => CacheStatus::Memory,
             Store::Disabled => CacheStatus::Disabled,
-            Store::Redis(r) => match r.ping().await {
-                Ok(()) => CacheStatus::Redis,
-                Err(e) => CacheStatus::Degraded(e),
-            },
+            Store::Redis(r) => {
+                if r.breaker.is_open() {
+                    let reason = lock(&r.breaker.reason).clone().unwrap_or_default();
+                    return CacheStatus::Degraded(format!("circuit open ({reason}); the cache is bypassed"));
+                }
+                if let Err(e) = r.ping().await {
+                    return CacheStatus::Degraded(e);
+                }
+                if !r.mirror.is_live() {
+                    return CacheStatus::Degraded("the invalidation feed is reconnecting".to_owned());
+                }
+                CacheStatus::Redis
+            }
         }
     }
+
+    /// Counters of the Redis side; `None` without Redis.
+    pub fn redis_health(&self) -> Option<RedisHealth> {
+        let Store::Redis(r) = &self.inner.store else { return None };
+        let c = &r.counters;
+        Some(RedisHealth {
+            timeouts: c.timeouts.load(Ordering::Relaxed),
+            errors: c.errors.load(Ordering::Relaxed),
+            slow: c.slow.load(Ordering::Relaxed),
+            skipped: c.skipped.load(Ordering::Relaxed),
+            circuit_opened: c.opened.load(Ordering::Relaxed),
+            circuit_open: r.breaker.is_open(),
+            pending_invalidations: lock(&r.pending).len(),
+        })
+    }
+}
+
+impl Breaker {
+    fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+}
+
+/// What a call to Redis came to.
+enum Outcome<T> {
+    Answered(T),
+    Slow(T),
+    Failed(String),
+    TimedOut,
 }
 
 impl RedisStore {
@@ -364,32 +465,78 @@ impl RedisStore {
         format!("{}:c:{tag}:", self.prefix)
     }
 
-    fn available(&self) -> bool {
-        lock(&self.breaker_open_until).is_none_or(|until| Instant::now() >= until)
+    fn is_pending(&self, tag: &str) -> bool {
+        self.has_pending.load(Ordering::Acquire) && lock(&self.pending).contains(tag)
     }
 
-    fn record(&self, ok: bool) {
-        *lock(&self.breaker_open_until) = if ok { None } else { Some(Instant::now() + BREAKER_OPEN_FOR) };
+    /// The breaker is closed and no invalidation is pending.
+    fn trusted(&self) -> bool {
+        !self.breaker.is_open() && !self.has_pending.load(Ordering::Acquire)
     }
 
+    fn keep_pending<S: AsRef<str>>(&self, tags: &[S]) {
+        let mut pending = lock(&self.pending);
+        pending.extend(tags.iter().map(|t| t.as_ref().to_owned()));
+        self.has_pending.store(true, Ordering::Release);
+        drop(pending);
+        self.breaker.wake.notify_one();
+    }
+
+    fn trip(&self, reason: String) {
+        *lock(&self.breaker.reason) = Some(reason.clone());
+        if !self.breaker.open.swap(true, Ordering::AcqRel) {
+            self.counters.opened.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(reason, "redis circuit opened: the cache is bypassed until Redis answers again");
+        }
+        self.breaker.wake.notify_one();
+    }
+
+    /// Runs one call within the timeout and classifies it (no breaker, no counters).
+    async fn timed<T>(&self, fut: impl std::future::Future<Output = redis::RedisResult<T>>) -> Outcome<T> {
+        let started = Instant::now();
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(Ok(v)) if started.elapsed() > self.slow => Outcome::Slow(v),
+            Ok(Ok(v)) => Outcome::Answered(v),
+            Ok(Err(e)) => Outcome::Failed(format!("{:?}: {e}", e.kind())),
+            Err(_) => Outcome::TimedOut,
+        }
+    }
+
+    /// A call on behalf of a request: skipped while the breaker is open or too many wait;
+    /// a failure, a timeout or a slow answer opens the breaker.
     async fn call<T>(&self, fut: impl std::future::Future<Output = redis::RedisResult<T>>) -> Option<T> {
-        if !self.available() {
+        if self.breaker.is_open() {
+            self.counters.skipped.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        let result = tokio::time::timeout(self.timeout, fut).await;
-        match result {
-            Ok(Ok(v)) => {
-                self.record(true);
+        let Ok(_permit) = self.waiting.try_acquire() else {
+            self.counters.skipped.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        self.settle(self.timed(fut).await)
+    }
+
+    fn settle<T>(&self, outcome: Outcome<T>) -> Option<T> {
+        match outcome {
+            Outcome::Answered(v) => {
+                self.slow_streak.store(0, Ordering::Relaxed);
                 Some(v)
             }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "redis call failed");
-                self.record(false);
+            Outcome::Slow(v) => {
+                self.counters.slow.fetch_add(1, Ordering::Relaxed);
+                if self.slow_streak.fetch_add(1, Ordering::Relaxed) + 1 >= SLOW_STREAK {
+                    self.trip(format!("{SLOW_STREAK} replies in a row took longer than {} ms", self.slow.as_millis()));
+                }
+                Some(v)
+            }
+            Outcome::Failed(e) => {
+                self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                self.trip(e);
                 None
             }
-            Err(_) => {
-                tracing::warn!("redis call timed out");
-                self.record(false);
+            Outcome::TimedOut => {
+                self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                self.trip(format!("a call timed out after {} ms", self.timeout.as_millis()));
                 None
             }
         }
@@ -410,31 +557,55 @@ impl RedisStore {
         let _: Option<()> = self.call(cmd.query_async(&mut conn)).await;
     }
 
-    async fn bump<S: AsRef<str>>(&self, tags: &[S]) -> bool {
+    /// An invalidation on behalf of a writer or the log follower: sent when Redis is
+    /// believed up, otherwise (or when it fails) kept as pending without waiting.
+    async fn invalidate<S: AsRef<str>>(&self, tags: &[S]) {
         if tags.is_empty() {
-            return true;
+            return;
         }
+        let sent = if self.breaker.is_open() {
+            self.counters.skipped.fetch_add(1, Ordering::Relaxed);
+            false
+        } else if let Ok(_permit) = self.waiting.try_acquire() {
+            let outcome = self.bump(tags).await;
+            self.settle(outcome).is_some()
+        } else {
+            self.counters.skipped.fetch_add(1, Ordering::Relaxed);
+            false
+        };
+        if !sent {
+            tracing::debug!(tags = ?tags.iter().map(AsRef::as_ref).collect::<Vec<_>>(), "cache invalidation kept as pending");
+            self.keep_pending(tags);
+        }
+    }
+
+    /// INCR the tags' generations and tell the other instances, in one round trip; the new
+    /// generations go into the mirror. A timed-out bump may still run later: harmless, it
+    /// only invalidates once more.
+    async fn bump<S: AsRef<str>>(&self, tags: &[S]) -> Outcome<()> {
         let mut conn = self.conn.clone();
-        // INCR and tell the other instances, in one round trip for all the tags.
         let mut pipe = redis::pipe();
         for tag in tags {
             pipe.cmd("INCR").arg(self.generation_key(tag.as_ref()));
             pipe.cmd("PUBLISH").arg(format!("{}:invalidations", self.prefix)).arg(tag.as_ref()).ignore();
         }
-        // The breaker is bypassed: an invalidation is worth one more try.
         let epoch = self.mirror.epoch();
-        let result = tokio::time::timeout(self.timeout, pipe.query_async::<Vec<u64>>(&mut conn)).await;
-        let ok = match result {
-            Ok(Ok(generations)) if generations.len() == tags.len() => {
-                for (tag, generation) in tags.iter().zip(generations) {
-                    self.mirror.observe(tag.as_ref(), generation, epoch);
-                }
-                true
+        let observe = |generations: &[u64]| {
+            if generations.len() != tags.len() {
+                return false;
             }
-            _ => false,
+            for (tag, generation) in tags.iter().zip(generations) {
+                self.mirror.observe(tag.as_ref(), *generation, epoch);
+            }
+            true
         };
-        self.record(ok);
-        ok
+        match self.timed(pipe.query_async::<Vec<u64>>(&mut conn)).await {
+            Outcome::Answered(g) if observe(&g) => Outcome::Answered(()),
+            Outcome::Slow(g) if observe(&g) => Outcome::Slow(()),
+            Outcome::Answered(_) | Outcome::Slow(_) => Outcome::Failed("a bump answered oddly".to_owned()),
+            Outcome::Failed(e) => Outcome::Failed(e),
+            Outcome::TimedOut => Outcome::TimedOut,
+        }
     }
 
     async fn read_generation(&self, tag: &str) -> Option<u64> {
@@ -444,16 +615,58 @@ impl RedisStore {
         Some(raw.unwrap_or(0))
     }
 
+    /// `/ready`'s check (the breaker is closed when it runs); a failure opens the breaker.
     async fn ping(&self) -> Result<(), String> {
         let mut conn = self.conn.clone();
         let cmd = redis::cmd("PING").to_owned();
-        match tokio::time::timeout(self.timeout, cmd.query_async::<String>(&mut conn)).await {
-            Ok(Ok(_)) => {
-                self.record(true);
-                Ok(())
+        match self.settle(self.timed(cmd.query_async::<String>(&mut conn)).await) {
+            Some(_) => Ok(()),
+            None => Err(lock(&self.breaker.reason).clone().unwrap_or_else(|| "redis unreachable".to_owned())),
+        }
+    }
+
+    /// One probe while degraded: flush the pending invalidations (or PING when none is
+    /// pending); close the breaker when Redis answered in time and nothing is left pending.
+    async fn probe(&self) {
+        let pending: Vec<String> = lock(&self.pending).iter().cloned().collect();
+        let answered = if pending.is_empty() {
+            let mut conn = self.conn.clone();
+            let cmd = redis::cmd("PING").to_owned();
+            matches!(self.timed(cmd.query_async::<String>(&mut conn)).await, Outcome::Answered(_))
+        } else {
+            matches!(self.bump(&pending).await, Outcome::Answered(()))
+        };
+        if !answered {
+            return;
+        }
+        let mut still = lock(&self.pending);
+        for tag in &pending {
+            still.remove(tag);
+        }
+        if still.is_empty() {
+            self.has_pending.store(false, Ordering::Release);
+            self.slow_streak.store(0, Ordering::Relaxed);
+            if self.breaker.open.swap(false, Ordering::AcqRel) {
+                tracing::info!("redis answers again: circuit closed, the cache is used again");
             }
-            Ok(Err(e)) => Err(format!("redis unreachable: {:?}", e.kind())),
-            Err(_) => Err("redis timed out".to_owned()),
+        }
+    }
+}
+
+/// The background side of the breaker: while it is open or invalidations are pending,
+/// probes every `PROBE_EVERY`. Ends when the cache is dropped.
+async fn probe_while_degraded(store: Weak<RedisStore>) {
+    loop {
+        let Some(s) = store.upgrade() else { return };
+        if s.breaker.is_open() || s.has_pending.load(Ordering::Acquire) {
+            drop(s);
+            tokio::time::sleep(PROBE_EVERY).await;
+            let Some(s) = store.upgrade() else { return };
+            s.probe().await;
+        } else {
+            // Woken when the breaker opens or a tag becomes pending; the timeout lets the
+            // task notice that the cache was dropped.
+            let _ = tokio::time::timeout(Duration::from_secs(1), s.breaker.wake.notified()).await;
         }
     }
 }
@@ -467,34 +680,53 @@ pub fn digest(bytes: &[u8]) -> String {
 
 /// Keeps the generation mirror in step with every instance's invalidations. A message only
 /// names the tag; the generation is re-read, so a lost or reordered message cannot leave the
-/// mirror behind. While disconnected the mirror is not trusted.
-/// With Sentinel every reconnection asks for the current master.
-async fn follow_invalidations(conn: RedisConn, channel: String, mirror: Arc<GenerationMirror>) {
+/// mirror behind. While disconnected the mirror is not trusted; reconnection is tried every
+/// 200 ms, so a Redis that comes back is trusted again well within 2 s. Ends when the cache is
+/// dropped. With Sentinel every reconnection asks for the current master.
+async fn follow_invalidations(conn: RedisConn, channel: String, mirror: Weak<GenerationMirror>) {
     use futures::StreamExt;
-    use std::sync::atomic::Ordering;
+    const RECONNECT_EVERY: Duration = Duration::from_millis(200);
     loop {
-        let connected =
-            tokio::time::timeout(Duration::from_secs(2), async { conn.client().await?.get_async_pubsub().await }).await;
-        if let Ok(Ok(mut pubsub)) = connected
-            && pubsub.subscribe(&channel).await.is_ok()
-        {
+        if mirror.strong_count() == 0 {
+            return;
+        }
+        let connected = tokio::time::timeout(Duration::from_secs(2), async {
+            let mut pubsub = conn.client().await?.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            redis::RedisResult::Ok(pubsub)
+        })
+        .await;
+        if let Ok(Ok(mut pubsub)) = connected {
+            let Some(m) = mirror.upgrade() else { return };
             // Whatever happened while we were away is unknown: forget it, re-read lazily.
             {
-                let mut map = lock(&mirror.generations);
-                mirror.epoch.fetch_add(1, Ordering::AcqRel);
-                mirror.session.fetch_add(1, Ordering::AcqRel);
+                let mut map = lock(&m.generations);
+                m.epoch.fetch_add(1, Ordering::AcqRel);
+                m.session.fetch_add(1, Ordering::AcqRel);
                 map.clear();
             }
-            mirror.live.store(true, Ordering::Release);
+            m.live.store(true, Ordering::Release);
+            drop(m);
             let mut messages = pubsub.on_message();
-            while let Some(message) = messages.next().await {
-                if let Ok(tag) = message.get_payload::<String>() {
-                    // Drop the entry: the next `generations` call reads the current value.
-                    mirror.forget(&tag);
+            loop {
+                match tokio::time::timeout(Duration::from_secs(1), messages.next()).await {
+                    Ok(Some(message)) => {
+                        let Some(m) = mirror.upgrade() else { return };
+                        if let Ok(tag) = message.get_payload::<String>() {
+                            // Drop the entry: the next `generations` call reads the current value.
+                            m.forget(&tag);
+                        }
+                    }
+                    Ok(None) => break,
+                    // Quiet for a second: only check that the cache still exists.
+                    Err(_) if mirror.strong_count() == 0 => return,
+                    Err(_) => {}
                 }
             }
-            mirror.live.store(false, Ordering::Release);
+            if let Some(m) = mirror.upgrade() {
+                m.live.store(false, Ordering::Release);
+            }
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(RECONNECT_EVERY).await;
     }
 }

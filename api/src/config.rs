@@ -105,6 +105,55 @@ pub struct Settings {
     /// Serve HTTPS with this certificate and key (`INCUBASE_TLS_CERT`, `INCUBASE_TLS_KEY`),
     /// reloaded on SIGHUP; `None`: plain HTTP (behind a TLS-terminating proxy).
     pub tls: Option<crate::tls::TlsFiles>,
+    pub webhooks: WebhookSettings,
+}
+
+/// How partner webhooks are delivered.
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    /// Endpoints may resolve to loopback, private, link-local or metadata addresses
+    /// (`INCUBASE_WEBHOOK_ALLOW_PRIVATE`; tests and closed networks only).
+    pub allow_private: bool,
+    /// The pause before each retry (`INCUBASE_WEBHOOK_RETRY_SCHEDULE`, e.g. `5s,1m,5m`): a
+    /// delivery is tried once, then once after each pause, then given up.
+    pub retry_schedule: Vec<Duration>,
+    /// How often deliverers look for due deliveries (`INCUBASE_WEBHOOK_POLL_MS`).
+    pub poll_interval: Duration,
+    /// One request's limit.
+    pub request_timeout: Duration,
+    /// An endpoint whose every attempt failed for this long is disabled
+    /// (`INCUBASE_WEBHOOK_DISABLE_AFTER_HOURS`).
+    pub disable_after: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        let schedule = ["5s", "30s", "2m", "10m", "30m", "2h", "6h", "24h"];
+        Self {
+            allow_private: false,
+            retry_schedule: schedule.iter().filter_map(|d| parse_duration(d)).collect(),
+            poll_interval: Duration::from_millis(1000),
+            request_timeout: Duration::from_secs(10),
+            disable_after: Duration::from_secs(5 * 24 * 3600),
+        }
+    }
+}
+
+/// `250ms`, `5s`, `10m`, `2h`, `1d`.
+pub fn parse_duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = raw.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let millis = match unit {
+        "ms" => n,
+        "s" => n.checked_mul(1000)?,
+        "m" => n.checked_mul(60_000)?,
+        "h" => n.checked_mul(3_600_000)?,
+        "d" => n.checked_mul(86_400_000)?,
+        _ => return None,
+    };
+    (millis > 0).then(|| Duration::from_millis(millis))
 }
 
 #[derive(Clone, Debug)]
@@ -235,6 +284,7 @@ impl Settings {
             trusted_documents: TrustedDocumentsMode::Allow,
             trusted_proxies: crate::proxy::TrustedProxies::default(),
             tls: None,
+            webhooks: WebhookSettings::default(),
         }
     }
 
@@ -459,6 +509,29 @@ impl Settings {
             (None, Some(_)) => {
                 return Err(invalid("INCUBASE_TLS_CERT", "", "INCUBASE_TLS_KEY is set: set the certificate too"));
             }
+        }
+        if let Some(v) = get("INCUBASE_WEBHOOK_ALLOW_PRIVATE") {
+            s.webhooks.allow_private = parse_bool("INCUBASE_WEBHOOK_ALLOW_PRIVATE", &v)?;
+        }
+        if let Some(v) = get("INCUBASE_WEBHOOK_RETRY_SCHEDULE") {
+            let schedule: Option<Vec<Duration>> = v.split(',').map(parse_duration).collect();
+            s.webhooks.retry_schedule = match schedule {
+                Some(list) if list.len() <= 20 => list,
+                _ => {
+                    return Err(invalid(
+                        "INCUBASE_WEBHOOK_RETRY_SCHEDULE",
+                        &v,
+                        "expected up to 20 comma-separated pauses such as 5s,1m,10m,2h,1d",
+                    ));
+                }
+            };
+        }
+        if let Some(v) = get("INCUBASE_WEBHOOK_POLL_MS") {
+            s.webhooks.poll_interval = Duration::from_millis(parse_positive("INCUBASE_WEBHOOK_POLL_MS", &v)?);
+        }
+        if let Some(v) = get("INCUBASE_WEBHOOK_DISABLE_AFTER_HOURS") {
+            s.webhooks.disable_after =
+                Duration::from_secs(parse_positive::<u64>("INCUBASE_WEBHOOK_DISABLE_AFTER_HOURS", &v)? * 3600);
         }
         Ok(s)
     }

@@ -102,7 +102,25 @@ async fn ready(state: poem::web::Data<&AppState>) -> Response {
 #[handler]
 fn metrics_text(state: poem::web::Data<&AppState>) -> String {
     let m = &state.metrics;
-    format!(
+    let redis = state.cache.redis_health().map(|h| {
+        format!(
+            "# TYPE incubase_redis_timeouts_total counter\nincubase_redis_timeouts_total {}\n\
+             # TYPE incubase_redis_errors_total counter\nincubase_redis_errors_total {}\n\
+             # TYPE incubase_redis_slow_replies_total counter\nincubase_redis_slow_replies_total {}\n\
+             # TYPE incubase_redis_skipped_total counter\nincubase_redis_skipped_total {}\n\
+             # TYPE incubase_redis_circuit_opened_total counter\nincubase_redis_circuit_opened_total {}\n\
+             # TYPE incubase_redis_circuit_open gauge\nincubase_redis_circuit_open {}\n\
+             # TYPE incubase_cache_pending_invalidations gauge\nincubase_cache_pending_invalidations {}\n",
+            h.timeouts,
+            h.errors,
+            h.slow,
+            h.skipped,
+            h.circuit_opened,
+            u8::from(h.circuit_open),
+            h.pending_invalidations,
+        )
+    });
+    let text = format!(
         "# TYPE incubase_sql_statements_total counter\nincubase_sql_statements_total {}\n\
          # TYPE incubase_sql_failures_total counter\nincubase_sql_failures_total {}\n\
          # TYPE incubase_graphql_operations_total counter\nincubase_graphql_operations_total {}\n\
@@ -119,7 +137,8 @@ fn metrics_text(state: poem::web::Data<&AppState>) -> String {
         m.response_cache_hits.load(Ordering::Relaxed),
         m.response_cache_misses.load(Ordering::Relaxed),
         crate::service::transient_retries(),
-    )
+    );
+    text + redis.as_deref().unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -789,9 +808,13 @@ impl GraphQLEndpoint {
         }
 
         // Public queries: served from the response cache when what they read is cacheable.
-        if let Some(key) =
-            public_key.filter(|key| operation_type == Some(OperationType::Query) && !responses.is_uncacheable(key))
-        {
+        // While the cache cannot validate answers (Redis degraded) they run at once, without
+        // queueing behind a single flight that would store nothing.
+        if let Some(key) = public_key.filter(|key| {
+            operation_type == Some(OperationType::Query)
+                && !responses.is_uncacheable(key)
+                && self.state.cache.validates_responses()
+        }) {
             match responses.begin(key) {
                 // Another request is computing this answer: wait for it. If it left nothing to
                 // serve (uncacheable, an error, a timeout), run without the cache rather than
@@ -841,6 +864,8 @@ impl GraphQLEndpoint {
                                 let raw = entry.encode();
                                 tokio::spawn(async move { cache.put_shared_response(&hex, raw).await });
                             }
+                            // Not cached because Redis could not be asked: try again next time.
+                            None if collector.cache_unavailable() => {}
                             None => responses.mark_uncacheable(key),
                         }
                     }

@@ -22,3 +22,4 @@ pub mod tags;
 pub mod telemetry;
 pub mod tls;
 pub mod trusted;
+pub mod webhooks;

@@ -214,6 +214,9 @@ struct Collected {
     scopes: HashMap<String, Family>,
     /// Paths inside a scoped subtree where it reached another family's data.
     escaped: Vec<String>,
+    /// A generation could not be read (Redis unreachable): this answer is not kept, but the
+    /// query is not remembered as uncacheable either.
+    unavailable: bool,
 }
 
 impl ResponseTags {
@@ -231,6 +234,7 @@ impl ResponseTags {
                 entities: Vec::new(),
                 scopes: HashMap::new(),
                 escaped: Vec::new(),
+                unavailable: false,
             })),
             cache,
         }
@@ -316,7 +320,11 @@ impl ResponseTags {
                 c.entities.push((tag, g[0]));
                 c.scopes.insert(key.to_owned(), family);
             }
-            None => tags.lock().cacheable = false,
+            None => {
+                let mut c = tags.lock();
+                c.cacheable = false;
+                c.unavailable = true;
+            }
         }
     }
 
@@ -326,6 +334,11 @@ impl ResponseTags {
         if let Some(tags) = ctx.data_opt::<ResponseTags>() {
             tags.lock().used_lists[family.index()] = true;
         }
+    }
+
+    /// Whether the answer went uncached only because the cache could not be asked.
+    pub fn cache_unavailable(&self) -> bool {
+        self.lock().unavailable
     }
 
     /// The tags and generations the answer depends on; `None` when it must not be cached.

@@ -94,12 +94,24 @@ impl Application {
         let app = crate::http::routes(schema, self.state.clone());
         let purger = tokio::spawn(purge_hourly(self.state.clone()));
         let edge = tokio::spawn(follow_edge(self.state.clone()));
+        let webhooks = match webhook_connections(&self.state).await {
+            Ok(connections) => {
+                crate::webhooks::spawn(connections, self.state.log.clone(), self.state.settings.webhooks.clone())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot open the webhooks' connection: no webhooks are delivered");
+                Vec::new()
+            }
+        };
         let served = Server::new_with_acceptor(self.acceptor)
             .idle_timeout(self.state.settings.limits.idle_timeout)
             .run_with_graceful_shutdown(app, shutdown, Some(GRACE))
             .await;
         purger.abort();
         edge.abort();
+        for task in webhooks {
+            task.abort();
+        }
         served?;
         self.state.db.clone().close().await.ok();
         Ok(())
@@ -210,6 +222,14 @@ async fn follow_edge(state: AppState) {
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }
     }
+}
+
+/// The webhooks' connections: a background one of their own, but SQLite's writes go through
+/// the server's pool (see `crate::webhooks::Connections`).
+async fn webhook_connections(state: &AppState) -> Result<crate::webhooks::Connections, sea_orm::DbErr> {
+    let reads = db::connect_background(&state.settings).await?;
+    let writes = if state.settings.is_postgres() { reads.clone() } else { state.db.clone() };
+    Ok(crate::webhooks::Connections { reads, writes })
 }
 
 /// This instance's follower of the event log, on a connection of its own.

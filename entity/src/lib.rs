@@ -32,3 +32,6 @@ pub mod session;
 pub mod space;
 pub mod training_programme;
 pub mod trusted_document;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;

@@ -12,6 +12,7 @@ mod m20261201_000001_campaign_donor_count;
 mod m20261201_000002_event_log;
 mod m20261202_000001_publishable_keys;
 mod m20261202_000002_trusted_documents;
+mod m20261203_000010_webhooks;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000002_event_log::Migration),
             Box::new(m20261202_000001_publishable_keys::Migration),
             Box::new(m20261202_000002_trusted_documents::Migration),
+            Box::new(m20261203_000010_webhooks::Migration),
         ]
     }
 }

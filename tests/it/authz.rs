@@ -118,6 +118,13 @@ pub const RULES: &[(&str, &[Who])] = &[
     ("addImpactGoal", ORG_EDITORS),
     ("recordGoalProgress", ORG_EDITORS),
     ("addServiceRecord", ORG_EDITORS),
+    // Admins signed in themselves: never a partner key, even one with every scope.
+    ("createWebhookEndpoint", ADMIN),
+    ("updateWebhookEndpoint", ADMIN),
+    ("rotateWebhookSecret", ADMIN),
+    ("deleteWebhookEndpoint", ADMIN),
+    ("redeliverWebhook", ADMIN),
+    ("replayWebhookEvents", ADMIN),
 ];
 
 /// What the calls act on, made once per test.
@@ -688,6 +695,30 @@ async fn call(app: &TestApp, f: &Fixture, mutation: &str, who: Who) -> (&'static
             json!({ "i": { "projectId": f.grants.project_id, "servedOn": "2026-03-08", "activity": "讲座",
                 "people": { "women": 10 } } }),
         ),
+        "createWebhookEndpoint" => (
+            "mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { secret } }",
+            json!({ "i": { "url": WEBHOOK_URL, "eventTypes": [WEBHOOK_TYPE] } }),
+        ),
+        "updateWebhookEndpoint" => (
+            "mutation($i: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(input: $i) { endpoint { enabled } } }",
+            json!({ "i": { "id": fresh_webhook(app).await.0, "enabled": false } }),
+        ),
+        "rotateWebhookSecret" => (
+            "mutation($i: RotateWebhookSecretInput!) { rotateWebhookSecret(input: $i) { secret } }",
+            json!({ "i": { "id": fresh_webhook(app).await.0 } }),
+        ),
+        "deleteWebhookEndpoint" => (
+            "mutation($i: DeleteWebhookEndpointInput!) { deleteWebhookEndpoint(input: $i) { deletedId } }",
+            json!({ "i": { "id": fresh_webhook(app).await.0 } }),
+        ),
+        "redeliverWebhook" => (
+            "mutation($i: RedeliverWebhookInput!) { redeliverWebhook(input: $i) { delivery { status } } }",
+            json!({ "i": { "deliveryId": fresh_webhook(app).await.1 } }),
+        ),
+        "replayWebhookEvents" => (
+            "mutation($i: ReplayWebhookEventsInput!) { replayWebhookEvents(input: $i) { queued } }",
+            json!({ "i": { "endpointId": fresh_webhook(app).await.0, "since": (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339() } }),
+        ),
         other => panic!("no call written for mutation `{other}`: add it to authz.rs"),
     }
 }
@@ -701,6 +732,51 @@ fn next_number() -> i64 {
 fn next_slot(days: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(&crate::spaces::at(days, 0, 0)).expect("time").to_utc()
         + chrono::Duration::hours(next_number())
+}
+
+/// A public address (an IP literal: nothing to resolve) and an event type the matrix never
+/// causes, so no delivery is ever attempted.
+const WEBHOOK_URL: &str = "https://93.184.215.14/incubase-hooks";
+const WEBHOOK_TYPE: &str = "event.identity_documents_purged";
+
+/// A new endpoint (global ID) with one delivery (global ID) in its log.
+async fn fresh_webhook(app: &TestApp) -> (String, String) {
+    use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, Set};
+    let now = api::service::now();
+    let endpoint = entity::webhook_endpoint::ActiveModel {
+        // Written directly (registration would refuse it): a redelivery is stopped by the
+        // address check, so nothing leaves the machine.
+        url: Set("http://127.0.0.1:9/never".into()),
+        event_types: Set(json!([WEBHOOK_TYPE]).to_string()),
+        secret: Set(api::service::webhooks::new_secret()),
+        enabled: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&app.state.db)
+    .await
+    .expect("endpoint");
+    let event = entity::domain_event::Entity::find()
+        .order_by_desc(entity::domain_event::Column::Id)
+        .one(&app.state.db)
+        .await
+        .expect("db")
+        .expect("an event");
+    let delivery = entity::webhook_delivery::ActiveModel {
+        endpoint_id: Set(endpoint.id),
+        event_id: Set(event.id),
+        event_type: Set(WEBHOOK_TYPE.into()),
+        status: Set("FAILED".into()),
+        attempts: Set(8),
+        next_attempt_at: Set(now),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&app.state.db)
+    .await
+    .expect("delivery");
+    (gid("WebhookEndpoint", endpoint.id), gid("WebhookDelivery", delivery.id))
 }
 
 async fn fresh_refresh_token(app: &TestApp, f: &Fixture) -> String {

@@ -100,6 +100,14 @@ impl OwnRedis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Sends a signal to the server: `STOP` freezes it with every connection open (a stalled
+    /// host: nothing is refused, nothing answers), `CONT` resumes it.
+    fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("redis-server runs").to_string();
+        let sent = std::process::Command::new("kill").args([format!("-{signal}"), pid]).status().expect("kill");
+        assert!(sent.success(), "SIG{signal} sent");
+    }
+
     async fn command(&self, args: &[&str]) -> redis::RedisResult<Value> {
         let client = redis::Client::open(self.url())?;
         let mut conn = client.get_multiplexed_async_connection().await?;
@@ -241,6 +249,201 @@ async fn a_killed_redis_loses_no_write_and_no_read_and_is_used_again_when_back()
     app.ok(update, json!({ "i": { "id": org["id"], "name": "重新连接" } })).await;
     let data = app.ok_as(&anonymous, PAGE, vars).await;
     assert_eq!(data["organization"]["name"], "重新连接");
+}
+
+const UPDATE: &str =
+    "mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { organization { name } } }";
+
+/// Readers of one organization page while one writer renames it.
+const READERS: usize = 4;
+
+/// What a stretch of reads and writes came to.
+#[derive(Default)]
+struct Load {
+    reads: u64,
+    writes: u64,
+    failures: Vec<String>,
+    stale: Vec<String>,
+}
+
+impl Load {
+    fn assert_clean(&self, phase: &str) {
+        assert!(self.failures.is_empty(), "{phase}: no request fails: {:?}", self.failures);
+        assert!(self.stale.is_empty(), "{phase}: no stale read: {:?}", self.stale);
+        assert!(self.reads >= 40, "{phase}: enough reads to mean something ({})", self.reads);
+    }
+}
+
+/// One writer (the manager) renames the organization `v{from+1}` … `v{from+writes}`, one
+/// write after another, while `READERS` readers (three anonymous, one signed in) read its page
+/// until the writer is done. A read is stale when it shows an older version than the last
+/// write that had answered before the read was sent.
+async fn writes_under_reads(app: &TestApp, org: &Value, from: u64, writes: u64) -> Load {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let committed = AtomicU64::new(from);
+    let done = AtomicBool::new(false);
+    let vars = json!({ "s": org["slug"] });
+    let manager = Credentials::account(&app.manager);
+    let writer = async {
+        let mut load = Load::default();
+        for v in from + 1..=from + writes {
+            let (status, body) =
+                app.send(&manager, UPDATE, json!({ "i": { "id": org["id"], "name": format!("v{v}") } })).await;
+            if status == 200 && body["errors"].is_null() {
+                committed.store(v, Ordering::SeqCst);
+                load.writes += 1;
+            } else {
+                load.failures.push(format!("write v{v}: {status} {body}"));
+            }
+            // An edit every 20 ms or so, like a person saving often.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        done.store(true, Ordering::SeqCst);
+        load
+    };
+    let readers = (0..READERS).map(|i| {
+        let credentials = if i == 0 { Credentials::account(&app.manager) } else { Credentials::anonymous() };
+        let (vars, committed, done) = (vars.clone(), &committed, &done);
+        async move {
+            let mut load = Load::default();
+            while !done.load(Ordering::SeqCst) {
+                let floor = committed.load(Ordering::SeqCst);
+                let (status, body) = app.send(&credentials, PAGE, vars.clone()).await;
+                let name = body["data"]["organization"]["name"].as_str().unwrap_or_default().to_owned();
+                match name.strip_prefix('v').and_then(|n| n.parse::<u64>().ok()) {
+                    Some(seen) if status == 200 && body["errors"].is_null() => {
+                        load.reads += 1;
+                        if seen < floor {
+                            load.stale.push(format!("reader {i} saw v{seen} after v{floor} had answered"));
+                        }
+                    }
+                    _ => load.failures.push(format!("reader {i}: {status} {body}")),
+                }
+            }
+            load
+        }
+    });
+    let (mut total, loads) = tokio::join!(writer, futures::future::join_all(readers));
+    for load in loads {
+        total.reads += load.reads;
+        total.failures.extend(load.failures);
+        total.stale.extend(load.stale);
+    }
+    total
+}
+
+fn redis_health(app: &TestApp) -> api::cache::RedisHealth {
+    app.state.cache.redis_health().expect("the app uses Redis")
+}
+
+/// Whether an anonymous read of the page is served from the cache again (no SQL), within 2 s.
+async fn served_from_cache(app: &TestApp, vars: &Value) -> bool {
+    let anonymous = Credentials::anonymous();
+    for _ in 0..20 {
+        app.ok_as(&anonymous, PAGE, vars.clone()).await;
+        let before = app.sql_statements();
+        app.ok_as(&anonymous, PAGE, vars.clone()).await;
+        if app.sql_statements() == before {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// Redis paused (SIGSTOP), then killed, then back empty, with a writer and four readers on
+/// one page throughout: no request fails, no read is older than a write that had answered,
+/// and only the requests in flight when Redis stalled wait on it — every later one bypasses it
+/// until the breaker's probe finds Redis again (the bound is on how many wait, not how long).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_or_killed_redis_under_writes_costs_only_the_cache() {
+    if !selected(Backend::Postgres) {
+        return;
+    }
+    let port = free_port();
+    let redis = OwnRedis::start(port).await;
+    let app = app_with_redis_on(port).await;
+    let org = create(&app, json!({ "name": "v0" })).await;
+    let vars = json!({ "s": org["slug"] });
+    assert!(redis_used_again(&app).await);
+    writes_under_reads(&app, &org, 0, 10).await.assert_clean("normal");
+    assert!(served_from_cache(&app, &vars).await, "normal: the cache serves the page");
+    // Every task that can be waiting on Redis at one moment: the readers, the writer, and the
+    // log follower.
+    let in_flight = READERS as u64 + 2;
+
+    redis.signal("STOP");
+    let before = redis_health(&app);
+    let paused = writes_under_reads(&app, &org, 10, 25).await;
+    let after = redis_health(&app);
+    paused.assert_clean("Redis paused");
+    assert!(after.circuit_open, "the breaker is open while Redis is paused");
+    let waited = after.waited() - before.waited();
+    assert!(
+        waited <= in_flight,
+        "only the calls in flight when Redis stalled waited: {waited} of {} requests",
+        paused.reads + paused.writes
+    );
+    assert_eq!(cache_state(&app).await, "degraded", "/ready answers without waiting on Redis");
+
+    redis.signal("CONT");
+    assert!(redis_used_again(&app).await, "the cache is trusted again after Redis resumes");
+    assert_eq!(redis_health(&app).pending_invalidations, 0, "pending invalidations were flushed");
+    assert_eq!(app.ok_as(&Credentials::anonymous(), PAGE, vars.clone()).await["organization"]["name"], "v35");
+    assert!(served_from_cache(&app, &vars).await, "resumed: the cache serves the page again");
+
+    redis.kill().await;
+    let before = redis_health(&app);
+    let killed = writes_under_reads(&app, &org, 35, 25).await;
+    let after = redis_health(&app);
+    killed.assert_clean("Redis killed");
+    let waited = after.waited() - before.waited();
+    assert!(
+        waited <= in_flight,
+        "only the calls in flight when Redis died failed: {waited} of {} requests",
+        killed.reads + killed.writes
+    );
+
+    let _redis = OwnRedis::start(port).await;
+    assert!(redis_used_again(&app).await, "the cache is trusted again after Redis restarts empty");
+    assert_eq!(app.ok_as(&Credentials::anonymous(), PAGE, vars.clone()).await["organization"]["name"], "v60");
+    writes_under_reads(&app, &org, 60, 10).await.assert_clean("Redis back, empty");
+    assert!(served_from_cache(&app, &vars).await, "back: the cache serves the page again");
+}
+
+/// Live subscriptions do not go through Redis, and nothing they do waits on it: with Redis
+/// paused a subscription starts, and a confirmed donation reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_redis_blocks_no_subscription() {
+    use crate::crowdfunding::{CONFIRM, DONATE, campaign_gid, campaign_in, row_of};
+    use crate::helpers::{next_data, subscribe};
+    if !selected(Backend::Postgres) {
+        return;
+    }
+    let port = free_port();
+    let redis = OwnRedis::start(port).await;
+    let app = app_with_redis_on(port).await;
+    let org = create(&app, json!({ "name": "订阅不等缓存" })).await;
+    let campaign = campaign_gid(campaign_in(&app, row_of(&org["id"]), "ACTIVE").await);
+    let progress = "subscription($id: ID!) { campaignProgress(id: $id) { eventType progress { raisedFen } } }";
+
+    redis.signal("STOP");
+    let mut socket = subscribe(&app, json!({}), progress, json!({ "id": campaign })).await;
+    assert_eq!(next_data(&mut socket, "campaignProgress").await["progress"]["raisedFen"], 0);
+    let manager = Credentials::account(&app.manager);
+    for (i, raised) in [(1, 8_800), (2, 17_600)] {
+        let input = json!({ "campaignId": campaign, "amountFen": 8_800, "channel": "BANK_TRANSFER",
+            "clientKey": format!("paused-{i}"), "recordForGuest": true, "donorName": "林女士" });
+        let donation = app.ok_as(&manager, DONATE, json!({ "i": input })).await["donate"]["donation"]["id"].clone();
+        app.ok_as(&manager, CONFIRM, json!({ "i": { "id": donation } })).await;
+        let pushed = next_data(&mut socket, "campaignProgress").await;
+        assert_eq!(pushed["eventType"], "donation.confirmed");
+        assert_eq!(pushed["progress"]["raisedFen"], raised, "the push carries the new total, not a cached one");
+    }
+    let health = redis_health(&app);
+    assert!(health.circuit_open, "Redis was bypassed");
+    assert!(health.waited() <= 3, "only the first calls after the stall waited: {health:?}");
+    redis.signal("CONT");
 }
 
 /// Redis restarts empty and its generation counters climb back to the values a cached answer
@@ -424,6 +627,11 @@ impl CuttableProxy {
     }
 }
 
+/// The documented behaviour in a database outage: cached public pages keep answering (from
+/// the response cache, correct as of the last write), everything that needs the database —
+/// uncached reads, signed-in reads, writes — fails fast with `SERVICE_UNAVAILABLE`, `/ready`
+/// says 503 while `/health` stays 200, and service resumes by itself when the database
+/// returns, with writes reaching the cached pages again.
 #[tokio::test]
 async fn a_database_outage_fails_fast_and_the_server_recovers_by_itself() {
     if !selected(Backend::Postgres) {
@@ -439,8 +647,13 @@ async fn a_database_outage_fails_fast_and_the_server_recovers_by_itself() {
     })
     .await;
     let anonymous = Credentials::anonymous();
+    let manager = Credentials::account(&app.manager);
     let org = create(&app, json!({ "name": "停电之前" })).await;
+    let page = json!({ "s": org["slug"] });
     app.ok_as(&anonymous, &uncached(), json!({})).await;
+    // The public page, cached before the outage.
+    app.ok_as(&anonymous, PAGE, page.clone()).await;
+    app.ok_as(&anonymous, PAGE, page.clone()).await;
 
     proxy.cut().await;
     for attempt in 0..3 {
@@ -449,9 +662,14 @@ async fn a_database_outage_fails_fast_and_the_server_recovers_by_itself() {
         assert_eq!(code(&body), "SERVICE_UNAVAILABLE", "attempt {attempt}: {status} {body}");
         assert!(started.elapsed() < Duration::from_secs(3), "fails fast, not after a hang: {:?}", started.elapsed());
     }
-    let update = "mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { organization { name } } }";
-    let manager = Credentials::account(&app.manager);
-    let (_, body) = app.send(&manager, update, json!({ "i": { "id": org["id"], "name": "停电期间" } })).await;
+    for attempt in 0..20 {
+        let (status, body) = app.send(&anonymous, PAGE, page.clone()).await;
+        assert_eq!(status, 200, "attempt {attempt}: {body}");
+        assert_eq!(body["data"]["organization"]["name"], "停电之前", "a cached public page answers: {body}");
+    }
+    let (_, body) = app.send(&manager, PAGE, page.clone()).await;
+    assert_eq!(code(&body), "SERVICE_UNAVAILABLE", "a signed-in read needs the database: {body}");
+    let (_, body) = app.send(&manager, UPDATE, json!({ "i": { "id": org["id"], "name": "停电期间" } })).await;
     assert_eq!(code(&body), "SERVICE_UNAVAILABLE", "a write fails cleanly too: {body}");
     let ready = app.client.get(app.url("/ready")).send().await.expect("sent");
     assert_eq!(ready.status().as_u16(), 503, "not ready while the database is away");
@@ -473,8 +691,11 @@ async fn a_database_outage_fails_fast_and_the_server_recovers_by_itself() {
     assert!(recovered, "the server recovers by itself when the database returns");
     let ready = app.client.get(app.url("/ready")).send().await.expect("sent");
     assert_eq!(ready.status().as_u16(), 200);
-    let data = app.ok_as(&anonymous, PAGE, json!({ "s": org["slug"] })).await;
+    let data = app.ok_as(&anonymous, PAGE, page.clone()).await;
     assert_eq!(data["organization"]["name"], "停电之前", "the failed write changed nothing");
+    app.ok_as(&manager, UPDATE, json!({ "i": { "id": org["id"], "name": "恢复之后" } })).await;
+    let data = app.ok_as(&anonymous, PAGE, page).await;
+    assert_eq!(data["organization"]["name"], "恢复之后", "writes work again and reach the cached page");
 }
 
 /// A real deadlock on the money path: the test holds the campaign row and then asks for the

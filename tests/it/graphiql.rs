@@ -131,6 +131,15 @@ async fn graphiql_runs_queries_and_signed_in_subscriptions_offline() {
         crate::spaces::at(30, 0, 0),
     );
     assert_eq!(browser.eval(&tab, &set_editor(".graphiql-query-editor", &subscription)).await, true);
+    // GraphiQL parses the editor's text after a short debounce and picks the transport (HTTP or
+    // the WebSocket) from that parse: wait until it has seen a subscription.
+    browser
+        .wait_for(
+            &tab,
+            "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.documentAST\
+             ?.definitions?.[0]?.operation === 'subscription'",
+        )
+        .await;
     browser.click(&tab, "button[data-name=headers]").await;
     let headers = json!({ "Authorization": format!("Bearer {}", requester.token) }).to_string();
     let set =
@@ -140,7 +149,10 @@ async fn graphiql_runs_queries_and_signed_in_subscriptions_offline() {
     // The page has subscribed once its socket is open; then the requester asks for the room.
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     while !browser.requests.iter().any(|url| url.starts_with("ws://") && url.ends_with("/graphql/ws")) {
-        assert!(tokio::time::Instant::now() < deadline, "the page opened no WebSocket: {:?}", browser.requests);
+        if tokio::time::Instant::now() >= deadline {
+            let shows = browser.eval(&tab, "document.querySelector('.graphiql-response')?.innerText").await;
+            panic!("the page opened no WebSocket: {:?}\nthe response pane shows: {shows}", browser.requests);
+        }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         browser.eval(&tab, "1").await;
     }

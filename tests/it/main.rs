@@ -27,3 +27,4 @@ mod spaces;
 mod transport;
 mod trusted_documents;
 mod units;
+mod webhooks;

@@ -102,6 +102,14 @@ pub fn tags(kind: EventKind, aggregate_id: i64, payload: &Value) -> Vec<String> 
         // Documents are looked up by id and never change (see `edge` below for the in-process
         // store of known documents).
         TrustedDocumentRegistered => vec![],
+
+        // Endpoints are read by admins only, uncached.
+        WebhookEndpointCreated
+        | WebhookEndpointUpdated
+        | WebhookSecretRotated
+        | WebhookEndpointDeleted
+        | WebhookEndpointDisabled
+        | WebhookRedeliveryRequested => vec![],
     };
     found.into_iter().flatten().collect()
 }

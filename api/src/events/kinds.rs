@@ -21,10 +21,11 @@ pub enum Aggregate {
     GrantProposal,
     ServiceProject,
     TrustedDocument,
+    WebhookEndpoint,
 }
 
 impl Aggregate {
-    pub const ALL: [Aggregate; 14] = [
+    pub const ALL: [Aggregate; 15] = [
         Aggregate::Account,
         Aggregate::ApiKey,
         Aggregate::Organization,
@@ -39,6 +40,7 @@ impl Aggregate {
         Aggregate::GrantProposal,
         Aggregate::ServiceProject,
         Aggregate::TrustedDocument,
+        Aggregate::WebhookEndpoint,
     ];
 
     pub fn type_name(self) -> &'static str {
@@ -57,6 +59,7 @@ impl Aggregate {
             Aggregate::GrantProposal => "GrantProposal",
             Aggregate::ServiceProject => "ServiceProject",
             Aggregate::TrustedDocument => "TrustedDocument",
+            Aggregate::WebhookEndpoint => "WebhookEndpoint",
         }
     }
 
@@ -190,4 +193,13 @@ event_kinds! {
     ServiceRecordAdded => "service_project.service_recorded", ServiceProject, Audit;
     // partner frontends
     TrustedDocumentRegistered => "trusted_document.registered", TrustedDocument, Audit;
+    // partner webhooks (never delivered by webhooks themselves)
+    WebhookEndpointCreated => "webhook_endpoint.created", WebhookEndpoint, Audit;
+    WebhookEndpointUpdated => "webhook_endpoint.updated", WebhookEndpoint, Audit;
+    WebhookSecretRotated => "webhook_endpoint.secret_rotated", WebhookEndpoint, Audit;
+    WebhookEndpointDeleted => "webhook_endpoint.deleted", WebhookEndpoint, Audit;
+    /// Every attempt failed for `INCUBASE_WEBHOOK_DISABLE_AFTER_HOURS`: the server disabled it.
+    WebhookEndpointDisabled => "webhook_endpoint.disabled", WebhookEndpoint, Audit;
+    /// An admin asked for deliveries again (one delivery, or every event since a time).
+    WebhookRedeliveryRequested => "webhook_endpoint.redelivery_requested", WebhookEndpoint, Operational;
 }

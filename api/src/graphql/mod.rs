@@ -14,6 +14,7 @@ pub mod organization;
 mod outcome;
 pub mod projects;
 pub mod space;
+pub mod webhooks;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 
@@ -33,6 +34,7 @@ pub struct QueryRoot(
     event::EventQuery,
     space::SpaceQuery,
     audit::AuditQuery,
+    webhooks::WebhookQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -44,6 +46,7 @@ pub struct MutationRoot(
     projects::ProjectMutation,
     event::EventMutation,
     space::SpaceMutation,
+    webhooks::WebhookMutation,
 );
 
 #[derive(MergedSubscription, Default)]

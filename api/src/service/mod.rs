@@ -15,6 +15,7 @@ pub mod projects;
 pub mod recurrence;
 pub mod space;
 pub mod trusted_documents;
+pub mod webhooks;
 
 /// What a command needs: the database, this instance's side of the event log (which applies
 /// the events' effects right after the commit) and the settings.
