@@ -92,8 +92,9 @@ async fn run() -> anyhow::Result<()> {
             tracing::info!(settings = ?settings, "starting");
             let app = Application::build(settings).await?;
             let addr = app.local_addr();
-            tracing::info!("incubase listening on http://{addr} (GraphiQL at http://{addr}/)");
-            println!("incubase listening on http://{addr} — GraphiQL at http://{addr}/");
+            let scheme = app.scheme();
+            tracing::info!("incubase listening on {scheme}://{addr} (GraphiQL at {scheme}://{addr}/)");
+            println!("incubase listening on {scheme}://{addr} — GraphiQL at {scheme}://{addr}/");
             app.run_until_stopped().await?;
         }
         Command::Migrate { action } => {

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
+use crate::redis_conn::{RedisConn, RedisTarget};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -66,7 +66,7 @@ struct MemoryStore {
 }
 
 struct RedisStore {
-    conn: ConnectionManager,
+    conn: RedisConn,
     prefix: String,
     timeout: Duration,
     slow: Duration,
@@ -196,19 +196,20 @@ impl Cache {
 
     /// Connects lazily: the server starts even when Redis is down, and uses it once it is up.
     pub fn redis(url: &str, prefix: &str, ttl: Duration, timeout: Duration) -> Result<Self, redis::RedisError> {
-        let client = redis::Client::open(url)?;
+        let target = RedisTarget::parse(url)
+            .map_err(|reason| redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "REDIS_URL", reason)))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1);
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        let conn = RedisConn::new(&target, config)?;
         let lookup = redis::Script::new(
             r"local g = redis.call('GET', KEYS[1]) or '0'
               return {g, redis.call('GET', ARGV[1] .. g .. ':' .. ARGV[2])}",
         );
         let mirror = Arc::new(GenerationMirror::default());
         let store = Arc::new(RedisStore {
-            conn,
+            conn: conn.clone(),
             prefix: prefix.to_owned(),
             timeout,
             slow: SLOW_REPLY.min(timeout),
@@ -223,7 +224,7 @@ impl Cache {
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(follow_invalidations(
-                client_for_pubsub(url)?,
+                conn.clone(),
                 format!("{prefix}:invalidations"),
                 Arc::downgrade(&mirror),
             ));
@@ -677,16 +678,12 @@ pub fn digest(bytes: &[u8]) -> String {
     hash.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
-fn client_for_pubsub(url: &str) -> Result<redis::Client, redis::RedisError> {
-    redis::Client::open(url)
-}
-
 /// Keeps the generation mirror in step with every instance's invalidations. A message only
 /// names the tag; the generation is re-read, so a lost or reordered message cannot leave the
 /// mirror behind. While disconnected the mirror is not trusted; reconnection is tried every
 /// 200 ms, so a Redis that comes back is trusted again well within 2 s. Ends when the cache is
-/// dropped.
-async fn follow_invalidations(client: redis::Client, channel: String, mirror: Weak<GenerationMirror>) {
+/// dropped. With Sentinel every reconnection asks for the current master.
+async fn follow_invalidations(conn: RedisConn, channel: String, mirror: Weak<GenerationMirror>) {
     use futures::StreamExt;
     const RECONNECT_EVERY: Duration = Duration::from_millis(200);
     loop {
@@ -694,7 +691,7 @@ async fn follow_invalidations(client: redis::Client, channel: String, mirror: We
             return;
         }
         let connected = tokio::time::timeout(Duration::from_secs(2), async {
-            let mut pubsub = client.get_async_pubsub().await?;
+            let mut pubsub = conn.client().await?.get_async_pubsub().await?;
             pubsub.subscribe(&channel).await?;
             redis::RedisResult::Ok(pubsub)
         })

@@ -67,6 +67,9 @@ pub struct Settings {
     /// HS256 signing secret of access tokens; when unset, one is generated and kept beside
     /// the SQLite database (or in ./data for PostgreSQL in development).
     pub jwt_secret: Option<String>,
+    /// Secrets whose access tokens are still accepted, never used to sign
+    /// (`INCUBASE_JWT_PREVIOUS_SECRETS`, comma-separated): for rotating the secret.
+    pub jwt_previous_secrets: Vec<String>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub sign_in_per_account_per_minute: u32,
@@ -96,6 +99,12 @@ pub struct Settings {
     /// `Access-Control-Max-Age` of preflight answers.
     pub cors_max_age: Duration,
     pub trusted_documents: TrustedDocumentsMode,
+    /// Reverse proxies and load balancers whose forwarding headers name the client
+    /// (`INCUBASE_TRUSTED_PROXIES`); empty: every TCP peer is the client.
+    pub trusted_proxies: crate::proxy::TrustedProxies,
+    /// Serve HTTPS with this certificate and key (`INCUBASE_TLS_CERT`, `INCUBASE_TLS_KEY`),
+    /// reloaded on SIGHUP; `None`: plain HTTP (behind a TLS-terminating proxy).
+    pub tls: Option<crate::tls::TlsFiles>,
     pub webhooks: WebhookSettings,
 }
 
@@ -209,6 +218,8 @@ impl std::fmt::Debug for Settings {
             .field("database", &redact_url(&self.database_url))
             .field("redis", &self.redis_url.as_deref().map(redact_url))
             .field("limits", &self.limits)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -253,6 +264,7 @@ impl Settings {
             log_format: LogFormat::Human,
             limits: Limits::default(),
             jwt_secret: None,
+            jwt_previous_secrets: Vec::new(),
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             sign_in_per_account_per_minute: 5,
@@ -270,6 +282,8 @@ impl Settings {
             cors_origins: CorsOrigins::KeysOnly,
             cors_max_age: Duration::from_secs(600),
             trusted_documents: TrustedDocumentsMode::Allow,
+            trusted_proxies: crate::proxy::TrustedProxies::default(),
+            tls: None,
             webhooks: WebhookSettings::default(),
         }
     }
@@ -309,12 +323,8 @@ impl Settings {
             s.database_acquire_timeout = Duration::from_millis(parse_positive("INCUBASE_DB_ACQUIRE_TIMEOUT_MS", &v)?);
         }
         if let Some(v) = get("REDIS_URL") {
-            if !(v.starts_with("redis://") || v.starts_with("rediss://")) {
-                return Err(SettingsError {
-                    name: "REDIS_URL",
-                    value: redact_url(&v),
-                    reason: "expected redis://…".into(),
-                });
+            if let Err(reason) = crate::redis_conn::RedisTarget::parse(&v) {
+                return Err(SettingsError { name: "REDIS_URL", value: redact_url(&v), reason });
             }
             s.redis_url = Some(v);
         }
@@ -419,6 +429,18 @@ impl Settings {
             }
             s.jwt_secret = Some(v);
         }
+        if let Some(v) = get("INCUBASE_JWT_PREVIOUS_SECRETS") {
+            let secrets: Vec<String> =
+                v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+            if secrets.iter().any(|p| p.len() < 32) {
+                return Err(SettingsError {
+                    name: "INCUBASE_JWT_PREVIOUS_SECRETS",
+                    value: "***".into(),
+                    reason: "each secret must be at least 32 characters".into(),
+                });
+            }
+            s.jwt_previous_secrets = secrets;
+        }
         if let Some(v) = get("INCUBASE_ACCESS_TOKEN_TTL_SECS") {
             s.access_token_ttl = Duration::from_secs(parse_positive("INCUBASE_ACCESS_TOKEN_TTL_SECS", &v)?);
         }
@@ -473,6 +495,20 @@ impl Settings {
                 "require" => TrustedDocumentsMode::Require,
                 _ => return Err(invalid("INCUBASE_TRUSTED_DOCUMENTS", &v, "expected off, allow or require")),
             };
+        }
+        if let Some(v) = get("INCUBASE_TRUSTED_PROXIES") {
+            s.trusted_proxies = crate::proxy::TrustedProxies::parse(&v)
+                .map_err(|reason| invalid("INCUBASE_TRUSTED_PROXIES", &v, &reason))?;
+        }
+        match (get("INCUBASE_TLS_CERT"), get("INCUBASE_TLS_KEY")) {
+            (Some(cert), Some(key)) => s.tls = Some(crate::tls::TlsFiles { cert: cert.into(), key: key.into() }),
+            (None, None) => {}
+            (Some(_), None) => {
+                return Err(invalid("INCUBASE_TLS_KEY", "", "INCUBASE_TLS_CERT is set: set the key too"));
+            }
+            (None, Some(_)) => {
+                return Err(invalid("INCUBASE_TLS_CERT", "", "INCUBASE_TLS_KEY is set: set the certificate too"));
+            }
         }
         if let Some(v) = get("INCUBASE_WEBHOOK_ALLOW_PRIVATE") {
             s.webhooks.allow_private = parse_bool("INCUBASE_WEBHOOK_ALLOW_PRIVATE", &v)?;

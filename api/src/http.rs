@@ -44,8 +44,9 @@ pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
         .at("/graphql/ws", subscriptions)
         .at("/health", get(health))
         .at("/ready", get(ready.data(state.clone())))
-        .at("/metrics", get(metrics_text.data(state)))
+        .at("/metrics", get(metrics_text.data(state.clone())))
         .at("/reports/impact.csv", report)
+        .with(crate::proxy::ResolveClient { proxies: state.settings.trusted_proxies.clone() })
         .with(CatchPanic::new().with_handler(|_| {
             tracing::error!("a request handler panicked");
             error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error", "INTERNAL")
@@ -301,7 +302,7 @@ impl Endpoint for GraphQLEndpoint {
         let authorization = req.header(header::AUTHORIZATION).map(str::to_owned);
         let api_key = req.header("x-api-key").map(str::to_owned);
         let if_none_match = req.header(header::IF_NONE_MATCH).map(str::to_owned);
-        let address = req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+        let address = crate::proxy::Client::of(&req).address_text();
         let sender = Sender::of(&req);
         let batch = match self.read_request(req).await {
             Ok(batch) => batch,
@@ -422,9 +423,12 @@ impl Endpoint for SubscriptionEndpoint {
         let (schema, state) = (self.schema.clone(), self.state.clone());
         let header_authorization = req.header(header::AUTHORIZATION).map(str::to_owned);
         let header_key = req.header("x-api-key").map(str::to_owned);
-        let address = req.remote_addr().as_socket_addr().map(|a| a.ip().to_string());
+        let address = crate::proxy::Client::of(&req).address.map(|a| a.to_string());
         let executor = trusted::TrustedExecutor { schema, state: state.clone() };
+        // The connection outlives this request: its logs keep the request's client.
+        let span = tracing::Span::current();
         let upgraded = websocket.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |stream| {
+            use tracing::Instrument;
             async_graphql_poem::GraphQLWebSocket::new(stream, executor, protocol)
                 .on_connection_init(move |payload| async move {
                     // Field names as clients send them: `authorization`/`apiKey`, or header
@@ -457,6 +461,7 @@ impl Endpoint for SubscriptionEndpoint {
                     Ok(data)
                 })
                 .serve()
+                .instrument(span)
         });
         Ok(upgraded.into_response())
     }

@@ -20,25 +20,26 @@ use poem::http::uri::Scheme;
 use poem::listener::{Acceptor, TcpAcceptor};
 use poem::web::{LocalAddr, RemoteAddr};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 const END_OF_HEADERS: &[u8; 4] = b"\r\n\r\n";
 const TIMED_OUT: &[u8] = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
 
-pub struct HeaderTimeoutAcceptor {
-    inner: TcpAcceptor,
+/// Wraps plain TCP, or TLS (above the TLS layer, where the request's bytes are readable; the
+/// handshake then counts as part of reading the first request's head).
+pub struct HeaderTimeoutAcceptor<A = TcpAcceptor> {
+    inner: A,
     timeout: Duration,
 }
 
-impl HeaderTimeoutAcceptor {
-    pub fn new(inner: TcpAcceptor, timeout: Duration) -> Self {
+impl<A: Acceptor> HeaderTimeoutAcceptor<A> {
+    pub fn new(inner: A, timeout: Duration) -> Self {
         Self { inner, timeout }
     }
 }
 
-impl Acceptor for HeaderTimeoutAcceptor {
-    type Io = HeaderDeadline<TcpStream>;
+impl<A: Acceptor> Acceptor for HeaderTimeoutAcceptor<A> {
+    type Io = HeaderDeadline<A::Io>;
 
     fn local_addr(&self) -> Vec<LocalAddr> {
         self.inner.local_addr()

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use poem::Server;
-use poem::listener::TcpAcceptor;
+use poem::listener::{AcceptorExt, BoxAcceptor, TcpAcceptor};
 
 use crate::cache::Cache;
 use crate::config::{Environment, Settings};
@@ -35,10 +35,12 @@ pub enum StartupError {
     EventLog(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 pub struct Application {
-    acceptor: HeaderTimeoutAcceptor,
+    acceptor: BoxAcceptor,
     local_addr: SocketAddr,
     state: AppState,
 }
@@ -54,12 +56,27 @@ impl Application {
         listener.set_nonblocking(true).map_err(|source| StartupError::Bind { addr, source })?;
         let local_addr = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?;
         let acceptor = TcpAcceptor::from_std(listener).map_err(|source| StartupError::Bind { addr, source })?;
-        let acceptor = HeaderTimeoutAcceptor::new(acceptor, state.settings.limits.header_read_timeout);
+        let header_timeout = state.settings.limits.header_read_timeout;
+        let acceptor = match &state.settings.tls {
+            None => HeaderTimeoutAcceptor::new(acceptor, header_timeout).boxed(),
+            Some(files) => {
+                let first = files.load().map_err(StartupError::Tls)?;
+                let (configs, ready) =
+                    crate::tls::configs(files.clone(), first).map_err(|e| StartupError::Tls(e.to_string()))?;
+                let gated = crate::tls::AfterFirstConfig { inner: acceptor, ready };
+                HeaderTimeoutAcceptor::new(gated.rustls(configs), header_timeout).boxed()
+            }
+        };
         Ok(Self { acceptor, local_addr, state })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// `http` or `https`: how clients reach this server directly.
+    pub fn scheme(&self) -> &'static str {
+        if self.state.settings.tls.is_some() { "https" } else { "http" }
     }
 
     pub fn port(&self) -> u16 {
@@ -148,8 +165,10 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         None => Cache::in_memory(settings.cache_ttl),
     };
     let secret = resolve_jwt_secret(&settings)?;
-    let tokens =
-        TokenKeys::new(&secret, settings.access_token_ttl, settings.refresh_token_ttl).map_err(StartupError::Secret)?;
+    let previous: Vec<&[u8]> = settings.jwt_previous_secrets.iter().map(|p| p.as_bytes()).collect();
+    let tokens = TokenKeys::new(&secret, settings.access_token_ttl, settings.refresh_token_ttl)
+        .and_then(|keys| keys.also_accepting(&previous))
+        .map_err(StartupError::Secret)?;
     let sign_in_limiter =
         SignInLimiter::new(settings.sign_in_per_account_per_minute, settings.sign_in_per_address_per_minute);
     let operation_limiter = Arc::new(OperationLimiter::new(&settings.limits));

@@ -10,6 +10,7 @@ mod browser;
 mod cache;
 mod crowdfunding;
 mod dashboard;
+mod deployment;
 mod event_log;
 mod events;
 mod faults;

@@ -138,3 +138,77 @@ fn formatting_does_not_split_response_cache_entries() {
     assert_ne!(normalize("{ a(s: \"x\" t: \"y\") }"), normalize("{ a(s: \"x\"\"t: \"y\") }"));
     assert_ne!(normalize("{ a(s: \"x y\") }"), normalize("{ a(s: \"x  y\") }"));
 }
+
+#[test]
+fn trusted_proxies_and_forwarding_headers() {
+    use api::proxy::TrustedProxies;
+    use poem::http::{HeaderMap, HeaderValue};
+    let proxies = TrustedProxies::parse("10.0.0.0/8, 192.0.2.10 ::1").expect("parses");
+    assert!(proxies.contains("10.20.30.40".parse().expect("ip")));
+    assert!(proxies.contains("::ffff:192.0.2.10".parse().expect("ip")), "IPv4-mapped peers are the same peer");
+    assert!(!proxies.contains("192.0.2.11".parse().expect("ip")));
+    let err = Settings::from_lookup(|n| (n == "INCUBASE_TRUSTED_PROXIES").then(|| "10.0.0.0/33".to_owned())).err();
+    assert!(err.is_some_and(|e| e.to_string().contains("INCUBASE_TRUSTED_PROXIES")));
+
+    let resolve = |peer: &str, headers: &[(&str, &str)]| {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            let name = poem::http::HeaderName::from_bytes(name.as_bytes()).expect("name");
+            map.append(name, HeaderValue::from_str(value).expect("header"));
+        }
+        let client = proxies.resolve(Some(peer.parse().expect("peer")), "http", &map);
+        (client.address_text(), client.scheme)
+    };
+    let from = |s: &str| (s.to_owned(), "http".to_owned());
+    // An untrusted peer is the client, whatever it says.
+    assert_eq!(resolve("203.0.113.1:5000", &[("x-forwarded-for", "1.2.3.4")]), from("203.0.113.1"));
+    // A trusted peer: the rightmost address that is not a trusted proxy.
+    assert_eq!(resolve("10.0.0.1:5000", &[("x-forwarded-for", "1.2.3.4, 5.6.7.8, 10.9.9.9")]), from("5.6.7.8"));
+    // Header lines are one list; X-Forwarded-Proto from the nearest proxy.
+    assert_eq!(
+        resolve(
+            "10.0.0.1:5000",
+            &[("x-forwarded-for", "1.2.3.4"), ("x-forwarded-for", "5.6.7.8"), ("x-forwarded-proto", "https")]
+        ),
+        ("5.6.7.8".to_owned(), "https".to_owned())
+    );
+    // Forwarded wins over X-Forwarded-For; quoted IPv6 with a port; proto of the same element.
+    assert_eq!(
+        resolve(
+            "[::1]:5000",
+            &[
+                ("forwarded", r#"for=1.2.3.4;proto=http, for="[2001:db8::17]:4711";proto=https;by=_lb"#),
+                ("x-forwarded-for", "9.9.9.9")
+            ]
+        ),
+        ("2001:db8::17".to_owned(), "https".to_owned())
+    );
+    // `unknown` stops at the proxy that wrote it; all-trusted chains end at the leftmost.
+    assert_eq!(resolve("10.0.0.1:5000", &[("forwarded", "for=unknown, for=10.0.0.2")]), from("10.0.0.2"));
+    assert_eq!(resolve("10.0.0.1:5000", &[("x-forwarded-for", "10.0.0.3, 10.0.0.2")]), from("10.0.0.3"));
+    // No forwarding headers: the peer.
+    assert_eq!(resolve("10.0.0.1:5000", &[]), from("10.0.0.1"));
+}
+
+#[test]
+fn redis_urls_name_a_server_or_sentinels_and_a_master() {
+    use api::redis_conn::RedisTarget;
+    assert_eq!(RedisTarget::parse("redis://h:6379/2"), Ok(RedisTarget::Server("redis://h:6379/2".into())));
+    assert_eq!(
+        RedisTarget::parse("redis+sentinel://:pw@s1:26379,s2:26380/incubase/3"),
+        Ok(RedisTarget::Sentinel {
+            nodes: vec!["redis://s1:26379".into(), "redis://s2:26380".into()],
+            master: "incubase".into(),
+            username: None,
+            password: Some("pw".into()),
+            db: 3,
+        })
+    );
+    for bad in ["redis+sentinel://s1:26379", "redis+sentinel://s1:26379/", "redis+sentinel:///m", "http://h"] {
+        assert!(RedisTarget::parse(bad).is_err(), "{bad}");
+    }
+    let err = Settings::from_lookup(|n| (n == "REDIS_URL").then(|| "redis+sentinel://:secret@s1:26379".to_owned()))
+        .err()
+        .map(|e| e.to_string());
+    assert!(err.as_deref().is_some_and(|e| e.contains("REDIS_URL") && !e.contains("secret")), "{err:?}");
+}

@@ -395,6 +395,9 @@ const ISSUER: &str = "incubase";
 pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// Earlier (or upcoming) secrets whose tokens are still accepted, never used to sign: a
+    /// rotation signs nobody out (`INCUBASE_JWT_PREVIOUS_SECRETS`).
+    also_accepted: Vec<DecodingKey>,
     validation: Validation,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
@@ -410,10 +413,19 @@ impl TokenKeys {
         Ok(Self {
             encoding: EncodingKey::from_secret(secret).map_err(|e| e.to_string())?,
             decoding: DecodingKey::from_secret(secret).map_err(|e| e.to_string())?,
+            also_accepted: Vec::new(),
             validation,
             access_ttl,
             refresh_ttl,
         })
+    }
+
+    /// Also accepts tokens signed with `secrets` (verification only).
+    pub fn also_accepting(mut self, secrets: &[&[u8]]) -> Result<Self, String> {
+        for secret in secrets {
+            self.also_accepted.push(DecodingKey::from_secret(secret).map_err(|e| e.to_string())?);
+        }
+        Ok(self)
     }
 
     fn access_token(&self, account_id: i64, session_id: i64) -> AppResult<(String, DateTime<Utc>)> {
@@ -434,7 +446,9 @@ impl TokenKeys {
 
     /// The (account, session) an access token names, if its signature and times are valid.
     fn verify(&self, token: &str) -> Option<(i64, i64)> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
+        let data = std::iter::once(&self.decoding)
+            .chain(&self.also_accepted)
+            .find_map(|key| jsonwebtoken::decode::<Claims>(token, key, &self.validation).ok())?;
         Some((data.claims.sub.parse().ok()?, data.claims.sid))
     }
 }
