@@ -106,6 +106,12 @@ pub struct Settings {
     /// reloaded on SIGHUP; `None`: plain HTTP (behind a TLS-terminating proxy).
     pub tls: Option<crate::tls::TlsFiles>,
     pub webhooks: WebhookSettings,
+    /// `INCUBASE_SMTP_URL` (`smtp://user:pass@host:587` with STARTTLS, `smtps://…:465`,
+    /// `smtp://host:25?tls=none` for a relay on a closed network); unset: no email, the inbox
+    /// still works.
+    pub smtp_url: Option<String>,
+    /// `INCUBASE_SMTP_FROM`: the sender of notification emails.
+    pub smtp_from: String,
 }
 
 /// How partner webhooks are delivered.
@@ -285,6 +291,8 @@ impl Settings {
             trusted_proxies: crate::proxy::TrustedProxies::default(),
             tls: None,
             webhooks: WebhookSettings::default(),
+            smtp_url: None,
+            smtp_from: "妇女社会组织孵化基地 <noreply@incubase.local>".to_owned(),
         }
     }
 
@@ -509,6 +517,22 @@ impl Settings {
             (None, Some(_)) => {
                 return Err(invalid("INCUBASE_TLS_CERT", "", "INCUBASE_TLS_KEY is set: set the certificate too"));
             }
+        }
+        if let Some(v) = get("INCUBASE_SMTP_URL").filter(|v| !v.trim().is_empty()) {
+            if !(v.starts_with("smtp://") || v.starts_with("smtps://")) {
+                return Err(invalid("INCUBASE_SMTP_URL", "(hidden)", "expected smtp://… or smtps://…"));
+            }
+            s.smtp_url = Some(v);
+        }
+        if let Some(v) = get("INCUBASE_SMTP_FROM") {
+            if !v.contains('@') {
+                return Err(invalid(
+                    "INCUBASE_SMTP_FROM",
+                    &v,
+                    "expected an address such as 基地 <noreply@example.org>",
+                ));
+            }
+            s.smtp_from = v;
         }
         if let Some(v) = get("INCUBASE_WEBHOOK_ALLOW_PRIVATE") {
             s.webhooks.allow_private = parse_bool("INCUBASE_WEBHOOK_ALLOW_PRIVATE", &v)?;

@@ -103,13 +103,27 @@ impl Application {
                 Vec::new()
             }
         };
+        let notifier = match webhook_connections(&self.state).await {
+            Ok(connections) => {
+                let settings = crate::notifications::NotifierSettings {
+                    smtp_url: self.state.settings.smtp_url.clone(),
+                    from: self.state.settings.smtp_from.clone(),
+                    poll_interval: self.state.settings.webhooks.poll_interval,
+                };
+                crate::notifications::spawn(connections, self.state.log.clone(), settings)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot open the notifications' connection: no notifications are written");
+                Vec::new()
+            }
+        };
         let served = Server::new_with_acceptor(self.acceptor)
             .idle_timeout(self.state.settings.limits.idle_timeout)
             .run_with_graceful_shutdown(app, shutdown, Some(GRACE))
             .await;
         purger.abort();
         edge.abort();
-        for task in webhooks {
+        for task in webhooks.into_iter().chain(notifier) {
             task.abort();
         }
         served?;

@@ -18,6 +18,8 @@ pub mod grant_review;
 pub mod grant_round;
 pub mod invitation;
 pub mod membership;
+pub mod notification;
+pub mod notification_setting;
 pub mod organization;
 pub mod organization_focus_area;
 pub mod organization_stage_transition;

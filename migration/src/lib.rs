@@ -13,6 +13,7 @@ mod m20261201_000002_event_log;
 mod m20261202_000001_publishable_keys;
 mod m20261202_000002_trusted_documents;
 mod m20261203_000010_webhooks;
+mod m20261203_000011_notifications;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_publishable_keys::Migration),
             Box::new(m20261202_000002_trusted_documents::Migration),
             Box::new(m20261203_000010_webhooks::Migration),
+            Box::new(m20261203_000011_notifications::Migration),
         ]
     }
 }

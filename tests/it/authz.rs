@@ -125,6 +125,8 @@ pub const RULES: &[(&str, &[Who])] = &[
     ("deleteWebhookEndpoint", ADMIN),
     ("redeliverWebhook", ADMIN),
     ("replayWebhookEvents", ADMIN),
+    ("markNotificationsRead", SIGNED_IN),
+    ("updateNotificationPreferences", SIGNED_IN),
 ];
 
 /// What the calls act on, made once per test.
@@ -719,6 +721,18 @@ async fn call(app: &TestApp, f: &Fixture, mutation: &str, who: Who) -> (&'static
             "mutation($i: ReplayWebhookEventsInput!) { replayWebhookEvents(input: $i) { queued } }",
             json!({ "i": { "endpointId": fresh_webhook(app).await.0, "since": (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339() } }),
         ),
+        "markNotificationsRead" => {
+            // Something unread to mark, for whoever has an inbox.
+            fresh_notification(app, f, who).await;
+            (
+                "mutation($i: MarkNotificationsReadInput!) { markNotificationsRead(input: $i) { marked } }",
+                json!({ "i": {} }),
+            )
+        }
+        "updateNotificationPreferences" => (
+            "mutation($i: UpdateNotificationPreferencesInput!) { updateNotificationPreferences(input: $i) { preferences { locale } } }",
+            json!({ "i": { "locale": "ZH_HANT" } }),
+        ),
         other => panic!("no call written for mutation `{other}`: add it to authz.rs"),
     }
 }
@@ -777,6 +791,37 @@ async fn fresh_webhook(app: &TestApp) -> (String, String) {
     .await
     .expect("delivery");
     (gid("WebhookEndpoint", endpoint.id), gid("WebhookDelivery", delivery.id))
+}
+
+/// An unread notification for the caller `who`, when it is an account.
+async fn fresh_notification(app: &TestApp, f: &Fixture, who: Who) {
+    use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, Set};
+    let credentials = &f.callers.iter().find(|(w, _)| *w == who).expect("caller").1;
+    let me = app.gql_as(credentials, "{ viewer { account { id } } }", json!({})).await;
+    let Some(global) = me["data"]["viewer"]["account"]["id"].as_str() else { return };
+    let account = api::graphql::ids::parse(global).expect("global id").1;
+    let event = entity::domain_event::Entity::find()
+        .order_by_desc(entity::domain_event::Column::Id)
+        .one(&app.state.db)
+        .await
+        .expect("db")
+        .expect("an event");
+    entity::notification::ActiveModel {
+        account_id: Set(account),
+        event_id: Set(event.id + 1_000_000 + next_number()),
+        kind: Set("registration.confirmed".into()),
+        title: Set("报名成功".into()),
+        body: Set("矩阵测试".into()),
+        subject_type: Set("Registration".into()),
+        subject_id: Set(1),
+        email_status: Set("NONE".into()),
+        email_attempts: Set(0),
+        created_at: Set(api::service::now()),
+        ..Default::default()
+    }
+    .insert(&app.state.db)
+    .await
+    .expect("notification");
 }
 
 async fn fresh_refresh_token(app: &TestApp, f: &Fixture) -> String {

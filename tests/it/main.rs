@@ -17,6 +17,7 @@ mod faults;
 mod grants;
 mod graphiql;
 mod identity;
+mod notifications;
 mod organizations;
 mod partner_web;
 mod partners;

@@ -103,6 +103,9 @@ pub fn tags(kind: EventKind, aggregate_id: i64, payload: &Value) -> Vec<String> 
         // store of known documents).
         TrustedDocumentRegistered => vec![],
 
+        // The inbox is read uncached.
+        NotificationsRead | NotificationPreferencesChanged => vec![],
+
         // Endpoints are read by admins only, uncached.
         WebhookEndpointCreated
         | WebhookEndpointUpdated

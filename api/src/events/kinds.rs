@@ -118,6 +118,8 @@ event_kinds! {
     /// A refresh token was used twice (it leaked): every session of the account was ended.
     AccountSessionsRevoked => "account.sessions_revoked", Account, Audit;
     AccountRolesChanged => "account.roles_changed", Account, Audit;
+    NotificationsRead => "account.notifications_read", Account, Operational;
+    NotificationPreferencesChanged => "account.notification_preferences_changed", Account, Operational;
     ApiKeyCreated => "api_key.created", ApiKey, Audit;
     ApiKeyRevoked => "api_key.revoked", ApiKey, Audit;
     /// Someone without an account yet was invited; the membership starts at sign-up.

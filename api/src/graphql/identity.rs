@@ -150,6 +150,35 @@ impl ViewerInfo {
         Ok(me.memberships.iter().map(|(org, role)| ViewerMembership { organization_id: *org, role: *role }).collect())
     }
 
+    /// The signed-in person's notifications, newest first (`UNAUTHENTICATED` without an
+    /// account).
+    #[graphql(complexity = "connection::cost(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn notifications(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = false)] unread_only: bool,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<PagedConnection<super::notifications::Notification>> {
+        super::notifications::inbox(ctx, unread_only, connection::args(first, after, last, before)).await
+    }
+
+    /// How many of the signed-in person's notifications are unread.
+    async fn unread_notification_count(&self, ctx: &Context<'_>) -> Result<u64> {
+        super::notifications::unread(ctx).await
+    }
+
+    /// The signed-in person's language and email choices.
+    async fn notification_preferences(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<super::notifications::NotificationPreferences> {
+        super::notifications::preferences(ctx).await
+    }
+
     /// The partner key the request came with, if any.
     async fn partner(&self, ctx: &Context<'_>) -> Option<PartnerInfo> {
         viewer(ctx).partner.as_ref().map(|p| PartnerInfo {

@@ -10,6 +10,7 @@ pub mod identity;
 pub mod ids;
 pub mod loaders;
 pub mod node;
+pub mod notifications;
 pub mod organization;
 mod outcome;
 pub mod projects;
@@ -47,6 +48,7 @@ pub struct MutationRoot(
     event::EventMutation,
     space::SpaceMutation,
     webhooks::WebhookMutation,
+    notifications::NotificationMutation,
 );
 
 #[derive(MergedSubscription, Default)]

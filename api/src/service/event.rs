@@ -489,6 +489,7 @@ pub async fn create(ctx: Ctx<'_>, actor: &Actor, input: NewEvent) -> AppResult<e
 pub async fn update(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: EventPatch) -> AppResult<event::Model> {
     let txn = ctx.db.begin().await?;
     let mut m = lock_event(&txn, id).await?;
+    let old_times = (m.starts_at, m.ends_at);
     if matches!(m.status, EventStatus::Cancelled | EventStatus::Completed) {
         return Err(AppError::conflict("EVENT_CLOSED", "a cancelled or completed event cannot be edited"));
     }
@@ -580,7 +581,12 @@ pub async fn update(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: EventPatch) -> 
     active = reset_all(active);
     active.seats_taken = sea_orm::ActiveValue::Unchanged(m.seats_taken);
     let mut updated = active.update(&txn).await?;
-    let mut events = vec![event_event(Kind::EventUpdated, &updated, json!({ "capacity": updated.capacity }))];
+    let moved = updated.starts_at != old_times.0 || updated.ends_at != old_times.1;
+    let mut events = vec![event_event(
+        Kind::EventUpdated,
+        &updated,
+        json!({ "capacity": updated.capacity, "moved": moved, "startsAt": updated.starts_at, "endsAt": updated.ends_at }),
+    )];
     if grew {
         // More seats: the waitlist moves up, in order.
         events.extend(promote_from_waitlist(&txn, &updated).await?);

@@ -9,6 +9,7 @@ pub mod event;
 pub mod grants;
 pub mod identity;
 pub mod impact;
+pub mod notifications;
 pub mod organization;
 pub mod pagination;
 pub mod projects;

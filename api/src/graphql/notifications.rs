@@ -1,0 +1,199 @@
+//! The signed-in person's inbox in the schema (`viewer.notifications`) and its commands.
+use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::notification;
+
+use super::connection::{self, PagedConnection};
+use super::identity::viewer;
+use super::ids;
+use super::state;
+use crate::service::notifications::{self as service, Locale};
+use crate::service::pagination::PageArgs;
+
+pub const NOTIFICATION: &str = "Notification";
+
+/// Something that happened which concerns the signed-in person, in their language.
+pub struct Notification(pub notification::Model);
+
+#[Object]
+impl Notification {
+    async fn id(&self) -> ID {
+        ids::encode(NOTIFICATION, self.0.id)
+    }
+
+    /// The event's type (`registration.promoted`, `donation.confirmed`, …).
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+
+    /// The global ID of what it is about (a Registration, Event, Booking, Donation, …).
+    async fn subject_id(&self) -> ID {
+        ids::encode(&self.0.subject_type, self.0.subject_id)
+    }
+
+    async fn subject_type(&self) -> &str {
+        &self.0.subject_type
+    }
+
+    async fn read(&self) -> bool {
+        self.0.read_at.is_some()
+    }
+
+    async fn read_at(&self) -> Option<DateTime<Utc>> {
+        self.0.read_at
+    }
+
+    /// Whether it also went by email: `NONE` (not asked for, or no SMTP), `PENDING`, `SENT`,
+    /// `FAILED`.
+    async fn email_status(&self) -> &str {
+        &self.0.email_status
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum NotificationLocale {
+    /// 简体中文
+    ZhHans,
+    /// 繁體中文
+    ZhHant,
+}
+
+impl From<Locale> for NotificationLocale {
+    fn from(l: Locale) -> Self {
+        match l {
+            Locale::Hans => Self::ZhHans,
+            Locale::Hant => Self::ZhHant,
+        }
+    }
+}
+
+impl From<NotificationLocale> for Locale {
+    fn from(l: NotificationLocale) -> Self {
+        match l {
+            NotificationLocale::ZhHans => Locale::Hans,
+            NotificationLocale::ZhHant => Locale::Hant,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct NotificationPreferences {
+    /// The script of notifications and emails.
+    pub locale: NotificationLocale,
+    /// Kinds that also go by email (when the server sends email).
+    pub email_kinds: Vec<String>,
+    /// Every kind of notification there is.
+    pub available_kinds: Vec<String>,
+}
+
+impl From<service::Preferences> for NotificationPreferences {
+    fn from(p: service::Preferences) -> Self {
+        NotificationPreferences {
+            locale: p.locale.into(),
+            email_kinds: p.email_kinds.iter().map(|k| k.name().to_owned()).collect(),
+            available_kinds: service::KINDS.iter().map(|k| k.name().to_owned()).collect(),
+        }
+    }
+}
+
+pub async fn inbox(ctx: &Context<'_>, unread_only: bool, args: PageArgs) -> Result<PagedConnection<Notification>> {
+    let state = state(ctx)?;
+    let page = service::inbox(
+        &state.db,
+        viewer(ctx),
+        unread_only,
+        &args,
+        &state.settings.limits,
+        connection::wants_total(ctx),
+    )
+    .await
+    .map_err(|e| e.extend())?;
+    Ok(connection::from_page(page, Notification))
+}
+
+pub async fn unread(ctx: &Context<'_>) -> Result<u64> {
+    service::unread_count(&state(ctx)?.db, viewer(ctx)).await.map_err(|e| e.extend())
+}
+
+pub async fn preferences(ctx: &Context<'_>) -> Result<NotificationPreferences> {
+    let account = viewer(ctx).require_account().map_err(|e| e.extend())?.id;
+    Ok(service::preferences(&state(ctx)?.db, account).await.map_err(|e| e.extend())?.into())
+}
+
+#[derive(InputObject)]
+pub struct MarkNotificationsReadInput {
+    /// The notifications to mark (up to 100); omitted: all of them.
+    pub ids: Option<Vec<ID>>,
+}
+
+#[derive(SimpleObject)]
+pub struct MarkNotificationsReadPayload {
+    /// How many were unread and are read now.
+    pub marked: u64,
+    pub unread_count: u64,
+}
+
+#[derive(InputObject)]
+pub struct UpdateNotificationPreferencesInput {
+    pub locale: Option<NotificationLocale>,
+    /// Kinds that also go by email (an empty list: none).
+    pub email_kinds: Option<Vec<String>>,
+}
+
+#[derive(SimpleObject)]
+pub struct UpdateNotificationPreferencesPayload {
+    pub preferences: NotificationPreferences,
+}
+
+#[derive(Default)]
+pub struct NotificationMutation;
+
+#[Object]
+impl NotificationMutation {
+    /// Marks the signed-in person's notifications read.
+    async fn mark_notifications_read(
+        &self,
+        ctx: &Context<'_>,
+        input: MarkNotificationsReadInput,
+    ) -> Result<MarkNotificationsReadPayload> {
+        let ids = match input.ids {
+            Some(list) => Some(
+                list.iter()
+                    .map(|id| ids::decode(id, NOTIFICATION, "ids"))
+                    .collect::<Result<Vec<i64>, _>>()
+                    .map_err(|e| e.extend())?,
+            ),
+            None => None,
+        };
+        let state = state(ctx)?;
+        let marked = service::mark_read(state.ctx(), viewer(ctx), ids).await.map_err(|e| e.extend())?;
+        let unread_count = service::unread_count(&state.db, viewer(ctx)).await.map_err(|e| e.extend())?;
+        Ok(MarkNotificationsReadPayload { marked, unread_count })
+    }
+
+    /// The signed-in person's language (zh-Hans or zh-Hant) and which kinds also go by email.
+    async fn update_notification_preferences(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateNotificationPreferencesInput,
+    ) -> Result<UpdateNotificationPreferencesPayload> {
+        let state = state(ctx)?;
+        let prefs =
+            service::update_preferences(state.ctx(), viewer(ctx), input.locale.map(Into::into), input.email_kinds)
+                .await
+                .map_err(|e| e.extend())?;
+        Ok(UpdateNotificationPreferencesPayload { preferences: prefs.into() })
+    }
+}

@@ -1,0 +1,325 @@
+//! Telling people what happened: the `notifications` consumer of the event log writes each
+//! person's inbox (and queues the emails they want), and the mailer sends them over SMTP.
+//!
+//! - **Inbox.** The consumer reads the log after its durable position, works out who each
+//!   event concerns (`service::notifications`), and writes the rows and its new position in one
+//!   transaction (an advisory lock on PostgreSQL: one instance at a time). A row per (person,
+//!   event) is unique, so reading an event twice writes it once. The consumer reads on a
+//!   background connection of its own (writes too on PostgreSQL; SQLite's go through the
+//!   server's pool, its one writer), and writes only when an event notifies someone (or once
+//!   a minute to move its position).
+//! - **Email.** With `INCUBASE_SMTP_URL` set, rows of the kinds a person chose are queued for
+//!   email; the mailer claims them (`FOR UPDATE SKIP LOCKED` on PostgreSQL), sends each to the
+//!   account's address, and retries after 1, 10 and 60 minutes before giving up. Without SMTP,
+//!   nothing is queued and the inbox works as before.
+//! - **Other channels.** SMS and WeChat template messages reach people through partners: a
+//!   partner's webhook endpoint receives the same events and relays them (see
+//!   `crate::webhooks`); no provider SDK is involved.
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use entity::{account, event_consumer, notification};
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
+    Statement, TransactionTrait,
+};
+
+use crate::error::AppResult;
+use crate::events::{EventLog, Position, log};
+use crate::service::notifications as rules;
+
+/// The durable consumer name.
+pub const CONSUMER: &str = "notifications";
+const LOCK: i64 = 0x1ec0_b45e_0000_0a11;
+const BATCH: u64 = 500;
+const SAVE_EVERY: Duration = Duration::from_secs(60);
+const RETRIES: [Duration; 3] = [Duration::from_secs(60), Duration::from_secs(600), Duration::from_secs(3600)];
+const CLAIM: u64 = 20;
+
+/// How the tasks run.
+#[derive(Clone)]
+pub struct NotifierSettings {
+    pub smtp_url: Option<String>,
+    pub from: String,
+    pub poll_interval: Duration,
+}
+
+/// Starts the consumer (and the mailer when SMTP is configured).
+pub fn spawn(
+    connections: crate::webhooks::Connections,
+    log: EventLog,
+    settings: NotifierSettings,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mailer = match &settings.smtp_url {
+        Some(url) => match AsyncSmtpTransport::<Tokio1Executor>::from_url(url) {
+            Ok(builder) => Some(builder.timeout(Some(Duration::from_secs(20))).build()),
+            Err(e) => {
+                tracing::error!(error = %e, "INCUBASE_SMTP_URL cannot be used: no emails are sent");
+                None
+            }
+        },
+        None => None,
+    };
+    let doorbell = Arc::new(tokio::sync::Notify::new());
+    let mut tasks =
+        vec![tokio::spawn(consume(connections.clone(), log, mailer.is_some(), settings.clone(), doorbell.clone()))];
+    if let Some(mailer) = mailer {
+        tasks.push(tokio::spawn(mail(connections.writes, mailer, settings, doorbell)));
+    }
+    tasks
+}
+
+async fn saved(db: &impl ConnectionTrait) -> AppResult<Option<Position>> {
+    Ok(event_consumer::Entity::find_by_id(CONSUMER).one(db).await?.map(|r| Position { tx: r.tx, id: r.event_id }))
+}
+
+async fn save(db: &impl ConnectionTrait, position: Position) -> AppResult<()> {
+    let backend = db.get_database_backend();
+    let p = match backend {
+        DatabaseBackend::Postgres => ["$1", "$2", "$3", "$4"],
+        _ => ["?", "?", "?", "?"],
+    };
+    let sql = format!(
+        "INSERT INTO event_consumers (name, tx, event_id, updated_at) VALUES ({}, {}, {}, {}) ON CONFLICT (name) DO UPDATE \
+         SET tx = excluded.tx, event_id = excluded.event_id, updated_at = excluded.updated_at",
+        p[0], p[1], p[2], p[3]
+    );
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [CONSUMER.into(), position.tx.into(), position.id.into(), crate::service::now().into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+async fn consume(
+    db: crate::webhooks::Connections,
+    log: EventLog,
+    email: bool,
+    settings: NotifierSettings,
+    doorbell: Arc<tokio::sync::Notify>,
+) {
+    let (mut events, _) = log.subscribe();
+    // Where this consumer has read to, ahead of the saved position while nothing was written.
+    let mut read_to: Option<Position> = None;
+    let mut last_save = Instant::now();
+    loop {
+        match round(&db, email, &mut read_to, &mut last_save).await {
+            Ok(Some(written)) => {
+                if written > 0 {
+                    doorbell.notify_one();
+                }
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "writing notifications failed; retrying");
+                read_to = None;
+            }
+        }
+        tokio::select! {
+            received = events.recv() => {
+                if matches!(received, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                    return;
+                }
+                while events.try_recv().is_ok() {}
+            }
+            _ = tokio::time::sleep(settings.poll_interval) => {}
+        }
+    }
+}
+
+/// One round: `Some(written)` when events were read (read on at once), `None` when caught up.
+async fn round(
+    connections: &crate::webhooks::Connections,
+    email: bool,
+    read_to: &mut Option<Position>,
+    last_save: &mut Instant,
+) -> AppResult<Option<u64>> {
+    let (db, writes) = (&connections.reads, &connections.writes);
+    let position = match *read_to {
+        Some(p) => p,
+        None => match saved(db).await? {
+            Some(p) => p,
+            None => {
+                // First start: from the end of the log.
+                let tail = log::tail(db).await?;
+                save(writes, tail).await?;
+                tail
+            }
+        },
+    };
+    *read_to = Some(position);
+    let events = log::read_after(db, position, BATCH).await?;
+    let Some(last) = events.last().map(Position::of) else {
+        if last_save.elapsed() >= SAVE_EVERY {
+            *last_save = Instant::now();
+            if saved(db).await? < Some(position) {
+                save(writes, position).await?;
+            }
+        }
+        return Ok(None);
+    };
+    let now = crate::service::now();
+    let rows = rules::rows_for(db, &events, email, now).await?;
+    if rows.is_empty() {
+        // Nothing to write: move on in memory; a restart reads these again and writes nothing.
+        *read_to = Some(last);
+        return Ok(Some(0));
+    }
+    let txn = writes.begin().await?;
+    let backend = txn.get_database_backend();
+    if backend == DatabaseBackend::Postgres {
+        let locked = txn
+            .query_one_raw(Statement::from_string(
+                backend,
+                format!("SELECT pg_try_advisory_xact_lock({LOCK}) AS locked"),
+            ))
+            .await?
+            .map(|row| row.try_get::<bool>("", "locked"))
+            .transpose()?
+            .unwrap_or(false);
+        if !locked {
+            txn.rollback().await?;
+            *read_to = None;
+            return Ok(None);
+        }
+    }
+    // Rows are unique per (person, event): another instance that wrote them first wins.
+    let written = rules::insert(&txn, rows).await?;
+    let stored = saved(&txn).await?;
+    if stored.is_none_or(|s| s < last) {
+        save(&txn, last).await?;
+    }
+    txn.commit().await?;
+    *last_save = Instant::now();
+    *read_to = Some(last);
+    Ok(Some(written))
+}
+
+async fn mail(
+    db: DatabaseConnection,
+    mailer: AsyncSmtpTransport<Tokio1Executor>,
+    settings: NotifierSettings,
+    doorbell: Arc<tokio::sync::Notify>,
+) {
+    let from: Option<Mailbox> = settings.from.parse().ok();
+    let Some(from) = from else {
+        tracing::error!(from = %settings.from, "INCUBASE_SMTP_FROM is not an address: no emails are sent");
+        return;
+    };
+    loop {
+        match send_due(&db, &mailer, &from).await {
+            Ok(0) => {}
+            Ok(_) => continue,
+            Err(e) => tracing::warn!(error = %e, "sending notification emails failed; retrying"),
+        }
+        let _ = tokio::time::timeout(settings.poll_interval, doorbell.notified()).await;
+    }
+}
+
+async fn claim(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Vec<notification::Model>> {
+    let backend = db.get_database_backend();
+    let (p, lock) = match backend {
+        DatabaseBackend::Postgres => (["$1", "$2"], " FOR UPDATE SKIP LOCKED"),
+        _ => (["?1", "?2"], ""),
+    };
+    let sql = format!(
+        "UPDATE notifications SET email_claimed_until = {until} WHERE id IN (SELECT id FROM notifications \
+         WHERE email_status = 'PENDING' AND email_next_at <= {now} AND (email_claimed_until IS NULL OR email_claimed_until < {now}) \
+         ORDER BY email_next_at, id LIMIT {CLAIM}{lock}) RETURNING *",
+        until = p[0],
+        now = p[1]
+    );
+    let until = now + chrono::Duration::minutes(2);
+    Ok(notification::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, [until.into(), now.into()]))
+        .all(db)
+        .await?)
+}
+
+async fn send_due(
+    db: &DatabaseConnection,
+    mailer: &AsyncSmtpTransport<Tokio1Executor>,
+    from: &Mailbox,
+) -> AppResult<usize> {
+    let now = crate::service::now();
+    let due = notification::Entity::find()
+        .select_only()
+        .column(notification::Column::Id)
+        .filter(notification::Column::EmailStatus.eq("PENDING"))
+        .filter(notification::Column::EmailNextAt.lte(now))
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?;
+    if due.is_none() {
+        return Ok(0);
+    }
+    let claimed = claim(db, now).await?;
+    let ids: Vec<i64> = claimed.iter().map(|n| n.account_id).collect();
+    let accounts: std::collections::HashMap<i64, account::Model> = account::Entity::find()
+        .filter(account::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a))
+        .collect();
+    for n in &claimed {
+        let outcome = match accounts.get(&n.account_id) {
+            Some(person) => send(mailer, from, person, n).await,
+            None => Err("the account no longer exists".to_owned()),
+        };
+        let attempts = n.email_attempts + 1;
+        let (status, next, error) = match &outcome {
+            Ok(()) => ("SENT", None, None),
+            Err(e) => match RETRIES.get(n.email_attempts as usize) {
+                Some(pause) => {
+                    ("PENDING", Some(now + chrono::Duration::from_std(*pause).unwrap_or_default()), Some(e.clone()))
+                }
+                None => ("FAILED", None, Some(e.clone())),
+            },
+        };
+        if let Some(e) = &error {
+            tracing::warn!(error = %e, notification = n.id, "a notification email was not sent");
+        }
+        notification::Entity::update_many()
+            .col_expr(notification::Column::EmailStatus, Expr::value(status))
+            .col_expr(notification::Column::EmailAttempts, Expr::value(attempts))
+            .col_expr(notification::Column::EmailNextAt, Expr::value(next))
+            .col_expr(notification::Column::EmailClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(
+                notification::Column::EmailError,
+                Expr::value(error.map(|e| e.chars().take(500).collect::<String>())),
+            )
+            .filter(notification::Column::Id.eq(n.id))
+            .exec(db)
+            .await?;
+    }
+    Ok(claimed.len())
+}
+
+async fn send(
+    mailer: &AsyncSmtpTransport<Tokio1Executor>,
+    from: &Mailbox,
+    person: &account::Model,
+    n: &notification::Model,
+) -> Result<(), String> {
+    let to: Mailbox = format!("{} <{}>", person.display_name.replace(['<', '>', '"'], ""), person.email)
+        .parse()
+        .or_else(|_| person.email.parse())
+        .map_err(|e| format!("not an address: {e}"))?;
+    let message = Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(&n.title)
+        .header(ContentType::TEXT_PLAIN)
+        .body(n.body.clone())
+        .map_err(|e| format!("cannot build the message: {e}"))?;
+    mailer.send(message).await.map(|_| ()).map_err(|e| format!("SMTP: {e}"))
+}

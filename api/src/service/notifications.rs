@@ -1,0 +1,560 @@
+//! Notifications for people: which events tell whom, what they say (in the person's
+//! language), and the commands on a person's inbox. The `notifications` consumer of the log
+//! (`crate::notifications`) writes the inbox and sends the emails.
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use entity::registration::RegistrationStatus;
+use entity::{
+    account, campaign, domain_event, donation, event, grant_proposal, membership, notification, notification_setting,
+    organization, registration, space,
+};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait};
+use serde_json::json;
+
+use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use super::{Ctx, retry_transient};
+use crate::auth::Viewer;
+use crate::config::Limits;
+use crate::error::{AppError, AppResult};
+use crate::events::{Actor, EventKind, NewEvent};
+
+/// The languages texts are written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Locale {
+    /// Simplified Chinese (the default).
+    Hans,
+    /// Traditional Chinese (Taiwan, Hong Kong and Macao guests of cross-strait exchanges).
+    Hant,
+}
+
+impl Locale {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Locale::Hans => "zh-Hans",
+            Locale::Hant => "zh-Hant",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw.trim() {
+            "zh-Hans" | "zh-CN" | "zh-SG" => Some(Locale::Hans),
+            "zh-Hant" | "zh-TW" | "zh-HK" | "zh-MO" => Some(Locale::Hant),
+            _ => None,
+        }
+    }
+}
+
+/// The kinds of events that notify someone.
+pub const KINDS: &[EventKind] = &[
+    EventKind::RegistrationConfirmed,
+    EventKind::RegistrationWaitlisted,
+    EventKind::RegistrationPromoted,
+    EventKind::RegistrationApproved,
+    EventKind::RegistrationRejected,
+    EventKind::EventCancelled,
+    EventKind::EventUpdated,
+    EventKind::BookingConfirmed,
+    EventKind::BookingRejected,
+    EventKind::BookingCancelled,
+    EventKind::CampaignApproved,
+    EventKind::CampaignReturned,
+    EventKind::DonationConfirmed,
+    EventKind::GrantReviewerAssigned,
+    EventKind::GrantProposalAwarded,
+    EventKind::GrantProposalDeclined,
+    EventKind::MemberAdded,
+];
+
+/// One notification to write: who, and what it says.
+#[derive(Clone, Debug)]
+pub struct Draft {
+    pub account_id: i64,
+    pub title: String,
+    pub body: String,
+    pub subject_type: String,
+    pub subject_id: i64,
+}
+
+/// A text in both scripts.
+struct Text {
+    hans: String,
+    hant: String,
+}
+
+impl Text {
+    fn new(hans: impl Into<String>, hant: impl Into<String>) -> Self {
+        Text { hans: hans.into(), hant: hant.into() }
+    }
+
+    fn get(&self, locale: Locale) -> &str {
+        match locale {
+            Locale::Hans => &self.hans,
+            Locale::Hant => &self.hant,
+        }
+    }
+}
+
+/// Who an event notifies (before their language is known), and the (title, body) texts.
+struct Plan {
+    recipients: Vec<i64>,
+    title: Text,
+    body: Text,
+    subject: (String, i64),
+}
+
+fn payload_id(e: &domain_event::Model, key: &str) -> Option<i64> {
+    e.payload.get(key).and_then(serde_json::Value::as_i64)
+}
+
+async fn event_title(db: &impl ConnectionTrait, id: Option<i64>) -> AppResult<String> {
+    let Some(id) = id else { return Ok(String::new()) };
+    Ok(event::Entity::find_by_id(id).one(db).await?.map(|e| e.title).unwrap_or_default())
+}
+
+/// Owners and editors of an organization.
+async fn members(db: &impl ConnectionTrait, organization_id: Option<i64>) -> AppResult<Vec<i64>> {
+    let Some(org) = organization_id else { return Ok(Vec::new()) };
+    Ok(membership::Entity::find()
+        .filter(membership::Column::OrganizationId.eq(org))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| m.account_id)
+        .collect())
+}
+
+fn local_time(t: &serde_json::Value) -> String {
+    t.as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&chrono_tz::Asia::Shanghai).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// What `e` tells whom; `None` when it tells no one.
+async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<Option<Plan>> {
+    use EventKind::*;
+    let Some(kind) = EventKind::parse(&e.event_type) else { return Ok(None) };
+    let personal = e.account_id.into_iter().collect::<Vec<_>>();
+    let subject = (e.aggregate_type.clone(), e.aggregate_id);
+    let plan = |recipients: Vec<i64>, title: Text, body: Text| {
+        Some(Plan { recipients, title, body, subject: subject.clone() })
+    };
+    Ok(match kind {
+        RegistrationConfirmed
+        | RegistrationWaitlisted
+        | RegistrationPromoted
+        | RegistrationApproved
+        | RegistrationRejected => {
+            let name = event_title(db, payload_id(e, "eventId")).await?;
+            let (hans, hant) = match kind {
+                RegistrationConfirmed => ("报名成功", "報名成功"),
+                RegistrationWaitlisted => ("已进入候补名单", "已進入候補名單"),
+                RegistrationPromoted => ("候补转正：您已获得名额", "候補轉正：您已獲得名額"),
+                RegistrationApproved => ("报名已通过审核", "報名已通過審核"),
+                _ => ("报名未通过审核", "報名未通過審核"),
+            };
+            let (body_hans, body_hant) = match kind {
+                RegistrationConfirmed => (format!("您已报名“{name}”。"), format!("您已報名「{name}」。")),
+                RegistrationWaitlisted => (
+                    format!("“{name}”名额已满，您在候补名单中，有空位时会按顺序通知您。"),
+                    format!("「{name}」名額已滿，您在候補名單中，有空位時會按順序通知您。"),
+                ),
+                RegistrationPromoted => (
+                    format!("有名额空出，您已从候补名单转为“{name}”的正式报名。"),
+                    format!("有名額空出，您已從候補名單轉為「{name}」的正式報名。"),
+                ),
+                RegistrationApproved => {
+                    (format!("您报名的“{name}”已通过审核。"), format!("您報名的「{name}」已通過審核。"))
+                }
+                _ => {
+                    (format!("很抱歉，您报名的“{name}”未通过审核。"), format!("很抱歉，您報名的「{name}」未通過審核。"))
+                }
+            };
+            plan(personal, Text::new(hans, hant), Text::new(body_hans, body_hant))
+        }
+        EventCancelled | EventUpdated => {
+            let moved = e.payload.get("moved").and_then(serde_json::Value::as_bool).unwrap_or(false);
+            if kind == EventUpdated && !moved {
+                return Ok(None);
+            }
+            let live = [RegistrationStatus::Confirmed, RegistrationStatus::Waitlisted, RegistrationStatus::Pending];
+            let registrants: Vec<i64> = registration::Entity::find()
+                .filter(registration::Column::EventId.eq(e.aggregate_id))
+                .filter(registration::Column::Status.is_in(live))
+                .all(db)
+                .await?
+                .into_iter()
+                .filter_map(|r| r.account_id)
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let name = event_title(db, Some(e.aggregate_id)).await?;
+            if kind == EventCancelled {
+                plan(
+                    registrants,
+                    Text::new("活动已取消", "活動已取消"),
+                    Text::new(format!("您报名的“{name}”已取消。"), format!("您報名的「{name}」已取消。")),
+                )
+            } else {
+                let when = local_time(&e.payload["startsAt"]);
+                plan(
+                    registrants,
+                    Text::new("活动时间已更改", "活動時間已更改"),
+                    Text::new(
+                        format!("您报名的“{name}”改为 {when}（北京时间）开始。"),
+                        format!("您報名的「{name}」改為 {when}（北京時間）開始。"),
+                    ),
+                )
+            }
+        }
+        BookingConfirmed | BookingRejected | BookingCancelled => {
+            let room = match payload_id(e, "spaceId") {
+                Some(id) => space::Entity::find_by_id(id).one(db).await?.map(|s| s.name).unwrap_or_default(),
+                None => String::new(),
+            };
+            let when = local_time(&e.payload["startsAt"]);
+            let (hans, hant, verb_hans, verb_hant) = match kind {
+                BookingConfirmed => ("场地预约已确认", "場地預約已確認", "已确认", "已確認"),
+                BookingRejected => ("场地预约未获批准", "場地預約未獲批准", "未获批准", "未獲批准"),
+                _ => ("场地预约已取消", "場地預約已取消", "已取消", "已取消"),
+            };
+            plan(
+                personal,
+                Text::new(hans, hant),
+                Text::new(
+                    format!("您预约的{room}（{when} 起）{verb_hans}。"),
+                    format!("您預約的{room}（{when} 起）{verb_hant}。"),
+                ),
+            )
+        }
+        CampaignApproved | CampaignReturned => {
+            let name = campaign::Entity::find_by_id(e.aggregate_id).one(db).await?.map(|c| c.title).unwrap_or_default();
+            let recipients = members(db, e.organization_id).await?;
+            if kind == CampaignApproved {
+                plan(
+                    recipients,
+                    Text::new("众筹项目已通过审核", "眾籌項目已通過審核"),
+                    Text::new(format!("“{name}”已通过审核，现已上线。"), format!("「{name}」已通過審核，現已上線。")),
+                )
+            } else {
+                plan(
+                    recipients,
+                    Text::new("众筹项目需要修改", "眾籌項目需要修改"),
+                    Text::new(
+                        format!("“{name}”已退回修改，请查看审核意见后重新提交。"),
+                        format!("「{name}」已退回修改，請查看審核意見後重新提交。"),
+                    ),
+                )
+            }
+        }
+        DonationConfirmed => {
+            let found = donation::Entity::find_by_id(e.aggregate_id).one(db).await?;
+            let receipt = found.as_ref().and_then(|d| d.receipt_number.clone()).unwrap_or_default();
+            let name = match found.as_ref().map(|d| d.campaign_id) {
+                Some(id) => campaign::Entity::find_by_id(id).one(db).await?.map(|c| c.title).unwrap_or_default(),
+                None => String::new(),
+            };
+            let yuan = payload_id(e, "amountFen").map(|f| format!("{}.{:02}", f / 100, f % 100)).unwrap_or_default();
+            plan(
+                personal,
+                Text::new("捐赠已确认", "捐贈已確認"),
+                Text::new(
+                    format!("感谢您为“{name}”捐赠 {yuan} 元。收据编号：{receipt}。"),
+                    format!("感謝您為「{name}」捐贈 {yuan} 元。收據編號：{receipt}。"),
+                ),
+            )
+        }
+        GrantReviewerAssigned => {
+            let name =
+                grant_proposal::Entity::find_by_id(e.aggregate_id).one(db).await?.map(|p| p.title).unwrap_or_default();
+            plan(
+                personal,
+                Text::new("新的评审任务", "新的評審任務"),
+                Text::new(format!("请评审申报项目“{name}”。"), format!("請評審申報項目「{name}」。")),
+            )
+        }
+        GrantProposalAwarded | GrantProposalDeclined => {
+            let name = e.payload.get("title").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+            let recipients = members(db, e.organization_id).await?;
+            if kind == GrantProposalAwarded {
+                plan(
+                    recipients,
+                    Text::new("创投项目获得资助", "創投項目獲得資助"),
+                    Text::new(format!("恭喜！“{name}”获得资助。"), format!("恭喜！「{name}」獲得資助。")),
+                )
+            } else {
+                plan(
+                    recipients,
+                    Text::new("创投项目未获资助", "創投項目未獲資助"),
+                    Text::new(format!("很抱歉，“{name}”本轮未获资助。"), format!("很抱歉，「{name}」本輪未獲資助。")),
+                )
+            }
+        }
+        MemberAdded => {
+            let name =
+                organization::Entity::find_by_id(e.aggregate_id).one(db).await?.map(|o| o.name).unwrap_or_default();
+            plan(
+                personal,
+                Text::new("您已加入组织", "您已加入組織"),
+                Text::new(format!("您已成为“{name}”的成员。"), format!("您已成為「{name}」的成員。")),
+            )
+        }
+        _ => None,
+    })
+}
+
+/// A person's choices.
+#[derive(Clone, Debug)]
+pub struct Preferences {
+    pub locale: Locale,
+    /// Kinds also sent by email.
+    pub email_kinds: Vec<EventKind>,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Preferences { locale: Locale::Hans, email_kinds: KINDS.to_vec() }
+    }
+}
+
+fn preferences_of(row: Option<&notification_setting::Model>) -> Preferences {
+    let Some(row) = row else { return Preferences::default() };
+    let email_kinds = match &row.email_kinds {
+        Some(raw) => serde_json::from_str::<Vec<String>>(raw)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|k| EventKind::parse(k))
+            .collect(),
+        None => KINDS.to_vec(),
+    };
+    Preferences { locale: Locale::parse(&row.locale).unwrap_or(Locale::Hans), email_kinds }
+}
+
+pub async fn preferences(db: &impl ConnectionTrait, account_id: i64) -> AppResult<Preferences> {
+    let row = notification_setting::Entity::find_by_id(account_id).one(db).await?;
+    Ok(preferences_of(row.as_ref()))
+}
+
+/// The rows to write for a batch of events: each recipient's text in their language, and
+/// whether it also goes by email (`email`: SMTP is configured).
+pub async fn rows_for(
+    db: &impl ConnectionTrait,
+    events: &[domain_event::Model],
+    email: bool,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<notification::ActiveModel>> {
+    let mut plans = Vec::new();
+    for e in events {
+        if let Some(plan) = plan(db, e).await?
+            && !plan.recipients.is_empty()
+        {
+            plans.push((e, plan));
+        }
+    }
+    let people: Vec<i64> =
+        plans.iter().flat_map(|(_, p)| p.recipients.iter().copied()).collect::<HashSet<_>>().into_iter().collect();
+    if people.is_empty() {
+        return Ok(Vec::new());
+    }
+    let settings: HashMap<i64, notification_setting::Model> = notification_setting::Entity::find()
+        .filter(notification_setting::Column::AccountId.is_in(people.clone()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.account_id, s))
+        .collect();
+    // Disabled accounts are told nothing.
+    let active: HashSet<i64> = account::Entity::find()
+        .filter(account::Column::Id.is_in(people))
+        .filter(account::Column::DisabledAt.is_null())
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    let mut rows = Vec::new();
+    for (e, plan) in plans {
+        let kind = EventKind::parse(&e.event_type);
+        for account_id in plan.recipients.iter().copied().filter(|a| active.contains(a)) {
+            let prefs = preferences_of(settings.get(&account_id));
+            let mailed = email && kind.is_some_and(|k| prefs.email_kinds.contains(&k));
+            rows.push(notification::ActiveModel {
+                account_id: Set(account_id),
+                event_id: Set(e.id),
+                kind: Set(e.event_type.clone()),
+                title: Set(plan.title.get(prefs.locale).chars().take(300).collect()),
+                body: Set(plan.body.get(prefs.locale).chars().take(2000).collect()),
+                subject_type: Set(plan.subject.0.clone()),
+                subject_id: Set(plan.subject.1),
+                read_at: Set(None),
+                email_status: Set(if mailed { "PENDING" } else { "NONE" }.to_owned()),
+                email_attempts: Set(0),
+                email_next_at: Set(mailed.then_some(now)),
+                email_claimed_until: Set(None),
+                email_error: Set(None),
+                created_at: Set(now),
+                ..Default::default()
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// Writes `rows`; a row for a (person, event) already written is left alone.
+pub async fn insert(db: &impl ConnectionTrait, rows: Vec<notification::ActiveModel>) -> AppResult<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut written = 0;
+    let mut rows = rows;
+    while !rows.is_empty() {
+        let chunk: Vec<_> = rows.drain(..rows.len().min(200)).collect();
+        let result = notification::Entity::insert_many(chunk)
+            .on_conflict(
+                OnConflict::columns([notification::Column::AccountId, notification::Column::EventId])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await;
+        match result {
+            Ok(n) => written += n,
+            Err(sea_orm::DbErr::RecordNotInserted) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(written)
+}
+
+// ------------------------------------------------------------------ the inbox
+
+/// The signed-in person's notifications, newest first.
+pub async fn inbox(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    unread_only: bool,
+    args: &PageArgs,
+    limits: &Limits,
+    with_total: bool,
+) -> AppResult<Page<notification::Model>> {
+    let account = viewer.require_account()?;
+    let key: SortKey<notification::Entity> = SortKey {
+        column: notification::Column::CreatedAt,
+        id: notification::Column::Id,
+        direction: SortDirection::Desc,
+        value_of: |m| (SortValue::Time(m.created_at), m.id),
+        sample: SortValue::Time(DateTime::UNIX_EPOCH),
+    };
+    let mut select = notification::Entity::find().filter(notification::Column::AccountId.eq(account.id));
+    if unread_only {
+        select = select.filter(notification::Column::ReadAt.is_null());
+    }
+    pagination::paginate(db, select, &key, args, limits, with_total).await
+}
+
+pub async fn unread_count(db: &impl ConnectionTrait, viewer: &Viewer) -> AppResult<u64> {
+    let account = viewer.require_account()?;
+    Ok(notification::Entity::find()
+        .filter(notification::Column::AccountId.eq(account.id))
+        .filter(notification::Column::ReadAt.is_null())
+        .count(db)
+        .await?)
+}
+
+/// Command: marks the viewer's notifications read — those named, or all of them. Returns
+/// how many changed (marking read ones again changes and records nothing).
+pub async fn mark_read(ctx: Ctx<'_>, viewer: &Viewer, ids: Option<Vec<i64>>) -> AppResult<u64> {
+    let account = viewer.require_account()?.id;
+    if ids.as_ref().is_some_and(|ids| ids.is_empty() || ids.len() > 100) {
+        return Err(AppError::bad_input("ids", "name 1 to 100 notifications, or none for all"));
+    }
+    let actor = Actor::of(viewer);
+    retry_transient(|| async {
+        let txn = ctx.db.begin().await?;
+        let mut update = notification::Entity::update_many()
+            .col_expr(notification::Column::ReadAt, Expr::value(super::now()))
+            .filter(notification::Column::AccountId.eq(account))
+            .filter(notification::Column::ReadAt.is_null());
+        if let Some(ids) = &ids {
+            update = update.filter(notification::Column::Id.is_in(ids.clone()));
+        }
+        let changed = update.exec(&txn).await?.rows_affected;
+        if changed == 0 {
+            txn.rollback().await?;
+            return Ok(0);
+        }
+        let event = NewEvent::new(EventKind::NotificationsRead, account)
+            .account(Some(account))
+            .payload(json!({ "count": changed }));
+        ctx.commit(txn, &actor, vec![event]).await?;
+        Ok(changed)
+    })
+    .await
+}
+
+/// Command: the viewer's language and the kinds also sent by email.
+pub async fn update_preferences(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    locale: Option<Locale>,
+    email_kinds: Option<Vec<String>>,
+) -> AppResult<Preferences> {
+    let account = viewer.require_account()?.id;
+    let kinds = match email_kinds {
+        Some(list) => {
+            let mut kinds = Vec::new();
+            for raw in &list {
+                let kind = EventKind::parse(raw.trim()).filter(|k| KINDS.contains(k)).ok_or_else(|| {
+                    AppError::rule(
+                        "emailKinds",
+                        "UNKNOWN_NOTIFICATION_KIND",
+                        format!("{raw:?} is not a kind of notification"),
+                    )
+                })?;
+                if !kinds.contains(&kind) {
+                    kinds.push(kind);
+                }
+            }
+            Some(kinds)
+        }
+        None => None,
+    };
+    let actor = Actor::of(viewer);
+    retry_transient(|| async {
+        let txn = ctx.db.begin().await?;
+        let mut prefs = preferences(&txn, account).await?;
+        if let Some(locale) = locale {
+            prefs.locale = locale;
+        }
+        if let Some(kinds) = &kinds {
+            prefs.email_kinds = kinds.clone();
+        }
+        let names: Vec<&str> = prefs.email_kinds.iter().map(|k| k.name()).collect();
+        let row = notification_setting::ActiveModel {
+            account_id: Set(account),
+            locale: Set(prefs.locale.as_str().to_owned()),
+            email_kinds: Set(Some(serde_json::to_string(&names).unwrap_or_else(|_| "[]".into()))),
+            updated_at: Set(super::now()),
+        };
+        notification_setting::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(notification_setting::Column::AccountId)
+                    .update_columns([
+                        notification_setting::Column::Locale,
+                        notification_setting::Column::EmailKinds,
+                        notification_setting::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+        let event = NewEvent::new(EventKind::NotificationPreferencesChanged, account)
+            .account(Some(account))
+            .payload(json!({ "locale": prefs.locale.as_str(), "emailKinds": names }));
+        ctx.commit(txn, &actor, vec![event]).await?;
+        Ok(prefs)
+    })
+    .await
+}
