@@ -21,3 +21,33 @@ fn diff_lines(old: &str, new: &str) -> Vec<String> {
     out.extend(new.lines().filter(|l| !old_set.contains(l)).map(|l| format!("+ {l}")));
     out
 }
+
+#[test]
+fn root_types_have_the_conventional_names() {
+    let sdl = api::graphql::sdl();
+    assert!(sdl.contains("schema {\n\tquery: Query\n\tmutation: Mutation\n\tsubscription: Subscription\n}"), "{sdl}");
+    for root in ["type Query {", "type Mutation {", "type Subscription {"] {
+        assert!(sdl.contains(root), "the SDL defines {root}");
+    }
+    assert!(!sdl.contains("QueryRoot") && !sdl.contains("MutationRoot") && !sdl.contains("SubscriptionRoot"));
+}
+
+crate::backend_tests! {
+    async fn clients_see_query_mutation_and_subscription(app) {
+        let data = app
+            .ok(
+                "{ __typename __schema { queryType { name } mutationType { name } subscriptionType { name } } }",
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(data["__typename"], "Query");
+        assert_eq!(data["__schema"]["queryType"]["name"], "Query");
+        assert_eq!(data["__schema"]["mutationType"]["name"], "Mutation");
+        assert_eq!(data["__schema"]["subscriptionType"]["name"], "Subscription");
+        // A fragment on the root type, as generated clients write them.
+        let data = app.ok("query { ...Root } fragment Root on Query { viewer { isAuthenticated } }", serde_json::json!({})).await;
+        assert_eq!(data["viewer"]["isAuthenticated"], true);
+        let body = app.gql("mutation { __typename }", serde_json::json!({})).await;
+        assert_eq!(body["data"]["__typename"], "Mutation", "{body}");
+    }
+}
