@@ -735,8 +735,11 @@ impl Registration {
             .map(|_| self.0.checked_in_at.is_some()))
     }
 
+    /// When the registration joined the event's queue. These times are strictly increasing per
+    /// event in the order registrations were taken: the order seats were confirmed in and the
+    /// waitlist's order (`waitlistPosition`).
     async fn registered_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.0.queued_at
     }
 
     async fn cancelled_at(&self) -> Option<DateTime<Utc>> {
