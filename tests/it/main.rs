@@ -16,6 +16,7 @@ mod faults;
 mod grants;
 mod graphiql;
 mod identity;
+mod nodes;
 mod organizations;
 mod partner_web;
 mod partners;

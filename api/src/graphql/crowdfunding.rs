@@ -351,7 +351,7 @@ pub struct Donation(pub donation::Model);
 
 #[Object]
 impl Donation {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ids::encode(DONATION, self.0.id)
     }
 

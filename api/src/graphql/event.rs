@@ -650,7 +650,7 @@ pub struct Registration(pub registration::Model);
 
 #[Object]
 impl Registration {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ids::encode(REGISTRATION, self.0.id)
     }
 

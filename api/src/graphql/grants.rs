@@ -260,7 +260,7 @@ pub struct GrantProposal(pub ProposalRecord);
 
 #[Object]
 impl GrantProposal {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ids::encode(PROPOSAL, self.0.proposal.id)
     }
 
@@ -506,18 +506,10 @@ impl GrantQuery {
     /// `null` for everyone else.
     async fn grant_proposal(&self, ctx: &Context<'_>, id: ID) -> Result<Option<GrantProposal>> {
         let id = ids::decode(&id, PROPOSAL, "id").extend()?;
-        let state = state(ctx)?;
-        let viewer = viewer(ctx);
         let Some(record) = ctx.data::<Loaders>()?.grant_proposal.load_one(id).await.map_err(|e| e.extend())? else {
             return Ok(None);
         };
-        let assigned = match &viewer.account {
-            Some(a) if !viewer.can_edit_organization(record.proposal.organization_id) => {
-                service::assignments_of(&state.db, a.id).await.extend()?.iter().any(|r| r.review.proposal_id == id)
-            }
-            _ => false,
-        };
-        Ok(viewer.can_read_proposal(record.proposal.organization_id, assigned).then_some(GrantProposal(record)))
+        readable_proposal(ctx, record).await
     }
 
     /// The viewer's own review assignments, newest first (at most 500).
@@ -526,6 +518,20 @@ impl GrantQuery {
         let reviews = service::assignments_of(&state(ctx)?.db, account.id).await.extend()?;
         Ok(reviews.into_iter().map(GrantReview).collect())
     }
+}
+
+/// The proposal when the viewer may read it: staff, its organization's members and its
+/// assigned reviewers (`grantProposal(id:)` and `node(id:)` alike).
+pub(crate) async fn readable_proposal(ctx: &Context<'_>, record: ProposalRecord) -> Result<Option<GrantProposal>> {
+    let viewer = viewer(ctx);
+    let id = record.proposal.id;
+    let assigned = match &viewer.account {
+        Some(a) if !viewer.can_edit_organization(record.proposal.organization_id) => {
+            service::assignments_of(&state(ctx)?.db, a.id).await.extend()?.iter().any(|r| r.review.proposal_id == id)
+        }
+        _ => false,
+    };
+    Ok(viewer.can_read_proposal(record.proposal.organization_id, assigned).then_some(GrantProposal(record)))
 }
 
 #[derive(InputObject)]
