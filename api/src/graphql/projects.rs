@@ -346,12 +346,12 @@ impl ImpactFigures {
         self.0.person_times_from_projects.into()
     }
 
-    /// From event attendance; 0 until the events domain is plugged in.
+    /// From event attendance: checked-in registrations of events held.
     async fn person_times_from_events(&self) -> Count {
         self.0.person_times_from_events.into()
     }
 
-    /// Events held; 0 until the events domain is plugged in.
+    /// Published or completed events that started in the period.
     async fn events_held(&self) -> i64 {
         self.0.events_held()
     }
@@ -379,7 +379,7 @@ impl ImpactFigures {
         Fen(self.0.contracted_fen)
     }
 
-    /// Raised by crowdfunding campaigns; 0 until the campaigns domain is plugged in.
+    /// Raised by crowdfunding campaigns: confirmed donations minus refunds.
     async fn campaign_raised_fen(&self) -> Fen {
         Fen(self.0.campaign_raised_fen)
     }
