@@ -161,7 +161,7 @@ async fn serve_reference() {
     use poem::{Route, Server as PoemServer, handler, post};
     #[handler]
     fn hello() -> &'static str {
-        "{\"data\":{\"__typename\":\"QueryRoot\"}}"
+        "{\"data\":{\"__typename\":\"Query\"}}"
     }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();

@@ -49,7 +49,7 @@ const TOKENS: &[&str] = &[
     "\"",
     "$v",
     "__typename",
-    "fragment G on QueryRoot { ...G }",
+    "fragment G on Query { ...G }",
     "query",
     "mutation",
     "subscription",

@@ -11,8 +11,7 @@ pub enum LogFormat {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Environment {
-    /// Embedded default: GraphiQL and introspection on, organization mutations open
-    /// until the identity layer lands.
+    /// Embedded default: GraphiQL, introspection and field suggestions on.
     Development,
     Production,
 }

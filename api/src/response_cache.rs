@@ -259,7 +259,7 @@ impl ResponseTags {
         if info.name == "__typename" || info.parent_type.starts_with('[') {
             return;
         }
-        if info.parent_type == "QueryRoot" {
+        if info.parent_type == "Query" {
             if !root_field_allowed(info.name) {
                 c.cacheable = false;
             }

@@ -45,16 +45,16 @@ async fn hostile_documents_are_refused_cleanly() {
 
     // Fragment cycles.
     let (status, body) =
-        query(&app, "query { ...A } fragment A on QueryRoot { ...B } fragment B on QueryRoot { ...A }".into()).await;
+        query(&app, "query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }".into()).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(code(&body), "GRAPHQL_VALIDATION_FAILED");
 
     // A 200-deep fragment chain, each level doubling the fields it spreads.
     let mut doc = String::from("query { ...F0 }\n");
     for i in 0..200 {
-        doc.push_str(&format!("fragment F{i} on QueryRoot {{ __typename ...F{} ...F{} }}\n", i + 1, i + 1));
+        doc.push_str(&format!("fragment F{i} on Query {{ __typename ...F{} ...F{} }}\n", i + 1, i + 1));
     }
-    doc.push_str("fragment F200 on QueryRoot { __typename }\n");
+    doc.push_str("fragment F200 on Query { __typename }\n");
     let (status, body) = query(&app, doc).await;
     assert_eq!(status, 400, "{body}");
     assert!(

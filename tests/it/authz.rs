@@ -3,8 +3,8 @@
 //!
 //! Driven from one table, `RULES`. A mutation added to the schema without a row fails
 //! `every_mutation_has_a_rule`. Every call gets fresh records to act on, so an allowed call
-//! must succeed (no error at all) and write at least one event to the log; a refused call
-//! writes none.
+//! must succeed: no error at all, a payload that answers what was asked (not `null`, some
+//! value in it), and at least one event written to the log; a refused call writes none.
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
@@ -961,6 +961,8 @@ backend_tests! {
                 let problem = if allowed.contains(who) {
                     if !succeeded {
                         Some(format!("expected success, got {status} {body}"))
+                    } else if !answers(&body["data"][*mutation]) {
+                        Some(format!("succeeded without an answer: {body}"))
                     } else if written < 1 {
                         Some("succeeded without writing an event".to_owned())
                     } else {
@@ -979,6 +981,17 @@ backend_tests! {
             }
         }
         assert!(failures.is_empty(), "authorization matrix:\n{}", failures.join("\n"));
+    }
+}
+
+/// Whether a payload holds some value: not `null`, and an object or list with a non-null
+/// value somewhere inside.
+fn answers(payload: &Value) -> bool {
+    match payload {
+        Value::Null => false,
+        Value::Object(fields) => fields.values().any(answers),
+        Value::Array(items) => items.iter().any(answers),
+        _ => true,
     }
 }
 

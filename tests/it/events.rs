@@ -654,3 +654,67 @@ backend_tests! {
         assert_eq!(s["seats"]["taken"].as_i64(), Some(confirmed));
     }
 }
+
+backend_tests! {
+    // One order: the `registeredAt` the API shows is the time that decided the queue, so the
+    // order of those times is the confirmation order and the waitlist's order.
+    async fn concurrent_registrations_show_one_order(app) {
+        const CAPACITY: usize = 6;
+        const PEOPLE: usize = 24;
+        let org = organizer(&app).await;
+        let id = published_event(&app, &org, Duration::days(2), json!({ "capacity": CAPACITY, "groupLimit": 1 })).await;
+        let mut people = Vec::new();
+        for i in 0..PEOPLE {
+            people.push(app.account(&format!("q{i}"), &[Role::Donor]).await);
+        }
+        const REGISTER_AT: &str = "mutation($input: RegisterInput!) { register(input: $input) {
+            registration { id status registeredAt } } }";
+        let tasks: Vec<_> = people.iter().map(|p| {
+            let (client, url, token) = (app.client.clone(), app.url("/graphql"), p.token.clone());
+            let input = json!({ "eventId": id, "privacyConsent": true });
+            tokio::spawn(async move {
+                let body: Value = client.post(url).bearer_auth(token)
+                    .json(&json!({ "query": REGISTER_AT, "variables": { "input": input } }))
+                    .send().await.expect("sent").json().await.expect("json");
+                body
+            })
+        }).collect();
+        let mut answered = std::collections::HashMap::new();
+        for t in tasks {
+            let body = t.await.expect("task");
+            assert!(body.get("errors").is_none(), "{body}");
+            let r = &body["data"]["register"]["registration"];
+            answered.insert(r["id"].as_str().expect("id").to_owned(), r["registeredAt"].as_str().expect("time").to_owned());
+        }
+
+        const QUEUE: &str = r#"query($id: ID!) { event(id: $id) { registrations(first: 100) {
+            edges { node { id status registeredAt waitlistPosition } } } } }"#;
+        let list = app.ok(QUEUE, json!({ "id": id })).await;
+        let nodes: Vec<Value> = list["event"]["registrations"]["edges"].as_array().expect("edges")
+            .iter().map(|e| e["node"].clone()).collect();
+        assert_eq!(nodes.len(), PEOPLE);
+        let time = |n: &Value| chrono::DateTime::parse_from_rfc3339(n["registeredAt"].as_str().expect("time")).expect("RFC 3339");
+        for pair in nodes.windows(2) {
+            assert!(time(&pair[0]) < time(&pair[1]), "the queue is in registeredAt order: {pair:?}");
+        }
+        for (i, n) in nodes.iter().enumerate() {
+            assert_eq!(answered[n["id"].as_str().expect("id")], n["registeredAt"].as_str().expect("time"),
+                "the mutation answered the registeredAt the queue shows");
+            if i < CAPACITY {
+                assert_eq!(n["status"], "CONFIRMED", "the {CAPACITY} earliest hold the seats: {nodes:#?}");
+                assert_eq!(n["waitlistPosition"], Value::Null);
+            } else {
+                assert_eq!(n["status"], "WAITLISTED", "{nodes:#?}");
+                assert_eq!(n["waitlistPosition"], (i - CAPACITY + 1) as i64, "waitlist places follow registeredAt");
+            }
+        }
+
+        // A seat freed goes to the earliest waiting registration.
+        app.ok(CANCEL, json!({ "input": { "id": nodes[0]["id"] } })).await;
+        let after = app.ok(QUEUE, json!({ "id": id })).await;
+        let by_id = |rid: &Value| after["event"]["registrations"]["edges"].as_array().expect("edges").iter()
+            .map(|e| e["node"].clone()).find(|n| n["id"] == *rid).expect("listed");
+        assert_eq!(by_id(&nodes[CAPACITY]["id"])["status"], "CONFIRMED", "the earliest waiting one is promoted");
+        assert_eq!(by_id(&nodes[CAPACITY + 1]["id"])["waitlistPosition"], 1);
+    }
+}

@@ -17,6 +17,7 @@ mod faults;
 mod grants;
 mod graphiql;
 mod identity;
+mod nodes;
 mod notifications;
 mod organizations;
 mod partner_web;

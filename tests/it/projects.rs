@@ -161,7 +161,7 @@ backend_tests! {
         assert_eq!(totals["stageChangesTotal"], 3, "two joined, one applied");
         assert_eq!(stage_count(&totals["stageChanges"], "APPLIED"), 1);
         assert_eq!((totals["personTimesFromEvents"].as_i64(), totals["eventsHeld"].as_i64(), totals["campaignRaisedFen"].as_i64()),
-            (Some(0), Some(0), Some(0)), "events and campaigns are not plugged in yet");
+            (Some(0), Some(0), Some(0)), "no event was held and no donation confirmed in the period");
         let series = stats["series"].as_array().unwrap();
         assert_eq!(series.iter().map(|b| b["label"].as_str().unwrap()).collect::<Vec<_>>(), ["2026-Q1", "2026-Q2"]);
         assert_eq!(series[0]["figures"]["personTimes"]["total"], 60);

@@ -1,5 +1,6 @@
 //! Charity crowdfunding in the schema: campaigns, their progress and donor wall, recorded
 //! donations with confirmation, refunds and receipts.
+use super::common::Fen;
 use async_graphql::{
     Context, Enum, ErrorExtensions, ID, InputObject, MaybeUndefined, Object, Result, ResultExt, SimpleObject,
 };
@@ -91,8 +92,8 @@ pub struct Campaign(pub CampaignRecord);
 #[derive(SimpleObject)]
 pub struct CampaignProgress {
     pub campaign_id: ID,
-    pub raised_fen: i64,
-    pub goal_fen: i64,
+    pub raised_fen: Fen,
+    pub goal_fen: Fen,
     /// Confirmed donations not refunded.
     pub donation_count: i64,
     /// Distinct donors (each guest donation counts as one donor).
@@ -110,8 +111,8 @@ impl CampaignProgress {
         let now = crate::service::now();
         Self {
             campaign_id: ids::encode(CAMPAIGN, r.campaign.id),
-            raised_fen: r.campaign.raised_fen,
-            goal_fen: r.campaign.goal_fen,
+            raised_fen: r.campaign.raised_fen.into(),
+            goal_fen: r.campaign.goal_fen.into(),
             donation_count: r.campaign.donation_count,
             donor_count: r.campaign.donor_count,
             percent_of_goal: r.percent_of_goal(),
@@ -185,8 +186,8 @@ impl Campaign {
         self.0.campaign.cover_url.as_deref()
     }
 
-    async fn goal_fen(&self) -> i64 {
-        self.0.campaign.goal_fen
+    async fn goal_fen(&self) -> Fen {
+        Fen(self.0.campaign.goal_fen)
     }
 
     async fn starts_at(&self) -> DateTime<Utc> {
@@ -217,7 +218,7 @@ impl Campaign {
         self.0
             .budget
             .iter()
-            .map(|l: &campaign_budget_line::Model| BudgetLine { item: l.item.clone(), amount_fen: l.amount_fen })
+            .map(|l: &campaign_budget_line::Model| BudgetLine { item: l.item.clone(), amount_fen: l.amount_fen.into() })
             .collect()
     }
 
@@ -332,8 +333,8 @@ impl DonorWallEntry {
         self.0.anonymous
     }
 
-    async fn amount_fen(&self) -> i64 {
-        self.0.amount_fen
+    async fn amount_fen(&self) -> Fen {
+        Fen(self.0.amount_fen)
     }
 
     async fn message(&self) -> &str {
@@ -350,7 +351,7 @@ pub struct Donation(pub donation::Model);
 
 #[Object]
 impl Donation {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ids::encode(DONATION, self.0.id)
     }
 
@@ -374,8 +375,8 @@ impl Donation {
     }
 
     /// Negative for a refund's reversing record.
-    async fn amount_fen(&self) -> i64 {
-        self.0.amount_fen
+    async fn amount_fen(&self) -> Fen {
+        Fen(self.0.amount_fen)
     }
 
     async fn channel(&self) -> DonationChannel {
@@ -443,9 +444,9 @@ pub struct DonorSummary {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     /// Confirmed minus refunded.
-    pub net_fen: i64,
-    pub confirmed_fen: i64,
-    pub refunded_fen: i64,
+    pub net_fen: Fen,
+    pub confirmed_fen: Fen,
+    pub refunded_fen: Fen,
     pub confirmed_count: i64,
     /// Campaigns given to.
     pub campaign_count: i64,
@@ -621,9 +622,9 @@ impl CrowdfundingQuery {
         Ok(DonorSummary {
             from,
             to,
-            net_fen: s.net_fen,
-            confirmed_fen: s.confirmed_fen,
-            refunded_fen: s.refunded_fen,
+            net_fen: s.net_fen.into(),
+            confirmed_fen: s.confirmed_fen.into(),
+            refunded_fen: s.refunded_fen.into(),
             confirmed_count: s.confirmed_count,
             campaign_count: s.campaign_count,
         })
@@ -635,7 +636,7 @@ impl CrowdfundingQuery {
 pub type BudgetLineInput = super::common::BudgetLine;
 
 fn budget(lines: Vec<BudgetLineInput>) -> Vec<ServiceBudgetLine> {
-    lines.into_iter().map(|l| ServiceBudgetLine { item: l.item, amount_fen: l.amount_fen }).collect()
+    lines.into_iter().map(|l| ServiceBudgetLine { item: l.item, amount_fen: l.amount_fen.0 }).collect()
 }
 
 #[derive(InputObject)]
@@ -645,7 +646,7 @@ pub struct CreateCampaignInput {
     pub story: Option<String>,
     pub cover_url: Option<String>,
     /// In fen (1 yuan = 100 fen).
-    pub goal_fen: i64,
+    pub goal_fen: Fen,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub beneficiaries: Option<String>,
@@ -665,7 +666,7 @@ pub struct UpdateCampaignInput {
     pub title: Option<String>,
     pub story: Option<String>,
     pub cover_url: MaybeUndefined<String>,
-    pub goal_fen: Option<i64>,
+    pub goal_fen: Option<Fen>,
     pub starts_at: Option<DateTime<Utc>>,
     pub ends_at: Option<DateTime<Utc>>,
     pub beneficiaries: Option<String>,
@@ -703,7 +704,7 @@ pub struct PostCampaignUpdateInput {
 pub struct DonateInput {
     pub campaign_id: ID,
     /// In fen, 1 to 100,000,000 (1,000,000 yuan).
-    pub amount_fen: i64,
+    pub amount_fen: Fen,
     pub channel: DonationChannel,
     pub external_reference: Option<String>,
     /// Signed-in donors: how to show them (default their display name). Partner-recorded
@@ -793,7 +794,7 @@ impl CrowdfundingMutation {
             title: input.title,
             story: input.story,
             cover_url: input.cover_url,
-            goal_fen: input.goal_fen,
+            goal_fen: input.goal_fen.0,
             starts_at: input.starts_at,
             ends_at: input.ends_at,
             beneficiaries: input.beneficiaries,
@@ -813,7 +814,7 @@ impl CrowdfundingMutation {
             title: input.title,
             story: input.story,
             cover_url: input.cover_url.into(),
-            goal_fen: input.goal_fen,
+            goal_fen: input.goal_fen.map(i64::from),
             starts_at: input.starts_at,
             ends_at: input.ends_at,
             beneficiaries: input.beneficiaries,
@@ -867,7 +868,7 @@ impl CrowdfundingMutation {
         let campaign_id = ids::decode(&input.campaign_id, CAMPAIGN, "campaignId").extend()?;
         let new = NewDonation {
             campaign_id,
-            amount_fen: input.amount_fen,
+            amount_fen: input.amount_fen.0,
             channel: input.channel.into(),
             external_reference: input.external_reference,
             donor_name: input.donor_name,

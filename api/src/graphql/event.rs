@@ -1,5 +1,6 @@
 //! Events in the schema: the `Event` interface and its five kinds, training programmes,
 //! exhibits, delegations, registrations with their waitlist, check-in and impact counts.
+use super::common::Count;
 use crate::response_cache::{Family, ResponseTags};
 use async_graphql::{
     Context, Enum, ErrorExtensions, ID, InputObject, Interface, MaybeUndefined, Object, Result, ResultExt, SimpleObject,
@@ -137,11 +138,11 @@ pub struct EventSeats {
 #[derive(SimpleObject)]
 #[graphql(name = "EventPersonTimes")]
 pub struct PersonTimes {
-    pub total: i64,
-    pub women: i64,
-    pub children: i64,
-    pub family_members: i64,
-    pub professionals: i64,
+    pub total: Count,
+    pub women: Count,
+    pub children: Count,
+    pub family_members: Count,
+    pub professionals: Count,
     /// Events that contributed.
     pub events: i64,
 }
@@ -149,11 +150,11 @@ pub struct PersonTimes {
 impl From<service::PersonTimes> for PersonTimes {
     fn from(p: service::PersonTimes) -> Self {
         Self {
-            total: p.total,
-            women: p.women,
-            children: p.children,
-            family_members: p.family_members,
-            professionals: p.professionals,
+            total: p.total.into(),
+            women: p.women.into(),
+            children: p.children.into(),
+            family_members: p.family_members.into(),
+            professionals: p.professionals.into(),
             events: p.events,
         }
     }
@@ -649,7 +650,7 @@ pub struct Registration(pub registration::Model);
 
 #[Object]
 impl Registration {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ids::encode(REGISTRATION, self.0.id)
     }
 
@@ -735,8 +736,11 @@ impl Registration {
             .map(|_| self.0.checked_in_at.is_some()))
     }
 
+    /// When the registration joined the event's queue. These times are strictly increasing per
+    /// event in the order registrations were taken: the order seats were confirmed in and the
+    /// waitlist's order (`waitlistPosition`).
     async fn registered_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.0.queued_at
     }
 
     async fn cancelled_at(&self) -> Option<DateTime<Utc>> {

@@ -1,4 +1,5 @@
 //! Venture philanthropy in the schema: rounds, proposals, reviews, the ranking and awards.
+use super::common::{Count, Fen};
 use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Object, Result, ResultExt, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -48,26 +49,38 @@ pub enum ReviewStatus {
 #[graphql(input_name = "PeopleByGroupInput")]
 pub struct PeopleByGroupFigures {
     #[graphql(default)]
-    pub women: i64,
+    pub women: Count,
     #[graphql(default)]
-    pub children: i64,
+    pub children: Count,
     #[graphql(default)]
-    pub families: i64,
+    pub families: Count,
     #[graphql(default)]
-    pub elderly: i64,
+    pub elderly: Count,
     #[graphql(default)]
-    pub others: i64,
+    pub others: Count,
 }
 
 impl From<PeopleByGroup> for PeopleByGroupFigures {
     fn from(p: PeopleByGroup) -> Self {
-        Self { women: p.women, children: p.children, families: p.families, elderly: p.elderly, others: p.others }
+        Self {
+            women: p.women.into(),
+            children: p.children.into(),
+            families: p.families.into(),
+            elderly: p.elderly.into(),
+            others: p.others.into(),
+        }
     }
 }
 
 impl From<PeopleByGroupFigures> for PeopleByGroup {
     fn from(p: PeopleByGroupFigures) -> Self {
-        Self { women: p.women, children: p.children, families: p.families, elderly: p.elderly, others: p.others }
+        Self {
+            women: p.women.0,
+            children: p.children.0,
+            families: p.families.0,
+            elderly: p.elderly.0,
+            others: p.others.0,
+        }
     }
 }
 
@@ -75,13 +88,13 @@ pub use super::common::BudgetLine as BudgetLineObject;
 
 impl From<BudgetLine> for BudgetLineObject {
     fn from(b: BudgetLine) -> Self {
-        Self { item: b.item, amount_fen: b.amount_fen }
+        Self { item: b.item, amount_fen: b.amount_fen.into() }
     }
 }
 
 impl From<BudgetLineObject> for BudgetLine {
     fn from(b: BudgetLineObject) -> Self {
-        Self { item: b.item, amount_fen: b.amount_fen }
+        Self { item: b.item, amount_fen: b.amount_fen.0 }
     }
 }
 
@@ -150,21 +163,21 @@ impl GrantRound {
         &self.0.round.description
     }
 
-    async fn budget_fen(&self) -> i64 {
-        self.0.round.budget_fen
+    async fn budget_fen(&self) -> Fen {
+        Fen(self.0.round.budget_fen)
     }
 
     /// The most one proposal may request or be awarded.
-    async fn per_proposal_cap_fen(&self) -> i64 {
-        self.0.round.per_proposal_cap_fen
+    async fn per_proposal_cap_fen(&self) -> Fen {
+        Fen(self.0.round.per_proposal_cap_fen)
     }
 
-    async fn awarded_total_fen(&self) -> i64 {
-        self.0.round.awarded_total_fen
+    async fn awarded_total_fen(&self) -> Fen {
+        Fen(self.0.round.awarded_total_fen)
     }
 
-    async fn remaining_fen(&self) -> i64 {
-        self.0.remaining_fen()
+    async fn remaining_fen(&self) -> Fen {
+        Fen(self.0.remaining_fen())
     }
 
     async fn opens_at(&self) -> DateTime<Utc> {
@@ -247,7 +260,7 @@ pub struct GrantProposal(pub ProposalRecord);
 
 #[Object]
 impl GrantProposal {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ids::encode(PROPOSAL, self.0.proposal.id)
     }
 
@@ -305,8 +318,8 @@ impl GrantProposal {
         self.0.beneficiaries.into()
     }
 
-    async fn requested_fen(&self) -> i64 {
-        self.0.proposal.requested_fen
+    async fn requested_fen(&self) -> Fen {
+        Fen(self.0.proposal.requested_fen)
     }
 
     async fn budget_lines(&self) -> Vec<BudgetLineObject> {
@@ -322,8 +335,8 @@ impl GrantProposal {
         self.0.proposal.status.into()
     }
 
-    async fn awarded_fen(&self) -> Option<i64> {
-        self.0.proposal.awarded_fen
+    async fn awarded_fen(&self) -> Option<Fen> {
+        self.0.proposal.awarded_fen.map(Fen)
     }
 
     async fn decision_note(&self) -> &str {
@@ -493,18 +506,10 @@ impl GrantQuery {
     /// `null` for everyone else.
     async fn grant_proposal(&self, ctx: &Context<'_>, id: ID) -> Result<Option<GrantProposal>> {
         let id = ids::decode(&id, PROPOSAL, "id").extend()?;
-        let state = state(ctx)?;
-        let viewer = viewer(ctx);
         let Some(record) = ctx.data::<Loaders>()?.grant_proposal.load_one(id).await.map_err(|e| e.extend())? else {
             return Ok(None);
         };
-        let assigned = match &viewer.account {
-            Some(a) if !viewer.can_edit_organization(record.proposal.organization_id) => {
-                service::assignments_of(&state.db, a.id).await.extend()?.iter().any(|r| r.review.proposal_id == id)
-            }
-            _ => false,
-        };
-        Ok(viewer.can_read_proposal(record.proposal.organization_id, assigned).then_some(GrantProposal(record)))
+        readable_proposal(ctx, record).await
     }
 
     /// The viewer's own review assignments, newest first (at most 500).
@@ -515,13 +520,27 @@ impl GrantQuery {
     }
 }
 
+/// The proposal when the viewer may read it: staff, its organization's members and its
+/// assigned reviewers (`grantProposal(id:)` and `node(id:)` alike).
+pub(crate) async fn readable_proposal(ctx: &Context<'_>, record: ProposalRecord) -> Result<Option<GrantProposal>> {
+    let viewer = viewer(ctx);
+    let id = record.proposal.id;
+    let assigned = match &viewer.account {
+        Some(a) if !viewer.can_edit_organization(record.proposal.organization_id) => {
+            service::assignments_of(&state(ctx)?.db, a.id).await.extend()?.iter().any(|r| r.review.proposal_id == id)
+        }
+        _ => false,
+    };
+    Ok(viewer.can_read_proposal(record.proposal.organization_id, assigned).then_some(GrantProposal(record)))
+}
+
 #[derive(InputObject)]
 pub struct CreateGrantRoundInput {
     pub title: String,
     #[graphql(default)]
     pub description: String,
-    pub budget_fen: i64,
-    pub per_proposal_cap_fen: i64,
+    pub budget_fen: Fen,
+    pub per_proposal_cap_fen: Fen,
     pub opens_at: DateTime<Utc>,
     pub closes_at: DateTime<Utc>,
     pub review_ends_at: DateTime<Utc>,
@@ -539,8 +558,8 @@ pub struct UpdateGrantRoundInput {
     pub title: Option<String>,
     pub description: Option<String>,
     /// Not below what is already awarded.
-    pub budget_fen: Option<i64>,
-    pub per_proposal_cap_fen: Option<i64>,
+    pub budget_fen: Option<Fen>,
+    pub per_proposal_cap_fen: Option<Fen>,
     pub opens_at: Option<DateTime<Utc>>,
     pub closes_at: Option<DateTime<Utc>>,
     pub review_ends_at: Option<DateTime<Utc>>,
@@ -564,7 +583,7 @@ pub struct CreateGrantProposalInput {
     #[graphql(default)]
     pub beneficiaries: PeopleByGroupFigures,
     /// At most the round's per-proposal cap.
-    pub requested_fen: i64,
+    pub requested_fen: Fen,
     /// When given, they add up to `requestedFen`.
     #[graphql(default)]
     pub budget_lines: Vec<BudgetLineObject>,
@@ -581,7 +600,7 @@ pub struct UpdateGrantProposalInput {
     pub problem: Option<String>,
     pub plan: Option<String>,
     pub beneficiaries: Option<PeopleByGroupFigures>,
-    pub requested_fen: Option<i64>,
+    pub requested_fen: Option<Fen>,
     pub budget_lines: Option<Vec<BudgetLineObject>>,
     pub attachments: Option<Vec<String>>,
 }
@@ -618,7 +637,7 @@ pub struct AwardGrantProposalInput {
     pub id: ID,
     /// At most the amount requested and the round's cap; the round's awards never exceed
     /// its budget.
-    pub amount_fen: i64,
+    pub amount_fen: Fen,
     pub note: Option<String>,
 }
 
@@ -680,8 +699,8 @@ impl GrantMutation {
             RoundInput {
                 title: input.title,
                 description: input.description,
-                budget_fen: input.budget_fen,
-                per_proposal_cap_fen: input.per_proposal_cap_fen,
+                budget_fen: input.budget_fen.0,
+                per_proposal_cap_fen: input.per_proposal_cap_fen.0,
                 opens_at: input.opens_at,
                 closes_at: input.closes_at,
                 review_ends_at: input.review_ends_at,
@@ -705,8 +724,8 @@ impl GrantMutation {
             RoundPatch {
                 title: input.title,
                 description: input.description,
-                budget_fen: input.budget_fen,
-                per_proposal_cap_fen: input.per_proposal_cap_fen,
+                budget_fen: input.budget_fen.map(i64::from),
+                per_proposal_cap_fen: input.per_proposal_cap_fen.map(i64::from),
                 opens_at: input.opens_at,
                 closes_at: input.closes_at,
                 review_ends_at: input.review_ends_at,
@@ -739,7 +758,7 @@ impl GrantMutation {
                 problem: input.problem,
                 plan: input.plan,
                 beneficiaries: people(input.beneficiaries),
-                requested_fen: input.requested_fen,
+                requested_fen: input.requested_fen.0,
                 budget_lines: lines(input.budget_lines),
                 attachments: input.attachments,
             },
@@ -766,7 +785,7 @@ impl GrantMutation {
                 problem: input.problem,
                 plan: input.plan,
                 beneficiaries: input.beneficiaries.map(people),
-                requested_fen: input.requested_fen,
+                requested_fen: input.requested_fen.map(i64::from),
                 budget_lines: input.budget_lines.map(lines),
                 attachments: input.attachments,
             },
@@ -855,8 +874,9 @@ impl GrantMutation {
     ) -> Result<AwardGrantProposalPayload> {
         let state = state(ctx)?;
         let id = ids::decode(&input.id, PROPOSAL, "id").extend()?;
-        let record =
-            service::award_grant_proposal(state.ctx(), viewer(ctx), id, input.amount_fen, input.note).await.extend()?;
+        let record = service::award_grant_proposal(state.ctx(), viewer(ctx), id, input.amount_fen.0, input.note)
+            .await
+            .extend()?;
         let round = service::find_round(&state.db, record.proposal.round_id).await.extend()?;
         Ok(AwardGrantProposalPayload { proposal: GrantProposal(record), round: GrantRound(round) })
     }

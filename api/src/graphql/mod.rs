@@ -1,4 +1,5 @@
-//! The GraphQL schema: one Query/Mutation pair per domain, merged into the roots.
+//! The GraphQL schema: one Query/Mutation pair per domain, merged into the roots `Query`,
+//! `Mutation` and `Subscription` (the names clients and code generators expect).
 pub mod audit;
 pub mod common;
 pub mod connection;
@@ -25,7 +26,7 @@ use crate::config::{Environment, Limits};
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(
+pub struct Query(
     node::NodeQuery,
     identity::IdentityQuery,
     organization::OrganizationQuery,
@@ -39,7 +40,7 @@ pub struct QueryRoot(
 );
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(
+pub struct Mutation(
     identity::IdentityMutation,
     organization::OrganizationMutation,
     crowdfunding::CrowdfundingMutation,
@@ -52,14 +53,14 @@ pub struct MutationRoot(
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct SubscriptionRoot(
+pub struct Subscription(
     crowdfunding::CrowdfundingSubscription,
     event::EventSubscription,
     space::SpaceSubscription,
     audit::ActivitySubscription,
 );
 
-pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema with its limits; `state` is `None` when only the SDL is wanted.
 pub fn build_schema(state: Option<AppState>, limits: &Limits, environment: &Environment) -> AppSchema {
@@ -68,7 +69,7 @@ pub fn build_schema(state: Option<AppState>, limits: &Limits, environment: &Envi
         Some(state) => (state.settings.introspection_enabled(), state.settings.suggestions_enabled()),
         None => (development, development),
     };
-    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default())
+    let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(limits.max_depth.max(32))

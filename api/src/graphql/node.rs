@@ -1,8 +1,12 @@
 //! The Relay `Node` interface with `node(id:)` and `nodes(ids:)`.
 use async_graphql::{Context, ID, Interface, Object, Result};
 
-use super::crowdfunding::Campaign;
-use super::grants::GrantRound;
+use std::collections::HashMap;
+
+use super::crowdfunding::{Campaign, Donation};
+use super::event::Registration;
+use super::grants::{GrantProposal, GrantRound};
+use super::identity::Account;
 use super::ids;
 use super::loaders::Loaders;
 use super::organization::Organization;
@@ -28,6 +32,10 @@ pub enum Node {
     TrainingProgramme(super::event::TrainingProgramme),
     Space(Space),
     Booking(Booking),
+    Donation(Donation),
+    Registration(Registration),
+    GrantProposal(GrantProposal),
+    Account(Account),
 }
 
 #[derive(Default)]
@@ -35,13 +43,18 @@ pub struct NodeQuery;
 
 #[Object]
 impl NodeQuery {
-    /// Any object by its global ID; `null` when it does not exist.
+    /// Any object by its global ID; `null` when it does not exist or the viewer may not see
+    /// it — each type with the visibility of its own queries: a donation for its donor, staff
+    /// and reconciling partners; a registration for its registrant and the event's organizers;
+    /// a proposal for staff, its organization's members and its assigned reviewers; an account
+    /// for itself and admins.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
         let found = load_nodes(ctx, std::slice::from_ref(&id)).await?;
         Ok(found.into_iter().next().flatten())
     }
 
-    /// Many objects by global ID, in the order asked; `null` for those that do not exist.
+    /// Many objects by global ID, in the order asked; `null` for those that do not exist or
+    /// the viewer may not see (as `node`).
     async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<Node>>> {
         if ids.len() > MAX_NODES {
             return Err(AppError::bad_input("ids", format!("at most {MAX_NODES} ids")).extend());
@@ -76,6 +89,61 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
     let found_spaces = loaders.space.load_many(space_ids).await.map_err(|e| e.extend())?;
     let booking_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == super::space::BOOKING).map(|(_, r)| *r).collect();
     let found_bookings = loaders.booking.load_many(booking_ids).await.map_err(|e| e.extend())?;
+    let row_ids = |name: &str| -> Vec<i64> { parsed.iter().filter(|(t, _)| t == name).map(|(_, r)| *r).collect() };
+    let state = super::state(ctx)?;
+    // Donations: their donor, staff and reconciling partners (as `myDonations` and `Campaign.donations`).
+    let donation_ids = row_ids(super::crowdfunding::DONATION);
+    let donations: HashMap<i64, entity::donation::Model> = if donation_ids.is_empty() {
+        HashMap::new()
+    } else {
+        crate::service::crowdfunding::donations_by_ids(&state.db, &donation_ids)
+            .await
+            .map_err(|e| e.extend())?
+            .into_iter()
+            .filter(|d| viewer.can_reconcile_donations() || own(viewer, d.donor_account_id))
+            .map(|d| (d.id, d))
+            .collect()
+    };
+    // Registrations: their registrant and the event's organizers (as `myRegistrations` and
+    // `Event.registrations`).
+    let registration_ids = row_ids(super::event::REGISTRATION);
+    let mut registrations: HashMap<i64, entity::registration::Model> = HashMap::new();
+    if !registration_ids.is_empty() {
+        let rows =
+            crate::service::event::registrations_by_ids(&state.db, &registration_ids).await.map_err(|e| e.extend())?;
+        let event_rows = loaders
+            .event
+            .load_many(rows.iter().map(|r| r.event_id).collect::<Vec<_>>())
+            .await
+            .map_err(|e| e.extend())?;
+        for r in rows {
+            let organizes = event_rows.get(&r.event_id).is_some_and(|e| viewer.can_manage_event(e.organizer_id));
+            if organizes || own(viewer, r.account_id) {
+                registrations.insert(r.id, r);
+            }
+        }
+    }
+    // Proposals: as `grantProposal(id:)`.
+    let proposal_ids = row_ids(super::grants::PROPOSAL);
+    let mut proposals: HashMap<i64, GrantProposal> = HashMap::new();
+    if !proposal_ids.is_empty() {
+        let records = loaders.grant_proposal.load_many(proposal_ids).await.map_err(|e| e.extend())?;
+        for (id, record) in records {
+            if let Some(p) = super::grants::readable_proposal(ctx, record).await? {
+                proposals.insert(id, p);
+            }
+        }
+    }
+    // Accounts: the account itself and admins (who see them whole).
+    let account_ids: Vec<i64> = row_ids(super::identity::ACCOUNT)
+        .into_iter()
+        .filter(|id| viewer.is_admin() || own(viewer, Some(*id)))
+        .collect();
+    let accounts = if account_ids.is_empty() {
+        HashMap::new()
+    } else {
+        loaders.account.load_many(account_ids).await.map_err(|e| e.extend())?
+    };
     // Confirmed bookings are on the public calendar; the others only for the requester and staff.
     let visible = |b: &entity::booking::Model| {
         b.status == entity::booking::BookingStatus::Confirmed || viewer.can_see_booking_details(b.booked_by_account_id)
@@ -103,7 +171,16 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
             super::space::BOOKING => {
                 found_bookings.get(&row).filter(|b| visible(b)).cloned().map(|b| Node::Booking(Booking(b)))
             }
+            super::crowdfunding::DONATION => donations.get(&row).cloned().map(|d| Node::Donation(Donation(d))),
+            super::event::REGISTRATION => registrations.get(&row).cloned().map(|r| Node::Registration(Registration(r))),
+            super::grants::PROPOSAL => proposals.remove(&row).map(Node::GrantProposal),
+            super::identity::ACCOUNT => accounts.get(&row).cloned().map(|a| Node::Account(Account(a))),
             _ => None,
         })
         .collect())
+}
+
+/// Whether `owner` is the signed-in viewer.
+fn own(viewer: &crate::auth::Viewer, owner: Option<i64>) -> bool {
+    matches!((&viewer.account, owner), (Some(a), Some(o)) if a.id == o)
 }

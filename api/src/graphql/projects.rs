@@ -1,4 +1,5 @@
 //! Funded service projects and the impact dashboard in the schema.
+use super::common::{Count, Fen};
 use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Object, Result, ResultExt, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::project_disbursement as disbursement;
@@ -49,23 +50,23 @@ pub enum PurchaserKind {
 /// Person-times by group, with their total.
 #[derive(SimpleObject)]
 pub struct PersonTimes {
-    pub total: i64,
-    pub women: i64,
-    pub children: i64,
-    pub families: i64,
-    pub elderly: i64,
-    pub others: i64,
+    pub total: Count,
+    pub women: Count,
+    pub children: Count,
+    pub families: Count,
+    pub elderly: Count,
+    pub others: Count,
 }
 
 impl From<PeopleByGroup> for PersonTimes {
     fn from(p: PeopleByGroup) -> Self {
         Self {
-            total: p.total(),
-            women: p.women,
-            children: p.children,
-            families: p.families,
-            elderly: p.elderly,
-            others: p.others,
+            total: p.total().into(),
+            women: p.women.into(),
+            children: p.children.into(),
+            families: p.families.into(),
+            elderly: p.elderly.into(),
+            others: p.others.into(),
         }
     }
 }
@@ -142,12 +143,12 @@ impl ServiceProject {
     }
 
     /// The award, the contract amount or the campaign's money: the most it can be paid.
-    async fn funded_fen(&self) -> i64 {
-        self.0.project.funded_fen
+    async fn funded_fen(&self) -> Fen {
+        Fen(self.0.project.funded_fen)
     }
 
-    async fn disbursed_fen(&self) -> i64 {
-        self.0.project.disbursed_fen
+    async fn disbursed_fen(&self) -> Fen {
+        Fen(self.0.project.disbursed_fen)
     }
 
     async fn starts_on(&self) -> NaiveDate {
@@ -217,8 +218,8 @@ pub struct Disbursement(pub disbursement::Model);
 
 #[Object]
 impl Disbursement {
-    async fn amount_fen(&self) -> i64 {
-        self.0.amount_fen
+    async fn amount_fen(&self) -> Fen {
+        Fen(self.0.amount_fen)
     }
 
     async fn paid_on(&self) -> NaiveDate {
@@ -341,16 +342,16 @@ impl ImpactFigures {
         self.0.person_times.into()
     }
 
-    async fn person_times_from_projects(&self) -> i64 {
-        self.0.person_times_from_projects
+    async fn person_times_from_projects(&self) -> Count {
+        self.0.person_times_from_projects.into()
     }
 
-    /// From event attendance; 0 until the events domain is plugged in.
-    async fn person_times_from_events(&self) -> i64 {
-        self.0.person_times_from_events
+    /// From event attendance: checked-in registrations of events held.
+    async fn person_times_from_events(&self) -> Count {
+        self.0.person_times_from_events.into()
     }
 
-    /// Events held; 0 until the events domain is plugged in.
+    /// Published or completed events that started in the period.
     async fn events_held(&self) -> i64 {
         self.0.events_held()
     }
@@ -369,18 +370,18 @@ impl ImpactFigures {
     }
 
     /// Venture-philanthropy awards decided.
-    async fn awarded_fen(&self) -> i64 {
-        self.0.awarded_fen
+    async fn awarded_fen(&self) -> Fen {
+        Fen(self.0.awarded_fen)
     }
 
     /// Government purchases, by the date the project starts.
-    async fn contracted_fen(&self) -> i64 {
-        self.0.contracted_fen
+    async fn contracted_fen(&self) -> Fen {
+        Fen(self.0.contracted_fen)
     }
 
-    /// Raised by crowdfunding campaigns; 0 until the campaigns domain is plugged in.
-    async fn campaign_raised_fen(&self) -> i64 {
-        self.0.campaign_raised_fen
+    /// Raised by crowdfunding campaigns: confirmed donations minus refunds.
+    async fn campaign_raised_fen(&self) -> Fen {
+        Fen(self.0.campaign_raised_fen)
     }
 
     /// Projects whose period overlaps.
@@ -536,10 +537,10 @@ pub struct CreateServiceProjectInput {
     pub purchaser: Option<String>,
     pub purchaser_kind: Option<PurchaserKind>,
     pub contract_number: Option<String>,
-    pub contract_fen: Option<i64>,
+    pub contract_fen: Option<Fen>,
     /// CAMPAIGN: the campaign and the money it provides.
     pub campaign_id: Option<ID>,
-    pub funded_fen: Option<i64>,
+    pub funded_fen: Option<Fen>,
     pub starts_on: NaiveDate,
     pub ends_on: NaiveDate,
     /// At most the funding in total.
@@ -550,7 +551,7 @@ pub struct CreateServiceProjectInput {
 #[derive(InputObject)]
 pub struct RecordDisbursementInput {
     pub project_id: ID,
-    pub amount_fen: i64,
+    pub amount_fen: Fen,
     pub paid_on: NaiveDate,
     pub note: Option<String>,
 }
@@ -639,13 +640,13 @@ impl ProjectMutation {
                 purchaser: required(input.purchaser, "purchaser", "GOVERNMENT_PURCHASE")?,
                 purchaser_kind: required(input.purchaser_kind, "purchaserKind", "GOVERNMENT_PURCHASE")?.into(),
                 contract_number: required(input.contract_number, "contractNumber", "GOVERNMENT_PURCHASE")?,
-                contract_fen: required(input.contract_fen, "contractFen", "GOVERNMENT_PURCHASE")?,
+                contract_fen: required(input.contract_fen.map(i64::from), "contractFen", "GOVERNMENT_PURCHASE")?,
             },
             FundingSource::Campaign => {
                 let id = required(input.campaign_id, "campaignId", "CAMPAIGN")?;
                 Funding::Campaign {
                     campaign_id: ids::decode(&id, "Campaign", "campaignId").extend()?,
-                    funded_fen: required(input.funded_fen, "fundedFen", "CAMPAIGN")?,
+                    funded_fen: required(input.funded_fen.map(i64::from), "fundedFen", "CAMPAIGN")?,
                 }
             }
         };
@@ -676,7 +677,7 @@ impl ProjectMutation {
         let state = state(ctx)?;
         let id = ids::decode(&input.project_id, PROJECT, "projectId").extend()?;
         let (record, entry) =
-            service::pay_tranche(state.ctx(), viewer(ctx), id, input.amount_fen, input.paid_on, input.note)
+            service::pay_tranche(state.ctx(), viewer(ctx), id, input.amount_fen.0, input.paid_on, input.note)
                 .await
                 .extend()?;
         Ok(RecordDisbursementPayload { project: ServiceProject(record), disbursement: Disbursement(entry) })

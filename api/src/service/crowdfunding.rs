@@ -964,6 +964,10 @@ fn accepting_donations(c: &campaign::Model, now: DateTime<Utc>) -> AppResult<()>
     }
 }
 
+pub async fn donations_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<donation::Model>> {
+    Ok(donation::Entity::find().filter(donation::Column::Id.is_in(ids.iter().copied())).all(db).await?)
+}
+
 pub async fn find_donation(db: &impl ConnectionTrait, id: i64) -> AppResult<donation::Model> {
     donation::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("donation".into()))
 }

@@ -1299,8 +1299,7 @@ pub async fn register(ctx: Ctx<'_>, actor: &Actor, input: NewRegistration) -> Ap
     if duplicate.one(&txn).await?.is_some() {
         return Err(AppError::conflict("ALREADY_REGISTERED", "already registered for this event"));
     }
-    // Taken under the lock, so queue order is the order registrations got the lock.
-    let queued_at = super::now();
+    let queued_at = queue_time(&txn, event.id).await?;
     let status = if event.requires_approval {
         RegistrationStatus::Pending
     } else if event.seats_taken + input.party_size <= event.capacity {
@@ -1334,8 +1333,8 @@ pub async fn register(ctx: Ctx<'_>, actor: &Actor, input: NewRegistration) -> Ap
         id_doc_purged_at: Set(None),
         decided_at: Set(None),
         cancelled_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
+        created_at: Set(queued_at),
+        updated_at: Set(queued_at),
         ..Default::default()
     }
     .insert(&txn)
@@ -1350,6 +1349,25 @@ pub async fn register(ctx: Ctx<'_>, actor: &Actor, input: NewRegistration) -> Ap
     };
     ctx.commit(txn, actor, vec![registration_event(kind, &row)]).await?;
     Ok((row, false))
+}
+
+/// The time a registration joins the event's queue, which is also the `registeredAt` the API
+/// shows: taken under the event's row lock and strictly after the event's latest registration,
+/// so these times order registrations exactly as they got the lock — confirmation order and
+/// waitlist order — even when instances' clocks disagree or a clock steps back.
+async fn queue_time(db: &impl ConnectionTrait, event_id: i64) -> AppResult<DateTime<Utc>> {
+    let now = super::now();
+    let latest = registration::Entity::find()
+        .filter(registration::Column::EventId.eq(event_id))
+        .order_by_desc(registration::Column::QueuedAt)
+        .order_by_desc(registration::Column::Id)
+        .one(db)
+        .await?
+        .map(|r| r.queued_at);
+    Ok(match latest {
+        Some(latest) if latest >= now => latest + Duration::microseconds(1),
+        _ => now,
+    })
 }
 
 async fn take_seats(db: &impl ConnectionTrait, event_id: i64, persons: i32) -> AppResult<()> {

@@ -64,15 +64,15 @@ pub struct Figures {
     /// Person-times served, all sources, by group.
     pub person_times: PeopleByGroup,
     pub person_times_from_projects: i64,
-    /// From event attendance (plugged in by the events domain).
+    /// From event attendance (`event_contributions`).
     pub person_times_from_events: i64,
-    /// Events held, by kind (plugged in by the events domain).
+    /// Events held, by kind (`event_contributions`).
     pub events_by_kind: Vec<(String, i64)>,
     /// Stage transitions that took effect, by the stage entered (joining counts).
     pub stage_changes: Vec<(Stage, i64)>,
     pub awarded_fen: i64,
     pub contracted_fen: i64,
-    /// Raised by crowdfunding campaigns (plugged in by the campaigns domain).
+    /// Raised by crowdfunding campaigns (`campaign_contributions`).
     pub campaign_raised_fen: i64,
     /// Projects whose period overlaps.
     pub projects_active: i64,
