@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use entity::{account, event_consumer, notification};
+use entity::{account, notification};
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sea_orm::sea_query::Expr;
@@ -29,7 +29,7 @@ use sea_orm::{
 };
 
 use crate::error::AppResult;
-use crate::events::{EventLog, Position, log};
+use crate::events::{EventLog, Position, consumer, log};
 use crate::service::notifications as rules;
 
 /// The durable consumer name.
@@ -74,27 +74,11 @@ pub fn spawn(
 }
 
 async fn saved(db: &impl ConnectionTrait) -> AppResult<Option<Position>> {
-    Ok(event_consumer::Entity::find_by_id(CONSUMER).one(db).await?.map(|r| Position { tx: r.tx, id: r.event_id }))
+    consumer::saved(db, CONSUMER).await
 }
 
 async fn save(db: &impl ConnectionTrait, position: Position) -> AppResult<()> {
-    let backend = db.get_database_backend();
-    let p = match backend {
-        DatabaseBackend::Postgres => ["$1", "$2", "$3", "$4"],
-        _ => ["?", "?", "?", "?"],
-    };
-    let sql = format!(
-        "INSERT INTO event_consumers (name, tx, event_id, updated_at) VALUES ({}, {}, {}, {}) ON CONFLICT (name) DO UPDATE \
-         SET tx = excluded.tx, event_id = excluded.event_id, updated_at = excluded.updated_at",
-        p[0], p[1], p[2], p[3]
-    );
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [CONSUMER.into(), position.tx.into(), position.id.into(), crate::service::now().into()],
-    ))
-    .await?;
-    Ok(())
+    consumer::save(db, CONSUMER, position).await
 }
 
 async fn consume(
@@ -173,22 +157,10 @@ async fn round(
         return Ok(Some(0));
     }
     let txn = writes.begin().await?;
-    let backend = txn.get_database_backend();
-    if backend == DatabaseBackend::Postgres {
-        let locked = txn
-            .query_one_raw(Statement::from_string(
-                backend,
-                format!("SELECT pg_try_advisory_xact_lock({LOCK}) AS locked"),
-            ))
-            .await?
-            .map(|row| row.try_get::<bool>("", "locked"))
-            .transpose()?
-            .unwrap_or(false);
-        if !locked {
-            txn.rollback().await?;
-            *read_to = None;
-            return Ok(None);
-        }
+    if !consumer::try_lock(&txn, LOCK).await? {
+        txn.rollback().await?;
+        *read_to = None;
+        return Ok(None);
     }
     // Rows are unique per (person, event): another instance that wrote them first wins.
     let written = rules::insert(&txn, rows).await?;

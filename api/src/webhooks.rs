@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use entity::{domain_event, event_consumer, webhook_attempt, webhook_delivery, webhook_endpoint};
+use entity::{domain_event, webhook_attempt, webhook_delivery, webhook_endpoint};
 use futures::StreamExt;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -33,7 +33,7 @@ use sea_orm::{
 
 use crate::config::WebhookSettings;
 use crate::error::AppResult;
-use crate::events::{EventLog, Position, log};
+use crate::events::{EventLog, Position, consumer, log};
 use crate::service::webhooks::{self as rules, FAILED, PENDING, SUCCEEDED};
 
 /// The durable consumer name of the fan-out.
@@ -112,28 +112,11 @@ enum Round {
 }
 
 async fn saved_position(db: &impl ConnectionTrait) -> AppResult<Option<Position>> {
-    Ok(event_consumer::Entity::find_by_id(CONSUMER).one(db).await?.map(|r| Position { tx: r.tx, id: r.event_id }))
+    consumer::saved(db, CONSUMER).await
 }
 
 async fn save(db: &impl ConnectionTrait, position: Position) -> AppResult<()> {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DatabaseBackend::Postgres => {
-            "INSERT INTO event_consumers (name, tx, event_id, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, event_id = excluded.event_id, updated_at = excluded.updated_at"
-        }
-        _ => {
-            "INSERT INTO event_consumers (name, tx, event_id, updated_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, event_id = excluded.event_id, updated_at = excluded.updated_at"
-        }
-    };
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [CONSUMER.into(), position.tx.into(), position.id.into(), crate::service::now().into()],
-    ))
-    .await?;
-    Ok(())
+    consumer::save(db, CONSUMER, position).await
 }
 
 async fn enabled_endpoints(db: &impl ConnectionTrait) -> AppResult<Vec<webhook_endpoint::Model>> {
@@ -190,22 +173,10 @@ async fn fan_out(connections: &Connections, idle_since: &mut Option<Instant>) ->
         .collect();
     let writes = &connections.writes;
     let txn = writes.begin().await?;
-    let backend = txn.get_database_backend();
-    if backend == DatabaseBackend::Postgres {
-        let locked = txn
-            .query_one_raw(Statement::from_string(
-                backend,
-                format!("SELECT pg_try_advisory_xact_lock({FAN_OUT_LOCK}) AS locked"),
-            ))
-            .await?
-            .map(|row| row.try_get::<bool>("", "locked"))
-            .transpose()?
-            .unwrap_or(false);
-        if !locked {
-            // Another instance is at it.
-            txn.rollback().await?;
-            return Ok(Round::Done);
-        }
+    if !consumer::try_lock(&txn, FAN_OUT_LOCK).await? {
+        // Another instance is at it.
+        txn.rollback().await?;
+        return Ok(Round::Done);
     }
     // Under the lock (or SQLite's one writer): only from where the position still is.
     if saved_position(&txn).await? != Some(position) {

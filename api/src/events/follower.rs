@@ -17,8 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use entity::{domain_event, event_consumer};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{DatabaseConnection, EntityTrait, Set};
+use sea_orm::{DatabaseConnection, EntityTrait};
 use tokio::sync::{Notify, broadcast};
 
 use super::coherence;
@@ -245,25 +244,7 @@ async fn run(
 
 /// Records a durable consumer's position (only forward).
 pub async fn save_position(db: &DatabaseConnection, consumer: &str, position: Position) {
-    let row = event_consumer::ActiveModel {
-        name: Set(consumer.to_owned()),
-        tx: Set(position.tx),
-        event_id: Set(position.id),
-        updated_at: Set(crate::service::now()),
-    };
-    let result = event_consumer::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(event_consumer::Column::Name)
-                .update_columns([
-                    event_consumer::Column::Tx,
-                    event_consumer::Column::EventId,
-                    event_consumer::Column::UpdatedAt,
-                ])
-                .to_owned(),
-        )
-        .exec(db)
-        .await;
-    if let Err(e) = result {
+    if let Err(e) = super::consumer::save(db, consumer, position).await {
         tracing::warn!(error = %e, consumer, "cannot save a consumer position");
     }
 }

@@ -9,6 +9,7 @@
 //! no event is seen only when cached entries expire (`INCUBASE_CACHE_TTL_SECS`).
 pub mod audit;
 pub mod coherence;
+pub mod consumer;
 pub mod follower;
 pub mod kinds;
 pub mod live;

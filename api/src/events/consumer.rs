@@ -1,0 +1,48 @@
+//! What durable consumers of the log share: their saved position (a row of
+//! `event_consumers`) and, on PostgreSQL, the lock that lets one instance work at a time.
+use entity::event_consumer;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, Set, Statement};
+
+use super::log::Position;
+use crate::error::AppResult;
+
+/// Where the consumer `name` stopped; `None` before its first save.
+pub async fn saved(db: &impl ConnectionTrait, name: &str) -> AppResult<Option<Position>> {
+    Ok(event_consumer::Entity::find_by_id(name).one(db).await?.map(|r| Position { tx: r.tx, id: r.event_id }))
+}
+
+/// Records the consumer `name`'s position (in `db`'s transaction, when it is one).
+pub async fn save(db: &impl ConnectionTrait, name: &str, position: Position) -> AppResult<()> {
+    let row = event_consumer::ActiveModel {
+        name: Set(name.to_owned()),
+        tx: Set(position.tx),
+        event_id: Set(position.id),
+        updated_at: Set(crate::service::now()),
+    };
+    event_consumer::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(event_consumer::Column::Name)
+                .update_columns([
+                    event_consumer::Column::Tx,
+                    event_consumer::Column::EventId,
+                    event_consumer::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Takes the transaction-scoped advisory lock `key` on PostgreSQL without waiting; `false`
+/// when another instance holds it. SQLite has one writer: always `true`.
+pub async fn try_lock(txn: &DatabaseTransaction, key: i64) -> AppResult<bool> {
+    let backend = txn.get_database_backend();
+    if backend != DatabaseBackend::Postgres {
+        return Ok(true);
+    }
+    let sql = format!("SELECT pg_try_advisory_xact_lock({key}) AS locked");
+    let row = txn.query_one_raw(Statement::from_string(backend, sql)).await?;
+    Ok(row.map(|row| row.try_get::<bool>("", "locked")).transpose()?.unwrap_or(false))
+}
