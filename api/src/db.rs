@@ -49,6 +49,16 @@ pub async fn connect_background(settings: &Settings) -> Result<DatabaseConnectio
 }
 
 pub async fn connect(settings: &Settings, metrics: Arc<Metrics>) -> Result<DatabaseConnection, DbErr> {
+    Ok(connect_pool(settings, metrics).await?.0)
+}
+
+/// The server's pool twice: the handle requests use, whose statements are counted, and an
+/// uncounted handle on the same connections for background writers (on SQLite there is one
+/// writer connection, which they must share with the requests).
+pub async fn connect_pool(
+    settings: &Settings,
+    metrics: Arc<Metrics>,
+) -> Result<(DatabaseConnection, DatabaseConnection), DbErr> {
     let url = &settings.database_url;
     let mut options = ConnectOptions::new(url.clone());
     options
@@ -69,13 +79,14 @@ pub async fn connect(settings: &Settings, metrics: Arc<Metrics>) -> Result<Datab
         });
     }
     let mut db = Database::connect(options).await?;
+    let unmetered = db.clone();
     db.set_metric_callback(move |info| {
         metrics.sql_statements.fetch_add(1, Ordering::Relaxed);
         if info.failed {
             metrics.sql_failures.fetch_add(1, Ordering::Relaxed);
         }
     });
-    Ok(db)
+    Ok((db, unmetered))
 }
 
 /// `sqlite://data/incubase.db?mode=rwc` needs `data/` to exist.

@@ -171,7 +171,7 @@ async fn purge_hourly(state: AppState) {
 /// Database and cache from settings, without migrating or listening.
 pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
     let metrics = Arc::new(Metrics::default());
-    let db = db::connect(&settings, metrics.clone()).await?;
+    let (db, background_db) = db::connect_pool(&settings, metrics.clone()).await?;
     let cache = match &settings.redis_url {
         _ if !settings.cache_enabled => Cache::disabled(),
         Some(url) => Cache::redis(url, &settings.cache_prefix, settings.cache_ttl, settings.cache_timeout)?,
@@ -199,6 +199,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         cors,
         documents: Arc::default(),
         db,
+        background_db,
         cache,
         settings: Arc::new(settings),
         metrics,
@@ -249,10 +250,10 @@ async fn follow_edge(state: AppState) {
 }
 
 /// The webhooks' connections: a background one of their own, but SQLite's writes go through
-/// the server's pool (see `crate::webhooks::Connections`).
+/// the server's pool, uncounted (see `crate::webhooks::Connections`).
 async fn webhook_connections(state: &AppState) -> Result<crate::webhooks::Connections, sea_orm::DbErr> {
     let reads = db::connect_background(&state.settings).await?;
-    let writes = if state.settings.is_postgres() { reads.clone() } else { state.db.clone() };
+    let writes = if state.settings.is_postgres() { reads.clone() } else { state.background_db.clone() };
     Ok(crate::webhooks::Connections { reads, writes })
 }
 

@@ -18,6 +18,9 @@ use crate::service::trusted_documents::DocumentStore;
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
+    /// The same pool as `db`, its statements not counted as the requests': what background
+    /// writers use on SQLite, whose one writer connection they share.
+    pub background_db: DatabaseConnection,
     pub cache: Cache,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,

@@ -357,7 +357,7 @@ async fn native_tls_speaks_http1_http2_and_websockets_and_reloads_on_sighup() {
         let (got, body) =
             post_https(port, &first_der, h2, None, "{ __typename }", json!({})).await.expect("https answers");
         assert_eq!(got, version);
-        assert_eq!(body["data"]["__typename"], "QueryRoot", "{body}");
+        assert_eq!(body["data"]["__typename"], "Query", "{body}");
     }
     // Plain HTTP on the TLS port gets nothing.
     assert!(app.client.post(app.url("/graphql")).json(&json!({ "query": "{ __typename }" })).send().await.is_err());
