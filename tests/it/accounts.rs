@@ -244,6 +244,29 @@ async fn reset_race(backend: Backend) {
         .await
         .expect("count");
     assert_eq!(reset_events, 1);
+
+    // Tokens issued at the same time: the row per account and purpose keeps exactly one live.
+    let issued = futures::future::join_all((0..6).map(|_| {
+        issue_token(&app.state.db, person.id, TokenPurpose::PasswordReset, &person.email, Duration::from_secs(600))
+    }))
+    .await;
+    let tokens: Vec<String> = issued.into_iter().map(|t| t.expect("token")).collect();
+    let mut live = 0;
+    for token in &tokens {
+        let row = entity::account_token::Entity::find()
+            .filter(entity::account_token::Column::TokenHash.eq(api::service::identity::sha256_hex(token)))
+            .one(&app.state.db)
+            .await
+            .expect("db");
+        live += usize::from(row.is_some());
+    }
+    assert_eq!(live, 1, "one live token of the six");
+    let rows = entity::account_token::Entity::find()
+        .filter(entity::account_token::Column::AccountId.eq(person.id))
+        .count(&app.state.db)
+        .await
+        .expect("count");
+    assert_eq!(rows, 1);
 }
 
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
