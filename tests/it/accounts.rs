@@ -406,10 +406,28 @@ async fn giver(app: &TestApp) -> Giver {
         donate_confirmed(app, &person, &campaign, 2_500).await,
     ];
     let other_gift = donate_confirmed(app, &other, &campaign, 700).await;
-    let event = published_event(app, &org, Span::days(5), json!({ "capacity": 1, "title": "家庭教育沙龙" })).await;
-    let seat = register_as(app, &person, json!({ "eventId": event, "privacyConsent": true })).await;
+    let event = published_event(
+        app,
+        &org,
+        Span::days(5),
+        json!({ "capacity": 1, "title": "两岸家庭教育交流", "kind": "EXCHANGE", "requiresIdentityDocument": true }),
+    )
+    .await;
+    let seat = register_as(
+        app,
+        &person,
+        json!({ "eventId": event, "privacyConsent": true,
+            "identityDocument": { "type": "MAINLAND_ID", "number": "35020319900101123x" } }),
+    )
+    .await;
     assert_eq!(seat["data"]["register"]["registration"]["status"], "CONFIRMED", "{seat}");
-    let queued = register_as(app, &other, json!({ "eventId": event, "privacyConsent": true })).await;
+    let queued = register_as(
+        app,
+        &other,
+        json!({ "eventId": event, "privacyConsent": true,
+            "identityDocument": { "type": "PASSPORT", "number": "E12345678" } }),
+    )
+    .await;
     assert_eq!(queued["data"]["register"]["registration"]["status"], "WAITLISTED", "{queued}");
     let waiting = queued["data"]["register"]["registration"]["id"].as_str().expect("id").to_owned();
     let room = crate::spaces::space(app, "账户测试活动室", 10, json!({})).await;
@@ -508,6 +526,15 @@ async fn delete_keeps_money_exact(backend: Backend) {
     assert!(
         registration.name == "已注销用户" && registration.status == entity::registration::RegistrationStatus::Cancelled
     );
+    assert!(registration.id_doc_number.is_none() && registration.id_doc_purged_at.is_some(), "{registration:?}");
+    // The neighbour's document is theirs and stays.
+    let theirs = entity::registration::Entity::find()
+        .filter(entity::registration::Column::AccountId.eq(g.other.id))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(theirs.id_doc_number.is_some());
     let again = app
         .gql_as(
             &Credentials::anonymous(),
@@ -522,7 +549,6 @@ async fn delete_keeps_money_exact(backend: Backend) {
     })
     .await;
     assert!(told, "{:?}", mails_to(&mails, &g.person.email));
-    let _ = g.other;
 }
 
 async fn export_is_own_data(backend: Backend) {
@@ -552,7 +578,9 @@ async fn export_is_own_data(backend: Backend) {
     assert_eq!(exported, expected);
     assert!(data["donations"].as_array().unwrap().iter().all(|d| d["receiptNumber"].is_string()));
     assert_eq!(data["registrations"].as_array().unwrap().len(), 1);
-    assert_eq!(data["registrations"][0]["event"], "家庭教育沙龙");
+    assert_eq!(data["registrations"][0]["event"], "两岸家庭教育交流");
+    let document = data["registrations"][0]["identityDocumentNumber"].as_str().expect("masked number");
+    assert!(document.starts_with("35") && document.contains("****") && !document.contains("19900101"), "{document}");
     assert_eq!(data["registrations"][0]["name"], "giver");
     assert_eq!(data["registrations"][0]["status"], "CONFIRMED");
     assert_eq!(data["bookings"].as_array().unwrap().len(), 1);

@@ -498,6 +498,13 @@ async fn erase(ctx: Ctx<'_>, actor: &Actor, account_id: i64) -> AppResult<Deleti
 
     let (registrations_cancelled, cancelled) = super::event::cancel_future_registrations(&txn, current.id, now).await?;
     events.extend(cancelled);
+    // Documents are erased as the retention purge erases them: number gone, time recorded.
+    registration::Entity::update_many()
+        .col_expr(registration::Column::IdDocPurgedAt, Expr::val(Some(now)))
+        .filter(registration::Column::AccountId.eq(current.id))
+        .filter(registration::Column::IdDocNumber.is_not_null())
+        .exec(&txn)
+        .await?;
     registration::Entity::update_many()
         .col_expr(registration::Column::Name, Expr::val(DELETED_NAME))
         .col_expr(registration::Column::Phone, Expr::val(Option::<String>::None))
