@@ -101,6 +101,7 @@ both_backends! {
     changing_the_password_ends_other_sessions => change_password;
     verifying_and_changing_the_email_address => verify_and_change_email;
     deleting_an_account_keeps_campaign_totals_and_receipts_exact => delete_keeps_money_exact;
+    a_deletion_racing_a_cancellation_moves_the_waitlist_in_order => delete_races_cancel;
     data_export_holds_the_persons_records_and_nothing_of_others => export_is_own_data;
 }
 
@@ -549,6 +550,42 @@ async fn delete_keeps_money_exact(backend: Backend) {
     })
     .await;
     assert!(told, "{:?}", mails_to(&mails, &g.person.email));
+}
+
+async fn delete_races_cancel(backend: Backend) {
+    let (app, _mails) = mail_app(backend, |_| {}).await;
+    let org = crate::events::organizer(&app).await;
+    let event = published_event(&app, &org, Span::days(4), json!({ "capacity": 2 })).await;
+    let mut people = Vec::new();
+    for label in ["leaving", "cancelling", "first-waiting", "second-waiting", "third-waiting"] {
+        let person = app.account(label, &[Role::Donor]).await;
+        let r = register_as(&app, &person, json!({ "eventId": event, "privacyConsent": true })).await;
+        let id = r["data"]["register"]["registration"]["id"].as_str().expect("registration").to_owned();
+        people.push((person, id));
+    }
+    let (leaving, cancelling) = (Credentials::account(&people[0].0), Credentials::account(&people[1].0));
+    let delete = app.gql_as(
+        &leaving,
+        "mutation($i: DeleteAccountInput!) { deleteAccount(input: $i) { registrationsCancelled } }",
+        json!({ "i": { "password": PASSWORD } }),
+    );
+    let cancel = app.gql_as(
+        &cancelling,
+        "mutation($i: CancelRegistrationInput!) { cancelRegistration(input: $i) { registration { status } } }",
+        json!({ "i": { "id": people[1].1 } }),
+    );
+    let (deleted, cancelled) = tokio::join!(delete, cancel);
+    assert_eq!(deleted["data"]["deleteAccount"]["registrationsCancelled"], 1, "{deleted}");
+    assert!(cancelled.get("errors").is_none(), "{cancelled}");
+    let mut statuses = Vec::new();
+    for (_, id) in &people {
+        let r =
+            app.ok("query($id: ID!) { node(id: $id) { ... on Registration { status } } }", json!({ "id": id })).await;
+        statuses.push(r["node"]["status"].as_str().expect("status").to_owned());
+    }
+    assert_eq!(statuses, ["CANCELLED", "CANCELLED", "CONFIRMED", "CONFIRMED", "WAITLISTED"], "in waitlist order");
+    let seats = app.ok("query($id: ID!) { event(id: $id) { seats { taken } } }", json!({ "id": event })).await;
+    assert_eq!(seats["event"]["seats"]["taken"], 2, "{seats}");
 }
 
 async fn export_is_own_data(backend: Backend) {
