@@ -21,22 +21,21 @@ pub fn tags(kind: EventKind, aggregate_id: i64, payload: &Value) -> Vec<String> 
     let event = || entity(Entity::Event, id_in(payload, "eventId"));
     let list = |t: &str| Some(t.to_owned());
     let found: Vec<Option<String>> = match kind {
-        // Accounts, sessions, keys and memberships are never cached.
-        AccountCreated
-        | AccountSignedIn
-        | SessionRefreshed
-        | AccountSignedOut
-        | AccountSessionsRevoked
-        | AccountRolesChanged
-        | ApiKeyCreated
-        | ApiKeyRevoked
-        | MemberInvited
-        | MemberAdded
-        | MemberRoleChanged
-        | MemberRemoved => vec![],
+        // A new account or session has nothing cached yet; keys and invitations are read
+        // uncached.
+        AccountCreated | AccountSignedIn | ApiKeyCreated | ApiKeyRevoked | MemberInvited => vec![],
+        // What ends a session (a refresh retires the old one) or changes what a session may
+        // do: the account's cached sessions.
+        SessionRefreshed | AccountSignedOut | AccountSessionsRevoked | AccountRolesChanged => {
+            vec![Some(tags::account(aggregate_id))]
+        }
+        MemberAdded | MemberRoleChanged | MemberRemoved => vec![id_in(payload, "accountId").map(tags::account)],
 
         // A new organization joins lists and the stage counts of the dashboard.
-        OrganizationCreated => vec![list(tags::ORGANIZATIONS), list(tags::IMPACT)],
+        // An applicant becomes the new organization's owner: their sessions' memberships too.
+        OrganizationCreated => {
+            vec![list(tags::ORGANIZATIONS), list(tags::IMPACT), id_in(payload, "ownerAccountId").map(tags::account)]
+        }
         OrganizationUpdated => vec![entity(Entity::Organization, Some(aggregate_id)), list(tags::ORGANIZATIONS)],
         // Stage counts and stage changes are figures of the dashboard.
         OrganizationStageChanged => {
