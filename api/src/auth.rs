@@ -14,6 +14,8 @@ use crate::service::identity::{ApiScope, Role};
 #[derive(Clone, Debug)]
 pub struct AccountViewer {
     pub id: i64,
+    /// The session the access token belongs to (what "this session" is when others end).
+    pub session_id: Option<i64>,
     pub email: String,
     pub display_name: String,
     pub roles: Vec<Role>,
@@ -121,6 +123,24 @@ impl Viewer {
 
     pub fn require_account(&self) -> AppResult<&AccountViewer> {
         self.account.as_ref().ok_or_else(|| self.deny("do this without signing in"))
+    }
+
+    // ------------------------------------------------------------ one's own account
+
+    /// Asking for a password reset, resetting with a mailed token and verifying an address
+    /// with a mailed token: anyone, signed in or not, with or without a partner key. The
+    /// mailbox (and the token it received) is the proof; nothing is said about whether an
+    /// address has an account.
+    pub fn may_recover_account(&self) -> AppResult<()> {
+        Ok(())
+    }
+
+    /// Changing one's password or email, asking for a verification mail, downloading one's
+    /// data and deleting one's account: the person, signed in (a partner frontend acting for
+    /// them sends their token). These act on the caller's own account only, admins included;
+    /// the commands also ask for the current password where it matters.
+    pub fn require_own_account(&self, what: &str) -> AppResult<&AccountViewer> {
+        self.account.as_ref().ok_or_else(|| self.deny(what))
     }
 
     pub fn require_staff(&self, what: &str) -> AppResult<()> {

@@ -111,6 +111,37 @@ pub struct Settings {
     pub smtp_url: Option<String>,
     /// `INCUBASE_SMTP_FROM`: the sender of notification emails.
     pub smtp_from: String,
+    pub accounts: AccountSettings,
+}
+
+/// Recovering and controlling accounts: how long mailed tokens live, how often they may be
+/// asked for, and where the mails' links point.
+#[derive(Clone, Debug)]
+pub struct AccountSettings {
+    /// A password reset token's life (`INCUBASE_PASSWORD_RESET_TTL_SECS`, 30 minutes).
+    pub password_reset_ttl: Duration,
+    /// An email verification or email change token's life (`INCUBASE_EMAIL_TOKEN_TTL_HOURS`, 24).
+    pub email_token_ttl: Duration,
+    /// Account mails asked for per address mailed, per hour (`INCUBASE_ACCOUNT_MAILS_PER_EMAIL_PER_HOUR`, 5).
+    pub mails_per_email_per_hour: u32,
+    /// Account mails asked for per client address, per hour (`INCUBASE_ACCOUNT_MAILS_PER_ADDRESS_PER_HOUR`, 30).
+    pub mails_per_address_per_hour: u32,
+    /// The page of the federation's site that takes the tokens (`INCUBASE_ACCOUNT_LINK_URL`,
+    /// e.g. `https://www.example.org/account`): mails link to `<url>/reset-password?token=…` and
+    /// `<url>/verify-email?token=…`. Unset: mails show the token to paste.
+    pub link_url: Option<String>,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self {
+            password_reset_ttl: Duration::from_secs(30 * 60),
+            email_token_ttl: Duration::from_secs(24 * 3600),
+            mails_per_email_per_hour: 5,
+            mails_per_address_per_hour: 30,
+            link_url: None,
+        }
+    }
 }
 
 /// How partner webhooks are delivered.
@@ -292,6 +323,7 @@ impl Settings {
             webhooks: WebhookSettings::default(),
             smtp_url: None,
             smtp_from: "妇女社会组织孵化基地 <noreply@incubase.local>".to_owned(),
+            accounts: AccountSettings::default(),
         }
     }
 
@@ -532,6 +564,27 @@ impl Settings {
                 ));
             }
             s.smtp_from = v;
+        }
+        if let Some(v) = get("INCUBASE_PASSWORD_RESET_TTL_SECS") {
+            s.accounts.password_reset_ttl =
+                Duration::from_secs(parse_positive("INCUBASE_PASSWORD_RESET_TTL_SECS", &v)?);
+        }
+        if let Some(v) = get("INCUBASE_EMAIL_TOKEN_TTL_HOURS") {
+            s.accounts.email_token_ttl =
+                Duration::from_secs(parse_positive::<u64>("INCUBASE_EMAIL_TOKEN_TTL_HOURS", &v)? * 3600);
+        }
+        if let Some(v) = get("INCUBASE_ACCOUNT_MAILS_PER_EMAIL_PER_HOUR") {
+            s.accounts.mails_per_email_per_hour = parse_positive("INCUBASE_ACCOUNT_MAILS_PER_EMAIL_PER_HOUR", &v)?;
+        }
+        if let Some(v) = get("INCUBASE_ACCOUNT_MAILS_PER_ADDRESS_PER_HOUR") {
+            s.accounts.mails_per_address_per_hour = parse_positive("INCUBASE_ACCOUNT_MAILS_PER_ADDRESS_PER_HOUR", &v)?;
+        }
+        if let Some(v) = get("INCUBASE_ACCOUNT_LINK_URL") {
+            let url = v.trim().trim_end_matches('/').to_owned();
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(invalid("INCUBASE_ACCOUNT_LINK_URL", &v, "expected https://…"));
+            }
+            s.accounts.link_url = Some(url);
         }
         if let Some(v) = get("INCUBASE_WEBHOOK_ALLOW_PRIVATE") {
             s.webhooks.allow_private = parse_bool("INCUBASE_WEBHOOK_ALLOW_PRIVATE", &v)?;

@@ -37,6 +37,7 @@ pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
         route = route.at("/debug/panic", get(debug_panic));
     }
     let report = Cors { inner: get(impact_csv.data(state.clone())), state: state.clone() };
+    let export = Cors { inner: get(account_export.data(state.clone())), state: state.clone() };
     route
         .at("/", get(graphiql.data(state.clone())))
         .at(crate::graphiql::ASSET_ROUTE, get(crate::graphiql::asset))
@@ -46,6 +47,7 @@ pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
         .at("/ready", get(ready.data(state.clone())))
         .at("/metrics", get(metrics_text.data(state.clone())))
         .at("/reports/impact.csv", report)
+        .at("/account/export", export)
         .with(crate::proxy::ResolveClient { proxies: state.settings.trusted_proxies.clone() })
         .with(CatchPanic::new().with_handler(|_| {
             tracing::error!("a request handler panicked");
@@ -209,6 +211,53 @@ async fn impact_csv(req: &Request, state: poem::web::Data<&AppState>) -> Respons
             error_response(StatusCode::BAD_REQUEST, &message, "BAD_USER_INPUT")
         }
         Err(error) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error", error.code()),
+    }
+}
+
+/// The signed-in person's data as a JSON download (`Authorization: Bearer <access token>`):
+/// profile, memberships, registrations, bookings and donations. Never cached.
+#[handler]
+async fn account_export(req: &Request, state: poem::web::Data<&AppState>) -> Response {
+    let authorization = req.header(header::AUTHORIZATION).map(str::to_owned);
+    let api_key = req.header("x-api-key").map(str::to_owned);
+    let sender = Sender::of(req);
+    let credentials =
+        Presented { authorization: authorization.as_deref(), api_key: api_key.as_deref(), sender: &sender };
+    let viewer = match authenticate(&state, credentials).await {
+        Ok(viewer) => viewer,
+        Err(AppError::ServiceUnavailable(m)) => {
+            return error_response(StatusCode::SERVICE_UNAVAILABLE, &m, "SERVICE_UNAVAILABLE");
+        }
+        Err(error @ AppError::Refused { .. }) => return app_error_response(StatusCode::FORBIDDEN, &error),
+        Err(_) => {
+            return error_response(
+                StatusCode::UNAUTHORIZED,
+                "the access token or API key is invalid, expired or revoked",
+                "UNAUTHENTICATED",
+            );
+        }
+    };
+    match crate::service::account::export(&state.db, &viewer).await {
+        Ok(data) => {
+            let id = data["profile"]["id"].as_i64().unwrap_or_default();
+            Response::builder()
+                .content_type("application/json; charset=utf-8")
+                .header(header::CACHE_CONTROL, "no-store")
+                .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"incubase-account-{id}.json\""))
+                .body(data.to_string())
+        }
+        Err(error @ (AppError::Unauthenticated | AppError::Forbidden(_))) => {
+            let status = if matches!(error, AppError::Unauthenticated) {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            error_response(status, &error.to_string(), error.code())
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "the data export failed");
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error", error.code())
+        }
     }
 }
 
@@ -502,6 +551,7 @@ async fn authenticate(state: &AppState, presented: Presented<'_>) -> AppResult<V
             let account = identity::account_for_access_token(&state.db, &state.tokens, cache, token).await?;
             viewer.account = Some(AccountViewer {
                 id: account.id,
+                session_id: Some(account.session_id),
                 email: account.email,
                 display_name: account.display_name,
                 roles: identity::Role::parse_list(&account.roles),

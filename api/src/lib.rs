@@ -10,6 +10,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod http;
 pub mod listener;
+pub mod mail;
 pub mod notifications;
 pub mod proxy;
 pub mod ratelimit;

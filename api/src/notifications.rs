@@ -20,8 +20,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use entity::{account, notification};
-use lettre::message::{Mailbox, header::ContentType};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
@@ -30,6 +28,7 @@ use sea_orm::{
 
 use crate::error::AppResult;
 use crate::events::{EventLog, Position, consumer, log};
+use crate::mail::Mailer;
 use crate::service::notifications as rules;
 
 /// The durable consumer name.
@@ -43,8 +42,8 @@ const CLAIM: u64 = 20;
 /// How the tasks run.
 #[derive(Clone)]
 pub struct NotifierSettings {
-    pub smtp_url: Option<String>,
-    pub from: String,
+    /// The instance's mailer (`INCUBASE_SMTP_URL`); `None`: no email, the inbox still works.
+    pub mailer: Option<crate::mail::Mailer>,
     pub poll_interval: Duration,
 }
 
@@ -54,20 +53,10 @@ pub fn spawn(
     log: EventLog,
     settings: NotifierSettings,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let mailer = match &settings.smtp_url {
-        Some(url) => match AsyncSmtpTransport::<Tokio1Executor>::from_url(url) {
-            Ok(builder) => Some(builder.timeout(Some(Duration::from_secs(20))).build()),
-            Err(e) => {
-                tracing::error!(error = %e, "INCUBASE_SMTP_URL cannot be used: no emails are sent");
-                None
-            }
-        },
-        None => None,
-    };
     let doorbell = Arc::new(tokio::sync::Notify::new());
-    let mut tasks =
-        vec![tokio::spawn(consume(connections.clone(), log, mailer.is_some(), settings.clone(), doorbell.clone()))];
-    if let Some(mailer) = mailer {
+    let email = settings.mailer.is_some();
+    let mut tasks = vec![tokio::spawn(consume(connections.clone(), log, email, settings.clone(), doorbell.clone()))];
+    if let Some(mailer) = settings.mailer.clone() {
         tasks.push(tokio::spawn(mail(connections.writes, mailer, settings, doorbell)));
     }
     tasks
@@ -174,19 +163,9 @@ async fn round(
     Ok(Some(written))
 }
 
-async fn mail(
-    db: DatabaseConnection,
-    mailer: AsyncSmtpTransport<Tokio1Executor>,
-    settings: NotifierSettings,
-    doorbell: Arc<tokio::sync::Notify>,
-) {
-    let from: Option<Mailbox> = settings.from.parse().ok();
-    let Some(from) = from else {
-        tracing::error!(from = %settings.from, "INCUBASE_SMTP_FROM is not an address: no emails are sent");
-        return;
-    };
+async fn mail(db: DatabaseConnection, mailer: Mailer, settings: NotifierSettings, doorbell: Arc<tokio::sync::Notify>) {
     loop {
-        match send_due(&db, &mailer, &from).await {
+        match send_due(&db, &mailer).await {
             Ok(0) => {}
             Ok(_) => continue,
             Err(e) => tracing::warn!(error = %e, "sending notification emails failed; retrying"),
@@ -215,11 +194,7 @@ async fn claim(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Vec<not
         .await?)
 }
 
-async fn send_due(
-    db: &DatabaseConnection,
-    mailer: &AsyncSmtpTransport<Tokio1Executor>,
-    from: &Mailbox,
-) -> AppResult<usize> {
+async fn send_due(db: &DatabaseConnection, mailer: &Mailer) -> AppResult<usize> {
     let now = crate::service::now();
     let due = notification::Entity::find()
         .select_only()
@@ -244,7 +219,7 @@ async fn send_due(
         .collect();
     for n in &claimed {
         let outcome = match accounts.get(&n.account_id) {
-            Some(person) => send(mailer, from, person, n).await,
+            Some(person) => mailer.send(&person.email, &person.display_name, &n.title, &n.body).await,
             None => Err("the account no longer exists".to_owned()),
         };
         let attempts = n.email_attempts + 1;
@@ -274,24 +249,4 @@ async fn send_due(
             .await?;
     }
     Ok(claimed.len())
-}
-
-async fn send(
-    mailer: &AsyncSmtpTransport<Tokio1Executor>,
-    from: &Mailbox,
-    person: &account::Model,
-    n: &notification::Model,
-) -> Result<(), String> {
-    let to: Mailbox = format!("{} <{}>", person.display_name.replace(['<', '>', '"'], ""), person.email)
-        .parse()
-        .or_else(|_| person.email.parse())
-        .map_err(|e| format!("not an address: {e}"))?;
-    let message = Message::builder()
-        .from(from.clone())
-        .to(to)
-        .subject(&n.title)
-        .header(ContentType::TEXT_PLAIN)
-        .body(n.body.clone())
-        .map_err(|e| format!("cannot build the message: {e}"))?;
-    mailer.send(message).await.map(|_| ()).map_err(|e| format!("SMTP: {e}"))
 }

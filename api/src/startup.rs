@@ -106,8 +106,7 @@ impl Application {
         let notifier = match webhook_connections(&self.state).await {
             Ok(connections) => {
                 let settings = crate::notifications::NotifierSettings {
-                    smtp_url: self.state.settings.smtp_url.clone(),
-                    from: self.state.settings.smtp_from.clone(),
+                    mailer: self.state.mailer.clone(),
                     poll_interval: self.state.settings.webhooks.poll_interval,
                 };
                 crate::notifications::spawn(connections, self.state.log.clone(), settings)
@@ -189,7 +188,14 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
     let responses = ResponseCache::new(settings.response_cache_entries, settings.cache_ttl);
     let log = EventLog::writer_only(cache.clone());
     let cors = Arc::new(crate::cors::CorsPolicy::new(settings.cors_origins.clone(), settings.cors_max_age));
+    let mailer = crate::mail::Mailer::new(settings.smtp_url.as_deref(), &settings.smtp_from);
+    let account_mail_limiter = SignInLimiter::with_quotas(
+        governor::Quota::per_hour(nonzero(settings.accounts.mails_per_email_per_hour)),
+        governor::Quota::per_hour(nonzero(settings.accounts.mails_per_address_per_hour)),
+    );
     Ok(AppState {
+        mailer,
+        account_mail_limiter,
         cors,
         documents: Arc::default(),
         db,
@@ -203,6 +209,10 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         responses,
         log,
     })
+}
+
+fn nonzero(n: u32) -> std::num::NonZeroU32 {
+    std::num::NonZeroU32::new(n.max(1)).unwrap_or(std::num::NonZeroU32::MIN)
 }
 
 /// What events change at the HTTP edge of this instance: the origins publishable keys allow

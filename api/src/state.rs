@@ -32,6 +32,10 @@ pub struct AppState {
     pub log: EventLog,
     pub cors: Arc<CorsPolicy>,
     pub documents: Arc<DocumentStore>,
+    /// This instance's SMTP mailer; `None` without `INCUBASE_SMTP_URL`.
+    pub mailer: Option<crate::mail::Mailer>,
+    /// Limits on asking for account mails (resets, verifications), per address mailed and per client.
+    pub account_mail_limiter: Arc<SignInLimiter>,
 }
 
 impl AppState {
@@ -43,6 +47,8 @@ impl AppState {
             settings: &self.settings,
             tokens: &self.tokens,
             sign_in_limiter: &self.sign_in_limiter,
+            mailer: self.mailer.as_ref(),
+            account_mail_limiter: &self.account_mail_limiter,
         }
     }
 

@@ -15,6 +15,10 @@ pub struct Model {
     pub roles: String,
     pub created_at: DateTimeUtc,
     pub disabled_at: Option<DateTimeUtc>,
+    /// When the person proved they read mail at `email`.
+    pub email_verified_at: Option<DateTimeUtc>,
+    /// Deleted at the person's request: the row is an anonymous tombstone from then on.
+    pub deleted_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,7 @@
 //! sea-orm entities, one module per table. No GraphQL or HTTP types live here: the public
 //! schema is written separately in `api::graphql`, so a new column never leaks by accident.
 pub mod account;
+pub mod account_token;
 pub mod api_key;
 pub mod booking;
 pub mod booking_series;

@@ -127,6 +127,16 @@ pub const RULES: &[(&str, &[Who])] = &[
     ("replayWebhookEvents", ADMIN),
     ("markNotificationsRead", SIGNED_IN),
     ("updateNotificationPreferences", SIGNED_IN),
+    // The mailbox (and its token) is the proof: anyone may ask and use.
+    ("requestPasswordReset", EVERYONE),
+    ("resetPassword", EVERYONE),
+    ("verifyEmail", EVERYONE),
+    // One's own account, signed in (with the password where it matters).
+    ("changePassword", SIGNED_IN),
+    ("requestEmailVerification", SIGNED_IN),
+    ("requestEmailChange", SIGNED_IN),
+    // Last: every allowed caller's account is gone afterwards.
+    ("deleteAccount", SIGNED_IN),
 ];
 
 /// What the calls act on, made once per test.
@@ -733,6 +743,38 @@ async fn call(app: &TestApp, f: &Fixture, mutation: &str, who: Who) -> (&'static
             "mutation($i: UpdateNotificationPreferencesInput!) { updateNotificationPreferences(input: $i) { preferences { locale } } }",
             json!({ "i": { "locale": "ZH_HANT" } }),
         ),
+        "requestPasswordReset" => (
+            "mutation($i: RequestPasswordResetInput!) { requestPasswordReset(input: $i) { accepted } }",
+            json!({ "i": { "email": app.account("forgetful", &[Role::Donor]).await.email } }),
+        ),
+        "resetPassword" => (
+            "mutation($i: ResetPasswordInput!) { resetPassword(input: $i) { sessionsEnded account { id } } }",
+            json!({ "i": { "token": fresh_token(app, entity::account_token::TokenPurpose::PasswordReset).await,
+                "newPassword": "another-horse-43" } }),
+        ),
+        "verifyEmail" => (
+            "mutation($i: VerifyEmailInput!) { verifyEmail(input: $i) { account { emailVerified } } }",
+            json!({ "i": { "token": fresh_token(app, entity::account_token::TokenPurpose::EmailVerification).await } }),
+        ),
+        "changePassword" => (
+            // The same password again: later rows still sign in with it.
+            "mutation($i: ChangePasswordInput!) { changePassword(input: $i) { sessionsEnded } }",
+            json!({ "i": { "currentPassword": "correct-horse-42", "newPassword": "correct-horse-42" } }),
+        ),
+        "requestEmailVerification" => ("mutation { requestEmailVerification { sent } }", json!({})),
+        "requestEmailChange" => (
+            "mutation($i: RequestEmailChangeInput!) { requestEmailChange(input: $i) { sent } }",
+            json!({ "i": { "newEmail": unique("moving"), "password": "correct-horse-42" } }),
+        ),
+        "deleteAccount" => {
+            // The last owner of an organization (the fixture's, or one applied for in the
+            // createOrganization row) hands it over first.
+            hand_over_organizations(app, f, who).await;
+            (
+                "mutation($i: DeleteAccountInput!) { deleteAccount(input: $i) { deleted } }",
+                json!({ "i": { "password": "correct-horse-42" } }),
+            )
+        }
         other => panic!("no call written for mutation `{other}`: add it to authz.rs"),
     }
 }
@@ -822,6 +864,41 @@ async fn fresh_notification(app: &TestApp, f: &Fixture, who: Who) {
     .insert(&app.state.db)
     .await
     .expect("notification");
+}
+
+/// A mailed token of `purpose` for a new account (as the mail would carry it).
+async fn fresh_token(app: &TestApp, purpose: entity::account_token::TokenPurpose) -> String {
+    let account = app.account("mailed", &[Role::Donor]).await;
+    let ttl = std::time::Duration::from_secs(600);
+    api::service::account::issue_token(&app.state.db, account.id, purpose, &account.email, ttl).await.expect("token")
+}
+
+/// A second owner for every organization the caller `who` owns, so they may delete their account.
+async fn hand_over_organizations(app: &TestApp, f: &Fixture, who: Who) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let credentials = &f.callers.iter().find(|(w, _)| *w == who).expect("caller").1;
+    let me = app.gql_as(credentials, "{ viewer { account { id } } }", json!({})).await;
+    let Some(global) = me["data"]["viewer"]["account"]["id"].as_str() else { return };
+    let account = api::graphql::ids::parse(global).expect("global id").1;
+    let owned = entity::membership::Entity::find()
+        .filter(entity::membership::Column::AccountId.eq(account))
+        .filter(entity::membership::Column::Role.eq(MemberRole::Owner))
+        .all(&app.state.db)
+        .await
+        .expect("memberships");
+    for m in owned {
+        let co_owner = app.account("co-owner", &[Role::Donor]).await;
+        identity::add_member(
+            app.state.ctx(),
+            &crate::helpers::actor(),
+            m.organization_id,
+            &co_owner.email,
+            MemberRole::Owner,
+            0,
+        )
+        .await
+        .expect("co-owner");
+    }
 }
 
 async fn fresh_refresh_token(app: &TestApp, f: &Fixture) -> String {

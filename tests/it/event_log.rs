@@ -374,6 +374,8 @@ async fn an_instance_delivers_after_restart_what_was_committed_while_it_was_down
         settings: &state.settings,
         tokens: &state.tokens,
         sign_in_limiter: &state.sign_in_limiter,
+        mailer: None,
+        account_mail_limiter: &state.account_mail_limiter,
     };
     let db = api::db::connect(&settings, std::sync::Arc::new(api::db::Metrics::default())).await.expect("db");
     let ctx = api::service::Ctx { db: &db, ..ctx };

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod accounts;
 mod attacks;
 mod authz;
 mod browser;

@@ -15,14 +15,14 @@ use api::service::identity::Role;
 
 /// One message an SMTP client handed over.
 #[derive(Clone, Debug, Default)]
-struct Mail {
-    from: String,
-    to: Vec<String>,
-    data: String,
+pub struct Mail {
+    pub from: String,
+    pub to: Vec<String>,
+    pub data: String,
 }
 
 /// A minimal SMTP server (RFC 5321: greeting, EHLO, MAIL, RCPT, DATA, QUIT) on loopback.
-async fn smtp_server() -> (u16, Arc<Mutex<Vec<Mail>>>) {
+pub async fn smtp_server() -> (u16, Arc<Mutex<Vec<Mail>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let mails: Arc<Mutex<Vec<Mail>>> = Arc::default();
@@ -72,7 +72,7 @@ async fn smtp_server() -> (u16, Arc<Mutex<Vec<Mail>>>) {
 
 /// The decoded subject and text body of a MIME message (RFC 2047 words; base64 or
 /// quoted-printable bodies).
-fn decode(data: &str) -> (String, String) {
+pub fn decode(data: &str) -> (String, String) {
     let (headers, body) = data.split_once("\n\n").unwrap_or((data, ""));
     let mut unfolded = String::new();
     for line in headers.lines() {

@@ -104,6 +104,27 @@ pub fn tags(kind: EventKind, aggregate_id: i64, payload: &Value) -> Vec<String> 
 
         // The inbox is read uncached.
         NotificationsRead | NotificationPreferencesChanged => vec![],
+        // Passwords, addresses and their tokens are never cached.
+        AccountPasswordResetRequested | AccountEmailVerificationRequested | AccountEmailChangeRequested => vec![],
+        // A reset or change of password ends sessions; an address changed or verified is what
+        // a session shows: the account's cached sessions.
+        AccountPasswordReset | AccountPasswordChanged | AccountEmailVerified | AccountEmailChanged => {
+            vec![Some(tags::account(aggregate_id))]
+        }
+        // The donor walls of the campaigns the person gave to show the gifts as anonymous now.
+        AccountDeleted => {
+            let mut found: Vec<Option<String>> = payload
+                .get("campaignIds")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|id| entity(Entity::Campaign, id.as_i64()))
+                .collect();
+            found.push(list(tags::CAMPAIGNS));
+            // Its sessions end.
+            found.push(Some(tags::account(aggregate_id)));
+            found
+        }
 
         // Endpoints are read by admins only, uncached.
         WebhookEndpointCreated

@@ -120,6 +120,21 @@ event_kinds! {
     AccountRolesChanged => "account.roles_changed", Account, Audit;
     NotificationsRead => "account.notifications_read", Account, Operational;
     NotificationPreferencesChanged => "account.notification_preferences_changed", Account, Operational;
+    /// A reset link was mailed (never for an unknown address: those write nothing).
+    AccountPasswordResetRequested => "account.password_reset_requested", Account, Operational;
+    /// The password was set with a mailed token; every session of the account ended.
+    AccountPasswordReset => "account.password_reset", Account, Audit;
+    /// The person changed the password (knowing the current one); their other sessions ended.
+    AccountPasswordChanged => "account.password_changed", Account, Audit;
+    AccountEmailVerificationRequested => "account.email_verification_requested", Account, Operational;
+    AccountEmailVerified => "account.email_verified", Account, Operational;
+    /// A link to confirm a new address was mailed to it; the address changes when it is used.
+    AccountEmailChangeRequested => "account.email_change_requested", Account, Operational;
+    /// The new address was confirmed and is the account's email now (the old one was told).
+    AccountEmailChanged => "account.email_changed", Account, Audit;
+    /// The person deleted the account: what it held is erased or anonymized, its future
+    /// registrations and bookings cancelled, its donations kept as anonymous records.
+    AccountDeleted => "account.deleted", Account, Audit;
     ApiKeyCreated => "api_key.created", ApiKey, Audit;
     ApiKeyRevoked => "api_key.revoked", ApiKey, Audit;
     /// Someone without an account yet was invited; the membership starts at sign-up.

@@ -85,6 +85,11 @@ impl OwnAccount {
         &self.0.email
     }
 
+    /// Whether the person proved they read mail at `email`.
+    async fn email_verified(&self) -> bool {
+        self.0.email_verified_at.is_some()
+    }
+
     async fn roles(&self) -> Vec<Role> {
         service::Role::parse_list(&self.0.roles).into_iter().map(Into::into).collect()
     }
@@ -138,6 +143,13 @@ impl ViewerInfo {
         let Some(me) = &viewer(ctx).account else { return Ok(None) };
         let found = service::accounts_by_ids(&state(ctx)?.db, &[me.id]).await.extend()?;
         Ok(found.into_iter().next().map(Account))
+    }
+
+    /// Whether the signed-in person verified their email address (`false` when anonymous).
+    async fn email_verified(&self, ctx: &Context<'_>) -> Result<bool> {
+        let Some(me) = &viewer(ctx).account else { return Ok(false) };
+        let found = service::accounts_by_ids(&state(ctx)?.db, &[me.id]).await.extend()?;
+        Ok(found.first().is_some_and(|a| a.email_verified_at.is_some()))
     }
 
     async fn roles(&self, ctx: &Context<'_>) -> Vec<Role> {

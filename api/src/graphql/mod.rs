@@ -1,5 +1,6 @@
 //! The GraphQL schema: one Query/Mutation pair per domain, merged into the roots `Query`,
 //! `Mutation` and `Subscription` (the names clients and code generators expect).
+pub mod account;
 pub mod audit;
 pub mod common;
 pub mod connection;
@@ -50,6 +51,7 @@ pub struct Mutation(
     space::SpaceMutation,
     webhooks::WebhookMutation,
     notifications::NotificationMutation,
+    account::AccountMutation,
 );
 
 #[derive(MergedSubscription, Default)]

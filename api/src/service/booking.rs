@@ -68,7 +68,7 @@ pub fn booking_event(kind: EventKind, b: &booking::Model) -> NewEvent {
 
 /// A cancellation's event; `released` says whether the booking held the room (was confirmed),
 /// which is all the public calendar learns about it.
-fn cancelled_event(before: BookingStatus, after: &booking::Model) -> NewEvent {
+pub(crate) fn cancelled_event(before: BookingStatus, after: &booking::Model) -> NewEvent {
     let mut event = booking_event(EventKind::BookingCancelled, after);
     if let Some(map) = event.payload.as_object_mut() {
         map.insert("released".into(), (before == BookingStatus::Confirmed).into());

@@ -1456,19 +1456,68 @@ pub async fn cancel_registration(
             "the self-cancellation deadline has passed; contact the organizer",
         ));
     }
+    let (updated, events) = cancel_locked(&txn, reg, &event, now).await?;
+    ctx.commit(txn, actor, events).await?;
+    Ok(updated)
+}
+
+/// Cancels `reg` of the locked `event`: its seats go to the waitlist. Returns the events.
+async fn cancel_locked(
+    db: &impl ConnectionTrait,
+    reg: registration::Model,
+    event: &event::Model,
+    now: DateTime<Utc>,
+) -> AppResult<(registration::Model, Vec<LogEvent>)> {
     let held_seats = reg.status == RegistrationStatus::Confirmed;
-    let mut active: registration::ActiveModel = reg.clone().into();
+    let party_size = reg.party_size;
+    let mut active: registration::ActiveModel = reg.into();
     active.status = Set(RegistrationStatus::Cancelled);
     active.cancelled_at = Set(Some(now));
     active.updated_at = Set(now);
-    let updated = active.update(&txn).await?;
+    let updated = active.update(db).await?;
     let mut events = vec![registration_event(Kind::RegistrationCancelled, &updated)];
     if held_seats {
-        take_seats(&txn, event.id, -reg.party_size).await?;
-        events.extend(promote_from_waitlist(&txn, &event).await?);
+        take_seats(db, event.id, -party_size).await?;
+        events.extend(promote_from_waitlist(db, event).await?);
     }
-    ctx.commit(txn, actor, events).await?;
-    Ok(updated)
+    Ok((updated, events))
+}
+
+/// Cancels, in the caller's transaction, an account's registrations (confirmed, waitlisted
+/// or awaiting a decision, not checked in) for events that have not started: the account is
+/// being deleted. Seats go to the waitlist as with any cancellation; events are locked in id
+/// order. Returns how many were cancelled and the events to append.
+pub(crate) async fn cancel_future_registrations(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<(u64, Vec<LogEvent>)> {
+    let live = [RegistrationStatus::Confirmed, RegistrationStatus::Waitlisted, RegistrationStatus::Pending];
+    let regs = registration::Entity::find()
+        .filter(registration::Column::AccountId.eq(account_id))
+        .filter(registration::Column::Status.is_in(live))
+        .filter(registration::Column::CheckedInAt.is_null())
+        .order_by_asc(registration::Column::EventId)
+        .order_by_asc(registration::Column::Id)
+        .all(db)
+        .await?;
+    let event_ids: Vec<i64> = regs.iter().map(|r| r.event_id).collect();
+    let upcoming: std::collections::HashSet<i64> =
+        find_by_ids(db, &event_ids).await?.into_iter().filter(|e| e.starts_at > now).map(|e| e.id).collect();
+    let mut cancelled = 0;
+    let mut events = Vec::new();
+    for first in regs.into_iter().filter(|r| upcoming.contains(&r.event_id)) {
+        let event = lock_event(db, first.event_id).await?;
+        // Read again under the lock: a promotion or a cancel may have changed it.
+        let reg = find_registration(db, first.id).await?;
+        if !live.contains(&reg.status) || reg.checked_in_at.is_some() {
+            continue;
+        }
+        let (_, more) = cancel_locked(db, reg, &event, now).await?;
+        events.extend(more);
+        cancelled += 1;
+    }
+    Ok((cancelled, events))
 }
 
 /// The organizer's decision on a registration awaiting approval. Accepted registrations take

@@ -155,7 +155,7 @@ pub async fn hash_password(password: String) -> AppResult<String> {
     .map_err(|e| AppError::Internal(e.to_string()))?
 }
 
-async fn verify_password(password: String, hash: String) -> bool {
+pub(crate) async fn verify_password(password: String, hash: String) -> bool {
     tokio::task::spawn_blocking(move || Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok())
         .await
         .unwrap_or(false)
@@ -172,7 +172,12 @@ pub fn normalize_email(raw: &str) -> AppResult<String> {
     let email = raw.trim().to_lowercase();
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(user, host)| {
-            !user.is_empty() && host.contains('.') && !host.starts_with('.') && !host.ends_with('.')
+            // `.invalid` is reserved (RFC 2606): deleted accounts' tombstones use it.
+            !user.is_empty()
+                && host.contains('.')
+                && !host.starts_with('.')
+                && !host.ends_with('.')
+                && !host.ends_with(".invalid")
         })
         && !email.contains(char::is_whitespace);
     if valid { Ok(email) } else { Err(AppError::bad_input("email", "not an email address")) }
@@ -201,12 +206,19 @@ pub async fn sign_up(
     retry_transient(|| async {
         let txn = ctx.db.begin().await?;
         let (account, mut events) = insert_account(&txn, &email, &hash, &name, &[Role::Donor]).await?;
+        let (token, verification) = super::account::issue_sign_up_verification(ctx, &txn, &account).await?;
+        events.push(verification);
         let issued = start_session(&txn, ctx.tokens, account).await?;
         events.push(NewEvent::new(EventKind::AccountSignedIn, issued.account.id).account(Some(issued.account.id)));
         ctx.commit(txn, &actor.as_account(issued.account.id), events).await?;
-        Ok(issued)
+        Ok((issued, token))
     })
     .await
+    .map(|(issued, token)| {
+        // The address is checked by a mail right away (`requestEmailVerification` sends another).
+        super::account::mail_sign_up_verification(ctx, &issued.account, &token);
+        issued
+    })
 }
 
 /// Command: signs in with email and password; attempts are limited per account and address.
@@ -293,23 +305,38 @@ async fn insert_account(
             .account(Some(account.id))
             .payload(json!({ "roles": account.roles })),
     ];
-    let pending = invitation::Entity::find().filter(invitation::Column::Email.eq(email)).all(txn).await?;
-    for invite in &pending {
-        membership::ActiveModel {
-            organization_id: Set(invite.organization_id),
-            account_id: Set(account.id),
-            role: Set(invite.role),
-            created_at: Set(super::now()),
-        }
-        .insert(txn)
-        .await?;
-        events.push(member_event(EventKind::MemberAdded, invite.organization_id, account.id, invite.role));
-    }
-    invitation::Entity::delete_many().filter(invitation::Column::Email.eq(email)).exec(txn).await?;
+    events.extend(claim_invitations(txn, account.id, email).await?);
     Ok((account, events))
 }
 
-fn member_event(kind: EventKind, org_id: i64, account_id: i64, role: MemberRole) -> NewEvent {
+/// Invitations waiting for `email` become memberships of `account_id` (at sign-up, and when
+/// an account's new address is confirmed). Returns their events.
+pub(crate) async fn claim_invitations(
+    txn: &impl ConnectionTrait,
+    account_id: i64,
+    email: &str,
+) -> AppResult<Vec<NewEvent>> {
+    let mut events = Vec::new();
+    let pending = invitation::Entity::find().filter(invitation::Column::Email.eq(email)).all(txn).await?;
+    for invite in &pending {
+        let existing = membership::Entity::find_by_id((invite.organization_id, account_id)).one(txn).await?;
+        if existing.is_none() {
+            membership::ActiveModel {
+                organization_id: Set(invite.organization_id),
+                account_id: Set(account_id),
+                role: Set(invite.role),
+                created_at: Set(super::now()),
+            }
+            .insert(txn)
+            .await?;
+            events.push(member_event(EventKind::MemberAdded, invite.organization_id, account_id, invite.role));
+        }
+    }
+    invitation::Entity::delete_many().filter(invitation::Column::Email.eq(email)).exec(txn).await?;
+    Ok(events)
+}
+
+pub(crate) fn member_event(kind: EventKind, org_id: i64, account_id: i64, role: MemberRole) -> NewEvent {
     use sea_orm::ActiveEnum;
     NewEvent::new(kind, org_id)
         .organization(Some(org_id))
@@ -461,7 +488,7 @@ pub struct IssuedTokens {
     pub refresh_expires_at: DateTime<Utc>,
 }
 
-fn random_token(prefix: &str) -> String {
+pub(crate) fn random_token(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
@@ -572,6 +599,7 @@ pub async fn sign_out(ctx: Ctx<'_>, viewer: &Viewer, refresh_token: &str) -> App
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SessionAccount {
     pub id: i64,
+    pub session_id: i64,
     pub email: String,
     pub display_name: String,
     pub roles: String,
@@ -624,6 +652,7 @@ async fn load_session_account(
     let memberships = memberships_of(db, account_id).await?;
     Ok(SessionAccount {
         id: account.id,
+        session_id,
         email: account.email,
         display_name: account.display_name,
         roles: account.roles,
@@ -951,7 +980,7 @@ pub async fn add_member(
     Ok(added)
 }
 
-async fn owner_count(db: &impl ConnectionTrait, org_id: i64) -> AppResult<usize> {
+pub(crate) async fn owner_count(db: &impl ConnectionTrait, org_id: i64) -> AppResult<usize> {
     Ok(membership::Entity::find()
         .filter(membership::Column::OrganizationId.eq(org_id))
         .filter(membership::Column::Role.eq(MemberRole::Owner))
@@ -1033,10 +1062,26 @@ impl SignInLimiter {
     pub fn new(per_account_per_minute: u32, per_address_per_minute: u32) -> Arc<Self> {
         use std::num::NonZeroU32;
         let quota = |n: u32| governor::Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
+        Self::with_quotas(quota(per_account_per_minute), quota(per_address_per_minute))
+    }
+
+    /// Limits with quotas of any period (account mails are counted per hour).
+    pub fn with_quotas(per_account: governor::Quota, per_address: governor::Quota) -> Arc<Self> {
         Arc::new(Self {
-            per_account: governor::RateLimiter::keyed(quota(per_account_per_minute)),
-            per_address: governor::RateLimiter::keyed(quota(per_address_per_minute)),
+            per_account: governor::RateLimiter::keyed(per_account),
+            per_address: governor::RateLimiter::keyed(per_address),
         })
+    }
+
+    /// Counts one attempt for an account only (a signed-in person giving their password again:
+    /// the address limit is for guessing across accounts).
+    pub fn check_account(&self, email: &str) -> AppResult<()> {
+        use governor::clock::{Clock, DefaultClock};
+        if let Err(not_until) = self.per_account.check_key(&email.trim().to_lowercase()) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return Err(AppError::RateLimited { retry_after_secs: wait.as_secs().max(1) });
+        }
+        Ok(())
     }
 
     /// Counts one attempt; over the limit, the error says when to retry.

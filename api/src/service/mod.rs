@@ -2,6 +2,7 @@
 //! commands: one per mutation, each authorizing (rules in `auth.rs`), validating, running its
 //! transaction with the transient retry and appending its domain events in that transaction.
 //! Nothing in here knows about GraphQL, HTTP or the response cache.
+pub mod account;
 pub mod booking;
 pub mod credit_code;
 pub mod crowdfunding;
@@ -27,6 +28,9 @@ pub struct Ctx<'a> {
     pub settings: &'a crate::config::Settings,
     pub tokens: &'a identity::TokenKeys,
     pub sign_in_limiter: &'a identity::SignInLimiter,
+    /// Where account mails (resets, verifications) go out; `None` without SMTP.
+    pub mailer: Option<&'a crate::mail::Mailer>,
+    pub account_mail_limiter: &'a identity::SignInLimiter,
 }
 
 impl Ctx<'_> {

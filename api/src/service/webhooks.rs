@@ -44,7 +44,16 @@ pub const FAILED: &str = "FAILED";
 /// receiver would hear about itself), nor sign-ins and token refreshes (noise about people).
 pub fn deliverable(kind: EventKind) -> bool {
     !matches!(kind.aggregate(), Aggregate::WebhookEndpoint | Aggregate::ApiKey | Aggregate::TrustedDocument)
-        && !matches!(kind, EventKind::AccountSignedIn | EventKind::SessionRefreshed | EventKind::AccountSignedOut)
+        && !matches!(
+            kind,
+            EventKind::AccountSignedIn
+                | EventKind::SessionRefreshed
+                | EventKind::AccountSignedOut
+                // Requests for mails are the person's business, not a partner's.
+                | EventKind::AccountPasswordResetRequested
+                | EventKind::AccountEmailVerificationRequested
+                | EventKind::AccountEmailChangeRequested
+        )
 }
 
 /// Whether an endpoint that belongs to a partner key may receive `kind`: changes to what
