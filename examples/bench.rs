@@ -123,6 +123,18 @@ fn rss_mib(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// CPU time the process has used, user and system, all threads, in microseconds (from
+/// `/proc/<pid>/stat`, whose clock ticks are USER_HZ, 100 per second on Linux).
+fn cpu_micros(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0 };
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return 0 };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    (ticks(11) + ticks(12)) * 10_000
+}
+
 async fn sql_statements(base: &str) -> u64 {
     let text = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
     text.lines()
@@ -346,18 +358,24 @@ struct Row {
     name: String,
     stats: Stats,
     sql_per_request: Option<f64>,
+    /// Server CPU (user + system, every thread) per request, in µs.
+    cpu_us: Option<f64>,
     rss: f64,
     note: Option<String>,
 }
 
 async fn scenario(name: &str, server: &Server, shot: Shot, opts: &Options) -> Row {
+    let pid = server.child.id().unwrap_or(0);
     let before = sql_statements(&server.base).await;
+    let cpu_before = cpu_micros(pid);
     let stats = drive(&shot, opts.seconds, opts.connections).await;
+    let cpu = cpu_micros(pid) - cpu_before;
     let after = sql_statements(&server.base).await;
     // The warm-up's 50 requests count too.
     let sql = (after - before) as f64 / (stats.requests + 50) as f64;
     Row {
         name: name.into(),
+        cpu_us: Some(cpu as f64 / (stats.requests + 50) as f64),
         stats,
         sql_per_request: Some(sql),
         rss: rss_mib(server.child.id().unwrap_or(0)),
@@ -377,6 +395,8 @@ async fn donations(server: &Server, token: &str, campaign: &str, opts: &Options)
     };
     let before = progress(client.clone(), url.clone()).await;
     let sql_before = sql_statements(&server.base).await;
+    let pid = server.child.id().unwrap_or(0);
+    let cpu_before = cpu_micros(pid);
     let deadline = Instant::now() + Duration::from_secs(opts.seconds);
     let started = Instant::now();
     let workers: Vec<_> = (0..opts.connections)
@@ -416,12 +436,14 @@ async fn donations(server: &Server, token: &str, campaign: &str, opts: &Options)
     };
     let after = progress(client, url).await;
     let pairs = all.len() as u64;
+    let cpu = (cpu_micros(pid) - cpu_before) as f64 / (pairs * 2).max(1) as f64;
     let sql = (sql_statements(&server.base).await - sql_before) as f64 / (pairs * 2).max(1) as f64;
     let exact = after - before == confirmed;
     Row {
         name: "6 donate + confirm on one campaign (pairs)".into(),
         stats: Stats { requests: pairs, errors, rps: pairs as f64 / elapsed, p50_ms: pct(0.5), p99_ms: pct(0.99) },
         sql_per_request: Some(sql),
+        cpu_us: Some(cpu),
         rss: rss_mib(server.child.id().unwrap_or(0)),
         note: Some(format!(
             "donations: {pairs} confirmed in {elapsed:.1}s ({:.0}/s); raisedFen grew by {} fen, confirmed {} fen → {}",
@@ -498,6 +520,7 @@ async fn bench_backend(opts: &Options, backend: &str, scale: &str) -> f64 {
     )
     .await;
     reference_row.sql_per_request = None;
+    reference_row.cpu_us = None;
     rows.push(
         scenario("1 baseline { __typename }", &server, gql(&server.base, "{ __typename }", json!({})), opts).await,
     );
@@ -532,6 +555,15 @@ async fn bench_backend(opts: &Options, backend: &str, scale: &str) -> f64 {
             "3 campaign list of 20 + org + donors, uncached",
             &uncached,
             gql(&uncached.base, campaign_list, json!({})),
+            opts,
+        )
+        .await,
+    );
+    rows.push(
+        scenario(
+            "3a organization page + 2 relations, uncached",
+            &uncached,
+            gql(&uncached.base, page, json!({ "s": slug })),
             opts,
         )
         .await,
@@ -625,12 +657,12 @@ async fn bench_backend(opts: &Options, backend: &str, scale: &str) -> f64 {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
     println!(
-        "{:<52} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
-        "scenario", "req/s", "p50 ms", "p99 ms", "×base", "×poem", "SQL/req", "RSS MiB"
+        "{:<52} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "scenario", "req/s", "p50 ms", "p99 ms", "×base", "×poem", "SQL/req", "CPU µs", "RSS MiB"
     );
     for row in std::iter::once(&reference_row).chain(rows.iter()) {
         println!(
-            "{:<52} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>7.1}{}",
+            "{:<52} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>9} {:>7.1}{}",
             row.name,
             row.stats.rps,
             row.stats.p50_ms,
@@ -638,6 +670,7 @@ async fn bench_backend(opts: &Options, backend: &str, scale: &str) -> f64 {
             row.stats.rps / baseline,
             row.stats.rps / reference_row.stats.rps,
             row.sql_per_request.map(|s| format!("{s:.2}")).unwrap_or_else(|| "-".into()),
+            row.cpu_us.map(|c| format!("{c:.0}")).unwrap_or_else(|| "-".into()),
             row.rss,
             if row.stats.errors > 0 {
                 format!("  ({} errors of {})", row.stats.errors, row.stats.requests)

@@ -624,6 +624,13 @@ impl Settings {
         self.suggestions.unwrap_or(self.environment == Environment::Development)
     }
 
+    /// Whether signed-in sessions may be read through the cache: only when an invalidation
+    /// reaches every instance before the writer answers (Redis, or SQLite's one instance). With
+    /// PostgreSQL and no Redis, each instance checks the session in the database.
+    pub fn sessions_cacheable(&self) -> bool {
+        self.cache_enabled && (self.redis_url.is_some() || !self.is_postgres())
+    }
+
     pub fn is_postgres(&self) -> bool {
         !self.database_url.starts_with("sqlite:")
     }

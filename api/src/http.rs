@@ -547,15 +547,15 @@ async fn authenticate(state: &AppState, presented: Presented<'_>) -> AppResult<V
         if token.starts_with("ib_") {
             key_secret = key_secret.or(Some(token.to_owned()));
         } else {
-            let (account, memberships, session_id) =
-                identity::account_for_access_token(&state.db, &state.tokens, token).await?;
+            let cache = state.settings.sessions_cacheable().then_some(&state.cache);
+            let account = identity::account_for_access_token(&state.db, &state.tokens, cache, token).await?;
             viewer.account = Some(AccountViewer {
                 id: account.id,
-                session_id: Some(session_id),
+                session_id: Some(account.session_id),
                 email: account.email,
                 display_name: account.display_name,
                 roles: identity::Role::parse_list(&account.roles),
-                memberships,
+                memberships: account.memberships,
                 granted: Default::default(),
             });
         }

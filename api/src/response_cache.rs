@@ -328,6 +328,12 @@ impl ResponseTags {
         }
     }
 
+    /// Whether this execution collects tags for the response cache: only then must a root
+    /// field found by another key re-read its entity under the entity's tag.
+    pub fn collecting(ctx: &Context<'_>) -> bool {
+        ctx.data_opt::<ResponseTags>().is_some()
+    }
+
     /// The root field found no entity: its `null` depends on the family's list tag (a new or
     /// newly visible entity bumps it).
     pub fn missing(ctx: &Context<'_>, family: Family) {

@@ -17,6 +17,12 @@ pub const BOOKINGS: &str = "bookings";
 /// The impact dashboard: every figure of `baseStats`.
 pub const IMPACT: &str = "impact";
 
+/// One account's sessions, roles and memberships: guards the cached sessions of its access
+/// tokens.
+pub fn account(id: i64) -> String {
+    format!("account:{id}")
+}
+
 /// The families of entities that have entity tags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Entity {

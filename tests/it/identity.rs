@@ -206,3 +206,50 @@ async fn sign_in_attempts_are_rate_limited() {
     assert_eq!(limited["errors"][0]["extensions"]["code"], "RATE_LIMITED");
     assert!(limited["errors"][0]["extensions"]["retryAfter"].as_u64().is_some_and(|s| s >= 1), "{limited}");
 }
+
+/// Hot sessions are read from the shared cache, and revocation stays immediate: after a
+/// sign-out, a refresh (which retires the old session) or a change of roles on one instance,
+/// the very next request on the other instance sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_reaches_every_instance_at_once() {
+    if !crate::helpers::selected(Backend::Postgres) {
+        return;
+    }
+    let first = crate::helpers::spawn_app(Backend::Postgres).await;
+    assert!(first.state.settings.sessions_cacheable(), "PostgreSQL + Redis keeps sessions in the shared cache");
+    let second = crate::helpers::spawn_second_instance(&first).await;
+    let anon = Credentials::anonymous();
+    let data = sign_up(&first, "everywhere@example.org").await;
+    let refresh = data["signUp"]["refreshToken"].as_str().expect("refresh").to_owned();
+    let access = bearer(&token(&data, "signUp"));
+    let me = "{ viewer { roles account { id } } }";
+    // Warm both instances' view of the session; the second read costs no statement.
+    let id = second.ok_as(&access, me, json!({})).await["viewer"]["account"]["id"].clone();
+    first.ok_as(&access, me, json!({})).await;
+    let before = second.sql_statements();
+    second.ok_as(&access, "{ viewer { isAuthenticated roles } }", json!({})).await;
+    assert_eq!(second.sql_statements() - before, 0, "a hot session costs no database statement");
+
+    // Roles changed on the first instance: the next request on the second has them.
+    let admin = Credentials::account(&first.account("admin", &[Role::Admin]).await);
+    let set_roles = "mutation($i: SetAccountRolesInput!) { setAccountRoles(input: $i) { account { id } } }";
+    first.ok_as(&admin, set_roles, json!({ "i": { "accountId": id, "roles": ["DONOR", "REVIEWER"] } })).await;
+    let roles = second.ok_as(&access, me, json!({})).await["viewer"]["roles"].clone();
+    assert_eq!(roles, json!(["DONOR", "REVIEWER"]), "roles as they are now");
+
+    // A refresh retires the old session: its access token is refused everywhere at once.
+    let rotated = first.ok_as(&anon, REFRESH, json!({ "i": { "refreshToken": refresh } })).await;
+    let (status, _) = second.send(&access, me, json!({})).await;
+    assert_eq!(status, 401, "the retired session's token");
+    let access = bearer(&token(&rotated, "refreshSession"));
+    second.ok_as(&access, me, json!({})).await;
+
+    // Sign-out on the first instance: the second refuses the token on the next request.
+    let refresh = rotated["refreshSession"]["refreshToken"].as_str().expect("refresh");
+    assert_eq!(
+        first.ok_as(&anon, SIGN_OUT, json!({ "i": { "refreshToken": refresh } })).await["signOut"]["revoked"],
+        true
+    );
+    let (status, body) = second.send(&access, me, json!({})).await;
+    assert_eq!((status, body["errors"][0]["extensions"]["code"].as_str()), (401, Some("UNAUTHENTICATED")));
+}

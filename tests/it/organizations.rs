@@ -292,3 +292,61 @@ async fn production_mode_hides_introspection() {
     assert_eq!(body["data"]["__schema"], Value::Null, "introspection is off: {body}");
     assert_eq!(count(&app).await, 0);
 }
+
+/// One organization page with its focus areas and stage history: read anonymously with every
+/// cache off, the organization and its areas cost one statement and the history another;
+/// signed in, the same two, the hot session none.
+async fn an_organization_page_costs_two_statements(backend: crate::helpers::Backend) {
+    use crate::helpers::Credentials;
+    let page = "query($s: String!) { organization(slug: $s) { id name focusAreas contact { name } \
+        stageHistory { fromStage toStage occurredAt } } }";
+    let check = |who: &str, data: &Value, cost: u64| {
+        let mut areas: Vec<&str> =
+            data["organization"]["focusAreas"].as_array().expect("areas").iter().filter_map(Value::as_str).collect();
+        areas.sort_unstable();
+        assert_eq!(areas, ["CHILDREN", "FAMILY", "WOMEN"], "{who}: {data}");
+        assert_eq!(data["organization"]["stageHistory"].as_array().map(Vec::len), Some(2), "{who}: {data}");
+        assert!(cost <= 2, "{who}: the page costs {cost} statements");
+    };
+    let uncached = crate::helpers::spawn_app_with(backend, |s| {
+        s.cache_enabled = false;
+        s.response_cache_entries = 0;
+    })
+    .await;
+    let org =
+        create(&uncached, json!({ "name": "两条语句家庭服务中心", "focusAreas": ["WOMEN", "FAMILY", "CHILDREN"] }))
+            .await;
+    uncached.ok(TRANSITION, json!({ "input": { "id": org["id"], "stage": "APPLIED" } })).await;
+    let before = uncached.sql_statements();
+    let data = uncached.ok_as(&Credentials::anonymous(), page, json!({ "s": org["slug"] })).await;
+    check("anonymous", &data, uncached.sql_statements() - before);
+
+    let app = crate::helpers::spawn_app(backend).await;
+    let org =
+        create(&app, json!({ "name": "两条语句妇女服务中心", "focusAreas": ["WOMEN", "FAMILY", "CHILDREN"] })).await;
+    app.ok(TRANSITION, json!({ "input": { "id": org["id"], "stage": "APPLIED" } })).await;
+    let donor = Credentials::account(&app.account("donor", &[api::service::identity::Role::Donor]).await);
+    app.ok_as(&donor, "{ viewer { isAuthenticated } }", json!({})).await;
+    // A write since the session was warmed: the page itself is read afresh.
+    app.ok(UPDATE_NAME, json!({ "input": { "id": org["id"], "description": "改过" } })).await;
+    let before = app.sql_statements();
+    let data = app.ok_as(&donor, page, json!({ "s": org["slug"] })).await;
+    check("signed in", &data, app.sql_statements() - before);
+}
+
+const UPDATE_NAME: &str =
+    "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { organization { id } } }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_page_costs_two_statements_sqlite() {
+    if crate::helpers::selected(crate::helpers::Backend::Sqlite) {
+        an_organization_page_costs_two_statements(crate::helpers::Backend::Sqlite).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_page_costs_two_statements_postgres() {
+    if crate::helpers::selected(crate::helpers::Backend::Postgres) {
+        an_organization_page_costs_two_statements(crate::helpers::Backend::Postgres).await;
+    }
+}

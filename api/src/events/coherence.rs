@@ -21,22 +21,21 @@ pub fn tags(kind: EventKind, aggregate_id: i64, payload: &Value) -> Vec<String> 
     let event = || entity(Entity::Event, id_in(payload, "eventId"));
     let list = |t: &str| Some(t.to_owned());
     let found: Vec<Option<String>> = match kind {
-        // Accounts, sessions, keys and memberships are never cached.
-        AccountCreated
-        | AccountSignedIn
-        | SessionRefreshed
-        | AccountSignedOut
-        | AccountSessionsRevoked
-        | AccountRolesChanged
-        | ApiKeyCreated
-        | ApiKeyRevoked
-        | MemberInvited
-        | MemberAdded
-        | MemberRoleChanged
-        | MemberRemoved => vec![],
+        // A new account or session has nothing cached yet; keys and invitations are read
+        // uncached.
+        AccountCreated | AccountSignedIn | ApiKeyCreated | ApiKeyRevoked | MemberInvited => vec![],
+        // What ends a session (a refresh retires the old one) or changes what a session may
+        // do: the account's cached sessions.
+        SessionRefreshed | AccountSignedOut | AccountSessionsRevoked | AccountRolesChanged => {
+            vec![Some(tags::account(aggregate_id))]
+        }
+        MemberAdded | MemberRoleChanged | MemberRemoved => vec![id_in(payload, "accountId").map(tags::account)],
 
         // A new organization joins lists and the stage counts of the dashboard.
-        OrganizationCreated => vec![list(tags::ORGANIZATIONS), list(tags::IMPACT)],
+        // An applicant becomes the new organization's owner: their sessions' memberships too.
+        OrganizationCreated => {
+            vec![list(tags::ORGANIZATIONS), list(tags::IMPACT), id_in(payload, "ownerAccountId").map(tags::account)]
+        }
         OrganizationUpdated => vec![entity(Entity::Organization, Some(aggregate_id)), list(tags::ORGANIZATIONS)],
         // Stage counts and stage changes are figures of the dashboard.
         OrganizationStageChanged => {
@@ -106,13 +105,12 @@ pub fn tags(kind: EventKind, aggregate_id: i64, payload: &Value) -> Vec<String> 
         // The inbox is read uncached.
         NotificationsRead | NotificationPreferencesChanged => vec![],
         // Passwords, addresses and their tokens are never cached.
-        AccountPasswordResetRequested
-        | AccountPasswordReset
-        | AccountPasswordChanged
-        | AccountEmailVerificationRequested
-        | AccountEmailVerified
-        | AccountEmailChangeRequested
-        | AccountEmailChanged => vec![],
+        AccountPasswordResetRequested | AccountEmailVerificationRequested | AccountEmailChangeRequested => vec![],
+        // A reset or change of password ends sessions; an address changed or verified is what
+        // a session shows: the account's cached sessions.
+        AccountPasswordReset | AccountPasswordChanged | AccountEmailVerified | AccountEmailChanged => {
+            vec![Some(tags::account(aggregate_id))]
+        }
         // The donor walls of the campaigns the person gave to show the gifts as anonymous now.
         AccountDeleted => {
             let mut found: Vec<Option<String>> = payload
@@ -123,6 +121,8 @@ pub fn tags(kind: EventKind, aggregate_id: i64, payload: &Value) -> Vec<String> 
                 .map(|id| entity(Entity::Campaign, id.as_i64()))
                 .collect();
             found.push(list(tags::CAMPAIGNS));
+            // Its sessions end.
+            found.push(Some(tags::account(aggregate_id)));
             found
         }
 

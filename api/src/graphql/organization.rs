@@ -306,6 +306,9 @@ impl OrganizationQuery {
         // The slug names the entity only once it is found; the read is then re-checked under
         // the entity's tag, so the tag's generation is taken before the data that is served.
         match record {
+            // Not kept by the response cache (signed in, or the cache off): what was read is
+            // what is served.
+            Some(found) if !ResponseTags::collecting(ctx) => Ok(Some(Organization(found))),
             Some(found) => {
                 let id = found.org.id;
                 ResponseTags::entity(ctx, Family::Organization, id).await;

@@ -594,28 +594,71 @@ pub async fn sign_out(ctx: Ctx<'_>, viewer: &Viewer, refresh_token: &str) -> App
     .await
 }
 
+/// Who an access token speaks for, as kept between requests: no password hash, and the
+/// session's end, checked on every use.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SessionAccount {
+    pub id: i64,
+    pub session_id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub roles: String,
+    pub memberships: Vec<(i64, MemberRole)>,
+    pub session_expires_at: DateTime<Utc>,
+}
+
 /// The account behind an access token, if the token is valid and its session alive.
+///
+/// With `cache` (a cache every instance shares, or the only instance's), a hot session costs
+/// no database statement: the entry lives under the account's tag, which every write that
+/// ends a session or changes roles or memberships bumps in its own request (see
+/// `events::coherence`), so the very next request after a sign-out is refused.
 pub async fn account_for_access_token(
     db: &impl ConnectionTrait,
     keys: &TokenKeys,
+    cache: Option<&crate::cache::Cache>,
     token: &str,
-) -> AppResult<(account::Model, Vec<(i64, MemberRole)>, i64)> {
+) -> AppResult<SessionAccount> {
     let (account_id, session_id) = keys.verify(token).ok_or(AppError::Unauthenticated)?;
+    let load = load_session_account(db, account_id, session_id);
+    let found = match cache {
+        Some(cache) => {
+            cache.get_or_load(&crate::tags::account(account_id), &format!("session:{session_id}"), load).await?
+        }
+        None => load.await?,
+    };
+    if found.session_expires_at <= super::now() {
+        return Err(AppError::Unauthenticated);
+    }
+    Ok(found)
+}
+
+async fn load_session_account(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    session_id: i64,
+) -> AppResult<SessionAccount> {
     let now = super::now();
     let live = session::Entity::find_by_id(session_id)
         .one(db)
         .await?
-        .filter(|s| s.account_id == account_id && s.revoked_at.is_none() && s.expires_at > now);
-    if live.is_none() {
-        return Err(AppError::Unauthenticated);
-    }
+        .filter(|s| s.account_id == account_id && s.revoked_at.is_none() && s.expires_at > now)
+        .ok_or(AppError::Unauthenticated)?;
     let account = account::Entity::find_by_id(account_id)
         .one(db)
         .await?
         .filter(|a| a.disabled_at.is_none())
         .ok_or(AppError::Unauthenticated)?;
     let memberships = memberships_of(db, account_id).await?;
-    Ok((account, memberships, session_id))
+    Ok(SessionAccount {
+        id: account.id,
+        session_id,
+        email: account.email,
+        display_name: account.display_name,
+        roles: account.roles,
+        memberships,
+        session_expires_at: live.expires_at,
+    })
 }
 
 pub async fn memberships_of(db: &impl ConnectionTrait, account_id: i64) -> AppResult<Vec<(i64, MemberRole)>> {

@@ -135,36 +135,38 @@ pub fn allowed_next(from: Stage) -> &'static [Stage] {
 // ---------------------------------------------------------------- reads
 
 pub async fn find_by_slug(db: &impl ConnectionTrait, slug: &str) -> AppResult<Option<OrganizationRecord>> {
-    let Some(org) = organization::Entity::find()
+    let found = organization::Entity::find()
         .filter(organization::Column::Slug.eq(slug.trim().to_ascii_lowercase()))
-        .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let mut areas = focus_areas_of(db, &[org.id]).await?;
-    Ok(Some(OrganizationRecord { focus_areas: areas.remove(&org.id).unwrap_or_default(), org }))
+        .find_with_related(focus::Entity)
+        .all(db)
+        .await?;
+    Ok(records(found).into_iter().next())
 }
 
-/// Organizations by id, in no particular order; missing ids are left out.
+/// Organizations by id, in no particular order; missing ids are left out. One statement: the
+/// focus areas come joined.
 pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<OrganizationRecord>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let orgs = organization::Entity::find().filter(organization::Column::Id.is_in(ids.iter().copied())).all(db).await?;
-    with_focus_areas(db, orgs).await
+    let found = organization::Entity::find()
+        .filter(organization::Column::Id.is_in(ids.iter().copied()))
+        .find_with_related(focus::Entity)
+        .all(db)
+        .await?;
+    Ok(records(found))
 }
 
-async fn with_focus_areas(
-    db: &impl ConnectionTrait,
-    orgs: Vec<organization::Model>,
-) -> AppResult<Vec<OrganizationRecord>> {
-    let ids: Vec<i64> = orgs.iter().map(|o| o.id).collect();
-    let mut areas = focus_areas_of(db, &ids).await?;
-    Ok(orgs
+/// Organizations read with their focus areas joined.
+fn records(found: Vec<(organization::Model, Vec<focus::Model>)>) -> Vec<OrganizationRecord> {
+    found
         .into_iter()
-        .map(|org| OrganizationRecord { focus_areas: areas.remove(&org.id).unwrap_or_default(), org })
-        .collect())
+        .map(|(org, areas)| {
+            let mut focus_areas: Vec<FocusArea> = areas.into_iter().map(|a| a.focus_area).collect();
+            focus_areas.sort();
+            OrganizationRecord { focus_areas, org }
+        })
+        .collect()
 }
 
 /// Focus areas of many organizations in one statement.
@@ -500,7 +502,8 @@ pub async fn create(ctx: Ctx<'_>, actor: &Actor, input: NewOrganization) -> AppR
     let event = NewEvent::new(EventKind::OrganizationCreated, org.id)
         .organization(Some(org.id))
         .account(input.owner_account_id)
-        .payload(json!({ "name": org.name, "slug": org.slug, "stage": stage_name(stage) }));
+        .payload(json!({ "name": org.name, "slug": org.slug, "stage": stage_name(stage),
+            "ownerAccountId": input.owner_account_id }));
     ctx.commit(txn, actor, vec![event]).await?;
     Ok(OrganizationRecord { org, focus_areas: areas })
 }
