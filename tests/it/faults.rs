@@ -673,8 +673,12 @@ async fn a_database_outage_fails_fast_and_the_server_recovers_by_itself() {
         assert_eq!(status, 200, "attempt {attempt}: {body}");
         assert_eq!(body["data"]["organization"]["name"], "停电之前", "a cached public page answers: {body}");
     }
-    let (_, body) = app.send(&manager, PAGE, page.clone()).await;
-    assert_eq!(code(&body), "SERVICE_UNAVAILABLE", "a signed-in read needs the database: {body}");
+    // A hot session is in the cache: a signed-in read of cached data answers, one that needs
+    // the database fails fast.
+    let (status, body) = app.send(&manager, PAGE, page.clone()).await;
+    assert_eq!((status, &body["data"]["organization"]["name"]), (200, &json!("停电之前")), "{body}");
+    let (_, body) = app.send(&manager, &uncached(), json!({})).await;
+    assert_eq!(code(&body), "SERVICE_UNAVAILABLE", "a signed-in read of the database: {body}");
     let (_, body) = app.send(&manager, UPDATE, json!({ "i": { "id": org["id"], "name": "停电期间" } })).await;
     assert_eq!(code(&body), "SERVICE_UNAVAILABLE", "a write fails cleanly too: {body}");
     let ready = app.client.get(app.url("/ready")).send().await.expect("sent");
