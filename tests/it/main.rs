@@ -29,4 +29,5 @@ mod spaces;
 mod transport;
 mod trusted_documents;
 mod units;
+mod venues;
 mod webhooks;

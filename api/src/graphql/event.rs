@@ -1262,7 +1262,7 @@ impl EventMutation {
             },
         )
         .await
-        .extend()?;
+        .map_err(super::space::with_global_ids)?;
         Ok(EventPayload { event: Event::from_model(created) })
     }
 
@@ -1304,7 +1304,7 @@ impl EventMutation {
             },
         )
         .await
-        .extend()?;
+        .map_err(super::space::with_global_ids)?;
         Ok(EventPayload { event: Event::from_model(updated) })
     }
 
@@ -1315,8 +1315,9 @@ impl EventMutation {
         input: TransitionEventStatusInput,
     ) -> Result<EventPayload> {
         let id = ids::decode(&input.id, EVENT, "id").extend()?;
-        let updated =
-            service::change_event_status(state(ctx)?.ctx(), viewer(ctx), id, input.status.into()).await.extend()?;
+        let updated = service::change_event_status(state(ctx)?.ctx(), viewer(ctx), id, input.status.into())
+            .await
+            .map_err(super::space::with_global_ids)?;
         Ok(EventPayload { event: Event::from_model(updated) })
     }
 

@@ -303,6 +303,11 @@ async fn lock_event(db: &impl ConnectionTrait, id: i64) -> AppResult<event::Mode
     event::Entity::find_by_id(id).lock_exclusive().one(db).await?.ok_or_else(|| AppError::NotFound("event".into()))
 }
 
+/// The account acting, which books the room of an event held in the base.
+fn account_of(actor: &Actor) -> Option<i64> {
+    (actor.kind == crate::events::ActorKind::Account).then_some(actor.id).flatten()
+}
+
 fn event_event(kind: Kind, e: &event::Model, payload: serde_json::Value) -> LogEvent {
     LogEvent::new(kind, e.id).organization(Some(e.organizer_id)).payload(payload)
 }
@@ -474,15 +479,20 @@ pub async fn create(ctx: Ctx<'_>, actor: &Actor, input: NewEvent) -> AppResult<e
             return Err(AppError::conflict("COHORT_TAKEN", format!("cohort {cohort} of this programme exists")));
         }
     }
+    let venue = match model.venue_space_id {
+        Some(space_id) => Some(super::booking::prepare_event_venue(&txn, space_id, model.capacity).await?),
+        None => None,
+    };
     let mut active: event::ActiveModel = model.into();
     active.id = sea_orm::ActiveValue::NotSet;
     let created = active.insert(&txn).await?;
-    let event = event_event(
+    let mut events = vec![event_event(
         Kind::EventCreated,
         &created,
         json!({ "kind": created.kind.to_value(), "title": created.title, "startsAt": created.starts_at }),
-    );
-    ctx.commit(txn, actor, vec![event]).await?;
+    )];
+    events.extend(super::booking::sync_event_booking(&txn, &created, venue.as_ref(), account_of(actor)).await?);
+    ctx.commit(txn, actor, events).await?;
     Ok(created)
 }
 
@@ -575,6 +585,10 @@ pub async fn update(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: EventPatch) -> 
     }
     m.updated_at = super::now();
     check_event(&m)?;
+    let venue = match m.venue_space_id {
+        Some(space_id) => Some(super::booking::prepare_event_venue(&txn, space_id, m.capacity).await?),
+        None => None,
+    };
     let grew = m.capacity > old_capacity;
     let mut active: event::ActiveModel = m.clone().into();
     // Every column may have changed; seats_taken is only ever moved by the seat functions.
@@ -587,6 +601,7 @@ pub async fn update(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: EventPatch) -> 
         &updated,
         json!({ "capacity": updated.capacity, "moved": moved, "startsAt": updated.starts_at, "endsAt": updated.ends_at }),
     )];
+    events.extend(super::booking::sync_event_booking(&txn, &updated, venue.as_ref(), account_of(actor)).await?);
     if grew {
         // More seats: the waitlist moves up, in order.
         events.extend(promote_from_waitlist(&txn, &updated).await?);
@@ -630,19 +645,87 @@ pub async fn transition(ctx: Ctx<'_>, actor: &Actor, id: i64, to: EventStatus) -
         return Err(AppError::conflict("EVENT_NOT_STARTED", "an event is completed once it has started"));
     }
     let from = m.status;
+    // Publishing an event written before events reserved their rooms reserves it now.
+    let venue = match (to, m.venue_space_id) {
+        (EventStatus::Published, Some(space_id)) => {
+            Some(super::booking::prepare_event_venue(&txn, space_id, m.capacity).await?)
+        }
+        _ => None,
+    };
     let mut active: event::ActiveModel = m.into();
     active.status = Set(to);
     active.updated_at = Set(now);
     let updated = active.update(&txn).await?;
+    let reservation = super::booking::sync_event_booking(&txn, &updated, venue.as_ref(), account_of(actor)).await?;
     let kind = match to {
         EventStatus::Published => Kind::EventPublished,
         EventStatus::Cancelled => Kind::EventCancelled,
         EventStatus::Completed => Kind::EventCompleted,
         EventStatus::Draft => Kind::EventUpdated,
     };
-    let event = event_event(kind, &updated, json!({ "from": status_name(from), "to": status_name(to) }));
-    ctx.commit(txn, actor, vec![event]).await?;
+    let mut payload = json!({ "from": status_name(from), "to": status_name(to) });
+    let mut released = Vec::new();
+    if to == EventStatus::Cancelled {
+        let cancelled = cancel_live_registrations(&txn, &updated, now).await?;
+        if let Some(map) = payload.as_object_mut() {
+            // The notifications consumer tells these registrants (their registrations are no
+            // longer live when it reads them): the ones cancelled at this instant.
+            map.insert("registrationsCancelledAt".into(), json!(now));
+            map.insert("registrationsCancelled".into(), cancelled.len().into());
+        }
+        released = cancelled.iter().map(|r| registration_event(Kind::RegistrationCancelled, r)).collect();
+    }
+    let updated = if released.is_empty() { updated } else { find(&txn, id).await? };
+    let mut events = vec![event_event(kind, &updated, payload)];
+    events.extend(reservation);
+    events.extend(released);
+    ctx.commit(txn, actor, events).await?;
     Ok(updated)
+}
+
+/// Cancels every live registration of a cancelled event and frees its seats (with the event
+/// row locked). Returns the registrations as they are now.
+async fn cancel_live_registrations(
+    db: &impl ConnectionTrait,
+    event: &event::Model,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<registration::Model>> {
+    let live: Vec<i64> = registration::Entity::find()
+        .select_only()
+        .column(registration::Column::Id)
+        .filter(registration::Column::EventId.eq(event.id))
+        .filter(registration::Column::Status.is_in(LIVE))
+        .into_tuple()
+        .all(db)
+        .await?;
+    if live.is_empty() {
+        return Ok(Vec::new());
+    }
+    for chunk in live.chunks(500) {
+        registration::Entity::update_many()
+            .col_expr(registration::Column::Status, Expr::val(RegistrationStatus::Cancelled))
+            .col_expr(registration::Column::CancelledAt, Expr::val(now))
+            .col_expr(registration::Column::UpdatedAt, Expr::val(now))
+            .filter(registration::Column::Id.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?;
+    }
+    event::Entity::update_many()
+        .col_expr(event::Column::SeatsTaken, Expr::val(0))
+        .filter(event::Column::Id.eq(event.id))
+        .exec(db)
+        .await?;
+    let mut rows = Vec::with_capacity(live.len());
+    for chunk in live.chunks(500) {
+        rows.extend(
+            registration::Entity::find()
+                .filter(registration::Column::Id.is_in(chunk.iter().copied()))
+                .order_by_asc(registration::Column::Id)
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(rows)
 }
 
 pub fn status_name(s: EventStatus) -> String {
