@@ -58,13 +58,11 @@ pub fn tags(kind: EventKind, aggregate_id: i64, payload: &Value) -> Vec<String> 
                 list(tags::BOOKINGS),
             ]
         }
-        // Exhibits, delegations and seats are read live, never from the cache.
-        EventExhibitAdded
-        | EventExhibitRemoved
-        | EventDelegationAdded
-        | EventDelegationRemoved
-        | EventIdentityDocumentsPurged
-        | TrainingProgrammeCreated => vec![],
+        // Delegations are read live on an event, but lists filter by their origin and the
+        // dashboard counts them.
+        EventDelegationAdded | EventDelegationRemoved => vec![list(tags::EVENTS), list(tags::IMPACT)],
+        // Exhibits and seats are read live, never from the cache.
+        EventExhibitAdded | EventExhibitRemoved | EventIdentityDocumentsPurged | TrainingProgrammeCreated => vec![],
         RegistrationConfirmed
         | RegistrationWaitlisted
         | RegistrationPending

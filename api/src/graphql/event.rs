@@ -782,6 +782,8 @@ pub struct EventFilter {
     /// Drafts too: staff, and members of the `organizer` given.
     #[graphql(default)]
     pub include_drafts: bool,
+    /// Exchanges with a delegation from any of these origins (e.g. `[TAIWAN]`).
+    pub delegation_origin: Option<Vec<DelegationOrigin>>,
 }
 
 #[derive(SimpleObject)]
@@ -849,6 +851,7 @@ impl EventQuery {
             // Staff see every draft; organization members their organization's.
             include_drafts: filter.include_drafts
                 && (viewer(ctx).is_staff() || organizer_id.is_some_and(|o| viewer(ctx).can_manage_event(o))),
+            delegation_origins: filter.delegation_origin.unwrap_or_default().into_iter().map(Into::into).collect(),
         };
         let page = state
             .events()

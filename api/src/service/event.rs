@@ -958,6 +958,8 @@ pub struct EventFilter {
     pub search: Option<String>,
     /// Drafts are listed only for staff.
     pub include_drafts: bool,
+    /// Exchanges with a delegation from any of these origins.
+    pub delegation_origins: Vec<Origin>,
 }
 
 fn filtered(filter: &EventFilter) -> AppResult<sea_orm::Select<event::Entity>> {
@@ -977,6 +979,14 @@ fn filtered(filter: &EventFilter) -> AppResult<sea_orm::Select<event::Entity>> {
     }
     if !filter.include_drafts {
         select = select.filter(C::Status.ne(EventStatus::Draft));
+    }
+    if !filter.delegation_origins.is_empty() {
+        let with_origin = Query::select()
+            .column(delegation::Column::EventId)
+            .from(delegation::Entity)
+            .and_where(delegation::Column::Origin.is_in(filter.delegation_origins.iter().copied()))
+            .to_owned();
+        select = select.filter(C::Id.in_subquery(with_origin));
     }
     if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         if search.chars().count() > 100 {
@@ -1843,6 +1853,32 @@ pub async fn impact_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Hash
         );
     }
     Ok(map)
+}
+
+/// Delegations and the persons in them (leader and members) per event and origin, for the
+/// events in `ids`: counted by the database (`json_array_length` on both backends).
+pub async fn delegations_by_origin(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<(i64, Origin, i64, i64)>> {
+    use delegation::Column as C;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let members = match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => "json_array_length(members::json)",
+        _ => "json_array_length(members)",
+    };
+    let rows: Vec<(i64, Origin, i64, Option<i64>)> = delegation::Entity::find()
+        .select_only()
+        .column(C::EventId)
+        .column(C::Origin)
+        .column_as(Expr::col(C::Id).count(), "delegations")
+        .column_as(Expr::cust(format!("CAST(SUM({members} + 1) AS BIGINT)")), "persons")
+        .filter(C::EventId.is_in(ids.iter().copied()))
+        .group_by(C::EventId)
+        .group_by(C::Origin)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|(event, origin, n, persons)| (event, origin, n, persons.unwrap_or(0))).collect())
 }
 
 /// Person-times served by events that started in `[from, to)`, cancelled events excluded.
