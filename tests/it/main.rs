@@ -26,6 +26,7 @@ mod projects;
 mod response_cache;
 mod schema;
 mod spaces;
+mod trainings;
 mod transport;
 mod trusted_documents;
 mod units;

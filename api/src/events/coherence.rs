@@ -61,8 +61,12 @@ pub fn tags(kind: EventKind, aggregate_id: i64, payload: &Value) -> Vec<String> 
         // Delegations are read live on an event, but lists filter by their origin and the
         // dashboard counts them.
         EventDelegationAdded | EventDelegationRemoved => vec![list(tags::EVENTS), list(tags::IMPACT)],
-        // Exhibits and seats are read live, never from the cache.
-        EventExhibitAdded | EventExhibitRemoved | EventIdentityDocumentsPurged | TrainingProgrammeCreated => vec![],
+        // Exhibits, sessions and seats are read live, never from the cache.
+        EventSessionAdded
+        | EventExhibitAdded
+        | EventExhibitRemoved
+        | EventIdentityDocumentsPurged
+        | TrainingProgrammeCreated => vec![],
         RegistrationConfirmed
         | RegistrationWaitlisted
         | RegistrationPending
