@@ -280,4 +280,36 @@ backend_tests! {
         assert_eq!(held.len(), 1, "{held:?}");
         assert_eq!(held[0]["event"]["id"], old);
     }
+
+    async fn calendar_subscribers_see_an_event_take_move_and_free_a_room(app) {
+        use crate::helpers::{next_data, quiet_for, subscribe};
+        let org = organizer(&app).await;
+        let first = space(&app, "第一活动室", 40, json!({})).await;
+        let second = space(&app, "第二活动室", 40, json!({})).await;
+        const LIVE: &str = r#"subscription($s: ID!, $from: DateTime!, $to: DateTime!) {
+            spaceCalendar(spaceId: $s, from: $from, to: $to) { eventType booking { status purpose space { name } } } }"#;
+        let window = |room: &Value| json!({ "s": room["id"], "from": at(7, 0, 0), "to": at(8, 0, 0) });
+        let mut on_first = subscribe(&app, json!({}), LIVE, window(&first)).await;
+        let mut on_second = subscribe(&app, json!({}), LIVE, window(&second)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+        let created = app.ok(CREATE_EVENT, salon(&org, &first, &at(7, 14, 0), &at(7, 16, 0), 30)).await;
+        let event = created["createEvent"]["event"]["id"].clone();
+        let taken = next_data(&mut on_first, "spaceCalendar").await;
+        assert_eq!(taken["eventType"], "booking.confirmed", "{taken}");
+        assert_eq!(taken["booking"]["purpose"], "活动筹备中", "a draft's title stays hidden");
+
+        // Moved to the other room: both rooms' subscribers hear of it.
+        app.ok(UPDATE_EVENT, json!({ "i": { "id": event, "venue": { "spaceId": second["id"] } } })).await;
+        let left = next_data(&mut on_first, "spaceCalendar").await;
+        assert_eq!(left["booking"]["space"]["name"], "第二活动室", "the reservation left this room: {left}");
+        let arrived = next_data(&mut on_second, "spaceCalendar").await;
+        assert_eq!(arrived["eventType"], "booking.confirmed");
+
+        app.ok(TRANSITION, json!({ "input": { "id": event, "status": "CANCELLED" } })).await;
+        let freed = next_data(&mut on_second, "spaceCalendar").await;
+        assert_eq!(freed["eventType"], "booking.cancelled", "{freed}");
+        assert_eq!(freed["booking"]["status"], "CANCELLED");
+        assert!(quiet_for(&mut on_first, std::time::Duration::from_millis(200)).await, "nothing more for the first room");
+    }
 }
