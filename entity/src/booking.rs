@@ -25,6 +25,9 @@ pub struct Model {
     /// The recurring series this booking is an occurrence of.
     pub series_id: Option<i64>,
     pub decided_by_account_id: Option<i64>,
+    /// The event this booking holds the room for (at most one booking per event); written only
+    /// by the event's commands.
+    pub event_id: Option<i64>,
     pub decided_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -17,7 +17,7 @@ pub struct Model {
     pub starts_at: DateTimeUtc,
     pub ends_at: DateTimeUtc,
     pub time_zone: String,
-    /// A base space (no foreign key until the spaces slice lands).
+    /// A base space (a foreign key); the event's booking of it holds the room.
     pub venue_space_id: Option<i64>,
     pub venue_address: Option<String>,
     pub organizer_id: i64,

@@ -38,6 +38,10 @@ pub struct Model {
     pub id_doc_purged_at: Option<DateTimeUtc>,
     pub decided_at: Option<DateTimeUtc>,
     pub cancelled_at: Option<DateTimeUtc>,
+    /// Trainings with sessions: sessions checked in to (each counts as person-times).
+    pub sessions_attended: i32,
+    /// Trainings: the certificate issued when the training was completed, if earned.
+    pub certificate_number: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -15,6 +15,8 @@ mod m20261202_000002_trusted_documents;
 mod m20261203_000010_webhooks;
 mod m20261203_000011_notifications;
 mod m20261204_000012_account_recovery;
+mod m20261204_001701_event_venue_reservations;
+mod m20261204_001702_training_sessions;
 
 pub struct Migrator;
 
@@ -35,6 +37,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000010_webhooks::Migration),
             Box::new(m20261203_000011_notifications::Migration),
             Box::new(m20261204_000012_account_recovery::Migration),
+            Box::new(m20261204_001701_event_venue_reservations::Migration),
+            Box::new(m20261204_001702_training_sessions::Migration),
         ]
     }
 }

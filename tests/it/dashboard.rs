@@ -86,3 +86,62 @@ backend_tests! {
         assert_eq!(second, vec![(day(2), 200)], "16:00Z is already March 2 at the base");
     }
 }
+
+const ADD_DELEGATION: &str = "mutation($i: AddDelegationInput!) { addDelegation(input: $i) { delegation { id } } }";
+
+backend_tests! {
+    async fn exchanges_by_origin_filter_events_and_reach_the_dashboard(app) {
+        let today = api::service::impact::local_date(chrono::Utc::now());
+        let vars = json!({ "from": today - Duration::days(1), "to": today + Duration::days(1) });
+        let by_origin = r#"query($from: NaiveDate!, $to: NaiveDate!) { baseStats(from: $from, to: $to, groupBy: MONTH) {
+            totals { delegationsByOrigin { origin delegations persons } }
+            series { figures { delegationsByOrigin { origin delegations persons } } } } }"#;
+
+        // An exchange under way today, with two delegations from Taiwan and one from Hong Kong;
+        // another one next month with a delegation from Macao (not held yet).
+        let org = organizer(&app).await;
+        let held = published_event(&app, &org, Duration::hours(-1), json!({ "kind": "EXCHANGE", "title": "两岸妇女工作坊" })).await;
+        let later = published_event(&app, &org, Duration::days(30), json!({ "kind": "EXCHANGE", "title": "港澳青年交流" })).await;
+        published_event(&app, &org, Duration::days(3), json!({ "title": "没有代表团的沙龙" })).await;
+        // Read (and cached) before the delegations arrive: adding them must refresh it.
+        let before = app.ok(by_origin, vars.clone()).await;
+        assert_eq!(before["baseStats"]["totals"]["delegationsByOrigin"][1], json!({ "origin": "TAIWAN", "delegations": 0, "persons": 0 }));
+        for (event, origin, members) in [
+            (&held, "TAIWAN", json!(["李美玲", "陈雅婷"])),
+            (&held, "TAIWAN", json!([])),
+            (&held, "HONG_KONG", json!(["何嘉欣"])),
+            (&later, "MACAO", json!(["梁慧敏"])),
+        ] {
+            app.ok(ADD_DELEGATION, json!({ "i": { "eventId": event, "origin": origin, "name": "参访团",
+                "leaderName": "王淑芬", "members": members } })).await;
+        }
+
+        let events = r#"query($o: [DelegationOrigin!]) { events(filter: { delegationOrigin: $o }) { totalCount edges { node { title } } } }"#;
+        let titles = |data: &serde_json::Value| -> Vec<String> {
+            data["events"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["title"].as_str().unwrap().to_owned()).collect()
+        };
+        let found = app.ok_as(&Credentials::anonymous(), events, json!({ "o": ["TAIWAN", "HONG_KONG"] })).await;
+        assert_eq!(titles(&found), ["两岸妇女工作坊"], "once, though it has three matching delegations");
+        assert_eq!(found["events"]["totalCount"], 1);
+        let found = app.ok_as(&Credentials::anonymous(), events, json!({ "o": ["MACAO"] })).await;
+        assert_eq!(titles(&found), ["港澳青年交流"]);
+        let found = app.ok_as(&Credentials::anonymous(), events, json!({ "o": ["OVERSEAS"] })).await;
+        assert!(titles(&found).is_empty());
+        let all = app.ok_as(&Credentials::anonymous(), events, json!({ "o": null })).await;
+        assert_eq!(all["events"]["totalCount"], 3, "no origin given: every event");
+
+        // The dashboard counts delegations and persons (leader and members) of
+        // exchanges held, by origin, in a fixed order.
+        let after = app.ok(by_origin, vars).await;
+        assert_eq!(after["baseStats"]["totals"]["delegationsByOrigin"], json!([
+            { "origin": "MAINLAND", "delegations": 0, "persons": 0 },
+            { "origin": "TAIWAN", "delegations": 2, "persons": 4 },
+            { "origin": "HONG_KONG", "delegations": 1, "persons": 2 },
+            { "origin": "MACAO", "delegations": 0, "persons": 0 },
+            { "origin": "OVERSEAS", "delegations": 0, "persons": 0 },
+        ]), "{after}");
+        let in_buckets: i64 = after["baseStats"]["series"].as_array().unwrap().iter()
+            .map(|b| b["figures"]["delegationsByOrigin"][1]["persons"].as_i64().unwrap()).sum();
+        assert_eq!(in_buckets, 4, "the buckets add up to the totals");
+    }
+}

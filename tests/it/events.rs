@@ -125,10 +125,11 @@ backend_tests! {
             "mutation($i: CreateTrainingProgrammeInput!) { createTrainingProgramme(input: $i) { programme { id title } } }",
             json!({ "i": { "organizerId": org, "title": "社会组织项目管理培训" } }),
         ).await["createTrainingProgramme"]["programme"]["id"].as_str().expect("id").to_owned();
+        let room = crate::spaces::space(&app, "第一培训室", 40, json!({})).await;
         let training = app.ok(CREATE_EVENT, json!({ "input": {
             "kind": "TRAINING", "organizerId": org, "title": "项目管理培训（第五期）",
             "startsAt": at(Duration::days(3)), "endsAt": at(Duration::days(4)),
-            "venue": { "spaceId": api::graphql::ids::encode("Space", 7).to_string() }, "capacity": 40,
+            "venue": { "spaceId": room["id"] }, "capacity": 40,
             "audienceTags": ["社工", "社会组织", "社工"],
             "questions": [{ "prompt": "所在机构", "required": true }, { "prompt": "饮食禁忌" }],
             "training": { "programmeId": programme, "cohort": 5, "trainers": ["林老师", "陈老师"], "hours": 16,

@@ -48,14 +48,22 @@ pub fn tags(kind: EventKind, aggregate_id: i64, payload: &Value) -> Vec<String> 
         }
 
         // Events as calendars show them; events held and their kinds are dashboard figures.
+        // A space's calendar shows the title of an event held there (its reservation).
         EventCreated | EventUpdated | EventPublished | EventCancelled | EventCompleted => {
-            vec![entity(Entity::Event, Some(aggregate_id)), list(tags::EVENTS), list(tags::IMPACT)]
+            vec![
+                entity(Entity::Event, Some(aggregate_id)),
+                list(tags::EVENTS),
+                list(tags::IMPACT),
+                list(tags::BOOKINGS),
+            ]
         }
-        // Exhibits, delegations and seats are read live, never from the cache.
-        EventExhibitAdded
+        // Delegations are read live on an event, but lists filter by their origin and the
+        // dashboard counts them.
+        EventDelegationAdded | EventDelegationRemoved => vec![list(tags::EVENTS), list(tags::IMPACT)],
+        // Exhibits, sessions and seats are read live, never from the cache.
+        EventSessionAdded
+        | EventExhibitAdded
         | EventExhibitRemoved
-        | EventDelegationAdded
-        | EventDelegationRemoved
         | EventIdentityDocumentsPurged
         | TrainingProgrammeCreated => vec![],
         RegistrationConfirmed

@@ -163,6 +163,8 @@ event_kinds! {
     EventExhibitRemoved => "event.exhibit_removed", Event, Operational;
     EventDelegationAdded => "event.delegation_added", Event, Operational;
     EventDelegationRemoved => "event.delegation_removed", Event, Operational;
+    /// A training got a dated session (check-in is then per session).
+    EventSessionAdded => "event.session_added", Event, Operational;
     /// Identity document numbers of an ended event's registrations were erased.
     EventIdentityDocumentsPurged => "event.identity_documents_purged", Event, Audit;
     TrainingProgrammeCreated => "training_programme.created", TrainingProgramme, Operational;

@@ -25,6 +25,7 @@ pub const EVENT: &str = "Event";
 pub const PROGRAMME: &str = "TrainingProgramme";
 pub const EXHIBIT: &str = "Exhibit";
 pub const DELEGATION: &str = "Delegation";
+pub const SESSION: &str = "TrainingSession";
 pub const REGISTRATION: &str = "Registration";
 /// Spaces live in another slice; their IDs are encoded the same way.
 pub const SPACE: &str = "Space";
@@ -459,6 +460,15 @@ macro_rules! event_object {
 }
 
 event_object!(Training {
+    /// The training's dated sessions, in time order. With sessions, check-in is per session,
+    /// each session attended counts as person-times, and the certificate needs
+    /// `certificateThresholdPercent` of the sessions.
+    async fn sessions(&self, ctx: &Context<'_>) -> Result<Vec<TrainingSession>> {
+        let loaders = ctx.data::<Loaders>()?;
+        let rows = loaders.sessions.load_one(self.0.id).await.map_err(|e| e.extend())?;
+        Ok(rows.unwrap_or_default().into_iter().map(TrainingSession).collect())
+    }
+
     /// The programme this cohort belongs to.
     async fn programme(&self, ctx: &Context<'_>) -> Result<Option<TrainingProgramme>> {
         let Some(id) = self.0.programme_id else { return Ok(None) };
@@ -581,6 +591,28 @@ impl Exhibit {
     /// The project it shows.
     async fn project_name(&self) -> Option<&str> {
         self.0.project_name.as_deref()
+    }
+}
+
+/// One dated session of a training.
+pub struct TrainingSession(pub entity::training_session::Model);
+
+#[Object]
+impl TrainingSession {
+    async fn id(&self) -> ID {
+        ids::encode(SESSION, self.0.id)
+    }
+
+    async fn topic(&self) -> &str {
+        &self.0.topic
+    }
+
+    async fn starts_at(&self) -> DateTime<Utc> {
+        self.0.starts_at
+    }
+
+    async fn ends_at(&self) -> DateTime<Utc> {
+        self.0.ends_at
     }
 }
 
@@ -726,14 +758,30 @@ impl Registration {
         loaders.waitlist_position.load_one(self.0.id).await.map_err(|e| e.extend())
     }
 
-    /// Trainings: whether the attendance earns the certificate. A training is one check-in, so
-    /// attending counts as 100%; `null` for other kinds and trainings without a threshold.
+    /// Trainings: whether the attendance earns the certificate: sessions attended are at least
+    /// `certificateThresholdPercent` of the training's sessions (a training without sessions:
+    /// checked in). `null` for other kinds and trainings without a threshold.
     async fn certificate_eligible(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
         let loaders = ctx.data::<Loaders>()?;
-        let event = loaders.event.load_one(self.0.event_id).await.map_err(|e| e.extend())?;
-        Ok(event
-            .filter(|e| e.kind == ModelKind::Training && e.certificate_threshold_percent.is_some())
-            .map(|_| self.0.checked_in_at.is_some()))
+        let Some(event) = loaders.event.load_one(self.0.event_id).await.map_err(|e| e.extend())? else {
+            return Ok(None);
+        };
+        if event.kind != ModelKind::Training {
+            return Ok(None);
+        }
+        let sessions = loaders.sessions.load_one(event.id).await.map_err(|e| e.extend())?.map_or(0, |s| s.len());
+        Ok(service::certificate_eligible(&event, sessions, &self.0))
+    }
+
+    /// Trainings with sessions: the sessions checked in to.
+    async fn sessions_attended(&self) -> i32 {
+        self.0.sessions_attended
+    }
+
+    /// Trainings: the certificate number, issued to eligible participants when the training
+    /// is completed.
+    async fn certificate_number(&self) -> Option<&str> {
+        self.0.certificate_number.as_deref()
     }
 
     /// When the registration joined the event's queue. These times are strictly increasing per
@@ -782,6 +830,8 @@ pub struct EventFilter {
     /// Drafts too: staff, and members of the `organizer` given.
     #[graphql(default)]
     pub include_drafts: bool,
+    /// Exchanges with a delegation from any of these origins (e.g. `[TAIWAN]`).
+    pub delegation_origin: Option<Vec<DelegationOrigin>>,
 }
 
 #[derive(SimpleObject)]
@@ -849,6 +899,7 @@ impl EventQuery {
             // Staff see every draft; organization members their organization's.
             include_drafts: filter.include_drafts
                 && (viewer(ctx).is_staff() || organizer_id.is_some_and(|o| viewer(ctx).can_manage_event(o))),
+            delegation_origins: filter.delegation_origin.unwrap_or_default().into_iter().map(Into::into).collect(),
         };
         let page = state
             .events()
@@ -1153,6 +1204,22 @@ pub struct CheckInInput {
     pub attended: Option<i32>,
     /// Who was served, declared at the door; default what the registration declared.
     pub groups: Option<GroupsInput>,
+    /// The session checked in to: required for trainings with sessions (persons and groups
+    /// are recorded at the first session attended).
+    pub session_id: Option<ID>,
+}
+
+#[derive(InputObject)]
+pub struct AddTrainingSessionInput {
+    pub event_id: ID,
+    pub topic: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+#[derive(SimpleObject)]
+pub struct AddTrainingSessionPayload {
+    pub session: TrainingSession,
 }
 
 #[derive(SimpleObject)]
@@ -1262,7 +1329,7 @@ impl EventMutation {
             },
         )
         .await
-        .extend()?;
+        .map_err(super::space::with_global_ids)?;
         Ok(EventPayload { event: Event::from_model(created) })
     }
 
@@ -1304,7 +1371,7 @@ impl EventMutation {
             },
         )
         .await
-        .extend()?;
+        .map_err(super::space::with_global_ids)?;
         Ok(EventPayload { event: Event::from_model(updated) })
     }
 
@@ -1315,8 +1382,9 @@ impl EventMutation {
         input: TransitionEventStatusInput,
     ) -> Result<EventPayload> {
         let id = ids::decode(&input.id, EVENT, "id").extend()?;
-        let updated =
-            service::change_event_status(state(ctx)?.ctx(), viewer(ctx), id, input.status.into()).await.extend()?;
+        let updated = service::change_event_status(state(ctx)?.ctx(), viewer(ctx), id, input.status.into())
+            .await
+            .map_err(super::space::with_global_ids)?;
         Ok(EventPayload { event: Event::from_model(updated) })
     }
 
@@ -1356,6 +1424,23 @@ impl EventMutation {
         .await
         .extend()?;
         Ok(AddExhibitPayload { exhibit: Exhibit(exhibit) })
+    }
+
+    /// Adds a dated session to a training (within its time, overlapping none of its sessions).
+    async fn add_training_session(
+        &self,
+        ctx: &Context<'_>,
+        input: AddTrainingSessionInput,
+    ) -> Result<AddTrainingSessionPayload> {
+        let event_id = ids::decode(&input.event_id, EVENT, "eventId").extend()?;
+        let session = service::add_training_session_as(
+            state(ctx)?.ctx(),
+            viewer(ctx),
+            service::NewSession { event_id, topic: input.topic, starts_at: input.starts_at, ends_at: input.ends_at },
+        )
+        .await
+        .extend()?;
+        Ok(AddTrainingSessionPayload { session: TrainingSession(session) })
     }
 
     async fn add_delegation(&self, ctx: &Context<'_>, input: AddDelegationInput) -> Result<AddDelegationPayload> {
@@ -1449,6 +1534,10 @@ impl EventMutation {
     async fn check_in(&self, ctx: &Context<'_>, input: CheckInInput) -> Result<CheckInPayload> {
         let event_id = ids::decode(&input.event_id, EVENT, "eventId").extend()?;
         let state = state(ctx)?;
+        let session_id = match &input.session_id {
+            Some(id) => Some(ids::decode(id, SESSION, "sessionId").extend()?),
+            None => None,
+        };
         let (event, outcome) = service::check_in_as(
             state.ctx(),
             viewer(ctx),
@@ -1456,6 +1545,7 @@ impl EventMutation {
             input.ticket_code,
             input.attended,
             input.groups.map(Into::into),
+            session_id,
         )
         .await
         .extend()?;

@@ -108,6 +108,7 @@ pub struct Loaders {
     pub event_impact: DataLoader<EventImpactLoader>,
     pub exhibits: DataLoader<ExhibitsLoader>,
     pub delegations: DataLoader<DelegationsLoader>,
+    pub sessions: DataLoader<SessionsLoader>,
     pub programme: DataLoader<ProgrammeLoader>,
     pub cohorts: DataLoader<CohortsLoader>,
     pub waitlist_position: DataLoader<WaitlistPositionLoader>,
@@ -142,6 +143,7 @@ impl Loaders {
             event_impact: DataLoader::new(EventImpactLoader(db.clone()), tokio::spawn).delay(delay),
             exhibits: DataLoader::new(ExhibitsLoader(db.clone()), tokio::spawn).delay(delay),
             delegations: DataLoader::new(DelegationsLoader(db.clone()), tokio::spawn).delay(delay),
+            sessions: DataLoader::new(SessionsLoader(db.clone()), tokio::spawn).delay(delay),
             programme: DataLoader::new(ProgrammeLoader(db.clone()), tokio::spawn).delay(delay),
             cohorts: DataLoader::new(CohortsLoader(db.clone()), tokio::spawn).delay(delay),
             waitlist_position: DataLoader::new(WaitlistPositionLoader(db.clone()), tokio::spawn).delay(delay),
@@ -324,6 +326,7 @@ map_loader!(EventCountsLoader, events::EventCounts, events::counts_of);
 map_loader!(EventImpactLoader, events::PersonTimes, events::impact_of);
 map_loader!(ExhibitsLoader, Vec<entity::exhibit::Model>, events::exhibits_of);
 map_loader!(DelegationsLoader, Vec<entity::delegation::Model>, events::delegations_of);
+map_loader!(SessionsLoader, Vec<entity::training_session::Model>, events::sessions_of);
 map_loader!(CohortsLoader, Vec<entity::event::Model>, events::cohorts_of);
 map_loader!(WaitlistPositionLoader, i64, events::waitlist_positions);
 

@@ -328,6 +328,15 @@ pub struct EventKindCount {
     pub count: i64,
 }
 
+/// Delegations at cross-strait exchanges from one origin, and the persons in them (leaders
+/// and members).
+#[derive(SimpleObject)]
+pub struct OriginCount {
+    pub origin: super::event::DelegationOrigin,
+    pub delegations: Count,
+    pub persons: Count,
+}
+
 fn stage_counts(list: &[(entity::organization::Stage, i64)]) -> Vec<StageCount> {
     list.iter().map(|(s, n)| StageCount { stage: (*s).into(), count: *n }).collect()
 }
@@ -358,6 +367,23 @@ impl ImpactFigures {
 
     async fn events_by_kind(&self) -> Vec<EventKindCount> {
         self.0.events_by_kind.iter().map(|(k, n)| EventKindCount { kind: k.clone(), count: *n }).collect()
+    }
+
+    /// Delegations at exchanges held in the period and the persons in them, by origin (every
+    /// origin, zeros included, in a fixed order: mainland, Taiwan, Hong Kong, Macao, overseas).
+    async fn delegations_by_origin(&self) -> Vec<OriginCount> {
+        crate::service::impact::ORIGINS
+            .iter()
+            .map(|origin| {
+                let (delegations, persons) = self
+                    .0
+                    .delegations_by_origin
+                    .iter()
+                    .find(|(o, _, _)| o == origin)
+                    .map_or((0, 0), |(_, d, p)| (*d, *p));
+                OriginCount { origin: (*origin).into(), delegations: delegations.into(), persons: persons.into() }
+            })
+            .collect()
     }
 
     /// Stage transitions that took effect, by the stage entered (joining the base counts).

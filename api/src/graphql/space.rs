@@ -251,8 +251,20 @@ impl Booking {
         self.0.status_reason.as_deref()
     }
 
-    async fn purpose(&self) -> &str {
-        &self.0.purpose
+    /// What it is for; for an event's reservation, the event's title (a draft's title only for
+    /// those who run the event: others read 活动筹备中, an event in preparation).
+    async fn purpose(&self, ctx: &Context<'_>) -> Result<String> {
+        if self.0.event_id.is_some() && self.visible_event(ctx).await?.is_none() {
+            return Ok(DRAFT_EVENT_PURPOSE.to_owned());
+        }
+        Ok(self.0.purpose.clone())
+    }
+
+    /// The event this booking holds the room for: an event held in a base space reserves it
+    /// under the same guarantee as any booking, moves with the event and is released when the
+    /// event is cancelled. `null` for other bookings (and for a draft the viewer does not run).
+    async fn event(&self, ctx: &Context<'_>) -> Result<Option<super::event::Event>> {
+        Ok(self.visible_event(ctx).await?.map(super::event::Event::from_model))
     }
 
     /// Expected attendees.
@@ -295,10 +307,25 @@ impl Booking {
         self.0.series_id.map(|id| ids::encode(SERIES, id))
     }
 
-    /// Whether the viewer may cancel it.
+    /// Whether the viewer may cancel it (an event's reservation goes with the event instead).
     async fn viewer_can_cancel(&self, ctx: &Context<'_>) -> bool {
         viewer(ctx).can_cancel_booking(self.0.booked_by_account_id)
             && matches!(self.0.status, EntityStatus::Pending | EntityStatus::Confirmed)
+            && self.0.event_id.is_none()
+    }
+}
+
+/// What the calendar says of the reservation of an event that is still a draft.
+const DRAFT_EVENT_PURPOSE: &str = "活动筹备中";
+
+impl Booking {
+    /// The event this booking holds the room for, when the viewer may see it.
+    async fn visible_event(&self, ctx: &Context<'_>) -> Result<Option<entity::event::Model>> {
+        let Some(id) = self.0.event_id else { return Ok(None) };
+        let loaders = ctx.data::<Loaders>()?;
+        let found = loaders.event.load_one(id).await.map_err(|e| e.extend())?;
+        Ok(found
+            .filter(|e| e.status != entity::event::EventStatus::Draft || viewer(ctx).can_manage_event(e.organizer_id)))
     }
 }
 
@@ -686,11 +713,15 @@ fn org_id(id: Option<&ID>, field: &str) -> Result<Option<i64>> {
 }
 
 /// Service errors carry row ids; the client gets global IDs in the conflict extensions.
-fn with_global_ids(err: AppError) -> async_graphql::Error {
+pub(crate) fn with_global_ids(err: AppError) -> async_graphql::Error {
     fn rewrite(value: &mut serde_json::Value) {
         match value {
             serde_json::Value::Object(map) => {
-                for (raw, kind, key) in [("booking", BOOKING, "bookingId"), ("space", SPACE, "spaceId")] {
+                for (raw, kind, key) in [
+                    ("booking", BOOKING, "bookingId"),
+                    ("space", SPACE, "spaceId"),
+                    ("event", super::event::EVENT, "eventId"),
+                ] {
                     if let Some(id) = map.remove(raw).and_then(|v| v.as_i64()) {
                         map.insert(key.into(), ids::encode(kind, id).to_string().into());
                     }
@@ -958,10 +989,15 @@ fn calendar_change(
         return false;
     }
     let p = &e.payload;
-    if p.get("spaceId").and_then(serde_json::Value::as_i64) != Some(space_id) {
-        return false;
+    let within = |v: &serde_json::Value| {
+        v.get("spaceId").and_then(serde_json::Value::as_i64) == Some(space_id)
+            && matches!((time_in(v, "startsAt"), time_in(v, "endsAt")), (Some(s), Some(t)) if s < to && t > from)
+    };
+    // A moved event's reservation also frees the room and time it held before.
+    if kind == K::BookingConfirmed && p.get("movedFrom").is_some_and(within) {
+        return true;
     }
-    let overlaps = matches!((time_in(p, "startsAt"), time_in(p, "endsAt")), (Some(s), Some(t)) if s < to && t > from);
+    let overlaps = within(p);
     let public = kind == K::BookingConfirmed
         || (kind == K::BookingCancelled && p.get("released").and_then(serde_json::Value::as_bool) == Some(true));
     overlaps && (public || e.account_id.is_some_and(|a| viewer.can_see_booking_details(a)))

@@ -15,6 +15,7 @@ use entity::event::{self, EventKind, EventStatus};
 use entity::exhibit;
 use entity::registration::{self, IdDocType, RegistrationStatus};
 use entity::training_programme as programme;
+use entity::{session_attendance as attendance, training_session as session};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -303,6 +304,11 @@ async fn lock_event(db: &impl ConnectionTrait, id: i64) -> AppResult<event::Mode
     event::Entity::find_by_id(id).lock_exclusive().one(db).await?.ok_or_else(|| AppError::NotFound("event".into()))
 }
 
+/// The account acting, which books the room of an event held in the base.
+fn account_of(actor: &Actor) -> Option<i64> {
+    (actor.kind == crate::events::ActorKind::Account).then_some(actor.id).flatten()
+}
+
 fn event_event(kind: Kind, e: &event::Model, payload: serde_json::Value) -> LogEvent {
     LogEvent::new(kind, e.id).organization(Some(e.organizer_id)).payload(payload)
 }
@@ -474,15 +480,20 @@ pub async fn create(ctx: Ctx<'_>, actor: &Actor, input: NewEvent) -> AppResult<e
             return Err(AppError::conflict("COHORT_TAKEN", format!("cohort {cohort} of this programme exists")));
         }
     }
+    let venue = match model.venue_space_id {
+        Some(space_id) => Some(super::booking::prepare_event_venue(&txn, space_id, model.capacity).await?),
+        None => None,
+    };
     let mut active: event::ActiveModel = model.into();
     active.id = sea_orm::ActiveValue::NotSet;
     let created = active.insert(&txn).await?;
-    let event = event_event(
+    let mut events = vec![event_event(
         Kind::EventCreated,
         &created,
         json!({ "kind": created.kind.to_value(), "title": created.title, "startsAt": created.starts_at }),
-    );
-    ctx.commit(txn, actor, vec![event]).await?;
+    )];
+    events.extend(super::booking::sync_event_booking(&txn, &created, venue.as_ref(), account_of(actor)).await?);
+    ctx.commit(txn, actor, events).await?;
     Ok(created)
 }
 
@@ -575,6 +586,10 @@ pub async fn update(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: EventPatch) -> 
     }
     m.updated_at = super::now();
     check_event(&m)?;
+    let venue = match m.venue_space_id {
+        Some(space_id) => Some(super::booking::prepare_event_venue(&txn, space_id, m.capacity).await?),
+        None => None,
+    };
     let grew = m.capacity > old_capacity;
     let mut active: event::ActiveModel = m.clone().into();
     // Every column may have changed; seats_taken is only ever moved by the seat functions.
@@ -587,6 +602,7 @@ pub async fn update(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: EventPatch) -> 
         &updated,
         json!({ "capacity": updated.capacity, "moved": moved, "startsAt": updated.starts_at, "endsAt": updated.ends_at }),
     )];
+    events.extend(super::booking::sync_event_booking(&txn, &updated, venue.as_ref(), account_of(actor)).await?);
     if grew {
         // More seats: the waitlist moves up, in order.
         events.extend(promote_from_waitlist(&txn, &updated).await?);
@@ -630,19 +646,93 @@ pub async fn transition(ctx: Ctx<'_>, actor: &Actor, id: i64, to: EventStatus) -
         return Err(AppError::conflict("EVENT_NOT_STARTED", "an event is completed once it has started"));
     }
     let from = m.status;
+    // Publishing an event written before events reserved their rooms reserves it now.
+    let venue = match (to, m.venue_space_id) {
+        (EventStatus::Published, Some(space_id)) => {
+            Some(super::booking::prepare_event_venue(&txn, space_id, m.capacity).await?)
+        }
+        _ => None,
+    };
     let mut active: event::ActiveModel = m.into();
     active.status = Set(to);
     active.updated_at = Set(now);
     let updated = active.update(&txn).await?;
+    let reservation = super::booking::sync_event_booking(&txn, &updated, venue.as_ref(), account_of(actor)).await?;
     let kind = match to {
         EventStatus::Published => Kind::EventPublished,
         EventStatus::Cancelled => Kind::EventCancelled,
         EventStatus::Completed => Kind::EventCompleted,
         EventStatus::Draft => Kind::EventUpdated,
     };
-    let event = event_event(kind, &updated, json!({ "from": status_name(from), "to": status_name(to) }));
-    ctx.commit(txn, actor, vec![event]).await?;
+    let mut payload = json!({ "from": status_name(from), "to": status_name(to) });
+    let mut released = Vec::new();
+    if to == EventStatus::Cancelled {
+        let cancelled = cancel_live_registrations(&txn, &updated, now).await?;
+        if let Some(map) = payload.as_object_mut() {
+            // The notifications consumer tells these registrants (their registrations are no
+            // longer live when it reads them): the ones cancelled at this instant.
+            map.insert("registrationsCancelledAt".into(), json!(now));
+            map.insert("registrationsCancelled".into(), cancelled.len().into());
+        }
+        released = cancelled.iter().map(|r| registration_event(Kind::RegistrationCancelled, r)).collect();
+    }
+    if to == EventStatus::Completed {
+        let issued = issue_certificates(&txn, &updated).await?;
+        if let Some(map) = payload.as_object_mut() {
+            map.insert("certificatesIssued".into(), issued.into());
+        }
+    }
+    let updated = if released.is_empty() { updated } else { find(&txn, id).await? };
+    let mut events = vec![event_event(kind, &updated, payload)];
+    events.extend(reservation);
+    events.extend(released);
+    ctx.commit(txn, actor, events).await?;
     Ok(updated)
+}
+
+/// Cancels every live registration of a cancelled event and frees its seats (with the event
+/// row locked). Returns the registrations as they are now.
+async fn cancel_live_registrations(
+    db: &impl ConnectionTrait,
+    event: &event::Model,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<registration::Model>> {
+    let live: Vec<i64> = registration::Entity::find()
+        .select_only()
+        .column(registration::Column::Id)
+        .filter(registration::Column::EventId.eq(event.id))
+        .filter(registration::Column::Status.is_in(LIVE))
+        .into_tuple()
+        .all(db)
+        .await?;
+    if live.is_empty() {
+        return Ok(Vec::new());
+    }
+    for chunk in live.chunks(500) {
+        registration::Entity::update_many()
+            .col_expr(registration::Column::Status, Expr::val(RegistrationStatus::Cancelled))
+            .col_expr(registration::Column::CancelledAt, Expr::val(now))
+            .col_expr(registration::Column::UpdatedAt, Expr::val(now))
+            .filter(registration::Column::Id.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?;
+    }
+    event::Entity::update_many()
+        .col_expr(event::Column::SeatsTaken, Expr::val(0))
+        .filter(event::Column::Id.eq(event.id))
+        .exec(db)
+        .await?;
+    let mut rows = Vec::with_capacity(live.len());
+    for chunk in live.chunks(500) {
+        rows.extend(
+            registration::Entity::find()
+                .filter(registration::Column::Id.is_in(chunk.iter().copied()))
+                .order_by_asc(registration::Column::Id)
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(rows)
 }
 
 pub fn status_name(s: EventStatus) -> String {
@@ -875,6 +965,8 @@ pub struct EventFilter {
     pub search: Option<String>,
     /// Drafts are listed only for staff.
     pub include_drafts: bool,
+    /// Exchanges with a delegation from any of these origins.
+    pub delegation_origins: Vec<Origin>,
 }
 
 fn filtered(filter: &EventFilter) -> AppResult<sea_orm::Select<event::Entity>> {
@@ -894,6 +986,14 @@ fn filtered(filter: &EventFilter) -> AppResult<sea_orm::Select<event::Entity>> {
     }
     if !filter.include_drafts {
         select = select.filter(C::Status.ne(EventStatus::Draft));
+    }
+    if !filter.delegation_origins.is_empty() {
+        let with_origin = Query::select()
+            .column(delegation::Column::EventId)
+            .from(delegation::Entity)
+            .and_where(delegation::Column::Origin.is_in(filter.delegation_origins.iter().copied()))
+            .to_owned();
+        select = select.filter(C::Id.in_subquery(with_origin));
     }
     if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         if search.chars().count() > 100 {
@@ -1193,10 +1293,18 @@ pub async fn check_in_as(
     ticket_code: String,
     attended: Option<i32>,
     groups: Option<Groups>,
+    session_id: Option<i64>,
 ) -> AppResult<(event::Model, CheckInOutcome)> {
     let event = managed(ctx.db, viewer, event_id).await?;
     let actor = Actor::of(viewer);
-    let input = CheckIn { event_id, ticket_code, attended, groups, opens_before: ctx.settings.check_in_opens_before };
+    let input = CheckIn {
+        event_id,
+        ticket_code,
+        attended,
+        groups,
+        opens_before: ctx.settings.check_in_opens_before,
+        session_id,
+    };
     let outcome = retry_transient(|| check_in(ctx, &actor, input.clone())).await?;
     Ok((event, outcome))
 }
@@ -1616,6 +1724,8 @@ pub struct CheckIn {
     pub groups: Option<Groups>,
     /// How long before the start check-in opens.
     pub opens_before: std::time::Duration,
+    /// The session checked in to (trainings with sessions: required).
+    pub session_id: Option<i64>,
 }
 
 pub struct CheckInOutcome {
@@ -1640,6 +1750,14 @@ pub async fn check_in(ctx: Ctx<'_>, actor: &Actor, input: CheckIn) -> AppResult<
         .ok_or_else(|| AppError::refused("UNKNOWN_TICKET", "no ticket has this code"))?;
     if reg.event_id != event.id {
         return Err(AppError::refused("TICKET_FOR_ANOTHER_EVENT", "this ticket is for another event"));
+    }
+    let sessions = sessions_of(db, &[event.id]).await?.remove(&event.id).unwrap_or_default();
+    if !sessions.is_empty() || input.session_id.is_some() {
+        let outcome = check_in_to_session(db, &event, &sessions, reg, &input, now).await?;
+        if let Some(log) = outcome.1 {
+            ctx.commit(txn, actor, vec![log]).await?;
+        }
+        return Ok(outcome.0);
     }
     if reg.checked_in_at.is_some() {
         return Ok(CheckInOutcome { registration: reg, already_checked_in: true });
@@ -1700,6 +1818,231 @@ pub async fn check_in(ctx: Ctx<'_>, actor: &Actor, input: CheckIn) -> AppResult<
     }
     ctx.commit(txn, actor, vec![log]).await?;
     Ok(CheckInOutcome { registration: fresh, already_checked_in: false })
+}
+
+// ---------------------------------------------------------------- training sessions
+
+pub const MAX_SESSIONS: usize = 100;
+
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    pub event_id: i64,
+    pub topic: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+/// Command: the organizer adds a dated session to a training; check-in is then per session.
+pub async fn add_training_session_as(ctx: Ctx<'_>, viewer: &Viewer, input: NewSession) -> AppResult<session::Model> {
+    managed(ctx.db, viewer, input.event_id).await?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| add_session(ctx, &actor, input.clone())).await
+}
+
+/// Adds a session inside the training's time, overlapping none of its other sessions.
+pub async fn add_session(ctx: Ctx<'_>, actor: &Actor, input: NewSession) -> AppResult<session::Model> {
+    let topic = optional_text("topic", input.topic, 200)?.unwrap_or_default();
+    if input.ends_at <= input.starts_at {
+        return Err(AppError::bad_input("endsAt", "a session ends after it starts"));
+    }
+    let txn = ctx.db.begin().await?;
+    let event = lock_event(&txn, input.event_id).await?;
+    if event.kind != EventKind::Training {
+        return Err(AppError::refused("WRONG_EVENT_KIND", "sessions belong to trainings"));
+    }
+    if matches!(event.status, EventStatus::Cancelled | EventStatus::Completed) {
+        return Err(AppError::conflict("EVENT_CLOSED", "a cancelled or completed training takes no sessions"));
+    }
+    if input.starts_at < event.starts_at || input.ends_at > event.ends_at {
+        return Err(AppError::bad_input("startsAt", "a session lies within the training's start and end"));
+    }
+    let existing = sessions_of(&txn, &[event.id]).await?.remove(&event.id).unwrap_or_default();
+    if existing.len() >= MAX_SESSIONS {
+        return Err(AppError::bad_input("eventId", format!("a training has at most {MAX_SESSIONS} sessions")));
+    }
+    if existing.iter().any(|s| s.starts_at < input.ends_at && input.starts_at < s.ends_at) {
+        return Err(AppError::conflict("SESSION_OVERLAP", "the training has another session at this time"));
+    }
+    let row = session::ActiveModel {
+        event_id: Set(event.id),
+        topic: Set(topic),
+        starts_at: Set(input.starts_at),
+        ends_at: Set(input.ends_at),
+        created_at: Set(super::now()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let log = event_event(
+        Kind::EventSessionAdded,
+        &event,
+        json!({ "sessionId": row.id, "startsAt": row.starts_at, "endsAt": row.ends_at }),
+    );
+    ctx.commit(txn, actor, vec![log]).await?;
+    Ok(row)
+}
+
+/// Sessions of many trainings, in time order.
+pub async fn sessions_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, Vec<session::Model>>> {
+    let mut map: HashMap<i64, Vec<session::Model>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(map);
+    }
+    let rows = session::Entity::find()
+        .filter(session::Column::EventId.is_in(ids.iter().copied()))
+        .order_by_asc(session::Column::StartsAt)
+        .order_by_asc(session::Column::Id)
+        .all(db)
+        .await?;
+    for row in rows {
+        map.entry(row.event_id).or_default().push(row);
+    }
+    Ok(map)
+}
+
+/// Whether a registration earns the training's certificate: attended sessions are at least
+/// the threshold's share of the sessions (a training without sessions: checked in at all).
+/// `None` for other kinds and trainings without a threshold.
+pub fn certificate_eligible(event: &event::Model, sessions: usize, reg: &registration::Model) -> Option<bool> {
+    let threshold = event.certificate_threshold_percent.filter(|_| event.kind == EventKind::Training)?;
+    if reg.status != RegistrationStatus::Confirmed {
+        return Some(false);
+    }
+    if sessions == 0 {
+        return Some(reg.checked_in_at.is_some());
+    }
+    Some(i64::from(reg.sessions_attended) * 100 >= i64::from(threshold) * sessions as i64)
+}
+
+/// Check-in at one session of a training: one attendance per registration and session (a
+/// unique key), counted on the registration in the same transaction. The persons present
+/// are recorded at the first session attended and count again at every session.
+async fn check_in_to_session(
+    db: &sea_orm::DatabaseTransaction,
+    event: &event::Model,
+    sessions: &[session::Model],
+    reg: registration::Model,
+    input: &CheckIn,
+    now: DateTime<Utc>,
+) -> AppResult<(CheckInOutcome, Option<LogEvent>)> {
+    let session_id = input
+        .session_id
+        .ok_or_else(|| AppError::bad_input("sessionId", "this training checks in per session: give sessionId"))?;
+    let session = sessions
+        .iter()
+        .find(|s| s.id == session_id)
+        .ok_or_else(|| AppError::bad_input("sessionId", "no such session of this training"))?;
+    let seen = attendance::Entity::find()
+        .filter(attendance::Column::SessionId.eq(session.id))
+        .filter(attendance::Column::RegistrationId.eq(reg.id))
+        .one(db)
+        .await?;
+    if seen.is_some() {
+        return Ok((CheckInOutcome { registration: reg, already_checked_in: true }, None));
+    }
+    if event.status == EventStatus::Cancelled {
+        return Err(AppError::refused("EVENT_CANCELLED", "the event was cancelled"));
+    }
+    let opens_before = Duration::from_std(input.opens_before).unwrap_or_else(|_| Duration::hours(1));
+    if now < session.starts_at - opens_before {
+        return Err(AppError::refused("CHECK_IN_NOT_OPEN", "check-in to this session has not opened yet"));
+    }
+    if now > session.ends_at {
+        return Err(AppError::refused("CHECK_IN_CLOSED", "check-in has closed: the session is over"));
+    }
+    if reg.status != RegistrationStatus::Confirmed {
+        return Err(AppError::refused("REGISTRATION_NOT_CONFIRMED", "this registration holds no confirmed seat"));
+    }
+    let attended = reg.attended.unwrap_or_else(|| input.attended.unwrap_or(reg.party_size));
+    if !(1..=reg.party_size).contains(&attended) {
+        return Err(AppError::bad_input("attended", format!("attended is 1 to {}", reg.party_size)));
+    }
+    let savepoint = db.begin().await?;
+    let inserted = attendance::ActiveModel {
+        session_id: Set(session.id),
+        registration_id: Set(reg.id),
+        attended: Set(attended),
+        checked_in_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&savepoint)
+    .await;
+    match inserted {
+        Ok(_) => savepoint.commit().await?,
+        Err(err) if matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+            // A simultaneous scan of the same ticket at the same session recorded it.
+            savepoint.rollback().await?;
+            let fresh = find_registration(db, reg.id).await?;
+            return Ok((CheckInOutcome { registration: fresh, already_checked_in: true }, None));
+        }
+        Err(err) => return Err(err.into()),
+    }
+    let mut update = registration::Entity::update_many()
+        .col_expr(registration::Column::SessionsAttended, Expr::col(registration::Column::SessionsAttended).add(1))
+        .col_expr(registration::Column::UpdatedAt, Expr::val(now));
+    if reg.checked_in_at.is_none() {
+        let groups = match input.groups {
+            Some(g) => {
+                check_groups(g, attended, "groups")?;
+                g
+            }
+            None => Groups {
+                women: std::cmp::min(reg.women, attended),
+                children: std::cmp::min(reg.children, attended),
+                family_members: std::cmp::min(reg.family_members, attended),
+                professionals: std::cmp::min(reg.professionals, attended),
+            },
+        };
+        update = update
+            .col_expr(registration::Column::CheckedInAt, Expr::val(now))
+            .col_expr(registration::Column::Attended, Expr::val(attended))
+            .col_expr(registration::Column::Women, Expr::val(groups.women))
+            .col_expr(registration::Column::Children, Expr::val(groups.children))
+            .col_expr(registration::Column::FamilyMembers, Expr::val(groups.family_members))
+            .col_expr(registration::Column::Professionals, Expr::val(groups.professionals));
+    }
+    update.filter(registration::Column::Id.eq(reg.id)).exec(db).await?;
+    let fresh = find_registration(db, reg.id).await?;
+    let mut log = registration_event(Kind::RegistrationCheckedIn, &fresh);
+    if let Some(map) = log.payload.as_object_mut() {
+        map.insert("attended".into(), attended.into());
+        map.insert("sessionId".into(), session.id.into());
+    }
+    Ok((CheckInOutcome { registration: fresh, already_checked_in: false }, Some(log)))
+}
+
+/// Gives every registration that earned the certificate of a training being completed its
+/// number, `ZS-<year>-<programme>-<cohort>-<nnn>` in registration order (unique in the
+/// database). Returns how many were issued.
+async fn issue_certificates(db: &impl ConnectionTrait, event: &event::Model) -> AppResult<usize> {
+    if event.kind != EventKind::Training || event.certificate_threshold_percent.is_none() {
+        return Ok(0);
+    }
+    let sessions = sessions_of(db, &[event.id]).await?.remove(&event.id).unwrap_or_default().len();
+    let regs = registration::Entity::find()
+        .filter(registration::Column::EventId.eq(event.id))
+        .filter(registration::Column::Status.eq(RegistrationStatus::Confirmed))
+        .filter(registration::Column::CertificateNumber.is_null())
+        .order_by_asc(registration::Column::QueuedAt)
+        .order_by_asc(registration::Column::Id)
+        .all(db)
+        .await?;
+    let year = local_date(event.starts_at).year();
+    let mut issued = 0;
+    for reg in regs.iter().filter(|r| certificate_eligible(event, sessions, r) == Some(true)) {
+        issued += 1;
+        let number = format!(
+            "ZS-{year}-{}-{:02}-{issued:03}",
+            event.programme_id.unwrap_or_default(),
+            event.cohort.unwrap_or_default()
+        );
+        registration::Entity::update_many()
+            .col_expr(registration::Column::CertificateNumber, Expr::val(number))
+            .filter(registration::Column::Id.eq(reg.id))
+            .exec(db)
+            .await?;
+    }
+    Ok(issued)
 }
 
 // ---------------------------------------------------------------- counts and impact
@@ -1777,17 +2120,26 @@ pub struct PersonTimes {
     pub events: i64,
 }
 
-/// Person-times of checked-in registrations of events in `ids`, by event.
+/// The sum of a registration column counted once per session attended (once for events
+/// without sessions).
+fn per_session(column: &str) -> Expr {
+    Expr::cust(format!(
+        "CAST(SUM({column} * CASE WHEN sessions_attended > 1 THEN sessions_attended ELSE 1 END) AS BIGINT)"
+    ))
+}
+
+/// Person-times of checked-in registrations of events in `ids`, by event: each session of a
+/// training attended counts.
 pub async fn impact_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, PersonTimes>> {
     use registration::Column as C;
     let rows: Vec<ImpactRow> = registration::Entity::find()
         .select_only()
         .column(C::EventId)
-        .column_as(Expr::col(C::Attended).sum().cast_as(bigint()), "total")
-        .column_as(Expr::col(C::Women).sum().cast_as(bigint()), "women")
-        .column_as(Expr::col(C::Children).sum().cast_as(bigint()), "children")
-        .column_as(Expr::col(C::FamilyMembers).sum().cast_as(bigint()), "family")
-        .column_as(Expr::col(C::Professionals).sum().cast_as(bigint()), "professionals")
+        .column_as(per_session("attended"), "total")
+        .column_as(per_session("women"), "women")
+        .column_as(per_session("children"), "children")
+        .column_as(per_session("family_members"), "family")
+        .column_as(per_session("professionals"), "professionals")
         .filter(C::EventId.is_in(ids.iter().copied()))
         .filter(C::CheckedInAt.is_not_null())
         .group_by(C::EventId)
@@ -1809,6 +2161,32 @@ pub async fn impact_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Hash
         );
     }
     Ok(map)
+}
+
+/// Delegations and the persons in them (leader and members) per event and origin, for the
+/// events in `ids`: counted by the database (`json_array_length` on both backends).
+pub async fn delegations_by_origin(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<(i64, Origin, i64, i64)>> {
+    use delegation::Column as C;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let members = match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => "json_array_length(members::json)",
+        _ => "json_array_length(members)",
+    };
+    let rows: Vec<(i64, Origin, i64, Option<i64>)> = delegation::Entity::find()
+        .select_only()
+        .column(C::EventId)
+        .column(C::Origin)
+        .column_as(Expr::col(C::Id).count(), "delegations")
+        .column_as(Expr::cust(format!("CAST(SUM({members} + 1) AS BIGINT)")), "persons")
+        .filter(C::EventId.is_in(ids.iter().copied()))
+        .group_by(C::EventId)
+        .group_by(C::Origin)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|(event, origin, n, persons)| (event, origin, n, persons.unwrap_or(0))).collect())
 }
 
 /// Person-times served by events that started in `[from, to)`, cancelled events excluded.

@@ -68,6 +68,8 @@ pub struct Figures {
     pub person_times_from_events: i64,
     /// Events held, by kind (`event_contributions`).
     pub events_by_kind: Vec<(String, i64)>,
+    /// Delegations at exchanges held, by origin: (origin, delegations, persons).
+    pub delegations_by_origin: Vec<(entity::delegation::Origin, i64, i64)>,
     /// Stage transitions that took effect, by the stage entered (joining counts).
     pub stage_changes: Vec<(Stage, i64)>,
     pub awarded_fen: i64,
@@ -120,6 +122,8 @@ pub struct EventContributions {
     pub held: Vec<(NaiveDate, String)>,
     /// Attendance person-times by local date.
     pub attendance: Vec<(NaiveDate, PeopleByGroup)>,
+    /// Delegations of each event held: its local date, the origin, delegations and persons.
+    pub delegations: Vec<(NaiveDate, entity::delegation::Origin, i64, i64)>,
 }
 
 /// What events contributed between two local dates, inclusive: every published or completed
@@ -144,13 +148,24 @@ pub async fn event_contributions(
     let mut out = EventContributions::default();
     let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
     let mut impact = HashMap::new();
+    let mut delegations: HashMap<i64, Vec<_>> = HashMap::new();
+    let now = Utc::now();
+    let held: Vec<i64> = events.iter().filter(|e| e.starts_at <= now).map(|e| e.id).collect();
     for chunk in ids.chunks(500) {
         impact.extend(super::event::impact_of(db, chunk).await?);
     }
+    for chunk in held.chunks(500) {
+        for (event, origin, n, persons) in super::event::delegations_by_origin(db, chunk).await? {
+            delegations.entry(event).or_default().push((origin, n, persons));
+        }
+    }
     for e in &events {
         let date = local_date(e.starts_at);
-        if e.starts_at <= Utc::now() {
+        if e.starts_at <= now {
             out.held.push((date, e.kind.to_value()));
+        }
+        for (origin, n, persons) in delegations.remove(&e.id).unwrap_or_default() {
+            out.delegations.push((date, origin, n, persons));
         }
         if let Some(p) = impact.get(&e.id) {
             let families = p.family_members.min(p.total);
@@ -346,6 +361,15 @@ pub async fn base_stats(
     for (day, kind) in &events.held {
         tally.add(*day, |fig| bump(&mut fig.events_by_kind, kind, 1));
     }
+    for (day, origin, n, persons) in &events.delegations {
+        tally.add(*day, |fig| match fig.delegations_by_origin.iter_mut().find(|(o, _, _)| o == origin) {
+            Some((_, d, p)) => {
+                *d += n;
+                *p += persons;
+            }
+            None => fig.delegations_by_origin.push((*origin, *n, *persons)),
+        });
+    }
     for (day, people) in &events.attendance {
         tally.add(*day, |fig| {
             fig.person_times.add(people);
@@ -461,7 +485,14 @@ fn count_stages(current: &HashMap<i64, Stage>) -> Vec<(Stage, i64)> {
 fn sort_figures(f: &mut Figures) {
     f.stage_changes.sort_by_key(|(s, _)| STAGES.iter().position(|x| x == s));
     f.events_by_kind.sort();
+    f.delegations_by_origin.sort_by_key(|(o, _, _)| ORIGINS.iter().position(|x| x == o));
 }
+
+/// Origins in the order the dashboard lists them.
+pub const ORIGINS: [entity::delegation::Origin; 5] = {
+    use entity::delegation::Origin::*;
+    [Mainland, Taiwan, HongKong, Macao, Overseas]
+};
 
 // ---------------------------------------------------------------- cached reads and CSV
 

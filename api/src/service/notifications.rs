@@ -180,9 +180,25 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
                 return Ok(None);
             }
             let live = [RegistrationStatus::Confirmed, RegistrationStatus::Waitlisted, RegistrationStatus::Pending];
+            // Cancelling the event cancels its registrations in the same transaction: those
+            // cancelled at that instant are its registrants (events cancelled before that
+            // rule only ever had live ones).
+            let mut whose = sea_orm::Condition::any().add(registration::Column::Status.is_in(live));
+            if let Some(at) = e
+                .payload
+                .get("registrationsCancelledAt")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|t| t.parse::<DateTime<Utc>>().ok())
+            {
+                whose = whose.add(
+                    sea_orm::Condition::all()
+                        .add(registration::Column::Status.eq(RegistrationStatus::Cancelled))
+                        .add(registration::Column::CancelledAt.eq(at)),
+                );
+            }
             let registrants: Vec<i64> = registration::Entity::find()
                 .filter(registration::Column::EventId.eq(e.aggregate_id))
-                .filter(registration::Column::Status.is_in(live))
+                .filter(whose)
                 .all(db)
                 .await?
                 .into_iter()
@@ -209,6 +225,8 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
                 )
             }
         }
+        // An event's reservation follows the event, whose registrants are told about it.
+        BookingConfirmed | BookingCancelled if e.payload.get("eventId").is_some_and(|v| !v.is_null()) => None,
         BookingConfirmed | BookingRejected | BookingCancelled => {
             let room = match payload_id(e, "spaceId") {
                 Some(id) => space::Entity::find_by_id(id).one(db).await?.map(|s| s.name).unwrap_or_default(),

@@ -1,0 +1,163 @@
+//! Trainings with dated sessions: check-in per session (once per session, also under
+//! concurrent scans), person-times counting each session attended, certificate eligibility as
+//! the share of sessions attended, and certificate numbers for the eligible when the training
+//! is completed.
+use chrono::Duration;
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::events::{CREATE_EVENT, TRANSITION, at, organizer, register_as};
+use crate::helpers::TestApp;
+use api::service::identity::Role;
+
+const ADD_SESSION: &str = r#"
+mutation($i: AddTrainingSessionInput!) { addTrainingSession(input: $i) { session { id topic startsAt endsAt } } }"#;
+
+const CHECK_IN: &str = r#"
+mutation($i: CheckInInput!) { checkIn(input: $i) { alreadyCheckedIn registration { sessionsAttended } } }"#;
+
+const PARTICIPANTS: &str = r#"
+query($id: ID!) { event(id: $id) { impact { total }
+  ... on Training { sessions { id topic } }
+  registrations { edges { node { name sessionsAttended certificateEligible certificateNumber } } } } }"#;
+
+/// A published training under way (started an hour ago, five hours to go) with four sessions:
+/// three open for check-in now, one later today. Returns the training and the sessions.
+async fn training_with_sessions(app: &TestApp, threshold: i64) -> (String, Vec<String>) {
+    let org = organizer(app).await;
+    let programme = app
+        .ok(
+            "mutation($i: CreateTrainingProgrammeInput!) { createTrainingProgramme(input: $i) { programme { id } } }",
+            json!({ "i": { "organizerId": org, "title": "社会组织项目管理能力提升培训" } }),
+        )
+        .await["createTrainingProgramme"]["programme"]["id"]
+        .clone();
+    let created = app
+        .ok(
+            CREATE_EVENT,
+            json!({ "input": {
+        "kind": "TRAINING", "organizerId": org, "title": "项目管理培训（第五期）",
+        "startsAt": at(Duration::hours(-1)), "endsAt": at(Duration::hours(5)),
+        "registrationClosesAt": at(Duration::hours(4)),
+        "venue": { "address": "厦门市思明区社会治理创新服务基地" }, "capacity": 30,
+        "training": { "programmeId": programme, "cohort": 5, "certificateThresholdPercent": threshold } } }),
+        )
+        .await;
+    let id = created["createEvent"]["event"]["id"].as_str().unwrap().to_owned();
+    let mut sessions = Vec::new();
+    for (topic, from, to) in [
+        ("项目设计", Duration::minutes(-50), Duration::minutes(10)),
+        ("预算管理", Duration::minutes(10), Duration::minutes(30)),
+        ("执行与监测", Duration::minutes(30), Duration::minutes(50)),
+        ("成效评估", Duration::hours(3), Duration::hours(4)),
+    ] {
+        let added = app
+            .ok(
+                ADD_SESSION,
+                json!({ "i": { "eventId": id, "topic": topic,
+            "startsAt": at(from), "endsAt": at(to) } }),
+            )
+            .await;
+        sessions.push(added["addTrainingSession"]["session"]["id"].as_str().unwrap().to_owned());
+    }
+    app.ok(TRANSITION, json!({ "input": { "id": id, "status": "PUBLISHED" } })).await;
+    (id, sessions)
+}
+
+async fn ticket(app: &TestApp, event: &str, label: &str) -> String {
+    let who = app.account(label, &[Role::Donor]).await;
+    let body = register_as(app, &who, json!({ "eventId": event, "privacyConsent": true })).await;
+    assert_eq!(body["data"]["register"]["registration"]["status"], "CONFIRMED", "{body}");
+    body["data"]["register"]["registration"]["ticketCode"].as_str().unwrap().to_owned()
+}
+
+fn ext(body: &Value) -> &Value {
+    &body["errors"][0]["extensions"]
+}
+
+backend_tests! {
+    async fn sessions_count_attendance_person_times_and_certificates(app) {
+        let (training, sessions) = training_with_sessions(&app, 50).await;
+        // Sessions lie inside the training, apart from each other, and only trainings have them.
+        let body = app.gql(ADD_SESSION, json!({ "i": { "eventId": training,
+            "startsAt": at(Duration::hours(4)), "endsAt": at(Duration::hours(6)) } })).await;
+        assert_eq!(ext(&body)["code"], "BAD_USER_INPUT", "{body}");
+        let body = app.gql(ADD_SESSION, json!({ "i": { "eventId": training,
+            "startsAt": at(Duration::minutes(20)), "endsAt": at(Duration::minutes(40)) } })).await;
+        assert_eq!(ext(&body)["reason"], "SESSION_OVERLAP", "{body}");
+        let salon = crate::events::published_event(&app, &organizer(&app).await, Duration::days(2), json!({})).await;
+        let body = app.gql(ADD_SESSION, json!({ "i": { "eventId": salon,
+            "startsAt": at(Duration::days(2)), "endsAt": at(Duration::days(2) + Duration::hours(1)) } })).await;
+        assert_eq!(ext(&body)["reason"], "WRONG_EVENT_KIND", "{body}");
+
+        let a = ticket(&app, &training, "a").await;
+        let b = ticket(&app, &training, "b").await;
+        let _c = ticket(&app, &training, "c").await;
+        let check_in = |code: &str, session: Option<&str>| json!({ "i": { "eventId": training, "ticketCode": code, "sessionId": session } });
+
+        // Check-in is per session.
+        let body = app.gql(CHECK_IN, check_in(&a, None)).await;
+        assert_eq!(ext(&body)["field"], "sessionId", "{body}");
+        let first = app.ok(CHECK_IN, check_in(&a, Some(&sessions[0]))).await;
+        assert_eq!(first["checkIn"], json!({ "alreadyCheckedIn": false, "registration": { "sessionsAttended": 1 } }));
+        let again = app.ok(CHECK_IN, check_in(&a, Some(&sessions[0]))).await;
+        assert_eq!(again["checkIn"], json!({ "alreadyCheckedIn": true, "registration": { "sessionsAttended": 1 } }),
+            "a second scan at the same session records nothing");
+        let second = app.ok(CHECK_IN, check_in(&a, Some(&sessions[1]))).await;
+        assert_eq!(second["checkIn"]["registration"]["sessionsAttended"], 2);
+        app.ok(CHECK_IN, check_in(&b, Some(&sessions[0]))).await;
+        let body = app.gql(CHECK_IN, check_in(&b, Some(&sessions[3]))).await;
+        assert_eq!(ext(&body)["reason"], "CHECK_IN_NOT_OPEN", "the last session is hours away: {body}");
+
+        // Each session attended counts: A twice, B once. A attended 2 of 4 sessions (50%).
+        let data = app.ok(PARTICIPANTS, json!({ "id": training })).await["event"].clone();
+        assert_eq!(data["impact"]["total"], 3, "{data}");
+        assert_eq!(data["sessions"].as_array().unwrap().len(), 4);
+        assert_eq!(data["sessions"][0]["topic"], "项目设计");
+        let people: Vec<(i64, bool)> = data["registrations"]["edges"].as_array().unwrap().iter()
+            .map(|e| (e["node"]["sessionsAttended"].as_i64().unwrap(), e["node"]["certificateEligible"].as_bool().unwrap()))
+            .collect();
+        assert_eq!(people, [(2, true), (1, false), (0, false)]);
+
+        // Completing the training numbers the eligible participants' certificates.
+        app.ok(TRANSITION, json!({ "input": { "id": training, "status": "COMPLETED" } })).await;
+        let data = app.ok(PARTICIPANTS, json!({ "id": training })).await["event"].clone();
+        let numbers: Vec<Value> = data["registrations"]["edges"].as_array().unwrap().iter()
+            .map(|e| e["node"]["certificateNumber"].clone()).collect();
+        let year = api::service::event::local_date(chrono::Utc::now() - Duration::hours(1)).format("%Y").to_string();
+        let issued = numbers[0].as_str().expect("a certificate for A");
+        assert!(issued.starts_with(&format!("ZS-{year}-")) && issued.ends_with("-05-001"), "{issued}");
+        assert_eq!(&numbers[1..], [Value::Null, Value::Null], "below the threshold: no certificate");
+    }
+
+    async fn concurrent_scans_at_one_session_record_it_once(app) {
+        let (training, sessions) = training_with_sessions(&app, 75).await;
+        let code = ticket(&app, &training, "scanned").await;
+        let mut tasks = Vec::new();
+        for _ in 0..10 {
+            let client = app.client.clone();
+            let url = app.url("/graphql");
+            let token = app.manager.token.clone();
+            let variables = json!({ "i": { "eventId": training, "ticketCode": code, "sessionId": sessions[2] } });
+            tasks.push(tokio::spawn(async move {
+                let body: Value = client.post(url).bearer_auth(token)
+                    .json(&json!({ "query": CHECK_IN, "variables": variables }))
+                    .send().await.unwrap().json().await.unwrap();
+                body
+            }));
+        }
+        let mut recorded = 0;
+        for task in tasks {
+            let body = task.await.unwrap();
+            assert!(body.get("errors").is_none(), "{body}");
+            if body["data"]["checkIn"]["alreadyCheckedIn"] == false {
+                recorded += 1;
+            }
+        }
+        assert_eq!(recorded, 1, "exactly one scan records the attendance");
+        let data = app.ok(PARTICIPANTS, json!({ "id": training })).await["event"].clone();
+        assert_eq!(data["registrations"]["edges"][0]["node"]["sessionsAttended"], 1);
+        assert_eq!(data["impact"]["total"], 1);
+        assert_eq!(data["registrations"]["edges"][0]["node"]["certificateEligible"], false, "1 of 4 is below 75%");
+    }
+}
