@@ -457,7 +457,7 @@ pub struct Deletion {
 ///
 /// In one transaction: registrations for events that have not started are cancelled (their
 /// seats go to the waitlist), the person's own bookings that have not started are cancelled
-/// (bookings made for an organization stay: they are the organization's); donations stay with
+/// (bookings made for an organization, and events' room reservations, stay); donations stay with
 /// their amounts, statuses and receipt numbers, shown as anonymous with no name or message,
 /// so campaign totals and donor counts do not move; other registrations keep their counts but
 /// lose name, phone, answers and identity document; memberships, sessions, mailed tokens,
@@ -518,6 +518,8 @@ async fn erase(ctx: Ctx<'_>, actor: &Actor, account_id: i64) -> AppResult<Deleti
     let own_bookings = booking::Entity::find()
         .filter(booking::Column::BookedByAccountId.eq(current.id))
         .filter(booking::Column::OrganizationId.is_null())
+        // An event's reservation of its room is the event's, whoever booked it.
+        .filter(booking::Column::EventId.is_null())
         .filter(booking::Column::Status.is_in([BookingStatus::Pending, BookingStatus::Confirmed]))
         .filter(booking::Column::StartsAt.gt(now))
         .all(&txn)
