@@ -111,6 +111,8 @@ pub struct Settings {
     pub smtp_url: Option<String>,
     /// `INCUBASE_SMTP_FROM`: the sender of notification emails.
     pub smtp_from: String,
+    /// How long a pledge waits for its money before it expires (`INCUBASE_PLEDGE_TTL_HOURS`).
+    pub pledge_ttl: Duration,
 }
 
 /// How partner webhooks are delivered.
@@ -292,6 +294,7 @@ impl Settings {
             webhooks: WebhookSettings::default(),
             smtp_url: None,
             smtp_from: "妇女社会组织孵化基地 <noreply@incubase.local>".to_owned(),
+            pledge_ttl: Duration::from_secs(72 * 3600),
         }
     }
 
@@ -532,6 +535,9 @@ impl Settings {
                 ));
             }
             s.smtp_from = v;
+        }
+        if let Some(v) = get("INCUBASE_PLEDGE_TTL_HOURS") {
+            s.pledge_ttl = Duration::from_secs(parse_positive::<u64>("INCUBASE_PLEDGE_TTL_HOURS", &v)? * 3600);
         }
         if let Some(v) = get("INCUBASE_WEBHOOK_ALLOW_PRIVATE") {
             s.webhooks.allow_private = parse_bool("INCUBASE_WEBHOOK_ALLOW_PRIVATE", &v)?;

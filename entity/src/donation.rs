@@ -32,6 +32,26 @@ pub struct Model {
     pub confirmed_at: Option<DateTimeUtc>,
     pub cancelled_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+    /// When the expiry sweep (or a late payment) marked the pledge `EXPIRED`.
+    pub expired_at: Option<DateTimeUtc>,
+    /// When the money arrived (confirmed, or received and held).
+    pub received_at: Option<DateTimeUtc>,
+    /// Why received money is held for staff instead of counting (status `RECEIVED`).
+    pub hold_reason: Option<HoldReason>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum HoldReason {
+    /// The money came after the pledge expired.
+    #[sea_orm(string_value = "PLEDGE_EXPIRED")]
+    PledgeExpired,
+    /// The money came after the pledge was cancelled.
+    #[sea_orm(string_value = "PLEDGE_CANCELLED")]
+    PledgeCancelled,
+    /// The money came for a cancelled campaign: it must be refunded.
+    #[sea_orm(string_value = "CAMPAIGN_CANCELLED")]
+    CampaignCancelled,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
@@ -69,6 +89,15 @@ pub enum DonationStatus {
     Cancelled,
     #[sea_orm(string_value = "REFUNDED")]
     Refunded,
+    /// A pledge whose money did not arrive within the pledge TTL.
+    #[sea_orm(string_value = "EXPIRED")]
+    Expired,
+    /// Money arrived but does not count (see `hold_reason`): staff accept or refund it.
+    #[sea_orm(string_value = "RECEIVED")]
+    Received,
+    /// A reversing record of money returned that never counted (a refund of `RECEIVED`).
+    #[sea_orm(string_value = "RETURNED")]
+    Returned,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,6 +14,7 @@ mod m20261202_000001_publishable_keys;
 mod m20261202_000002_trusted_documents;
 mod m20261203_000010_webhooks;
 mod m20261203_000011_notifications;
+mod m20261204_001601_donation_expiry_and_holds;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000002_trusted_documents::Migration),
             Box::new(m20261203_000010_webhooks::Migration),
             Box::new(m20261203_000011_notifications::Migration),
+            Box::new(m20261204_001601_donation_expiry_and_holds::Migration),
         ]
     }
 }

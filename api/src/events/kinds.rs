@@ -173,6 +173,11 @@ event_kinds! {
     DonationConfirmed => "donation.confirmed", Donation, Audit;
     DonationCancelled => "donation.cancelled", Donation, Audit;
     DonationRefunded => "donation.refunded", Donation, Audit;
+    /// A pledge's money did not arrive within the pledge TTL.
+    DonationExpired => "donation.expired", Donation, Audit;
+    /// Money arrived that does not count (a late payment, or for a cancelled campaign): held
+    /// for staff to accept or refund.
+    DonationReceived => "donation.received", Donation, Audit;
     // venture philanthropy
     GrantRoundCreated => "grant_round.created", GrantRound, Audit;
     GrantRoundUpdated => "grant_round.updated", GrantRound, Audit;
