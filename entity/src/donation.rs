@@ -1,8 +1,8 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// A recorded donation. A refund is a second row (status `REFUNDED`, negative amount,
-/// `refund_of_id` set); rows are never deleted.
+/// A recorded donation. A refund is another row (status `REFUNDED`, negative amount,
+/// `refund_of_id` set), one per partial refund; rows are never deleted.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "donations")]
 pub struct Model {
@@ -24,9 +24,12 @@ pub struct Model {
     pub client_key: Option<String>,
     /// SHA-256 of the request's content, to tell a replay from a reuse of the key.
     pub content_digest: String,
-    #[sea_orm(unique)]
+    /// On a reversing record: the donation it refunds (several for partial refunds).
     pub refund_of_id: Option<i64>,
+    /// When the donation was refunded in full (it stops counting then).
     pub refunded_at: Option<DateTimeUtc>,
+    /// How much of it was refunded so far (0 to `amount_fen`; partial refunds add up).
+    pub refunded_fen: i64,
     #[sea_orm(unique)]
     pub receipt_number: Option<String>,
     pub confirmed_at: Option<DateTimeUtc>,

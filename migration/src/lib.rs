@@ -15,6 +15,7 @@ mod m20261202_000002_trusted_documents;
 mod m20261203_000010_webhooks;
 mod m20261203_000011_notifications;
 mod m20261204_001601_donation_expiry_and_holds;
+mod m20261204_001602_partial_refunds;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000010_webhooks::Migration),
             Box::new(m20261203_000011_notifications::Migration),
             Box::new(m20261204_001601_donation_expiry_and_holds::Migration),
+            Box::new(m20261204_001602_partial_refunds::Migration),
         ]
     }
 }

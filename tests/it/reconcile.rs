@@ -220,3 +220,108 @@ fn the_pledge_ttl_is_configurable() {
         api::config::Settings::from_lookup(|n| (n == "INCUBASE_PLEDGE_TTL_HOURS").then(|| "0".to_owned())).is_err()
     );
 }
+
+const PARTIAL: &str = r#"
+mutation($i: RefundDonationInput!) {
+  refundDonation(input: $i) {
+    donation { refundedFen remainingFen refundedAt } refund { status amountFen refundOfId }
+    progress { raisedFen donationCount donorCount }
+  }
+}"#;
+
+backend_tests! {
+    async fn partial_refunds_add_up_to_the_donation_and_no_further(app) {
+        let campaign_row = campaign_in(&app, org_row(&app, "厦门市思明区妇女发展基金会").await, "ACTIVE").await;
+        let campaign = campaign_gid(campaign_row);
+        let donor = Credentials::account(&app.account("donor", &[Role::Donor]).await);
+        let gift = pledge(&app, &donor, &campaign, 10_000).await;
+        app.ok(CONFIRM, json!({ "i": { "id": gift } })).await;
+
+        let first = app.ok(PARTIAL, json!({ "i": { "id": gift, "amountFen": 3_000, "reason": "部分退款" } })).await["refundDonation"].clone();
+        assert_eq!(first["refund"], json!({ "status": "REFUNDED", "amountFen": -3_000, "refundOfId": gift }));
+        assert_eq!(first["donation"], json!({ "refundedFen": 3_000, "remainingFen": 7_000, "refundedAt": null }));
+        assert_eq!(first["progress"], json!({ "raisedFen": 7_000, "donationCount": 1, "donorCount": 1 }), "still a donation and a donor");
+        let wall = "query($id: ID!) { campaign(id: $id) { donorWall { edges { node { amountFen } } } } }";
+        assert_eq!(app.ok(wall, json!({ "id": campaign })).await["campaign"]["donorWall"]["edges"][0]["node"]["amountFen"], 7_000);
+
+        // More than is left is refused and writes nothing.
+        let events = crate::helpers::event_count(&app).await;
+        let body = app.gql(PARTIAL, json!({ "i": { "id": gift, "amountFen": 7_001 } })).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["reason"], "REFUND_EXCEEDS_REMAINING");
+        for zero in [0, -5] {
+            let body = app.gql(PARTIAL, json!({ "i": { "id": gift, "amountFen": zero } })).await;
+            assert_eq!(body["errors"][0]["extensions"]["field"], "amountFen", "{zero}: {body}");
+        }
+        assert_eq!(crate::helpers::event_count(&app).await, events);
+
+        // Without an amount, what is left: the donation stops counting.
+        let rest = app.ok(PARTIAL, json!({ "i": { "id": gift } })).await["refundDonation"].clone();
+        assert_eq!(rest["refund"]["amountFen"], -7_000);
+        assert_eq!(rest["donation"]["remainingFen"], 0);
+        assert!(rest["donation"]["refundedAt"].is_string());
+        assert_eq!(rest["progress"], json!({ "raisedFen": 0, "donationCount": 0, "donorCount": 0 }));
+        let body = app.gql(PARTIAL, json!({ "i": { "id": gift, "amountFen": 1 } })).await;
+        assert_eq!(body["errors"][0]["extensions"]["reason"], "NOTHING_LEFT_TO_REFUND", "{body}");
+        assert_eq!(sql_i64(&app, &format!("SELECT COUNT(*) FROM donations WHERE refund_of_id = {}", row_of(&json!(gift)))).await, 2);
+        assert_eq!(raised_and_sum(&app, campaign_row).await, (0, 0));
+
+        // The donor's summary counts what was refunded, in parts.
+        let summary = "query($f: DateTime!, $t: DateTime!) { myDonationSummary(from: $f, to: $t) { netFen confirmedFen refundedFen } }";
+        let range = json!({ "f": (Utc::now() - Duration::days(1)).to_rfc3339(), "t": (Utc::now() + Duration::days(1)).to_rfc3339() });
+        assert_eq!(app.ok_as(&donor, summary, range).await["myDonationSummary"], json!({ "netFen": 0, "confirmedFen": 10_000, "refundedFen": 10_000 }));
+
+        // The database itself refuses a refunded amount above the donation.
+        let over = format!("UPDATE donations SET refunded_fen = amount_fen + 1 WHERE id = {}", row_of(&json!(gift)));
+        assert!(app.state.db.execute_unprepared(&over).await.is_err(), "the CHECK constraint holds");
+    }
+
+    async fn concurrent_partial_refunds_never_return_more_than_was_given(app) {
+        let campaign_row = campaign_in(&app, org_row(&app, "厦门市湖里区妇女儿童服务中心").await, "ACTIVE").await;
+        let campaign = campaign_gid(campaign_row);
+        let mut gifts = Vec::new();
+        for i in 0..5 {
+            let donor = Credentials::account(&app.account(&format!("donor{i}"), &[Role::Donor]).await);
+            let gift = pledge(&app, &donor, &campaign, 10_000).await;
+            app.ok(CONFIRM, json!({ "i": { "id": gift } })).await;
+            gifts.push(gift);
+        }
+        let app = std::sync::Arc::new(app);
+        let manager = Credentials::account(&app.manager);
+        // Eight refunds at once per donation: 2,500 each for the first three (four fit), 1,000
+        // each for the last two (all fit, 2,000 stays).
+        let mut tasks = Vec::new();
+        for i in 0..40_usize {
+            let gift = gifts[i % 5].clone();
+            let amount = if i % 5 < 3 { 2_500 } else { 1_000 };
+            let (app, manager) = (app.clone(), manager.clone());
+            tasks.push(tokio::spawn(async move {
+                let body = app.gql_as(&manager, PARTIAL, json!({ "i": { "id": gift, "amountFen": amount } })).await;
+                match body["errors"][0]["extensions"]["reason"].as_str() {
+                    None => {
+                        assert!(body.get("errors").is_none(), "{body}");
+                        Ok(amount)
+                    }
+                    Some(reason) => Err(reason.to_owned()),
+                }
+            }));
+        }
+        let results: Vec<Result<i64, String>> = futures::future::join_all(tasks).await.into_iter().map(|r| r.expect("task")).collect();
+        let refunded: i64 = results.iter().filter_map(|r| r.as_ref().ok()).sum();
+        let refused: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert_eq!(refunded, 3 * 10_000 + 2 * 8_000, "exactly what fit");
+        assert_eq!(refused.len(), 12, "{refused:?}");
+        assert!(refused.iter().all(|r| *r == "REFUND_EXCEEDS_REMAINING" || *r == "NOTHING_LEFT_TO_REFUND"), "{refused:?}");
+
+        let (raised, sum) = raised_and_sum(&app, campaign_row).await;
+        assert_eq!((raised, sum), (4_000, 4_000), "raised_fen equals confirmed minus refunded records, to the fen");
+        for gift in &gifts {
+            let row = row_of(&json!(gift));
+            let column = sql_i64(&app, &format!("SELECT refunded_fen FROM donations WHERE id = {row}")).await;
+            let records = sql_i64(&app, &format!("SELECT CAST(COALESCE(-SUM(amount_fen), 0) AS BIGINT) FROM donations WHERE refund_of_id = {row}")).await;
+            assert_eq!(column, records, "refunded_fen is the sum of its reversing records");
+        }
+        let progress = "query($id: ID!) { campaign(id: $id) { progress { raisedFen donationCount donorCount } } }";
+        assert_eq!(app.ok(progress, json!({ "id": campaign })).await["campaign"]["progress"], json!({ "raisedFen": 4_000, "donationCount": 2, "donorCount": 2 }));
+    }
+}

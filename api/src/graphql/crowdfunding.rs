@@ -483,12 +483,23 @@ impl Donation {
         self.0.cancelled_at
     }
 
-    /// When this donation was refunded (see its reversing record).
+    /// When this donation was refunded in full (see its reversing records); it stops
+    /// counting then.
     async fn refunded_at(&self) -> Option<DateTime<Utc>> {
         self.0.refunded_at
     }
 
-    /// On a reversing record: the donation it refunds.
+    /// How much of it was refunded so far (partial refunds add up; 0 on reversing records).
+    async fn refunded_fen(&self) -> Fen {
+        Fen(self.0.refunded_fen)
+    }
+
+    /// What is left to refund: the amount minus `refundedFen` (0 on reversing records).
+    async fn remaining_fen(&self) -> Fen {
+        Fen(Ord::max(self.0.amount_fen - self.0.refunded_fen, 0))
+    }
+
+    /// On a reversing record: the donation it refunds (a donation may have several).
     async fn refund_of_id(&self) -> Option<ID> {
         self.0.refund_of_id.map(|id| ids::encode(DONATION, id))
     }
@@ -828,6 +839,9 @@ pub struct DonationIdInput {
 #[derive(InputObject)]
 pub struct RefundDonationInput {
     pub id: ID,
+    /// How much to refund, 1 fen up to what is left of the donation (`remainingFen`);
+    /// default all of it. Each refund is a reversing record of its own.
+    pub amount_fen: Option<Fen>,
     pub reason: Option<String>,
 }
 
@@ -1030,12 +1044,16 @@ impl CrowdfundingMutation {
         Ok(DonationPayload { donation: Donation(donation), progress })
     }
 
-    /// Staff or a RECONCILE key: reverses a confirmed donation with a REFUNDED record.
+    /// Staff or a RECONCILE key: reverses a confirmed donation, in full or in part
+    /// (`amountFen`, up to what is left), with a REFUNDED record; held money is sent back with
+    /// a RETURNED record. More than is left is `BAD_USER_INPUT` / `REFUND_EXCEEDS_REMAINING`.
     async fn refund_donation(&self, ctx: &Context<'_>, input: RefundDonationInput) -> Result<RefundDonationPayload> {
         let state = state(ctx)?;
         let id = ids::decode(&input.id, DONATION, "id").extend()?;
         let (original, reversal) =
-            service::refund_donation(state.ctx(), viewer(ctx), id, input.reason).await.extend()?;
+            service::refund_donation(state.ctx(), viewer(ctx), id, input.amount_fen.map(i64::from), input.reason)
+                .await
+                .extend()?;
         let progress = progress_of(state, original.campaign_id).await?;
         Ok(RefundDonationPayload { donation: Donation(original), refund: Donation(reversal), progress })
     }

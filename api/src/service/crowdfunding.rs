@@ -842,16 +842,17 @@ pub async fn cancel_donation(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResul
     retry_transient(|| cancel(ctx, &actor, id)).await
 }
 
-/// Command: refunds a confirmed donation (staff or a RECONCILE key).
+/// Command: refunds a confirmed or held donation, in full or in part (staff or a RECONCILE key).
 pub async fn refund_donation(
     ctx: Ctx<'_>,
     viewer: &Viewer,
     id: i64,
+    amount_fen: Option<i64>,
     reason: Option<String>,
 ) -> AppResult<(donation::Model, donation::Model)> {
     viewer.require_reconcile_donations()?;
     let actor = Actor::of(viewer);
-    retry_transient(|| refund(ctx, &actor, id, reason.clone())).await
+    retry_transient(|| refund(ctx, &actor, id, amount_fen, reason.clone())).await
 }
 
 /// Command: records that money for donation `id` arrived (staff or a RECONCILE key): a live
@@ -1286,7 +1287,7 @@ pub async fn accept_late(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResult<dona
     let txn = ctx.db.begin().await?;
     let current = lock_donation(&txn, id).await?;
     let late = matches!(current.hold_reason, Some(HoldReason::PledgeExpired | HoldReason::PledgeCancelled));
-    if current.status != DonationStatus::Received || !late || current.refunded_at.is_some() {
+    if current.status != DonationStatus::Received || !late || current.refunded_fen != 0 {
         return Err(AppError::refused(
             "NOT_A_LATE_PAYMENT",
             "only money held as a late payment (its pledge expired or was cancelled) and not refunded can be accepted",
@@ -1367,15 +1368,21 @@ pub async fn cancel(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResult<donation:
     Ok(model)
 }
 
-/// Refunds a confirmed donation with a reversing record (negative amount, status REFUNDED),
-/// or returns held money (status RETURNED; it never counted); the original stays, marked
-/// `refunded_at`. Returns (original, reversing record).
+/// Refunds `amount_fen` of a donation (all that is left when `None`) with a reversing record
+/// (negative amount, status REFUNDED; RETURNED for held money, which never counted). A
+/// donation may be refunded in several parts up to its amount; once nothing is left it is
+/// marked `refunded_at` and stops counting as a donation and a donor. The donation row is
+/// locked first and its `refunded_fen` grows only by a conditional update the database also
+/// checks, so concurrent refunds never return more than was given. Returns (original,
+/// reversing record).
 pub async fn refund(
     ctx: Ctx<'_>,
     actor: &Actor,
     id: i64,
+    amount_fen: Option<i64>,
     reason: Option<String>,
 ) -> AppResult<(donation::Model, donation::Model)> {
+    use donation::Column as D;
     let db = ctx.db;
     let now = super::now();
     let reason = long_text("reason", reason, 500)?;
@@ -1385,31 +1392,39 @@ pub async fn refund(
         DonationStatus::Confirmed => true,
         DonationStatus::Received => false,
         _ => {
-            return Err(AppError::bad_input(
-                "id",
-                "only a confirmed or held donation that was not refunded can be refunded",
-            ));
+            return Err(AppError::bad_input("id", "only a confirmed or held donation can be refunded"));
         }
     };
-    if original.refunded_at.is_some() {
-        return Err(AppError::bad_input(
-            "id",
-            "only a confirmed or held donation that was not refunded can be refunded",
+    let left = original.amount_fen - original.refunded_fen;
+    if left <= 0 || original.refunded_at.is_some() {
+        return Err(AppError::rule("id", "NOTHING_LEFT_TO_REFUND", "this donation was refunded in full"));
+    }
+    let amount = amount_fen.unwrap_or(left);
+    if amount <= 0 || amount > left {
+        return Err(AppError::rule(
+            "amountFen",
+            "REFUND_EXCEEDS_REMAINING",
+            format!("a refund of this donation is 1 to {left} fen (what is left of it)"),
         ));
     }
-    let updated = donation::Entity::update_many()
-        .col_expr(donation::Column::RefundedAt, Expr::val(Some(now)))
-        .filter(donation::Column::Id.eq(id))
-        .filter(donation::Column::Status.eq(original.status))
-        .filter(donation::Column::RefundedAt.is_null())
+    let full = amount == left;
+    let mut update = donation::Entity::update_many().col_expr(D::RefundedFen, Expr::col(D::RefundedFen).add(amount));
+    if full {
+        update = update.col_expr(D::RefundedAt, Expr::val(Some(now)));
+    }
+    let updated = update
+        .filter(D::Id.eq(id))
+        .filter(D::Status.eq(original.status))
+        .filter(D::RefundedAt.is_null())
+        .filter(Expr::col(D::RefundedFen).add(amount).lte(Expr::col(D::AmountFen)))
         .exec(&txn)
         .await?;
     if updated.rows_affected != 1 {
-        return Err(AppError::Conflict("the donation was refunded meanwhile".into()));
+        return Err(AppError::Conflict("the donation was refunded meanwhile; reload and retry".into()));
     }
     let reversal = donation::ActiveModel {
         campaign_id: Set(original.campaign_id),
-        amount_fen: Set(-original.amount_fen),
+        amount_fen: Set(-amount),
         channel: Set(original.channel),
         external_reference: Set(original.external_reference.clone()),
         donor_account_id: Set(original.donor_account_id),
@@ -1423,6 +1438,7 @@ pub async fn refund(
         content_digest: Set(String::new()),
         refund_of_id: Set(Some(original.id)),
         refunded_at: Set(None),
+        refunded_fen: Set(0),
         receipt_number: Set(None),
         confirmed_at: Set(Some(now)),
         cancelled_at: Set(None),
@@ -1434,16 +1450,23 @@ pub async fn refund(
     }
     .insert(&txn)
     .await?;
-    let event = NewEvent::new(EventKind::DonationRefunded, original.id).account(original.donor_account_id).payload(
-        json!({ "campaignId": original.campaign_id, "amountFen": original.amount_fen, "refundId": reversal.id,
-            "counted": counted }),
-    );
+    let event = NewEvent::new(EventKind::DonationRefunded, original.id)
+        .account(original.donor_account_id)
+        .payload(json!({ "campaignId": original.campaign_id, "amountFen": amount, "refundId": reversal.id,
+            "remainingFen": left - amount, "counted": counted }));
     let appended = crate::events::log::append(&txn, actor, vec![event]).await?;
     if counted {
-        add_to_totals(&txn, original.campaign_id, -original.amount_fen, -1, -guest_donor(&original)).await?;
-        adjust_donor_count(&txn, &original, -1).await?;
+        let (count, donors) = if full { (-1, -guest_donor(&original)) } else { (0, 0) };
+        add_to_totals(&txn, original.campaign_id, -amount, count, donors).await?;
+        if full {
+            adjust_donor_count(&txn, &original, -1).await?;
+        }
     }
-    let original = donation::Model { refunded_at: Some(now), ..original };
+    let original = donation::Model {
+        refunded_fen: original.refunded_fen + amount,
+        refunded_at: if full { Some(now) } else { None },
+        ..original
+    };
     ctx.finish(txn, appended).await?;
     Ok((original, reversal))
 }
@@ -1509,7 +1532,9 @@ impl WallEntry {
             DisplayMode::Public | DisplayMode::Masked => (mask_name(&d.donor_name), false),
             DisplayMode::Anonymous => (ANONYMOUS_NAME.to_owned(), true),
         };
-        Self { display_name, anonymous, amount_fen: d.amount_fen, message: d.message.clone(), donated_at: d.created_at }
+        // What is left of it after partial refunds.
+        let amount_fen = d.amount_fen - d.refunded_fen;
+        Self { display_name, anonymous, amount_fen, message: d.message.clone(), donated_at: d.created_at }
     }
 }
 
