@@ -32,6 +32,7 @@ pub mod service_project;
 pub mod service_record;
 pub mod session;
 pub mod space;
+pub mod statement_import;
 pub mod training_programme;
 pub mod trusted_document;
 pub mod webhook_attempt;

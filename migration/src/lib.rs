@@ -16,6 +16,7 @@ mod m20261203_000010_webhooks;
 mod m20261203_000011_notifications;
 mod m20261204_001601_donation_expiry_and_holds;
 mod m20261204_001602_partial_refunds;
+mod m20261204_001603_statement_imports;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000011_notifications::Migration),
             Box::new(m20261204_001601_donation_expiry_and_holds::Migration),
             Box::new(m20261204_001602_partial_refunds::Migration),
+            Box::new(m20261204_001603_statement_imports::Migration),
         ]
     }
 }

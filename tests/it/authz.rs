@@ -101,6 +101,7 @@ pub const RULES: &[(&str, &[Who])] = &[
     ("refundDonation", RECONCILERS),
     ("recordDonationPayment", RECONCILERS),
     ("acceptLatePayment", RECONCILERS),
+    ("importStatement", RECONCILERS),
     ("createGrantRound", STAFF),
     ("updateGrantRound", STAFF),
     ("createGrantProposal", ORG_EDITORS),
@@ -610,6 +611,17 @@ async fn call(app: &TestApp, f: &Fixture, mutation: &str, who: Who) -> (&'static
             "mutation($i: DonationIdInput!) { acceptLatePayment(input: $i) { donation { id } } }",
             json!({ "i": { "id": donation_gid(late_payment(app, f).await) } }),
         ),
+        "importStatement" => {
+            let pledged = pledge(app, f, false).await;
+            let client_key =
+                api::service::crowdfunding::find_donation(&app.state.db, pledged).await.expect("pledge").client_key;
+            let content =
+                json!([{ "lineId": format!("L{pledged}"), "clientKey": client_key, "amountFen": 100 }]).to_string();
+            (
+                "mutation($i: ImportStatementInput!) { importStatement(input: $i) { report { confirmedCount } } }",
+                json!({ "i": { "profile": "JSON", "content": content } }),
+            )
+        }
         "createGrantRound" => (
             "mutation($i: CreateGrantRoundInput!) { createGrantRound(input: $i) { round { id } } }",
             json!({ "i": { "title": "新一轮创投", "budgetFen": 1_000_000, "perProposalCapFen": 100_000,

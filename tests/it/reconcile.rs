@@ -325,3 +325,200 @@ backend_tests! {
         assert_eq!(app.ok(progress, json!({ "id": campaign })).await["campaign"]["progress"], json!({ "raisedFen": 4_000, "donationCount": 2, "donorCount": 2 }));
     }
 }
+
+// ---------------------------------------------------------------- statement imports
+
+const IMPORT: &str = r#"
+mutation($i: ImportStatementInput!) {
+  importStatement(input: $i) {
+    dryRun alreadyImported import { id profile identity appliedAt }
+    report {
+      lineCount confirmedCount heldCount createdCount mismatchCount confirmedFen
+      lines(first: 100) { totalCount edges { node { line lineId reference amountFen action reason donationId receiptNumber } } }
+    }
+  }
+}"#;
+
+async fn pledge_with_reference(
+    app: &TestApp,
+    donor: &Credentials,
+    campaign: &str,
+    amount: i64,
+    reference: &str,
+) -> String {
+    let input = json!({ "campaignId": campaign, "amountFen": amount, "channel": "ONLINE_PLATFORM",
+        "externalReference": reference, "clientKey": uuid::Uuid::new_v4().to_string() });
+    app.ok_as(donor, DONATE, json!({ "i": input })).await["donate"]["donation"]["id"].as_str().expect("id").to_owned()
+}
+
+/// A WeChat Pay merchant bill as the platform exports it (values prefixed with a backtick,
+/// a summary at the end).
+fn wechat_bill(rows: &[(&str, &str, &str, &str, &str)]) -> String {
+    let mut bill = String::from(
+        "交易时间,公众账号ID,商户号,微信订单号,商户订单号,交易类型,交易状态,货币种类,应结订单金额,商品名称,商户数据包,订单金额\r\n",
+    );
+    for (line_id, reference, status, yuan, data) in rows {
+        bill.push_str(&format!(
+            "`2026-12-01 10:00:00,`wx8888888888888888,`1600000001,`{line_id},`{reference},`NATIVE,`{status},`CNY,`{yuan},`公益捐赠,`{data},`{yuan}\r\n"
+        ));
+    }
+    bill.push_str("总交易单数,应结订单总金额,退款总金额\r\n`9,`1234.00,`0.00\r\n");
+    bill
+}
+
+backend_tests! {
+    async fn a_statement_dry_runs_applies_once_and_reports_every_mismatch(app) {
+        let campaign_row = campaign_in(&app, org_row(&app, "厦门市翔安区妇女儿童服务站").await, "ACTIVE").await;
+        let campaign = campaign_gid(campaign_row);
+        let doomed_row = campaign_in(&app, org_row(&app, "厦门市思明区家庭教育促进会").await, "ACTIVE").await;
+        let doomed = campaign_gid(doomed_row);
+        let donor = Credentials::account(&app.account("donor", &[Role::Donor]).await);
+        let a1 = pledge_with_reference(&app, &donor, &campaign, 10_000, "WX-A1").await;
+        let a2 = pledge_with_reference(&app, &donor, &campaign, 20_000, "WX-A2").await;
+        pledge_with_reference(&app, &donor, &campaign, 5_000, "WX-A3").await;
+        let a4 = pledge_with_reference(&app, &donor, &campaign, 3_000, "WX-A4").await;
+        app.ok(CONFIRM, json!({ "i": { "id": a4 } })).await;
+        let c1 = pledge_with_reference(&app, &donor, &doomed, 4_000, "WX-C1").await;
+        service::change_status(app.state.ctx(), &crate::helpers::actor(), doomed_row, CampaignAction::Cancel, None).await.expect("cancel");
+        let e1 = pledge_with_reference(&app, &donor, &campaign, 6_000, "WX-E1").await;
+        age(&app, &e1, 100).await;
+        let bill = wechat_bill(&[
+            ("4200001", "WX-A1", "SUCCESS", "100.00", ""),
+            ("4200002", "WX-A2", "SUCCESS", "200.00", ""),
+            ("4200003", "WX-A3", "SUCCESS", "50.01", ""),
+            ("4200004", "WX-A4", "SUCCESS", "30.00", ""),
+            ("4200005", "WX-C1", "SUCCESS", "40.00", ""),
+            ("4200006", "WX-E1", "SUCCESS", "60.00", ""),
+            ("4200007", "WX-ZZZ", "SUCCESS", "8.00", ""),
+            ("4200001", "WX-A1", "SUCCESS", "100.00", ""),
+            ("4200009", "WX-REFUND", "REFUND", "12.00", ""),
+            ("4200010", "", "SUCCESS", "88.88", &campaign),
+        ]);
+        let input = |dry: bool| json!({ "i": { "profile": "WECHAT_PAY", "content": bill, "statementId": "1600000001-20261201",
+            "dryRun": dry, "createUnmatched": true } });
+
+        // The dry run: the plan, nothing written.
+        let events = crate::helpers::event_count(&app).await;
+        let plan = app.ok(IMPORT, input(true)).await["importStatement"].clone();
+        assert_eq!(plan["dryRun"], true);
+        assert_eq!(plan["import"], Value::Null);
+        let report = &plan["report"];
+        assert_eq!(report["lineCount"], 9, "the refund line is no payment");
+        let actions: Vec<(Value, Value)> = report["lines"]["edges"].as_array().expect("lines").iter()
+            .map(|e| (e["node"]["action"].clone(), e["node"]["reason"].clone())).collect();
+        assert_eq!(actions, vec![
+            (json!("CONFIRM"), Value::Null),
+            (json!("CONFIRM"), Value::Null),
+            (json!("SKIP"), json!("AMOUNT_DIFFERS")),
+            (json!("SKIP"), json!("ALREADY_CONFIRMED")),
+            (json!("HOLD"), json!("CAMPAIGN_NOT_ACTIVE")),
+            (json!("HOLD"), json!("PLEDGE_EXPIRED")),
+            (json!("SKIP"), json!("UNKNOWN_REFERENCE")),
+            (json!("SKIP"), json!("DUPLICATE_LINE")),
+            (json!("CREATE"), json!("UNKNOWN_REFERENCE")),
+        ]);
+        assert_eq!(report["lines"]["edges"][0]["node"]["donationId"], a1);
+        assert_eq!((report["confirmedCount"].clone(), report["heldCount"].clone(), report["createdCount"].clone()), (json!(2), json!(2), json!(1)));
+        assert_eq!(report["mismatchCount"], 7);
+        assert_eq!(report["confirmedFen"], 10_000 + 20_000 + 8_888);
+        assert_eq!(crate::helpers::event_count(&app).await, events, "a dry run writes nothing");
+        assert_eq!(app.ok(DONATION, json!({ "id": a1 })).await["node"]["status"], "PLEDGED");
+
+        // Apply: matches confirmed with their own receipt numbers, money that must not count held.
+        let applied = app.ok(IMPORT, input(false)).await["importStatement"].clone();
+        assert_eq!((applied["dryRun"].clone(), applied["alreadyImported"].clone()), (json!(false), json!(false)));
+        assert_eq!(applied["import"]["identity"], "WECHAT_PAY:1600000001-20261201");
+        let lines = applied["report"]["lines"]["edges"].as_array().expect("lines").clone();
+        let receipts: Vec<Value> = lines.iter().map(|e| e["node"]["receiptNumber"].clone()).collect();
+        let y = year();
+        assert_eq!(receipts[0], json!(format!("{y}-000002")));
+        assert_eq!(receipts[1], json!(format!("{y}-000003")));
+        assert_eq!(receipts[8], json!(format!("{y}-000004")), "gapless after the one confirmed before");
+        assert_eq!(app.ok(DONATION, json!({ "id": a2 })).await["node"]["status"], "CONFIRMED");
+        let held = app.ok(DONATION, json!({ "id": c1 })).await["node"].clone();
+        assert_eq!((held["status"].clone(), held["holdReason"].clone()), (json!("RECEIVED"), json!("CAMPAIGN_CANCELLED")));
+        assert_eq!(app.ok(DONATION, json!({ "id": e1 })).await["node"]["holdReason"], "PLEDGE_EXPIRED");
+        let created = lines[8]["node"]["donationId"].clone();
+        let node = "query($id: ID!) { node(id: $id) { ... on Donation { status amountFen externalReference displayMode } } }";
+        assert_eq!(app.ok(node, json!({ "id": created })).await["node"], json!({ "status": "CONFIRMED", "amountFen": 8_888, "externalReference": "4200010", "displayMode": "ANONYMOUS" }));
+        assert_eq!(raised_and_sum(&app, campaign_row).await, (3_000 + 10_000 + 20_000 + 8_888, 3_000 + 10_000 + 20_000 + 8_888));
+        assert_eq!(raised_and_sum(&app, doomed_row).await, (0, 0));
+        let progress = "query($id: ID!) { campaign(id: $id) { progress { donationCount donorCount } } }";
+        assert_eq!(app.ok(progress, json!({ "id": campaign })).await["campaign"]["progress"], json!({ "donationCount": 4, "donorCount": 2 }), "one account and one guest");
+
+        // Again: the same statement changes nothing and answers the kept report.
+        let events = crate::helpers::event_count(&app).await;
+        let again = app.ok(IMPORT, input(false)).await["importStatement"].clone();
+        assert_eq!(again["alreadyImported"], true);
+        assert_eq!(again["import"]["id"], applied["import"]["id"]);
+        assert_eq!(again["report"], applied["report"]);
+        assert_eq!(crate::helpers::event_count(&app).await, events);
+        // The same lines under another statement ID: everything is already recorded.
+        let mut other = input(false);
+        other["i"]["statementId"] = json!("1600000001-20261201-resent");
+        let resent = app.ok(IMPORT, other).await["importStatement"]["report"].clone();
+        assert_eq!((resent["confirmedCount"].clone(), resent["heldCount"].clone(), resent["createdCount"].clone()), (json!(0), json!(0), json!(0)));
+        assert_eq!(raised_and_sum(&app, campaign_row).await.0, 3_000 + 10_000 + 20_000 + 8_888);
+
+        // Imports and their reports are kept and listed.
+        let list = "{ statementImports { totalCount edges { node { identity report { confirmedCount lines(first: 2, mismatchesOnly: true) { totalCount edges { node { reason } } } } } } } }";
+        let listed = app.ok(list, json!({})).await["statementImports"].clone();
+        assert_eq!(listed["totalCount"], 2);
+        let first = &listed["edges"][1]["node"];
+        assert_eq!(first["identity"], "WECHAT_PAY:1600000001-20261201");
+        assert_eq!(first["report"]["lines"]["totalCount"], 7);
+        assert_eq!(first["report"]["lines"]["edges"][0]["node"]["reason"], "AMOUNT_DIFFERS");
+        let body = app.gql_as(&donor, list, json!({})).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
+        let body = app.gql_as(&donor, IMPORT, input(true)).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    }
+}
+
+#[test]
+fn profiles_read_alipay_bank_and_json_statements() {
+    use api::service::statements::{ProfileName, StatementLine, parse, parse_yuan};
+    assert_eq!(parse_yuan("¥1,234.5"), Some(123_450));
+    assert_eq!(parse_yuan("0.07"), Some(7));
+    assert_eq!(parse_yuan("12"), Some(1_200));
+    assert_eq!(parse_yuan("1.234"), None);
+    assert_eq!(parse_yuan("-3"), None);
+    let alipay = "#支付宝业务明细查询\n#账号：[20881234567890120156]\n#起始日期：[2026年12月01日 00:00:00]\n\
+        #-----------------------------------------业务明细列表----------------------------------------\n\
+        支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,对方账户,订单金额（元）,商家实收（元）,备注\n\
+        2026120122001400001\t,ALI-1\t,交易,公益捐赠,2026-12-01 09:00:00,2026-12-01 09:00:05,,,,,李**(138****0000),50.00,50.00,\n\
+        2026120122001400002\t,ALI-2\t,退款,公益捐赠,2026-12-01 09:10:00,2026-12-01 09:10:05,,,,,王**,20.00,20.00,\n\
+        #-----------------------------------------业务明细列表结束------------------------------------\n#交易合计：1笔，共50.00元\n";
+    let lines = parse(ProfileName::Alipay, alipay).expect("alipay");
+    assert_eq!(
+        lines,
+        vec![StatementLine {
+            line_id: Some("2026120122001400001".into()),
+            reference: Some("ALI-1".into()),
+            client_key: None,
+            amount_fen: 5_000,
+            campaign_id: None,
+            payer_name: Some("李**(138****0000)".into()),
+        }]
+    );
+    let bank = "交易日期,交易时间,收入金额,支出金额,对方户名,对方账号,摘要,附言,流水号,捐赠项目\n\
+        20261201,101500,\"1,000.00\",,厦门某某科技有限公司,3502000000000001,转账,DON-77,B0001,\n\
+        20261201,111500,,200.00,物业公司,3502000000000002,转账,物业费,B0002,\n\
+        20261201,121500,300.00,,陈女士,6222000000000003,转账,,B0003,Q2FtcGFpZ246NQ\n";
+    let lines = parse(ProfileName::BankCsv, bank).expect("bank");
+    assert_eq!(lines.len(), 2, "the outgoing line is left out");
+    assert_eq!(
+        (lines[0].reference.as_deref(), lines[0].amount_fen, lines[0].line_id.as_deref()),
+        (Some("DON-77"), 100_000, Some("B0001"))
+    );
+    assert_eq!(
+        (lines[1].reference.as_deref(), lines[1].campaign_id.as_deref(), lines[1].payer_name.as_deref()),
+        (Some("转账"), Some("Q2FtcGFpZ246NQ"), Some("陈女士"))
+    );
+    let json_lines =
+        parse(ProfileName::Json, r#"[{ "lineId": "J1", "clientKey": "k-1", "amountFen": 990 }]"#).expect("json");
+    assert_eq!((json_lines[0].client_key.as_deref(), json_lines[0].amount_fen), (Some("k-1"), 990));
+    let broken = parse(ProfileName::BankCsv, "交易日期,收入金额,流水号\n20261201,abc,B9\n").expect_err("bad amount");
+    assert!(broken.to_string().contains("line 2"), "{broken}");
+    assert!(parse(ProfileName::WechatPay, "no header here\n").is_err());
+}

@@ -16,6 +16,7 @@ pub mod organization;
 mod outcome;
 pub mod projects;
 pub mod space;
+pub mod statements;
 pub mod webhooks;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
@@ -37,6 +38,7 @@ pub struct Query(
     space::SpaceQuery,
     audit::AuditQuery,
     webhooks::WebhookQuery,
+    statements::StatementQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -50,6 +52,7 @@ pub struct Mutation(
     space::SpaceMutation,
     webhooks::WebhookMutation,
     notifications::NotificationMutation,
+    statements::StatementMutation,
 );
 
 #[derive(MergedSubscription, Default)]

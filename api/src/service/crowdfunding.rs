@@ -46,7 +46,7 @@ pub const ANONYMOUS_NAME: &str = "爱心人士";
 const CACHE_TAG: &str = tags::CAMPAIGNS;
 
 /// The calendar year at the base (Asia/Shanghai, UTC+8 all year).
-fn year_at_base(t: DateTime<Utc>) -> i32 {
+pub(crate) fn year_at_base(t: DateTime<Utc>) -> i32 {
     (t + Duration::hours(8)).year()
 }
 
@@ -236,7 +236,7 @@ pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<
     Ok(find_by_ids(db, &[id]).await?.into_iter().next())
 }
 
-async fn load(db: &impl ConnectionTrait, id: i64) -> AppResult<campaign::Model> {
+pub(crate) async fn load(db: &impl ConnectionTrait, id: i64) -> AppResult<campaign::Model> {
     campaign::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("campaign".into()))
 }
 
@@ -876,7 +876,7 @@ pub async fn accept_late_payment(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppR
     retry_transient(|| accept_late(ctx, &actor, id)).await
 }
 
-fn donation_event(kind: EventKind, d: &donation::Model) -> NewEvent {
+pub(crate) fn donation_event(kind: EventKind, d: &donation::Model) -> NewEvent {
     NewEvent::new(kind, d.id)
         .account(d.donor_account_id)
         .payload(json!({ "campaignId": d.campaign_id, "amountFen": d.amount_fen }))
@@ -971,7 +971,7 @@ pub async fn donate(ctx: Ctx<'_>, actor: &Actor, donor: &Donor, input: NewDonati
     }
 }
 
-fn accepting_donations(c: &campaign::Model, now: DateTime<Utc>) -> AppResult<()> {
+pub(crate) fn accepting_donations(c: &campaign::Model, now: DateTime<Utc>) -> AppResult<()> {
     let reason = match c.status {
         CampaignStatus::Active if now < c.starts_at => Some("has not started yet".to_owned()),
         CampaignStatus::Active if now >= c.ends_at => Some("has ended".to_owned()),
@@ -997,7 +997,7 @@ pub async fn find_donation(db: &impl ConnectionTrait, id: i64) -> AppResult<dona
 /// Adds `delta_fen`, `delta_count` and `delta_donors` to a campaign's totals in place (never
 /// read-modify-write). On PostgreSQL the update locks the campaign row until commit, which
 /// serializes everything that changes one campaign's totals.
-async fn add_to_totals(
+pub(crate) async fn add_to_totals(
     db: &impl ConnectionTrait,
     campaign_id: i64,
     delta_fen: i64,
@@ -1047,13 +1047,13 @@ async fn adjust_donor_count(db: &impl ConnectionTrait, d: &donation::Model, sign
 }
 
 /// How `add_to_totals` changes the donor count for `d` directly (guests only).
-fn guest_donor(d: &donation::Model) -> i64 {
+pub(crate) fn guest_donor(d: &donation::Model) -> i64 {
     i64::from(d.donor_account_id.is_none())
 }
 
 /// The next receipt number of `year`, from a counter row incremented in place: numbers are
 /// sequential and, since the increment commits or rolls back with its confirmation, gapless.
-async fn ensure_receipt_counter(db: &impl ConnectionTrait, year: i32) -> AppResult<()> {
+pub(crate) async fn ensure_receipt_counter(db: &impl ConnectionTrait, year: i32) -> AppResult<()> {
     receipt_counter::Entity::insert(receipt_counter::ActiveModel { year: Set(year), last_number: Set(0) })
         .on_conflict_do_nothing()
         .exec_without_returning(db)
@@ -1108,7 +1108,7 @@ pub fn effective_status(d: &donation::Model, ttl: std::time::Duration, now: Date
     if pledge_expired(d, ttl, now) { DonationStatus::Expired } else { d.status }
 }
 
-async fn lock_donation(db: &impl ConnectionTrait, id: i64) -> AppResult<donation::Model> {
+pub(crate) async fn lock_donation(db: &impl ConnectionTrait, id: i64) -> AppResult<donation::Model> {
     donation::Entity::find_by_id(id)
         .lock_exclusive()
         .one(db)
@@ -1500,7 +1500,7 @@ pub async fn refund_queue(
     pagination::paginate(db, select, &key, args, limits, with_total).await
 }
 
-fn donation_status_name(status: DonationStatus) -> String {
+pub(crate) fn donation_status_name(status: DonationStatus) -> String {
     use sea_orm::ActiveEnum;
     status.to_value()
 }
