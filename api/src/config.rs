@@ -111,6 +111,8 @@ pub struct Settings {
     pub smtp_url: Option<String>,
     /// `INCUBASE_SMTP_FROM`: the sender of notification emails.
     pub smtp_from: String,
+    /// How long a pledge waits for its money before it expires (`INCUBASE_PLEDGE_TTL_HOURS`).
+    pub pledge_ttl: Duration,
     pub accounts: AccountSettings,
 }
 
@@ -324,6 +326,7 @@ impl Settings {
             smtp_url: None,
             smtp_from: "妇女社会组织孵化基地 <noreply@incubase.local>".to_owned(),
             accounts: AccountSettings::default(),
+            pledge_ttl: Duration::from_secs(72 * 3600),
         }
     }
 
@@ -585,6 +588,9 @@ impl Settings {
                 return Err(invalid("INCUBASE_ACCOUNT_LINK_URL", &v, "expected https://…"));
             }
             s.accounts.link_url = Some(url);
+        }
+        if let Some(v) = get("INCUBASE_PLEDGE_TTL_HOURS") {
+            s.pledge_ttl = Duration::from_secs(parse_positive::<u64>("INCUBASE_PLEDGE_TTL_HOURS", &v)? * 3600);
         }
         if let Some(v) = get("INCUBASE_WEBHOOK_ALLOW_PRIVATE") {
             s.webhooks.allow_private = parse_bool("INCUBASE_WEBHOOK_ALLOW_PRIVATE", &v)?;

@@ -628,7 +628,7 @@ pub async fn crowdfunding(ctx: Ctx<'_>, rng: &mut StdRng) -> AppResult<usize> {
             if n + 3 < donations {
                 cf::confirm(ctx, &actor(), d.id, None).await?;
                 if n == 7 {
-                    cf::refund(ctx, &actor(), d.id, Some("捐赠人重复支付，原路退回".into())).await?;
+                    cf::refund(ctx, &actor(), d.id, None, Some("捐赠人重复支付，原路退回".into())).await?;
                 }
             }
             // Spread the records over the campaign's run, oldest first.

@@ -93,6 +93,7 @@ impl Application {
             build_schema(Some(self.state.clone()), &self.state.settings.limits, &self.state.settings.environment);
         let app = crate::http::routes(schema, self.state.clone());
         let purger = tokio::spawn(purge_hourly(self.state.clone()));
+        let expirer = tokio::spawn(expire_pledges_every_minute(self.state.clone()));
         let edge = tokio::spawn(follow_edge(self.state.clone()));
         let webhooks = match webhook_connections(&self.state).await {
             Ok(connections) => {
@@ -121,6 +122,7 @@ impl Application {
             .run_with_graceful_shutdown(app, shutdown, Some(GRACE))
             .await;
         purger.abort();
+        expirer.abort();
         edge.abort();
         for task in webhooks.into_iter().chain(notifier) {
             task.abort();
@@ -164,6 +166,24 @@ async fn purge_hourly(state: AppState) {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "old events purged from the log"),
             Err(e) => tracing::warn!(error = %e, "purging the event log failed; retrying in an hour"),
+        }
+    }
+}
+
+/// Once a minute while serving: marks pledges past `INCUBASE_PLEDGE_TTL_HOURS` EXPIRED. Only
+/// bookkeeping: nothing counts a pledge, and a payment for an expired pledge takes the
+/// late-payment path whether or not this has run yet. Several instances may run it at once.
+async fn expire_pledges_every_minute(state: AppState) {
+    let every = Duration::from_secs(60);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let actor = crate::events::Actor::system("pledge-expiry");
+    loop {
+        ticks.tick().await;
+        match crate::service::crowdfunding::expire_pledges(state.ctx(), &actor, crate::service::now(), 500).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "pledges expired"),
+            Err(e) => tracing::warn!(error = %e, "expiring pledges failed; retrying in a minute"),
         }
     }
 }

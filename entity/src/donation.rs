@@ -1,8 +1,8 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// A recorded donation. A refund is a second row (status `REFUNDED`, negative amount,
-/// `refund_of_id` set); rows are never deleted.
+/// A recorded donation. A refund is another row (status `REFUNDED`, negative amount,
+/// `refund_of_id` set), one per partial refund; rows are never deleted.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "donations")]
 pub struct Model {
@@ -24,14 +24,37 @@ pub struct Model {
     pub client_key: Option<String>,
     /// SHA-256 of the request's content, to tell a replay from a reuse of the key.
     pub content_digest: String,
-    #[sea_orm(unique)]
+    /// On a reversing record: the donation it refunds (several for partial refunds).
     pub refund_of_id: Option<i64>,
+    /// When the donation was refunded in full (it stops counting then).
     pub refunded_at: Option<DateTimeUtc>,
+    /// How much of it was refunded so far (0 to `amount_fen`; partial refunds add up).
+    pub refunded_fen: i64,
     #[sea_orm(unique)]
     pub receipt_number: Option<String>,
     pub confirmed_at: Option<DateTimeUtc>,
     pub cancelled_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+    /// When the expiry sweep (or a late payment) marked the pledge `EXPIRED`.
+    pub expired_at: Option<DateTimeUtc>,
+    /// When the money arrived (confirmed, or received and held).
+    pub received_at: Option<DateTimeUtc>,
+    /// Why received money is held for staff instead of counting (status `RECEIVED`).
+    pub hold_reason: Option<HoldReason>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum HoldReason {
+    /// The money came after the pledge expired.
+    #[sea_orm(string_value = "PLEDGE_EXPIRED")]
+    PledgeExpired,
+    /// The money came after the pledge was cancelled.
+    #[sea_orm(string_value = "PLEDGE_CANCELLED")]
+    PledgeCancelled,
+    /// The money came for a cancelled campaign: it must be refunded.
+    #[sea_orm(string_value = "CAMPAIGN_CANCELLED")]
+    CampaignCancelled,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
@@ -69,6 +92,15 @@ pub enum DonationStatus {
     Cancelled,
     #[sea_orm(string_value = "REFUNDED")]
     Refunded,
+    /// A pledge whose money did not arrive within the pledge TTL.
+    #[sea_orm(string_value = "EXPIRED")]
+    Expired,
+    /// Money arrived but does not count (see `hold_reason`): staff accept or refund it.
+    #[sea_orm(string_value = "RECEIVED")]
+    Received,
+    /// A reversing record of money returned that never counted (a refund of `RECEIVED`).
+    #[sea_orm(string_value = "RETURNED")]
+    Returned,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

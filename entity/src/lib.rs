@@ -34,6 +34,7 @@ pub mod service_record;
 pub mod session;
 pub mod session_attendance;
 pub mod space;
+pub mod statement_import;
 pub mod training_programme;
 pub mod training_session;
 pub mod trusted_document;

@@ -15,6 +15,9 @@ mod m20261202_000002_trusted_documents;
 mod m20261203_000010_webhooks;
 mod m20261203_000011_notifications;
 mod m20261204_000012_account_recovery;
+mod m20261204_001601_donation_expiry_and_holds;
+mod m20261204_001602_partial_refunds;
+mod m20261204_001603_statement_imports;
 mod m20261204_001701_event_venue_reservations;
 mod m20261204_001702_training_sessions;
 
@@ -37,6 +40,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000010_webhooks::Migration),
             Box::new(m20261203_000011_notifications::Migration),
             Box::new(m20261204_000012_account_recovery::Migration),
+            Box::new(m20261204_001601_donation_expiry_and_holds::Migration),
+            Box::new(m20261204_001602_partial_refunds::Migration),
+            Box::new(m20261204_001603_statement_imports::Migration),
             Box::new(m20261204_001701_event_venue_reservations::Migration),
             Box::new(m20261204_001702_training_sessions::Migration),
         ]

@@ -100,6 +100,9 @@ pub const RULES: &[(&str, &[Who])] = &[
     ("confirmDonation", RECONCILERS),
     ("cancelDonation", RECONCILERS),
     ("refundDonation", RECONCILERS),
+    ("recordDonationPayment", RECONCILERS),
+    ("acceptLatePayment", RECONCILERS),
+    ("importStatement", RECONCILERS),
     ("createGrantRound", STAFF),
     ("updateGrantRound", STAFF),
     ("createGrantProposal", ORG_EDITORS),
@@ -661,6 +664,25 @@ async fn call(app: &TestApp, f: &Fixture, mutation: &str, who: Who) -> (&'static
             "mutation($i: RefundDonationInput!) { refundDonation(input: $i) { donation { id } } }",
             json!({ "i": { "id": donation_gid(pledge(app, f, true).await) } }),
         ),
+        "recordDonationPayment" => (
+            "mutation($i: ConfirmDonationInput!) { recordDonationPayment(input: $i) { outcome donation { id } } }",
+            json!({ "i": { "id": donation_gid(pledge(app, f, false).await) } }),
+        ),
+        "acceptLatePayment" => (
+            "mutation($i: DonationIdInput!) { acceptLatePayment(input: $i) { donation { id } } }",
+            json!({ "i": { "id": donation_gid(late_payment(app, f).await) } }),
+        ),
+        "importStatement" => {
+            let pledged = pledge(app, f, false).await;
+            let client_key =
+                api::service::crowdfunding::find_donation(&app.state.db, pledged).await.expect("pledge").client_key;
+            let content =
+                json!([{ "lineId": format!("L{pledged}"), "clientKey": client_key, "amountFen": 100 }]).to_string();
+            (
+                "mutation($i: ImportStatementInput!) { importStatement(input: $i) { report { confirmedCount } } }",
+                json!({ "i": { "profile": "JSON", "content": content } }),
+            )
+        }
         "createGrantRound" => (
             "mutation($i: CreateGrantRoundInput!) { createGrantRound(input: $i) { round { id } } }",
             json!({ "i": { "title": "新一轮创投", "budgetFen": 1_000_000, "perProposalCapFen": 100_000,
@@ -1048,6 +1070,25 @@ async fn pledge(app: &TestApp, f: &Fixture, confirmed: bool) -> i64 {
         cf::confirm(app.state.ctx(), &crate::helpers::actor(), d.id, None).await.expect("confirm");
     }
     d.id
+}
+
+/// A pledge whose money came after it expired: held, waiting for staff to accept or refund it.
+async fn late_payment(app: &TestApp, f: &Fixture) -> i64 {
+    use api::service::crowdfunding as cf;
+    use sea_orm::ConnectionTrait;
+    let id = pledge(app, f, false).await;
+    let when = (chrono::Utc::now() - chrono::Duration::days(30)).format("%Y-%m-%d %H:%M:%S+00:00");
+    let cast = if app.backend == crate::helpers::Backend::Postgres { "::timestamptz" } else { "" };
+    app.state
+        .db
+        .execute_unprepared(&format!("UPDATE donations SET created_at = '{when}'{cast} WHERE id = {id}"))
+        .await
+        .expect("age the pledge");
+    let (_, outcome) = cf::receive(app.state.ctx(), &crate::helpers::actor(), id, None, cf::Arrival::Payment)
+        .await
+        .expect("late payment");
+    assert_eq!(outcome, cf::PaymentOutcome::Held(entity::donation::HoldReason::PledgeExpired));
+    id
 }
 
 /// The mutation fields the schema has, read by introspection (no database needed).

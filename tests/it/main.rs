@@ -24,6 +24,7 @@ mod organizations;
 mod partner_web;
 mod partners;
 mod projects;
+mod reconcile;
 mod response_cache;
 mod schema;
 mod spaces;

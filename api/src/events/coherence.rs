@@ -83,7 +83,7 @@ pub fn tags(kind: EventKind, aggregate_id: i64, payload: &Value) -> Vec<String> 
         }
         CampaignUpdatePosted => vec![entity(Entity::Campaign, Some(aggregate_id)), list(tags::CAMPAIGNS)],
         // A pledge changes no public figure; confirmations and refunds move the totals.
-        DonationPledged => vec![],
+        DonationPledged | DonationExpired | DonationReceived | StatementImported => vec![],
         DonationCancelled => vec![campaign(), list(tags::CAMPAIGNS)],
         DonationConfirmed | DonationRefunded => vec![campaign(), list(tags::CAMPAIGNS), list(tags::IMPACT)],
 

@@ -22,10 +22,11 @@ pub enum Aggregate {
     ServiceProject,
     TrustedDocument,
     WebhookEndpoint,
+    StatementImport,
 }
 
 impl Aggregate {
-    pub const ALL: [Aggregate; 15] = [
+    pub const ALL: [Aggregate; 16] = [
         Aggregate::Account,
         Aggregate::ApiKey,
         Aggregate::Organization,
@@ -41,6 +42,7 @@ impl Aggregate {
         Aggregate::ServiceProject,
         Aggregate::TrustedDocument,
         Aggregate::WebhookEndpoint,
+        Aggregate::StatementImport,
     ];
 
     pub fn type_name(self) -> &'static str {
@@ -60,6 +62,7 @@ impl Aggregate {
             Aggregate::ServiceProject => "ServiceProject",
             Aggregate::TrustedDocument => "TrustedDocument",
             Aggregate::WebhookEndpoint => "WebhookEndpoint",
+            Aggregate::StatementImport => "StatementImport",
         }
     }
 
@@ -190,6 +193,13 @@ event_kinds! {
     DonationConfirmed => "donation.confirmed", Donation, Audit;
     DonationCancelled => "donation.cancelled", Donation, Audit;
     DonationRefunded => "donation.refunded", Donation, Audit;
+    /// A pledge's money did not arrive within the pledge TTL.
+    DonationExpired => "donation.expired", Donation, Audit;
+    /// Money arrived that does not count (a late payment, or for a cancelled campaign): held
+    /// for staff to accept or refund.
+    DonationReceived => "donation.received", Donation, Audit;
+    /// A platform or bank statement was applied (its lines' donations have events of their own).
+    StatementImported => "statement_import.applied", StatementImport, Audit;
     // venture philanthropy
     GrantRoundCreated => "grant_round.created", GrantRound, Audit;
     GrantRoundUpdated => "grant_round.updated", GrantRound, Audit;

@@ -302,6 +302,8 @@ const PERSONAL_KINDS: &[EventKind] = &[
     EventKind::DonationConfirmed,
     EventKind::DonationCancelled,
     EventKind::DonationRefunded,
+    EventKind::DonationExpired,
+    EventKind::DonationReceived,
     EventKind::GrantReviewerAssigned,
     EventKind::GrantReviewerUnassigned,
     EventKind::MemberAdded,

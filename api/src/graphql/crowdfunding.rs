@@ -83,6 +83,47 @@ pub enum DonationStatus {
     Cancelled,
     /// A reversing record of a refunded donation (negative amount).
     Refunded,
+    /// A pledge whose money did not arrive within the pledge TTL (`expiresAt`); it never
+    /// counted and gets no receipt.
+    Expired,
+    /// Money arrived that does not count (`holdReason`): staff accept it
+    /// (`acceptLatePayment`) or refund it (`refundDonation`); see `refundQueue`.
+    Received,
+    /// A reversing record of held money sent back (negative amount); it never counted.
+    Returned,
+}
+
+/// Why received money is held for staff instead of counting.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "entity::donation::HoldReason")]
+pub enum HoldReason {
+    /// The money came after the pledge expired: accept it or refund it.
+    PledgeExpired,
+    /// The money came after the pledge was cancelled: accept it or refund it.
+    PledgeCancelled,
+    /// The money came for a cancelled campaign: refund it.
+    CampaignCancelled,
+}
+
+/// What recording a payment did.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum PaymentOutcome {
+    /// The pledge is confirmed: it counts, with a receipt number.
+    Confirmed,
+    /// The money is recorded and held for staff (see `holdReason`); it counts nowhere.
+    Held,
+    /// The money was recorded before; nothing changed.
+    AlreadyRecorded,
+}
+
+impl From<service::PaymentOutcome> for PaymentOutcome {
+    fn from(o: service::PaymentOutcome) -> Self {
+        match o {
+            service::PaymentOutcome::Confirmed => Self::Confirmed,
+            service::PaymentOutcome::Held(_) => Self::Held,
+            service::PaymentOutcome::AlreadyRecorded => Self::AlreadyRecorded,
+        }
+    }
 }
 
 /// A public fundraising campaign of an organization.
@@ -401,8 +442,27 @@ impl Donation {
         &self.0.message
     }
 
-    async fn status(&self) -> DonationStatus {
-        self.0.status.into()
+    /// A pledge past its TTL is `EXPIRED` at once, whether or not the expiry sweep has run.
+    async fn status(&self, ctx: &Context<'_>) -> Result<DonationStatus> {
+        let ttl = state(ctx)?.settings.pledge_ttl;
+        Ok(service::effective_status(&self.0, ttl, crate::service::now()).into())
+    }
+
+    /// When a pledge expires unless its money arrives (`null` once it is no longer a pledge).
+    async fn expires_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        let ttl = state(ctx)?.settings.pledge_ttl;
+        let pledge = matches!(self.0.status, donation::DonationStatus::Pledged | donation::DonationStatus::Expired);
+        Ok(chrono::Duration::from_std(ttl).ok().filter(|_| pledge).map(|ttl| self.0.created_at + ttl))
+    }
+
+    /// When the money arrived (confirmed, or received and held).
+    async fn received_at(&self) -> Option<DateTime<Utc>> {
+        self.0.received_at
+    }
+
+    /// Why received money is held for staff (status `RECEIVED`).
+    async fn hold_reason(&self) -> Option<HoldReason> {
+        self.0.hold_reason.map(Into::into)
     }
 
     /// Sequential per year (Asia/Shanghai), e.g. 2026-000123; set on confirmation.
@@ -423,12 +483,23 @@ impl Donation {
         self.0.cancelled_at
     }
 
-    /// When this donation was refunded (see its reversing record).
+    /// When this donation was refunded in full (see its reversing records); it stops
+    /// counting then.
     async fn refunded_at(&self) -> Option<DateTime<Utc>> {
         self.0.refunded_at
     }
 
-    /// On a reversing record: the donation it refunds.
+    /// How much of it was refunded so far (partial refunds add up; 0 on reversing records).
+    async fn refunded_fen(&self) -> Fen {
+        Fen(self.0.refunded_fen)
+    }
+
+    /// What is left to refund: the amount minus `refundedFen` (0 on reversing records).
+    async fn remaining_fen(&self) -> Fen {
+        Fen(Ord::max(self.0.amount_fen - self.0.refunded_fen, 0))
+    }
+
+    /// On a reversing record: the donation it refunds (a donation may have several).
     async fn refund_of_id(&self) -> Option<ID> {
         self.0.refund_of_id.map(|id| ids::encode(DONATION, id))
     }
@@ -610,6 +681,37 @@ impl CrowdfundingQuery {
         Ok(connection::from_page(page, Donation))
     }
 
+    /// Staff and RECONCILE keys: money received that does not count, oldest first — payments
+    /// for cancelled campaigns (to refund) and late payments (to accept or refund). Refunding
+    /// one takes it off the queue.
+    #[allow(clippy::too_many_arguments)]
+    async fn refund_queue(
+        &self,
+        ctx: &Context<'_>,
+        campaign_id: Option<ID>,
+        reason: Option<Vec<HoldReason>>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<PagedConnection<Donation>> {
+        viewer(ctx).require_reconcile_donations().extend()?;
+        let campaign = campaign_id.as_ref().map(|id| ids::decode(id, CAMPAIGN, "campaignId")).transpose().extend()?;
+        let reasons: Vec<donation::HoldReason> = reason.unwrap_or_default().into_iter().map(Into::into).collect();
+        let state = state(ctx)?;
+        let page = service::refund_queue(
+            &state.db,
+            campaign,
+            &reasons,
+            &connection::args(first, after, last, before),
+            &state.settings.limits,
+            connection::wants_total(ctx),
+        )
+        .await
+        .extend()?;
+        Ok(connection::from_page(page, Donation))
+    }
+
     /// The signed-in account's giving confirmed in [from, to) (at most three years).
     async fn my_donation_summary(
         &self,
@@ -737,6 +839,9 @@ pub struct DonationIdInput {
 #[derive(InputObject)]
 pub struct RefundDonationInput {
     pub id: ID,
+    /// How much to refund, 1 fen up to what is left of the donation (`remainingFen`);
+    /// default all of it. Each refund is a reversing record of its own.
+    pub amount_fen: Option<Fen>,
     pub reason: Option<String>,
 }
 
@@ -758,6 +863,14 @@ pub struct DonatePayload {
 #[derive(SimpleObject)]
 pub struct DonationPayload {
     pub donation: Donation,
+    /// The campaign's totals after the change.
+    pub progress: CampaignProgress,
+}
+
+#[derive(SimpleObject)]
+pub struct RecordDonationPaymentPayload {
+    pub donation: Donation,
+    pub outcome: PaymentOutcome,
     /// The campaign's totals after the change.
     pub progress: CampaignProgress,
 }
@@ -881,12 +994,43 @@ impl CrowdfundingMutation {
     }
 
     /// Staff or a RECONCILE key: PLEDGED → CONFIRMED once the money arrived; assigns the
-    /// receipt number and adds it to the campaign's totals.
+    /// receipt number and adds it to the campaign's totals. A pledge past its TTL takes the
+    /// late-payment path (`RECEIVED`, `holdReason: PLEDGE_EXPIRED`, no receipt, not counted);
+    /// a pledge of a cancelled campaign is `CONFLICT` with reason `CAMPAIGN_CANCELLED`.
     async fn confirm_donation(&self, ctx: &Context<'_>, input: ConfirmDonationInput) -> Result<DonationPayload> {
         let state = state(ctx)?;
         let id = ids::decode(&input.id, DONATION, "id").extend()?;
         let donation =
             service::confirm_donation(state.ctx(), viewer(ctx), id, input.external_reference).await.extend()?;
+        let progress = progress_of(state, donation.campaign_id).await?;
+        Ok(DonationPayload { donation: Donation(donation), progress })
+    }
+
+    /// Staff or a RECONCILE key: the money of a donation arrived. A live pledge is confirmed
+    /// (as `confirmDonation`); money for an expired or cancelled pledge, or for a cancelled
+    /// campaign, is recorded as `RECEIVED` with its `holdReason`, counts nowhere and waits in
+    /// `refundQueue`; a repeat changes nothing (`ALREADY_RECORDED`).
+    async fn record_donation_payment(
+        &self,
+        ctx: &Context<'_>,
+        input: ConfirmDonationInput,
+    ) -> Result<RecordDonationPaymentPayload> {
+        let state = state(ctx)?;
+        let id = ids::decode(&input.id, DONATION, "id").extend()?;
+        let (donation, outcome) =
+            service::record_donation_payment(state.ctx(), viewer(ctx), id, input.external_reference).await.extend()?;
+        let progress = progress_of(state, donation.campaign_id).await?;
+        Ok(RecordDonationPaymentPayload { donation: Donation(donation), outcome: outcome.into(), progress })
+    }
+
+    /// Staff or a RECONCILE key: counts a late payment held as `PLEDGE_EXPIRED` or
+    /// `PLEDGE_CANCELLED` after all (CONFIRMED, with a receipt number). Anything else is
+    /// `BAD_USER_INPUT` / `NOT_A_LATE_PAYMENT`; a cancelled campaign's is `CONFLICT` /
+    /// `CAMPAIGN_CANCELLED`.
+    async fn accept_late_payment(&self, ctx: &Context<'_>, input: DonationIdInput) -> Result<DonationPayload> {
+        let state = state(ctx)?;
+        let id = ids::decode(&input.id, DONATION, "id").extend()?;
+        let donation = service::accept_late_payment(state.ctx(), viewer(ctx), id).await.extend()?;
         let progress = progress_of(state, donation.campaign_id).await?;
         Ok(DonationPayload { donation: Donation(donation), progress })
     }
@@ -900,12 +1044,16 @@ impl CrowdfundingMutation {
         Ok(DonationPayload { donation: Donation(donation), progress })
     }
 
-    /// Staff or a RECONCILE key: reverses a confirmed donation with a REFUNDED record.
+    /// Staff or a RECONCILE key: reverses a confirmed donation, in full or in part
+    /// (`amountFen`, up to what is left), with a REFUNDED record; held money is sent back with
+    /// a RETURNED record. More than is left is `BAD_USER_INPUT` / `REFUND_EXCEEDS_REMAINING`.
     async fn refund_donation(&self, ctx: &Context<'_>, input: RefundDonationInput) -> Result<RefundDonationPayload> {
         let state = state(ctx)?;
         let id = ids::decode(&input.id, DONATION, "id").extend()?;
         let (original, reversal) =
-            service::refund_donation(state.ctx(), viewer(ctx), id, input.reason).await.extend()?;
+            service::refund_donation(state.ctx(), viewer(ctx), id, input.amount_fen.map(i64::from), input.reason)
+                .await
+                .extend()?;
         let progress = progress_of(state, original.campaign_id).await?;
         Ok(RefundDonationPayload { donation: Donation(original), refund: Donation(reversal), progress })
     }

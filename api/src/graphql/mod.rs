@@ -17,6 +17,7 @@ pub mod organization;
 mod outcome;
 pub mod projects;
 pub mod space;
+pub mod statements;
 pub mod webhooks;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
@@ -38,6 +39,7 @@ pub struct Query(
     space::SpaceQuery,
     audit::AuditQuery,
     webhooks::WebhookQuery,
+    statements::StatementQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -52,6 +54,7 @@ pub struct Mutation(
     webhooks::WebhookMutation,
     notifications::NotificationMutation,
     account::AccountMutation,
+    statements::StatementMutation,
 );
 
 #[derive(MergedSubscription, Default)]

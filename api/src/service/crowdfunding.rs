@@ -11,7 +11,7 @@ use chrono::{DateTime, Datelike, Duration, Utc};
 use entity::campaign::{self, CampaignStatus};
 use entity::campaign_budget_line as budget_line;
 use entity::campaign_update;
-use entity::donation::{self, DisplayMode, DonationChannel, DonationStatus};
+use entity::donation::{self, DisplayMode, DonationChannel, DonationStatus, HoldReason};
 use entity::receipt_counter;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
@@ -46,7 +46,7 @@ pub const ANONYMOUS_NAME: &str = "爱心人士";
 const CACHE_TAG: &str = tags::CAMPAIGNS;
 
 /// The calendar year at the base (Asia/Shanghai, UTC+8 all year).
-fn year_at_base(t: DateTime<Utc>) -> i32 {
+pub(crate) fn year_at_base(t: DateTime<Utc>) -> i32 {
     (t + Duration::hours(8)).year()
 }
 
@@ -236,7 +236,7 @@ pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<
     Ok(find_by_ids(db, &[id]).await?.into_iter().next())
 }
 
-async fn load(db: &impl ConnectionTrait, id: i64) -> AppResult<campaign::Model> {
+pub(crate) async fn load(db: &impl ConnectionTrait, id: i64) -> AppResult<campaign::Model> {
     campaign::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("campaign".into()))
 }
 
@@ -842,19 +842,41 @@ pub async fn cancel_donation(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResul
     retry_transient(|| cancel(ctx, &actor, id)).await
 }
 
-/// Command: refunds a confirmed donation (staff or a RECONCILE key).
+/// Command: refunds a confirmed or held donation, in full or in part (staff or a RECONCILE key).
 pub async fn refund_donation(
     ctx: Ctx<'_>,
     viewer: &Viewer,
     id: i64,
+    amount_fen: Option<i64>,
     reason: Option<String>,
 ) -> AppResult<(donation::Model, donation::Model)> {
     viewer.require_reconcile_donations()?;
     let actor = Actor::of(viewer);
-    retry_transient(|| refund(ctx, &actor, id, reason.clone())).await
+    retry_transient(|| refund(ctx, &actor, id, amount_fen, reason.clone())).await
 }
 
-fn donation_event(kind: EventKind, d: &donation::Model) -> NewEvent {
+/// Command: records that money for donation `id` arrived (staff or a RECONCILE key): a live
+/// pledge is confirmed; money for an expired or cancelled pledge or a cancelled campaign is
+/// held for staff; a repeat changes nothing.
+pub async fn record_donation_payment(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    id: i64,
+    external_reference: Option<String>,
+) -> AppResult<(donation::Model, PaymentOutcome)> {
+    viewer.require_reconcile_donations()?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| receive(ctx, &actor, id, external_reference.clone(), Arrival::Payment)).await
+}
+
+/// Command: counts a held late payment after all (staff or a RECONCILE key).
+pub async fn accept_late_payment(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResult<donation::Model> {
+    viewer.require_reconcile_donations()?;
+    let actor = Actor::of(viewer);
+    retry_transient(|| accept_late(ctx, &actor, id)).await
+}
+
+pub(crate) fn donation_event(kind: EventKind, d: &donation::Model) -> NewEvent {
     NewEvent::new(kind, d.id)
         .account(d.donor_account_id)
         .payload(json!({ "campaignId": d.campaign_id, "amountFen": d.amount_fen }))
@@ -949,7 +971,7 @@ pub async fn donate(ctx: Ctx<'_>, actor: &Actor, donor: &Donor, input: NewDonati
     }
 }
 
-fn accepting_donations(c: &campaign::Model, now: DateTime<Utc>) -> AppResult<()> {
+pub(crate) fn accepting_donations(c: &campaign::Model, now: DateTime<Utc>) -> AppResult<()> {
     let reason = match c.status {
         CampaignStatus::Active if now < c.starts_at => Some("has not started yet".to_owned()),
         CampaignStatus::Active if now >= c.ends_at => Some("has ended".to_owned()),
@@ -975,7 +997,7 @@ pub async fn find_donation(db: &impl ConnectionTrait, id: i64) -> AppResult<dona
 /// Adds `delta_fen`, `delta_count` and `delta_donors` to a campaign's totals in place (never
 /// read-modify-write). On PostgreSQL the update locks the campaign row until commit, which
 /// serializes everything that changes one campaign's totals.
-async fn add_to_totals(
+pub(crate) async fn add_to_totals(
     db: &impl ConnectionTrait,
     campaign_id: i64,
     delta_fen: i64,
@@ -1025,13 +1047,13 @@ async fn adjust_donor_count(db: &impl ConnectionTrait, d: &donation::Model, sign
 }
 
 /// How `add_to_totals` changes the donor count for `d` directly (guests only).
-fn guest_donor(d: &donation::Model) -> i64 {
+pub(crate) fn guest_donor(d: &donation::Model) -> i64 {
     i64::from(d.donor_account_id.is_none())
 }
 
 /// The next receipt number of `year`, from a counter row incremented in place: numbers are
 /// sequential and, since the increment commits or rolls back with its confirmation, gapless.
-async fn ensure_receipt_counter(db: &impl ConnectionTrait, year: i32) -> AppResult<()> {
+pub(crate) async fn ensure_receipt_counter(db: &impl ConnectionTrait, year: i32) -> AppResult<()> {
     receipt_counter::Entity::insert(receipt_counter::ActiveModel { year: Set(year), last_number: Set(0) })
         .on_conflict_do_nothing()
         .exec_without_returning(db)
@@ -1051,70 +1073,286 @@ async fn next_receipt_number(db: &impl ConnectionTrait, year: i32) -> AppResult<
     Ok(format!("{year}-{number:06}"))
 }
 
+/// Why money is recorded: staff confirming a pledge (`confirmDonation`, refused for a
+/// cancelled campaign) or a payment that arrived (a statement line, a platform notification,
+/// `recordDonationPayment`), which is recorded whatever the campaign's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrival {
+    Confirm,
+    Payment,
+}
+
+/// What recording money for a donation did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    /// It counts from now on, with a receipt number.
+    Confirmed,
+    /// The money is recorded but held for staff (see the donation's `hold_reason`).
+    Held(HoldReason),
+    /// The money was recorded before (a repeated statement line or notification): nothing changed.
+    AlreadyRecorded,
+}
+
+/// Whether a pledge's time to be paid has run out. Exact whether or not the expiry sweep has
+/// marked it yet: the status says PLEDGED until the sweep runs, the clock does not wait.
+pub fn pledge_expired(d: &donation::Model, ttl: std::time::Duration, now: DateTime<Utc>) -> bool {
+    match d.status {
+        DonationStatus::Expired => true,
+        DonationStatus::Pledged => Duration::from_std(ttl).is_ok_and(|ttl| d.created_at + ttl <= now),
+        _ => false,
+    }
+}
+
+/// The status a donation has now: a pledge past its TTL is EXPIRED even before the sweep.
+pub fn effective_status(d: &donation::Model, ttl: std::time::Duration, now: DateTime<Utc>) -> DonationStatus {
+    if pledge_expired(d, ttl, now) { DonationStatus::Expired } else { d.status }
+}
+
+pub(crate) async fn lock_donation(db: &impl ConnectionTrait, id: i64) -> AppResult<donation::Model> {
+    donation::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound("donation".into()))
+}
+
 /// Confirms a pledge once its money arrived: it counts in the totals from now on and gets
-/// a receipt number.
+/// a receipt number. A pledge past its TTL takes the late-payment path (recorded, held for
+/// staff); a pledge of a cancelled campaign is refused with `CONFLICT` / `CAMPAIGN_CANCELLED`.
 pub async fn confirm(
     ctx: Ctx<'_>,
     actor: &Actor,
     id: i64,
     external_reference: Option<String>,
 ) -> AppResult<donation::Model> {
-    let db = ctx.db;
-    let now = super::now();
+    Ok(receive(ctx, actor, id, external_reference, Arrival::Confirm).await?.0)
+}
+
+/// Records that the money of donation `id` arrived, in one transaction: a live pledge is
+/// confirmed; money for an expired or cancelled pledge, or for a cancelled campaign, is
+/// recorded as `RECEIVED` with its hold reason and counts nowhere. A repeated payment changes
+/// nothing. The donation row is locked first, so of concurrent arrivals one records.
+pub async fn receive(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: i64,
+    external_reference: Option<String>,
+    arrival: Arrival,
+) -> AppResult<(donation::Model, PaymentOutcome)> {
     let external_reference = optional_text("externalReference", external_reference, 200)?;
-    let txn = db.begin().await?;
-    let current = find_donation(&txn, id).await?;
-    if current.status != DonationStatus::Pledged {
-        return Err(AppError::bad_input(
+    let txn = ctx.db.begin().await?;
+    let (model, outcome, appended) = receive_in(&txn, ctx, actor, id, external_reference, arrival).await?;
+    ctx.finish(txn, appended).await?;
+    Ok((model, outcome))
+}
+
+/// `receive` inside a caller's transaction (statement imports apply many in one).
+pub(crate) async fn receive_in(
+    txn: &sea_orm::DatabaseTransaction,
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: i64,
+    external_reference: Option<String>,
+    arrival: Arrival,
+) -> AppResult<(donation::Model, PaymentOutcome, crate::events::Appended)> {
+    let now = super::now();
+    let current = lock_donation(txn, id).await?;
+    let not_confirmable = |d: &donation::Model| {
+        AppError::bad_input(
             "id",
-            format!("only a PLEDGED donation can be confirmed; this one is {}", donation_status_name(current.status)),
-        ));
+            format!(
+                "only a PLEDGED donation can be confirmed; this one is {}",
+                donation_status_name(effective_status(d, ctx.settings.pledge_ttl, now))
+            ),
+        )
+    };
+    match (current.status, arrival) {
+        (DonationStatus::Confirmed | DonationStatus::Received, Arrival::Payment) => {
+            return Ok((current, PaymentOutcome::AlreadyRecorded, crate::events::Appended::default()));
+        }
+        (DonationStatus::Pledged | DonationStatus::Expired, _) | (DonationStatus::Cancelled, Arrival::Payment) => {}
+        _ => return Err(not_confirmable(&current)),
     }
+    let c = load(txn, current.campaign_id).await?;
+    let expired = pledge_expired(&current, ctx.settings.pledge_ttl, now);
+    let hold = if c.status == CampaignStatus::Cancelled {
+        if arrival == Arrival::Confirm {
+            return Err(AppError::conflict(
+                "CAMPAIGN_CANCELLED",
+                "the campaign was cancelled: its pledges cannot be confirmed; money that arrives for them is \
+                 held for a refund",
+            ));
+        }
+        Some(HoldReason::CampaignCancelled)
+    } else if current.status == DonationStatus::Cancelled {
+        Some(HoldReason::PledgeCancelled)
+    } else if expired {
+        Some(HoldReason::PledgeExpired)
+    } else {
+        None
+    };
+    let reference = external_reference.or(current.external_reference.clone());
+    if let Some(reason) = hold {
+        let expired_at = if expired { current.expired_at.or(Some(now)) } else { current.expired_at };
+        donation::Entity::update_many()
+            .col_expr(donation::Column::Status, Expr::val(DonationStatus::Received))
+            .col_expr(donation::Column::HoldReason, Expr::val(Some(reason)))
+            .col_expr(donation::Column::ReceivedAt, Expr::val(Some(now)))
+            .col_expr(donation::Column::ExpiredAt, Expr::val(expired_at))
+            .col_expr(donation::Column::ExternalReference, Expr::val(reference.clone()))
+            .filter(donation::Column::Id.eq(id))
+            .exec(txn)
+            .await?;
+        let model = donation::Model {
+            status: DonationStatus::Received,
+            hold_reason: Some(reason),
+            received_at: Some(now),
+            expired_at,
+            external_reference: reference,
+            ..current
+        };
+        let event = donation_event(EventKind::DonationReceived, &model).organization(Some(c.organization_id)).payload(
+            json!({ "campaignId": model.campaign_id, "amountFen": model.amount_fen, "holdReason": hold_reason_name(reason) }),
+        );
+        let appended = crate::events::log::append(txn, actor, vec![event]).await?;
+        return Ok((model, PaymentOutcome::Held(reason), appended));
+    }
+    let (model, appended) = count_in(txn, actor, current, now, reference, DonationStatus::Pledged).await?;
+    Ok((model, PaymentOutcome::Confirmed, appended))
+}
+
+/// Makes `current` count: CONFIRMED, added to the campaign's totals, with the next receipt
+/// number of the year. Conditional on the status being `from`.
+async fn count_in(
+    txn: &sea_orm::DatabaseTransaction,
+    actor: &Actor,
+    current: donation::Model,
+    now: DateTime<Utc>,
+    reference: Option<String>,
+    from: DonationStatus,
+) -> AppResult<(donation::Model, crate::events::Appended)> {
+    let id = current.id;
     let year = year_at_base(now);
-    let mut update = donation::Entity::update_many()
-        .col_expr(donation::Column::Status, Expr::val(DonationStatus::Confirmed))
-        .col_expr(donation::Column::ConfirmedAt, Expr::val(Some(now)));
-    if let Some(reference) = &external_reference {
-        update = update.col_expr(donation::Column::ExternalReference, Expr::val(Some(reference.clone())));
-    }
     // Conditional on the status: of two concurrent confirmations, one applies.
-    let updated = update
+    let updated = donation::Entity::update_many()
+        .col_expr(donation::Column::Status, Expr::val(DonationStatus::Confirmed))
+        .col_expr(donation::Column::ConfirmedAt, Expr::val(Some(now)))
+        .col_expr(donation::Column::ReceivedAt, Expr::val(Some(current.received_at.unwrap_or(now))))
+        .col_expr(donation::Column::HoldReason, Expr::val(Option::<HoldReason>::None))
+        .col_expr(donation::Column::ExternalReference, Expr::val(reference.clone()))
         .filter(donation::Column::Id.eq(id))
-        .filter(donation::Column::Status.eq(DonationStatus::Pledged))
-        .exec(&txn)
+        .filter(donation::Column::Status.eq(from))
+        .exec(txn)
         .await?;
     if updated.rows_affected != 1 {
         return Err(AppError::Conflict("the donation changed meanwhile; reload and retry".into()));
     }
     // The event before the shared rows, so it adds nothing to the time they are held.
     let appended =
-        crate::events::log::append(&txn, actor, vec![donation_event(EventKind::DonationConfirmed, &current)]).await?;
-    ensure_receipt_counter(&txn, year).await?;
+        crate::events::log::append(txn, actor, vec![donation_event(EventKind::DonationConfirmed, &current)]).await?;
+    ensure_receipt_counter(txn, year).await?;
     // The shared rows last, so they are held for as short a time as possible: the campaign's
     // (every gift to it waits), then the year's receipt counter (every confirmation waits).
     // Always in this order, so confirmations never wait for each other in a cycle.
-    add_to_totals(&txn, current.campaign_id, current.amount_fen, 1, guest_donor(&current)).await?;
-    adjust_donor_count(&txn, &current, 1).await?;
-    let receipt = next_receipt_number(&txn, year).await?;
+    add_to_totals(txn, current.campaign_id, current.amount_fen, 1, guest_donor(&current)).await?;
+    adjust_donor_count(txn, &current, 1).await?;
+    let receipt = next_receipt_number(txn, year).await?;
     donation::Entity::update_many()
         .col_expr(donation::Column::ReceiptNumber, Expr::val(Some(receipt.clone())))
         .filter(donation::Column::Id.eq(id))
-        .exec(&txn)
+        .exec(txn)
         .await?;
-    ctx.finish(txn, appended).await?;
     // What the row now holds, without reading it again.
-    Ok(donation::Model {
+    let model = donation::Model {
         status: DonationStatus::Confirmed,
         confirmed_at: Some(now),
-        external_reference: external_reference.or(current.external_reference.clone()),
+        received_at: Some(current.received_at.unwrap_or(now)),
+        hold_reason: None,
+        external_reference: reference,
         receipt_number: Some(receipt),
         ..current
-    })
+    };
+    Ok((model, appended))
+}
+
+pub fn hold_reason_name(reason: HoldReason) -> String {
+    use sea_orm::ActiveEnum;
+    reason.to_value()
+}
+
+/// Counts a held late payment after all (its pledge expired or was cancelled, the money came
+/// and the donor still wants to give): CONFIRMED with a receipt. Never for a cancelled campaign.
+pub async fn accept_late(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResult<donation::Model> {
+    let now = super::now();
+    let txn = ctx.db.begin().await?;
+    let current = lock_donation(&txn, id).await?;
+    let late = matches!(current.hold_reason, Some(HoldReason::PledgeExpired | HoldReason::PledgeCancelled));
+    if current.status != DonationStatus::Received || !late || current.refunded_fen != 0 {
+        return Err(AppError::refused(
+            "NOT_A_LATE_PAYMENT",
+            "only money held as a late payment (its pledge expired or was cancelled) and not refunded can be accepted",
+        ));
+    }
+    let c = load(&txn, current.campaign_id).await?;
+    if c.status == CampaignStatus::Cancelled {
+        return Err(AppError::conflict("CAMPAIGN_CANCELLED", "the campaign was cancelled: refund this payment"));
+    }
+    let reference = current.external_reference.clone();
+    let (model, appended) = count_in(&txn, actor, current, now, reference, DonationStatus::Received).await?;
+    ctx.finish(txn, appended).await?;
+    Ok(model)
+}
+
+/// Marks pledges past the TTL `EXPIRED`, in batches of `batch`, each batch one transaction
+/// with its events; returns how many. Counts never include pledges, so nothing else changes;
+/// rows a confirmation holds right now are skipped (PostgreSQL) and left to the next run.
+pub async fn expire_pledges(ctx: Ctx<'_>, actor: &Actor, now: DateTime<Utc>, batch: u64) -> AppResult<u64> {
+    use sea_orm::sea_query::{LockBehavior, LockType};
+    let ttl = Duration::from_std(ctx.settings.pledge_ttl).map_err(|e| AppError::Internal(e.to_string()))?;
+    let mut total = 0;
+    loop {
+        let txn = ctx.db.begin().await?;
+        let due = donation::Entity::find()
+            .filter(donation::Column::Status.eq(DonationStatus::Pledged))
+            .filter(donation::Column::CreatedAt.lte(now - ttl))
+            .order_by_asc(donation::Column::CreatedAt)
+            .order_by_asc(donation::Column::Id)
+            .limit(batch)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .all(&txn)
+            .await?;
+        if due.is_empty() {
+            txn.rollback().await.ok();
+            return Ok(total);
+        }
+        let ids: Vec<i64> = due.iter().map(|d| d.id).collect();
+        let updated = donation::Entity::update_many()
+            .col_expr(donation::Column::Status, Expr::val(DonationStatus::Expired))
+            .col_expr(donation::Column::ExpiredAt, Expr::val(Some(now)))
+            .filter(donation::Column::Id.is_in(ids))
+            .filter(donation::Column::Status.eq(DonationStatus::Pledged))
+            .exec(&txn)
+            .await?;
+        let events = due.iter().map(|d| donation_event(EventKind::DonationExpired, d)).collect();
+        ctx.commit(txn, actor, events).await?;
+        total += updated.rows_affected;
+        if (due.len() as u64) < batch {
+            return Ok(total);
+        }
+    }
 }
 
 pub async fn cancel(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResult<donation::Model> {
     let now = super::now();
     let txn = ctx.db.begin().await?;
+    let current = lock_donation(&txn, id).await?;
+    let status = effective_status(&current, ctx.settings.pledge_ttl, now);
+    if status != DonationStatus::Pledged {
+        return Err(AppError::bad_input(
+            "id",
+            format!("only a PLEDGED donation can be cancelled; this one is {}", donation_status_name(status)),
+        ));
+    }
     let updated = donation::Entity::update_many()
         .col_expr(donation::Column::Status, Expr::val(DonationStatus::Cancelled))
         .col_expr(donation::Column::CancelledAt, Expr::val(Some(now)))
@@ -1122,46 +1360,71 @@ pub async fn cancel(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResult<donation:
         .filter(donation::Column::Status.eq(DonationStatus::Pledged))
         .exec(&txn)
         .await?;
-    let model = find_donation(&txn, id).await?;
     if updated.rows_affected != 1 {
-        return Err(AppError::bad_input(
-            "id",
-            format!("only a PLEDGED donation can be cancelled; this one is {}", donation_status_name(model.status)),
-        ));
+        return Err(AppError::Conflict("the donation changed meanwhile; reload and retry".into()));
     }
+    let model = donation::Model { status: DonationStatus::Cancelled, cancelled_at: Some(now), ..current };
     ctx.commit(txn, actor, vec![donation_event(EventKind::DonationCancelled, &model)]).await?;
     Ok(model)
 }
 
-/// Refunds a confirmed donation with a reversing record (negative amount, status REFUNDED);
-/// the original stays, marked `refunded_at`. Returns (original, reversing record).
+/// Refunds `amount_fen` of a donation (all that is left when `None`) with a reversing record
+/// (negative amount, status REFUNDED; RETURNED for held money, which never counted). A
+/// donation may be refunded in several parts up to its amount; once nothing is left it is
+/// marked `refunded_at` and stops counting as a donation and a donor. The donation row is
+/// locked first and its `refunded_fen` grows only by a conditional update the database also
+/// checks, so concurrent refunds never return more than was given. Returns (original,
+/// reversing record).
 pub async fn refund(
     ctx: Ctx<'_>,
     actor: &Actor,
     id: i64,
+    amount_fen: Option<i64>,
     reason: Option<String>,
 ) -> AppResult<(donation::Model, donation::Model)> {
+    use donation::Column as D;
     let db = ctx.db;
     let now = super::now();
     let reason = long_text("reason", reason, 500)?;
     let txn = db.begin().await?;
-    let original = find_donation(&txn, id).await?;
-    if original.status != DonationStatus::Confirmed || original.refunded_at.is_some() {
-        return Err(AppError::bad_input("id", "only a confirmed donation that was not refunded can be refunded"));
+    let original = lock_donation(&txn, id).await?;
+    let counted = match original.status {
+        DonationStatus::Confirmed => true,
+        DonationStatus::Received => false,
+        _ => {
+            return Err(AppError::bad_input("id", "only a confirmed or held donation can be refunded"));
+        }
+    };
+    let left = original.amount_fen - original.refunded_fen;
+    if left <= 0 || original.refunded_at.is_some() {
+        return Err(AppError::rule("id", "NOTHING_LEFT_TO_REFUND", "this donation was refunded in full"));
     }
-    let updated = donation::Entity::update_many()
-        .col_expr(donation::Column::RefundedAt, Expr::val(Some(now)))
-        .filter(donation::Column::Id.eq(id))
-        .filter(donation::Column::Status.eq(DonationStatus::Confirmed))
-        .filter(donation::Column::RefundedAt.is_null())
+    let amount = amount_fen.unwrap_or(left);
+    if amount <= 0 || amount > left {
+        return Err(AppError::rule(
+            "amountFen",
+            "REFUND_EXCEEDS_REMAINING",
+            format!("a refund of this donation is 1 to {left} fen (what is left of it)"),
+        ));
+    }
+    let full = amount == left;
+    let mut update = donation::Entity::update_many().col_expr(D::RefundedFen, Expr::col(D::RefundedFen).add(amount));
+    if full {
+        update = update.col_expr(D::RefundedAt, Expr::val(Some(now)));
+    }
+    let updated = update
+        .filter(D::Id.eq(id))
+        .filter(D::Status.eq(original.status))
+        .filter(D::RefundedAt.is_null())
+        .filter(Expr::col(D::RefundedFen).add(amount).lte(Expr::col(D::AmountFen)))
         .exec(&txn)
         .await?;
     if updated.rows_affected != 1 {
-        return Err(AppError::Conflict("the donation was refunded meanwhile".into()));
+        return Err(AppError::Conflict("the donation was refunded meanwhile; reload and retry".into()));
     }
     let reversal = donation::ActiveModel {
         campaign_id: Set(original.campaign_id),
-        amount_fen: Set(-original.amount_fen),
+        amount_fen: Set(-amount),
         channel: Set(original.channel),
         external_reference: Set(original.external_reference.clone()),
         donor_account_id: Set(original.donor_account_id),
@@ -1169,32 +1432,75 @@ pub async fn refund(
         donor_name: Set(original.donor_name.clone()),
         display_mode: Set(original.display_mode),
         message: Set(reason),
-        status: Set(DonationStatus::Refunded),
+        status: Set(if counted { DonationStatus::Refunded } else { DonationStatus::Returned }),
         client_scope: Set(None),
         client_key: Set(None),
         content_digest: Set(String::new()),
         refund_of_id: Set(Some(original.id)),
         refunded_at: Set(None),
+        refunded_fen: Set(0),
         receipt_number: Set(None),
         confirmed_at: Set(Some(now)),
         cancelled_at: Set(None),
         created_at: Set(now),
+        expired_at: Set(None),
+        received_at: Set(None),
+        hold_reason: Set(None),
         ..Default::default()
     }
     .insert(&txn)
     .await?;
-    let event = NewEvent::new(EventKind::DonationRefunded, original.id).account(original.donor_account_id).payload(
-        json!({ "campaignId": original.campaign_id, "amountFen": original.amount_fen, "refundId": reversal.id }),
-    );
+    let event = NewEvent::new(EventKind::DonationRefunded, original.id)
+        .account(original.donor_account_id)
+        .payload(json!({ "campaignId": original.campaign_id, "amountFen": amount, "refundId": reversal.id,
+            "remainingFen": left - amount, "counted": counted }));
     let appended = crate::events::log::append(&txn, actor, vec![event]).await?;
-    add_to_totals(&txn, original.campaign_id, -original.amount_fen, -1, -guest_donor(&original)).await?;
-    adjust_donor_count(&txn, &original, -1).await?;
-    let original = find_donation(&txn, id).await?;
+    if counted {
+        let (count, donors) = if full { (-1, -guest_donor(&original)) } else { (0, 0) };
+        add_to_totals(&txn, original.campaign_id, -amount, count, donors).await?;
+        if full {
+            adjust_donor_count(&txn, &original, -1).await?;
+        }
+    }
+    let original = donation::Model {
+        refunded_fen: original.refunded_fen + amount,
+        refunded_at: if full { Some(now) } else { None },
+        ..original
+    };
     ctx.finish(txn, appended).await?;
     Ok((original, reversal))
 }
 
-fn donation_status_name(status: DonationStatus) -> String {
+/// Held money staff must act on, oldest first: payments for cancelled campaigns (to refund)
+/// and late payments (to accept or refund). Refunding one takes it off the queue.
+pub async fn refund_queue(
+    db: &impl ConnectionTrait,
+    campaign_id: Option<i64>,
+    reasons: &[HoldReason],
+    args: &PageArgs,
+    limits: &Limits,
+    with_total: bool,
+) -> AppResult<Page<donation::Model>> {
+    let mut select = donation::Entity::find()
+        .filter(donation::Column::Status.eq(DonationStatus::Received))
+        .filter(donation::Column::RefundedAt.is_null());
+    if let Some(id) = campaign_id {
+        select = select.filter(donation::Column::CampaignId.eq(id));
+    }
+    if !reasons.is_empty() {
+        select = select.filter(donation::Column::HoldReason.is_in(reasons.iter().copied()));
+    }
+    let key = SortKey {
+        column: donation::Column::CreatedAt,
+        id: donation::Column::Id,
+        direction: SortDirection::Asc,
+        value_of: |m: &donation::Model| (SortValue::Time(m.created_at), m.id),
+        sample: SortValue::Time(DateTime::UNIX_EPOCH),
+    };
+    pagination::paginate(db, select, &key, args, limits, with_total).await
+}
+
+pub(crate) fn donation_status_name(status: DonationStatus) -> String {
     use sea_orm::ActiveEnum;
     status.to_value()
 }
@@ -1226,7 +1532,9 @@ impl WallEntry {
             DisplayMode::Public | DisplayMode::Masked => (mask_name(&d.donor_name), false),
             DisplayMode::Anonymous => (ANONYMOUS_NAME.to_owned(), true),
         };
-        Self { display_name, anonymous, amount_fen: d.amount_fen, message: d.message.clone(), donated_at: d.created_at }
+        // What is left of it after partial refunds.
+        let amount_fen = d.amount_fen - d.refunded_fen;
+        Self { display_name, anonymous, amount_fen, message: d.message.clone(), donated_at: d.created_at }
     }
 }
 

@@ -16,6 +16,7 @@ pub mod pagination;
 pub mod projects;
 pub mod recurrence;
 pub mod space;
+pub mod statements;
 pub mod trusted_documents;
 pub mod webhooks;
 
