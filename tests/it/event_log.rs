@@ -252,6 +252,8 @@ backend_tests! {
         const ACTIVITY: &str = "subscription { myActivity { cursor type subjectType subjectId } }";
         let mut socket =
             subscribe(&app, json!({ "authorization": format!("Bearer {}", waiting.token) }), ACTIVITY, json!({})).await;
+        // Give the subscription time to be registered with the server (as the calendar test does).
+        tokio::time::sleep(Duration::from_millis(200)).await;
         let queued = register_as(&app, &waiting, json!({ "eventId": event, "privacyConsent": true })).await;
         let mine = queued["data"]["register"]["registration"]["id"].clone();
         let item = next_data(&mut socket, "myActivity").await;
