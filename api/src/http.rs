@@ -151,28 +151,33 @@ struct ImpactReportParams {
     group_by: Option<String>,
 }
 
+/// Who sent a request to a plain HTTP route (reports, downloads), or the answer refusing it:
+/// the same credentials and errors as `/graphql`.
+async fn route_viewer(req: &Request, state: &AppState) -> Result<Viewer, Response> {
+    let sender = Sender::of(req);
+    let credentials = Presented {
+        authorization: req.header(header::AUTHORIZATION),
+        api_key: req.header("x-api-key"),
+        sender: &sender,
+    };
+    authenticate(state, credentials).await.map_err(|error| match error {
+        AppError::ServiceUnavailable(m) => error_response(StatusCode::SERVICE_UNAVAILABLE, &m, "SERVICE_UNAVAILABLE"),
+        error @ AppError::Refused { .. } => app_error_response(StatusCode::FORBIDDEN, &error),
+        _ => error_response(
+            StatusCode::UNAUTHORIZED,
+            "the access token or API key is invalid, expired or revoked",
+            "UNAUTHENTICATED",
+        ),
+    })
+}
+
 /// The impact report as CSV, the same figures as `baseStats` (staff, Bearer token):
 /// `GET /reports/impact.csv?from=2026-01-01&to=2026-12-31&groupBy=QUARTER`.
 #[handler]
 async fn impact_csv(req: &Request, state: poem::web::Data<&AppState>) -> Response {
-    let authorization = req.header(header::AUTHORIZATION).map(str::to_owned);
-    let api_key = req.header("x-api-key").map(str::to_owned);
-    let sender = Sender::of(req);
-    let credentials =
-        Presented { authorization: authorization.as_deref(), api_key: api_key.as_deref(), sender: &sender };
-    let viewer = match authenticate(&state, credentials).await {
+    let viewer = match route_viewer(req, &state).await {
         Ok(viewer) => viewer,
-        Err(AppError::ServiceUnavailable(m)) => {
-            return error_response(StatusCode::SERVICE_UNAVAILABLE, &m, "SERVICE_UNAVAILABLE");
-        }
-        Err(error @ AppError::Refused { .. }) => return app_error_response(StatusCode::FORBIDDEN, &error),
-        Err(_) => {
-            return error_response(
-                StatusCode::UNAUTHORIZED,
-                "the access token or API key is invalid, expired or revoked",
-                "UNAUTHENTICATED",
-            );
-        }
+        Err(refused) => return refused,
     };
     if let Err(error) = viewer.require_impact_report() {
         let status =
@@ -218,24 +223,9 @@ async fn impact_csv(req: &Request, state: poem::web::Data<&AppState>) -> Respons
 /// profile, memberships, registrations, bookings and donations. Never cached.
 #[handler]
 async fn account_export(req: &Request, state: poem::web::Data<&AppState>) -> Response {
-    let authorization = req.header(header::AUTHORIZATION).map(str::to_owned);
-    let api_key = req.header("x-api-key").map(str::to_owned);
-    let sender = Sender::of(req);
-    let credentials =
-        Presented { authorization: authorization.as_deref(), api_key: api_key.as_deref(), sender: &sender };
-    let viewer = match authenticate(&state, credentials).await {
+    let viewer = match route_viewer(req, &state).await {
         Ok(viewer) => viewer,
-        Err(AppError::ServiceUnavailable(m)) => {
-            return error_response(StatusCode::SERVICE_UNAVAILABLE, &m, "SERVICE_UNAVAILABLE");
-        }
-        Err(error @ AppError::Refused { .. }) => return app_error_response(StatusCode::FORBIDDEN, &error),
-        Err(_) => {
-            return error_response(
-                StatusCode::UNAUTHORIZED,
-                "the access token or API key is invalid, expired or revoked",
-                "UNAUTHENTICATED",
-            );
-        }
+        Err(refused) => return refused,
     };
     match crate::service::account::export(&state.db, &viewer).await {
         Ok(data) => {
