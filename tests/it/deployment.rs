@@ -629,6 +629,13 @@ impl RedisProcess {
         addr.get(1)?.parse().ok()
     }
 
+    /// How many replicas of `incubase` this sentinel knows (it learns them from the master's
+    /// INFO, every 10 s): a failover needs one.
+    async fn known_replicas(&self) -> usize {
+        let Ok(value) = self.command(redis::cmd("SENTINEL").arg("replicas").arg("incubase")).await else { return 0 };
+        redis::from_redis_value::<Vec<redis::Value>>(value).map(|r| r.len()).unwrap_or(0)
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.start_kill();
@@ -693,12 +700,13 @@ async fn redis_sentinel_failover_keeps_caches_and_invalidation_working() {
     )
     .expect("sentinel.conf");
     let sentinel = RedisProcess::start(&[conf.display().to_string(), "--sentinel".into()], s);
-    let synced = crate::helpers::eventually(Duration::from_secs(15), || async {
+    let synced = crate::helpers::eventually(Duration::from_secs(30), || async {
         replica.text(redis::cmd("INFO").arg("replication")).await.contains("master_link_status:up")
             && sentinel.master_port().await == Some(m)
+            && sentinel.known_replicas().await > 0
     })
     .await;
-    assert!(synced, "the replica follows the master and the sentinel watches it");
+    assert!(synced, "the replica follows the master and the sentinel watches both");
 
     let url = format!("redis+sentinel://127.0.0.1:{s}/incubase");
     let sentinel_url = url.clone();
