@@ -1,0 +1,93 @@
+//! HTTP routes: GraphQL over HTTP (the spec's rules, not the stock endpoint's, in
+//! [`transport`]), subscriptions over WebSocket, GraphiQL, reports and downloads, and the
+//! operations endpoints (liveness, readiness, metrics).
+//!
+//! - [`transport`]: reading a GraphQL request, status codes, the checks before execution;
+//! - [`response_layer`]: the response cache in front of execution;
+//! - [`credentials`]: who sent a request (tokens, API keys, origins);
+//! - [`subscriptions`]: `graphql-transport-ws` and legacy `graphql-ws`;
+//! - [`reports`]: plain HTTP downloads (the impact CSV, the PIPL data export);
+//! - [`ops`]: `/health`, `/ready`, `/metrics`, GraphiQL.
+mod credentials;
+mod ops;
+mod reports;
+mod response_layer;
+mod subscriptions;
+mod transport;
+
+use poem::http::{StatusCode, header};
+use poem::middleware::CatchPanic;
+use poem::{Endpoint, EndpointExt, Request, Response, Route, get};
+use serde_json::json;
+
+use crate::auth::Viewer;
+use crate::cors::{Cors, Sender};
+use crate::error::AppError;
+use crate::graphql::AppSchema;
+use crate::state::AppState;
+
+pub(crate) use credentials::{Presented, authenticate};
+
+pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
+    let subscriptions = subscriptions::SubscriptionEndpoint { schema: schema.clone(), state: state.clone() };
+    let graphql = transport::GraphQLEndpoint { schema, state: state.clone() };
+    let mut route = Route::new();
+    if state.settings.debug_panic_route {
+        route = route.at("/debug/panic", get(ops::debug_panic));
+    }
+    let report = Cors { inner: get(reports::impact_csv.data(state.clone())), state: state.clone() };
+    let export = Cors { inner: get(reports::account_export.data(state.clone())), state: state.clone() };
+    route
+        .at("/", get(ops::graphiql.data(state.clone())))
+        .at(crate::graphiql::ASSET_ROUTE, get(crate::graphiql::asset))
+        .at("/graphql", Cors { inner: graphql, state: state.clone() })
+        .at("/graphql/ws", subscriptions)
+        .at("/health", get(ops::health))
+        .at("/ready", get(ops::ready.data(state.clone())))
+        .at("/metrics", get(ops::metrics_text.data(state.clone())))
+        .at("/reports/impact.csv", report)
+        .at("/account/export", export)
+        .with(crate::proxy::ResolveClient { proxies: state.settings.trusted_proxies.clone() })
+        .with(CatchPanic::new().with_handler(|_| {
+            tracing::error!("a request handler panicked");
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error", "INTERNAL")
+        }))
+}
+
+/// Who sent a request to a plain HTTP route (reports, downloads), or the answer refusing it:
+/// the same credentials and errors as `/graphql`.
+pub(crate) async fn route_viewer(req: &Request, state: &AppState) -> Result<Viewer, Response> {
+    let sender = Sender::of(req);
+    let credentials = Presented {
+        authorization: req.header(header::AUTHORIZATION),
+        api_key: req.header("x-api-key"),
+        sender: &sender,
+    };
+    authenticate(state, credentials).await.map_err(|error| match error {
+        AppError::ServiceUnavailable(m) => error_response(StatusCode::SERVICE_UNAVAILABLE, &m, "SERVICE_UNAVAILABLE"),
+        error @ AppError::Refused { .. } => app_error_response(StatusCode::FORBIDDEN, &error),
+        _ => error_response(
+            StatusCode::UNAUTHORIZED,
+            "the access token or API key is invalid, expired or revoked",
+            "UNAUTHENTICATED",
+        ),
+    })
+}
+
+pub(crate) fn error_body(message: &str, code: &str) -> serde_json::Value {
+    json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
+}
+
+pub(crate) fn error_response(status: StatusCode, message: &str, code: &str) -> Response {
+    Response::builder().status(status).content_type("application/json").body(error_body(message, code).to_string())
+}
+
+/// An error of the service layer as a whole answer, its `reason` included.
+pub(crate) fn app_error_response(status: StatusCode, error: &AppError) -> Response {
+    let mut extensions = json!({ "code": error.code() });
+    if let AppError::Refused { reason, .. } = error {
+        extensions["reason"] = json!(reason);
+    }
+    let body = json!({ "errors": [{ "message": error.to_string(), "extensions": extensions }] });
+    Response::builder().status(status).content_type("application/json").body(body.to_string())
+}
