@@ -114,6 +114,68 @@ pub struct Settings {
     /// How long a pledge waits for its money before it expires (`INCUBASE_PLEDGE_TTL_HOURS`).
     pub pledge_ttl: Duration,
     pub accounts: AccountSettings,
+    pub payments: PaymentSettings,
+}
+
+/// Payment platforms' notifications (`POST /payments/notify/wechatpay`, `/payments/notify/alipay`):
+/// a platform's route works once its keys are set, and answers 503 before. Keys are PEM text, a
+/// path to a PEM file, or (Alipay) the bare base64 the console shows; never printed.
+#[derive(Clone)]
+pub struct PaymentSettings {
+    /// `INCUBASE_WECHATPAY_PUBLIC_KEY`: the WeChat Pay platform public key (or the platform
+    /// certificate's public key) that verifies `Wechatpay-Signature`.
+    pub wechatpay_public_key: Option<rsa::PublicKey>,
+    /// `INCUBASE_WECHATPAY_PUBLIC_KEY_ID`: that key's ID (`PUB_KEY_ID_…`) or the certificate's
+    /// serial; when set, a notification whose `Wechatpay-Serial` names another is refused.
+    pub wechatpay_serial: Option<String>,
+    /// `INCUBASE_WECHATPAY_APIV3_KEY`: the merchant's 32-character APIv3 key (decrypts `resource`).
+    pub wechatpay_apiv3_key: Option<[u8; 32]>,
+    /// `INCUBASE_ALIPAY_PUBLIC_KEY`: the Alipay public key (支付宝公钥) that verifies RSA2 `sign`.
+    pub alipay_public_key: Option<rsa::PublicKey>,
+    /// `INCUBASE_ALIPAY_APP_ID`: when set, notifications for another application are refused.
+    pub alipay_app_id: Option<String>,
+    /// How far a notification's time may be from ours (`INCUBASE_PAYMENT_NOTIFY_TOLERANCE_SECS`, 300).
+    pub notify_tolerance: Duration,
+}
+
+impl Default for PaymentSettings {
+    fn default() -> Self {
+        Self {
+            wechatpay_public_key: None,
+            wechatpay_serial: None,
+            wechatpay_apiv3_key: None,
+            alipay_public_key: None,
+            alipay_app_id: None,
+            notify_tolerance: Duration::from_secs(300),
+        }
+    }
+}
+
+impl PaymentSettings {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let mut p = Self::default();
+        let key = |name: &'static str| -> Result<Option<rsa::PublicKey>, SettingsError> {
+            get(name)
+                .map(|v| crate::service::payments::parse_public_key(&v).map_err(|reason| invalid(name, "(key)", &reason)))
+                .transpose()
+        };
+        p.wechatpay_public_key = key("INCUBASE_WECHATPAY_PUBLIC_KEY")?;
+        p.alipay_public_key = key("INCUBASE_ALIPAY_PUBLIC_KEY")?;
+        p.wechatpay_serial = get("INCUBASE_WECHATPAY_PUBLIC_KEY_ID").map(|v| v.trim().to_owned());
+        p.alipay_app_id = get("INCUBASE_ALIPAY_APP_ID").map(|v| v.trim().to_owned());
+        if let Some(v) = get("INCUBASE_WECHATPAY_APIV3_KEY") {
+            let bytes: [u8; 32] = v
+                .trim()
+                .as_bytes()
+                .try_into()
+                .map_err(|_| invalid("INCUBASE_WECHATPAY_APIV3_KEY", "(key)", "expected 32 characters"))?;
+            p.wechatpay_apiv3_key = Some(bytes);
+        }
+        if let Some(v) = get("INCUBASE_PAYMENT_NOTIFY_TOLERANCE_SECS") {
+            p.notify_tolerance = Duration::from_secs(parse_positive("INCUBASE_PAYMENT_NOTIFY_TOLERANCE_SECS", &v)?);
+        }
+        Ok(p)
+    }
 }
 
 /// Recovering and controlling accounts: how long mailed tokens live, how often they may be
@@ -197,6 +259,9 @@ pub fn parse_duration(raw: &str) -> Option<Duration> {
 #[derive(Clone, Debug)]
 pub struct Limits {
     pub max_body_bytes: usize,
+    /// A statement uploaded to `POST /reconcile/statements` (`INCUBASE_MAX_STATEMENT_BYTES`,
+    /// 16 MiB): a day of 10,000 WeChat Pay lines is about 2 MiB, past `max_body_bytes`.
+    pub max_statement_bytes: usize,
     pub max_query_bytes: usize,
     pub max_batch: usize,
     pub max_depth: usize,
@@ -227,6 +292,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_body_bytes: 1024 * 1024,
+            max_statement_bytes: 16 * 1024 * 1024,
             max_query_bytes: 32 * 1024,
             max_batch: 10,
             max_depth: 12,
@@ -327,6 +393,7 @@ impl Settings {
             smtp_from: "妇女社会组织孵化基地 <noreply@incubase.local>".to_owned(),
             accounts: AccountSettings::default(),
             pledge_ttl: Duration::from_secs(72 * 3600),
+            payments: PaymentSettings::default(),
         }
     }
 
@@ -398,6 +465,9 @@ impl Settings {
         }
         if let Some(v) = get("INCUBASE_MAX_BODY_BYTES") {
             s.limits.max_body_bytes = parse_positive("INCUBASE_MAX_BODY_BYTES", &v)?;
+        }
+        if let Some(v) = get("INCUBASE_MAX_STATEMENT_BYTES") {
+            s.limits.max_statement_bytes = parse_positive("INCUBASE_MAX_STATEMENT_BYTES", &v)?;
         }
         if let Some(v) = get("INCUBASE_MAX_BATCH") {
             s.limits.max_batch = parse_positive("INCUBASE_MAX_BATCH", &v)?;
@@ -615,6 +685,7 @@ impl Settings {
             s.webhooks.disable_after =
                 Duration::from_secs(parse_positive::<u64>("INCUBASE_WEBHOOK_DISABLE_AFTER_HOURS", &v)? * 3600);
         }
+        s.payments = PaymentSettings::from_lookup(&get)?;
         Ok(s)
     }
 

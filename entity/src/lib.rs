@@ -24,6 +24,7 @@ pub mod notification_setting;
 pub mod organization;
 pub mod organization_focus_area;
 pub mod organization_stage_transition;
+pub mod payment_notification;
 pub mod project_disbursement;
 pub mod project_goal;
 pub mod project_goal_update;

@@ -18,6 +18,8 @@ mod m20261204_000012_account_recovery;
 mod m20261204_001601_donation_expiry_and_holds;
 mod m20261204_001602_partial_refunds;
 mod m20261204_001603_statement_imports;
+mod m20261204_001606_payment_notifications;
+mod m20261204_001607_donation_reference_indexes;
 mod m20261204_001701_event_venue_reservations;
 mod m20261204_001702_training_sessions;
 
@@ -43,6 +45,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_001601_donation_expiry_and_holds::Migration),
             Box::new(m20261204_001602_partial_refunds::Migration),
             Box::new(m20261204_001603_statement_imports::Migration),
+            Box::new(m20261204_001606_payment_notifications::Migration),
+            Box::new(m20261204_001607_donation_reference_indexes::Migration),
             Box::new(m20261204_001701_event_venue_reservations::Migration),
             Box::new(m20261204_001702_training_sessions::Migration),
         ]

@@ -23,6 +23,7 @@ mod notifications;
 mod organizations;
 mod partner_web;
 mod partners;
+mod payments;
 mod projects;
 mod reconcile;
 mod response_cache;

@@ -10,8 +10,10 @@
 //! - [`ops`]: `/health`, `/ready`, `/metrics`, GraphiQL.
 mod credentials;
 mod ops;
+mod payments;
 mod reports;
 mod response_layer;
+mod statements;
 mod subscriptions;
 mod transport;
 
@@ -37,6 +39,7 @@ pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
     }
     let report = Cors { inner: get(reports::impact_csv.data(state.clone())), state: state.clone() };
     let export = Cors { inner: get(reports::account_export.data(state.clone())), state: state.clone() };
+    let statement = Cors { inner: poem::post(statements::upload.data(state.clone())), state: state.clone() };
     route
         .at("/", get(ops::graphiql.data(state.clone())))
         .at(crate::graphiql::ASSET_ROUTE, get(crate::graphiql::asset))
@@ -47,6 +50,9 @@ pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
         .at("/metrics", get(ops::metrics_text.data(state.clone())))
         .at("/reports/impact.csv", report)
         .at("/account/export", export)
+        .at("/reconcile/statements", statement)
+        .at("/payments/notify/wechatpay", poem::post(payments::wechatpay.data(state.clone())))
+        .at("/payments/notify/alipay", poem::post(payments::alipay.data(state.clone())))
         .with(crate::proxy::ResolveClient { proxies: state.settings.trusted_proxies.clone() })
         .with(CatchPanic::new().with_handler(|_| {
             tracing::error!("a request handler panicked");

@@ -13,6 +13,7 @@ pub mod impact;
 pub mod notifications;
 pub mod organization;
 pub mod pagination;
+pub mod payments;
 pub mod projects;
 pub mod recurrence;
 pub mod space;

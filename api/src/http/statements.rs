@@ -1,0 +1,163 @@
+//! `POST /reconcile/statements`: a statement uploaded as it was exported, for statements
+//! larger than a GraphQL request may be (a day of 10,000 WeChat Pay lines is about 2 MiB; the
+//! GraphQL body limit is 1 MiB). The same command as `importStatement`, the same credentials
+//! as `/graphql` ([`super::route_viewer`]); the body is the CSV or JSON text itself, up to
+//! `INCUBASE_MAX_STATEMENT_BYTES`:
+//!
+//!     POST /reconcile/statements?profile=WECHAT_PAY&statementId=1600000001-20261201&dryRun=false
+//!
+//! The answer holds the totals, the import's ID and the first mismatches; the whole report is
+//! the import's `report` in GraphQL (`statementImports`).
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem::{Body, Request, Response, handler};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{error_response, route_viewer};
+use crate::error::AppError;
+use crate::graphql::ids;
+use crate::service::statements::{self, ImportRequest, ProfileName};
+use crate::state::AppState;
+
+/// Mismatched lines in the answer; the report keeps them all.
+const MISMATCHES_SHOWN: usize = 100;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Params {
+    profile: Option<String>,
+    statement_id: Option<String>,
+    dry_run: Option<bool>,
+    create_unmatched: Option<bool>,
+}
+
+fn profile(raw: Option<&str>) -> Option<ProfileName> {
+    [ProfileName::WechatPay, ProfileName::Alipay, ProfileName::BankCsv, ProfileName::Json]
+        .into_iter()
+        .find(|p| raw.is_some_and(|r| r.eq_ignore_ascii_case(p.as_str())))
+}
+
+fn status_of(error: &AppError) -> StatusCode {
+    match error {
+        AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+        AppError::NotFound(_) => StatusCode::NOT_FOUND,
+        AppError::Conflict(_) | AppError::ConflictDetailed { .. } => StatusCode::CONFLICT,
+        AppError::Refused { code: "CONFLICT", .. } => StatusCode::CONFLICT,
+        AppError::BadUserInput { .. } | AppError::RuleBroken { .. } | AppError::Refused { .. } => {
+            StatusCode::BAD_REQUEST
+        }
+        AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        AppError::ServiceUnavailable(_) | AppError::Transient(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+        AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn failed(error: &AppError) -> Response {
+    if let AppError::Internal(detail) = error {
+        tracing::error!(%detail, "a statement upload failed");
+    }
+    let mut extensions = json!({ "code": error.code() });
+    if let AppError::Refused { reason, .. }
+    | AppError::RuleBroken { reason, .. }
+    | AppError::ConflictDetailed { reason, .. } = error
+    {
+        extensions["reason"] = json!(reason);
+    }
+    let body = json!({ "errors": [{ "message": error.to_string(), "extensions": extensions }] });
+    Response::builder().status(status_of(error)).content_type("application/json").body(body.to_string())
+}
+
+#[handler]
+pub(super) async fn upload(req: &Request, body: Body, state: Data<&AppState>) -> Response {
+    let viewer = match route_viewer(req, &state).await {
+        Ok(viewer) => viewer,
+        Err(refused) => return refused,
+    };
+    // Refused before the body is read.
+    if let Err(error) = viewer.require_reconcile_donations() {
+        return failed(&error);
+    }
+    let params: Params = match req.params() {
+        Ok(p) => p,
+        Err(e) => return error_response(StatusCode::BAD_REQUEST, &format!("bad query string: {e}"), "BAD_USER_INPUT"),
+    };
+    let Some(profile) = profile(params.profile.as_deref()) else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "`profile` is WECHAT_PAY, ALIPAY, BANK_CSV or JSON",
+            "BAD_USER_INPUT",
+        );
+    };
+    let limit = state.settings.limits.max_statement_bytes;
+    let content = match body.into_bytes_limit(limit).await {
+        Ok(bytes) => match String::from_utf8(bytes.to_vec()) {
+            Ok(text) => text,
+            Err(_) => return error_response(StatusCode::BAD_REQUEST, "the statement is not UTF-8 text", "BAD_USER_INPUT"),
+        },
+        Err(_) => {
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("a statement is at most {limit} bytes"),
+                "BAD_USER_INPUT",
+            );
+        }
+    };
+    let request = ImportRequest {
+        profile,
+        content,
+        statement_id: params.statement_id,
+        dry_run: params.dry_run.unwrap_or(false),
+        create_unmatched: params.create_unmatched.unwrap_or(false),
+    };
+    match statements::import_statement(state.ctx(), &viewer, request).await {
+        Ok(report) => Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .header("cache-control", "no-store")
+            .body(answer(&report).to_string()),
+        Err(error) => failed(&error),
+    }
+}
+
+fn answer(r: &statements::ImportReport) -> Value {
+    let gid = |kind: &str, id: Option<i64>| id.map(|id| ids::encode(kind, id).to_string());
+    let mismatches: Vec<Value> = r
+        .lines
+        .iter()
+        .filter(|l| l.reason.is_some())
+        .take(MISMATCHES_SHOWN)
+        .map(|l| {
+            json!({
+                "line": l.line,
+                "lineId": l.line_id,
+                "reference": l.reference,
+                "amountFen": l.amount_fen,
+                "action": l.action,
+                "reason": l.reason,
+                "donationId": gid(crate::graphql::crowdfunding::DONATION, l.donation_id),
+            })
+        })
+        .collect();
+    json!({
+        "dryRun": r.dry_run,
+        "alreadyImported": r.already_imported,
+        "import": r.import.as_ref().map(|i| json!({
+            "id": gid(crate::graphql::statements::STATEMENT_IMPORT, Some(i.id)),
+            "profile": i.profile,
+            "identity": i.identity,
+            "createdAt": i.created_at,
+            "appliedAt": i.applied_at,
+        })),
+        "report": {
+            "lineCount": r.totals.lines,
+            "confirmedCount": r.totals.confirmed,
+            "heldCount": r.totals.held,
+            "createdCount": r.totals.created,
+            "mismatchCount": r.totals.mismatches,
+            "confirmedFen": r.totals.confirmed_fen,
+            "mismatches": mismatches,
+        },
+    })
+}
