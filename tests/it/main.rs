@@ -29,6 +29,7 @@ mod reconcile;
 mod response_cache;
 mod schema;
 mod spaces;
+mod statements;
 mod trainings;
 mod transport;
 mod trusted_documents;
