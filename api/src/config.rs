@@ -156,7 +156,9 @@ impl PaymentSettings {
         let mut p = Self::default();
         let key = |name: &'static str| -> Result<Option<rsa::PublicKey>, SettingsError> {
             get(name)
-                .map(|v| crate::service::payments::parse_public_key(&v).map_err(|reason| invalid(name, "(key)", &reason)))
+                .map(|v| {
+                    crate::service::payments::parse_public_key(&v).map_err(|reason| invalid(name, "(key)", &reason))
+                })
                 .transpose()
         };
         p.wechatpay_public_key = key("INCUBASE_WECHATPAY_PUBLIC_KEY")?;

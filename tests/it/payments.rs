@@ -15,8 +15,8 @@ use rsa::sha2::Sha256;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, selected, spawn_app_with};
 use crate::crowdfunding::{DONATE, campaign_gid, campaign_in};
+use crate::helpers::{Backend, selected, spawn_app_with};
 use crate::helpers::{Credentials, TestApp, event_count};
 use crate::reconcile::{age, org_row, raised_and_sum, sql_i64, sql_text};
 
@@ -62,9 +62,8 @@ fn wechat_body(out_trade_no: &str, transaction_id: &str, total: i64) -> String {
     let cipher = Aes256Gcm::new_from_slice(APIV3_KEY).expect("key");
     let nonce_bytes = Nonce::try_from(nonce.as_bytes()).expect("12-byte nonce");
     let plaintext = transaction.to_string();
-    let sealed = cipher
-        .encrypt(&nonce_bytes, Payload { msg: plaintext.as_bytes(), aad: b"transaction" })
-        .expect("encrypt");
+    let sealed =
+        cipher.encrypt(&nonce_bytes, Payload { msg: plaintext.as_bytes(), aad: b"transaction" }).expect("encrypt");
     json!({
         "id": uuid::Uuid::new_v4().to_string(), "create_time": "2026-12-01T10:00:05+08:00",
         "resource_type": "encrypt-resource", "event_type": "TRANSACTION.SUCCESS", "summary": "支付成功",
@@ -105,14 +104,30 @@ async fn send_wechat(app: &TestApp, n: &Wechat) -> (u16, String) {
 }
 
 /// Alipay's asynchronous notification parameters, signed (RSA2) unless the caller changes them after.
-fn alipay_params(key: &PrivateKey, out_trade_no: &str, trade_no: &str, yuan: &str, status: &str, sent: chrono::DateTime<Utc>) -> Vec<(String, String)> {
+fn alipay_params(
+    key: &PrivateKey,
+    out_trade_no: &str,
+    trade_no: &str,
+    yuan: &str,
+    status: &str,
+    sent: chrono::DateTime<Utc>,
+) -> Vec<(String, String)> {
     let notify_time = (sent + Duration::hours(8)).format("%Y-%m-%d %H:%M:%S").to_string();
     let mut params: Vec<(String, String)> = [
-        ("notify_time", notify_time.as_str()), ("notify_type", "trade_status_sync"),
-        ("notify_id", "ac05099524730693a8b330c5ecf72da9786"), ("charset", "utf-8"), ("version", "1.0"),
-        ("app_id", "2021000000000001"), ("trade_no", trade_no), ("out_trade_no", out_trade_no),
-        ("trade_status", status), ("total_amount", yuan), ("receipt_amount", yuan), ("subject", "公益捐赠 爱心助学"),
-        ("buyer_logon_id", "159****5620"), ("fund_bill_list", r#"[{"amount":"50.00","fundChannel":"ALIPAYACCOUNT"}]"#),
+        ("notify_time", notify_time.as_str()),
+        ("notify_type", "trade_status_sync"),
+        ("notify_id", "ac05099524730693a8b330c5ecf72da9786"),
+        ("charset", "utf-8"),
+        ("version", "1.0"),
+        ("app_id", "2021000000000001"),
+        ("trade_no", trade_no),
+        ("out_trade_no", out_trade_no),
+        ("trade_status", status),
+        ("total_amount", yuan),
+        ("receipt_amount", yuan),
+        ("subject", "公益捐赠 爱心助学"),
+        ("buyer_logon_id", "159****5620"),
+        ("fund_bill_list", r#"[{"amount":"50.00","fundChannel":"ALIPAYACCOUNT"}]"#),
         ("passback_params", ""),
     ]
     .iter()
@@ -130,8 +145,16 @@ async fn send_alipay(app: &TestApp, params: &[(String, String)]) -> (u16, String
     (response.status().as_u16(), response.text().await.expect("body"))
 }
 
-async fn pledge_with(app: &TestApp, donor: &Credentials, campaign: &str, amount: i64, reference: Option<&str>, key: &str) -> String {
-    let mut input = json!({ "campaignId": campaign, "amountFen": amount, "channel": "ONLINE_PLATFORM", "clientKey": key });
+async fn pledge_with(
+    app: &TestApp,
+    donor: &Credentials,
+    campaign: &str,
+    amount: i64,
+    reference: Option<&str>,
+    key: &str,
+) -> String {
+    let mut input =
+        json!({ "campaignId": campaign, "amountFen": amount, "channel": "ONLINE_PLATFORM", "clientKey": key });
     if let Some(r) = reference {
         input["externalReference"] = json!(r);
     }
@@ -139,7 +162,8 @@ async fn pledge_with(app: &TestApp, donor: &Credentials, campaign: &str, amount:
 }
 
 async fn donation(app: &TestApp, id: &str) -> Value {
-    let q = "query($id: ID!) { node(id: $id) { ... on Donation { status holdReason receiptNumber externalReference } } }";
+    let q =
+        "query($id: ID!) { node(id: $id) { ... on Donation { status holdReason receiptNumber externalReference } } }";
     app.ok(q, json!({ "id": id })).await["node"].clone()
 }
 
@@ -332,4 +356,38 @@ backend_tests! {
         assert_eq!(send_alipay(&app, &params).await, (503, "failure".to_owned()));
         assert_eq!(notifications(&app).await, 0);
     }
+}
+
+#[test]
+fn payment_keys_are_read_from_pem_text_or_a_file_and_never_printed() {
+    use rsa::pkcs8::{EncodePublicKey, LineEnding};
+    let pem = keys().0.to_public_key().to_public_key_pem(LineEnding::LF).expect("PEM");
+    let file = std::env::temp_dir().join(format!("incubase-wechatpay-{}.pem", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&file, &pem).expect("key file");
+    let path = file.display().to_string();
+    let bare: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let settings = Settings::from_lookup(|name| match name {
+        "INCUBASE_WECHATPAY_PUBLIC_KEY" => Some(path.clone()),
+        "INCUBASE_WECHATPAY_APIV3_KEY" => Some(String::from_utf8(APIV3_KEY.to_vec()).expect("text")),
+        "INCUBASE_ALIPAY_PUBLIC_KEY" => Some(bare.clone()),
+        _ => None,
+    })
+    .expect("keys read");
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(settings.payments.wechatpay_public_key, Some(keys().0.to_public_key()));
+    assert_eq!(settings.payments.alipay_public_key, Some(keys().0.to_public_key()), "bare base64 DER");
+    assert_eq!(settings.payments.wechatpay_apiv3_key, Some(*APIV3_KEY));
+    assert_eq!(settings.payments.notify_tolerance, std::time::Duration::from_secs(300));
+
+    let secret = "not-32-characters-secret";
+    let err = Settings::from_lookup(|n| (n == "INCUBASE_WECHATPAY_APIV3_KEY").then(|| secret.to_owned()))
+        .err()
+        .map(|e| e.to_string())
+        .expect("refused");
+    assert!(err.contains("INCUBASE_WECHATPAY_APIV3_KEY") && !err.contains(secret), "{err}");
+    let err = Settings::from_lookup(|n| (n == "INCUBASE_ALIPAY_PUBLIC_KEY").then(|| "MIIBIjANBgkq-broken".to_owned()))
+        .err()
+        .map(|e| e.to_string())
+        .expect("refused");
+    assert!(err.contains("INCUBASE_ALIPAY_PUBLIC_KEY") && !err.contains("MIIBIjANBgkq"), "{err}");
 }

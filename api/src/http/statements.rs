@@ -95,13 +95,15 @@ pub(super) async fn upload(req: &Request, body: Body, state: Data<&AppState>) ->
     let content = match body.into_bytes_limit(limit).await {
         Ok(bytes) => match String::from_utf8(bytes.to_vec()) {
             Ok(text) => text,
-            Err(_) => return error_response(StatusCode::BAD_REQUEST, "the statement is not UTF-8 text", "BAD_USER_INPUT"),
+            Err(_) => {
+                return error_response(StatusCode::BAD_REQUEST, "the statement is not UTF-8 text", "BAD_USER_INPUT");
+            }
         },
         Err(_) => {
             return error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!("a statement is at most {limit} bytes"),
-                "BAD_USER_INPUT",
+                "PAYLOAD_TOO_LARGE",
             );
         }
     };
