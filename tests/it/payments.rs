@@ -282,6 +282,17 @@ configured_tests! {
         assert_eq!(app.ok(progress, json!({ "id": campaign })).await["campaign"]["progress"],
             json!({ "raisedFen": 17_300, "donationCount": 2, "donorCount": 1 }));
         assert_eq!(sql_i64(&app, "SELECT last_number FROM receipt_counters").await, 2, "receipt numbers gapless");
+
+        // Staff see the payments that confirmed nothing; donors see none.
+        let flagged = "query($o: [PaymentNotificationOutcome!]) { paymentNotifications(outcome: $o) { totalCount edges { node { platform transactionId outTradeNo amountFen outcome donationId } } } }";
+        let seen = app.ok(flagged, json!({ "o": ["AMOUNT_DIFFERS", "UNKNOWN_REFERENCE"] })).await["paymentNotifications"].clone();
+        assert_eq!(seen["totalCount"], 2);
+        assert_eq!(seen["edges"][1]["node"], json!({ "platform": "WECHAT_PAY", "transactionId": "4200000003",
+            "outTradeNo": "WX-ORDER-3", "amountFen": 6_999, "outcome": "AMOUNT_DIFFERS", "donationId": wrong_amount }));
+        assert_eq!(seen["edges"][0]["node"]["donationId"], Value::Null);
+        assert_eq!(app.ok(flagged, json!({})).await["paymentNotifications"]["totalCount"], 5);
+        let body = app.gql_as(&donor, flagged, json!({})).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
     }
 
     async fn concurrent_deliveries_of_one_notification_confirm_once(app) {

@@ -15,6 +15,7 @@ pub mod node;
 pub mod notifications;
 pub mod organization;
 mod outcome;
+pub mod payments;
 pub mod projects;
 pub mod space;
 pub mod statements;
@@ -40,6 +41,7 @@ pub struct Query(
     audit::AuditQuery,
     webhooks::WebhookQuery,
     statements::StatementQuery,
+    payments::PaymentQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -450,3 +450,27 @@ async fn record_once(ctx: Ctx<'_>, actor: &Actor, payment: &Payment) -> AppResul
     ctx.finish(txn, appended).await?;
     Ok(outcome)
 }
+
+/// Notifications kept, newest first, optionally only those with one of `outcomes` (staff look
+/// at `AMOUNT_DIFFERS` and `UNKNOWN_REFERENCE`).
+pub async fn kept(
+    db: &impl sea_orm::ConnectionTrait,
+    outcomes: &[NotifyOutcome],
+    args: &super::pagination::PageArgs,
+    limits: &crate::config::Limits,
+    with_total: bool,
+) -> AppResult<super::pagination::Page<payment_notification::Model>> {
+    use super::pagination::{SortDirection, SortKey, SortValue};
+    let key = SortKey {
+        column: payment_notification::Column::ReceivedAt,
+        id: payment_notification::Column::Id,
+        direction: SortDirection::Desc,
+        value_of: |m: &payment_notification::Model| (SortValue::Time(m.received_at), m.id),
+        sample: SortValue::Time(DateTime::UNIX_EPOCH),
+    };
+    let mut select = payment_notification::Entity::find();
+    if !outcomes.is_empty() {
+        select = select.filter(payment_notification::Column::Outcome.is_in(outcomes.iter().map(|o| o.as_str())));
+    }
+    super::pagination::paginate(db, select, &key, args, limits, with_total).await
+}
