@@ -283,14 +283,25 @@ configured_tests! {
             json!({ "raisedFen": 17_300, "donationCount": 2, "donorCount": 1 }));
         assert_eq!(sql_i64(&app, "SELECT last_number FROM receipt_counters").await, 2, "receipt numbers gapless");
 
+        // A client key two donors happen to share names neither pledge for sure.
+        let other = Credentials::account(&app.account("other", &[Role::Donor]).await);
+        let mine = pledge_with(&app, &donor, &campaign, 1_000, None, "SHARED-KEY").await;
+        let theirs = pledge_with(&app, &other, &campaign, 1_000, None, "SHARED-KEY").await;
+        let n = signed_wechat(platform, wechat_body("SHARED-KEY", "4200000010", 1_000), now);
+        assert_eq!(send_wechat(&app, &n).await.0, 204);
+        assert_eq!((donation(&app, &mine).await["status"].clone(), donation(&app, &theirs).await["status"].clone()),
+            (json!("PLEDGED"), json!("PLEDGED")));
+
         // Staff see the payments that confirmed nothing; donors see none.
         let flagged = "query($o: [PaymentNotificationOutcome!]) { paymentNotifications(outcome: $o) { totalCount edges { node { platform transactionId outTradeNo amountFen outcome donationId } } } }";
         let seen = app.ok(flagged, json!({ "o": ["AMOUNT_DIFFERS", "UNKNOWN_REFERENCE"] })).await["paymentNotifications"].clone();
-        assert_eq!(seen["totalCount"], 2);
-        assert_eq!(seen["edges"][1]["node"], json!({ "platform": "WECHAT_PAY", "transactionId": "4200000003",
-            "outTradeNo": "WX-ORDER-3", "amountFen": 6_999, "outcome": "AMOUNT_DIFFERS", "donationId": wrong_amount }));
+        assert_eq!(seen["totalCount"], 3);
+        assert_eq!(seen["edges"][0]["node"]["outTradeNo"], "SHARED-KEY");
         assert_eq!(seen["edges"][0]["node"]["donationId"], Value::Null);
-        assert_eq!(app.ok(flagged, json!({})).await["paymentNotifications"]["totalCount"], 5);
+        assert_eq!(seen["edges"][2]["node"], json!({ "platform": "WECHAT_PAY", "transactionId": "4200000003",
+            "outTradeNo": "WX-ORDER-3", "amountFen": 6_999, "outcome": "AMOUNT_DIFFERS", "donationId": wrong_amount }));
+        assert_eq!(seen["edges"][1]["node"]["donationId"], Value::Null);
+        assert_eq!(app.ok(flagged, json!({})).await["paymentNotifications"]["totalCount"], 6);
         let body = app.gql_as(&donor, flagged, json!({})).await;
         assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
     }

@@ -8,7 +8,8 @@
 //! A verified [`Payment`] feeds one command, [`record_payment`], whatever the platform:
 //!
 //! - the order (`out_trade_no`) is matched to a pledge as statement lines are
-//!   ([`statements::plan`]: by external reference, else by client key, the amount equal);
+//!   ([`statements::plan`]: by external reference, else by client key, the amount equal); a
+//!   client key several pledges share (keys are unique per client only) matches none;
 //! - a match is recorded as `recordDonationPayment` records it ([`cf::receive_in`]): a live
 //!   pledge is confirmed with its receipt number, money for an expired or cancelled pledge or a
 //!   cancelled campaign is held for staff; its events are written in the same transaction, the
@@ -27,10 +28,10 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use entity::payment_notification;
+use entity::{donation, payment_notification};
 use rsa::PublicKey;
 use rsa::sha2::Sha256;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait};
 use serde::Deserialize;
 
 use super::crowdfunding::{self as cf, Arrival, PaymentOutcome};
@@ -369,6 +370,16 @@ pub async fn notify(
     }
 }
 
+/// Whether a pledge has `out_trade_no` as its external reference.
+async fn by_reference(ctx: Ctx<'_>, out_trade_no: &str) -> AppResult<bool> {
+    let found = donation::Entity::find()
+        .filter(donation::Column::ExternalReference.eq(out_trade_no))
+        .filter(donation::Column::RefundOfId.is_null())
+        .count(ctx.db)
+        .await?;
+    Ok(found > 0)
+}
+
 async fn known(ctx: Ctx<'_>, payment: &Payment) -> AppResult<bool> {
     let found = payment_notification::Entity::find()
         .filter(payment_notification::Column::Provider.eq(payment.provider.as_str()))
@@ -405,8 +416,21 @@ async fn record_once(ctx: Ctx<'_>, actor: &Actor, payment: &Payment) -> AppResul
         .await?
         .pop()
         .ok_or_else(|| AppError::Internal("a plan of one line is one line".into()))?;
+    // A client key is unique per client only: an order number that is no pledge's external
+    // reference and the client key of several pledges names none of them for sure.
+    let ambiguous = match planned.donation_id {
+        Some(_) if !by_reference(ctx, &payment.out_trade_no).await? => {
+            donation::Entity::find()
+                .filter(donation::Column::ClientKey.eq(payment.out_trade_no.as_str()))
+                .count(ctx.db)
+                .await?
+                > 1
+        }
+        _ => false,
+    };
     let txn = ctx.db.begin().await?;
     let (outcome, appended) = match (planned.action, planned.donation_id) {
+        _ if ambiguous => (NotifyOutcome::UnknownReference, crate::events::Appended::default()),
         (LineAction::Confirm | LineAction::Hold, Some(id)) => {
             let reference = Some(payment.out_trade_no.clone());
             let (_, recorded, appended) = cf::receive_in(&txn, ctx, actor, id, reference, Arrival::Payment).await?;
@@ -433,7 +457,7 @@ async fn record_once(ctx: Ctx<'_>, actor: &Actor, payment: &Payment) -> AppResul
         transaction_id: Set(payment.transaction_id.clone()),
         out_trade_no: Set(payment.out_trade_no.clone()),
         amount_fen: Set(payment.amount_fen),
-        donation_id: Set(planned.donation_id),
+        donation_id: Set(planned.donation_id.filter(|_| !ambiguous)),
         outcome: Set(outcome.as_str().to_owned()),
         received_at: Set(now),
         ..Default::default()
