@@ -44,9 +44,9 @@ pub(super) async fn wechatpay(req: &Request, body: Body, state: Data<&AppState>)
             .content_type("application/json")
             .body(json!({ "code": "FAIL", "message": message }).to_string())
     };
-    let body = match body.into_bytes_limit(MAX_NOTIFICATION_BYTES).await {
+    let body = match read(body, &state).await {
         Ok(body) => body,
-        Err(_) => return fail(StatusCode::PAYLOAD_TOO_LARGE, "the notification is too large"),
+        Err(status) => return fail(status, "the notification is too large or too slow to arrive"),
     };
     let header = |name: &str| req.header(name).unwrap_or_default();
     let notification = Notification::WechatPay {
@@ -68,9 +68,9 @@ pub(super) async fn wechatpay(req: &Request, body: Body, state: Data<&AppState>)
 #[handler]
 pub(super) async fn alipay(req: &Request, body: Body, state: Data<&AppState>) -> Response {
     let failure = |status: StatusCode| Response::builder().status(status).content_type("text/plain").body("failure");
-    let body = match body.into_bytes_limit(MAX_NOTIFICATION_BYTES).await {
+    let body = match read(body, &state).await {
         Ok(body) => body,
-        Err(_) => return failure(StatusCode::PAYLOAD_TOO_LARGE),
+        Err(status) => return failure(status),
     };
     let params: Vec<(String, String)> = match form_pairs(&body) {
         Some(params) => params,
@@ -82,6 +82,18 @@ pub(super) async fn alipay(req: &Request, body: Body, state: Data<&AppState>) ->
     match result {
         Ok(_) => Response::builder().content_type("text/plain").body("success"),
         Err(error) => failure(status_of(&error)),
+    }
+}
+
+/// The body, within the size limit and the body read timeout (these routes take anyone's
+/// requests: a slow sender must not hold a connection).
+async fn read(body: Body, state: &AppState) -> Result<Vec<u8>, StatusCode> {
+    match tokio::time::timeout(state.settings.limits.body_read_timeout, body.into_bytes_limit(MAX_NOTIFICATION_BYTES))
+        .await
+    {
+        Ok(Ok(body)) => Ok(body.to_vec()),
+        Ok(Err(_)) => Err(StatusCode::PAYLOAD_TOO_LARGE),
+        Err(_) => Err(StatusCode::REQUEST_TIMEOUT),
     }
 }
 

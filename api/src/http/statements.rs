@@ -92,7 +92,11 @@ pub(super) async fn upload(req: &Request, body: Body, state: Data<&AppState>) ->
         );
     };
     let limit = state.settings.limits.max_statement_bytes;
-    let content = match body.into_bytes_limit(limit).await {
+    let read = tokio::time::timeout(state.settings.limits.body_read_timeout, body.into_bytes_limit(limit)).await;
+    let Ok(read) = read else {
+        return error_response(StatusCode::REQUEST_TIMEOUT, "the statement took too long to arrive", "REQUEST_TIMEOUT");
+    };
+    let content = match read {
         Ok(bytes) => match String::from_utf8(bytes.to_vec()) {
             Ok(text) => text,
             Err(_) => {
