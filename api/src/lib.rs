@@ -11,6 +11,7 @@ pub mod graphql;
 pub mod http;
 pub mod listener;
 pub mod mail;
+pub mod metrics;
 pub mod notifications;
 pub mod proxy;
 pub mod ratelimit;

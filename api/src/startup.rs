@@ -11,10 +11,11 @@ use poem::listener::{AcceptorExt, BoxAcceptor, TcpAcceptor};
 
 use crate::cache::Cache;
 use crate::config::{Environment, Settings};
-use crate::db::{self, Metrics};
+use crate::db;
 use crate::events::{EventLog, FollowerSettings};
 use crate::graphql::build_schema;
 use crate::listener::HeaderTimeoutAcceptor;
+use crate::metrics::Metrics;
 use crate::ratelimit::OperationLimiter;
 use crate::response_cache::ResponseCache;
 use crate::service::identity::{SignInLimiter, TokenKeys};
