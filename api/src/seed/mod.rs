@@ -257,17 +257,16 @@ pub async fn demo(ctx: Ctx<'_>) -> AppResult<usize> {
     Ok(created)
 }
 
+mod crowdfunding;
+mod events;
+mod grants;
 /// The building: training rooms, a hall, an exhibition area, meeting and activity rooms and
 /// resident offices, with three weeks of bookings ahead (some waiting for approval).
-
 mod spaces;
-mod crowdfunding;
 mod stages;
-mod grants;
-mod events;
 
-pub use spaces::*;
 pub use crowdfunding::*;
-use stages::*;
-pub use grants::*;
 pub use events::*;
+pub use grants::*;
+pub use spaces::*;
+use stages::*;

@@ -18,6 +18,7 @@ pub mod recurrence;
 pub mod space;
 pub mod statements;
 pub mod trusted_documents;
+pub mod validate;
 pub mod webhooks;
 
 /// What a command needs: the database, this instance's side of the event log (which applies

@@ -32,6 +32,7 @@ use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind as Kind, NewEvent as LogEvent};
+use crate::service::validate::{optional_text, required_text};
 
 /// The base's zone; China has no daylight saving, so a fixed offset is exact.
 pub const BASE_TIME_ZONE: &str = "Asia/Shanghai";
@@ -82,24 +83,6 @@ fn json<T: Serialize>(value: &T) -> String {
 }
 
 // ---------------------------------------------------------------- validation helpers
-
-fn required_text(field: &str, value: &str, max: usize) -> AppResult<String> {
-    let v = value.trim();
-    if v.is_empty() {
-        return Err(AppError::bad_input(field, format!("{field} must not be empty")));
-    }
-    if v.chars().count() > max {
-        return Err(AppError::bad_input(field, format!("{field} is at most {max} characters")));
-    }
-    Ok(v.to_owned())
-}
-
-fn optional_text(field: &str, value: Option<String>, max: usize) -> AppResult<Option<String>> {
-    match value.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(v) => required_text(field, v, max).map(Some),
-    }
-}
 
 fn text_list(field: &str, values: Vec<String>, max_items: usize, max_chars: usize) -> AppResult<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
