@@ -14,6 +14,7 @@ pub mod notifications;
 pub mod organization;
 pub mod pagination;
 pub mod projects;
+pub mod receipts;
 pub mod recurrence;
 pub mod space;
 pub mod statements;
