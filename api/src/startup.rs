@@ -97,7 +97,11 @@ impl Application {
         let edge = tokio::spawn(follow_edge(self.state.clone()));
         let webhooks = match webhook_connections(&self.state).await {
             Ok(connections) => {
-                crate::webhooks::spawn(connections, self.state.log.clone(), self.state.settings.webhooks.clone())
+                let relay = crate::channels::spawn(connections.clone(), self.state.settings.webhooks.clone());
+                let mut tasks =
+                    crate::webhooks::spawn(connections, self.state.log.clone(), self.state.settings.webhooks.clone());
+                tasks.push(relay);
+                tasks
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot open the webhooks' connection: no webhooks are delivered");

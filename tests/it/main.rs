@@ -9,6 +9,7 @@ mod attacks;
 mod authz;
 mod browser;
 mod cache;
+mod channels;
 mod crowdfunding;
 mod dashboard;
 mod deployment;

@@ -4,6 +4,7 @@
 //! Nothing in here knows about GraphQL, HTTP or the response cache.
 pub mod account;
 pub mod booking;
+pub mod channels;
 pub mod credit_code;
 pub mod crowdfunding;
 pub mod event;
