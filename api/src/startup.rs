@@ -311,7 +311,8 @@ fn resolve_jwt_secret(settings: &Settings) -> Result<Vec<u8>, StartupError> {
 /// `INCUBASE_RECEIPT_SECRET`, or a generated one kept beside the database (`receipt-secret`),
 /// as for the token secret.
 fn resolve_receipt_secret(settings: &Settings) -> Result<String, StartupError> {
-    let secret = resolve_secret(settings, settings.receipt_secret.as_deref(), "INCUBASE_RECEIPT_SECRET", "receipt-secret")?;
+    let secret =
+        resolve_secret(settings, settings.receipt_secret.as_deref(), "INCUBASE_RECEIPT_SECRET", "receipt-secret")?;
     String::from_utf8(secret).map_err(|_| StartupError::Secret("the receipt secret is not UTF-8".into()))
 }
 

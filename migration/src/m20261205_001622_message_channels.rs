@@ -65,7 +65,9 @@ impl MigrationTrait for Migration {
             string_len_null(NotificationSettings::WechatOpenid, 64),
             text_null(NotificationSettings::WechatKinds),
         ] {
-            manager.alter_table(Table::alter().table(NotificationSettings::Table).add_column(column).to_owned()).await?;
+            manager
+                .alter_table(Table::alter().table(NotificationSettings::Table).add_column(column).to_owned())
+                .await?;
         }
         manager
             .create_table(
@@ -156,7 +158,9 @@ impl MigrationTrait for Migration {
             NotificationSettings::WechatOpenid,
             NotificationSettings::WechatKinds,
         ] {
-            manager.alter_table(Table::alter().table(NotificationSettings::Table).drop_column(column).to_owned()).await?;
+            manager
+                .alter_table(Table::alter().table(NotificationSettings::Table).drop_column(column).to_owned())
+                .await?;
         }
         Ok(())
     }

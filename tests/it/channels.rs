@@ -57,8 +57,7 @@ fn verifies(secret: &str, r: &Received) -> bool {
     r.signature.split(' ').any(|s| s == expected)
 }
 
-const CREATE: &str =
-    "mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { secret endpoint { id eventTypes } } }";
+const CREATE: &str = "mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { secret endpoint { id eventTypes } } }";
 const PREFS: &str = "mutation($i: UpdateNotificationPreferencesInput!) { updateNotificationPreferences(input: $i) {
     preferences { locale smsPhone smsKinds wechatOpenId wechatKinds } } }";
 const CANCEL: &str =
@@ -94,7 +93,8 @@ async fn promotion_is_relayed_as_sms(backend: Backend) {
     let (relay_url, relayed) = receiver().await;
     let (domain_url, domain) = receiver().await;
     let types = app.ok_as(&admin, "{ webhookEventTypes { name public personal } }", json!({})).await;
-    let sms_type = types["webhookEventTypes"].as_array().expect("types").iter().find(|t| t["name"] == "message.sms").cloned();
+    let sms_type =
+        types["webhookEventTypes"].as_array().expect("types").iter().find(|t| t["name"] == "message.sms").cloned();
     assert_eq!(sms_type, Some(json!({ "name": "message.sms", "public": true, "personal": true })), "{types}");
     let created = app.ok_as(&admin, CREATE, json!({ "i": { "url": relay_url, "eventTypes": ["message.sms"] } })).await;
     let secret = created["createWebhookEndpoint"]["secret"].as_str().expect("secret").to_owned();
@@ -115,7 +115,11 @@ async fn promotion_is_relayed_as_sms(backend: Backend) {
         .ok_as(&guest_c, PREFS, json!({ "i": { "locale": "ZH_HANT", "smsPhone": "+886 912-345-678", "smsKinds": ["registration.promoted"] } }))
         .await;
     let p = &prefs["updateNotificationPreferences"]["preferences"];
-    assert_eq!((p["smsPhone"].clone(), p["smsKinds"].clone()), (json!("+886912345678"), json!(["registration.promoted"])), "{prefs}");
+    assert_eq!(
+        (p["smsPhone"].clone(), p["smsKinds"].clone()),
+        (json!("+886912345678"), json!(["registration.promoted"])),
+        "{prefs}"
+    );
     let prefs = app.ok_as(&quiet_c, PREFS, json!({ "i": { "smsPhone": "13800138000", "smsKinds": [] } })).await;
     assert_eq!(prefs["updateNotificationPreferences"]["preferences"]["smsKinds"], json!([]));
     let bad = app.gql_as(&quiet_c, PREFS, json!({ "i": { "smsPhone": "call me" } })).await;
@@ -152,7 +156,10 @@ async fn promotion_is_relayed_as_sms(backend: Backend) {
     // The domain event's endpoint got the promotion without anybody's phone.
     assert!(eventually(Duration::from_secs(10), || async { !domain.lock().unwrap().is_empty() }).await);
     let domain_bodies = bodies(&domain);
-    assert!(domain_bodies.iter().all(|(r, _)| !r.body.contains("912345678") && !r.body.contains("候補")), "{domain_bodies:#?}");
+    assert!(
+        domain_bodies.iter().all(|(r, _)| !r.body.contains("912345678") && !r.body.contains("候補")),
+        "{domain_bodies:#?}"
+    );
 
     // The guest gives the seat up: the opted-out person is promoted, told in the inbox, and
     // the relay gets nothing for them.

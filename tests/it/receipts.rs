@@ -4,8 +4,8 @@
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
-use crate::crowdfunding::{CONFIRM, DONATE, campaign_gid, campaign_in, row_of};
 use crate::backend_tests;
+use crate::crowdfunding::{CONFIRM, DONATE, campaign_gid, campaign_in, row_of};
 use crate::helpers::{Credentials, TestApp, spawn_app_with};
 use api::service::identity::Role;
 

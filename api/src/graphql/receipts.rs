@@ -181,7 +181,12 @@ impl ReceiptQuery {
     /// `RATE_LIMITED` past it). `null` alike for an unknown number, a wrong contact and a
     /// donation of an account (accounts read theirs under `myDonations`). Phones compare
     /// without spaces, dashes or a `+86` prefix; emails without case.
-    async fn receipt_lookup(&self, ctx: &Context<'_>, receipt_number: String, contact: String) -> Result<Option<Receipt>> {
+    async fn receipt_lookup(
+        &self,
+        ctx: &Context<'_>,
+        receipt_number: String,
+        contact: String,
+    ) -> Result<Option<Receipt>> {
         let state = state(ctx)?;
         let found = service::lookup(
             &state.db,

@@ -261,7 +261,11 @@ impl WebhookQuery {
         crate::events::EventKind::ALL
             .iter()
             .filter(|k| service::deliverable(**k))
-            .map(|k| WebhookEventType { name: k.name().to_owned(), public: service::partner_visible(*k), personal: false })
+            .map(|k| WebhookEventType {
+                name: k.name().to_owned(),
+                public: service::partner_visible(*k),
+                personal: false,
+            })
             .chain(crate::service::channels::MESSAGE_TYPES.iter().map(|t| WebhookEventType {
                 name: (*t).to_owned(),
                 public: true,

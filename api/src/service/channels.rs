@@ -141,11 +141,9 @@ pub struct Outgoing {
 pub async fn relays(db: &impl ConnectionTrait) -> AppResult<HashMap<Channel, Vec<i64>>> {
     let endpoints = webhook_endpoint::Entity::find()
         .filter(webhook_endpoint::Column::Enabled.eq(true))
-        .filter(
-            sea_orm::Condition::any().add(webhook_endpoint::Column::ApiKeyId.is_null()).add(sea_orm::sea_query::Expr::cust(
-                "api_key_id NOT IN (SELECT id FROM api_keys WHERE revoked_at IS NOT NULL)",
-            )),
-        )
+        .filter(sea_orm::Condition::any().add(webhook_endpoint::Column::ApiKeyId.is_null()).add(
+            sea_orm::sea_query::Expr::cust("api_key_id NOT IN (SELECT id FROM api_keys WHERE revoked_at IS NOT NULL)"),
+        ))
         .all(db)
         .await?;
     let mut by_channel: HashMap<Channel, Vec<i64>> = HashMap::new();

@@ -900,7 +900,10 @@ pub async fn donate_with_contact(
 ) -> AppResult<donation::Model> {
     let db = ctx.db;
     if matches!(donor, Donor::Account { .. }) && !contact.is_empty() {
-        return Err(AppError::bad_input("guestPhone", "a guest's contact is for guests' donations; accounts find theirs under myDonations"));
+        return Err(AppError::bad_input(
+            "guestPhone",
+            "a guest's contact is for guests' donations; accounts find theirs under myDonations",
+        ));
     }
     let (phone_digest, email_digest) = super::receipts::digests_of(ctx.settings, contact)?;
     let now = super::now();
