@@ -98,6 +98,11 @@ async fn promotion_is_relayed_as_sms(backend: Backend) {
     assert_eq!(sms_type, Some(json!({ "name": "message.sms", "public": true, "personal": true })), "{types}");
     let created = app.ok_as(&admin, CREATE, json!({ "i": { "url": relay_url, "eventTypes": ["message.sms"] } })).await;
     let secret = created["createWebhookEndpoint"]["secret"].as_str().expect("secret").to_owned();
+    let (wechat_url, wechat) = receiver().await;
+    let created = app
+        .ok_as(&admin, CREATE, json!({ "i": { "url": wechat_url, "eventTypes": ["message.wechat_template"] } }))
+        .await;
+    let wechat_secret = created["createWebhookEndpoint"]["secret"].as_str().expect("secret").to_owned();
     // The federation's own endpoint for the domain event: it hears of the promotion, without
     // anybody's phone.
     app.ok_as(&admin, CREATE, json!({ "i": { "url": domain_url, "eventTypes": ["registration.promoted"] } })).await;
@@ -112,7 +117,8 @@ async fn promotion_is_relayed_as_sms(backend: Backend) {
     // The guest reads Traditional script and wants promotions by SMS; the other person
     // registered a phone too but chose no kind for SMS.
     let prefs = app
-        .ok_as(&guest_c, PREFS, json!({ "i": { "locale": "ZH_HANT", "smsPhone": "+886 912-345-678", "smsKinds": ["registration.promoted"] } }))
+        .ok_as(&guest_c, PREFS, json!({ "i": { "locale": "ZH_HANT", "smsPhone": "+886 912-345-678", "smsKinds": ["registration.promoted"],
+            "wechatOpenId": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", "wechatKinds": ["registration.promoted", "registration.waitlisted"] } }))
         .await;
     let p = &prefs["updateNotificationPreferences"]["preferences"];
     assert_eq!(
@@ -152,6 +158,22 @@ async fn promotion_is_relayed_as_sms(backend: Backend) {
     assert!(data["text"].as_str().expect("text").contains("「两岸青年交流营」的正式報名"), "{data}");
     assert_eq!(data["variables"]["eventTitle"], "两岸青年交流营");
     assert_eq!(data["subject"]["object"], "Registration");
+
+    // WeChat: the waitlisting and the promotion (both chosen), each to the openid, signed with
+    // that endpoint's own secret; never to the SMS relay or the other way round.
+    assert!(eventually(Duration::from_secs(20), || async { wechat.lock().unwrap().len() >= 2 }).await);
+    let got = bodies(&wechat);
+    let templates: Vec<&str> = got.iter().map(|(_, b)| b["data"]["template"].as_str().expect("template")).collect();
+    assert_eq!(templates.len(), 2, "{got:#?}");
+    assert!(templates.contains(&"registration.waitlisted") && templates.contains(&"registration.promoted"));
+    for (request, body) in &got {
+        assert!(verifies(&wechat_secret, request) && !verifies(&secret, request));
+        assert!(request.id.starts_with("msg_wx_"));
+        assert_eq!(
+            (body["type"].as_str(), body["data"]["to"].as_str()),
+            (Some("message.wechat_template"), Some("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"))
+        );
+    }
 
     // The domain event's endpoint got the promotion without anybody's phone.
     assert!(eventually(Duration::from_secs(10), || async { !domain.lock().unwrap().is_empty() }).await);

@@ -172,6 +172,29 @@ backend_tests! {
         }
     }
 
+    async fn receipts_of_a_page_of_donations_cost_the_same_statements_for_2_or_8(app) {
+        let donor = Credentials::account(&app.account("donor", &[Role::Donor]).await);
+        for i in 0..8 {
+            let org = crate::organizations::create(&app, json!({ "name": format!("厦门市第{i}妇女服务中心") })).await;
+            let campaign = campaign_gid(campaign_in(&app, row_of(&org["id"]), "ACTIVE").await);
+            let input = json!({ "campaignId": campaign, "amountFen": 100 + i, "channel": "ONLINE_PLATFORM", "clientKey": format!("p-{i}") });
+            let id = app.ok_as(&donor, DONATE, json!({ "i": input })).await["donate"]["donation"]["id"].clone();
+            app.ok(CONFIRM, json!({ "i": { "id": id } })).await;
+        }
+        let page = "query($n: Int!) { myDonations(first: $n) { edges { node { receipt { receiptNumber link campaignTitle organizationName filingNumber } } } } }";
+        app.ok_as(&donor, page, json!({ "n": 1 })).await;
+        let mut costs = Vec::new();
+        for n in [2, 8] {
+            let before = app.sql_statements();
+            let data = app.ok_as(&donor, page, json!({ "n": n })).await;
+            costs.push(app.sql_statements() - before);
+            let edges = data["myDonations"]["edges"].as_array().expect("edges").clone();
+            assert_eq!(edges.len(), n as usize);
+            assert!(edges.iter().all(|e| e["node"]["receipt"]["organizationName"].as_str().is_some_and(|o| o.contains("妇女服务中心"))), "{data}");
+        }
+        assert_eq!(costs[0], costs[1], "statements for 2 and 8 receipts: {costs:?}");
+    }
+
     async fn statements_sum_exactly_with_partial_refunds(app) {
         let campaign = active_campaign(&app).await;
         let donor = Credentials::account(&app.account("donor", &[Role::Donor]).await);
