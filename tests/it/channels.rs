@@ -210,3 +210,50 @@ async fn a_waitlist_promotion_is_relayed_as_a_signed_sms_postgres() {
         promotion_is_relayed_as_sms(Backend::Postgres).await;
     }
 }
+
+/// Two instances relay each message once: both run the notifications consumer and the
+/// message deliverer (claims with `FOR UPDATE SKIP LOCKED`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_relay_each_message_once() {
+    if !selected(Backend::Postgres) {
+        return;
+    }
+    let first = spawn_app_with(Backend::Postgres, |s| {
+        s.webhooks.allow_private = true;
+        s.webhooks.poll_interval = Duration::from_millis(20);
+        s.webhooks.retry_schedule = vec![Duration::from_millis(100)];
+    })
+    .await;
+    let second = crate::helpers::spawn_second_instance(&first).await;
+    let admin = Credentials::account(&first.account("admin", &[Role::Admin]).await);
+    let (relay_url, relayed) = receiver().await;
+    first.ok_as(&admin, CREATE, json!({ "i": { "url": relay_url, "eventTypes": ["message.sms"] } })).await;
+    let org = organizer(&first).await;
+    let event = published_event(&first, &org, Span::days(3), json!({ "capacity": 50 })).await;
+    let mut people = Vec::new();
+    for i in 0..12 {
+        let person = first.account(&format!("p{i}"), &[Role::Donor]).await;
+        let prefs = json!({ "i": { "smsPhone": format!("1390000{i:04}"), "smsKinds": ["registration.confirmed"] } });
+        first.ok_as(&Credentials::account(&person), PREFS, prefs).await;
+        people.push(person);
+    }
+    let registrations: Vec<_> = people
+        .iter()
+        .enumerate()
+        .map(|(i, person)| {
+            let app = if i % 2 == 0 { &first } else { &second };
+            register_as(app, person, json!({ "eventId": event, "privacyConsent": true }))
+        })
+        .collect();
+    for done in futures::future::join_all(registrations).await {
+        assert_eq!(done["data"]["register"]["registration"]["status"], "CONFIRMED", "{done}");
+    }
+    assert!(eventually(Duration::from_secs(30), || async { relayed.lock().unwrap().len() >= 12 }).await);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let got = bodies(&relayed);
+    let ids: std::collections::BTreeSet<String> = got.iter().map(|(r, _)| r.id.clone()).collect();
+    let phones: std::collections::BTreeSet<String> =
+        got.iter().map(|(_, b)| b["data"]["to"].as_str().expect("to").to_owned()).collect();
+    assert_eq!((ids.len(), phones.len()), (12, 12), "every person told");
+    assert_eq!(got.len(), 12, "and each once: {:?}", got.iter().map(|(r, _)| &r.id).collect::<Vec<_>>());
+}
