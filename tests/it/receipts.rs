@@ -142,7 +142,7 @@ backend_tests! {
         assert!(html.contains(r#"lang="zh-Hans""#));
         assert!(html.contains("捐赠收据"));
         assert!(html.contains(&number), "the receipt number is on the page");
-        assert!(html.contains("人民币 2,500.00 元"), "{html}");
+        assert!(html.contains("人民币 2,500.00 元（大写：贰仟伍佰元整）"), "{html}");
         assert!(html.contains("公开募捐资格") && html.contains("厦门市民政局公开募捐资格"));
         assert!(html.contains("募捐方案备案编号") && html.contains("53350200MJ0000000X-2026-001"));
 
@@ -273,4 +273,24 @@ async fn lookups_are_rate_limited_per_receipt_number_alike_for_right_and_wrong_c
     // Another receipt number has its own allowance.
     let (_, other) = guest_gift(&app, &campaign, 100, ("guestPhone", "13800000000")).await;
     assert_eq!(lookup(&app, &other, "13800000000").await["data"]["receiptLookup"]["amountFen"], 100);
+}
+
+#[test]
+fn amounts_in_capital_numerals_as_receipts_write_them() {
+    use api::service::receipts::capital_yuan;
+    for (fen, text) in [
+        (0, "零元整"),
+        (5, "伍分"),
+        (50, "伍角"),
+        (105, "壹元零伍分"),
+        (100_510, "壹仟零伍元壹角"),
+        (250_000, "贰仟伍佰元整"),
+        (1_000_000, "壹万元整"),
+        (10_001_000, "壹拾万零壹拾元整"),
+        (100_010_000, "壹佰万零壹佰元整"),
+        (101_000_000, "壹佰零壹万元整"),
+        (12_345_678_901, "壹亿贰仟叁佰肆拾伍万陆仟柒佰捌拾玖元零壹分"),
+    ] {
+        assert_eq!(capital_yuan(fen), text, "{fen} fen");
+    }
 }

@@ -469,6 +469,56 @@ pub fn yuan(fen: i64) -> String {
     format!("{sign}{grouped}.{:02}", fen % 100)
 }
 
+/// An amount in Chinese capital numerals as receipts write it: `100510` fen →
+/// `壹仟零伍元壹角`, `1000000` → `壹万元整`, `5` → `伍分`.
+pub fn capital_yuan(fen: i64) -> String {
+    const DIGITS: [char; 10] = ['零', '壹', '贰', '叁', '肆', '伍', '陆', '柒', '捌', '玖'];
+    const UNITS: [&str; 4] = ["", "拾", "佰", "仟"];
+    const GROUPS: [&str; 4] = ["", "万", "亿", "万亿"];
+    let fen = fen.max(0);
+    let (yuan, jiao, cents) = (fen / 100, (fen / 10 % 10) as usize, (fen % 10) as usize);
+    let mut out = String::new();
+    if yuan > 0 {
+        let digits: Vec<usize> = yuan.to_string().bytes().map(|b| usize::from(b - b'0')).collect();
+        let mut zero = false;
+        for (i, d) in digits.iter().enumerate() {
+            let pos = digits.len() - 1 - i;
+            if *d == 0 {
+                zero = true;
+            } else {
+                if zero {
+                    out.push('零');
+                    zero = false;
+                }
+                out.push(DIGITS[*d]);
+                out.push_str(UNITS[pos % 4]);
+            }
+            let group = pos / 4;
+            if pos % 4 == 0 && group > 0 && (yuan / 10_i64.pow(4 * group as u32)) % 10_000 > 0 {
+                out.push_str(GROUPS[group.min(3)]);
+            }
+        }
+        out.push('元');
+    }
+    match (jiao, cents) {
+        (0, 0) if yuan == 0 => out.push_str("零元整"),
+        (0, 0) => out.push('整'),
+        _ => {
+            if jiao > 0 {
+                out.push(DIGITS[jiao]);
+                out.push('角');
+            } else if yuan > 0 {
+                out.push('零');
+            }
+            if cents > 0 {
+                out.push(DIGITS[cents]);
+                out.push('分');
+            }
+        }
+    }
+    out
+}
+
 fn local(t: DateTime<Utc>) -> String {
     t.with_timezone(&chrono_tz::Asia::Shanghai).format("%Y年%m月%d日 %H:%M").to_string()
 }
@@ -482,11 +532,11 @@ pub fn render_html(r: &Receipt) -> String {
     let mut rows = vec![
         ("收据编号", escape(r.number())),
         ("捐赠人", escape(&donor)),
-        ("捐赠金额", format!("人民币 {} 元", yuan(d.amount_fen))),
+        ("捐赠金额", format!("人民币 {} 元（大写：{}）", yuan(d.amount_fen), capital_yuan(d.amount_fen))),
     ];
     if d.refunded_fen > 0 {
         rows.push(("已退款", format!("人民币 {} 元", yuan(d.refunded_fen))));
-        rows.push(("实际捐赠", format!("人民币 {} 元", yuan(r.net_fen()))));
+        rows.push(("实际捐赠", format!("人民币 {} 元（大写：{}）", yuan(r.net_fen()), capital_yuan(r.net_fen()))));
     }
     rows.extend([
         ("捐赠时间", d.confirmed_at.map(local).unwrap_or_else(|| dash.clone())),
