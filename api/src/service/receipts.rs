@@ -494,7 +494,7 @@ pub fn capital_yuan(fen: i64) -> String {
                 out.push_str(UNITS[pos % 4]);
             }
             let group = pos / 4;
-            if pos % 4 == 0 && group > 0 && (yuan / 10_i64.pow(4 * group as u32)) % 10_000 > 0 {
+            if pos.is_multiple_of(4) && group > 0 && (yuan / 10_i64.pow(4 * group as u32)) % 10_000 > 0 {
                 out.push_str(GROUPS[group.min(3)]);
             }
         }
