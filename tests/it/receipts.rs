@@ -294,3 +294,29 @@ fn amounts_in_capital_numerals_as_receipts_write_them() {
         assert_eq!(capital_yuan(fen), text, "{fen} fen");
     }
 }
+
+#[test]
+fn a_short_receipt_secret_is_refused() {
+    let refused =
+        api::config::Settings::from_lookup(|n| (n == "INCUBASE_RECEIPT_SECRET").then(|| "too short".to_owned()));
+    let error = refused.err().expect("refused");
+    assert_eq!(error.name, "INCUBASE_RECEIPT_SECRET");
+    assert!(!error.to_string().contains("too short"), "the value is never printed: {error}");
+}
+
+/// Several PostgreSQL instances must share the receipt secret: in production it is not
+/// generated (each instance would make its own, and guests' lookups would depend on which).
+#[tokio::test]
+async fn production_on_postgresql_needs_the_receipt_secret() {
+    if !crate::helpers::selected(crate::helpers::Backend::Postgres) {
+        return;
+    }
+    let mut settings = api::config::Settings::embedded();
+    settings.environment = api::config::Environment::Production;
+    settings.database_url = crate::helpers::pg_admin_url();
+    settings.jwt_secret = Some(crate::helpers::TEST_JWT_SECRET.into());
+    let refused = api::startup::build_state(settings.clone()).await.err().expect("refused");
+    assert!(refused.to_string().contains("INCUBASE_RECEIPT_SECRET"), "{refused}");
+    settings.receipt_secret = Some("r".repeat(40));
+    assert!(api::startup::build_state(settings).await.is_ok());
+}
