@@ -299,7 +299,7 @@ fn amounts_in_capital_numerals_as_receipts_write_them() {
 fn a_short_receipt_secret_is_refused() {
     let refused =
         api::config::Settings::from_lookup(|n| (n == "INCUBASE_RECEIPT_SECRET").then(|| "too short".to_owned()));
-    let error = refused.err().expect("refused");
+    let error = refused.expect_err("refused");
     assert_eq!(error.name, "INCUBASE_RECEIPT_SECRET");
     assert!(!error.to_string().contains("too short"), "the value is never printed: {error}");
 }
@@ -315,7 +315,7 @@ async fn production_on_postgresql_needs_the_receipt_secret() {
     settings.environment = api::config::Environment::Production;
     settings.database_url = crate::helpers::pg_admin_url();
     settings.jwt_secret = Some(crate::helpers::TEST_JWT_SECRET.into());
-    let refused = api::startup::build_state(settings.clone()).await.err().expect("refused");
+    let Err(refused) = api::startup::build_state(settings.clone()).await else { panic!("started without the secret") };
     assert!(refused.to_string().contains("INCUBASE_RECEIPT_SECRET"), "{refused}");
     settings.receipt_secret = Some("r".repeat(40));
     assert!(api::startup::build_state(settings).await.is_ok());
