@@ -195,6 +195,25 @@ async fn promotion_is_relayed_as_sms(backend: Backend) {
     let got = bodies(&relayed);
     assert_eq!(got.len(), 1, "nothing relayed for a person who opted out: {got:#?}");
     assert!(got.iter().all(|(_, b)| b["data"]["to"] != "13800138000"));
+
+    // The relayed messages hold the guest's phone, openid and texts: deleting the account
+    // erases them with the preferences.
+    let kept = |account: i64| {
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        entity::channel_message::Entity::find()
+            .filter(entity::channel_message::Column::AccountId.eq(account))
+            .count(&app.state.db)
+    };
+    assert_eq!(kept(guest.id).await.expect("count"), 3, "one SMS and two WeChat messages");
+    let deleted = app
+        .ok_as(
+            &guest_c,
+            "mutation($i: DeleteAccountInput!) { deleteAccount(input: $i) { deleted } }",
+            json!({ "i": { "password": "correct-horse-42" } }),
+        )
+        .await;
+    assert_eq!(deleted["deleteAccount"]["deleted"], true, "{deleted}");
+    assert_eq!(kept(guest.id).await.expect("count"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
