@@ -1,6 +1,7 @@
 //! incubase: the GraphQL platform of a social-governance innovation service base.
 pub mod auth;
 pub mod cache;
+pub mod channels;
 pub mod config;
 pub mod cors;
 pub mod db;

@@ -36,6 +36,8 @@ pub struct AppState {
     pub mailer: Option<crate::mail::Mailer>,
     /// Limits on asking for account mails (resets, verifications), per address mailed and per client.
     pub account_mail_limiter: Arc<SignInLimiter>,
+    /// Limits on guests' receipt lookups and statements, per receipt number and per client.
+    pub receipt_lookup_limiter: Arc<SignInLimiter>,
 }
 
 impl AppState {
