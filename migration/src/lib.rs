@@ -22,6 +22,8 @@ mod m20261204_001606_payment_notifications;
 mod m20261204_001607_donation_reference_indexes;
 mod m20261204_001701_event_venue_reservations;
 mod m20261204_001702_training_sessions;
+mod m20261205_001621_guest_receipt_contacts;
+mod m20261205_001622_message_channels;
 
 pub struct Migrator;
 
@@ -49,6 +51,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_001607_donation_reference_indexes::Migration),
             Box::new(m20261204_001701_event_venue_reservations::Migration),
             Box::new(m20261204_001702_training_sessions::Migration),
+            Box::new(m20261205_001621_guest_receipt_contacts::Migration),
+            Box::new(m20261205_001622_message_channels::Migration),
         ]
     }
 }

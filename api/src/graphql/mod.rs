@@ -17,6 +17,7 @@ pub mod organization;
 mod outcome;
 pub mod payments;
 pub mod projects;
+pub mod receipts;
 pub mod space;
 pub mod statements;
 pub mod webhooks;
@@ -42,6 +43,7 @@ pub struct Query(
     webhooks::WebhookQuery,
     statements::StatementQuery,
     payments::PaymentQuery,
+    receipts::ReceiptQuery,
 );
 
 #[derive(MergedObject, Default)]

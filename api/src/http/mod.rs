@@ -7,10 +7,14 @@
 //! - [`credentials`]: who sent a request (tokens, API keys, origins);
 //! - [`subscriptions`]: `graphql-transport-ws` and legacy `graphql-ws`;
 //! - [`reports`]: plain HTTP downloads (the impact CSV, the PIPL data export);
+//! - [`receipts`]: the printable receipt behind its unguessable link;
+//! - [`payments`]: payment platforms' notifications (WeChat Pay, Alipay);
+//! - [`statements`]: statements uploaded as exported, past the GraphQL body limit;
 //! - [`ops`]: `/health`, `/ready`, `/metrics`, GraphiQL.
 mod credentials;
 mod ops;
 mod payments;
+mod receipts;
 mod reports;
 mod response_layer;
 mod statements;
@@ -53,6 +57,7 @@ pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
         .at("/reconcile/statements", statement)
         .at("/payments/notify/wechatpay", poem::post(payments::wechatpay.data(state.clone())))
         .at("/payments/notify/alipay", poem::post(payments::alipay.data(state.clone())))
+        .at("/receipts/:token", get(receipts::printable.data(state.clone())))
         .with(crate::proxy::ResolveClient { proxies: state.settings.trusted_proxies.clone() })
         .with(CatchPanic::new().with_handler(|_| {
             tracing::error!("a request handler panicked");
