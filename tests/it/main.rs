@@ -24,6 +24,7 @@ mod organizations;
 mod partner_web;
 mod partners;
 mod projects;
+mod read_path;
 mod reconcile;
 mod response_cache;
 mod schema;

@@ -255,12 +255,15 @@ impl Campaign {
         self.0.campaign.filing_number.as_deref()
     }
 
-    async fn budget(&self) -> Vec<BudgetLine> {
-        self.0
-            .budget
-            .iter()
-            .map(|l: &campaign_budget_line::Model| BudgetLine { item: l.item.clone(), amount_fen: l.amount_fen.into() })
-            .collect()
+    async fn budget(&self, ctx: &Context<'_>) -> Result<Vec<BudgetLine>> {
+        let line = |l: &campaign_budget_line::Model| BudgetLine { item: l.item.clone(), amount_fen: l.amount_fen.into() };
+        if let Some(lines) = &self.0.budget {
+            return Ok(lines.iter().map(line).collect());
+        }
+        // A list leaves the lines out; its page primed them (or they are batched here).
+        let loaders = ctx.data::<Loaders>()?;
+        let lines = loaders.campaign_budget.load_one(self.0.campaign.id).await.map_err(|e| e.extend())?;
+        Ok(lines.unwrap_or_default().iter().map(line).collect())
     }
 
     async fn status(&self) -> CampaignStatus {
@@ -590,7 +593,15 @@ async fn load_ahead(ctx: &Context<'_>, page: &[(String, CampaignRecord)]) -> Res
         loaders.campaign_updates.prime(ids.iter().map(|id| (*id, updates.remove(id).unwrap_or_default())));
         Ok::<_, AppError>(())
     };
-    futures::try_join!(organizations, walls, updates).extend()?;
+    let budgets = async {
+        if connection::node_selections(ctx, "budget").is_empty() {
+            return Ok(());
+        }
+        let mut budgets = state.crowdfunding().budgets(&ids).await?;
+        loaders.campaign_budget.prime(ids.iter().map(|id| (*id, budgets.remove(id).unwrap_or_default())));
+        Ok::<_, AppError>(())
+    };
+    futures::try_join!(organizations, walls, updates, budgets).extend()?;
     Ok(())
 }
 

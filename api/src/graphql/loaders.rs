@@ -95,6 +95,7 @@ pub struct Loaders {
     pub members: DataLoader<MembersLoader>,
     pub campaign: DataLoader<CampaignLoader>,
     pub campaign_updates: Primable<CampaignUpdatesLoader>,
+    pub campaign_budget: Primable<CampaignBudgetLoader>,
     pub grant_round: DataLoader<GrantRoundLoader>,
     pub grant_proposal: DataLoader<GrantProposalLoader>,
     pub proposal_reviews: DataLoader<ProposalReviewsLoader>,
@@ -130,6 +131,7 @@ impl Loaders {
             campaign_updates: Primable::new(
                 DataLoader::new(CampaignUpdatesLoader(db.clone()), tokio::spawn).delay(delay),
             ),
+            campaign_budget: Primable::new(DataLoader::new(CampaignBudgetLoader(db.clone()), tokio::spawn).delay(delay)),
             grant_round: DataLoader::new(GrantRoundLoader(db.clone()), tokio::spawn).delay(delay),
             grant_proposal: DataLoader::new(GrantProposalLoader(db.clone()), tokio::spawn).delay(delay),
             proposal_reviews: DataLoader::new(ProposalReviewsLoader(db.clone()), tokio::spawn).delay(delay),
@@ -208,6 +210,17 @@ impl Loader<i64> for CampaignUpdatesLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         crate::service::crowdfunding::updates_of(&self.0, keys).await.map_err(Arc::new)
+    }
+}
+
+pub struct CampaignBudgetLoader(DatabaseConnection);
+
+impl Loader<i64> for CampaignBudgetLoader {
+    type Value = Vec<entity::campaign_budget_line::Model>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        crate::service::crowdfunding::budgets_of(&self.0, keys).await.map_err(Arc::new)
     }
 }
 

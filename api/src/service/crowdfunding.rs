@@ -54,7 +54,9 @@ pub(crate) fn year_at_base(t: DateTime<Utc>) -> i32 {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CampaignRecord {
     pub campaign: campaign::Model,
-    pub budget: Vec<budget_line::Model>,
+    /// `None` when the read left the lines out (a list whose page does not show them).
+    #[serde(default)]
+    pub budget: Option<Vec<budget_line::Model>>,
 }
 
 /// What a donor sees, computed from the status, the dates and the totals.
@@ -206,6 +208,15 @@ pub fn mask_name(name: &str) -> String {
 
 async fn with_details(db: &impl ConnectionTrait, campaigns: Vec<campaign::Model>) -> AppResult<Vec<CampaignRecord>> {
     let ids: Vec<i64> = campaigns.iter().map(|c| c.id).collect();
+    let mut budgets = budgets_of(db, &ids).await?;
+    Ok(campaigns
+        .into_iter()
+        .map(|c| CampaignRecord { budget: Some(budgets.remove(&c.id).unwrap_or_default()), campaign: c })
+        .collect())
+}
+
+/// Budget lines of many campaigns in one statement, in their order.
+pub async fn budgets_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, Vec<budget_line::Model>>> {
     let mut budgets: HashMap<i64, Vec<budget_line::Model>> = HashMap::new();
     if !ids.is_empty() {
         let lines = budget_line::Entity::find()
@@ -218,10 +229,7 @@ async fn with_details(db: &impl ConnectionTrait, campaigns: Vec<campaign::Model>
             budgets.entry(line.campaign_id).or_default().push(line);
         }
     }
-    Ok(campaigns
-        .into_iter()
-        .map(|c| CampaignRecord { budget: budgets.remove(&c.id).unwrap_or_default(), campaign: c })
-        .collect())
+    Ok(budgets)
 }
 
 pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<CampaignRecord>> {
@@ -329,7 +337,8 @@ pub async fn list(
     };
     let page = pagination::paginate(db, select, &key, args, limits, with_total).await?;
     let (cursors, rows): (Vec<String>, Vec<campaign::Model>) = page.items.into_iter().unzip();
-    let records = with_details(db, rows).await?;
+    // The budget lines only when the page shows them (`Crowdfunding::budgets`).
+    let records = rows.into_iter().map(|campaign| CampaignRecord { campaign, budget: None });
     Ok(Page {
         items: cursors.into_iter().zip(records).collect(),
         has_next_page: page.has_next_page,
@@ -1712,6 +1721,13 @@ impl Crowdfunding<'_> {
         self.cache
             .get_or_load(CACHE_TAG, &key, list(self.db, filter, sort, direction, args, self.limits, with_total))
             .await
+    }
+
+    /// The budget lines of a page of campaigns (which `list` leaves out), cached as one entry.
+    pub async fn budgets(&self, campaign_ids: &[i64]) -> AppResult<HashMap<i64, Vec<budget_line::Model>>> {
+        let shape = serde_json::to_vec(campaign_ids).unwrap_or_default();
+        let key = format!("budgets:{}", crate::cache::digest(&shape));
+        self.cache.get_or_load(CACHE_TAG, &key, budgets_of(self.db, campaign_ids)).await
     }
 
     pub async fn donor_wall(&self, campaign_id: i64, args: &PageArgs, with_total: bool) -> AppResult<Page<WallEntry>> {
