@@ -244,6 +244,11 @@ pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<
     Ok(find_by_ids(db, &[id]).await?.into_iter().next())
 }
 
+/// A campaign's row, without its budget lines (its totals, say).
+pub async fn campaign_row(db: &impl ConnectionTrait, id: i64) -> AppResult<campaign::Model> {
+    load(db, id).await
+}
+
 pub(crate) async fn load(db: &impl ConnectionTrait, id: i64) -> AppResult<campaign::Model> {
     campaign::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("campaign".into()))
 }

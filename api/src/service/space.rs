@@ -724,15 +724,20 @@ pub async fn blocked_intervals(
     if space_ids.is_empty() {
         return Ok(map);
     }
-    let rows = entity::booking::Entity::find()
-        .filter(entity::booking::Column::SpaceId.is_in(space_ids.iter().copied()))
-        .filter(entity::booking::Column::Status.eq(entity::booking::BookingStatus::Confirmed))
-        .filter(entity::booking::Column::BlockedStart.lt(to))
-        .filter(entity::booking::Column::BlockedEnd.gt(from))
+    use entity::booking::Column as B;
+    // Only the three columns the intervals need, not whole bookings.
+    let rows: Vec<(i64, DateTime<Utc>, DateTime<Utc>)> = entity::booking::Entity::find()
+        .select_only()
+        .columns([B::SpaceId, B::BlockedStart, B::BlockedEnd])
+        .filter(B::SpaceId.is_in(space_ids.iter().copied()))
+        .filter(B::Status.eq(entity::booking::BookingStatus::Confirmed))
+        .filter(B::BlockedStart.lt(to))
+        .filter(B::BlockedEnd.gt(from))
+        .into_tuple()
         .all(db)
         .await?;
-    for row in rows {
-        map.entry(row.space_id).or_default().push((row.blocked_start, row.blocked_end));
+    for (space_id, start, end) in rows {
+        map.entry(space_id).or_default().push((start, end));
     }
     Ok(map)
 }
