@@ -102,17 +102,25 @@ fn availability_from_intervals_equals_the_slot_by_slot_rules() {
         let anchor: DateTime<Utc> = anchors[rng.random_range(0..anchors.len())].parse().expect("anchor");
         let from = anchor + Duration::seconds(rng.random_range(0..3 * 86_400));
         let to = from + Duration::minutes(rng.random_range(30..9 * 24 * 60));
-        let now = from + Duration::seconds(rng.random_range(-86_400..2 * 86_400)) + Duration::nanoseconds(rng.random_range(0..2) * 1_500);
+        let now = from
+            + Duration::seconds(rng.random_range(-86_400..2 * 86_400))
+            + Duration::nanoseconds(rng.random_range(0..2) * 1_500);
         let duration = Duration::minutes([15, 60, 90, 37, 240, 1440][rng.random_range(0..6)]);
         let blocked: Vec<_> = (0..rng.random_range(0..12))
             .map(|_| {
-                let s = from + Duration::minutes(rng.random_range(-600..10 * 24 * 60)) + Duration::microseconds(rng.random_range(0..2) * 250);
+                let s = from
+                    + Duration::minutes(rng.random_range(-600..10 * 24 * 60))
+                    + Duration::microseconds(rng.random_range(0..2) * 250);
                 (s, s + Duration::minutes(rng.random_range(1..600)))
             })
             .collect();
         let expected = windows_slot_by_slot(&space, from, to, duration, now, &blocked);
         let found = space::free_windows(&space, from, to, duration, now, &blocked);
-        assert_eq!(found, expected, "case {case} in {zone}: from {from} to {to}, now {now}, {duration:?}, blocked {blocked:?}, hours {:?}", space.hours);
+        assert_eq!(
+            found, expected,
+            "case {case} in {zone}: from {from} to {to}, now {now}, {duration:?}, blocked {blocked:?}, hours {:?}",
+            space.hours
+        );
         compared_slots += expected.len();
     }
     assert!(compared_slots > 1000, "the cases found free windows to compare: {compared_slots}");
@@ -166,7 +174,6 @@ macro_rules! uncached_tests {
         )*
     };
 }
-
 
 /// Statements the database ran for one anonymous request.
 async fn cost(app: &TestApp, query: &str, variables: Value) -> (u64, Value) {
@@ -277,7 +284,8 @@ uncached_tests! {
 
 // ---------------------------------------------------------------- donate + confirm
 
-const CONFIRM_STATUS: &str = "mutation($i: ConfirmDonationInput!) { confirmDonation(input: $i) { donation { status receiptNumber } } }";
+const CONFIRM_STATUS: &str =
+    "mutation($i: ConfirmDonationInput!) { confirmDonation(input: $i) { donation { status receiptNumber } } }";
 const PROGRESS: &str = "query($id: ID!) { campaign(id: $id) { progress { raisedFen donorCount } } }";
 
 crate::backend_tests! {

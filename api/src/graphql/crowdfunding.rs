@@ -256,7 +256,8 @@ impl Campaign {
     }
 
     async fn budget(&self, ctx: &Context<'_>) -> Result<Vec<BudgetLine>> {
-        let line = |l: &campaign_budget_line::Model| BudgetLine { item: l.item.clone(), amount_fen: l.amount_fen.into() };
+        let line =
+            |l: &campaign_budget_line::Model| BudgetLine { item: l.item.clone(), amount_fen: l.amount_fen.into() };
         if let Some(lines) = &self.0.budget {
             return Ok(lines.iter().map(line).collect());
         }

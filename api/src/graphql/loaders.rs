@@ -131,7 +131,9 @@ impl Loaders {
             campaign_updates: Primable::new(
                 DataLoader::new(CampaignUpdatesLoader(db.clone()), tokio::spawn).delay(delay),
             ),
-            campaign_budget: Primable::new(DataLoader::new(CampaignBudgetLoader(db.clone()), tokio::spawn).delay(delay)),
+            campaign_budget: Primable::new(
+                DataLoader::new(CampaignBudgetLoader(db.clone()), tokio::spawn).delay(delay),
+            ),
             grant_round: DataLoader::new(GrantRoundLoader(db.clone()), tokio::spawn).delay(delay),
             grant_proposal: DataLoader::new(GrantProposalLoader(db.clone()), tokio::spawn).delay(delay),
             proposal_reviews: DataLoader::new(ProposalReviewsLoader(db.clone()), tokio::spawn).delay(delay),

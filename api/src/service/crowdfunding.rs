@@ -1284,7 +1284,11 @@ async fn count_in(
 /// the year's next receipt number (creating the counter row if needed) and writes it on the
 /// donation. On PostgreSQL this is one statement, so the campaign row is held for it and the
 /// commit only (it was four round trips); SQLite has one writer anyway and runs three.
-async fn count_donor_and_number(txn: &sea_orm::DatabaseTransaction, d: &donation::Model, year: i32) -> AppResult<String> {
+async fn count_donor_and_number(
+    txn: &sea_orm::DatabaseTransaction,
+    d: &donation::Model,
+    year: i32,
+) -> AppResult<String> {
     use sea_orm::{ActiveEnum, DatabaseBackend, Statement};
     let backend = txn.get_database_backend();
     let confirmed = DonationStatus::Confirmed.to_value();
@@ -1309,7 +1313,8 @@ async fn count_donor_and_number(txn: &sea_orm::DatabaseTransaction, d: &donation
             year.into(),
             format!("{year}-").into(),
         ];
-        let row = txn.query_one_raw(Statement::from_sql_and_values(backend, sql, values)).await?.ok_or_else(no_number)?;
+        let row =
+            txn.query_one_raw(Statement::from_sql_and_values(backend, sql, values)).await?.ok_or_else(no_number)?;
         return Ok(number(row.try_get("", "last_number")?));
     }
     if let Some(account) = d.donor_account_id {

@@ -259,7 +259,8 @@ pub fn free_windows(
     // Cut to the grid; consecutive grid starts form one window, as in the slot walk.
     let mut windows: Vec<(i64, i64)> = Vec::new();
     for (a, b) in free {
-        let (first, last) = (a.div_euclid(step) * step + if a.rem_euclid(step) > 0 { step } else { 0 }, b.div_euclid(step) * step);
+        let (first, last) =
+            (a.div_euclid(step) * step + if a.rem_euclid(step) > 0 { step } else { 0 }, b.div_euclid(step) * step);
         if first > last {
             continue;
         }
@@ -328,8 +329,7 @@ fn steady_midnight(zone: Tz, day: NaiveDate) -> Option<i64> {
     let start = zone.from_local_datetime(&day.and_time(chrono::NaiveTime::MIN)).single()?;
     let end = zone.from_local_datetime(&day.succ_opt()?.and_time(chrono::NaiveTime::MIN)).single()?;
     let offset = start.offset().fix().local_minus_utc();
-    let steady =
-        end - start == Duration::days(1) && end.offset().fix().local_minus_utc() == offset && offset % 60 == 0;
+    let steady = end - start == Duration::days(1) && end.offset().fix().local_minus_utc() == offset && offset % 60 == 0;
     steady.then(|| start.timestamp())
 }
 
