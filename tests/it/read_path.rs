@@ -100,18 +100,19 @@ fn availability_from_intervals_equals_the_slot_by_slot_rules() {
         let zone = zones[case % zones.len()];
         let space = random_space(&mut rng, zone);
         let anchor: DateTime<Utc> = anchors[rng.random_range(0..anchors.len())].parse().expect("anchor");
-        let from = anchor + Duration::seconds(rng.random_range(0..3 * 86_400));
-        let to = from + Duration::minutes(rng.random_range(30..9 * 24 * 60));
-        let now = from
-            + Duration::seconds(rng.random_range(-86_400..2 * 86_400))
+        // Mostly on the slot grid, as real windows and bookings are: boundaries then touch.
+        let on_grid =
+            |t: DateTime<Utc>, rng: &mut StdRng| if rng.random_range(0..4) == 0 { t } else { space::align_up(t) };
+        let from = on_grid(anchor + Duration::seconds(rng.random_range(0..3 * 86_400)), &mut rng);
+        let to = on_grid(from + Duration::minutes(rng.random_range(30..9 * 24 * 60)), &mut rng);
+        let now = on_grid(from + Duration::seconds(rng.random_range(-86_400..2 * 86_400)), &mut rng)
             + Duration::nanoseconds(rng.random_range(0..2) * 1_500);
         let duration = Duration::minutes([15, 60, 90, 37, 240, 1440][rng.random_range(0..6)]);
         let blocked: Vec<_> = (0..rng.random_range(0..12))
             .map(|_| {
-                let s = from
-                    + Duration::minutes(rng.random_range(-600..10 * 24 * 60))
-                    + Duration::microseconds(rng.random_range(0..2) * 250);
-                (s, s + Duration::minutes(rng.random_range(1..600)))
+                let s = on_grid(from + Duration::minutes(rng.random_range(-600..10 * 24 * 60)), &mut rng)
+                    + Duration::microseconds([0, 0, 0, 250][rng.random_range(0..4)]);
+                (s, s + Duration::minutes(15 * rng.random_range(1..40) + [0, 0, 0, 7][rng.random_range(0..4)]))
             })
             .collect();
         let expected = windows_slot_by_slot(&space, from, to, duration, now, &blocked);
