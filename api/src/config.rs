@@ -114,6 +114,16 @@ pub struct Settings {
     /// How long a pledge waits for its money before it expires (`INCUBASE_PLEDGE_TTL_HOURS`).
     pub pledge_ttl: Duration,
     pub accounts: AccountSettings,
+    /// Keys guests' receipt lookups and the printable receipts' links
+    /// (`INCUBASE_RECEIPT_SECRET`, at least 32 characters); when unset, one is generated and
+    /// kept beside the SQLite database like the token secret. Never change it: guests' contacts
+    /// are stored only as digests under it, and receipt links are derived from it.
+    pub receipt_secret: Option<String>,
+    /// Guest receipt lookups and statements per client address per hour
+    /// (`INCUBASE_RECEIPT_LOOKUPS_PER_ADDRESS_PER_HOUR`, 30) and per receipt number per hour
+    /// (`INCUBASE_RECEIPT_LOOKUPS_PER_RECEIPT_PER_HOUR`, 10).
+    pub receipt_lookups_per_address_per_hour: u32,
+    pub receipt_lookups_per_receipt_per_hour: u32,
 }
 
 /// Recovering and controlling accounts: how long mailed tokens live, how often they may be
@@ -327,6 +337,9 @@ impl Settings {
             smtp_from: "妇女社会组织孵化基地 <noreply@incubase.local>".to_owned(),
             accounts: AccountSettings::default(),
             pledge_ttl: Duration::from_secs(72 * 3600),
+            receipt_secret: None,
+            receipt_lookups_per_address_per_hour: 30,
+            receipt_lookups_per_receipt_per_hour: 10,
         }
     }
 
@@ -588,6 +601,24 @@ impl Settings {
                 return Err(invalid("INCUBASE_ACCOUNT_LINK_URL", &v, "expected https://…"));
             }
             s.accounts.link_url = Some(url);
+        }
+        if let Some(v) = get("INCUBASE_RECEIPT_SECRET") {
+            if v.len() < 32 {
+                return Err(SettingsError {
+                    name: "INCUBASE_RECEIPT_SECRET",
+                    value: "***".into(),
+                    reason: "must be at least 32 characters".into(),
+                });
+            }
+            s.receipt_secret = Some(v);
+        }
+        if let Some(v) = get("INCUBASE_RECEIPT_LOOKUPS_PER_ADDRESS_PER_HOUR") {
+            s.receipt_lookups_per_address_per_hour =
+                parse_positive("INCUBASE_RECEIPT_LOOKUPS_PER_ADDRESS_PER_HOUR", &v)?;
+        }
+        if let Some(v) = get("INCUBASE_RECEIPT_LOOKUPS_PER_RECEIPT_PER_HOUR") {
+            s.receipt_lookups_per_receipt_per_hour =
+                parse_positive("INCUBASE_RECEIPT_LOOKUPS_PER_RECEIPT_PER_HOUR", &v)?;
         }
         if let Some(v) = get("INCUBASE_PLEDGE_TTL_HOURS") {
             s.pledge_ttl = Duration::from_secs(parse_positive::<u64>("INCUBASE_PLEDGE_TTL_HOURS", &v)? * 3600);

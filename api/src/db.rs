@@ -2,30 +2,12 @@
 //! URL at run time; every statement is counted for `/metrics` and the bench.
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 use crate::config::Settings;
-
-/// Process-wide counters, exported at `/metrics`.
-#[derive(Default)]
-pub struct Metrics {
-    pub sql_statements: AtomicU64,
-    pub sql_failures: AtomicU64,
-    pub graphql_operations: AtomicU64,
-    pub graphql_request_errors: AtomicU64,
-    pub http_requests: AtomicU64,
-    pub response_cache_hits: AtomicU64,
-    pub response_cache_misses: AtomicU64,
-}
-
-impl Metrics {
-    pub fn sql_statements(&self) -> u64 {
-        self.sql_statements.load(Ordering::Relaxed)
-    }
-}
+use crate::metrics::Metrics;
 
 /// A small connection of its own for the event log's follower and other background work, so
 /// their statements are not counted as the requests'.
@@ -81,10 +63,7 @@ pub async fn connect_pool(
     let mut db = Database::connect(options).await?;
     let unmetered = db.clone();
     db.set_metric_callback(move |info| {
-        metrics.sql_statements.fetch_add(1, Ordering::Relaxed);
-        if info.failed {
-            metrics.sql_failures.fetch_add(1, Ordering::Relaxed);
-        }
+        metrics.statement(info.failed);
     });
     Ok((db, unmetered))
 }

@@ -1,6 +1,7 @@
 //! incubase: the GraphQL platform of a social-governance innovation service base.
 pub mod auth;
 pub mod cache;
+pub mod channels;
 pub mod config;
 pub mod cors;
 pub mod db;
@@ -11,6 +12,7 @@ pub mod graphql;
 pub mod http;
 pub mod listener;
 pub mod mail;
+pub mod metrics;
 pub mod notifications;
 pub mod proxy;
 pub mod ratelimit;

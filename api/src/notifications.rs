@@ -12,9 +12,11 @@
 //!   email; the mailer claims them (`FOR UPDATE SKIP LOCKED` on PostgreSQL), sends each to the
 //!   account's address, and retries after 1, 10 and 60 minutes before giving up. Without SMTP,
 //!   nothing is queued and the inbox works as before.
-//! - **Other channels.** SMS and WeChat template messages reach people through partners: a
-//!   partner's webhook endpoint receives the same events and relays them (see
-//!   `crate::webhooks`); no provider SDK is involved.
+//! - **Other channels.** SMS and WeChat template messages of the kinds a person chose go to
+//!   the number and openid they registered: the consumer queues one message per relay
+//!   endpoint (subscribed to `message.sms` / `message.wechat_template`) in the same
+//!   transaction, and `crate::channels` delivers them as signed webhooks; the partner relays
+//!   them through its provider (see `service::channels`).
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -139,8 +141,8 @@ async fn round(
         return Ok(None);
     };
     let now = crate::service::now();
-    let rows = rules::rows_for(db, &events, email, now).await?;
-    if rows.is_empty() {
+    let outbox = rules::rows_for(db, &events, email, now).await?;
+    if outbox.is_empty() {
         // Nothing to write: move on in memory; a restart reads these again and writes nothing.
         *read_to = Some(last);
         return Ok(Some(0));
@@ -152,7 +154,9 @@ async fn round(
         return Ok(None);
     }
     // Rows are unique per (person, event): another instance that wrote them first wins.
-    let written = rules::insert(&txn, rows).await?;
+    let written = rules::insert(&txn, outbox.inbox).await?;
+    // Messages relayed to SMS and WeChat, in the same transaction as the position.
+    let written = written + crate::service::channels::insert(&txn, outbox.messages).await?;
     let stored = saved(&txn).await?;
     if stored.is_none_or(|s| s < last) {
         save(&txn, last).await?;

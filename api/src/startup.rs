@@ -11,10 +11,11 @@ use poem::listener::{AcceptorExt, BoxAcceptor, TcpAcceptor};
 
 use crate::cache::Cache;
 use crate::config::{Environment, Settings};
-use crate::db::{self, Metrics};
+use crate::db;
 use crate::events::{EventLog, FollowerSettings};
 use crate::graphql::build_schema;
 use crate::listener::HeaderTimeoutAcceptor;
+use crate::metrics::Metrics;
 use crate::ratelimit::OperationLimiter;
 use crate::response_cache::ResponseCache;
 use crate::service::identity::{SignInLimiter, TokenKeys};
@@ -97,7 +98,11 @@ impl Application {
         let edge = tokio::spawn(follow_edge(self.state.clone()));
         let webhooks = match webhook_connections(&self.state).await {
             Ok(connections) => {
-                crate::webhooks::spawn(connections, self.state.log.clone(), self.state.settings.webhooks.clone())
+                let relay = crate::channels::spawn(connections.clone(), self.state.settings.webhooks.clone());
+                let mut tasks =
+                    crate::webhooks::spawn(connections, self.state.log.clone(), self.state.settings.webhooks.clone());
+                tasks.push(relay);
+                tasks
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot open the webhooks' connection: no webhooks are delivered");
@@ -198,6 +203,12 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         None => Cache::in_memory(settings.cache_ttl),
     };
     let secret = resolve_jwt_secret(&settings)?;
+    let mut settings = settings;
+    settings.receipt_secret = Some(resolve_receipt_secret(&settings)?);
+    let receipt_lookup_limiter = SignInLimiter::with_quotas(
+        governor::Quota::per_hour(nonzero(settings.receipt_lookups_per_receipt_per_hour)),
+        governor::Quota::per_hour(nonzero(settings.receipt_lookups_per_address_per_hour)),
+    );
     let previous: Vec<&[u8]> = settings.jwt_previous_secrets.iter().map(|p| p.as_bytes()).collect();
     let tokens = TokenKeys::new(&secret, settings.access_token_ttl, settings.refresh_token_ttl)
         .and_then(|keys| keys.also_accepting(&previous))
@@ -214,6 +225,7 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         governor::Quota::per_hour(nonzero(settings.accounts.mails_per_address_per_hour)),
     );
     Ok(AppState {
+        receipt_lookup_limiter,
         mailer,
         account_mail_limiter,
         cors,
@@ -294,12 +306,30 @@ async fn follow_log(state: &AppState) -> Result<EventLog, StartupError> {
 /// (`./data/jwt-secret` for PostgreSQL in development). Production with PostgreSQL must set it:
 /// several instances need the same secret.
 fn resolve_jwt_secret(settings: &Settings) -> Result<Vec<u8>, StartupError> {
-    if let Some(secret) = &settings.jwt_secret {
+    resolve_secret(settings, settings.jwt_secret.as_deref(), "INCUBASE_JWT_SECRET", "jwt-secret")
+}
+
+/// `INCUBASE_RECEIPT_SECRET`, or a generated one kept beside the database (`receipt-secret`),
+/// as for the token secret.
+fn resolve_receipt_secret(settings: &Settings) -> Result<String, StartupError> {
+    let secret =
+        resolve_secret(settings, settings.receipt_secret.as_deref(), "INCUBASE_RECEIPT_SECRET", "receipt-secret")?;
+    String::from_utf8(secret).map_err(|_| StartupError::Secret("the receipt secret is not UTF-8".into()))
+}
+
+/// A configured secret, or one generated once and kept in `file_name` beside the database.
+fn resolve_secret(
+    settings: &Settings,
+    configured: Option<&str>,
+    variable: &str,
+    file_name: &str,
+) -> Result<Vec<u8>, StartupError> {
+    if let Some(secret) = configured {
         return Ok(secret.as_bytes().to_vec());
     }
     let dir = if settings.is_postgres() {
         if settings.environment == Environment::Production {
-            return Err(StartupError::Secret("INCUBASE_JWT_SECRET is required with PostgreSQL in production".into()));
+            return Err(StartupError::Secret(format!("{variable} is required with PostgreSQL in production")));
         }
         std::path::PathBuf::from("data")
     } else {
@@ -310,7 +340,7 @@ fn resolve_jwt_secret(settings: &Settings) -> Result<Vec<u8>, StartupError> {
             _ => std::path::PathBuf::from("data"),
         }
     };
-    let file = dir.join("jwt-secret");
+    let file = dir.join(file_name);
     if let Ok(existing) = std::fs::read_to_string(&file)
         && existing.trim().len() >= 32
     {
@@ -321,7 +351,7 @@ fn resolve_jwt_secret(settings: &Settings) -> Result<Vec<u8>, StartupError> {
     let secret = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
     std::fs::create_dir_all(&dir).map_err(|e| StartupError::Secret(format!("cannot create {}: {e}", dir.display())))?;
     write_private(&file, &secret).map_err(|e| StartupError::Secret(format!("cannot write {}: {e}", file.display())))?;
-    tracing::info!(file = %file.display(), "generated a token signing secret");
+    tracing::info!(file = %file.display(), variable, "generated a secret");
     Ok(secret.into_bytes())
 }
 

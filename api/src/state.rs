@@ -6,8 +6,8 @@ use sea_orm::DatabaseConnection;
 use crate::cache::Cache;
 use crate::config::Settings;
 use crate::cors::CorsPolicy;
-use crate::db::Metrics;
 use crate::events::EventLog;
+use crate::metrics::Metrics;
 use crate::ratelimit::OperationLimiter;
 use crate::response_cache::ResponseCache;
 use crate::service::crowdfunding::Crowdfunding;
@@ -36,6 +36,8 @@ pub struct AppState {
     pub mailer: Option<crate::mail::Mailer>,
     /// Limits on asking for account mails (resets, verifications), per address mailed and per client.
     pub account_mail_limiter: Arc<SignInLimiter>,
+    /// Limits on guests' receipt lookups and statements, per receipt number and per client.
+    pub receipt_lookup_limiter: Arc<SignInLimiter>,
 }
 
 impl AppState {

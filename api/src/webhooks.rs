@@ -276,9 +276,9 @@ async fn claim(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Vec<web
 }
 
 /// What one attempt came to.
-struct Outcome {
-    status: Option<u16>,
-    error: Option<String>,
+pub(crate) struct Outcome {
+    pub(crate) status: Option<u16>,
+    pub(crate) error: Option<String>,
     excerpt: Option<String>,
     duration: Duration,
     /// No point in retrying (the event is gone).
@@ -296,7 +296,7 @@ impl Outcome {
         }
     }
 
-    fn succeeded(&self) -> bool {
+    pub(crate) fn succeeded(&self) -> bool {
         self.status.is_some_and(|s| (200..300).contains(&s))
     }
 }
@@ -305,6 +305,18 @@ impl Outcome {
 async fn attempt(
     endpoint: &webhook_endpoint::Model,
     event: &domain_event::Model,
+    settings: &WebhookSettings,
+) -> Outcome {
+    let body = serde_json::to_vec(&rules::body(event)).unwrap_or_default();
+    send(endpoint, &rules::message_id(event.id), body, settings).await
+}
+
+/// POSTs `body` to `endpoint` signed as message `id` (Standard Webhooks), to the checked
+/// addresses only, following no redirect, reading at most `EXCERPT` bytes of the answer.
+pub(crate) async fn send(
+    endpoint: &webhook_endpoint::Model,
+    id: &str,
+    body: Vec<u8>,
     settings: &WebhookSettings,
 ) -> Outcome {
     let started = Instant::now();
@@ -323,15 +335,13 @@ async fn attempt(
         Ok(client) => client,
         Err(e) => return failed(format!("cannot build the request: {e}"), started),
     };
-    let body = serde_json::to_vec(&rules::body(event)).unwrap_or_default();
-    let id = rules::message_id(event.id);
     let at = crate::service::now();
-    let signature = rules::signatures(endpoint, &id, at, &body);
+    let signature = rules::signatures(endpoint, id, at, &body);
     let request = client
         .post(url)
         .header("content-type", "application/json")
         .header("user-agent", concat!("incubase-webhooks/", env!("CARGO_PKG_VERSION")))
-        .header("webhook-id", &id)
+        .header("webhook-id", id)
         .header("webhook-timestamp", at.timestamp().to_string())
         .header("webhook-signature", signature)
         .body(body);

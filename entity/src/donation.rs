@@ -41,6 +41,11 @@ pub struct Model {
     pub received_at: Option<DateTimeUtc>,
     /// Why received money is held for staff instead of counting (status `RECEIVED`).
     pub hold_reason: Option<HoldReason>,
+    /// A guest's phone as named at donation time, normalized and keyed-hashed (HMAC-SHA256
+    /// with the receipt secret, hex): only ever compared, never shown or sent.
+    pub guest_phone_digest: Option<String>,
+    /// A guest's email, likewise.
+    pub guest_email_digest: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]

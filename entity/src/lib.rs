@@ -8,6 +8,7 @@ pub mod booking_series;
 pub mod campaign;
 pub mod campaign_budget_line;
 pub mod campaign_update;
+pub mod channel_message;
 pub mod delegation;
 pub mod domain_event;
 pub mod donation;

@@ -20,6 +20,8 @@ mod m20261204_001602_partial_refunds;
 mod m20261204_001603_statement_imports;
 mod m20261204_001701_event_venue_reservations;
 mod m20261204_001702_training_sessions;
+mod m20261205_001621_guest_receipt_contacts;
+mod m20261205_001622_message_channels;
 
 pub struct Migrator;
 
@@ -45,6 +47,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_001603_statement_imports::Migration),
             Box::new(m20261204_001701_event_venue_reservations::Migration),
             Box::new(m20261204_001702_training_sessions::Migration),
+            Box::new(m20261205_001621_guest_receipt_contacts::Migration),
+            Box::new(m20261205_001622_message_channels::Migration),
         ]
     }
 }

@@ -179,6 +179,30 @@ backend_tests! {
         assert!(value > 0, "statements were counted: {metrics}");
     }
 
+    async fn metrics_show_latency_and_statements_per_operation(app) {
+        let q = "query DirectoryPage { organizations(first: 5) { edges { node { name stageHistory { toStage } } } } }";
+        let before = app.sql_statements();
+        app.ok_as(&crate::helpers::Credentials::anonymous(), q, json!({})).await;
+        let ran = app.sql_statements() - before;
+        let metrics = app.client.get(app.url("/metrics")).send().await.expect("sent").text().await.expect("text");
+        let sample = |name: &str| -> f64 {
+            metrics
+                .lines()
+                .find(|l| l.starts_with(&format!("{name}{{operation=\"DirectoryPage\"}} ")))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+                .unwrap_or_else(|| panic!("{name} for DirectoryPage in {metrics}"))
+        };
+        assert_eq!(sample("incubase_graphql_operation_duration_seconds_count"), 1.0);
+        assert!(sample("incubase_graphql_operation_duration_seconds_sum") > 0.0);
+        assert_eq!(sample("incubase_graphql_operation_sql_statements_count"), 1.0);
+        // The page and its DataLoader batches (run in tasks of their own) count for the operation.
+        assert!(ran > 0, "the page read the database");
+        #[allow(clippy::cast_precision_loss)]
+        let expected = ran as f64;
+        assert_eq!(sample("incubase_graphql_operation_sql_statements_sum"), expected, "{metrics}");
+        assert!(metrics.contains("# TYPE incubase_graphql_operation_duration_seconds histogram"));
+    }
+
     async fn graceful_shutdown_finishes_and_stops(app) {
         let mut app = app;
         app.ok("{ organizations { totalCount } }", json!({})).await;

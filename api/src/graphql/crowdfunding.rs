@@ -474,6 +474,12 @@ impl Donation {
         self.0.receipt_number.as_deref()
     }
 
+    /// Its receipt with the printable link, once confirmed (`null` before, and on reversing
+    /// records).
+    async fn receipt(&self, ctx: &Context<'_>) -> Result<Option<super::receipts::Receipt>> {
+        super::receipts::receipt_of_donation(ctx, &self.0).await
+    }
+
     /// The client key it was recorded with (`null` on refund records).
     async fn client_key(&self) -> Option<&str> {
         self.0.client_key.as_deref()
@@ -834,6 +840,11 @@ pub struct DonateInput {
     /// `donorName` is then required unless ANONYMOUS. (Partner keys always record guests.)
     #[graphql(default)]
     pub record_for_guest: bool,
+    /// Guests only: the phone the guest gives, with which they later find their receipts
+    /// (`receiptLookup`). Kept only as a keyed digest, never shown or sent.
+    pub guest_phone: Option<String>,
+    /// Guests only: the email the guest gives, likewise.
+    pub guest_email: Option<String>,
 }
 
 #[derive(InputObject)]
@@ -1007,7 +1018,9 @@ impl CrowdfundingMutation {
             message: input.message,
             client_key: input.client_key,
         };
-        let donation = service::donate_as(state.ctx(), viewer(ctx), input.record_for_guest, new).await.extend()?;
+        let contact = crate::service::receipts::GuestContact { phone: input.guest_phone, email: input.guest_email };
+        let donation =
+            service::donate_as(state.ctx(), viewer(ctx), input.record_for_guest, new, contact).await.extend()?;
         Ok(DonatePayload { donation: Donation(donation) })
     }
 

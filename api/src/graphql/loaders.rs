@@ -123,37 +123,48 @@ impl Loaders {
         // A short delay gathers the keys of one resolver level into one batch.
         let delay = Duration::from_micros(500);
         Self {
-            organization: Primable::new(DataLoader::new(OrganizationLoader(db.clone()), tokio::spawn).delay(delay)),
-            stage_history: Primable::new(DataLoader::new(StageHistoryLoader(db.clone()), tokio::spawn).delay(delay)),
+            organization: Primable::new(
+                DataLoader::new(OrganizationLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
+            ),
+            stage_history: Primable::new(
+                DataLoader::new(StageHistoryLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
+            ),
             donor_walls: Primed::default(),
-            members: DataLoader::new(MembersLoader(db.clone()), tokio::spawn).delay(delay),
-            campaign: DataLoader::new(CampaignLoader(db.clone()), tokio::spawn).delay(delay),
+            members: DataLoader::new(MembersLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
+            campaign: DataLoader::new(CampaignLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
             campaign_updates: Primable::new(
-                DataLoader::new(CampaignUpdatesLoader(db.clone()), tokio::spawn).delay(delay),
+                DataLoader::new(CampaignUpdatesLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
             ),
             campaign_budget: Primable::new(
-                DataLoader::new(CampaignBudgetLoader(db.clone()), tokio::spawn).delay(delay),
+                DataLoader::new(CampaignBudgetLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
             ),
-            grant_round: DataLoader::new(GrantRoundLoader(db.clone()), tokio::spawn).delay(delay),
-            grant_proposal: DataLoader::new(GrantProposalLoader(db.clone()), tokio::spawn).delay(delay),
-            proposal_reviews: DataLoader::new(ProposalReviewsLoader(db.clone()), tokio::spawn).delay(delay),
-            service_project: DataLoader::new(ServiceProjectLoader(db.clone()), tokio::spawn).delay(delay),
-            disbursements: DataLoader::new(DisbursementsLoader(db.clone()), tokio::spawn).delay(delay),
-            project_goals: DataLoader::new(ProjectGoalsLoader(db.clone()), tokio::spawn).delay(delay),
-            goal_updates: DataLoader::new(GoalUpdatesLoader(db.clone()), tokio::spawn).delay(delay),
-            service_totals: DataLoader::new(ServiceTotalsLoader(db.clone()), tokio::spawn).delay(delay),
-            event: DataLoader::new(EventLoader(db.clone()), tokio::spawn).delay(delay),
-            event_counts: Primable::new(DataLoader::new(EventCountsLoader(db.clone()), tokio::spawn).delay(delay)),
-            event_impact: DataLoader::new(EventImpactLoader(db.clone()), tokio::spawn).delay(delay),
-            exhibits: DataLoader::new(ExhibitsLoader(db.clone()), tokio::spawn).delay(delay),
-            delegations: DataLoader::new(DelegationsLoader(db.clone()), tokio::spawn).delay(delay),
-            sessions: DataLoader::new(SessionsLoader(db.clone()), tokio::spawn).delay(delay),
-            programme: DataLoader::new(ProgrammeLoader(db.clone()), tokio::spawn).delay(delay),
-            cohorts: DataLoader::new(CohortsLoader(db.clone()), tokio::spawn).delay(delay),
-            waitlist_position: DataLoader::new(WaitlistPositionLoader(db.clone()), tokio::spawn).delay(delay),
-            space: DataLoader::new(SpaceLoader(db.clone()), tokio::spawn).delay(delay),
-            account: DataLoader::new(AccountLoader(db.clone()), tokio::spawn).delay(delay),
-            booking: DataLoader::new(BookingLoader(db.clone()), tokio::spawn).delay(delay),
+            grant_round: DataLoader::new(GrantRoundLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
+            grant_proposal: DataLoader::new(GrantProposalLoader(db.clone()), crate::metrics::spawn_counted)
+                .delay(delay),
+            proposal_reviews: DataLoader::new(ProposalReviewsLoader(db.clone()), crate::metrics::spawn_counted)
+                .delay(delay),
+            service_project: DataLoader::new(ServiceProjectLoader(db.clone()), crate::metrics::spawn_counted)
+                .delay(delay),
+            disbursements: DataLoader::new(DisbursementsLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
+            project_goals: DataLoader::new(ProjectGoalsLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
+            goal_updates: DataLoader::new(GoalUpdatesLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
+            service_totals: DataLoader::new(ServiceTotalsLoader(db.clone()), crate::metrics::spawn_counted)
+                .delay(delay),
+            event: DataLoader::new(EventLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
+            event_counts: Primable::new(
+                DataLoader::new(EventCountsLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
+            ),
+            event_impact: DataLoader::new(EventImpactLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
+            exhibits: DataLoader::new(ExhibitsLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
+            delegations: DataLoader::new(DelegationsLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
+            sessions: DataLoader::new(SessionsLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
+            programme: DataLoader::new(ProgrammeLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
+            cohorts: DataLoader::new(CohortsLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
+            waitlist_position: DataLoader::new(WaitlistPositionLoader(db.clone()), crate::metrics::spawn_counted)
+                .delay(delay),
+            space: DataLoader::new(SpaceLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
+            account: DataLoader::new(AccountLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
+            booking: DataLoader::new(BookingLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod notifications;
 pub mod organization;
 mod outcome;
 pub mod projects;
+pub mod receipts;
 pub mod space;
 pub mod statements;
 pub mod webhooks;
@@ -40,6 +41,7 @@ pub struct Query(
     audit::AuditQuery,
     webhooks::WebhookQuery,
     statements::StatementQuery,
+    receipts::ReceiptQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -1,5 +1,5 @@
 //! The signed-in person's inbox in the schema (`viewer.notifications`) and its commands.
-use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::notification;
 
@@ -94,6 +94,14 @@ pub struct NotificationPreferences {
     pub locale: NotificationLocale,
     /// Kinds that also go by email (when the server sends email).
     pub email_kinds: Vec<String>,
+    /// The phone SMS go to (relayed by the partner that sends them); `null`: no SMS.
+    pub sms_phone: Option<String>,
+    /// Kinds that also go by SMS once `smsPhone` is set (every kind by default).
+    pub sms_kinds: Vec<String>,
+    /// The WeChat openid template messages go to; `null`: none.
+    pub wechat_open_id: Option<String>,
+    /// Kinds that also go as WeChat template messages once `wechatOpenId` is set.
+    pub wechat_kinds: Vec<String>,
     /// Every kind of notification there is.
     pub available_kinds: Vec<String>,
 }
@@ -103,6 +111,10 @@ impl From<service::Preferences> for NotificationPreferences {
         NotificationPreferences {
             locale: p.locale.into(),
             email_kinds: p.email_kinds.iter().map(|k| k.name().to_owned()).collect(),
+            sms_phone: p.sms_phone.clone(),
+            sms_kinds: p.sms_kinds.iter().map(|k| k.name().to_owned()).collect(),
+            wechat_open_id: p.wechat_openid.clone(),
+            wechat_kinds: p.wechat_kinds.iter().map(|k| k.name().to_owned()).collect(),
             available_kinds: service::KINDS.iter().map(|k| k.name().to_owned()).collect(),
         }
     }
@@ -150,6 +162,15 @@ pub struct UpdateNotificationPreferencesInput {
     pub locale: Option<NotificationLocale>,
     /// Kinds that also go by email (an empty list: none).
     pub email_kinds: Option<Vec<String>>,
+    /// The phone SMS go to; `null` removes it (no more SMS).
+    pub sms_phone: MaybeUndefined<String>,
+    /// Kinds that also go by SMS (an empty list: none).
+    pub sms_kinds: Option<Vec<String>>,
+    /// The WeChat openid template messages go to (the partner's mini-program or official
+    /// account gives it); `null` removes it.
+    pub wechat_open_id: MaybeUndefined<String>,
+    /// Kinds that also go as WeChat template messages (an empty list: none).
+    pub wechat_kinds: Option<Vec<String>>,
 }
 
 #[derive(SimpleObject)]
@@ -183,17 +204,23 @@ impl NotificationMutation {
         Ok(MarkNotificationsReadPayload { marked, unread_count })
     }
 
-    /// The signed-in person's language (zh-Hans or zh-Hant) and which kinds also go by email.
+    /// The signed-in person's language (zh-Hans or zh-Hant), which kinds also go by email, SMS
+    /// and WeChat template message, and the phone and openid those go to.
     async fn update_notification_preferences(
         &self,
         ctx: &Context<'_>,
         input: UpdateNotificationPreferencesInput,
     ) -> Result<UpdateNotificationPreferencesPayload> {
         let state = state(ctx)?;
-        let prefs =
-            service::update_preferences(state.ctx(), viewer(ctx), input.locale.map(Into::into), input.email_kinds)
-                .await
-                .map_err(|e| e.extend())?;
+        let patch = service::PreferencesPatch {
+            locale: input.locale.map(Into::into),
+            email_kinds: input.email_kinds,
+            sms_phone: input.sms_phone.into(),
+            sms_kinds: input.sms_kinds,
+            wechat_openid: input.wechat_open_id.into(),
+            wechat_kinds: input.wechat_kinds,
+        };
+        let prefs = service::update_preferences(state.ctx(), viewer(ctx), patch).await.map_err(|e| e.extend())?;
         Ok(UpdateNotificationPreferencesPayload { preferences: prefs.into() })
     }
 }

@@ -255,12 +255,22 @@ impl WebhookQuery {
         Ok(found.map(WebhookEndpoint))
     }
 
-    /// Every event type webhooks deliver, and whether endpoints of partner keys may take it.
+    /// Every event type webhooks deliver (the domain's events, then the per-person message
+    /// types), whether endpoints of partner keys may take it, and whether it is personal.
     async fn webhook_event_types(&self) -> Vec<WebhookEventType> {
         crate::events::EventKind::ALL
             .iter()
             .filter(|k| service::deliverable(**k))
-            .map(|k| WebhookEventType { name: k.name().to_owned(), public: service::partner_visible(*k) })
+            .map(|k| WebhookEventType {
+                name: k.name().to_owned(),
+                public: service::partner_visible(*k),
+                personal: false,
+            })
+            .chain(crate::service::channels::MESSAGE_TYPES.iter().map(|t| WebhookEventType {
+                name: (*t).to_owned(),
+                public: true,
+                personal: true,
+            }))
             .collect()
     }
 }
@@ -270,6 +280,10 @@ pub struct WebhookEventType {
     pub name: String,
     /// Endpoints of partner keys may receive it.
     pub public: bool,
+    /// It carries a person's phone number or WeChat openid and the text meant for them: the
+    /// per-person messages (`message.sms`, `message.wechat_template`) a relaying partner sends
+    /// on. Only endpoints subscribed to it explicitly receive it.
+    pub personal: bool,
 }
 
 #[derive(InputObject)]

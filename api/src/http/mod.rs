@@ -7,9 +7,11 @@
 //! - [`credentials`]: who sent a request (tokens, API keys, origins);
 //! - [`subscriptions`]: `graphql-transport-ws` and legacy `graphql-ws`;
 //! - [`reports`]: plain HTTP downloads (the impact CSV, the PIPL data export);
+//! - [`receipts`]: the printable receipt behind its unguessable link;
 //! - [`ops`]: `/health`, `/ready`, `/metrics`, GraphiQL.
 mod credentials;
 mod ops;
+mod receipts;
 mod reports;
 mod response_layer;
 mod subscriptions;
@@ -47,6 +49,7 @@ pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
         .at("/metrics", get(ops::metrics_text.data(state.clone())))
         .at("/reports/impact.csv", report)
         .at("/account/export", export)
+        .at("/receipts/:token", get(receipts::printable.data(state.clone())))
         .with(crate::proxy::ResolveClient { proxies: state.settings.trusted_proxies.clone() })
         .with(CatchPanic::new().with_handler(|_| {
             tracing::error!("a request handler panicked");

@@ -8,7 +8,6 @@
 //! documents ([`trusted`]) are keyed by their id so that a hit reads no query text at all.
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use async_graphql::parser::types::OperationType;
 use poem::http::StatusCode;
@@ -59,7 +58,7 @@ impl ResponseLayer<'_> {
         if !self.still_valid(&hit).await {
             return None;
         }
-        self.state.metrics.response_cache_hits.fetch_add(1, Ordering::Relaxed);
+        self.state.metrics.response_cache_hits.inc();
         Some(hit)
     }
 
@@ -97,12 +96,12 @@ impl ResponseLayer<'_> {
                     && let Some(entry) = response_cache::CachedResponse::decode(&raw, session)
                     && self.still_valid(&entry).await
                 {
-                    counters.response_cache_hits.fetch_add(1, Ordering::Relaxed);
+                    counters.response_cache_hits.inc();
                     let entry = Arc::new(entry);
                     responses.adopt(key, entry.clone());
                     return OpOutcome::cached(&entry, name);
                 }
-                counters.response_cache_misses.fetch_add(1, Ordering::Relaxed);
+                counters.response_cache_misses.inc();
                 // List-tag generations as they are before anything is read.
                 let Some(lists) = state.cache.generations(&response_cache::list_tags()).await else {
                     drop(flight);

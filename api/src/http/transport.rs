@@ -3,7 +3,6 @@
 //! GET rules), execution with its timeout, status codes and ETags. The response cache sits in
 //! front of execution as [`super::response_layer`].
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use async_graphql::parser::types::OperationType;
@@ -23,6 +22,7 @@ use crate::graphql::cost::{self, MAX_NESTING};
 use crate::graphql::identity::ClientAddress;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{AppSchema, RequestOutcome};
+use crate::metrics::Metrics;
 use crate::ratelimit::OperationLimiter;
 use crate::response_cache::{self, ResponseTags};
 use crate::state::AppState;
@@ -85,7 +85,7 @@ impl Endpoint for GraphQLEndpoint {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
-        self.state.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+        self.state.metrics.http_requests.inc();
         let started = Instant::now();
         let media = MediaType::of(&req);
         let is_get = req.method() == Method::GET;
@@ -107,7 +107,7 @@ impl Endpoint for GraphQLEndpoint {
         let batch = match self.read_request(req).await {
             Ok(batch) => batch,
             Err(refusal) => {
-                self.state.metrics.graphql_request_errors.fetch_add(1, Ordering::Relaxed);
+                self.state.metrics.graphql_request_errors.inc();
                 tracing::info!(status = refusal.status.as_u16(), code = refusal.code, "graphql request refused");
                 let mut response = error_response(refusal.status, &refusal.message, refusal.code);
                 if refusal.status == StatusCode::METHOD_NOT_ALLOWED {
@@ -304,8 +304,7 @@ impl GraphQLEndpoint {
     ) -> Response {
         match batch {
             BatchRequest::Single(request) => {
-                let out = self.execute_one(request, media, is_get, context).await;
-                log_operation(out.name.as_deref(), out.status, out.errors, started);
+                let out = self.observed(request, media, is_get, context, started).await;
                 let mut response = text_response(out.status, media, &out.body);
                 let headers = response.headers_mut();
                 if out.status == StatusCode::METHOD_NOT_ALLOWED {
@@ -346,8 +345,7 @@ impl GraphQLEndpoint {
             BatchRequest::Batch(requests) => {
                 let mut body = String::from("[");
                 for (i, request) in requests.into_iter().enumerate() {
-                    let out = self.execute_one(request, media, is_get, context).await;
-                    log_operation(out.name.as_deref(), out.status, out.errors, started);
+                    let out = self.observed(request, media, is_get, context, Instant::now()).await;
                     if i > 0 {
                         body.push(',');
                     }
@@ -359,6 +357,29 @@ impl GraphQLEndpoint {
         }
     }
 
+    /// Runs one operation, logs it and records its latency and SQL statements per operation name.
+    async fn observed(
+        &self,
+        request: async_graphql::Request,
+        media: MediaType,
+        is_get: bool,
+        context: &RequestContext,
+        started: Instant,
+    ) -> OpOutcome {
+        let (out, statements) = Metrics::counting(self.execute_one(request, media, is_get, context)).await;
+        let elapsed = started.elapsed();
+        self.state.metrics.observe_operation(out.name.as_deref(), elapsed, statements);
+        tracing::info!(
+            operation = out.name.as_deref().unwrap_or("anonymous"),
+            status = out.status.as_u16(),
+            errors = out.errors,
+            statements,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            "graphql"
+        );
+        out
+    }
+
     /// Runs one operation: checks, then the response cache, then execution.
     async fn execute_one(
         &self,
@@ -368,10 +389,10 @@ impl GraphQLEndpoint {
         context: &RequestContext,
     ) -> OpOutcome {
         let counters = &self.state.metrics;
-        counters.graphql_operations.fetch_add(1, Ordering::Relaxed);
+        counters.graphql_operations.inc();
         let name = request.operation_name.clone();
         let request_error = |status: StatusCode, message: &str, code: &str| {
-            counters.graphql_request_errors.fetch_add(1, Ordering::Relaxed);
+            counters.graphql_request_errors.inc();
             let status = if media == MediaType::GraphQLResponse || status == StatusCode::METHOD_NOT_ALLOWED {
                 status
             } else {
@@ -412,15 +433,17 @@ impl GraphQLEndpoint {
                 "QUERY_TOO_DEEP",
             );
         }
-        let operation_type = match request.parsed_query() {
+        let (operation_type, named) = match request.parsed_query() {
             Ok(doc) => {
                 if let Err(over) = cost::check(doc, limits) {
                     return request_error(StatusCode::BAD_REQUEST, &over.message, over.code);
                 }
-                operation_type(doc, name.as_deref())
+                (operation_type(doc, name.as_deref()), sole_operation_name(doc))
             }
             Err(e) => return request_error(StatusCode::BAD_REQUEST, &e.message, "GRAPHQL_PARSE_FAILED"),
         };
+        // Logs and metrics name the operation by the document when the request did not.
+        let name = name.clone().or(named);
         if is_get && operation_type.is_some_and(|t| t != OperationType::Query) {
             return request_error(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -435,7 +458,7 @@ impl GraphQLEndpoint {
             && operation_type == Some(OperationType::Mutation)
             && let Err(wait) = self.state.operation_limiter.check_anonymous_mutation(&context.address.0)
         {
-            counters.graphql_request_errors.fetch_add(1, Ordering::Relaxed);
+            counters.graphql_request_errors.inc();
             let secs = wait.as_secs().max(1);
             let body = json!({ "errors": [{
                 "message": format!("too many anonymous mutations, retry in {secs}s"),
@@ -490,7 +513,7 @@ impl GraphQLEndpoint {
         let errors = response.errors.len();
         if !outcome.executed() && errors > 0 {
             // A request error: nothing ran, so there is no `data`.
-            counters.graphql_request_errors.fetch_add(1, Ordering::Relaxed);
+            counters.graphql_request_errors.inc();
             let status = if media == MediaType::GraphQLResponse { StatusCode::BAD_REQUEST } else { StatusCode::OK };
             let coded: Vec<async_graphql::ServerError> = response
                 .errors
@@ -551,6 +574,15 @@ fn operation_type(doc: &async_graphql::parser::types::ExecutableDocument, name: 
     }
 }
 
+/// The name of a document's only operation, if it has one.
+fn sole_operation_name(doc: &async_graphql::parser::types::ExecutableDocument) -> Option<String> {
+    use async_graphql::parser::types::DocumentOperations;
+    match &doc.operations {
+        DocumentOperations::Multiple(ops) if ops.len() == 1 => ops.keys().next().map(ToString::to_string),
+        _ => None,
+    }
+}
+
 /// A POSTed operation as the wire has it: async-graphql's request plus `documentId`.
 #[derive(Deserialize)]
 struct WireRequest {
@@ -592,14 +624,4 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 fn text_response(status: StatusCode, media: MediaType, body: &str) -> Response {
     Response::builder().status(status).content_type(media.content_type()).body(body.to_owned())
-}
-
-fn log_operation(name: Option<&str>, status: StatusCode, errors: usize, started: Instant) {
-    tracing::info!(
-        operation = name.unwrap_or("anonymous"),
-        status = status.as_u16(),
-        errors,
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "graphql"
-    );
 }

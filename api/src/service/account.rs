@@ -569,6 +569,11 @@ async fn erase(ctx: Ctx<'_>, actor: &Actor, account_id: i64) -> AppResult<Deleti
     session::Entity::delete_many().filter(session::Column::AccountId.eq(current.id)).exec(&txn).await?;
     account_token::Entity::delete_many().filter(account_token::Column::AccountId.eq(current.id)).exec(&txn).await?;
     notification::Entity::delete_many().filter(notification::Column::AccountId.eq(current.id)).exec(&txn).await?;
+    // Relayed messages hold the person's phone or openid and texts.
+    entity::channel_message::Entity::delete_many()
+        .filter(entity::channel_message::Column::AccountId.eq(current.id))
+        .exec(&txn)
+        .await?;
     notification_setting::Entity::delete_many()
         .filter(notification_setting::Column::AccountId.eq(current.id))
         .exec(&txn)
@@ -681,6 +686,10 @@ pub async fn export(db: &impl ConnectionTrait, viewer: &Viewer) -> AppResult<Val
             "createdAt": account.created_at,
             "locale": prefs.locale.as_str(),
             "emailKinds": kinds,
+            "smsPhone": prefs.sms_phone,
+            "smsKinds": prefs.sms_kinds.iter().map(|k| k.name()).collect::<Vec<_>>(),
+            "wechatOpenId": prefs.wechat_openid,
+            "wechatKinds": prefs.wechat_kinds.iter().map(|k| k.name()).collect::<Vec<_>>(),
         },
         "memberships": memberships.iter().take(limit).map(|m| json!({
             "organizationId": m.organization_id,

@@ -814,6 +814,7 @@ pub async fn donate_as(
     viewer: &Viewer,
     record_for_guest: bool,
     input: NewDonation,
+    contact: super::receipts::GuestContact,
 ) -> AppResult<donation::Model> {
     viewer.require_donate()?;
     let donor = match (&viewer.account, &viewer.partner) {
@@ -826,7 +827,7 @@ pub async fn donate_as(
         (None, None) => return Err(AppError::Unauthenticated),
     };
     let actor = Actor::of(viewer);
-    retry_transient(|| donate(ctx, &actor, &donor, input.clone())).await
+    retry_transient(|| donate_with_contact(ctx, &actor, &donor, input.clone(), &contact)).await
 }
 
 /// Command: confirms a pledge once its money arrived (staff or a RECONCILE key).
@@ -899,7 +900,26 @@ pub(crate) fn donation_event(kind: EventKind, d: &donation::Model) -> NewEvent {
 /// Records a pledge. The same client key with the same content returns the original
 /// donation (a network retry, which writes nothing); with different content it is a CONFLICT.
 pub async fn donate(ctx: Ctx<'_>, actor: &Actor, donor: &Donor, input: NewDonation) -> AppResult<donation::Model> {
+    donate_with_contact(ctx, actor, donor, input, &Default::default()).await
+}
+
+/// Records a pledge, a guest's with the phone or email they are named by (kept only as
+/// digests, see `service::receipts`): with it the guest finds their receipts later.
+pub async fn donate_with_contact(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    donor: &Donor,
+    input: NewDonation,
+    contact: &super::receipts::GuestContact,
+) -> AppResult<donation::Model> {
     let db = ctx.db;
+    if matches!(donor, Donor::Account { .. }) && !contact.is_empty() {
+        return Err(AppError::bad_input(
+            "guestPhone",
+            "a guest's contact is for guests' donations; accounts find theirs under myDonations",
+        ));
+    }
+    let (phone_digest, email_digest) = super::receipts::digests_of(ctx.settings, contact)?;
     let now = super::now();
     let client_key = input.client_key.trim().to_owned();
     if client_key.is_empty() || client_key.len() > 100 || client_key.chars().any(char::is_control) {
@@ -925,8 +945,12 @@ pub async fn donate(ctx: Ctx<'_>, actor: &Actor, donor: &Donor, input: NewDonati
         }
     };
     let scope = donor.scope();
-    let digest =
+    let mut digest =
         content_digest(&NewDonation { external_reference: external_reference.clone(), ..input.clone() }, &donor_name);
+    if phone_digest.is_some() || email_digest.is_some() {
+        // A replay names the same guest; the digests are keyed, so this reveals nothing.
+        digest = super::identity::sha256_hex(&format!("{digest}:{phone_digest:?}:{email_digest:?}"));
+    }
     let txn = db.begin().await?;
     let c = campaign::Entity::find_by_id(input.campaign_id)
         .one(&txn)
@@ -970,6 +994,8 @@ pub async fn donate(ctx: Ctx<'_>, actor: &Actor, donor: &Donor, input: NewDonati
         confirmed_at: Set(None),
         cancelled_at: Set(None),
         created_at: Set(now),
+        guest_phone_digest: Set(phone_digest.clone()),
+        guest_email_digest: Set(email_digest.clone()),
         ..Default::default()
     }
     .insert(&txn)

@@ -26,6 +26,7 @@ use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};
+pub(crate) use crate::service::validate::required_text;
 
 // ---------------------------------------------------------------- shared value types
 
@@ -86,17 +87,6 @@ pub fn validate_budget_lines(lines: &[BudgetLine]) -> AppResult<i64> {
             sum.checked_add(line.amount_fen).ok_or_else(|| AppError::bad_input("budgetLines", "amounts too large"))?;
     }
     Ok(sum)
-}
-
-pub(crate) fn required_text(field: &str, value: &str, max: usize) -> AppResult<String> {
-    let v = value.trim();
-    if v.is_empty() {
-        return Err(AppError::bad_input(field, format!("{field} must not be empty")));
-    }
-    if v.chars().count() > max {
-        return Err(AppError::bad_input(field, format!("{field} is at most {max} characters")));
-    }
-    Ok(v.to_owned())
 }
 
 pub(crate) fn bounded_text(field: &str, value: &str, max: usize) -> AppResult<String> {

@@ -4,6 +4,7 @@
 //! Nothing in here knows about GraphQL, HTTP or the response cache.
 pub mod account;
 pub mod booking;
+pub mod channels;
 pub mod credit_code;
 pub mod crowdfunding;
 pub mod event;
@@ -14,10 +15,12 @@ pub mod notifications;
 pub mod organization;
 pub mod pagination;
 pub mod projects;
+pub mod receipts;
 pub mod recurrence;
 pub mod space;
 pub mod statements;
 pub mod trusted_documents;
+pub mod validate;
 pub mod webhooks;
 
 /// What a command needs: the database, this instance's side of the event log (which applies

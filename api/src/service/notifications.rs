@@ -6,13 +6,14 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use entity::registration::RegistrationStatus;
 use entity::{
-    account, campaign, domain_event, donation, event, grant_proposal, membership, notification, notification_setting,
-    organization, registration, space,
+    account, campaign, channel_message, domain_event, donation, event, grant_proposal, membership, notification,
+    notification_setting, organization, registration, space,
 };
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait};
 use serde_json::json;
 
+use super::channels::{Channel, Outgoing};
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
 use super::{Ctx, retry_transient};
 use crate::auth::Viewer;
@@ -102,6 +103,8 @@ struct Plan {
     title: Text,
     body: Text,
     subject: (String, i64),
+    /// The template's variables for relayed channels (names in camelCase).
+    vars: serde_json::Value,
 }
 
 fn payload_id(e: &domain_event::Model, key: &str) -> Option<i64> {
@@ -138,8 +141,8 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
     let Some(kind) = EventKind::parse(&e.event_type) else { return Ok(None) };
     let personal = e.account_id.into_iter().collect::<Vec<_>>();
     let subject = (e.aggregate_type.clone(), e.aggregate_id);
-    let plan = |recipients: Vec<i64>, title: Text, body: Text| {
-        Some(Plan { recipients, title, body, subject: subject.clone() })
+    let plan = |recipients: Vec<i64>, title: Text, body: Text, vars: serde_json::Value| {
+        Some(Plan { recipients, title, body, subject: subject.clone(), vars })
     };
     Ok(match kind {
         RegistrationConfirmed
@@ -172,7 +175,7 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
                     (format!("很抱歉，您报名的“{name}”未通过审核。"), format!("很抱歉，您報名的「{name}」未通過審核。"))
                 }
             };
-            plan(personal, Text::new(hans, hant), Text::new(body_hans, body_hant))
+            plan(personal, Text::new(hans, hant), Text::new(body_hans, body_hant), json!({ "eventTitle": name }))
         }
         EventCancelled | EventUpdated => {
             let moved = e.payload.get("moved").and_then(serde_json::Value::as_bool).unwrap_or(false);
@@ -212,6 +215,7 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
                     registrants,
                     Text::new("活动已取消", "活動已取消"),
                     Text::new(format!("您报名的“{name}”已取消。"), format!("您報名的「{name}」已取消。")),
+                    json!({ "eventTitle": name }),
                 )
             } else {
                 let when = local_time(&e.payload["startsAt"]);
@@ -222,6 +226,7 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
                         format!("您报名的“{name}”改为 {when}（北京时间）开始。"),
                         format!("您報名的「{name}」改為 {when}（北京時間）開始。"),
                     ),
+                    json!({ "eventTitle": name, "startsAt": when }),
                 )
             }
         }
@@ -245,6 +250,7 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
                     format!("您预约的{room}（{when} 起）{verb_hans}。"),
                     format!("您預約的{room}（{when} 起）{verb_hant}。"),
                 ),
+                json!({ "space": room, "startsAt": when }),
             )
         }
         CampaignApproved | CampaignReturned => {
@@ -255,6 +261,7 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
                     recipients,
                     Text::new("众筹项目已通过审核", "眾籌項目已通過審核"),
                     Text::new(format!("“{name}”已通过审核，现已上线。"), format!("「{name}」已通過審核，現已上線。")),
+                    json!({ "campaignTitle": name }),
                 )
             } else {
                 plan(
@@ -264,6 +271,7 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
                         format!("“{name}”已退回修改，请查看审核意见后重新提交。"),
                         format!("「{name}」已退回修改，請查看審核意見後重新提交。"),
                     ),
+                    json!({ "campaignTitle": name }),
                 )
             }
         }
@@ -282,6 +290,7 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
                     format!("感谢您为“{name}”捐赠 {yuan} 元。收据编号：{receipt}。"),
                     format!("感謝您為「{name}」捐贈 {yuan} 元。收據編號：{receipt}。"),
                 ),
+                json!({ "campaignTitle": name, "amountYuan": yuan, "receiptNumber": receipt }),
             )
         }
         GrantReviewerAssigned => {
@@ -291,6 +300,7 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
                 personal,
                 Text::new("新的评审任务", "新的評審任務"),
                 Text::new(format!("请评审申报项目“{name}”。"), format!("請評審申報項目「{name}」。")),
+                json!({ "proposalTitle": name }),
             )
         }
         GrantProposalAwarded | GrantProposalDeclined => {
@@ -301,12 +311,14 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
                     recipients,
                     Text::new("创投项目获得资助", "創投項目獲得資助"),
                     Text::new(format!("恭喜！“{name}”获得资助。"), format!("恭喜！「{name}」獲得資助。")),
+                    json!({ "proposalTitle": name }),
                 )
             } else {
                 plan(
                     recipients,
                     Text::new("创投项目未获资助", "創投項目未獲資助"),
                     Text::new(format!("很抱歉，“{name}”本轮未获资助。"), format!("很抱歉，「{name}」本輪未獲資助。")),
+                    json!({ "proposalTitle": name }),
                 )
             }
         }
@@ -317,37 +329,83 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
                 personal,
                 Text::new("您已加入组织", "您已加入組織"),
                 Text::new(format!("您已成为“{name}”的成员。"), format!("您已成為「{name}」的成員。")),
+                json!({ "organizationName": name }),
             )
         }
         _ => None,
     })
 }
 
-/// A person's choices.
+/// A person's choices: their language, and per channel which kinds also go there (email to
+/// the account's address; SMS and WeChat template messages to the number and openid the
+/// person registered here, every kind by default once registered).
 #[derive(Clone, Debug)]
 pub struct Preferences {
     pub locale: Locale,
     /// Kinds also sent by email.
     pub email_kinds: Vec<EventKind>,
+    /// Where SMS go; `None`: no SMS.
+    pub sms_phone: Option<String>,
+    pub sms_kinds: Vec<EventKind>,
+    /// Where WeChat template messages go; `None`: none.
+    pub wechat_openid: Option<String>,
+    pub wechat_kinds: Vec<EventKind>,
 }
 
 impl Default for Preferences {
     fn default() -> Self {
-        Preferences { locale: Locale::Hans, email_kinds: KINDS.to_vec() }
+        Preferences {
+            locale: Locale::Hans,
+            email_kinds: KINDS.to_vec(),
+            sms_phone: None,
+            sms_kinds: KINDS.to_vec(),
+            wechat_openid: None,
+            wechat_kinds: KINDS.to_vec(),
+        }
     }
 }
 
-fn preferences_of(row: Option<&notification_setting::Model>) -> Preferences {
-    let Some(row) = row else { return Preferences::default() };
-    let email_kinds = match &row.email_kinds {
+impl Preferences {
+    /// The kinds `channel` carries for this person.
+    pub fn kinds(&self, channel: Channel) -> &[EventKind] {
+        match channel {
+            Channel::Email => &self.email_kinds,
+            Channel::Sms => &self.sms_kinds,
+            Channel::WechatTemplate => &self.wechat_kinds,
+        }
+    }
+
+    /// Where `channel` reaches this person (email: the account's address, not kept here).
+    pub fn recipient(&self, channel: Channel) -> Option<&str> {
+        match channel {
+            Channel::Email => None,
+            Channel::Sms => self.sms_phone.as_deref(),
+            Channel::WechatTemplate => self.wechat_openid.as_deref(),
+        }
+    }
+}
+
+fn kinds_of(raw: &Option<String>) -> Vec<EventKind> {
+    match raw {
         Some(raw) => serde_json::from_str::<Vec<String>>(raw)
             .unwrap_or_default()
             .iter()
             .filter_map(|k| EventKind::parse(k))
             .collect(),
         None => KINDS.to_vec(),
-    };
-    Preferences { locale: Locale::parse(&row.locale).unwrap_or(Locale::Hans), email_kinds }
+    }
+}
+
+fn preferences_of(row: Option<&notification_setting::Model>) -> Preferences {
+    let Some(row) = row else { return Preferences::default() };
+    Preferences {
+        locale: Locale::parse(&row.locale).unwrap_or(Locale::Hans),
+        email_kinds: kinds_of(&row.email_kinds),
+        sms_phone: row.sms_phone.clone(),
+        sms_kinds: kinds_of(&row.sms_kinds),
+        wechat_openid: row.wechat_openid.clone(),
+        wechat_kinds: kinds_of(&row.wechat_kinds),
+    }
 }
 
 pub async fn preferences(db: &impl ConnectionTrait, account_id: i64) -> AppResult<Preferences> {
@@ -355,14 +413,29 @@ pub async fn preferences(db: &impl ConnectionTrait, account_id: i64) -> AppResul
     Ok(preferences_of(row.as_ref()))
 }
 
-/// The rows to write for a batch of events: each recipient's text in their language, and
-/// whether it also goes by email (`email`: SMTP is configured).
+/// What a batch of events writes: inbox rows, and the messages relayed to SMS and WeChat.
+#[derive(Default)]
+pub struct Outbox {
+    pub inbox: Vec<notification::ActiveModel>,
+    pub messages: Vec<channel_message::ActiveModel>,
+}
+
+impl Outbox {
+    pub fn is_empty(&self) -> bool {
+        self.inbox.is_empty() && self.messages.is_empty()
+    }
+}
+
+/// The rows to write for a batch of events: each recipient's text in their language, whether
+/// it also goes by email (`email`: SMTP is configured), and a message per relayed channel the
+/// person registered a number or openid for and chose the kind on, for each endpoint relaying
+/// that channel.
 pub async fn rows_for(
     db: &impl ConnectionTrait,
     events: &[domain_event::Model],
     email: bool,
     now: DateTime<Utc>,
-) -> AppResult<Vec<notification::ActiveModel>> {
+) -> AppResult<Outbox> {
     let mut plans = Vec::new();
     // Command-line writes (the demo seed's year of history, create-admin) tell no one.
     for e in events.iter().filter(|e| e.actor_kind != crate::events::ActorKind::Cli.as_str()) {
@@ -375,7 +448,7 @@ pub async fn rows_for(
     let people: Vec<i64> =
         plans.iter().flat_map(|(_, p)| p.recipients.iter().copied()).collect::<HashSet<_>>().into_iter().collect();
     if people.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Outbox::default());
     }
     let settings: HashMap<i64, notification_setting::Model> = notification_setting::Entity::find()
         .filter(notification_setting::Column::AccountId.is_in(people.clone()))
@@ -394,11 +467,30 @@ pub async fn rows_for(
         .map(|a| a.id)
         .collect();
     let mut rows = Vec::new();
+    let mut outgoing = Vec::new();
     for (e, plan) in plans {
         let kind = EventKind::parse(&e.event_type);
         for account_id in plan.recipients.iter().copied().filter(|a| active.contains(a)) {
             let prefs = preferences_of(settings.get(&account_id));
             let mailed = email && kind.is_some_and(|k| prefs.email_kinds.contains(&k));
+            for channel in Channel::RELAYED {
+                if let (Some(to), Some(k)) = (prefs.recipient(channel), kind)
+                    && prefs.kinds(channel).contains(&k)
+                {
+                    outgoing.push(Outgoing {
+                        channel,
+                        account_id,
+                        event_id: e.id,
+                        recipient: to.to_owned(),
+                        template: e.event_type.clone(),
+                        locale: prefs.locale.as_str().to_owned(),
+                        title: plan.title.get(prefs.locale).to_owned(),
+                        body: plan.body.get(prefs.locale).to_owned(),
+                        variables: plan.vars.clone(),
+                        subject: plan.subject.clone(),
+                    });
+                }
+            }
             rows.push(notification::ActiveModel {
                 account_id: Set(account_id),
                 event_id: Set(e.id),
@@ -418,7 +510,12 @@ pub async fn rows_for(
             });
         }
     }
-    Ok(rows)
+    let messages = if outgoing.is_empty() {
+        Vec::new()
+    } else {
+        super::channels::rows(outgoing, &super::channels::relays(db).await?, now)
+    };
+    Ok(Outbox { inbox: rows, messages })
 }
 
 /// Writes `rows`; a row for a (person, event) already written is left alone.
@@ -513,65 +610,118 @@ pub async fn mark_read(ctx: Ctx<'_>, viewer: &Viewer, ids: Option<Vec<i64>>) -> 
     .await
 }
 
-/// Command: the viewer's language and the kinds also sent by email.
-pub async fn update_preferences(
-    ctx: Ctx<'_>,
-    viewer: &Viewer,
-    locale: Option<Locale>,
-    email_kinds: Option<Vec<String>>,
-) -> AppResult<Preferences> {
-    let account = viewer.require_account()?.id;
-    let kinds = match email_kinds {
-        Some(list) => {
-            let mut kinds = Vec::new();
-            for raw in &list {
-                let kind = EventKind::parse(raw.trim()).filter(|k| KINDS.contains(k)).ok_or_else(|| {
-                    AppError::rule(
-                        "emailKinds",
-                        "UNKNOWN_NOTIFICATION_KIND",
-                        format!("{raw:?} is not a kind of notification"),
-                    )
-                })?;
-                if !kinds.contains(&kind) {
-                    kinds.push(kind);
-                }
-            }
-            Some(kinds)
+/// What a person changes in their preferences; `None` leaves a choice as it is. The phone
+/// and openid take `Some(None)` to remove them (no more SMS or WeChat messages).
+#[derive(Clone, Debug, Default)]
+pub struct PreferencesPatch {
+    pub locale: Option<Locale>,
+    pub email_kinds: Option<Vec<String>>,
+    pub sms_phone: Option<Option<String>>,
+    pub sms_kinds: Option<Vec<String>>,
+    pub wechat_openid: Option<Option<String>>,
+    pub wechat_kinds: Option<Vec<String>>,
+}
+
+fn check_kinds(field: &str, list: Option<Vec<String>>) -> AppResult<Option<Vec<EventKind>>> {
+    let Some(list) = list else { return Ok(None) };
+    let mut kinds = Vec::new();
+    for raw in &list {
+        let kind = EventKind::parse(raw.trim()).filter(|k| KINDS.contains(k)).ok_or_else(|| {
+            AppError::rule(field, "UNKNOWN_NOTIFICATION_KIND", format!("{raw:?} is not a kind of notification"))
+        })?;
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
         }
+    }
+    Ok(Some(kinds))
+}
+
+fn names(kinds: &[EventKind]) -> Vec<&'static str> {
+    kinds.iter().map(|k| k.name()).collect()
+}
+
+fn json_names(kinds: &[EventKind]) -> Option<String> {
+    Some(serde_json::to_string(&names(kinds)).unwrap_or_else(|_| "[]".into()))
+}
+
+/// Command: the viewer's language, the kinds also sent by email, SMS and WeChat template
+/// message, and the phone and openid those go to. The event records the choices, never the
+/// phone or openid.
+pub async fn update_preferences(ctx: Ctx<'_>, viewer: &Viewer, patch: PreferencesPatch) -> AppResult<Preferences> {
+    let account = viewer.require_account()?.id;
+    let email_kinds = check_kinds("emailKinds", patch.email_kinds)?;
+    let sms_kinds = check_kinds("smsKinds", patch.sms_kinds)?;
+    let wechat_kinds = check_kinds("wechatKinds", patch.wechat_kinds)?;
+    let sms_phone = match patch.sms_phone {
+        Some(Some(raw)) if !raw.trim().is_empty() => Some(Some(
+            super::channels::check_phone(&raw)
+                .ok_or_else(|| AppError::bad_input("smsPhone", "smsPhone is not a phone number"))?,
+        )),
+        Some(_) => Some(None),
+        None => None,
+    };
+    let wechat_openid = match patch.wechat_openid {
+        Some(Some(raw)) if !raw.trim().is_empty() => Some(Some(
+            super::channels::check_openid(&raw)
+                .ok_or_else(|| AppError::bad_input("wechatOpenId", "wechatOpenId is not a WeChat openid"))?,
+        )),
+        Some(_) => Some(None),
         None => None,
     };
     let actor = Actor::of(viewer);
     retry_transient(|| async {
         let txn = ctx.db.begin().await?;
         let mut prefs = preferences(&txn, account).await?;
-        if let Some(locale) = locale {
+        if let Some(locale) = patch.locale {
             prefs.locale = locale;
         }
-        if let Some(kinds) = &kinds {
-            prefs.email_kinds = kinds.clone();
+        for (target, given) in [
+            (&mut prefs.email_kinds, &email_kinds),
+            (&mut prefs.sms_kinds, &sms_kinds),
+            (&mut prefs.wechat_kinds, &wechat_kinds),
+        ] {
+            if let Some(kinds) = given {
+                *target = kinds.clone();
+            }
         }
-        let names: Vec<&str> = prefs.email_kinds.iter().map(|k| k.name()).collect();
+        if let Some(phone) = &sms_phone {
+            prefs.sms_phone = phone.clone();
+        }
+        if let Some(openid) = &wechat_openid {
+            prefs.wechat_openid = openid.clone();
+        }
         let row = notification_setting::ActiveModel {
             account_id: Set(account),
             locale: Set(prefs.locale.as_str().to_owned()),
-            email_kinds: Set(Some(serde_json::to_string(&names).unwrap_or_else(|_| "[]".into()))),
+            email_kinds: Set(json_names(&prefs.email_kinds)),
+            sms_phone: Set(prefs.sms_phone.clone()),
+            sms_kinds: Set(json_names(&prefs.sms_kinds)),
+            wechat_openid: Set(prefs.wechat_openid.clone()),
+            wechat_kinds: Set(json_names(&prefs.wechat_kinds)),
             updated_at: Set(super::now()),
         };
+        use notification_setting::Column as S;
         notification_setting::Entity::insert(row)
             .on_conflict(
-                OnConflict::column(notification_setting::Column::AccountId)
+                OnConflict::column(S::AccountId)
                     .update_columns([
-                        notification_setting::Column::Locale,
-                        notification_setting::Column::EmailKinds,
-                        notification_setting::Column::UpdatedAt,
+                        S::Locale,
+                        S::EmailKinds,
+                        S::SmsPhone,
+                        S::SmsKinds,
+                        S::WechatOpenid,
+                        S::WechatKinds,
+                        S::UpdatedAt,
                     ])
                     .to_owned(),
             )
             .exec_without_returning(&txn)
             .await?;
-        let event = NewEvent::new(EventKind::NotificationPreferencesChanged, account)
-            .account(Some(account))
-            .payload(json!({ "locale": prefs.locale.as_str(), "emailKinds": names }));
+        let event = NewEvent::new(EventKind::NotificationPreferencesChanged, account).account(Some(account)).payload(
+            json!({ "locale": prefs.locale.as_str(), "emailKinds": names(&prefs.email_kinds),
+                "smsKinds": names(&prefs.sms_kinds), "wechatKinds": names(&prefs.wechat_kinds),
+                "sms": prefs.sms_phone.is_some(), "wechat": prefs.wechat_openid.is_some() }),
+        );
         ctx.commit(txn, &actor, vec![event]).await?;
         Ok(prefs)
     })

@@ -22,6 +22,7 @@ use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};
+use crate::service::validate::{optional_text, required_text};
 
 /// An organization with what it is always shown with.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -282,24 +283,6 @@ pub async fn list(
 }
 
 // ---------------------------------------------------------------- validation
-
-fn required_text(field: &str, value: &str, max: usize) -> AppResult<String> {
-    let v = value.trim();
-    if v.is_empty() {
-        return Err(AppError::bad_input(field, format!("{field} must not be empty")));
-    }
-    if v.chars().count() > max {
-        return Err(AppError::bad_input(field, format!("{field} is at most {max} characters")));
-    }
-    Ok(v.to_owned())
-}
-
-fn optional_text(field: &str, value: Option<String>, max: usize) -> AppResult<Option<String>> {
-    match value.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(v) => required_text(field, v, max).map(Some),
-    }
-}
 
 fn optional_url(field: &str, value: Option<String>) -> AppResult<Option<String>> {
     let v = optional_text(field, value, 500)?;

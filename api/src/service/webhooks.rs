@@ -261,6 +261,13 @@ fn check_event_types(types: &[String]) -> AppResult<Vec<String>> {
     let mut checked = Vec::with_capacity(types.len());
     for raw in types {
         let name = raw.trim();
+        // Per-person messages for a relay (SMS, WeChat): only when named explicitly.
+        if super::channels::is_message_type(name) {
+            if !checked.iter().any(|c| c == name) {
+                checked.push(name.to_owned());
+            }
+            continue;
+        }
         let kind = EventKind::parse(name).filter(|k| deliverable(*k)).ok_or_else(|| {
             AppError::rule(
                 "eventTypes",
@@ -499,6 +506,10 @@ pub async fn delete_endpoint(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResul
             .exec(&txn)
             .await?;
         webhook_delivery::Entity::delete_many().filter(webhook_delivery::Column::EndpointId.eq(id)).exec(&txn).await?;
+        entity::channel_message::Entity::delete_many()
+            .filter(entity::channel_message::Column::EndpointId.eq(id))
+            .exec(&txn)
+            .await?;
         webhook_endpoint::Entity::delete_by_id(id).exec(&txn).await?;
         let event = NewEvent::new(EventKind::WebhookEndpointDeleted, id).payload(json!({ "url": current.url }));
         ctx.commit(txn, &actor, vec![event]).await?;

@@ -1,0 +1,310 @@
+//! Inputs and payloads of the event mutations.
+#[allow(unused_imports)]
+use super::*;
+
+#[derive(InputObject)]
+pub struct QuestionInputObject {
+    pub prompt: String,
+    #[graphql(default)]
+    pub required: bool,
+}
+
+#[derive(InputObject)]
+#[graphql(name = "VenueInput")]
+pub struct VenueInput {
+    /// A base space (from the spaces API).
+    pub space_id: Option<ID>,
+    /// An outside address.
+    pub address: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct TrainingInput {
+    pub programme_id: ID,
+    pub cohort: i32,
+    #[graphql(default)]
+    pub trainers: Vec<String>,
+    pub syllabus: Option<String>,
+    pub hours: Option<i32>,
+    pub certificate_threshold_percent: Option<i32>,
+}
+
+#[derive(InputObject)]
+pub struct CreateEventInput {
+    pub kind: EventKind,
+    pub organizer_id: ID,
+    pub title: String,
+    pub title_traditional: Option<String>,
+    pub summary: Option<String>,
+    pub summary_traditional: Option<String>,
+    pub description: Option<String>,
+    pub description_traditional: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// Default Asia/Shanghai.
+    pub time_zone: Option<String>,
+    pub venue: VenueInput,
+    pub capacity: i32,
+    /// Most persons per registration, the registrant included (default 1).
+    pub group_limit: Option<i32>,
+    pub registration_opens_at: Option<DateTime<Utc>>,
+    /// Default: the start.
+    pub registration_closes_at: Option<DateTime<Utc>>,
+    /// Until when registrants may cancel themselves; default: the start.
+    pub cancellation_deadline: Option<DateTime<Utc>>,
+    #[graphql(default)]
+    pub requires_approval: bool,
+    #[graphql(default)]
+    pub requires_identity_document: bool,
+    #[graphql(default)]
+    pub audience_tags: Vec<String>,
+    #[graphql(default)]
+    pub questions: Vec<QuestionInputObject>,
+    /// Required for TRAINING, refused otherwise.
+    pub training: Option<TrainingInput>,
+}
+
+/// Fields left out stay as they are; nullable fields set to `null` are cleared.
+#[derive(InputObject)]
+pub struct UpdateEventInput {
+    pub id: ID,
+    pub title: Option<String>,
+    pub title_traditional: MaybeUndefined<String>,
+    pub summary: Option<String>,
+    pub summary_traditional: MaybeUndefined<String>,
+    pub description: Option<String>,
+    pub description_traditional: MaybeUndefined<String>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub time_zone: Option<String>,
+    pub venue: Option<VenueInput>,
+    /// Raising it promotes the waitlist; it cannot go below the confirmed seats.
+    pub capacity: Option<i32>,
+    pub group_limit: Option<i32>,
+    pub registration_opens_at: MaybeUndefined<DateTime<Utc>>,
+    pub registration_closes_at: MaybeUndefined<DateTime<Utc>>,
+    pub cancellation_deadline: MaybeUndefined<DateTime<Utc>>,
+    pub requires_approval: Option<bool>,
+    pub requires_identity_document: Option<bool>,
+    pub audience_tags: Option<Vec<String>>,
+    /// Replaces the questions (keys are renumbered q1, q2, …).
+    pub questions: Option<Vec<QuestionInputObject>>,
+    pub trainers: Option<Vec<String>>,
+    pub syllabus: MaybeUndefined<String>,
+    pub hours: MaybeUndefined<i32>,
+    pub certificate_threshold_percent: MaybeUndefined<i32>,
+}
+
+#[derive(InputObject)]
+pub struct TransitionEventStatusInput {
+    pub id: ID,
+    /// PUBLISHED or CANCELLED from DRAFT; CANCELLED or COMPLETED (once started) from PUBLISHED.
+    pub status: EventStatus,
+}
+
+#[derive(InputObject)]
+pub struct CreateTrainingProgrammeInput {
+    pub organizer_id: ID,
+    pub title: String,
+    pub description: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct AddExhibitInput {
+    pub event_id: ID,
+    pub title: String,
+    pub story: Option<String>,
+    #[graphql(default)]
+    pub media_urls: Vec<String>,
+    pub organization_id: Option<ID>,
+    pub project_name: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct AddDelegationInput {
+    pub event_id: ID,
+    pub origin: DelegationOrigin,
+    pub name: String,
+    pub name_traditional: Option<String>,
+    pub leader_name: String,
+    #[graphql(default)]
+    pub members: Vec<String>,
+    #[graphql(default)]
+    pub host_organization_ids: Vec<ID>,
+}
+
+#[derive(InputObject)]
+pub struct RemoveExhibitInput {
+    pub id: ID,
+}
+
+#[derive(InputObject)]
+pub struct RemoveDelegationInput {
+    pub id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct RemoveExhibitPayload {
+    pub removed_exhibit_id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct RemoveDelegationPayload {
+    pub removed_delegation_id: ID,
+}
+
+#[derive(InputObject, Default)]
+pub struct GroupsInput {
+    #[graphql(default)]
+    pub women: i32,
+    #[graphql(default)]
+    pub children: i32,
+    #[graphql(default)]
+    pub family_members: i32,
+    #[graphql(default)]
+    pub professionals: i32,
+}
+
+impl From<GroupsInput> for Groups {
+    fn from(g: GroupsInput) -> Self {
+        Groups {
+            women: g.women,
+            children: g.children,
+            family_members: g.family_members,
+            professionals: g.professionals,
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct AnswerInput {
+    /// The question's key (`q1`, …).
+    pub question: String,
+    pub answer: String,
+}
+
+#[derive(InputObject)]
+pub struct IdentityDocumentInput {
+    #[graphql(name = "type")]
+    pub kind: IdentityDocumentType,
+    pub number: String,
+}
+
+/// A partner's named guest.
+#[derive(InputObject)]
+pub struct GuestInput {
+    pub name: String,
+    pub phone: String,
+}
+
+#[derive(InputObject)]
+pub struct RegisterInput {
+    pub event_id: ID,
+    /// Persons on this registration, the registrant included (default 1).
+    #[graphql(default = 1)]
+    pub party_size: i32,
+    /// Who is served (each at most the party size).
+    pub groups: Option<GroupsInput>,
+    #[graphql(default)]
+    pub answers: Vec<AnswerInput>,
+    /// Consent to the privacy terms; must be true.
+    pub privacy_consent: bool,
+    /// Retrying with the same key returns the first result instead of registering twice.
+    pub client_key: Option<String>,
+    /// Where the event requires one; ignored (not stored) otherwise.
+    pub identity_document: Option<IdentityDocumentInput>,
+    /// Partner keys with REGISTER scope register named guests.
+    pub guest: Option<GuestInput>,
+}
+
+#[derive(InputObject)]
+pub struct CancelRegistrationInput {
+    pub id: ID,
+}
+
+#[derive(InputObject)]
+pub struct DecideRegistrationInput {
+    pub id: ID,
+    pub accept: bool,
+}
+
+#[derive(InputObject)]
+pub struct CheckInInput {
+    pub event_id: ID,
+    pub ticket_code: String,
+    /// Persons present; default the whole party.
+    pub attended: Option<i32>,
+    /// Who was served, declared at the door; default what the registration declared.
+    pub groups: Option<GroupsInput>,
+    /// The session checked in to: required for trainings with sessions (persons and groups
+    /// are recorded at the first session attended).
+    pub session_id: Option<ID>,
+}
+
+#[derive(InputObject)]
+pub struct AddTrainingSessionInput {
+    pub event_id: ID,
+    pub topic: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+#[derive(SimpleObject)]
+pub struct AddTrainingSessionPayload {
+    pub session: TrainingSession,
+}
+
+#[derive(SimpleObject)]
+pub struct EventPayload {
+    pub event: Event,
+}
+
+#[derive(SimpleObject)]
+pub struct CreateTrainingProgrammePayload {
+    pub programme: TrainingProgramme,
+}
+
+#[derive(SimpleObject)]
+pub struct AddExhibitPayload {
+    pub exhibit: Exhibit,
+}
+
+#[derive(SimpleObject)]
+pub struct AddDelegationPayload {
+    pub delegation: Delegation,
+}
+
+#[derive(SimpleObject)]
+pub struct RegisterPayload {
+    pub registration: Registration,
+    /// The same clientKey was seen before: this is the first call's registration.
+    pub replayed: bool,
+}
+
+#[derive(SimpleObject)]
+pub struct RegistrationPayload {
+    pub registration: Registration,
+}
+
+#[derive(SimpleObject)]
+pub struct CheckInPayload {
+    pub registration: Registration,
+    /// The ticket had been scanned before; nothing new was recorded.
+    pub already_checked_in: bool,
+    /// When the (first) check-in happened.
+    pub checked_in_at: Option<DateTime<Utc>>,
+    /// Live counts after this scan.
+    pub seats: EventSeats,
+}
+
+pub(super) fn questions(list: Vec<QuestionInputObject>) -> Vec<QuestionInput> {
+    list.into_iter().map(|q| QuestionInput { prompt: q.prompt, required: q.required }).collect()
+}
+
+pub(super) fn venue(v: VenueInput) -> Result<(Option<i64>, Option<String>)> {
+    let space = match &v.space_id {
+        Some(id) => Some(ids::decode(id, SPACE, "venue.spaceId").extend()?),
+        None => None,
+    };
+    Ok((space, v.address))
+}

@@ -1,0 +1,300 @@
+//! Event mutations: resolvers decode, call the service command and map.
+#[allow(unused_imports)]
+use super::*;
+
+/// The event an input names, and the check that the viewer runs it.
+#[derive(Default)]
+pub struct EventMutation;
+
+#[Object]
+impl EventMutation {
+    /// Creates an event as a draft.
+    async fn create_event(&self, ctx: &Context<'_>, input: CreateEventInput) -> Result<EventPayload> {
+        let state = state(ctx)?;
+        let organizer_id =
+            ids::decode(&input.organizer_id, crate::graphql::organization::TYPE_NAME, "organizerId").extend()?;
+        let training = match input.training {
+            Some(t) => Some(TrainingFields {
+                programme_id: ids::decode(&t.programme_id, PROGRAMME, "training.programmeId").extend()?,
+                cohort: t.cohort,
+                trainers: t.trainers,
+                syllabus: t.syllabus,
+                hours: t.hours,
+                certificate_threshold_percent: t.certificate_threshold_percent,
+            }),
+            None => None,
+        };
+        let (venue_space_id, venue_address) = venue(input.venue)?;
+        let created = service::create_event(
+            state.ctx(),
+            viewer(ctx),
+            NewEvent {
+                kind: input.kind.into(),
+                title: input.title,
+                title_traditional: input.title_traditional,
+                summary: input.summary,
+                summary_traditional: input.summary_traditional,
+                description: input.description,
+                description_traditional: input.description_traditional,
+                starts_at: input.starts_at,
+                ends_at: input.ends_at,
+                time_zone: input.time_zone,
+                venue_space_id,
+                venue_address,
+                organizer_id,
+                capacity: input.capacity,
+                group_limit: input.group_limit,
+                registration_opens_at: input.registration_opens_at,
+                registration_closes_at: input.registration_closes_at,
+                cancellation_deadline: input.cancellation_deadline,
+                requires_approval: input.requires_approval,
+                requires_identity_document: input.requires_identity_document,
+                audience_tags: input.audience_tags,
+                questions: questions(input.questions),
+                training,
+            },
+        )
+        .await
+        .map_err(crate::graphql::space::with_global_ids)?;
+        Ok(EventPayload { event: Event::from_model(created) })
+    }
+
+    async fn update_event(&self, ctx: &Context<'_>, input: UpdateEventInput) -> Result<EventPayload> {
+        let id = ids::decode(&input.id, EVENT, "id").extend()?;
+        let state = state(ctx)?;
+        let venue = match input.venue {
+            Some(v) => Some(venue(v)?),
+            None => None,
+        };
+        let updated = service::update_event(
+            state.ctx(),
+            viewer(ctx),
+            id,
+            EventPatch {
+                title: input.title,
+                title_traditional: input.title_traditional.into(),
+                summary: input.summary,
+                summary_traditional: input.summary_traditional.into(),
+                description: input.description,
+                description_traditional: input.description_traditional.into(),
+                starts_at: input.starts_at,
+                ends_at: input.ends_at,
+                time_zone: input.time_zone,
+                venue,
+                capacity: input.capacity,
+                group_limit: input.group_limit,
+                registration_opens_at: input.registration_opens_at.into(),
+                registration_closes_at: input.registration_closes_at.into(),
+                cancellation_deadline: input.cancellation_deadline.into(),
+                requires_approval: input.requires_approval,
+                requires_identity_document: input.requires_identity_document,
+                audience_tags: input.audience_tags,
+                questions: input.questions.map(questions),
+                trainers: input.trainers,
+                syllabus: input.syllabus.into(),
+                hours: input.hours.into(),
+                certificate_threshold_percent: input.certificate_threshold_percent.into(),
+            },
+        )
+        .await
+        .map_err(crate::graphql::space::with_global_ids)?;
+        Ok(EventPayload { event: Event::from_model(updated) })
+    }
+
+    /// Publishes, cancels or completes an event.
+    async fn transition_event_status(
+        &self,
+        ctx: &Context<'_>,
+        input: TransitionEventStatusInput,
+    ) -> Result<EventPayload> {
+        let id = ids::decode(&input.id, EVENT, "id").extend()?;
+        let updated = service::change_event_status(state(ctx)?.ctx(), viewer(ctx), id, input.status.into())
+            .await
+            .map_err(crate::graphql::space::with_global_ids)?;
+        Ok(EventPayload { event: Event::from_model(updated) })
+    }
+
+    async fn create_training_programme(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateTrainingProgrammeInput,
+    ) -> Result<CreateTrainingProgrammePayload> {
+        let state = state(ctx)?;
+        let organizer_id =
+            ids::decode(&input.organizer_id, crate::graphql::organization::TYPE_NAME, "organizerId").extend()?;
+        let programme =
+            service::create_training_programme(state.ctx(), viewer(ctx), &input.title, input.description, organizer_id)
+                .await
+                .extend()?;
+        Ok(CreateTrainingProgrammePayload { programme: TrainingProgramme(programme) })
+    }
+
+    async fn add_exhibit(&self, ctx: &Context<'_>, input: AddExhibitInput) -> Result<AddExhibitPayload> {
+        let event_id = ids::decode(&input.event_id, EVENT, "eventId").extend()?;
+        let state = state(ctx)?;
+        let organization_id = match &input.organization_id {
+            Some(id) => Some(ids::decode(id, crate::graphql::organization::TYPE_NAME, "organizationId").extend()?),
+            None => None,
+        };
+        let exhibit = service::add_event_exhibit(
+            state.ctx(),
+            viewer(ctx),
+            NewExhibit {
+                event_id,
+                title: input.title,
+                story: input.story,
+                media_urls: input.media_urls,
+                organization_id,
+                project_name: input.project_name,
+            },
+        )
+        .await
+        .extend()?;
+        Ok(AddExhibitPayload { exhibit: Exhibit(exhibit) })
+    }
+
+    /// Adds a dated session to a training (within its time, overlapping none of its sessions).
+    async fn add_training_session(
+        &self,
+        ctx: &Context<'_>,
+        input: AddTrainingSessionInput,
+    ) -> Result<AddTrainingSessionPayload> {
+        let event_id = ids::decode(&input.event_id, EVENT, "eventId").extend()?;
+        let session = service::add_training_session_as(
+            state(ctx)?.ctx(),
+            viewer(ctx),
+            service::NewSession { event_id, topic: input.topic, starts_at: input.starts_at, ends_at: input.ends_at },
+        )
+        .await
+        .extend()?;
+        Ok(AddTrainingSessionPayload { session: TrainingSession(session) })
+    }
+
+    async fn add_delegation(&self, ctx: &Context<'_>, input: AddDelegationInput) -> Result<AddDelegationPayload> {
+        let event_id = ids::decode(&input.event_id, EVENT, "eventId").extend()?;
+        let state = state(ctx)?;
+        let mut hosts = Vec::with_capacity(input.host_organization_ids.len());
+        for id in &input.host_organization_ids {
+            hosts.push(ids::decode(id, crate::graphql::organization::TYPE_NAME, "hostOrganizationIds").extend()?);
+        }
+        let delegation = service::add_event_delegation(
+            state.ctx(),
+            viewer(ctx),
+            NewDelegation {
+                event_id,
+                origin: input.origin.into(),
+                name: input.name,
+                name_traditional: input.name_traditional,
+                leader_name: input.leader_name,
+                members: input.members,
+                host_organization_ids: hosts,
+            },
+        )
+        .await
+        .extend()?;
+        Ok(AddDelegationPayload { delegation: Delegation(delegation) })
+    }
+
+    /// Removes an exhibit; those after it move up one place.
+    async fn remove_exhibit(&self, ctx: &Context<'_>, input: RemoveExhibitInput) -> Result<RemoveExhibitPayload> {
+        let state = state(ctx)?;
+        let id = ids::decode(&input.id, EXHIBIT, "id").extend()?;
+        service::remove_event_exhibit(state.ctx(), viewer(ctx), id).await.extend()?;
+        Ok(RemoveExhibitPayload { removed_exhibit_id: input.id })
+    }
+
+    async fn remove_delegation(
+        &self,
+        ctx: &Context<'_>,
+        input: RemoveDelegationInput,
+    ) -> Result<RemoveDelegationPayload> {
+        let state = state(ctx)?;
+        let id = ids::decode(&input.id, DELEGATION, "id").extend()?;
+        service::remove_event_delegation(state.ctx(), viewer(ctx), id).await.extend()?;
+        Ok(RemoveDelegationPayload { removed_delegation_id: input.id })
+    }
+
+    /// Registers the signed-in person (with those they bring), or — with a partner key holding
+    /// REGISTER — a named guest. Over capacity the registration joins the waitlist.
+    async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Result<RegisterPayload> {
+        let state = state(ctx)?;
+        let event_id = ids::decode(&input.event_id, EVENT, "eventId").extend()?;
+        let request = RegistrationRequest {
+            event_id,
+            guest: input.guest.map(|g| (g.name, g.phone)),
+            party_size: input.party_size,
+            groups: input.groups.unwrap_or_default().into(),
+            answers: input.answers.into_iter().map(|a| Answer { question: a.question, answer: a.answer }).collect(),
+            privacy_consent: input.privacy_consent,
+            client_key: input.client_key,
+            identity_document: input.identity_document.map(|d| (d.kind.into(), d.number)),
+        };
+        let (registration, replayed) = service::register_as(state.ctx(), viewer(ctx), request).await.extend()?;
+        Ok(RegisterPayload { registration: Registration(registration), replayed })
+    }
+
+    /// Cancels a registration; its seats go to the waitlist at once.
+    async fn cancel_registration(
+        &self,
+        ctx: &Context<'_>,
+        input: CancelRegistrationInput,
+    ) -> Result<RegistrationPayload> {
+        let state = state(ctx)?;
+        let id = ids::decode(&input.id, REGISTRATION, "id").extend()?;
+        let updated = service::cancel_registration_as(state.ctx(), viewer(ctx), id).await.extend()?;
+        Ok(RegistrationPayload { registration: Registration(updated) })
+    }
+
+    /// Accepts or declines a registration awaiting approval.
+    async fn decide_registration(
+        &self,
+        ctx: &Context<'_>,
+        input: DecideRegistrationInput,
+    ) -> Result<RegistrationPayload> {
+        let state = state(ctx)?;
+        let id = ids::decode(&input.id, REGISTRATION, "id").extend()?;
+        let updated = service::decide_registration_as(state.ctx(), viewer(ctx), id, input.accept).await.extend()?;
+        Ok(RegistrationPayload { registration: Registration(updated) })
+    }
+
+    /// Checks a ticket in at the door. A second scan reports the first one.
+    async fn check_in(&self, ctx: &Context<'_>, input: CheckInInput) -> Result<CheckInPayload> {
+        let event_id = ids::decode(&input.event_id, EVENT, "eventId").extend()?;
+        let state = state(ctx)?;
+        let session_id = match &input.session_id {
+            Some(id) => Some(ids::decode(id, SESSION, "sessionId").extend()?),
+            None => None,
+        };
+        let (event, outcome) = service::check_in_as(
+            state.ctx(),
+            viewer(ctx),
+            event_id,
+            input.ticket_code,
+            input.attended,
+            input.groups.map(Into::into),
+            session_id,
+        )
+        .await
+        .extend()?;
+        let seats = seats_of(ctx, &event).await?;
+        Ok(CheckInPayload {
+            checked_in_at: outcome.registration.checked_in_at,
+            already_checked_in: outcome.already_checked_in,
+            registration: Registration(outcome.registration),
+            seats,
+        })
+    }
+}
+
+impl From<Event> for crate::graphql::node::Node {
+    fn from(e: Event) -> Self {
+        use crate::graphql::node::Node;
+        match e {
+            Event::Training(x) => Node::Training(x),
+            Event::Exhibition(x) => Node::Exhibition(x),
+            Event::Salon(x) => Node::Salon(x),
+            Event::PromotionEvent(x) => Node::PromotionEvent(x),
+            Event::ExchangeEvent(x) => Node::ExchangeEvent(x),
+        }
+    }
+}
