@@ -26,6 +26,7 @@ mod partner_web;
 mod partners;
 mod payments;
 mod projects;
+mod read_path;
 mod receipts;
 mod reconcile;
 mod response_cache;

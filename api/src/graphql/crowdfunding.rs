@@ -255,12 +255,16 @@ impl Campaign {
         self.0.campaign.filing_number.as_deref()
     }
 
-    async fn budget(&self) -> Vec<BudgetLine> {
-        self.0
-            .budget
-            .iter()
-            .map(|l: &campaign_budget_line::Model| BudgetLine { item: l.item.clone(), amount_fen: l.amount_fen.into() })
-            .collect()
+    async fn budget(&self, ctx: &Context<'_>) -> Result<Vec<BudgetLine>> {
+        let line =
+            |l: &campaign_budget_line::Model| BudgetLine { item: l.item.clone(), amount_fen: l.amount_fen.into() };
+        if let Some(lines) = &self.0.budget {
+            return Ok(lines.iter().map(line).collect());
+        }
+        // A list leaves the lines out; its page primed them (or they are batched here).
+        let loaders = ctx.data::<Loaders>()?;
+        let lines = loaders.campaign_budget.load_one(self.0.campaign.id).await.map_err(|e| e.extend())?;
+        Ok(lines.unwrap_or_default().iter().map(line).collect())
     }
 
     async fn status(&self) -> CampaignStatus {
@@ -596,7 +600,15 @@ async fn load_ahead(ctx: &Context<'_>, page: &[(String, CampaignRecord)]) -> Res
         loaders.campaign_updates.prime(ids.iter().map(|id| (*id, updates.remove(id).unwrap_or_default())));
         Ok::<_, AppError>(())
     };
-    futures::try_join!(organizations, walls, updates).extend()?;
+    let budgets = async {
+        if connection::node_selections(ctx, "budget").is_empty() {
+            return Ok(());
+        }
+        let mut budgets = state.crowdfunding().budgets(&ids).await?;
+        loaders.campaign_budget.prime(ids.iter().map(|id| (*id, budgets.remove(id).unwrap_or_default())));
+        Ok::<_, AppError>(())
+    };
+    futures::try_join!(organizations, walls, updates, budgets).extend()?;
     Ok(())
 }
 
@@ -872,10 +884,18 @@ pub struct DonatePayload {
 }
 
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct DonationPayload {
     pub donation: Donation,
+}
+
+#[async_graphql::ComplexObject]
+impl DonationPayload {
     /// The campaign's totals after the change.
-    pub progress: CampaignProgress,
+    async fn progress(&self, ctx: &Context<'_>) -> Result<CampaignProgress> {
+        // Read only when asked for: a confirmation answered with its status reads nothing more.
+        progress_of(state(ctx)?, self.donation.0.campaign_id).await
+    }
 }
 
 #[derive(SimpleObject)]
@@ -897,11 +917,9 @@ pub struct RefundDonationPayload {
 
 /// The campaign behind `id`, after checking the viewer runs its organization's campaigns.
 async fn progress_of(state: &AppState, campaign_id: i64) -> Result<CampaignProgress> {
-    let record = service::find_by_id(&state.db, campaign_id)
-        .await
-        .extend()?
-        .ok_or_else(|| AppError::NotFound("campaign".into()).extend())?;
-    Ok(CampaignProgress::of(&record))
+    // The campaign row alone: progress needs no budget lines.
+    let campaign = service::campaign_row(&state.db, campaign_id).await.extend()?;
+    Ok(CampaignProgress::of(&CampaignRecord { campaign, budget: None }))
 }
 
 #[derive(Default)]
@@ -1015,8 +1033,7 @@ impl CrowdfundingMutation {
         let id = ids::decode(&input.id, DONATION, "id").extend()?;
         let donation =
             service::confirm_donation(state.ctx(), viewer(ctx), id, input.external_reference).await.extend()?;
-        let progress = progress_of(state, donation.campaign_id).await?;
-        Ok(DonationPayload { donation: Donation(donation), progress })
+        Ok(DonationPayload { donation: Donation(donation) })
     }
 
     /// Staff or a RECONCILE key: the money of a donation arrived. A live pledge is confirmed
@@ -1044,8 +1061,7 @@ impl CrowdfundingMutation {
         let state = state(ctx)?;
         let id = ids::decode(&input.id, DONATION, "id").extend()?;
         let donation = service::accept_late_payment(state.ctx(), viewer(ctx), id).await.extend()?;
-        let progress = progress_of(state, donation.campaign_id).await?;
-        Ok(DonationPayload { donation: Donation(donation), progress })
+        Ok(DonationPayload { donation: Donation(donation) })
     }
 
     /// PLEDGED → CANCELLED: staff, a RECONCILE key, or the donor who pledged.
@@ -1053,8 +1069,7 @@ impl CrowdfundingMutation {
         let state = state(ctx)?;
         let id = ids::decode(&input.id, DONATION, "id").extend()?;
         let donation = service::cancel_donation(state.ctx(), viewer(ctx), id).await.extend()?;
-        let progress = progress_of(state, donation.campaign_id).await?;
-        Ok(DonationPayload { donation: Donation(donation), progress })
+        Ok(DonationPayload { donation: Donation(donation) })
     }
 
     /// Staff or a RECONCILE key: reverses a confirmed donation, in full or in part

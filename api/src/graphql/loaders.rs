@@ -95,6 +95,7 @@ pub struct Loaders {
     pub members: DataLoader<MembersLoader>,
     pub campaign: DataLoader<CampaignLoader>,
     pub campaign_updates: Primable<CampaignUpdatesLoader>,
+    pub campaign_budget: Primable<CampaignBudgetLoader>,
     pub grant_round: DataLoader<GrantRoundLoader>,
     pub grant_proposal: DataLoader<GrantProposalLoader>,
     pub proposal_reviews: DataLoader<ProposalReviewsLoader>,
@@ -133,6 +134,9 @@ impl Loaders {
             campaign: DataLoader::new(CampaignLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
             campaign_updates: Primable::new(
                 DataLoader::new(CampaignUpdatesLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
+            ),
+            campaign_budget: Primable::new(
+                DataLoader::new(CampaignBudgetLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
             ),
             grant_round: DataLoader::new(GrantRoundLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
             grant_proposal: DataLoader::new(GrantProposalLoader(db.clone()), crate::metrics::spawn_counted)
@@ -219,6 +223,17 @@ impl Loader<i64> for CampaignUpdatesLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         crate::service::crowdfunding::updates_of(&self.0, keys).await.map_err(Arc::new)
+    }
+}
+
+pub struct CampaignBudgetLoader(DatabaseConnection);
+
+impl Loader<i64> for CampaignBudgetLoader {
+    type Value = Vec<entity::campaign_budget_line::Model>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        crate::service::crowdfunding::budgets_of(&self.0, keys).await.map_err(Arc::new)
     }
 }
 

@@ -295,6 +295,17 @@ impl StageTransition {
     }
 }
 
+/// Reads one organization's stage history when the page shows it, here rather than through
+/// the loader: a single key gains nothing from batching, and the loader's task and its
+/// batching delay are a hop per request.
+async fn prime_history(ctx: &Context<'_>, id: i64) -> Result<()> {
+    if ctx.look_ahead().field("stageHistory").exists() {
+        let mut histories = crate::service::organization::stage_histories(&state(ctx)?.db, &[id]).await.extend()?;
+        ctx.data::<Loaders>()?.stage_history.prime([(id, histories.remove(&id).unwrap_or_default())]);
+    }
+    Ok(())
+}
+
 #[derive(Default)]
 pub struct OrganizationQuery;
 
@@ -308,13 +319,18 @@ impl OrganizationQuery {
         match record {
             // Not kept by the response cache (signed in, or the cache off): what was read is
             // what is served.
-            Some(found) if !ResponseTags::collecting(ctx) => Ok(Some(Organization(found))),
+            Some(found) if !ResponseTags::collecting(ctx) => {
+                prime_history(ctx, found.org.id).await?;
+                Ok(Some(Organization(found)))
+            }
             Some(found) => {
                 let id = found.org.id;
                 ResponseTags::entity(ctx, Family::Organization, id).await;
                 let fresh = state(ctx)?.directory().by_id(id).await.extend()?;
                 if fresh.is_none() {
                     ResponseTags::missing(ctx, Family::Organization);
+                } else {
+                    prime_history(ctx, id).await?;
                 }
                 Ok(fresh.map(Organization))
             }

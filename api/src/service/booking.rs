@@ -205,8 +205,11 @@ pub async fn availability(
         return Err(AppError::bad_input("durationMinutes", "durationMinutes is between 15 and 1440"));
     }
     let duration = Duration::minutes(duration_minutes.into());
-    let spaces = space::find_by_ids(db, space_ids).await?;
-    let blocked = blocked_intervals(db, space_ids, from - Duration::days(1), to + Duration::days(1)).await?;
+    // Two independent reads: the spaces and the window's blocked intervals, at once.
+    let (spaces, blocked) = futures::try_join!(
+        space::find_by_ids(db, space_ids),
+        blocked_intervals(db, space_ids, from - Duration::days(1), to + Duration::days(1)),
+    )?;
     let now = super::now();
     let mut out: Vec<_> = spaces
         .into_iter()

@@ -54,7 +54,9 @@ pub(crate) fn year_at_base(t: DateTime<Utc>) -> i32 {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CampaignRecord {
     pub campaign: campaign::Model,
-    pub budget: Vec<budget_line::Model>,
+    /// `None` when the read left the lines out (a list whose page does not show them).
+    #[serde(default)]
+    pub budget: Option<Vec<budget_line::Model>>,
 }
 
 /// What a donor sees, computed from the status, the dates and the totals.
@@ -206,6 +208,15 @@ pub fn mask_name(name: &str) -> String {
 
 async fn with_details(db: &impl ConnectionTrait, campaigns: Vec<campaign::Model>) -> AppResult<Vec<CampaignRecord>> {
     let ids: Vec<i64> = campaigns.iter().map(|c| c.id).collect();
+    let mut budgets = budgets_of(db, &ids).await?;
+    Ok(campaigns
+        .into_iter()
+        .map(|c| CampaignRecord { budget: Some(budgets.remove(&c.id).unwrap_or_default()), campaign: c })
+        .collect())
+}
+
+/// Budget lines of many campaigns in one statement, in their order.
+pub async fn budgets_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, Vec<budget_line::Model>>> {
     let mut budgets: HashMap<i64, Vec<budget_line::Model>> = HashMap::new();
     if !ids.is_empty() {
         let lines = budget_line::Entity::find()
@@ -218,10 +229,7 @@ async fn with_details(db: &impl ConnectionTrait, campaigns: Vec<campaign::Model>
             budgets.entry(line.campaign_id).or_default().push(line);
         }
     }
-    Ok(campaigns
-        .into_iter()
-        .map(|c| CampaignRecord { budget: budgets.remove(&c.id).unwrap_or_default(), campaign: c })
-        .collect())
+    Ok(budgets)
 }
 
 pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<CampaignRecord>> {
@@ -234,6 +242,11 @@ pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Ve
 
 pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<CampaignRecord>> {
     Ok(find_by_ids(db, &[id]).await?.into_iter().next())
+}
+
+/// A campaign's row, without its budget lines (its totals, say).
+pub async fn campaign_row(db: &impl ConnectionTrait, id: i64) -> AppResult<campaign::Model> {
+    load(db, id).await
 }
 
 pub(crate) async fn load(db: &impl ConnectionTrait, id: i64) -> AppResult<campaign::Model> {
@@ -329,7 +342,8 @@ pub async fn list(
     };
     let page = pagination::paginate(db, select, &key, args, limits, with_total).await?;
     let (cursors, rows): (Vec<String>, Vec<campaign::Model>) = page.items.into_iter().unzip();
-    let records = with_details(db, rows).await?;
+    // The budget lines only when the page shows them (`Crowdfunding::budgets`).
+    let records = rows.into_iter().map(|campaign| CampaignRecord { campaign, budget: None });
     Ok(Page {
         items: cursors.into_iter().zip(records).collect(),
         has_next_page: page.has_next_page,
@@ -937,16 +951,24 @@ pub async fn donate_with_contact(
         // A replay names the same guest; the digests are keyed, so this reveals nothing.
         digest = super::identity::sha256_hex(&format!("{digest}:{phone_digest:?}:{email_digest:?}"));
     }
-    // A replay answers with the original even after the campaign ended.
-    if let Some(existing) = find_by_client_key(db, &scope, &client_key).await? {
-        return replay_or_conflict(existing, &digest);
-    }
     let txn = db.begin().await?;
     let c = campaign::Entity::find_by_id(input.campaign_id)
         .one(&txn)
         .await?
-        .ok_or_else(|| AppError::bad_input("campaignId", "no such campaign"))?;
-    accepting_donations(&c, now)?;
+        .ok_or_else(|| AppError::bad_input("campaignId", "no such campaign"))
+        .and_then(|c| accepting_donations(&c, now).map(|()| c));
+    // A replay answers with the original even after the campaign ended. Looked up only when
+    // the gift is refused or its key is taken (below): a new gift costs no extra round trip.
+    let c = match c {
+        Ok(c) => c,
+        Err(refused) => {
+            txn.rollback().await.ok();
+            return match find_by_client_key(db, &scope, &client_key).await? {
+                Some(existing) => replay_or_conflict(existing, &digest),
+                None => Err(refused),
+            };
+        }
+    };
     let (account_id, partner_id) = match donor {
         Donor::Account { id, .. } => (Some(*id), None),
         Donor::Partner { key_id } => (None, Some(*key_id)),
@@ -1085,18 +1107,6 @@ pub(crate) async fn ensure_receipt_counter(db: &impl ConnectionTrait, year: i32)
         .exec_without_returning(db)
         .await?;
     Ok(())
-}
-
-/// Locks the year's counter row until commit: every confirmation of the year waits for it, so
-/// it is taken as the transaction's last step (after `ensure_receipt_counter`).
-async fn next_receipt_number(db: &impl ConnectionTrait, year: i32) -> AppResult<String> {
-    let rows = receipt_counter::Entity::update_many()
-        .col_expr(receipt_counter::Column::LastNumber, Expr::col(receipt_counter::Column::LastNumber).add(1))
-        .filter(receipt_counter::Column::Year.eq(year))
-        .exec_with_returning(db)
-        .await?;
-    let number = rows.first().map(|r| r.last_number).ok_or_else(|| AppError::Internal("no receipt counter".into()))?;
-    Ok(format!("{year}-{number:06}"))
 }
 
 /// Why money is recorded: staff confirming a pledge (`confirmDonation`, refused for a
@@ -1276,18 +1286,11 @@ async fn count_in(
     // The event before the shared rows, so it adds nothing to the time they are held.
     let appended =
         crate::events::log::append(txn, actor, vec![donation_event(EventKind::DonationConfirmed, &current)]).await?;
-    ensure_receipt_counter(txn, year).await?;
     // The shared rows last, so they are held for as short a time as possible: the campaign's
     // (every gift to it waits), then the year's receipt counter (every confirmation waits).
     // Always in this order, so confirmations never wait for each other in a cycle.
     add_to_totals(txn, current.campaign_id, current.amount_fen, 1, guest_donor(&current)).await?;
-    adjust_donor_count(txn, &current, 1).await?;
-    let receipt = next_receipt_number(txn, year).await?;
-    donation::Entity::update_many()
-        .col_expr(donation::Column::ReceiptNumber, Expr::val(Some(receipt.clone())))
-        .filter(donation::Column::Id.eq(id))
-        .exec(txn)
-        .await?;
+    let receipt = count_donor_and_number(txn, &current, year).await?;
     // What the row now holds, without reading it again.
     let model = donation::Model {
         status: DonationStatus::Confirmed,
@@ -1299,6 +1302,67 @@ async fn count_in(
         ..current
     };
     Ok((model, appended))
+}
+
+/// The rest of a confirmation once `add_to_totals` holds the campaign row: counts an account
+/// as a donor unless it already has another counting donation to the campaign (the check runs
+/// after the lock was taken, so at READ COMMITTED it sees every earlier holder's commit), takes
+/// the year's next receipt number (creating the counter row if needed) and writes it on the
+/// donation. On PostgreSQL this is one statement, so the campaign row is held for it and the
+/// commit only (it was four round trips); SQLite has one writer anyway and runs three.
+async fn count_donor_and_number(
+    txn: &sea_orm::DatabaseTransaction,
+    d: &donation::Model,
+    year: i32,
+) -> AppResult<String> {
+    use sea_orm::{ActiveEnum, DatabaseBackend, Statement};
+    let backend = txn.get_database_backend();
+    let confirmed = DonationStatus::Confirmed.to_value();
+    let no_number = || AppError::Internal("no receipt counter".into());
+    let number = |n: i64| format!("{year}-{n:06}");
+    if backend == DatabaseBackend::Postgres {
+        let sql = "WITH donor AS (UPDATE campaigns SET donor_count = donor_count + 1 \
+                WHERE id = $1 AND $2::bigint IS NOT NULL AND NOT EXISTS (SELECT 1 FROM donations o \
+                  WHERE o.donor_account_id = $2 AND o.campaign_id = $1 AND o.status = $3 \
+                    AND o.refunded_at IS NULL AND o.id <> $4)), \
+              counter AS (INSERT INTO receipt_counters (year, last_number) VALUES ($5, 1) \
+                ON CONFLICT (year) DO UPDATE SET last_number = receipt_counters.last_number + 1 \
+                RETURNING last_number) \
+            UPDATE donations SET receipt_number = $6 || CASE WHEN counter.last_number < 1000000 \
+                THEN lpad(counter.last_number::text, 6, '0') ELSE counter.last_number::text END \
+              FROM counter WHERE donations.id = $4 RETURNING counter.last_number";
+        let values: Vec<sea_orm::Value> = vec![
+            d.campaign_id.into(),
+            d.donor_account_id.into(),
+            confirmed.into(),
+            d.id.into(),
+            year.into(),
+            format!("{year}-").into(),
+        ];
+        let row =
+            txn.query_one_raw(Statement::from_sql_and_values(backend, sql, values)).await?.ok_or_else(no_number)?;
+        return Ok(number(row.try_get("", "last_number")?));
+    }
+    if let Some(account) = d.donor_account_id {
+        let sql = "UPDATE campaigns SET donor_count = donor_count + 1 WHERE id = ?1 AND NOT EXISTS \
+            (SELECT 1 FROM donations o WHERE o.donor_account_id = ?2 AND o.campaign_id = ?1 AND o.status = ?3 \
+              AND o.refunded_at IS NULL AND o.id <> ?4)";
+        let values: Vec<sea_orm::Value> = vec![d.campaign_id.into(), account.into(), confirmed.into(), d.id.into()];
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    }
+    let sql = "INSERT INTO receipt_counters (year, last_number) VALUES (?1, 1) \
+        ON CONFLICT (year) DO UPDATE SET last_number = last_number + 1 RETURNING last_number";
+    let row = txn
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, vec![year.into()]))
+        .await?
+        .ok_or_else(no_number)?;
+    let receipt = number(row.try_get("", "last_number")?);
+    donation::Entity::update_many()
+        .col_expr(donation::Column::ReceiptNumber, Expr::val(Some(receipt.clone())))
+        .filter(donation::Column::Id.eq(d.id))
+        .exec(txn)
+        .await?;
+    Ok(receipt)
 }
 
 pub fn hold_reason_name(reason: HoldReason) -> String {
@@ -1738,6 +1802,13 @@ impl Crowdfunding<'_> {
         self.cache
             .get_or_load(CACHE_TAG, &key, list(self.db, filter, sort, direction, args, self.limits, with_total))
             .await
+    }
+
+    /// The budget lines of a page of campaigns (which `list` leaves out), cached as one entry.
+    pub async fn budgets(&self, campaign_ids: &[i64]) -> AppResult<HashMap<i64, Vec<budget_line::Model>>> {
+        let shape = serde_json::to_vec(campaign_ids).unwrap_or_default();
+        let key = format!("budgets:{}", crate::cache::digest(&shape));
+        self.cache.get_or_load(CACHE_TAG, &key, budgets_of(self.db, campaign_ids)).await
     }
 
     pub async fn donor_wall(&self, campaign_id: i64, args: &PageArgs, with_total: bool) -> AppResult<Page<WallEntry>> {

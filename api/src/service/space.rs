@@ -227,6 +227,12 @@ pub fn align_up(t: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Windows in `from..to` where a booking of `duration` fits: each window is
 /// `(first start, last start + duration)`, starts stepping by `SLOT_STEP_MINUTES`.
+///
+/// The same answer as trying every start with [`fits`] (a test compares the two), computed from
+/// intervals instead: per local day one interval of allowed starts per opening period, clipped
+/// to notice and advance, minus the blocked intervals (sorted and merged once, then swept), and
+/// only then cut to the grid. A week of 20 spaces is a few hundred interval operations and no
+/// allocation per slot, where the slot walk ran the rules (with their error texts) 13,000 times.
 pub fn free_windows(
     space: &SpaceRecord,
     from: DateTime<Utc>,
@@ -235,25 +241,148 @@ pub fn free_windows(
     now: DateTime<Utc>,
     blocked: &[(DateTime<Utc>, DateTime<Utc>)],
 ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    let step = Duration::minutes(SLOT_STEP_MINUTES);
-    let mut windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
-    let mut open: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
-    let mut start = align_up(from);
-    while start + duration <= to {
-        if fits(space, start, start + duration, 1, now, blocked) {
-            open = Some(match open {
-                Some((first, _)) => (first, start),
-                None => (start, start),
-            });
-        } else if let Some((first, last)) = open.take() {
-            windows.push((first, last + duration));
+    let step = SLOT_STEP_MINUTES * 60;
+    let length = duration.num_seconds();
+    if space.space.capacity < 1 || length <= 0 || duration.subsec_nanos() != 0 {
+        return Vec::new();
+    }
+    let ceil = |t: DateTime<Utc>| t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0);
+    // Starts (whole seconds, inclusive bounds) allowed by the window, notice and advance.
+    let notice = Duration::minutes(space.space.min_notice_minutes.max(0).into());
+    let lo = align_up(from).timestamp().max(ceil(now)).max(ceil(now + notice));
+    let hi = (to.timestamp() - length).min((now + Duration::days(space.space.max_advance_days.into())).timestamp());
+    if lo > hi {
+        return Vec::new();
+    }
+    let open = opening_starts(space, lo, hi, length, now);
+    let free = subtract(open, forbidden_starts(space, length, blocked));
+    // Cut to the grid; consecutive grid starts form one window, as in the slot walk.
+    let mut windows: Vec<(i64, i64)> = Vec::new();
+    for (a, b) in free {
+        let (first, last) =
+            (a.div_euclid(step) * step + if a.rem_euclid(step) > 0 { step } else { 0 }, b.div_euclid(step) * step);
+        if first > last {
+            continue;
         }
-        start += step;
+        match windows.last_mut() {
+            Some((_, previous_last)) if first <= *previous_last + step => *previous_last = (*previous_last).max(last),
+            _ => windows.push((first, last)),
+        }
     }
-    if let Some((first, last)) = open {
-        windows.push((first, last + duration));
+    windows.into_iter().filter_map(|(first, last)| Some((at(first)?, at(last + length)?))).collect()
+}
+
+fn at(seconds: i64) -> Option<DateTime<Utc>> {
+    Utc.timestamp_opt(seconds, 0).single()
+}
+
+/// Allowed starts in `lo..=hi` by opening hours and closures, as sorted disjoint closed
+/// intervals of seconds.
+fn opening_starts(space: &SpaceRecord, lo: i64, hi: i64, length: i64, now: DateTime<Utc>) -> Vec<(i64, i64)> {
+    let zone = space.zone();
+    let mut open: Vec<(i64, i64)> = Vec::new();
+    let (Some(lo_at), Some(hi_at)) = (at(lo), at(hi)) else { return open };
+    let mut day = lo_at.with_timezone(&zone).date_naive();
+    let last_day = hi_at.with_timezone(&zone).date_naive();
+    while day <= last_day {
+        let closed = space.closures.iter().any(|c| c.starts_on <= day && day <= c.ends_on);
+        let mut periods = space.hours.iter().filter(|h| h.weekday == day.weekday()).peekable();
+        if !closed && periods.peek().is_some() {
+            match steady_midnight(zone, day) {
+                Some(midnight) => {
+                    for h in periods {
+                        let a = (midnight + i64::from(h.opens) * 60).max(lo);
+                        let b = (midnight + i64::from(h.closes) * 60 - length).min(hi);
+                        if a <= b {
+                            open.push((a, b));
+                        }
+                    }
+                }
+                // A day the clocks change: each start by the rules themselves (rare, 96 or so).
+                None => {
+                    let naive_midnight = day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
+                    let step = SLOT_STEP_MINUTES * 60;
+                    let first = (naive_midnight - 14 * 3600).max(lo);
+                    let mut start = first.div_euclid(step) * step + if first.rem_euclid(step) > 0 { step } else { 0 };
+                    while start <= hi.min(naive_midnight + 36 * 3600) {
+                        if let (Some(s), Some(e)) = (at(start), at(start + length))
+                            && s.with_timezone(&zone).date_naive() == day
+                            && check_rules(space, s, e, 1, now, CheckAt::Request).is_ok()
+                        {
+                            open.push((start, start));
+                        }
+                        start += step;
+                    }
+                }
+            }
+        }
+        let Some(next) = day.succ_opt() else { break };
+        day = next;
     }
-    windows
+    merge(open)
+}
+
+/// The UTC second of local midnight starting `day`, when the whole day has one whole-minute
+/// offset (no clock change): a local time of that day is then midnight plus its minutes.
+fn steady_midnight(zone: Tz, day: NaiveDate) -> Option<i64> {
+    use chrono::Offset;
+    let start = zone.from_local_datetime(&day.and_time(chrono::NaiveTime::MIN)).single()?;
+    let end = zone.from_local_datetime(&day.succ_opt()?.and_time(chrono::NaiveTime::MIN)).single()?;
+    let offset = start.offset().fix().local_minus_utc();
+    let steady = end - start == Duration::days(1) && end.offset().fix().local_minus_utc() == offset && offset % 60 == 0;
+    steady.then(|| start.timestamp())
+}
+
+/// Starts a booking of `length` seconds may not take because of `blocked` (buffers included),
+/// as sorted disjoint closed intervals of seconds: a start `t` overlaps `(s, e)` when
+/// `s - length - teardown < t < e + setup`.
+fn forbidden_starts(space: &SpaceRecord, length: i64, blocked: &[(DateTime<Utc>, DateTime<Utc>)]) -> Vec<(i64, i64)> {
+    let (setup, teardown) = (i64::from(space.space.setup_minutes) * 60, i64::from(space.space.teardown_minutes) * 60);
+    let ceil = |t: &DateTime<Utc>| t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0);
+    let forbidden: Vec<(i64, i64)> = blocked
+        .iter()
+        .map(|(s, e)| (s.timestamp() - length - teardown + 1, ceil(e) + setup - 1))
+        .filter(|(a, b)| a <= b)
+        .collect();
+    merge(forbidden)
+}
+
+/// Sorts closed intervals and joins those that overlap.
+fn merge(mut intervals: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    intervals.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::with_capacity(intervals.len());
+    for (a, b) in intervals {
+        match out.last_mut() {
+            Some((_, last)) if a <= *last => *last = (*last).max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+/// `open` without `forbidden`, both sorted and disjoint, in one sweep.
+fn subtract(open: Vec<(i64, i64)>, forbidden: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    let mut out = Vec::with_capacity(open.len() + forbidden.len());
+    let mut j = 0;
+    for (a, b) in open {
+        let mut from = a;
+        while j < forbidden.len() && forbidden[j].1 < from {
+            j += 1;
+        }
+        let mut k = j;
+        while from <= b && k < forbidden.len() && forbidden[k].0 <= b {
+            let (fa, fb) = forbidden[k];
+            if fa > from {
+                out.push((from, fa - 1));
+            }
+            from = from.max(fb + 1);
+            k += 1;
+        }
+        if from <= b {
+            out.push((from, b));
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------- validation of a space
@@ -595,15 +724,20 @@ pub async fn blocked_intervals(
     if space_ids.is_empty() {
         return Ok(map);
     }
-    let rows = entity::booking::Entity::find()
-        .filter(entity::booking::Column::SpaceId.is_in(space_ids.iter().copied()))
-        .filter(entity::booking::Column::Status.eq(entity::booking::BookingStatus::Confirmed))
-        .filter(entity::booking::Column::BlockedStart.lt(to))
-        .filter(entity::booking::Column::BlockedEnd.gt(from))
+    use entity::booking::Column as B;
+    // Only the three columns the intervals need, not whole bookings.
+    let rows: Vec<(i64, DateTime<Utc>, DateTime<Utc>)> = entity::booking::Entity::find()
+        .select_only()
+        .columns([B::SpaceId, B::BlockedStart, B::BlockedEnd])
+        .filter(B::SpaceId.is_in(space_ids.iter().copied()))
+        .filter(B::Status.eq(entity::booking::BookingStatus::Confirmed))
+        .filter(B::BlockedStart.lt(to))
+        .filter(B::BlockedEnd.gt(from))
+        .into_tuple()
         .all(db)
         .await?;
-    for row in rows {
-        map.entry(row.space_id).or_default().push((row.blocked_start, row.blocked_end));
+    for (space_id, start, end) in rows {
+        map.entry(space_id).or_default().push((start, end));
     }
     Ok(map)
 }
