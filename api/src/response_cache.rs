@@ -579,6 +579,6 @@ pub fn key_hex(key: &Key) -> String {
     key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn sha256_hex(text: &str) -> String {
-    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
+/// Persisted queries are named by the SHA-256 of their text (the same digest the service layer
+/// keeps for tokens).
+pub use crate::service::identity::sha256_hex;

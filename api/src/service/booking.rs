@@ -23,6 +23,7 @@ use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};
+use crate::service::validate::optional_text;
 
 /// Cache tag of every calendar read; bumped by every booking change.
 const CACHE_TAG: &str = crate::tags::BOOKINGS;
@@ -417,16 +418,6 @@ async fn conflict_error(
 }
 
 // ---------------------------------------------------------------- writes
-
-fn optional_text(field: &str, value: Option<String>, max: usize) -> AppResult<Option<String>> {
-    match value.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(v) if v.chars().count() > max => {
-            Err(AppError::bad_input(field, format!("{field} is at most {max} characters")))
-        }
-        Some(v) => Ok(Some(v.to_owned())),
-    }
-}
 
 fn required_reason(value: &str) -> AppResult<String> {
     optional_text("reason", Some(value.to_owned()), 500)?

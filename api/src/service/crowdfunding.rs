@@ -28,6 +28,7 @@ use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};
+use crate::service::validate::{optional_text, required_text};
 use crate::tags;
 
 /// One donation is at most 1,000,000 yuan: larger gifts are agreements, not web donations.
@@ -110,24 +111,6 @@ impl CampaignRecord {
 }
 
 // ---------------------------------------------------------------- validation
-
-fn required_text(field: &str, value: &str, max: usize) -> AppResult<String> {
-    let v = value.trim();
-    if v.is_empty() {
-        return Err(AppError::bad_input(field, format!("{field} must not be empty")));
-    }
-    if v.chars().count() > max {
-        return Err(AppError::bad_input(field, format!("{field} is at most {max} characters")));
-    }
-    Ok(v.to_owned())
-}
-
-fn optional_text(field: &str, value: Option<String>, max: usize) -> AppResult<Option<String>> {
-    match value.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(v) => required_text(field, v, max).map(Some),
-    }
-}
 
 fn long_text(field: &str, value: Option<String>, max: usize) -> AppResult<String> {
     let v = value.unwrap_or_default().trim().to_owned();
