@@ -1,0 +1,260 @@
+//! Recurring bookings: series expanded by their rule.
+#[allow(unused_imports)]
+use super::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnConflict {
+    /// Book the occurrences that can be booked; report the others.
+    Skip,
+    /// Book all or nothing.
+    Fail,
+}
+
+/// An occurrence that was not booked, and why.
+#[derive(Clone, Debug)]
+pub struct SkippedOccurrence {
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+pub struct CreatedSeries {
+    pub series: entity::booking_series::Model,
+    pub bookings: Vec<booking::Model>,
+    pub skipped: Vec<SkippedOccurrence>,
+}
+
+pub(super) fn skipped_json(skipped: &[SkippedOccurrence]) -> serde_json::Value {
+    json!(
+        skipped
+            .iter()
+            .map(|s| json!({ "startsAt": s.starts_at, "endsAt": s.ends_at, "reason": s.reason, "message": s.message }))
+            .collect::<Vec<_>>()
+    )
+}
+
+/// Books every occurrence of `request` under `rule`, each checked like a single booking, in
+/// one transaction. Each insert runs in a savepoint, so an occurrence that loses a race to a
+/// concurrent booking is skipped (or fails the whole series) like one that clashed up front.
+pub async fn create_recurring(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    booker: Booker,
+    request: BookingRequest,
+    rule: crate::service::recurrence::Recurrence,
+    on_conflict: OnConflict,
+) -> AppResult<CreatedSeries> {
+    use entity::booking_series;
+    let db = ctx.db;
+    let now = crate::service::now();
+    let purpose = optional_text("purpose", request.purpose.clone(), 500)?;
+    if purpose.is_none() && request.organization_id.is_none() {
+        return Err(AppError::rule(
+            "purpose",
+            "PURPOSE_REQUIRED",
+            "say what the booking is for, or for which organization",
+        ));
+    }
+    let manager_note = optional_text("managerNote", request.manager_note.clone(), 2000)?;
+    if manager_note.is_some() && !booker.is_staff {
+        return Err(AppError::Forbidden("only staff write manager notes".into()));
+    }
+    let space = space::load(db, request.space_id).await?;
+    if let Some(org) = request.organization_id
+        && entity::organization::Entity::find_by_id(org).one(db).await?.is_none()
+    {
+        return Err(AppError::NotFound("organization".into()));
+    }
+    // The first occurrence's own shape (order, length, whole minutes) is checked up front.
+    if request.ends_at <= request.starts_at {
+        space::check_rules(&space, request.starts_at, request.ends_at, request.attendees, now, CheckAt::Request)?;
+    }
+    let occurrences = crate::service::recurrence::expand(&rule, space.zone(), request.starts_at, request.ends_at)?;
+    if occurrences.is_empty() {
+        return Err(AppError::rule("recurrence", "NO_OCCURRENCES", "the recurrence produces no occurrence"));
+    }
+    let status = if space.space.requires_approval && !booker.is_staff {
+        BookingStatus::Pending
+    } else {
+        BookingStatus::Confirmed
+    };
+
+    let txn = db.begin().await?;
+    if status == BookingStatus::Confirmed {
+        lock_space(&txn, space.space.id).await?;
+    }
+    let series = booking_series::ActiveModel {
+        space_id: Set(space.space.id),
+        booked_by_account_id: Set(booker.account_id),
+        frequency: Set(rule.frequency),
+        interval: Set(rule.interval as i32),
+        weekdays: Set(rule.weekdays_text()),
+        until: Set(rule.until),
+        count: Set(rule.count.map(|c| c as i32)),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let mut bookings = Vec::new();
+    let mut skipped = Vec::new();
+    for (start, end) in occurrences {
+        let skip = |reason: &'static str, message: String| SkippedOccurrence {
+            starts_at: start,
+            ends_at: end,
+            reason,
+            message,
+        };
+        if let Err(err) = space::check_rules(&space, start, end, request.attendees, now, CheckAt::Request) {
+            let reason = match &err {
+                AppError::RuleBroken { reason, .. } => *reason,
+                _ => "INVALID",
+            };
+            skipped.push(skip(reason, err.to_string()));
+            continue;
+        }
+        let (blocked_start, blocked_end) = space.blocked_range(start, end);
+        if let Some(other) =
+            overlapping_confirmed(&txn, space.space.id, (blocked_start, blocked_end), None).await?.first()
+        {
+            skipped.push(skip(
+                "BOOKING_OVERLAP",
+                format!(
+                    "{} is already booked from {} to {}",
+                    space.space.name,
+                    other.starts_at.to_rfc3339(),
+                    other.ends_at.to_rfc3339()
+                ),
+            ));
+            continue;
+        }
+        let savepoint = txn.begin().await?;
+        let inserted = booking::ActiveModel {
+            space_id: Set(space.space.id),
+            booked_by_account_id: Set(booker.account_id),
+            organization_id: Set(request.organization_id),
+            purpose: Set(purpose.clone().unwrap_or_default()),
+            attendees: Set(request.attendees),
+            starts_at: Set(start),
+            ends_at: Set(end),
+            blocked_start: Set(blocked_start),
+            blocked_end: Set(blocked_end),
+            status: Set(status),
+            status_reason: Set(None),
+            manager_note: Set(manager_note.clone().unwrap_or_default()),
+            client_key: Set(None),
+            request_digest: Set(None),
+            series_id: Set(Some(series.id)),
+            decided_by_account_id: Set((status == BookingStatus::Confirmed).then_some(booker.account_id)),
+            decided_at: Set((status == BookingStatus::Confirmed).then_some(now)),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&savepoint)
+        .await;
+        match inserted {
+            Ok(row) => {
+                savepoint.commit().await?;
+                bookings.push(row);
+            }
+            Err(err) if is_overlap_violation(&err) => {
+                savepoint.rollback().await?;
+                skipped
+                    .push(skip("BOOKING_OVERLAP", format!("{} was booked for this time meanwhile", space.space.name)));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    if bookings.is_empty() || (on_conflict == OnConflict::Fail && !skipped.is_empty()) {
+        txn.rollback().await?;
+        let message = if bookings.is_empty() {
+            "no occurrence of the series can be booked; see extensions.skipped".to_owned()
+        } else {
+            format!("{} occurrence(s) cannot be booked and onConflict is FAIL; see extensions.skipped", skipped.len())
+        };
+        return Err(AppError::ConflictDetailed {
+            message,
+            reason: "OCCURRENCES_UNAVAILABLE",
+            details: json!({ "skipped": skipped_json(&skipped) }),
+        });
+    }
+    let events = bookings.iter().map(|b| booking_event(created_kind(b), b)).collect();
+    ctx.commit(txn, actor, events).await?;
+    Ok(CreatedSeries { series, bookings, skipped })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancelScope {
+    One,
+    ThisAndFollowing,
+    Series,
+}
+
+/// Cancels one booking, or with it the following (or all) occurrences of its series that
+/// are pending or confirmed and not over. Returns the booking and every booking cancelled.
+pub async fn cancel_scoped(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: i64,
+    by: i64,
+    reason: &str,
+    note: Option<String>,
+    scope: CancelScope,
+) -> AppResult<(booking::Model, Vec<booking::Model>)> {
+    let db = ctx.db;
+    let current = load(db, id).await?;
+    let series_id = match (scope, current.series_id) {
+        (CancelScope::One, _) => {
+            let row = cancel(ctx, actor, id, by, reason, note).await?;
+            return Ok((row.clone(), vec![row]));
+        }
+        (_, None) => {
+            return Err(AppError::rule("scope", "NOT_RECURRING", "this booking is not part of a series"));
+        }
+        (_, Some(series)) => series,
+    };
+    let reason = required_reason(reason)?;
+    let note = optional_text("managerNote", note, 2000)?;
+    let now = crate::service::now();
+    let txn = db.begin().await?;
+    let mut select = booking::Entity::find()
+        .filter(booking::Column::SeriesId.eq(series_id))
+        .filter(booking::Column::Status.is_in([BookingStatus::Pending, BookingStatus::Confirmed]))
+        .filter(booking::Column::EndsAt.gt(now));
+    if scope == CancelScope::ThisAndFollowing {
+        select = select.filter(booking::Column::StartsAt.gte(current.starts_at));
+    }
+    let before: HashMap<i64, BookingStatus> = select.all(&txn).await?.into_iter().map(|b| (b.id, b.status)).collect();
+    let ids: Vec<i64> = before.keys().copied().collect();
+    if ids.is_empty() {
+        return Err(wrong_status(&current, "cancel"));
+    }
+    let mut update = booking::Entity::update_many()
+        .col_expr(booking::Column::Status, Expr::val(BookingStatus::Cancelled))
+        .col_expr(booking::Column::StatusReason, Expr::val(reason))
+        .col_expr(booking::Column::DecidedByAccountId, Expr::val(by))
+        .col_expr(booking::Column::DecidedAt, Expr::val(now))
+        .col_expr(booking::Column::UpdatedAt, Expr::val(now));
+    if let Some(note) = note {
+        update = update.col_expr(booking::Column::ManagerNote, Expr::val(note));
+    }
+    update
+        .filter(booking::Column::Id.is_in(ids.clone()))
+        .filter(booking::Column::Status.is_in([BookingStatus::Pending, BookingStatus::Confirmed]))
+        .exec(&txn)
+        .await?;
+    let cancelled = booking::Entity::find()
+        .filter(booking::Column::Id.is_in(ids))
+        .order_by_asc(booking::Column::StartsAt)
+        .all(&txn)
+        .await?;
+    let row = load(&txn, id).await?;
+    let events = cancelled
+        .iter()
+        .map(|b| cancelled_event(before.get(&b.id).copied().unwrap_or(BookingStatus::Pending), b))
+        .collect();
+    ctx.commit(txn, actor, events).await?;
+    Ok((row, cancelled))
+}

@@ -1,0 +1,55 @@
+//! The cached views of campaigns.
+#[allow(unused_imports)]
+use super::*;
+
+/// Crowdfunding as its readers see it: public views read through the cache (the event log's
+/// coherence consumer invalidates them after writes).
+pub struct Crowdfunding<'a> {
+    pub db: &'a DatabaseConnection,
+    pub cache: &'a crate::cache::Cache,
+    pub limits: &'a Limits,
+}
+
+impl Crowdfunding<'_> {
+    pub async fn campaign(&self, id: i64) -> AppResult<Option<CampaignRecord>> {
+        self.cache.get_or_load(CACHE_TAG, &format!("id:{id}"), find_by_id(self.db, id)).await
+    }
+
+    pub async fn list(
+        &self,
+        filter: &CampaignFilter,
+        sort: CampaignSort,
+        direction: SortDirection,
+        args: &PageArgs,
+        with_total: bool,
+    ) -> AppResult<Page<CampaignRecord>> {
+        pagination::validate(args, self.limits)?;
+        let shape = serde_json::to_vec(&(filter, sort, direction, args, with_total)).unwrap_or_default();
+        let key = format!("list:{}", crate::cache::digest(&shape));
+        self.cache
+            .get_or_load(CACHE_TAG, &key, list(self.db, filter, sort, direction, args, self.limits, with_total))
+            .await
+    }
+
+    /// The budget lines of a page of campaigns (which `list` leaves out), cached as one entry.
+    pub async fn budgets(&self, campaign_ids: &[i64]) -> AppResult<HashMap<i64, Vec<budget_line::Model>>> {
+        let shape = serde_json::to_vec(campaign_ids).unwrap_or_default();
+        let key = format!("budgets:{}", crate::cache::digest(&shape));
+        self.cache.get_or_load(CACHE_TAG, &key, budgets_of(self.db, campaign_ids)).await
+    }
+
+    pub async fn donor_wall(&self, campaign_id: i64, args: &PageArgs, with_total: bool) -> AppResult<Page<WallEntry>> {
+        pagination::validate(args, self.limits)?;
+        let shape = serde_json::to_vec(&(campaign_id, args, with_total)).unwrap_or_default();
+        let key = format!("wall:{}", crate::cache::digest(&shape));
+        self.cache.get_or_load(CACHE_TAG, &key, donor_wall(self.db, campaign_id, args, self.limits, with_total)).await
+    }
+
+    /// The first `first` lines of many campaigns' donor walls (see `recent_donors`), cached
+    /// as one entry per page of campaigns.
+    pub async fn recent_donors(&self, campaign_ids: &[i64], first: u64) -> AppResult<HashMap<i64, Page<WallEntry>>> {
+        let shape = serde_json::to_vec(&(campaign_ids, first)).unwrap_or_default();
+        let key = format!("walls:{}", crate::cache::digest(&shape));
+        self.cache.get_or_load(CACHE_TAG, &key, recent_donors(self.db, campaign_ids, first)).await
+    }
+}

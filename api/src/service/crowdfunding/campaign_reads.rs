@@ -1,0 +1,152 @@
+//! Campaign reads: one campaign, lists, budgets.
+#[allow(unused_imports)]
+use super::*;
+
+pub(super) async fn with_details(
+    db: &impl ConnectionTrait,
+    campaigns: Vec<campaign::Model>,
+) -> AppResult<Vec<CampaignRecord>> {
+    let ids: Vec<i64> = campaigns.iter().map(|c| c.id).collect();
+    let mut budgets = budgets_of(db, &ids).await?;
+    Ok(campaigns
+        .into_iter()
+        .map(|c| CampaignRecord { budget: Some(budgets.remove(&c.id).unwrap_or_default()), campaign: c })
+        .collect())
+}
+
+/// Budget lines of many campaigns in one statement, in their order.
+pub async fn budgets_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, Vec<budget_line::Model>>> {
+    let mut budgets: HashMap<i64, Vec<budget_line::Model>> = HashMap::new();
+    if !ids.is_empty() {
+        let lines = budget_line::Entity::find()
+            .filter(budget_line::Column::CampaignId.is_in(ids.iter().copied()))
+            .order_by_asc(budget_line::Column::Position)
+            .order_by_asc(budget_line::Column::Id)
+            .all(db)
+            .await?;
+        for line in lines {
+            budgets.entry(line.campaign_id).or_default().push(line);
+        }
+    }
+    Ok(budgets)
+}
+
+pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<CampaignRecord>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = campaign::Entity::find().filter(campaign::Column::Id.is_in(ids.iter().copied())).all(db).await?;
+    with_details(db, rows).await
+}
+
+pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<CampaignRecord>> {
+    Ok(find_by_ids(db, &[id]).await?.into_iter().next())
+}
+
+/// A campaign's row, without its budget lines (its totals, say).
+pub async fn campaign_row(db: &impl ConnectionTrait, id: i64) -> AppResult<campaign::Model> {
+    load(db, id).await
+}
+
+pub(crate) async fn load(db: &impl ConnectionTrait, id: i64) -> AppResult<campaign::Model> {
+    campaign::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("campaign".into()))
+}
+
+/// Updates of many campaigns, newest first, at most `MAX_UPDATES_SHOWN` each.
+pub async fn updates_of(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> AppResult<HashMap<i64, Vec<campaign_update::Model>>> {
+    let mut map: HashMap<i64, Vec<campaign_update::Model>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(map);
+    }
+    let rows = campaign_update::Entity::find()
+        .filter(campaign_update::Column::CampaignId.is_in(ids.iter().copied()))
+        .filter(campaign_update::Column::PublishedAt.lte(crate::service::now()))
+        .order_by_desc(campaign_update::Column::PublishedAt)
+        .order_by_desc(campaign_update::Column::Id)
+        .all(db)
+        .await?;
+    for row in rows {
+        let list = map.entry(row.campaign_id).or_default();
+        if list.len() < MAX_UPDATES_SHOWN {
+            list.push(row);
+        }
+    }
+    Ok(map)
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub struct CampaignFilter {
+    pub organization_id: Option<i64>,
+    /// Any of these statuses.
+    pub statuses: Vec<CampaignStatus>,
+    /// Substring of the title.
+    pub search: Option<String>,
+    /// Include campaigns never published (drafts, pending review). The caller checks the
+    /// viewer may see them.
+    pub include_unpublished: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub enum CampaignSort {
+    #[default]
+    CreatedAt,
+    EndsAt,
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &CampaignFilter,
+    sort: CampaignSort,
+    direction: SortDirection,
+    args: &PageArgs,
+    limits: &Limits,
+    with_total: bool,
+) -> AppResult<Page<CampaignRecord>> {
+    use campaign::Column as C;
+    let mut select = campaign::Entity::find();
+    if !filter.include_unpublished {
+        select = select.filter(C::PublishedAt.is_not_null());
+    }
+    if let Some(org) = filter.organization_id {
+        select = select.filter(C::OrganizationId.eq(org));
+    }
+    if !filter.statuses.is_empty() {
+        select = select.filter(C::Status.is_in(filter.statuses.iter().copied()));
+    }
+    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        if search.chars().count() > 100 {
+            return Err(AppError::bad_input("search", "search is at most 100 characters"));
+        }
+        let pattern = pagination::like_contains(&search.to_lowercase());
+        select = select.filter(Expr::expr(Func::lower(Expr::col(C::Title))).like(LikeExpr::new(pattern).escape('\\')));
+    }
+    let key: SortKey<campaign::Entity> = match sort {
+        CampaignSort::CreatedAt => SortKey {
+            column: C::CreatedAt,
+            id: C::Id,
+            direction,
+            value_of: |m| (SortValue::Time(m.created_at), m.id),
+            sample: SortValue::Time(DateTime::UNIX_EPOCH),
+        },
+        CampaignSort::EndsAt => SortKey {
+            column: C::EndsAt,
+            id: C::Id,
+            direction,
+            value_of: |m| (SortValue::Time(m.ends_at), m.id),
+            sample: SortValue::Time(DateTime::UNIX_EPOCH),
+        },
+    };
+    let page = pagination::paginate(db, select, &key, args, limits, with_total).await?;
+    let (cursors, rows): (Vec<String>, Vec<campaign::Model>) = page.items.into_iter().unzip();
+    // The budget lines only when the page shows them (`Crowdfunding::budgets`).
+    let records = rows.into_iter().map(|campaign| CampaignRecord { campaign, budget: None });
+    Ok(Page {
+        items: cursors.into_iter().zip(records).collect(),
+        has_next_page: page.has_next_page,
+        has_previous_page: page.has_previous_page,
+        total_count: page.total_count,
+    })
+}

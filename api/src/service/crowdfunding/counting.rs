@@ -1,0 +1,336 @@
+//! Counting money in: campaign totals, donors, receipt numbers, and how a confirmation or an arrival is recorded.
+#[allow(unused_imports)]
+use super::*;
+
+/// Adds `delta_fen`, `delta_count` and `delta_donors` to a campaign's totals in place (never
+/// read-modify-write). On PostgreSQL the update locks the campaign row until commit, which
+/// serializes everything that changes one campaign's totals.
+pub(crate) async fn add_to_totals(
+    db: &impl ConnectionTrait,
+    campaign_id: i64,
+    delta_fen: i64,
+    delta_count: i64,
+    delta_donors: i64,
+) -> AppResult<()> {
+    use campaign::Column as C;
+    let mut update = campaign::Entity::update_many()
+        .col_expr(C::RaisedFen, Expr::col(C::RaisedFen).add(delta_fen))
+        .col_expr(C::DonationCount, Expr::col(C::DonationCount).add(delta_count));
+    if delta_donors != 0 {
+        update = update.col_expr(C::DonorCount, Expr::col(C::DonorCount).add(delta_donors));
+    }
+    update.filter(C::Id.eq(campaign_id)).exec(db).await?;
+    Ok(())
+}
+
+/// Whether `account` has a confirmed, unrefunded donation to `campaign_id` other than
+/// `except`. Called after `add_to_totals` in the same transaction: the campaign row lock is
+/// held then, and at READ COMMITTED this statement sees every change committed by the
+/// transactions that held it before, so two confirmations by one donor count them once.
+pub(super) async fn gives_otherwise(
+    db: &impl ConnectionTrait,
+    campaign_id: i64,
+    account: i64,
+    except: i64,
+) -> AppResult<bool> {
+    let other = donation::Entity::find()
+        .select_only()
+        .column(donation::Column::Id)
+        .filter(donation::Column::DonorAccountId.eq(account))
+        .filter(donation::Column::CampaignId.eq(campaign_id))
+        .filter(donation::Column::Status.eq(DonationStatus::Confirmed))
+        .filter(donation::Column::RefundedAt.is_null())
+        .filter(donation::Column::Id.ne(except))
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?;
+    Ok(other.is_some())
+}
+
+/// Keeps `donor_count` right when `d` starts (`sign` 1) or stops (`sign` -1) counting: a
+/// guest donation is a donor of its own (already in `add_to_totals`), an account counts
+/// while it has at least one counting donation.
+pub(super) async fn adjust_donor_count(db: &impl ConnectionTrait, d: &donation::Model, sign: i64) -> AppResult<()> {
+    let Some(account) = d.donor_account_id else { return Ok(()) };
+    if !gives_otherwise(db, d.campaign_id, account, d.id).await? {
+        add_to_totals(db, d.campaign_id, 0, 0, sign).await?;
+    }
+    Ok(())
+}
+
+/// How `add_to_totals` changes the donor count for `d` directly (guests only).
+pub(crate) fn guest_donor(d: &donation::Model) -> i64 {
+    i64::from(d.donor_account_id.is_none())
+}
+
+/// The next receipt number of `year`, from a counter row incremented in place: numbers are
+/// sequential and, since the increment commits or rolls back with its confirmation, gapless.
+pub(crate) async fn ensure_receipt_counter(db: &impl ConnectionTrait, year: i32) -> AppResult<()> {
+    receipt_counter::Entity::insert(receipt_counter::ActiveModel { year: Set(year), last_number: Set(0) })
+        .on_conflict_do_nothing()
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Why money is recorded: staff confirming a pledge (`confirmDonation`, refused for a
+/// cancelled campaign) or a payment that arrived (a statement line, a platform notification,
+/// `recordDonationPayment`), which is recorded whatever the campaign's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrival {
+    Confirm,
+    Payment,
+}
+
+/// What recording money for a donation did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    /// It counts from now on, with a receipt number.
+    Confirmed,
+    /// The money is recorded but held for staff (see the donation's `hold_reason`).
+    Held(HoldReason),
+    /// The money was recorded before (a repeated statement line or notification): nothing changed.
+    AlreadyRecorded,
+}
+
+/// Whether a pledge's time to be paid has run out. Exact whether or not the expiry sweep has
+/// marked it yet: the status says PLEDGED until the sweep runs, the clock does not wait.
+pub fn pledge_expired(d: &donation::Model, ttl: std::time::Duration, now: DateTime<Utc>) -> bool {
+    match d.status {
+        DonationStatus::Expired => true,
+        DonationStatus::Pledged => Duration::from_std(ttl).is_ok_and(|ttl| d.created_at + ttl <= now),
+        _ => false,
+    }
+}
+
+/// The status a donation has now: a pledge past its TTL is EXPIRED even before the sweep.
+pub fn effective_status(d: &donation::Model, ttl: std::time::Duration, now: DateTime<Utc>) -> DonationStatus {
+    if pledge_expired(d, ttl, now) { DonationStatus::Expired } else { d.status }
+}
+
+pub(crate) async fn lock_donation(db: &impl ConnectionTrait, id: i64) -> AppResult<donation::Model> {
+    donation::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound("donation".into()))
+}
+
+/// Confirms a pledge once its money arrived: it counts in the totals from now on and gets
+/// a receipt number. A pledge past its TTL takes the late-payment path (recorded, held for
+/// staff); a pledge of a cancelled campaign is refused with `CONFLICT` / `CAMPAIGN_CANCELLED`.
+pub async fn confirm(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: i64,
+    external_reference: Option<String>,
+) -> AppResult<donation::Model> {
+    Ok(receive(ctx, actor, id, external_reference, Arrival::Confirm).await?.0)
+}
+
+/// Records that the money of donation `id` arrived, in one transaction: a live pledge is
+/// confirmed; money for an expired or cancelled pledge, or for a cancelled campaign, is
+/// recorded as `RECEIVED` with its hold reason and counts nowhere. A repeated payment changes
+/// nothing. The donation row is locked first, so of concurrent arrivals one records.
+pub async fn receive(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: i64,
+    external_reference: Option<String>,
+    arrival: Arrival,
+) -> AppResult<(donation::Model, PaymentOutcome)> {
+    let external_reference = optional_text("externalReference", external_reference, 200)?;
+    let txn = ctx.db.begin().await?;
+    let (model, outcome, appended) = receive_in(&txn, ctx, actor, id, external_reference, arrival).await?;
+    ctx.finish(txn, appended).await?;
+    Ok((model, outcome))
+}
+
+/// `receive` inside a caller's transaction (statement imports apply many in one).
+pub(crate) async fn receive_in(
+    txn: &sea_orm::DatabaseTransaction,
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: i64,
+    external_reference: Option<String>,
+    arrival: Arrival,
+) -> AppResult<(donation::Model, PaymentOutcome, crate::events::Appended)> {
+    let now = crate::service::now();
+    let current = lock_donation(txn, id).await?;
+    let not_confirmable = |d: &donation::Model| {
+        AppError::bad_input(
+            "id",
+            format!(
+                "only a PLEDGED donation can be confirmed; this one is {}",
+                donation_status_name(effective_status(d, ctx.settings.pledge_ttl, now))
+            ),
+        )
+    };
+    match (current.status, arrival) {
+        (DonationStatus::Confirmed | DonationStatus::Received, Arrival::Payment) => {
+            return Ok((current, PaymentOutcome::AlreadyRecorded, crate::events::Appended::default()));
+        }
+        (DonationStatus::Pledged | DonationStatus::Expired, _) | (DonationStatus::Cancelled, Arrival::Payment) => {}
+        _ => return Err(not_confirmable(&current)),
+    }
+    let c = load(txn, current.campaign_id).await?;
+    let expired = pledge_expired(&current, ctx.settings.pledge_ttl, now);
+    let hold = if c.status == CampaignStatus::Cancelled {
+        if arrival == Arrival::Confirm {
+            return Err(AppError::conflict(
+                "CAMPAIGN_CANCELLED",
+                "the campaign was cancelled: its pledges cannot be confirmed; money that arrives for them is \
+                 held for a refund",
+            ));
+        }
+        Some(HoldReason::CampaignCancelled)
+    } else if current.status == DonationStatus::Cancelled {
+        Some(HoldReason::PledgeCancelled)
+    } else if expired {
+        Some(HoldReason::PledgeExpired)
+    } else {
+        None
+    };
+    let reference = external_reference.or(current.external_reference.clone());
+    if let Some(reason) = hold {
+        let expired_at = if expired { current.expired_at.or(Some(now)) } else { current.expired_at };
+        donation::Entity::update_many()
+            .col_expr(donation::Column::Status, Expr::val(DonationStatus::Received))
+            .col_expr(donation::Column::HoldReason, Expr::val(Some(reason)))
+            .col_expr(donation::Column::ReceivedAt, Expr::val(Some(now)))
+            .col_expr(donation::Column::ExpiredAt, Expr::val(expired_at))
+            .col_expr(donation::Column::ExternalReference, Expr::val(reference.clone()))
+            .filter(donation::Column::Id.eq(id))
+            .exec(txn)
+            .await?;
+        let model = donation::Model {
+            status: DonationStatus::Received,
+            hold_reason: Some(reason),
+            received_at: Some(now),
+            expired_at,
+            external_reference: reference,
+            ..current
+        };
+        let event = donation_event(EventKind::DonationReceived, &model).organization(Some(c.organization_id)).payload(
+            json!({ "campaignId": model.campaign_id, "amountFen": model.amount_fen, "holdReason": hold_reason_name(reason) }),
+        );
+        let appended = crate::events::log::append(txn, actor, vec![event]).await?;
+        return Ok((model, PaymentOutcome::Held(reason), appended));
+    }
+    let (model, appended) = count_in(txn, actor, current, now, reference, DonationStatus::Pledged).await?;
+    Ok((model, PaymentOutcome::Confirmed, appended))
+}
+
+/// Makes `current` count: CONFIRMED, added to the campaign's totals, with the next receipt
+/// number of the year. Conditional on the status being `from`.
+pub(super) async fn count_in(
+    txn: &sea_orm::DatabaseTransaction,
+    actor: &Actor,
+    current: donation::Model,
+    now: DateTime<Utc>,
+    reference: Option<String>,
+    from: DonationStatus,
+) -> AppResult<(donation::Model, crate::events::Appended)> {
+    let id = current.id;
+    let year = year_at_base(now);
+    // Conditional on the status: of two concurrent confirmations, one applies.
+    let updated = donation::Entity::update_many()
+        .col_expr(donation::Column::Status, Expr::val(DonationStatus::Confirmed))
+        .col_expr(donation::Column::ConfirmedAt, Expr::val(Some(now)))
+        .col_expr(donation::Column::ReceivedAt, Expr::val(Some(current.received_at.unwrap_or(now))))
+        .col_expr(donation::Column::HoldReason, Expr::val(Option::<HoldReason>::None))
+        .col_expr(donation::Column::ExternalReference, Expr::val(reference.clone()))
+        .filter(donation::Column::Id.eq(id))
+        .filter(donation::Column::Status.eq(from))
+        .exec(txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(AppError::Conflict("the donation changed meanwhile; reload and retry".into()));
+    }
+    // The event before the shared rows, so it adds nothing to the time they are held.
+    let appended =
+        crate::events::log::append(txn, actor, vec![donation_event(EventKind::DonationConfirmed, &current)]).await?;
+    // The shared rows last, so they are held for as short a time as possible: the campaign's
+    // (every gift to it waits), then the year's receipt counter (every confirmation waits).
+    // Always in this order, so confirmations never wait for each other in a cycle.
+    add_to_totals(txn, current.campaign_id, current.amount_fen, 1, guest_donor(&current)).await?;
+    let receipt = count_donor_and_number(txn, &current, year).await?;
+    // What the row now holds, without reading it again.
+    let model = donation::Model {
+        status: DonationStatus::Confirmed,
+        confirmed_at: Some(now),
+        received_at: Some(current.received_at.unwrap_or(now)),
+        hold_reason: None,
+        external_reference: reference,
+        receipt_number: Some(receipt),
+        ..current
+    };
+    Ok((model, appended))
+}
+
+/// The rest of a confirmation once `add_to_totals` holds the campaign row: counts an account
+/// as a donor unless it already has another counting donation to the campaign (the check runs
+/// after the lock was taken, so at READ COMMITTED it sees every earlier holder's commit), takes
+/// the year's next receipt number (creating the counter row if needed) and writes it on the
+/// donation. On PostgreSQL this is one statement, so the campaign row is held for it and the
+/// commit only (it was four round trips); SQLite has one writer anyway and runs three.
+pub(super) async fn count_donor_and_number(
+    txn: &sea_orm::DatabaseTransaction,
+    d: &donation::Model,
+    year: i32,
+) -> AppResult<String> {
+    use sea_orm::{ActiveEnum, DatabaseBackend, Statement};
+    let backend = txn.get_database_backend();
+    let confirmed = DonationStatus::Confirmed.to_value();
+    let no_number = || AppError::Internal("no receipt counter".into());
+    let number = |n: i64| format!("{year}-{n:06}");
+    if backend == DatabaseBackend::Postgres {
+        let sql = "WITH donor AS (UPDATE campaigns SET donor_count = donor_count + 1 \
+                WHERE id = $1 AND $2::bigint IS NOT NULL AND NOT EXISTS (SELECT 1 FROM donations o \
+                  WHERE o.donor_account_id = $2 AND o.campaign_id = $1 AND o.status = $3 \
+                    AND o.refunded_at IS NULL AND o.id <> $4)), \
+              counter AS (INSERT INTO receipt_counters (year, last_number) VALUES ($5, 1) \
+                ON CONFLICT (year) DO UPDATE SET last_number = receipt_counters.last_number + 1 \
+                RETURNING last_number) \
+            UPDATE donations SET receipt_number = $6 || CASE WHEN counter.last_number < 1000000 \
+                THEN lpad(counter.last_number::text, 6, '0') ELSE counter.last_number::text END \
+              FROM counter WHERE donations.id = $4 RETURNING counter.last_number";
+        let values: Vec<sea_orm::Value> = vec![
+            d.campaign_id.into(),
+            d.donor_account_id.into(),
+            confirmed.into(),
+            d.id.into(),
+            year.into(),
+            format!("{year}-").into(),
+        ];
+        let row =
+            txn.query_one_raw(Statement::from_sql_and_values(backend, sql, values)).await?.ok_or_else(no_number)?;
+        return Ok(number(row.try_get("", "last_number")?));
+    }
+    if let Some(account) = d.donor_account_id {
+        let sql = "UPDATE campaigns SET donor_count = donor_count + 1 WHERE id = ?1 AND NOT EXISTS \
+            (SELECT 1 FROM donations o WHERE o.donor_account_id = ?2 AND o.campaign_id = ?1 AND o.status = ?3 \
+              AND o.refunded_at IS NULL AND o.id <> ?4)";
+        let values: Vec<sea_orm::Value> = vec![d.campaign_id.into(), account.into(), confirmed.into(), d.id.into()];
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    }
+    let sql = "INSERT INTO receipt_counters (year, last_number) VALUES (?1, 1) \
+        ON CONFLICT (year) DO UPDATE SET last_number = last_number + 1 RETURNING last_number";
+    let row = txn
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, vec![year.into()]))
+        .await?
+        .ok_or_else(no_number)?;
+    let receipt = number(row.try_get("", "last_number")?);
+    donation::Entity::update_many()
+        .col_expr(donation::Column::ReceiptNumber, Expr::val(Some(receipt.clone())))
+        .filter(donation::Column::Id.eq(d.id))
+        .exec(txn)
+        .await?;
+    Ok(receipt)
+}
+
+pub fn hold_reason_name(reason: HoldReason) -> String {
+    use sea_orm::ActiveEnum;
+    reason.to_value()
+}
