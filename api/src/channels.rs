@@ -7,23 +7,17 @@
 //! (`service::notifications::rows_for`, `service::channels`).
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use entity::{channel_message, webhook_endpoint};
 use futures::StreamExt;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Statement};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::config::WebhookSettings;
 use crate::error::AppResult;
 use crate::service::channels::{self as rules, Delivered, Transport};
 use crate::webhooks::Connections;
-
-/// Messages one deliverer sends at a time.
-const CLAIM: u64 = 16;
-/// How long a claim holds (longer than a request's limit).
-const CLAIM_FOR: Duration = Duration::from_secs(60);
 
 /// The first transport of SMS and WeChat template messages: the partner's webhook endpoint,
 /// which relays each message through its own provider account.
@@ -63,7 +57,7 @@ pub fn spawn(connections: Connections, settings: WebhookSettings) -> tokio::task
     })
 }
 
-/// Claims due messages (up to `CLAIM`) and sends them; how many were sent.
+/// Claims due messages (up to the webhooks' claim size) and sends them; how many were sent.
 pub async fn deliver_due(connections: &Connections, settings: &WebhookSettings) -> AppResult<usize> {
     let now = crate::service::now();
     let due = channel_message::Entity::find()
@@ -107,21 +101,7 @@ pub async fn deliver_due(connections: &Connections, settings: &WebhookSettings) 
 }
 
 async fn claim(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Vec<channel_message::Model>> {
-    let backend = db.get_database_backend();
-    let until = now + chrono::Duration::from_std(CLAIM_FOR).unwrap_or_default();
-    let (p, lock) = match backend {
-        DatabaseBackend::Postgres => (["$1", "$2"], " FOR UPDATE SKIP LOCKED"),
-        _ => (["?1", "?2"], ""),
-    };
-    let sql = format!(
-        "UPDATE channel_messages SET claimed_until = {until} WHERE id IN (SELECT m.id FROM channel_messages m \
-         WHERE m.status = 'PENDING' AND m.next_attempt_at <= {now} AND (m.claimed_until IS NULL OR m.claimed_until < {now}) \
-         AND m.endpoint_id IN (SELECT id FROM webhook_endpoints WHERE enabled) \
-         ORDER BY m.next_attempt_at, m.id LIMIT {CLAIM}{lock}) RETURNING *",
-        until = p[0],
-        now = p[1],
-    );
-    let stmt = Statement::from_sql_and_values(backend, sql, [until.into(), now.into()]);
+    let stmt = crate::webhooks::claim_statement(db.get_database_backend(), "channel_messages", now);
     Ok(channel_message::Entity::find().from_raw_sql(stmt).all(db).await?)
 }
 

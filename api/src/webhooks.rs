@@ -257,22 +257,28 @@ async fn deliver_due(connections: &Connections, settings: &WebhookSettings) -> A
 
 /// Takes up to `CLAIM` due deliveries of enabled endpoints for this deliverer.
 async fn claim(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Vec<webhook_delivery::Model>> {
-    let backend = db.get_database_backend();
+    let stmt = claim_statement(db.get_database_backend(), "webhook_deliveries", now);
+    Ok(webhook_delivery::Entity::find().from_raw_sql(stmt).all(db).await?)
+}
+
+/// The claim of due rows of an outbox table (`webhook_deliveries`, `channel_messages`: both
+/// have `status`, `next_attempt_at`, `claimed_until` and `endpoint_id`): up to `CLAIM` rows of
+/// enabled endpoints, claimed for `CLAIM_FOR`; other instances skip the locked ones.
+pub(crate) fn claim_statement(backend: DatabaseBackend, table: &str, now: DateTime<Utc>) -> Statement {
     let until = now + chrono::Duration::from_std(CLAIM_FOR).unwrap_or_default();
     let (p, lock) = match backend {
         DatabaseBackend::Postgres => (["$1", "$2"], " FOR UPDATE SKIP LOCKED"),
         _ => (["?1", "?2"], ""),
     };
     let sql = format!(
-        "UPDATE webhook_deliveries SET claimed_until = {until} WHERE id IN (SELECT d.id FROM webhook_deliveries d \
+        "UPDATE {table} SET claimed_until = {until} WHERE id IN (SELECT d.id FROM {table} d \
          WHERE d.status = 'PENDING' AND d.next_attempt_at <= {now} AND (d.claimed_until IS NULL OR d.claimed_until < {now}) \
          AND d.endpoint_id IN (SELECT id FROM webhook_endpoints WHERE enabled) \
          ORDER BY d.next_attempt_at, d.id LIMIT {CLAIM}{lock}) RETURNING *",
         until = p[0],
         now = p[1],
     );
-    let stmt = Statement::from_sql_and_values(backend, sql, [until.into(), now.into()]);
-    Ok(webhook_delivery::Entity::find().from_raw_sql(stmt).all(db).await?)
+    Statement::from_sql_and_values(backend, sql, [until.into(), now.into()])
 }
 
 /// What one attempt came to.
