@@ -9,7 +9,7 @@
 //! whatever its size and however loaded the machine is.
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader};
@@ -87,85 +87,100 @@ impl<K: Eq + Hash, V: Clone> Primed<K, V> {
 pub type WallKey = (i64, u64);
 
 pub struct Loaders {
-    pub organization: Primable<OrganizationLoader>,
-    pub stage_history: Primable<StageHistoryLoader>,
+    pub organization: Lazy<Primable<OrganizationLoader>>,
+    pub stage_history: Lazy<Primable<StageHistoryLoader>>,
     /// First pages of donor walls, primed by the campaign list (no loader: a lone campaign
     /// page reads its wall through the cache).
     pub donor_walls: Primed<WallKey, crate::service::pagination::Page<crate::service::crowdfunding::WallEntry>>,
-    pub members: DataLoader<MembersLoader>,
-    pub campaign: DataLoader<CampaignLoader>,
-    pub campaign_updates: Primable<CampaignUpdatesLoader>,
-    pub campaign_budget: Primable<CampaignBudgetLoader>,
-    pub grant_round: DataLoader<GrantRoundLoader>,
-    pub grant_proposal: DataLoader<GrantProposalLoader>,
-    pub proposal_reviews: DataLoader<ProposalReviewsLoader>,
-    pub service_project: DataLoader<ServiceProjectLoader>,
-    pub disbursements: DataLoader<DisbursementsLoader>,
-    pub project_goals: DataLoader<ProjectGoalsLoader>,
-    pub goal_updates: DataLoader<GoalUpdatesLoader>,
-    pub service_totals: DataLoader<ServiceTotalsLoader>,
-    pub event: DataLoader<EventLoader>,
-    pub event_counts: Primable<EventCountsLoader>,
-    pub event_impact: DataLoader<EventImpactLoader>,
-    pub exhibits: DataLoader<ExhibitsLoader>,
-    pub delegations: DataLoader<DelegationsLoader>,
-    pub sessions: DataLoader<SessionsLoader>,
-    pub programme: DataLoader<ProgrammeLoader>,
-    pub cohorts: DataLoader<CohortsLoader>,
-    pub waitlist_position: DataLoader<WaitlistPositionLoader>,
-    pub space: DataLoader<SpaceLoader>,
-    pub account: DataLoader<AccountLoader>,
-    pub booking: DataLoader<BookingLoader>,
+    pub members: Lazy<DataLoader<MembersLoader>>,
+    pub campaign: Lazy<DataLoader<CampaignLoader>>,
+    pub campaign_updates: Lazy<Primable<CampaignUpdatesLoader>>,
+    pub campaign_budget: Lazy<Primable<CampaignBudgetLoader>>,
+    pub grant_round: Lazy<DataLoader<GrantRoundLoader>>,
+    pub grant_proposal: Lazy<DataLoader<GrantProposalLoader>>,
+    pub proposal_reviews: Lazy<DataLoader<ProposalReviewsLoader>>,
+    pub service_project: Lazy<DataLoader<ServiceProjectLoader>>,
+    pub disbursements: Lazy<DataLoader<DisbursementsLoader>>,
+    pub project_goals: Lazy<DataLoader<ProjectGoalsLoader>>,
+    pub goal_updates: Lazy<DataLoader<GoalUpdatesLoader>>,
+    pub service_totals: Lazy<DataLoader<ServiceTotalsLoader>>,
+    pub event: Lazy<DataLoader<EventLoader>>,
+    pub event_counts: Lazy<Primable<EventCountsLoader>>,
+    pub event_impact: Lazy<DataLoader<EventImpactLoader>>,
+    pub exhibits: Lazy<DataLoader<ExhibitsLoader>>,
+    pub delegations: Lazy<DataLoader<DelegationsLoader>>,
+    pub sessions: Lazy<DataLoader<SessionsLoader>>,
+    pub programme: Lazy<DataLoader<ProgrammeLoader>>,
+    pub cohorts: Lazy<DataLoader<CohortsLoader>>,
+    pub waitlist_position: Lazy<DataLoader<WaitlistPositionLoader>>,
+    pub space: Lazy<DataLoader<SpaceLoader>>,
+    pub account: Lazy<DataLoader<AccountLoader>>,
+    pub booking: Lazy<DataLoader<BookingLoader>>,
 }
 
 impl Loaders {
+    /// Builds no loader yet: each is made when a resolver first asks for it, so a request
+    /// pays only for the relations it reads (a page of organizations builds two, not ~30).
     pub fn new(db: &DatabaseConnection) -> Self {
-        // A short delay gathers the keys of one resolver level into one batch.
-        let delay = Duration::from_micros(500);
+        let db = Arc::new(db.clone());
         Self {
-            organization: Primable::new(
-                DataLoader::new(OrganizationLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
-            ),
-            stage_history: Primable::new(
-                DataLoader::new(StageHistoryLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
-            ),
+            organization: Lazy::new(&db, |db| Primable::new(loader(OrganizationLoader(db.clone())))),
+            stage_history: Lazy::new(&db, |db| Primable::new(loader(StageHistoryLoader(db.clone())))),
             donor_walls: Primed::default(),
-            members: DataLoader::new(MembersLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
-            campaign: DataLoader::new(CampaignLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
-            campaign_updates: Primable::new(
-                DataLoader::new(CampaignUpdatesLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
-            ),
-            campaign_budget: Primable::new(
-                DataLoader::new(CampaignBudgetLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
-            ),
-            grant_round: DataLoader::new(GrantRoundLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
-            grant_proposal: DataLoader::new(GrantProposalLoader(db.clone()), crate::metrics::spawn_counted)
-                .delay(delay),
-            proposal_reviews: DataLoader::new(ProposalReviewsLoader(db.clone()), crate::metrics::spawn_counted)
-                .delay(delay),
-            service_project: DataLoader::new(ServiceProjectLoader(db.clone()), crate::metrics::spawn_counted)
-                .delay(delay),
-            disbursements: DataLoader::new(DisbursementsLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
-            project_goals: DataLoader::new(ProjectGoalsLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
-            goal_updates: DataLoader::new(GoalUpdatesLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
-            service_totals: DataLoader::new(ServiceTotalsLoader(db.clone()), crate::metrics::spawn_counted)
-                .delay(delay),
-            event: DataLoader::new(EventLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
-            event_counts: Primable::new(
-                DataLoader::new(EventCountsLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
-            ),
-            event_impact: DataLoader::new(EventImpactLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
-            exhibits: DataLoader::new(ExhibitsLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
-            delegations: DataLoader::new(DelegationsLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
-            sessions: DataLoader::new(SessionsLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
-            programme: DataLoader::new(ProgrammeLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
-            cohorts: DataLoader::new(CohortsLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
-            waitlist_position: DataLoader::new(WaitlistPositionLoader(db.clone()), crate::metrics::spawn_counted)
-                .delay(delay),
-            space: DataLoader::new(SpaceLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
-            account: DataLoader::new(AccountLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
-            booking: DataLoader::new(BookingLoader(db.clone()), crate::metrics::spawn_counted).delay(delay),
+            members: Lazy::new(&db, |db| loader(MembersLoader(db.clone()))),
+            campaign: Lazy::new(&db, |db| loader(CampaignLoader(db.clone()))),
+            campaign_updates: Lazy::new(&db, |db| Primable::new(loader(CampaignUpdatesLoader(db.clone())))),
+            campaign_budget: Lazy::new(&db, |db| Primable::new(loader(CampaignBudgetLoader(db.clone())))),
+            grant_round: Lazy::new(&db, |db| loader(GrantRoundLoader(db.clone()))),
+            grant_proposal: Lazy::new(&db, |db| loader(GrantProposalLoader(db.clone()))),
+            proposal_reviews: Lazy::new(&db, |db| loader(ProposalReviewsLoader(db.clone()))),
+            service_project: Lazy::new(&db, |db| loader(ServiceProjectLoader(db.clone()))),
+            disbursements: Lazy::new(&db, |db| loader(DisbursementsLoader(db.clone()))),
+            project_goals: Lazy::new(&db, |db| loader(ProjectGoalsLoader(db.clone()))),
+            goal_updates: Lazy::new(&db, |db| loader(GoalUpdatesLoader(db.clone()))),
+            service_totals: Lazy::new(&db, |db| loader(ServiceTotalsLoader(db.clone()))),
+            event: Lazy::new(&db, |db| loader(EventLoader(db.clone()))),
+            event_counts: Lazy::new(&db, |db| Primable::new(loader(EventCountsLoader(db.clone())))),
+            event_impact: Lazy::new(&db, |db| loader(EventImpactLoader(db.clone()))),
+            exhibits: Lazy::new(&db, |db| loader(ExhibitsLoader(db.clone()))),
+            delegations: Lazy::new(&db, |db| loader(DelegationsLoader(db.clone()))),
+            sessions: Lazy::new(&db, |db| loader(SessionsLoader(db.clone()))),
+            programme: Lazy::new(&db, |db| loader(ProgrammeLoader(db.clone()))),
+            cohorts: Lazy::new(&db, |db| loader(CohortsLoader(db.clone()))),
+            waitlist_position: Lazy::new(&db, |db| loader(WaitlistPositionLoader(db.clone()))),
+            space: Lazy::new(&db, |db| loader(SpaceLoader(db.clone()))),
+            account: Lazy::new(&db, |db| loader(AccountLoader(db.clone()))),
+            booking: Lazy::new(&db, |db| loader(BookingLoader(db.clone()))),
         }
+    }
+}
+
+/// A short delay gathers the keys of one resolver level into one batch.
+const BATCH_DELAY: Duration = Duration::from_micros(500);
+
+fn loader<L: Loader<i64>>(loader: L) -> DataLoader<L> {
+    DataLoader::new(loader, crate::metrics::spawn_counted).delay(BATCH_DELAY)
+}
+
+/// A value made on first use from the request's database handle (`Deref` makes it), so the
+/// resolvers read `loaders.organization.load_one(..)` whether or not it was made before.
+pub struct Lazy<T> {
+    cell: OnceLock<T>,
+    db: Arc<DatabaseConnection>,
+    make: fn(&DatabaseConnection) -> T,
+}
+
+impl<T> Lazy<T> {
+    fn new(db: &Arc<DatabaseConnection>, make: fn(&DatabaseConnection) -> T) -> Self {
+        Self { cell: OnceLock::new(), db: db.clone(), make }
+    }
+}
+
+impl<T> std::ops::Deref for Lazy<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        self.cell.get_or_init(|| (self.make)(&self.db))
     }
 }
 

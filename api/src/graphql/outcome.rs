@@ -70,7 +70,7 @@ impl Extension for TrackOutcomeExtension {
     }
 }
 
-fn with_validation_code(mut error: ServerError) -> ServerError {
+pub fn with_validation_code(mut error: ServerError) -> ServerError {
     let code = if error.message.contains("nested too deep") {
         "QUERY_TOO_DEEP"
     } else if error.message.contains("too complex") {

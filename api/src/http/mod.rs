@@ -36,7 +36,9 @@ pub(crate) use credentials::{Presented, authenticate};
 
 pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
     let subscriptions = subscriptions::SubscriptionEndpoint { schema: schema.clone(), state: state.clone() };
-    let graphql = transport::GraphQLEndpoint { schema, state: state.clone() };
+    let plain =
+        crate::graphql::build_plain_schema(Some(state.clone()), &state.settings.limits, &state.settings.environment);
+    let graphql = transport::GraphQLEndpoint { schema, plain, state: state.clone() };
     let mut route = Route::new();
     if state.settings.debug_panic_route {
         route = route.at("/debug/panic", get(ops::debug_panic));
