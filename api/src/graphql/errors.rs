@@ -18,6 +18,14 @@ impl ErrorExtensions for AppError {
     }
 }
 
+/// The `extensions` of `error` as JSON: what GraphQL answers carry, and what the plain HTTP
+/// routes answer in their `{"errors": [...]}` bodies.
+pub fn extensions_json(error: &AppError) -> serde_json::Value {
+    let mut extensions = ErrorExtensionValues::default();
+    set_extensions(error, &mut extensions);
+    serde_json::to_value(&extensions).unwrap_or_else(|_| json!({ "code": error.code().as_str() }))
+}
+
 /// What the client is not told is written to the server's log, once, where the error leaves
 /// for a client. (`ServiceUnavailable` is logged where the lost connection is noticed.)
 pub(crate) fn log_internal(error: &AppError) {
@@ -29,7 +37,7 @@ pub(crate) fn log_internal(error: &AppError) {
 }
 
 /// `code`, then what the error's variant carries: `retryAfter`, `reason`, `field`, details.
-pub(crate) fn set_extensions(error: &AppError, e: &mut ErrorExtensionValues) {
+fn set_extensions(error: &AppError, e: &mut ErrorExtensionValues) {
     e.set("code", error.code().as_str());
     if let AppError::RateLimited { retry_after_secs } = error {
         e.set("retryAfter", *retry_after_secs);

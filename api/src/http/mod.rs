@@ -114,13 +114,11 @@ pub(crate) fn service_error_response(error: &AppError) -> Response {
 }
 
 /// An error of the service layer as a whole answer: its message (generic for internal
-/// failures, which are logged here), `code` and `reason`.
+/// failures, which are logged here) and the same extensions as in GraphQL (`code`, `reason`,
+/// `field`, details).
 pub(crate) fn app_error_response(status: StatusCode, error: &AppError) -> Response {
     crate::graphql::errors::log_internal(error);
-    let mut extensions = json!({ "code": error.code().as_str() });
-    if let Some(reason) = error.reason() {
-        extensions["reason"] = json!(reason);
-    }
+    let extensions = crate::graphql::errors::extensions_json(error);
     let body = json!({ "errors": [{ "message": error.to_string(), "extensions": extensions }] });
     Response::builder().status(status).content_type("application/json").body(body.to_string())
 }
