@@ -331,11 +331,14 @@ pub async fn record_disbursement(
     if grown.rows_affected != 1 {
         let latest = find_project(&txn, project_id).await.unwrap_or(current);
         let p = &latest.project;
-        return Err(AppError::Conflict(format!(
-            "disbursing {amount_fen} fen would exceed the project's funding: {} of {} fen left to pay",
-            p.funded_fen - p.disbursed_fen,
-            p.funded_fen
-        )));
+        return Err(AppError::Conflict(
+            format!(
+                "disbursing {amount_fen} fen would exceed the project's funding: {} of {} fen left to pay",
+                p.funded_fen - p.disbursed_fen,
+                p.funded_fen
+            )
+            .into(),
+        ));
     }
     let entry = disbursement::ActiveModel {
         project_id: Set(project_id),

@@ -260,10 +260,9 @@ pub async fn update_round(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: RoundPatc
         .exec(&txn)
         .await?;
     if updated.rows_affected != 1 {
-        return Err(AppError::Conflict(format!(
-            "the budget cannot go below the {} fen already awarded",
-            current.round.awarded_total_fen
-        )));
+        return Err(AppError::Conflict(
+            format!("the budget cannot go below the {} fen already awarded", current.round.awarded_total_fen).into(),
+        ));
     }
     let record = find_round(&txn, id).await?;
     let event = NewEvent::new(EventKind::GrantRoundUpdated, id)
