@@ -6,6 +6,7 @@ pub mod common;
 pub mod connection;
 pub mod cost;
 pub mod crowdfunding;
+pub mod errors;
 pub mod event;
 pub mod grants;
 pub mod identity;
@@ -24,7 +25,7 @@ pub mod webhooks;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 
-pub use outcome::{RequestOutcome, TrackOutcome, with_validation_code};
+pub use outcome::{RequestOutcome, TrackOutcome};
 
 use crate::config::{Environment, Limits};
 use crate::state::AppState;
@@ -71,37 +72,18 @@ pub struct Subscription(
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
-/// The schema with its limits and the `TrackOutcome` extension; `state` is `None` when only
-/// the SDL is wanted. Used where the answer may be cached (the extension reports every resolved
-/// field to the response cache's tag collector) and by the WebSocket transport.
+/// The schema with its limits; `state` is `None` when only the SDL is wanted.
 pub fn build_schema(state: Option<AppState>, limits: &Limits, environment: &Environment) -> AppSchema {
-    builder(state, limits, environment).extension(TrackOutcome).finish()
-}
-
-/// The same schema without extensions, for HTTP executions that collect no tags (signed-in
-/// viewers, caching off, uncacheable queries). With no extension async-graphql resolves each
-/// field directly instead of through the extension chain (a `ResolveInfo`, a registry lookup
-/// and a boxed hook per field and per list item). The HTTP transport does the extension's
-/// other work itself: telling a request error from an executed one, and `with_validation_code`.
-pub fn build_plain_schema(state: Option<AppState>, limits: &Limits, environment: &Environment) -> AppSchema {
-    builder(state, limits, environment).finish()
-}
-
-fn builder(
-    state: Option<AppState>,
-    limits: &Limits,
-    environment: &Environment,
-) -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
     let development = *environment == Environment::Development;
     let (introspection, suggestions) = match &state {
         Some(state) => (state.settings.introspection_enabled(), state.settings.suggestions_enabled()),
         None => (development, development),
     };
     let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription::default())
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(limits.max_depth.max(32))
-        .limit_directives(limits.max_directives_per_field);
+        .limit_directives(limits.max_directives_per_field)
+        // Depth and complexity are enforced by `TrackOutcome`, which codes the refusals.
+        .extension(TrackOutcome { max_depth: limits.max_depth, max_complexity: limits.max_complexity });
     if !introspection {
         builder = builder.disable_introspection();
     }
@@ -111,7 +93,7 @@ fn builder(
     if let Some(state) = state {
         builder = builder.data(state);
     }
-    builder
+    builder.finish()
 }
 
 /// The SDL as committed in `schema.graphql`.

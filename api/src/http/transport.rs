@@ -21,7 +21,7 @@ use crate::error::AppError;
 use crate::graphql::cost::{self, MAX_NESTING};
 use crate::graphql::identity::ClientAddress;
 use crate::graphql::loaders::Loaders;
-use crate::graphql::{AppSchema, RequestOutcome, with_validation_code};
+use crate::graphql::{AppSchema, RequestOutcome};
 use crate::metrics::Metrics;
 use crate::ratelimit::OperationLimiter;
 use crate::response_cache::{self, ResponseTags};
@@ -31,12 +31,7 @@ use crate::trusted;
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
 pub(super) struct GraphQLEndpoint {
-    /// Executes when the answer's tags are collected for the response cache (the schema
-    /// with the `TrackOutcome` extension).
     pub(super) schema: AppSchema,
-    /// Executes every other operation: no extension, so fields resolve on async-graphql's
-    /// direct path.
-    pub(super) plain: AppSchema,
     pub(super) state: AppState,
 }
 
@@ -135,7 +130,7 @@ impl Endpoint for GraphQLEndpoint {
                     AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
                     // A key used where it may not be (a secret key in a page, a publishable
                     // key on a site it is not bound to).
-                    AppError::Refused { .. } => {
+                    AppError::Forbidden(_) => {
                         tracing::info!(reason = ?error.to_string(), "partner key refused for this origin");
                         return Ok(app_error_response(StatusCode::FORBIDDEN, &error));
                     }
@@ -147,7 +142,7 @@ impl Endpoint for GraphQLEndpoint {
                     error.to_string()
                 };
                 tracing::info!(status = status.as_u16(), "credentials refused");
-                let mut response = error_response(status, &message, error.code());
+                let mut response = error_response(status, &message, error.code().as_str());
                 if status == StatusCode::UNAUTHORIZED {
                     response
                         .headers_mut()
@@ -492,29 +487,16 @@ impl GraphQLEndpoint {
         let counters = &self.state.metrics;
         let limits = &self.state.settings.limits;
         let outcome = RequestOutcome::default();
-        let mut request =
-            request.data(Loaders::new(&self.state.db)).data(context.viewer.clone()).data(context.address.clone());
-        // A subscription sent over HTTP is refused by the execution itself, with no path to
-        // tell it from a request error: it takes the schema that says whether it executed.
-        let operation_name = request.operation_name.clone();
-        let subscription = request
-            .parsed_query()
-            .ok()
-            .is_some_and(|doc| operation_type(doc, operation_name.as_deref()) == Some(OperationType::Subscription));
-        let tracked = tags.is_some() || subscription;
-        let (schema, request) = if tracked {
-            let request = request.data(outcome.clone());
-            (
-                &self.schema,
-                match tags {
-                    Some(tags) => request.data(tags),
-                    None => request,
-                },
-            )
-        } else {
-            (&self.plain, request)
+        let request = request
+            .data(Loaders::new(&self.state.db))
+            .data(outcome.clone())
+            .data(context.viewer.clone())
+            .data(context.address.clone());
+        let request = match tags {
+            Some(tags) => request.data(tags),
+            None => request,
         };
-        let response = match tokio::time::timeout(limits.execution_timeout, schema.execute(request)).await {
+        let response = match tokio::time::timeout(limits.execution_timeout, self.schema.execute(request)).await {
             Ok(response) => response,
             Err(_) => {
                 // Dropping the execution cancels it and returns its database connection.
@@ -529,19 +511,20 @@ impl GraphQLEndpoint {
             }
         };
         let errors = response.errors.len();
-        let executed = if tracked { outcome.executed() } else { reached_execution(&response) };
-        if !executed && errors > 0 {
+        if !outcome.executed() && errors > 0 {
             // A request error: nothing ran, so there is no `data`.
             counters.graphql_request_errors.inc();
             let status = if media == MediaType::GraphQLResponse { StatusCode::BAD_REQUEST } else { StatusCode::OK };
             let coded: Vec<async_graphql::ServerError> = response
                 .errors
                 .into_iter()
-                .map(|e| {
-                    // Without a code: the codes the extension's validation hook gives on the
-                    // tracked schema (`GRAPHQL_VALIDATION_FAILED` unless a depth or cost limit).
-                    let coded = e.extensions.as_ref().is_some_and(|x| x.get("code").is_some());
-                    if coded { e } else { with_validation_code(e) }
+                .map(|mut e| {
+                    let mut extensions = e.extensions.take().unwrap_or_default();
+                    if extensions.get("code").is_none() {
+                        extensions.set("code", "GRAPHQL_VALIDATION_FAILED");
+                    }
+                    e.extensions = Some(extensions);
+                    e
                 })
                 .collect();
             return OpOutcome::new(status, json!({ "errors": coded }).to_string(), name, errors);
@@ -550,15 +533,6 @@ impl GraphQLEndpoint {
             serde_json::to_string(&response).unwrap_or_else(|_| error_body("internal error", "INTERNAL").to_string());
         OpOutcome::new(StatusCode::OK, body, name, errors)
     }
-}
-
-/// Whether a response of the plain schema (no `TrackOutcome` to say so) comes from an
-/// execution. Errors before execution (parse, limits, validation, operation selection) leave
-/// `data` null and carry no path; every error of an execution carries its field's path
-/// (async-graphql sets it on argument, guard and resolver errors), also when a non-null root
-/// field's error nulls the whole `data`.
-fn reached_execution(response: &async_graphql::Response) -> bool {
-    response.data != async_graphql::Value::Null || response.errors.iter().any(|e| !e.path.is_empty())
 }
 
 /// What one operation came to.
