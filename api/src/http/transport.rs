@@ -141,6 +141,7 @@ impl Endpoint for GraphQLEndpoint {
                 } else {
                     error.to_string()
                 };
+                crate::graphql::errors::log_internal(&error);
                 tracing::info!(status = status.as_u16(), "credentials refused");
                 let mut response = error_response(status, &message, error.code().as_str());
                 if status == StatusCode::UNAUTHORIZED {
