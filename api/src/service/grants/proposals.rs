@@ -147,13 +147,10 @@ pub async fn list_proposals(
         }
         select = select.filter(visible);
     }
-    let key: SortKey<proposal::Entity> = SortKey {
-        column: proposal::Column::CreatedAt,
-        id: proposal::Column::Id,
-        direction: SortDirection::Asc,
-        value_of: |m| (SortValue::Time(m.created_at), m.id),
-        sample: SortValue::Time(DateTime::UNIX_EPOCH),
-    };
+    let key =
+        SortKey::<proposal::Entity>::time(proposal::Column::CreatedAt, proposal::Column::Id, SortDirection::Asc, |m| {
+            (SortValue::Time(m.created_at), m.id)
+        });
     let page = pagination::paginate(db, select, &key, args, limits, with_total).await?;
     Ok(page.map(ProposalRecord::from_model))
 }

@@ -163,13 +163,9 @@ pub async fn list_rounds(
     limits: &Limits,
     with_total: bool,
 ) -> AppResult<Page<RoundRecord>> {
-    let key: SortKey<round::Entity> = SortKey {
-        column: round::Column::OpensAt,
-        id: round::Column::Id,
-        direction: SortDirection::Desc,
-        value_of: |m| (SortValue::Time(m.opens_at), m.id),
-        sample: SortValue::Time(DateTime::UNIX_EPOCH),
-    };
+    let key = SortKey::<round::Entity>::time(round::Column::OpensAt, round::Column::Id, SortDirection::Desc, |m| {
+        (SortValue::Time(m.opens_at), m.id)
+    });
     let page = pagination::paginate(db, round::Entity::find(), &key, args, limits, with_total).await?;
     Ok(page.map(RoundRecord::from_model))
 }
