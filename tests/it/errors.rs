@@ -179,6 +179,23 @@ async fn request_errors_are_coded_by_the_stage_that_refused_them() {
     }
 }
 
+/// For a schema without the extension: the same codes, found without running anything.
+#[tokio::test]
+async fn request_errors_are_found_without_executing() {
+    let limits = api::config::Limits { max_depth: 3, ..Default::default() };
+    let schema = api::graphql::build_schema(None, &limits, &api::config::Environment::Development);
+    let errors = |query: &str| api::graphql::request_errors(&schema, query.to_owned(), Default::default(), None);
+    let coded = |errors: Vec<_>| serde_json::to_value(errors).unwrap()[0]["extensions"]["code"].clone();
+    assert_eq!(coded(errors("{ noSuchField }").await), "GRAPHQL_VALIDATION_FAILED");
+    assert_eq!(
+        coded(errors("{ organizations(first: 1) { edges { node { stageHistory { note } } } } }").await),
+        "QUERY_TOO_DEEP"
+    );
+    // Run, this query would fail for want of a database; it is only validated.
+    let valid = errors("{ organizations { totalCount } }").await;
+    assert!(valid.is_empty(), "{:?}", valid.iter().map(|e| &e.message).collect::<Vec<_>>());
+}
+
 backend_tests! {
     async fn refusals_over_http_carry_typed_details_and_nothing_more(app) {
         let room = space(&app, "培训室 E", 20, json!({ "setupMinutes": 30 })).await;

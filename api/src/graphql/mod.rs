@@ -25,7 +25,7 @@ pub mod webhooks;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 
-pub use outcome::{RequestOutcome, TrackOutcome};
+pub use outcome::{RequestOutcome, StopBeforeExecution, TrackOutcome, request_errors};
 
 use crate::config::{Environment, Limits};
 use crate::state::AppState;

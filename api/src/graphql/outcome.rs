@@ -27,6 +27,26 @@ impl RequestOutcome {
     }
 }
 
+/// In a request's data: parse and validate it (coding the errors), never execute it.
+#[derive(Clone, Copy, Default)]
+pub struct StopBeforeExecution;
+
+/// The coded request errors of a document on `schema` (built with [`TrackOutcome`]), found
+/// without executing it: for an execution on a schema without that extension, whose request
+/// errors carry no code, run this on the error path rather than reading their messages.
+pub async fn request_errors(
+    schema: &super::AppSchema,
+    query: String,
+    variables: Variables,
+    operation_name: Option<String>,
+) -> Vec<ServerError> {
+    let mut request = async_graphql::Request::new(query).variables(variables).data(StopBeforeExecution);
+    if let Some(name) = operation_name {
+        request = request.operation_name(name);
+    }
+    schema.execute(request).await.errors
+}
+
 /// Codes request errors by the stage that produced them, enforces the depth and complexity
 /// limits, marks the start of execution and feeds the response cache's collector.
 ///
@@ -99,6 +119,9 @@ impl Extension for TrackOutcomeExtension {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
+        if ctx.data_opt::<StopBeforeExecution>().is_some() {
+            return Response::default();
+        }
         if let Some(outcome) = ctx.data_opt::<RequestOutcome>() {
             outcome.executed.store(true, Ordering::Relaxed);
         }

@@ -141,6 +141,7 @@ impl Endpoint for GraphQLEndpoint {
                 } else {
                     error.to_string()
                 };
+                crate::graphql::errors::log_internal(&error);
                 tracing::info!(status = status.as_u16(), "credentials refused");
                 let mut response = error_response(status, &message, error.code().as_str());
                 if status == StatusCode::UNAUTHORIZED {
@@ -512,7 +513,10 @@ impl GraphQLEndpoint {
         };
         let errors = response.errors.len();
         if !outcome.executed() && errors > 0 {
-            // A request error: nothing ran, so there is no `data`.
+            // A request error: nothing ran, so there is no `data`. The schema's `TrackOutcome`
+            // codes parse and validation errors by their stage; what is left uncoded failed
+            // between validation and execution (no such operation, no operation name among
+            // several), which is a validation failure by the spec.
             counters.graphql_request_errors.inc();
             let status = if media == MediaType::GraphQLResponse { StatusCode::BAD_REQUEST } else { StatusCode::OK };
             let coded: Vec<async_graphql::ServerError> = response
