@@ -590,9 +590,15 @@ impl IdentityMutation {
     /// Creates a donor account and signs it in.
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<AuthPayload> {
         let state = state(ctx)?;
-        let issued = crate::service::account::sign_up(state.ctx(), viewer(ctx), &input.email, &input.password, &input.display_name)
-            .await
-            .extend()?;
+        let issued = crate::service::account::sign_up(
+            state.ctx(),
+            viewer(ctx),
+            &input.email,
+            &input.password,
+            &input.display_name,
+        )
+        .await
+        .extend()?;
         Ok(issued.into())
     }
 

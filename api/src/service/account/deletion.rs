@@ -53,7 +53,8 @@ async fn erase(ctx: Ctx<'_>, actor: &Actor, account_id: i64) -> AppResult<Deleti
     }
     let mut events = Vec::new();
 
-    let (registrations_cancelled, cancelled) = crate::service::event::cancel_future_registrations(&txn, current.id, now).await?;
+    let (registrations_cancelled, cancelled) =
+        crate::service::event::cancel_future_registrations(&txn, current.id, now).await?;
     events.extend(cancelled);
     // Documents are erased as the retention purge erases them: number gone, time recorded.
     registration::Entity::update_many()

@@ -37,7 +37,8 @@ pub async fn sign_up(
     let (email, hash, name) = identity::new_credentials(email, password, name, &[identity::Role::Donor]).await?;
     retry_transient(|| async {
         let txn = ctx.db.begin().await?;
-        let (account, mut events) = identity::insert_account(&txn, &email, &hash, &name, &[identity::Role::Donor]).await?;
+        let (account, mut events) =
+            identity::insert_account(&txn, &email, &hash, &name, &[identity::Role::Donor]).await?;
         let (token, verification) = issue_sign_up_verification(ctx, &txn, &account).await?;
         events.push(verification);
         let issued = identity::start_session(&txn, ctx.tokens, account).await?;

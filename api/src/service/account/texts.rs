@@ -84,9 +84,7 @@ pub fn verify(
             pick(locale, "验证邮箱地址".into(), "驗證電子郵件地址".into()),
             pick(
                 locale,
-                format!(
-                    "{name}，您好：\n\n请在 {h} 小时内用下面的链接或验证码确认 {address} 是您的邮箱：\n\n{code}\n"
-                ),
+                format!("{name}，您好：\n\n请在 {h} 小时内用下面的链接或验证码确认 {address} 是您的邮箱：\n\n{code}\n"),
                 format!(
                     "{name}，您好：\n\n請在 {h} 小時內用下面的連結或驗證碼確認 {address} 是您的電子郵件：\n\n{code}\n"
                 ),
