@@ -138,7 +138,7 @@ async fn run() -> anyhow::Result<()> {
         Command::CreateAdmin { email, name } => {
             let state = build_state(settings).await?;
             Migrator::up(&state.db, None).await?;
-            let outcome = api::seed::create_admin(state.ctx(), &email, &name, read_admin_password()?)
+            let outcome = api::service::identity::create_admin(state.ctx(), &email, &name, read_admin_password()?)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{outcome}");

@@ -24,6 +24,7 @@ pub mod startup;
 pub mod state;
 pub mod tags;
 pub mod telemetry;
+pub mod time;
 pub mod tls;
 pub mod trusted;
 pub mod webhooks;

@@ -127,19 +127,6 @@ fn credit_code_for(rng: &mut StdRng, division: &str, kind: OrganizationKind) -> 
 /// Password of every demo account. Demo data only: never use seed-demo in production.
 pub const DEMO_PASSWORD: &str = "incubase-demo-2026";
 
-/// Creates an admin account, or gives an existing account the ADMIN role.
-pub async fn create_admin(ctx: Ctx<'_>, email: &str, name: &str, password: String) -> AppResult<String> {
-    let actor = Actor::cli("create-admin");
-    if let Some(existing) = identity::account_by_email(ctx.db, email).await? {
-        let mut roles = Role::parse_list(&existing.roles);
-        roles.push(Role::Admin);
-        identity::set_roles(ctx, &actor, existing.id, &roles).await?;
-        return Ok(format!("{} is now an admin", existing.email));
-    }
-    let account = identity::create_account(ctx, &actor, email, &password, name, &[Role::Admin]).await?;
-    Ok(format!("created admin account {}", account.email))
-}
-
 async fn demo_accounts(ctx: Ctx<'_>, owner_of: i64) -> AppResult<()> {
     for (email, name, roles) in [
         ("admin@demo.incubase.cn", "基地管理员", vec![Role::Admin]),

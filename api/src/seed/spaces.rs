@@ -95,7 +95,7 @@ pub async fn spaces(ctx: Ctx<'_>, rng: &mut StdRng) -> AppResult<usize> {
     let manager = identity::account_by_email(db, "manager@demo.incubase.cn").await?;
     let member = identity::account_by_email(db, "member@demo.incubase.cn").await?;
     let (Some(manager), Some(member)) = (manager, member) else { return Ok(bookable.len()) };
-    let shanghai = chrono_tz::Asia::Shanghai;
+    let shanghai = crate::time::BASE_TZ;
     let today = Utc::now().with_timezone(&shanghai).date_naive();
 
     // The current project-management cohort: Tuesday and Thursday mornings for five weeks.

@@ -11,7 +11,7 @@
 //! event changes (`event::Events`) and check-ins.
 use std::collections::HashMap;
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use entity::grant_proposal::{self as proposal, ProposalStatus};
 use entity::organization::Stage;
 use entity::organization_stage_transition as transition;
@@ -34,22 +34,8 @@ pub const MAX_PERIOD_DAYS: i64 = 366 * 10;
 pub const STAGES: [Stage; 6] =
     [Stage::Liaison, Stage::Applied, Stage::Incubating, Stage::Resident, Stage::Graduated, Stage::Exited];
 
-/// Asia/Shanghai: UTC+8 all year (no daylight saving since 1991), so a fixed offset is exact.
-pub fn zone() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix())
-}
-
-pub fn local_date(at: DateTime<Utc>) -> NaiveDate {
-    at.with_timezone(&zone()).date_naive()
-}
-
-/// The instant a local date begins.
-pub fn start_of(date: NaiveDate) -> DateTime<Utc> {
-    match zone().from_local_datetime(&date.and_time(NaiveTime::MIN)).single() {
-        Some(t) => t.with_timezone(&Utc),
-        None => date.and_time(NaiveTime::MIN).and_utc(),
-    }
-}
+/// Local dates and the instants they begin, at the base (`crate::time`).
+pub use crate::time::{local_date, start_of};
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
 pub enum GroupBy {
@@ -189,7 +175,7 @@ pub async fn campaign_contributions(
     use entity::donation::{self as donation, DonationStatus};
     use sea_orm::sea_query::Expr;
     let (start, until) = (start_of(from), start_of(to.succ_opt().unwrap_or(to)));
-    let offset_hours = zone().local_minus_utc() / 3600;
+    let offset_hours = crate::time::BASE_UTC_OFFSET_HOURS;
     // The local date of an instant, as `YYYY-MM-DD` text on both backends (UTC+8 has no DST).
     let local_day = |column: &str| match db.get_database_backend() {
         sea_orm::DatabaseBackend::Postgres => {

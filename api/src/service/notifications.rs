@@ -131,7 +131,7 @@ async fn members(db: &impl ConnectionTrait, organization_id: Option<i64>) -> App
 fn local_time(t: &serde_json::Value) -> String {
     t.as_str()
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&chrono_tz::Asia::Shanghai).format("%Y-%m-%d %H:%M").to_string())
+        .map(|t| crate::time::format_at_base(t.to_utc(), "%Y-%m-%d %H:%M"))
         .unwrap_or_default()
 }
 

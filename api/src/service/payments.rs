@@ -323,7 +323,7 @@ fn verify_alipay(
     // The time Alipay sent this notification, at the base (UTC+8); each resend has its own.
     let sent = get("notify_time")
         .and_then(|t| NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").ok())
-        .map(|t| t.and_utc() - chrono::Duration::hours(8))
+        .map(crate::time::from_base_local)
         .ok_or_else(|| refuse(Rejection::Malformed, "notify_time (yyyy-MM-dd HH:mm:ss) is missing"))?;
     if !within(keys.notify_tolerance, sent, now) {
         return Err(refuse(Rejection::Stale, "notify_time is outside the accepted window"));

@@ -520,7 +520,7 @@ pub fn capital_yuan(fen: i64) -> String {
 }
 
 fn local(t: DateTime<Utc>) -> String {
-    t.with_timezone(&chrono_tz::Asia::Shanghai).format("%Y年%m月%d日 %H:%M").to_string()
+    crate::time::format_at_base(t, "%Y年%m月%d日 %H:%M")
 }
 
 /// The printable receipt (zh-Hans): who gave how much to which campaign and when, with the

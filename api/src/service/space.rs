@@ -18,7 +18,8 @@ use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};
 
-pub const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";
+/// The base's zone (`crate::time`): the default zone of spaces.
+pub use crate::time::BASE_TIME_ZONE as DEFAULT_TIME_ZONE;
 /// Candidate starts for availability and suggestions are aligned to this step.
 pub const SLOT_STEP_MINUTES: i64 = 15;
 pub const MAX_SPACES_SCANNED: u64 = 500;
@@ -64,7 +65,7 @@ impl SpaceRecord {
     }
 
     pub fn zone(&self) -> Tz {
-        self.space.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai)
+        self.space.time_zone.parse().unwrap_or(crate::time::BASE_TZ)
     }
 
     /// The interval a booking of `start..end` keeps others out of: buffers included.

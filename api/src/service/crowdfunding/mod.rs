@@ -7,7 +7,7 @@
 //! transaction that confirms or refunds, so concurrent writers never lose an update.
 use std::collections::HashMap;
 
-use chrono::{DateTime, Datelike, Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use entity::campaign::{self, CampaignStatus};
 use entity::campaign_budget_line as budget_line;
 use entity::campaign_update;
@@ -46,10 +46,8 @@ pub const ANONYMOUS_NAME: &str = "爱心人士";
 /// Cache tag of every public crowdfunding view (campaign pages, the list, donor walls).
 const CACHE_TAG: &str = tags::CAMPAIGNS;
 
-/// The calendar year at the base (Asia/Shanghai, UTC+8 all year).
-pub(crate) fn year_at_base(t: DateTime<Utc>) -> i32 {
-    (t + Duration::hours(8)).year()
-}
+/// The calendar year at the base (`crate::time`).
+pub(crate) use crate::time::year_at_base;
 
 /// A campaign with what it is always shown with.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -105,9 +105,7 @@ pub async fn month(
 }
 
 /// The local date of an instant in the base's zone.
-pub fn local_date(t: DateTime<Utc>) -> NaiveDate {
-    t.with_timezone(&base_offset()).date_naive()
-}
+pub use crate::time::local_date;
 
 /// Days of a month a multi-day event covers, in the base's zone, clipped to the month.
 pub fn days_in_month(event: &event::Model, year: i32, month: u32) -> Vec<NaiveDate> {

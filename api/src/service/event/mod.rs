@@ -9,7 +9,7 @@
 //! therefore never disagree, and nobody is confirmed past capacity.
 use std::collections::HashMap;
 
-use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use entity::delegation::{self, Origin};
 use entity::event::{self, EventKind, EventStatus};
 use entity::exhibit;
@@ -34,18 +34,13 @@ use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind as Kind, NewEvent as LogEvent};
 use crate::service::validate::{optional_text, required_text};
 
-/// The base's zone; China has no daylight saving, so a fixed offset is exact.
-pub const BASE_TIME_ZONE: &str = "Asia/Shanghai";
+/// The base's zone (`crate::time`): the default zone of events.
+pub use crate::time::{BASE_TIME_ZONE, base_offset};
 const CACHE_TAG: &str = crate::tags::EVENTS;
 pub const MAX_CAPACITY: i32 = 100_000;
 pub const MAX_GROUP_LIMIT: i32 = 50;
 pub const MAX_QUESTIONS: usize = 20;
 pub const MAX_CALENDAR_EVENTS: u64 = 500;
-
-pub fn base_offset() -> FixedOffset {
-    use chrono::Offset;
-    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix())
-}
 
 /// A question every registrant of an event answers (or may answer).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]

@@ -145,6 +145,20 @@ pub async fn create_account(
     .await
 }
 
+/// The `create-admin` command: creates an admin account, or gives an existing account the
+/// ADMIN role.
+pub async fn create_admin(ctx: Ctx<'_>, email: &str, name: &str, password: String) -> AppResult<String> {
+    let actor = Actor::cli("create-admin");
+    if let Some(existing) = account_by_email(ctx.db, email).await? {
+        let mut roles = Role::parse_list(&existing.roles);
+        roles.push(Role::Admin);
+        set_roles(ctx, &actor, existing.id, &roles).await?;
+        return Ok(format!("{} is now an admin", existing.email));
+    }
+    let account = create_account(ctx, &actor, email, &password, name, &[Role::Admin]).await?;
+    Ok(format!("created admin account {}", account.email))
+}
+
 pub async fn set_roles(ctx: Ctx<'_>, actor: &Actor, account_id: i64, roles: &[Role]) -> AppResult<account::Model> {
     if roles.is_empty() {
         return Err(AppError::bad_input("roles", "an account needs at least one role"));
