@@ -166,7 +166,6 @@ async fn confirm_many(
     Ok(numbers)
 }
 
-
 /// Takes `n` receipt numbers of `year` in one statement (creating the year's counter row
 /// when needed) and returns the last of them: the block is `last - n + 1 ..= last`. The
 /// counter row is locked until commit, so blocks never overlap, and it commits or rolls back
@@ -201,11 +200,8 @@ async fn confirm_rows(
         DatabaseBackend::Postgres => format!("${i}"),
         _ => format!("?{i}"),
     };
-    let mut values: Vec<sea_orm::Value> = vec![
-        DonationStatus::Confirmed.to_value().into(),
-        DonationStatus::Pledged.to_value().into(),
-        now.into(),
-    ];
+    let mut values: Vec<sea_orm::Value> =
+        vec![DonationStatus::Confirmed.to_value().into(), DonationStatus::Pledged.to_value().into(), now.into()];
     let mut list = String::new();
     for ((i, d), number) in rows.iter().zip(numbers) {
         let reference = match &d.external_reference {

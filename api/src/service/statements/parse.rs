@@ -215,4 +215,3 @@ fn parse_csv(p: &CsvProfile, content: &str) -> AppResult<Vec<StatementLine>> {
     }
     Ok(out)
 }
-

@@ -262,4 +262,3 @@ pub(super) const CREATED_SCOPE: &str = "statement";
 fn line_key(l: &StatementLine) -> Option<String> {
     l.line_id.clone().or_else(|| l.reference.clone()).filter(|s| !s.is_empty())
 }
-
