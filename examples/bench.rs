@@ -2,7 +2,7 @@
 //! SQLite + in-process cache and PostgreSQL + Redis, drives load from this process over
 //! loopback for fixed durations, and prints one table per backend.
 //!
-//!     scripts/bench [--scale small|large|both] [--seconds 10] [--connections 32] [--backend sqlite|postgres|both]
+//!     scripts/bench [--scale small|large|both] [--seconds 10] [--connections 32] [--backend sqlite|postgres|both] [--only 6,8]
 //!
 //! `--scale large` adds the data set (2k organizations, 10k events, 1M donations);
 //! `both` runs small then large and prints the campaign list's p50 ratio.
@@ -29,6 +29,14 @@ struct Options {
     connections: usize,
     backend: String,
     server: String,
+    /// `--only 6,8`: the scenarios to run (the baseline always runs); all when empty.
+    only: Vec<String>,
+}
+
+impl Options {
+    fn wants(&self, scenario: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == scenario)
+    }
 }
 
 fn options() -> Options {
@@ -40,6 +48,7 @@ fn options() -> Options {
         connections: get("--connections").and_then(|v| v.parse().ok()).unwrap_or(32),
         backend: get("--backend").unwrap_or_else(|| "both".into()),
         server: get("--server").unwrap_or_else(|| "target/release/incubase".into()),
+        only: get("--only").map(|v| v.split(',').map(|s| s.trim().to_owned()).collect()).unwrap_or_default(),
     }
 }
 
@@ -652,69 +661,85 @@ async fn bench_backend(opts: &Options, backend: &str, scale: &str) -> f64 {
         v["data"]["campaigns"]["edges"][0]["node"]["id"].as_str().expect("an active demo campaign").to_owned()
     };
     let campaign_page = "query($id: ID!) { campaign(id: $id) { id title story goalFen organization { name } fundraisingQualification filingNumber progress { raisedFen donationCount donorCount percentOfGoal daysLeft donorState } donorWall(first: 10) { edges { node { displayName amountFen message donatedAt } } } } }";
-    rows.push(
-        scenario(
-            "2 hot cached campaign page",
-            &server,
-            gql(&server.base, campaign_page, json!({ "id": first_campaign })),
-            opts,
-        )
-        .await,
-    );
+    if opts.wants("2") {
+        rows.push(
+            scenario(
+                "2 hot cached campaign page",
+                &server,
+                gql(&server.base, campaign_page, json!({ "id": first_campaign })),
+                opts,
+            )
+            .await,
+        );
+    }
     let campaign_list = "{ campaigns(first: 20) { edges { node { id title goalFen organization { name } progress { raisedFen percentOfGoal } donorWall(first: 3) { edges { node { displayName amountFen } } } } } } }";
-    rows.push(
-        scenario(
-            "3 campaign list of 20 + org + donors, uncached",
-            &uncached,
-            gql(&uncached.base, campaign_list, json!({})),
-            opts,
-        )
-        .await,
-    );
-    rows.push(
-        scenario(
-            "3a organization page + 2 relations, uncached",
-            &uncached,
-            gql(&uncached.base, page, json!({ "s": slug })),
-            opts,
-        )
-        .await,
-    );
-    rows.push(
-        scenario(
-            "3b organization list of 20 + 2 relations, uncached",
-            &uncached,
-            gql(&uncached.base, list, json!({ "n": 20 })),
-            opts,
-        )
-        .await,
-    );
+    if opts.wants("3") {
+        rows.push(
+            scenario(
+                "3 campaign list of 20 + org + donors, uncached",
+                &uncached,
+                gql(&uncached.base, campaign_list, json!({})),
+                opts,
+            )
+            .await,
+        );
+    }
+    if opts.wants("3a") {
+        rows.push(
+            scenario(
+                "3a organization page + 2 relations, uncached",
+                &uncached,
+                gql(&uncached.base, page, json!({ "s": slug })),
+                opts,
+            )
+            .await,
+        );
+    }
+    if opts.wants("3b") {
+        rows.push(
+            scenario(
+                "3b organization list of 20 + 2 relations, uncached",
+                &uncached,
+                gql(&uncached.base, list, json!({ "n": 20 })),
+                opts,
+            )
+            .await,
+        );
+    }
     let now = chrono::Utc::now();
     use chrono::Datelike;
     let calendar = "query($y: Int!, $m: Int!) { eventCalendar(year: $y, month: $m) { days { date events { id title kind startsAt endsAt } } } }";
-    rows.push(
-        scenario(
-            "4 event calendar month",
-            &server,
-            gql(&server.base, calendar, json!({ "y": now.year(), "m": now.month() })),
-            opts,
-        )
-        .await,
-    );
+    if opts.wants("4") {
+        rows.push(
+            scenario(
+                "4 event calendar month",
+                &server,
+                gql(&server.base, calendar, json!({ "y": now.year(), "m": now.month() })),
+                opts,
+            )
+            .await,
+        );
+    }
     let stats = "query($f: NaiveDate!, $t: NaiveDate!) { baseStats(from: $f, to: $t, groupBy: MONTH) { totals { personTimes { total women children } eventsHeld campaignRaisedFen awardedFen contractedFen projectsActive } series { label figures { personTimes { total } } } } }";
     let year_ago = (now - chrono::Duration::days(365)).date_naive();
-    rows.push(
-        scenario(
-            "5 dashboard baseStats (a year by month)",
-            &server,
-            gql(&server.base, stats, json!({ "f": year_ago, "t": now.date_naive() })),
-            opts,
-        )
-        .await,
-    );
+    if opts.wants("5") {
+        rows.push(
+            scenario(
+                "5 dashboard baseStats (a year by month)",
+                &server,
+                gql(&server.base, stats, json!({ "f": year_ago, "t": now.date_naive() })),
+                opts,
+            )
+            .await,
+        );
+    }
     let token = manager_token(opts, &env, &server.base).await;
-    rows.push(donations(&server, &token, &first_campaign, opts).await);
-    rows.push(statement_apply(&server, &token, &first_campaign, &env).await);
+    if opts.wants("6") {
+        rows.push(donations(&server, &token, &first_campaign, opts).await);
+    }
+    if opts.wants("8") {
+        rows.push(statement_apply(&server, &token, &first_campaign, &env).await);
+    }
     let space_ids: Vec<Value> = {
         let body = json!({ "query": "{ spaces(first: 100) { edges { node { id } } } }" });
         let v: Value = reqwest::Client::new()
@@ -733,15 +758,18 @@ async fn bench_backend(opts: &Options, backend: &str, scale: &str) -> f64 {
     };
     let availability = "query($ids: [ID!]!, $f: DateTime!, $t: DateTime!) { availability(spaceIds: $ids, from: $f, to: $t, durationMinutes: 60) { space { name } slots { startsAt endsAt } } }";
     let week = json!({ "ids": space_ids, "f": (now + chrono::Duration::days(1)).to_rfc3339(), "t": (now + chrono::Duration::days(8)).to_rfc3339() });
-    rows.push(
-        scenario("7 availability, all spaces, a week", &server, gql(&server.base, availability, week), opts).await,
-    );
-    let mut authed = gql(&server.base, page, json!({ "s": slug }));
-    authed.token = Some(token);
-    rows.push(scenario("   organization page, signed in (not cached)", &server, authed, opts).await);
-    rows.push(
-        scenario("   hot cached organization page", &server, gql(&server.base, page, json!({ "s": slug })), opts).await,
-    );
+    if opts.wants("7") {
+        rows.push(
+            scenario("7 availability, all spaces, a week", &server, gql(&server.base, availability, week), opts).await,
+        );
+        let mut authed = gql(&server.base, page, json!({ "s": slug }));
+        authed.token = Some(token);
+        rows.push(scenario("   organization page, signed in (not cached)", &server, authed, opts).await);
+        rows.push(
+            scenario("   hot cached organization page", &server, gql(&server.base, page, json!({ "s": slug })), opts)
+                .await,
+        );
+    }
 
     // Statements per request must not grow with the page size.
     let per = |n: i64| {
