@@ -117,7 +117,7 @@ impl Viewer {
         if self.account.is_none() && self.partner.is_none() {
             AppError::Unauthenticated
         } else {
-            AppError::Forbidden(format!("not allowed to {what}"))
+            AppError::Forbidden(format!("not allowed to {what}").into())
         }
     }
 

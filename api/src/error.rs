@@ -1,81 +1,216 @@
-//! One error type for the whole service layer. Every variant maps to a stable
-//! `extensions.code`; internal errors are logged in full and returned without detail.
-use async_graphql::ErrorExtensions;
+//! One error type for the whole service layer. A request the service refuses is an
+//! [`AppError`] whose variant is its stable `extensions.code` ([`Code`]); refusals the client can
+//! act on carry a [`Rejection`]: a message, a stable `reason`, the input `field` at fault and
+//! typed [`Details`] (a [`BookingConflict`], the skipped occurrences of a series). Failures of
+//! the machinery (database, Redis, IO) are `ServiceUnavailable`, `Transient` or `Internal`: their
+//! text is for the server's log, never for the client.
+//!
+//! Nothing here knows GraphQL or HTTP: `graphql::errors` maps an error to GraphQL extensions,
+//! `http` to status codes and JSON bodies.
+mod details;
+
+use std::fmt;
+
 use sea_orm::{DbErr, SqlErr};
 
+pub use details::{BookingConflict, ConflictingBooking, Details, FreeSlot, SkippedOccurrence};
+
+/// The stable `extensions.code` of a service error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Code {
+    NotFound,
+    BadUserInput,
+    Unauthenticated,
+    Forbidden,
+    Conflict,
+    RateLimited,
+    ServiceUnavailable,
+    Internal,
+}
+
+impl Code {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "NOT_FOUND",
+            Self::BadUserInput => "BAD_USER_INPUT",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::Conflict => "CONFLICT",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Self::Internal => "INTERNAL",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a client is told about a refused request beyond its code: the message, a stable
+/// machine-readable `reason` (`REGISTRATION_CLOSED`, `BOOKING_OVERLAP`), the input field at
+/// fault, and typed details. Built from a message alone (`"taken".into()`) or with the
+/// builders; the constructors on [`AppError`] cover the usual shapes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rejection {
+    pub message: String,
+    pub reason: Option<&'static str>,
+    pub field: Option<String>,
+    pub details: Option<Box<Details>>,
+}
+
+impl Rejection {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), ..Self::default() }
+    }
+
+    pub fn reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
+    pub fn field(mut self, field: &str) -> Self {
+        self.field = Some(field.to_owned());
+        self
+    }
+
+    pub fn details(mut self, details: impl Into<Details>) -> Self {
+        self.details = Some(Box::new(details.into()));
+        self
+    }
+}
+
+impl From<String> for Rejection {
+    fn from(message: String) -> Self {
+        Self::new(message)
+    }
+}
+
+impl From<&str> for Rejection {
+    fn from(message: &str) -> Self {
+        Self::new(message)
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Every way a service call fails. Each client-visible code has one variant; `Display` is the
+/// message the client sees (generic for the last three).
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    /// What was not found (`"organization"`): the message is "organization not found".
     #[error("{0} not found")]
     NotFound(String),
-    #[error("{message}")]
-    BadUserInput { message: String, field: Option<String> },
+    #[error("{0}")]
+    BadUserInput(Rejection),
     #[error("authentication required")]
     Unauthenticated,
     /// Same answer for an unknown email and a wrong password.
     #[error("email or password is incorrect")]
     InvalidCredentials,
     #[error("{0}")]
-    Forbidden(String),
+    Forbidden(Rejection),
     #[error("{0}")]
-    Conflict(String),
-    /// A domain rule refused the request: `code` is BAD_USER_INPUT or CONFLICT, `reason` a
-    /// stable machine-readable name such as `REGISTRATION_CLOSED`.
-    #[error("{message}")]
-    Refused { code: &'static str, reason: &'static str, message: String },
+    Conflict(Rejection),
     #[error("too many requests, retry in {retry_after_secs}s")]
     RateLimited { retry_after_secs: u64 },
+    /// The database or another dependency cannot be reached; the text is for the log.
     #[error("service temporarily unavailable")]
     ServiceUnavailable(String),
     /// A serialization failure, deadlock or busy database: the same work may succeed if run
-    /// again (see `service::retry_transient`).
+    /// again (see `service::retry_transient`). The text is for the log.
     #[error("the database is busy; retry")]
     Transient(String),
+    /// A bug or a broken dependency; the text is for the log.
     #[error("internal error")]
     Internal(String),
-    /// A broken domain rule: `BAD_USER_INPUT` with a machine-readable `reason`.
-    #[error("{message}")]
-    RuleBroken { message: String, field: Option<String>, reason: &'static str },
-    /// A `CONFLICT` with a `reason` and more extensions for the client (a JSON object whose
-    /// keys are merged into `extensions`).
-    #[error("{message}")]
-    ConflictDetailed { message: String, reason: &'static str, details: serde_json::Value },
 }
 
 pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
+    /// Bad input in `field` (`BAD_USER_INPUT`, no reason).
     pub fn bad_input(field: &str, message: impl Into<String>) -> Self {
-        Self::BadUserInput { message: message.into(), field: Some(field.to_owned()) }
+        Self::BadUserInput(Rejection::new(message).field(field))
     }
 
     /// A rule refused bad input (`BAD_USER_INPUT` with `extensions.reason`).
     pub fn refused(reason: &'static str, message: impl Into<String>) -> Self {
-        Self::Refused { code: "BAD_USER_INPUT", reason, message: message.into() }
+        Self::BadUserInput(Rejection::new(message).reason(reason))
     }
 
     /// A rule refused a request that conflicts with the current state (`CONFLICT` with
     /// `extensions.reason`).
     pub fn conflict(reason: &'static str, message: impl Into<String>) -> Self {
-        Self::Refused { code: "CONFLICT", reason, message: message.into() }
+        Self::Conflict(Rejection::new(message).reason(reason))
     }
 
+    /// A rule broken by the value of `field` (`BAD_USER_INPUT` with `reason` and `field`).
     pub fn rule(field: &str, reason: &'static str, message: impl Into<String>) -> Self {
-        Self::RuleBroken { message: message.into(), field: Some(field.to_owned()), reason }
+        Self::BadUserInput(Rejection::new(message).reason(reason).field(field))
     }
 
-    pub fn code(&self) -> &'static str {
+    /// Not allowed for a stated reason (`FORBIDDEN` with `extensions.reason`).
+    pub fn forbidden(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::Forbidden(Rejection::new(message).reason(reason))
+    }
+
+    pub fn code(&self) -> Code {
         match self {
-            Self::Refused { code, .. } => code,
-            Self::NotFound(_) => "NOT_FOUND",
-            Self::BadUserInput { .. } => "BAD_USER_INPUT",
-            Self::Unauthenticated | Self::InvalidCredentials => "UNAUTHENTICATED",
-            Self::Forbidden(_) => "FORBIDDEN",
-            Self::Conflict(_) => "CONFLICT",
-            Self::RateLimited { .. } => "RATE_LIMITED",
-            Self::ServiceUnavailable(_) | Self::Transient(_) => "SERVICE_UNAVAILABLE",
-            Self::Internal(_) => "INTERNAL",
-            Self::RuleBroken { .. } => "BAD_USER_INPUT",
-            Self::ConflictDetailed { .. } => "CONFLICT",
+            Self::NotFound(_) => Code::NotFound,
+            Self::BadUserInput(_) => Code::BadUserInput,
+            Self::Unauthenticated | Self::InvalidCredentials => Code::Unauthenticated,
+            Self::Forbidden(_) => Code::Forbidden,
+            Self::Conflict(_) => Code::Conflict,
+            Self::RateLimited { .. } => Code::RateLimited,
+            Self::ServiceUnavailable(_) | Self::Transient(_) => Code::ServiceUnavailable,
+            Self::Internal(_) => Code::Internal,
+        }
+    }
+
+    /// The refusal's reason, field and details, for the codes that carry them.
+    pub fn rejection(&self) -> Option<&Rejection> {
+        match self {
+            Self::BadUserInput(r) | Self::Forbidden(r) | Self::Conflict(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    pub fn reason(&self) -> Option<&'static str> {
+        self.rejection().and_then(|r| r.reason)
+    }
+
+    pub fn field(&self) -> Option<&str> {
+        self.rejection().and_then(|r| r.field.as_deref())
+    }
+
+    pub fn details(&self) -> Option<&Details> {
+        self.rejection().and_then(|r| r.details.as_deref())
+    }
+
+    /// What only the server's log may see: the text behind a generic client message.
+    pub fn internal_detail(&self) -> Option<&str> {
+        match self {
+            Self::ServiceUnavailable(detail) | Self::Transient(detail) | Self::Internal(detail) => Some(detail),
+            _ => None,
+        }
+    }
+
+    /// Logs what the client is not told (the detail of an internal failure); call it where an
+    /// error leaves the service for a client.
+    pub fn log_internal(&self) {
+        match self {
+            Self::Internal(detail) => tracing::error!(%detail, "internal error answered"),
+            Self::ServiceUnavailable(detail) | Self::Transient(detail) => {
+                tracing::warn!(%detail, code = %self.code(), "unavailable answered")
+            }
+            _ => {}
         }
     }
 }
@@ -83,7 +218,7 @@ impl AppError {
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
         if let Some(SqlErr::UniqueConstraintViolation(detail)) = err.sql_err() {
-            return Self::Conflict(format!("already exists: {}", unique_subject(&detail)));
+            return Self::Conflict(format!("already exists: {}", unique_subject(&detail)).into());
         }
         if let Some(code) = driver_code(&err)
             && matches!(code.as_str(), "40001" | "40P01" | "5" | "6" | "261" | "517")
@@ -146,35 +281,5 @@ fn unique_subject(detail: &str) -> &'static str {
         "an organization with this unified social credit code"
     } else {
         "a record with these values"
-    }
-}
-
-impl ErrorExtensions for AppError {
-    fn extend(&self) -> async_graphql::Error {
-        async_graphql::Error::new(self.to_string()).extend_with(|_, e| {
-            e.set("code", self.code());
-            match self {
-                Self::BadUserInput { field: Some(field), .. } => e.set("field", field.as_str()),
-                Self::RateLimited { retry_after_secs } => e.set("retryAfter", *retry_after_secs),
-                Self::Refused { reason, .. } => e.set("reason", *reason),
-                Self::RuleBroken { field, reason, .. } => {
-                    e.set("reason", *reason);
-                    if let Some(field) = field {
-                        e.set("field", field.as_str());
-                    }
-                }
-                Self::ConflictDetailed { reason, details, .. } => {
-                    e.set("reason", *reason);
-                    if let Some(map) = details.as_object() {
-                        for (key, value) in map {
-                            if let Ok(value) = async_graphql::Value::from_json(value.clone()) {
-                                e.set(key.as_str(), value);
-                            }
-                        }
-                    }
-                }
-                _ => {}
-            }
-        })
     }
 }

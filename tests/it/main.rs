@@ -13,6 +13,7 @@ mod channels;
 mod crowdfunding;
 mod dashboard;
 mod deployment;
+mod errors;
 mod event_log;
 mod events;
 mod faults;

@@ -21,13 +21,12 @@ pub struct AuditFilter {
 }
 
 fn newest_first() -> SortKey<domain_event::Entity> {
-    SortKey {
-        column: domain_event::Column::OccurredAt,
-        id: domain_event::Column::Id,
-        direction: SortDirection::Desc,
-        value_of: |e| (SortValue::Time(e.occurred_at), e.id),
-        sample: SortValue::Time(DateTime::<Utc>::MIN_UTC),
-    }
+    SortKey::<domain_event::Entity>::time(
+        domain_event::Column::OccurredAt,
+        domain_event::Column::Id,
+        SortDirection::Desc,
+        |e| (SortValue::Time(e.occurred_at), e.id),
+    )
 }
 
 pub async fn list(

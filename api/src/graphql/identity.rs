@@ -364,13 +364,12 @@ impl IdentityQuery {
     ) -> Result<PagedConnection<ApiKey>> {
         viewer(ctx).require_admin("list API keys").extend()?;
         let state = state(ctx)?;
-        let key: SortKey<api_key::Entity> = SortKey {
-            column: api_key::Column::CreatedAt,
-            id: api_key::Column::Id,
-            direction: SortDirection::Desc,
-            value_of: |m| (SortValue::Time(m.created_at), m.id),
-            sample: SortValue::Time(DateTime::UNIX_EPOCH),
-        };
+        let key = SortKey::<api_key::Entity>::time(
+            api_key::Column::CreatedAt,
+            api_key::Column::Id,
+            SortDirection::Desc,
+            |m| (SortValue::Time(m.created_at), m.id),
+        );
         let page = pagination::paginate(
             &state.db,
             <api_key::Entity as sea_orm::EntityTrait>::find(),
@@ -396,13 +395,12 @@ impl IdentityQuery {
     ) -> Result<PagedConnection<TrustedDocument>> {
         viewer(ctx).require_list_documents().extend()?;
         let state = state(ctx)?;
-        let key: SortKey<trusted_document::Entity> = SortKey {
-            column: trusted_document::Column::CreatedAt,
-            id: trusted_document::Column::Id,
-            direction: SortDirection::Desc,
-            value_of: |m| (SortValue::Time(m.created_at), m.id),
-            sample: SortValue::Time(DateTime::UNIX_EPOCH),
-        };
+        let key = SortKey::<trusted_document::Entity>::time(
+            trusted_document::Column::CreatedAt,
+            trusted_document::Column::Id,
+            SortDirection::Desc,
+            |m| (SortValue::Time(m.created_at), m.id),
+        );
         let page = pagination::paginate(
             &state.db,
             <trusted_document::Entity as sea_orm::EntityTrait>::find(),
@@ -590,7 +588,7 @@ impl IdentityMutation {
     /// Creates a donor account and signs it in.
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<AuthPayload> {
         let state = state(ctx)?;
-        let issued = service::sign_up(state.ctx(), viewer(ctx), &input.email, &input.password, &input.display_name)
+        let issued = crate::service::account::sign_up(state.ctx(), viewer(ctx), &input.email, &input.password, &input.display_name)
             .await
             .extend()?;
         Ok(issued.into())

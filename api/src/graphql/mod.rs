@@ -6,6 +6,7 @@ pub mod common;
 pub mod connection;
 pub mod cost;
 pub mod crowdfunding;
+pub mod errors;
 pub mod event;
 pub mod grants;
 pub mod identity;
@@ -79,11 +80,10 @@ pub fn build_schema(state: Option<AppState>, limits: &Limits, environment: &Envi
         None => (development, development),
     };
     let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription::default())
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(limits.max_depth.max(32))
         .limit_directives(limits.max_directives_per_field)
-        .extension(TrackOutcome);
+        // Depth and complexity are enforced by `TrackOutcome`, which codes the refusals.
+        .extension(TrackOutcome { max_depth: limits.max_depth, max_complexity: limits.max_complexity });
     if !introspection {
         builder = builder.disable_introspection();
     }

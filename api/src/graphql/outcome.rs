@@ -6,10 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, NextValidation, ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextResolve, NextValidation,
+    ResolveInfo,
 };
-use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Value};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Value, Variables};
 
+use super::errors::RequestCode;
 use crate::response_cache::ResponseTags;
 
 /// Put into each request's data; set once execution starts.
@@ -24,24 +27,70 @@ impl RequestOutcome {
     }
 }
 
-pub struct TrackOutcome;
+/// Codes request errors by the stage that produced them, enforces the depth and complexity
+/// limits, marks the start of execution and feeds the response cache's collector.
+///
+/// async-graphql's own errors carry no code and no kind, only English text that may change
+/// in any release. So the code comes from *where* an error arises: the parse stage (a
+/// document that does not parse, or is nested or directive-laden past the limits), the
+/// validation stage, or our own limit checks here. The depth and complexity limits are not
+/// given to the schema builder (whose refusals differ only by message) but checked here
+/// against the depth and complexity that validation computes; a document that is both
+/// invalid and over a limit is answered with its validation errors.
+#[derive(Clone, Copy)]
+pub struct TrackOutcome {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+}
 
 impl ExtensionFactory for TrackOutcome {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(TrackOutcomeExtension)
+        Arc::new(TrackOutcomeExtension { limits: *self })
     }
 }
 
-struct TrackOutcomeExtension;
+struct TrackOutcomeExtension {
+    limits: TrackOutcome,
+}
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for TrackOutcomeExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables).await.map_err(|error| {
+            // The stage also checks a parsed document's recursion and directives: the text
+            // decides which it was (parsed again only on this error path).
+            let code = if async_graphql::parser::parse_query(query).is_err() {
+                RequestCode::ParseFailed
+            } else {
+                RequestCode::ValidationFailed
+            };
+            code.apply(error)
+        })
+    }
+
     async fn validation(
         &self,
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors| errors.into_iter().map(with_validation_code).collect())
+        let result = next
+            .run(ctx)
+            .await
+            .map_err(|errors| errors.into_iter().map(|e| RequestCode::ValidationFailed.apply(e)).collect::<Vec<_>>())?;
+        // The same order and messages as async-graphql's own limits.
+        if result.complexity > self.limits.max_complexity {
+            return Err(vec![RequestCode::QueryTooComplex.error("Query is too complex.")]);
+        }
+        if result.depth > self.limits.max_depth {
+            return Err(vec![RequestCode::QueryTooDeep.error("Query is nested too deep.")]);
+        }
+        Ok(result)
     }
 
     async fn execute(
@@ -68,18 +117,4 @@ impl Extension for TrackOutcomeExtension {
         }
         next.run(ctx, info).await
     }
-}
-
-fn with_validation_code(mut error: ServerError) -> ServerError {
-    let code = if error.message.contains("nested too deep") {
-        "QUERY_TOO_DEEP"
-    } else if error.message.contains("too complex") {
-        "QUERY_TOO_COMPLEX"
-    } else {
-        "GRAPHQL_VALIDATION_FAILED"
-    };
-    let mut extensions = error.extensions.take().unwrap_or_default();
-    extensions.set("code", code);
-    error.extensions = Some(extensions);
-    error
 }

@@ -51,23 +51,21 @@ pub(crate) async fn authenticate(state: &AppState, presented: Presented<'_>) -> 
             if let Some(origin) = sender.cross_origin()
                 && !identity::origins_of(&key).iter().any(|o| o == origin)
             {
-                return Err(AppError::Refused {
-                    code: "FORBIDDEN",
-                    reason: "ORIGIN_NOT_ALLOWED",
-                    message: format!(
+                return Err(AppError::forbidden(
+                    "ORIGIN_NOT_ALLOWED",
+                    format!(
                         "this publishable key is not bound to the origin {origin}; an admin adds it to the key's allowedOrigins"
                     ),
-                });
+                ));
             }
         } else if let Some(origin) = sender.cross_origin() {
-            return Err(AppError::Refused {
-                code: "FORBIDDEN",
-                reason: "SECRET_KEY_IN_BROWSER",
-                message: format!(
+            return Err(AppError::forbidden(
+                "SECRET_KEY_IN_BROWSER",
+                format!(
                     "a secret API key was sent from the web page at {origin}: secret keys belong on servers. \
                      Ask for a publishable key bound to {origin}, and have this key revoked, since its secret is now exposed"
                 ),
-            });
+            ));
         }
         viewer.partner = Some(PartnerViewer { key_id: key.id, name: key.name, scopes, publishable: key.publishable });
     }

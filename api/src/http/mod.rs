@@ -28,7 +28,7 @@ use serde_json::json;
 
 use crate::auth::Viewer;
 use crate::cors::{Cors, Sender};
-use crate::error::AppError;
+use crate::error::{AppError, Code};
 use crate::graphql::AppSchema;
 use crate::state::AppState;
 
@@ -75,8 +75,9 @@ pub(crate) async fn route_viewer(req: &Request, state: &AppState) -> Result<View
         sender: &sender,
     };
     authenticate(state, credentials).await.map_err(|error| match error {
-        AppError::ServiceUnavailable(m) => error_response(StatusCode::SERVICE_UNAVAILABLE, &m, "SERVICE_UNAVAILABLE"),
-        error @ AppError::Refused { .. } => app_error_response(StatusCode::FORBIDDEN, &error),
+        // The cause (the database's own words) is for the log, not the client.
+        AppError::ServiceUnavailable(_) => app_error_response(StatusCode::SERVICE_UNAVAILABLE, &error),
+        AppError::Forbidden(_) => app_error_response(StatusCode::FORBIDDEN, &error),
         _ => error_response(
             StatusCode::UNAUTHORIZED,
             "the access token or API key is invalid, expired or revoked",
@@ -93,12 +94,31 @@ pub(crate) fn error_response(status: StatusCode, message: &str, code: &str) -> R
     Response::builder().status(status).content_type("application/json").body(error_body(message, code).to_string())
 }
 
-/// An error of the service layer as a whole answer, its `reason` included.
-pub(crate) fn app_error_response(status: StatusCode, error: &AppError) -> Response {
-    let mut extensions = json!({ "code": error.code() });
-    if let AppError::Refused { reason, .. } = error {
-        extensions["reason"] = json!(reason);
+/// The status a plain HTTP route answers a service error with.
+pub(crate) fn status_of(error: &AppError) -> StatusCode {
+    match error.code() {
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::BadUserInput => StatusCode::BAD_REQUEST,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::Forbidden => StatusCode::FORBIDDEN,
+        Code::Conflict => StatusCode::CONFLICT,
+        Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        Code::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
+}
+
+/// An error of the service layer as a whole answer with the status its code implies.
+pub(crate) fn service_error_response(error: &AppError) -> Response {
+    app_error_response(status_of(error), error)
+}
+
+/// An error of the service layer as a whole answer: its message (generic for internal
+/// failures, which are logged here) and the same extensions as in GraphQL (`code`, `reason`,
+/// `field`, details).
+pub(crate) fn app_error_response(status: StatusCode, error: &AppError) -> Response {
+    crate::graphql::errors::log_internal(error);
+    let extensions = crate::graphql::errors::extensions_json(error);
     let body = json!({ "errors": [{ "message": error.to_string(), "extensions": extensions }] });
     Response::builder().status(status).content_type("application/json").body(body.to_string())
 }

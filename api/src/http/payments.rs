@@ -22,7 +22,7 @@ fn status_of(error: &NotifyError) -> StatusCode {
         NotifyError::Refused { rejection: Rejection::NotConfigured, .. } => StatusCode::SERVICE_UNAVAILABLE,
         NotifyError::Refused { rejection: Rejection::BadSignature | Rejection::Stale, .. } => StatusCode::UNAUTHORIZED,
         NotifyError::Refused { rejection: Rejection::Malformed, .. } => StatusCode::BAD_REQUEST,
-        NotifyError::Failed(crate::error::AppError::BadUserInput { .. }) => StatusCode::BAD_REQUEST,
+        NotifyError::Failed(crate::error::AppError::BadUserInput(_)) => StatusCode::BAD_REQUEST,
         NotifyError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -33,8 +33,8 @@ pub(super) async fn printable(Path(token): Path<String>, state: poem::web::Data<
         }
         Ok(None) => private(error_response(StatusCode::NOT_FOUND, "no such receipt", "NOT_FOUND")),
         Err(error) => {
-            tracing::error!(error = %error, "the printable receipt failed");
-            private(error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error", error.code()))
+            tracing::error!(?error, "the printable receipt failed");
+            private(super::service_error_response(&error))
         }
     }
 }

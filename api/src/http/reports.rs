@@ -4,7 +4,7 @@ use poem::http::{StatusCode, header};
 use poem::{Request, Response, handler};
 use serde::Deserialize;
 
-use super::{error_response, route_viewer};
+use super::{error_response, route_viewer, service_error_response};
 use crate::error::AppError;
 use crate::service::impact;
 use crate::state::AppState;
@@ -26,9 +26,7 @@ pub(super) async fn impact_csv(req: &Request, state: poem::web::Data<&AppState>)
         Err(refused) => return refused,
     };
     if let Err(error) = viewer.require_impact_report() {
-        let status =
-            if matches!(error, AppError::Unauthenticated) { StatusCode::UNAUTHORIZED } else { StatusCode::FORBIDDEN };
-        return error_response(status, &error.to_string(), error.code());
+        return service_error_response(&error);
     }
     let params: ImpactReportParams = match req.params() {
         Ok(p) => p,
@@ -58,10 +56,8 @@ pub(super) async fn impact_csv(req: &Request, state: poem::web::Data<&AppState>)
             .content_type("text/csv; charset=utf-8")
             .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"impact-{from}-{to}.csv\""))
             .body(impact::to_csv(&stats)),
-        Err(AppError::BadUserInput { message, .. }) => {
-            error_response(StatusCode::BAD_REQUEST, &message, "BAD_USER_INPUT")
-        }
-        Err(error) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error", error.code()),
+        // Internal failures answer without their detail (the database's text stays in the log).
+        Err(error) => service_error_response(&error),
     }
 }
 
@@ -82,17 +78,10 @@ pub(super) async fn account_export(req: &Request, state: poem::web::Data<&AppSta
                 .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"incubase-account-{id}.json\""))
                 .body(data.to_string())
         }
-        Err(error @ (AppError::Unauthenticated | AppError::Forbidden(_))) => {
-            let status = if matches!(error, AppError::Unauthenticated) {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::FORBIDDEN
-            };
-            error_response(status, &error.to_string(), error.code())
-        }
+        Err(error @ (AppError::Unauthenticated | AppError::Forbidden(_))) => service_error_response(&error),
         Err(error) => {
-            tracing::error!(error = %error, "the data export failed");
-            error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error", error.code())
+            tracing::error!(?error, "the data export failed");
+            service_error_response(&error)
         }
     }
 }

@@ -14,7 +14,7 @@ use poem::{Body, Request, Response, handler};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{error_response, route_viewer};
+use super::{error_response, route_viewer, service_error_response};
 use crate::error::AppError;
 use crate::graphql::ids;
 use crate::service::statements::{self, ImportRequest, ProfileName};
@@ -38,36 +38,8 @@ fn profile(raw: Option<&str>) -> Option<ProfileName> {
         .find(|p| raw.is_some_and(|r| r.eq_ignore_ascii_case(p.as_str())))
 }
 
-fn status_of(error: &AppError) -> StatusCode {
-    match error {
-        AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
-        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-        AppError::NotFound(_) => StatusCode::NOT_FOUND,
-        AppError::Conflict(_) | AppError::ConflictDetailed { .. } => StatusCode::CONFLICT,
-        AppError::Refused { code: "CONFLICT", .. } => StatusCode::CONFLICT,
-        AppError::BadUserInput { .. } | AppError::RuleBroken { .. } | AppError::Refused { .. } => {
-            StatusCode::BAD_REQUEST
-        }
-        AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        AppError::ServiceUnavailable(_) | AppError::Transient(_) => StatusCode::SERVICE_UNAVAILABLE,
-        AppError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-        AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
 fn failed(error: &AppError) -> Response {
-    if let AppError::Internal(detail) = error {
-        tracing::error!(%detail, "a statement upload failed");
-    }
-    let mut extensions = json!({ "code": error.code() });
-    if let AppError::Refused { reason, .. }
-    | AppError::RuleBroken { reason, .. }
-    | AppError::ConflictDetailed { reason, .. } = error
-    {
-        extensions["reason"] = json!(reason);
-    }
-    let body = json!({ "errors": [{ "message": error.to_string(), "extensions": extensions }] });
-    Response::builder().status(status_of(error)).content_type("application/json").body(body.to_string())
+    service_error_response(error)
 }
 
 #[handler]

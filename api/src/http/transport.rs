@@ -130,7 +130,7 @@ impl Endpoint for GraphQLEndpoint {
                     AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
                     // A key used where it may not be (a secret key in a page, a publishable
                     // key on a site it is not bound to).
-                    AppError::Refused { .. } => {
+                    AppError::Forbidden(_) => {
                         tracing::info!(reason = ?error.to_string(), "partner key refused for this origin");
                         return Ok(app_error_response(StatusCode::FORBIDDEN, &error));
                     }
@@ -142,7 +142,7 @@ impl Endpoint for GraphQLEndpoint {
                     error.to_string()
                 };
                 tracing::info!(status = status.as_u16(), "credentials refused");
-                let mut response = error_response(status, &message, error.code());
+                let mut response = error_response(status, &message, error.code().as_str());
                 if status == StatusCode::UNAUTHORIZED {
                     response
                         .headers_mut()

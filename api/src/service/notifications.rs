@@ -575,13 +575,12 @@ pub async fn inbox(
     with_total: bool,
 ) -> AppResult<Page<notification::Model>> {
     let account = viewer.require_account()?;
-    let key: SortKey<notification::Entity> = SortKey {
-        column: notification::Column::CreatedAt,
-        id: notification::Column::Id,
-        direction: SortDirection::Desc,
-        value_of: |m| (SortValue::Time(m.created_at), m.id),
-        sample: SortValue::Time(DateTime::UNIX_EPOCH),
-    };
+    let key = SortKey::<notification::Entity>::time(
+        notification::Column::CreatedAt,
+        notification::Column::Id,
+        SortDirection::Desc,
+        |m| (SortValue::Time(m.created_at), m.id),
+    );
     let mut select = notification::Entity::find().filter(notification::Column::AccountId.eq(account.id));
     if unread_only {
         select = select.filter(notification::Column::ReadAt.is_null());

@@ -253,28 +253,16 @@ pub async fn list(
                 .add(matches(C::Slug)),
         );
     }
-    let key: SortKey<organization::Entity> = match sort {
-        OrganizationSort::Name => SortKey {
-            column: C::Name,
-            id: C::Id,
-            direction,
-            value_of: |m| (SortValue::Text(m.name.clone()), m.id),
-            sample: SortValue::Text(String::new()),
-        },
-        OrganizationSort::CreatedAt => SortKey {
-            column: C::CreatedAt,
-            id: C::Id,
-            direction,
-            value_of: |m| (SortValue::Time(m.created_at), m.id),
-            sample: SortValue::Time(DateTime::UNIX_EPOCH),
-        },
-        OrganizationSort::UpdatedAt => SortKey {
-            column: C::UpdatedAt,
-            id: C::Id,
-            direction,
-            value_of: |m| (SortValue::Time(m.updated_at), m.id),
-            sample: SortValue::Time(DateTime::UNIX_EPOCH),
-        },
+    let key = match sort {
+        OrganizationSort::Name => SortKey::<organization::Entity>::text(C::Name, C::Id, direction, |m| {
+            (SortValue::Text(m.name.clone()), m.id)
+        }),
+        OrganizationSort::CreatedAt => SortKey::<organization::Entity>::time(C::CreatedAt, C::Id, direction, |m| {
+            (SortValue::Time(m.created_at), m.id)
+        }),
+        OrganizationSort::UpdatedAt => SortKey::<organization::Entity>::time(C::UpdatedAt, C::Id, direction, |m| {
+            (SortValue::Time(m.updated_at), m.id)
+        }),
     };
     let page = pagination::paginate(db, select, &key, args, limits, with_total).await?;
     let ids: Vec<i64> = page.items.iter().map(|(_, m)| m.id).collect();

@@ -134,6 +134,28 @@ pub struct SortKey<E: EntityTrait> {
     pub sample: SortValue,
 }
 
+impl<E: EntityTrait> SortKey<E> {
+    /// Sorted by a time column, ties broken by `id`.
+    pub fn time(
+        column: E::Column,
+        id: E::Column,
+        direction: SortDirection,
+        value_of: fn(&E::Model) -> (SortValue, i64),
+    ) -> Self {
+        Self { column, id, direction, value_of, sample: SortValue::Time(DateTime::UNIX_EPOCH) }
+    }
+
+    /// Sorted by a text column, ties broken by `id`.
+    pub fn text(
+        column: E::Column,
+        id: E::Column,
+        direction: SortDirection,
+        value_of: fn(&E::Model) -> (SortValue, i64),
+    ) -> Self {
+        Self { column, id, direction, value_of, sample: SortValue::Text(String::new()) }
+    }
+}
+
 pub async fn paginate<E, C>(
     db: &C,
     select: Select<E>,

@@ -485,13 +485,12 @@ pub async fn kept(
     with_total: bool,
 ) -> AppResult<super::pagination::Page<payment_notification::Model>> {
     use super::pagination::{SortDirection, SortKey, SortValue};
-    let key = SortKey {
-        column: payment_notification::Column::ReceivedAt,
-        id: payment_notification::Column::Id,
-        direction: SortDirection::Desc,
-        value_of: |m: &payment_notification::Model| (SortValue::Time(m.received_at), m.id),
-        sample: SortValue::Time(DateTime::UNIX_EPOCH),
-    };
+    let key = SortKey::time(
+        payment_notification::Column::ReceivedAt,
+        payment_notification::Column::Id,
+        SortDirection::Desc,
+        |m: &payment_notification::Model| (SortValue::Time(m.received_at), m.id),
+    );
     let mut select = payment_notification::Entity::find();
     if !outcomes.is_empty() {
         select = select.filter(payment_notification::Column::Outcome.is_in(outcomes.iter().map(|o| o.as_str())));

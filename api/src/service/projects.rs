@@ -3,7 +3,7 @@
 //! and service records whose person-times feed the impact dashboard.
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use entity::grant_proposal::{self as proposal, ProposalStatus};
 use entity::project_disbursement as disbursement;
 use entity::project_goal as goal;
@@ -113,13 +113,10 @@ pub async fn list_projects(
     if !filter.sources.is_empty() {
         select = select.filter(project::Column::Source.is_in(filter.sources.iter().copied()));
     }
-    let key: SortKey<project::Entity> = SortKey {
-        column: project::Column::CreatedAt,
-        id: project::Column::Id,
-        direction: SortDirection::Desc,
-        value_of: |m| (SortValue::Time(m.created_at), m.id),
-        sample: SortValue::Time(DateTime::UNIX_EPOCH),
-    };
+    let key =
+        SortKey::<project::Entity>::time(project::Column::CreatedAt, project::Column::Id, SortDirection::Desc, |m| {
+            (SortValue::Time(m.created_at), m.id)
+        });
     let page = pagination::paginate(db, select, &key, args, limits, with_total).await?;
     Ok(page.map(ProjectRecord::from_model))
 }
@@ -331,11 +328,14 @@ pub async fn record_disbursement(
     if grown.rows_affected != 1 {
         let latest = find_project(&txn, project_id).await.unwrap_or(current);
         let p = &latest.project;
-        return Err(AppError::Conflict(format!(
-            "disbursing {amount_fen} fen would exceed the project's funding: {} of {} fen left to pay",
-            p.funded_fen - p.disbursed_fen,
-            p.funded_fen
-        )));
+        return Err(AppError::Conflict(
+            format!(
+                "disbursing {amount_fen} fen would exceed the project's funding: {} of {} fen left to pay",
+                p.funded_fen - p.disbursed_fen,
+                p.funded_fen
+            )
+            .into(),
+        ));
     }
     let entry = disbursement::ActiveModel {
         project_id: Set(project_id),
@@ -609,13 +609,10 @@ pub async fn list_service_records(
     with_total: bool,
 ) -> AppResult<Page<record::Model>> {
     let select = record::Entity::find().filter(record::Column::ProjectId.eq(project_id));
-    let key: SortKey<record::Entity> = SortKey {
-        column: record::Column::CreatedAt,
-        id: record::Column::Id,
-        direction: SortDirection::Desc,
-        value_of: |m| (SortValue::Time(m.created_at), m.id),
-        sample: SortValue::Time(DateTime::UNIX_EPOCH),
-    };
+    let key =
+        SortKey::<record::Entity>::time(record::Column::CreatedAt, record::Column::Id, SortDirection::Desc, |m| {
+            (SortValue::Time(m.created_at), m.id)
+        });
     pagination::paginate(db, select, &key, args, limits, with_total).await
 }
 

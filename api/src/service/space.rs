@@ -692,13 +692,8 @@ pub async fn list(
             .collect();
         select = select.filter(C::Id.is_in(fitting));
     }
-    let key: SortKey<space::Entity> = SortKey {
-        column: C::Name,
-        id: C::Id,
-        direction: SortDirection::Asc,
-        value_of: |m| (SortValue::Text(m.name.clone()), m.id),
-        sample: SortValue::Text(String::new()),
-    };
+    let key =
+        SortKey::<space::Entity>::text(C::Name, C::Id, SortDirection::Asc, |m| (SortValue::Text(m.name.clone()), m.id));
     let page = pagination::paginate(db, select, &key, args, limits, with_total).await?;
     let items = page
         .items

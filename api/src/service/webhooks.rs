@@ -665,13 +665,12 @@ pub async fn endpoints(
     with_total: bool,
 ) -> AppResult<Page<webhook_endpoint::Model>> {
     viewer.require_manage_webhooks()?;
-    let key: SortKey<webhook_endpoint::Entity> = SortKey {
-        column: webhook_endpoint::Column::CreatedAt,
-        id: webhook_endpoint::Column::Id,
-        direction: SortDirection::Desc,
-        value_of: |m| (SortValue::Time(m.created_at), m.id),
-        sample: SortValue::Time(DateTime::UNIX_EPOCH),
-    };
+    let key = SortKey::<webhook_endpoint::Entity>::time(
+        webhook_endpoint::Column::CreatedAt,
+        webhook_endpoint::Column::Id,
+        SortDirection::Desc,
+        |m| (SortValue::Time(m.created_at), m.id),
+    );
     pagination::paginate(db, webhook_endpoint::Entity::find(), &key, args, limits, with_total).await
 }
 
@@ -695,13 +694,12 @@ pub async fn deliveries(
     with_total: bool,
 ) -> AppResult<Page<webhook_delivery::Model>> {
     viewer.require_manage_webhooks()?;
-    let key: SortKey<webhook_delivery::Entity> = SortKey {
-        column: webhook_delivery::Column::CreatedAt,
-        id: webhook_delivery::Column::Id,
-        direction: SortDirection::Desc,
-        value_of: |m| (SortValue::Time(m.created_at), m.id),
-        sample: SortValue::Time(DateTime::UNIX_EPOCH),
-    };
+    let key = SortKey::<webhook_delivery::Entity>::time(
+        webhook_delivery::Column::CreatedAt,
+        webhook_delivery::Column::Id,
+        SortDirection::Desc,
+        |m| (SortValue::Time(m.created_at), m.id),
+    );
     let mut select = webhook_delivery::Entity::find().filter(webhook_delivery::Column::EndpointId.eq(endpoint_id));
     if let Some(status) = status {
         select = select.filter(webhook_delivery::Column::Status.eq(status));

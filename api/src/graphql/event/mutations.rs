@@ -55,7 +55,7 @@ impl EventMutation {
             },
         )
         .await
-        .map_err(crate::graphql::space::with_global_ids)?;
+        .extend()?;
         Ok(EventPayload { event: Event::from_model(created) })
     }
 
@@ -97,7 +97,7 @@ impl EventMutation {
             },
         )
         .await
-        .map_err(crate::graphql::space::with_global_ids)?;
+        .extend()?;
         Ok(EventPayload { event: Event::from_model(updated) })
     }
 
@@ -108,9 +108,8 @@ impl EventMutation {
         input: TransitionEventStatusInput,
     ) -> Result<EventPayload> {
         let id = ids::decode(&input.id, EVENT, "id").extend()?;
-        let updated = service::change_event_status(state(ctx)?.ctx(), viewer(ctx), id, input.status.into())
-            .await
-            .map_err(crate::graphql::space::with_global_ids)?;
+        let updated =
+            service::change_event_status(state(ctx)?.ctx(), viewer(ctx), id, input.status.into()).await.extend()?;
         Ok(EventPayload { event: Event::from_model(updated) })
     }
 

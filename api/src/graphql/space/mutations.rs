@@ -97,7 +97,7 @@ impl SpaceMutation {
             client_key: input.client_key,
             manager_note: input.manager_note,
         };
-        let (booking, replayed) = service::book(state.ctx(), viewer, request).await.map_err(with_global_ids)?;
+        let (booking, replayed) = service::book(state.ctx(), viewer, request).await.extend()?;
         Ok(CreateBookingPayload { booking: Booking(booking), replayed })
     }
 
@@ -106,9 +106,7 @@ impl SpaceMutation {
     async fn confirm_booking(&self, ctx: &Context<'_>, input: ConfirmBookingInput) -> Result<ConfirmBookingPayload> {
         let state = state(ctx)?;
         let id = ids::decode(&input.id, BOOKING, "id").extend()?;
-        let done = service::confirm_booking(state.ctx(), viewer(ctx), id, input.manager_note)
-            .await
-            .map_err(with_global_ids)?;
+        let done = service::confirm_booking(state.ctx(), viewer(ctx), id, input.manager_note).await.extend()?;
         Ok(ConfirmBookingPayload {
             booking: Booking(done.booking),
             rejected: done.rejected.into_iter().map(Booking).collect(),
@@ -119,9 +117,8 @@ impl SpaceMutation {
     async fn reject_booking(&self, ctx: &Context<'_>, input: DecideBookingInput) -> Result<BookingPayload> {
         let state = state(ctx)?;
         let id = ids::decode(&input.id, BOOKING, "id").extend()?;
-        let booking = service::reject_booking(state.ctx(), viewer(ctx), id, &input.reason, input.manager_note)
-            .await
-            .map_err(with_global_ids)?;
+        let booking =
+            service::reject_booking(state.ctx(), viewer(ctx), id, &input.reason, input.manager_note).await.extend()?;
         Ok(BookingPayload { booking: Booking(booking) })
     }
 
@@ -140,7 +137,7 @@ impl SpaceMutation {
         let (booking, cancelled) =
             service::cancel_booking(state.ctx(), viewer, id, &input.reason, input.manager_note, scope)
                 .await
-                .map_err(with_global_ids)?;
+                .extend()?;
         Ok(CancelBookingPayload { booking: Booking(booking), cancelled: cancelled.into_iter().map(Booking).collect() })
     }
 
@@ -187,7 +184,7 @@ impl SpaceMutation {
             on_conflict,
         )
         .await
-        .map_err(with_global_ids)?;
+        .extend()?;
         let series = &created.series;
         Ok(CreateRecurringBookingPayload {
             series: BookingSeries {

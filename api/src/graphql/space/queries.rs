@@ -352,32 +352,3 @@ pub(super) fn to_closures(list: Option<Vec<SpaceClosure>>) -> Option<Vec<Closure
 pub(super) fn org_id(id: Option<&ID>, field: &str) -> Result<Option<i64>> {
     id.map(|id| ids::decode(id, organization::TYPE_NAME, field)).transpose().extend()
 }
-
-/// Service errors carry row ids; the client gets global IDs in the conflict extensions.
-pub(crate) fn with_global_ids(err: AppError) -> async_graphql::Error {
-    fn rewrite(value: &mut serde_json::Value) {
-        match value {
-            serde_json::Value::Object(map) => {
-                for (raw, kind, key) in [
-                    ("booking", BOOKING, "bookingId"),
-                    ("space", SPACE, "spaceId"),
-                    ("event", crate::graphql::event::EVENT, "eventId"),
-                ] {
-                    if let Some(id) = map.remove(raw).and_then(|v| v.as_i64()) {
-                        map.insert(key.into(), ids::encode(kind, id).to_string().into());
-                    }
-                }
-                map.values_mut().for_each(rewrite);
-            }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(rewrite),
-            _ => {}
-        }
-    }
-    match err {
-        AppError::ConflictDetailed { message, reason, mut details } => {
-            rewrite(&mut details);
-            AppError::ConflictDetailed { message, reason, details }.extend()
-        }
-        other => other.extend(),
-    }
-}

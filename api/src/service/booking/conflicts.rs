@@ -1,6 +1,7 @@
 //! Overlap checks and the conflicts a refusal names.
 #[allow(unused_imports)]
 use super::*;
+use crate::error::{BookingConflict, ConflictingBooking, FreeSlot, Rejection};
 
 /// Whether `err` is the database refusing an overlapping confirmed booking: SQLSTATE 23P01
 /// on PostgreSQL (which `DbErr::sql_err` does not recognise), the trigger's message on SQLite.
@@ -46,8 +47,8 @@ pub(super) async fn overlapping_confirmed(
     Ok(select.all(db).await?)
 }
 
-pub(super) fn slot_json(space: &SpaceRecord, start: DateTime<Utc>, end: DateTime<Utc>) -> serde_json::Value {
-    json!({ "space": space.space.id, "spaceName": space.space.name, "startsAt": start, "endsAt": end })
+pub(super) fn free_slot(space: &SpaceRecord, start: DateTime<Utc>, end: DateTime<Utc>) -> FreeSlot {
+    FreeSlot { space_id: space.space.id, space_name: space.space.name.clone(), starts_at: start, ends_at: end }
 }
 
 /// Nearest starts to `start` (outward, both directions) where `start..start+length` fits.
@@ -135,17 +136,24 @@ pub(super) async fn conflict_error(
         ),
         None => format!("{} was booked for this time meanwhile; see extensions.suggestions", space.space.name),
     };
-    Ok(AppError::ConflictDetailed {
-        message,
-        reason: "BOOKING_OVERLAP",
-        details: json!({
-            "conflictsWith": collisions.iter().map(|b| json!({
-                "booking": b.id, "event": b.event_id, "startsAt": b.starts_at, "endsAt": b.ends_at,
-                "blockedFrom": b.blocked_start, "blockedUntil": b.blocked_end,
-            })).collect::<Vec<_>>(),
-            "suggestions": same_space.iter().map(|(s, _)| slot_json(space, *s, *s + length)).collect::<Vec<_>>(),
-            "otherSpaces": elsewhere.iter().take(SUGGESTIONS)
-                .map(|(_, _, other, s)| slot_json(other, *s, *s + length)).collect::<Vec<_>>(),
-        }),
-    })
+    let conflict = BookingConflict {
+        conflicts_with: collisions
+            .iter()
+            .map(|b| ConflictingBooking {
+                booking_id: b.id,
+                event_id: b.event_id,
+                starts_at: b.starts_at,
+                ends_at: b.ends_at,
+                blocked_from: b.blocked_start,
+                blocked_until: b.blocked_end,
+            })
+            .collect(),
+        suggestions: same_space.iter().map(|(s, _)| free_slot(space, *s, *s + length)).collect(),
+        other_spaces: elsewhere
+            .iter()
+            .take(SUGGESTIONS)
+            .map(|(_, _, other, s)| free_slot(other, *s, *s + length))
+            .collect(),
+    };
+    Ok(AppError::Conflict(Rejection::new(message).reason("BOOKING_OVERLAP").details(conflict)))
 }

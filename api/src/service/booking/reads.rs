@@ -94,13 +94,10 @@ pub async fn of_account(
     with_total: bool,
 ) -> AppResult<Page<booking::Model>> {
     let select = booking::Entity::find().filter(booking::Column::BookedByAccountId.eq(account_id));
-    let key: SortKey<booking::Entity> = SortKey {
-        column: booking::Column::StartsAt,
-        id: booking::Column::Id,
-        direction: SortDirection::Desc,
-        value_of: |m| (SortValue::Time(m.starts_at), m.id),
-        sample: SortValue::Time(DateTime::UNIX_EPOCH),
-    };
+    let key =
+        SortKey::<booking::Entity>::time(booking::Column::StartsAt, booking::Column::Id, SortDirection::Desc, |m| {
+            (SortValue::Time(m.starts_at), m.id)
+        });
     pagination::paginate(db, select, &key, args, limits, with_total).await
 }
 
@@ -113,12 +110,9 @@ pub async fn requests(
     with_total: bool,
 ) -> AppResult<Page<booking::Model>> {
     let select = booking::Entity::find().filter(booking::Column::Status.eq(status));
-    let key: SortKey<booking::Entity> = SortKey {
-        column: booking::Column::CreatedAt,
-        id: booking::Column::Id,
-        direction: SortDirection::Asc,
-        value_of: |m| (SortValue::Time(m.created_at), m.id),
-        sample: SortValue::Time(DateTime::UNIX_EPOCH),
-    };
+    let key =
+        SortKey::<booking::Entity>::time(booking::Column::CreatedAt, booking::Column::Id, SortDirection::Asc, |m| {
+            (SortValue::Time(m.created_at), m.id)
+        });
     pagination::paginate(db, select, &key, args, limits, with_total).await
 }

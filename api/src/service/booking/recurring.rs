@@ -11,27 +11,12 @@ pub enum OnConflict {
 }
 
 /// An occurrence that was not booked, and why.
-#[derive(Clone, Debug)]
-pub struct SkippedOccurrence {
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub reason: &'static str,
-    pub message: String,
-}
+pub use crate::error::SkippedOccurrence;
 
 pub struct CreatedSeries {
     pub series: entity::booking_series::Model,
     pub bookings: Vec<booking::Model>,
     pub skipped: Vec<SkippedOccurrence>,
-}
-
-pub(super) fn skipped_json(skipped: &[SkippedOccurrence]) -> serde_json::Value {
-    json!(
-        skipped
-            .iter()
-            .map(|s| json!({ "startsAt": s.starts_at, "endsAt": s.ends_at, "reason": s.reason, "message": s.message }))
-            .collect::<Vec<_>>()
-    )
 }
 
 /// Books every occurrence of `request` under `rule`, each checked like a single booking, in
@@ -107,10 +92,7 @@ pub async fn create_recurring(
             message,
         };
         if let Err(err) = space::check_rules(&space, start, end, request.attendees, now, CheckAt::Request) {
-            let reason = match &err {
-                AppError::RuleBroken { reason, .. } => *reason,
-                _ => "INVALID",
-            };
+            let reason = err.reason().unwrap_or("INVALID");
             skipped.push(skip(reason, err.to_string()));
             continue;
         }
@@ -174,11 +156,8 @@ pub async fn create_recurring(
         } else {
             format!("{} occurrence(s) cannot be booked and onConflict is FAIL; see extensions.skipped", skipped.len())
         };
-        return Err(AppError::ConflictDetailed {
-            message,
-            reason: "OCCURRENCES_UNAVAILABLE",
-            details: json!({ "skipped": skipped_json(&skipped) }),
-        });
+        let rejection = crate::error::Rejection::new(message).reason("OCCURRENCES_UNAVAILABLE").details(skipped);
+        return Err(AppError::Conflict(rejection));
     }
     let events = bookings.iter().map(|b| booking_event(created_kind(b), b)).collect();
     ctx.commit(txn, actor, events).await?;

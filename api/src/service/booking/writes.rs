@@ -26,11 +26,10 @@ pub(super) async fn replay(
         .await?;
     match existing {
         Some(b) if b.request_digest.as_deref() == Some(digest) => Ok(Some(b)),
-        Some(_) => Err(AppError::ConflictDetailed {
-            message: "this clientKey was already used for a different booking request".into(),
-            reason: "CLIENT_KEY_REUSED",
-            details: json!({}),
-        }),
+        Some(_) => Err(AppError::conflict(
+            "CLIENT_KEY_REUSED",
+            "this clientKey was already used for a different booking request",
+        )),
         None => Ok(None),
     }
 }
@@ -247,11 +246,12 @@ pub async fn confirm(
 
 pub(super) fn wrong_status(b: &booking::Model, action: &str) -> AppError {
     use sea_orm::ActiveEnum;
-    AppError::ConflictDetailed {
-        message: format!("cannot {action} a booking that is {}", b.status.to_value()),
-        reason: "WRONG_STATUS",
-        details: json!({ "status": b.status.to_value() }),
-    }
+    let status = b.status.to_value();
+    AppError::Conflict(
+        crate::error::Rejection::new(format!("cannot {action} a booking that is {status}"))
+            .reason("WRONG_STATUS")
+            .details(crate::error::Details::Status(status)),
+    )
 }
 
 /// Moves a booking from one of `from` to `to` with a reason.

@@ -123,21 +123,13 @@ pub async fn list(
         let pattern = pagination::like_contains(&search.to_lowercase());
         select = select.filter(Expr::expr(Func::lower(Expr::col(C::Title))).like(LikeExpr::new(pattern).escape('\\')));
     }
-    let key: SortKey<campaign::Entity> = match sort {
-        CampaignSort::CreatedAt => SortKey {
-            column: C::CreatedAt,
-            id: C::Id,
-            direction,
-            value_of: |m| (SortValue::Time(m.created_at), m.id),
-            sample: SortValue::Time(DateTime::UNIX_EPOCH),
-        },
-        CampaignSort::EndsAt => SortKey {
-            column: C::EndsAt,
-            id: C::Id,
-            direction,
-            value_of: |m| (SortValue::Time(m.ends_at), m.id),
-            sample: SortValue::Time(DateTime::UNIX_EPOCH),
-        },
+    let key = match sort {
+        CampaignSort::CreatedAt => {
+            SortKey::<campaign::Entity>::time(C::CreatedAt, C::Id, direction, |m| (SortValue::Time(m.created_at), m.id))
+        }
+        CampaignSort::EndsAt => {
+            SortKey::<campaign::Entity>::time(C::EndsAt, C::Id, direction, |m| (SortValue::Time(m.ends_at), m.id))
+        }
     };
     let page = pagination::paginate(db, select, &key, args, limits, with_total).await?;
     let (cursors, rows): (Vec<String>, Vec<campaign::Model>) = page.items.into_iter().unzip();

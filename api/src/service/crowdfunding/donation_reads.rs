@@ -8,13 +8,9 @@ pub(crate) fn donation_status_name(status: DonationStatus) -> String {
 }
 
 pub(super) fn newest_first() -> SortKey<donation::Entity> {
-    SortKey {
-        column: donation::Column::CreatedAt,
-        id: donation::Column::Id,
-        direction: SortDirection::Desc,
-        value_of: |m| (SortValue::Time(m.created_at), m.id),
-        sample: SortValue::Time(DateTime::UNIX_EPOCH),
-    }
+    SortKey::<donation::Entity>::time(donation::Column::CreatedAt, donation::Column::Id, SortDirection::Desc, |m| {
+        (SortValue::Time(m.created_at), m.id)
+    })
 }
 
 /// One line of a campaign's public donor wall; the donor's identity is already masked.

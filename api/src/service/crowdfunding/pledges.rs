@@ -212,12 +212,9 @@ pub async fn refund_queue(
     if !reasons.is_empty() {
         select = select.filter(donation::Column::HoldReason.is_in(reasons.iter().copied()));
     }
-    let key = SortKey {
-        column: donation::Column::CreatedAt,
-        id: donation::Column::Id,
-        direction: SortDirection::Asc,
-        value_of: |m: &donation::Model| (SortValue::Time(m.created_at), m.id),
-        sample: SortValue::Time(DateTime::UNIX_EPOCH),
-    };
+    let key =
+        SortKey::time(donation::Column::CreatedAt, donation::Column::Id, SortDirection::Asc, |m: &donation::Model| {
+            (SortValue::Time(m.created_at), m.id)
+        });
     pagination::paginate(db, select, &key, args, limits, with_total).await
 }

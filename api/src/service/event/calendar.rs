@@ -63,13 +63,9 @@ pub async fn list(
     limits: &Limits,
     with_total: bool,
 ) -> AppResult<Page<event::Model>> {
-    let key: SortKey<event::Entity> = SortKey {
-        column: event::Column::StartsAt,
-        id: event::Column::Id,
-        direction: SortDirection::Asc,
-        value_of: |m| (SortValue::Time(m.starts_at), m.id),
-        sample: SortValue::Time(DateTime::UNIX_EPOCH),
-    };
+    let key = SortKey::<event::Entity>::time(event::Column::StartsAt, event::Column::Id, SortDirection::Asc, |m| {
+        (SortValue::Time(m.starts_at), m.id)
+    });
     pagination::paginate(db, filtered(filter)?, &key, args, limits, with_total).await
 }
 

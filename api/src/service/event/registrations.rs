@@ -578,13 +578,12 @@ pub async fn registrations_of_event(
     if !statuses.is_empty() {
         select = select.filter(registration::Column::Status.is_in(statuses.iter().copied()));
     }
-    let key: SortKey<registration::Entity> = SortKey {
-        column: registration::Column::QueuedAt,
-        id: registration::Column::Id,
-        direction: SortDirection::Asc,
-        value_of: |m| (SortValue::Time(m.queued_at), m.id),
-        sample: SortValue::Time(DateTime::UNIX_EPOCH),
-    };
+    let key = SortKey::<registration::Entity>::time(
+        registration::Column::QueuedAt,
+        registration::Column::Id,
+        SortDirection::Asc,
+        |m| (SortValue::Time(m.queued_at), m.id),
+    );
     pagination::paginate(db, select, &key, args, limits, with_total).await
 }
 
@@ -596,12 +595,11 @@ pub async fn registrations_of_account(
     with_total: bool,
 ) -> AppResult<Page<registration::Model>> {
     let select = registration::Entity::find().filter(registration::Column::AccountId.eq(account_id));
-    let key: SortKey<registration::Entity> = SortKey {
-        column: registration::Column::CreatedAt,
-        id: registration::Column::Id,
-        direction: SortDirection::Desc,
-        value_of: |m| (SortValue::Time(m.created_at), m.id),
-        sample: SortValue::Time(DateTime::UNIX_EPOCH),
-    };
+    let key = SortKey::<registration::Entity>::time(
+        registration::Column::CreatedAt,
+        registration::Column::Id,
+        SortDirection::Desc,
+        |m| (SortValue::Time(m.created_at), m.id),
+    );
     pagination::paginate(db, select, &key, args, limits, with_total).await
 }

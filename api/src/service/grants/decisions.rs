@@ -38,10 +38,13 @@ pub async fn award(
         ));
     }
     let over_budget = |remaining: i64| {
-        AppError::Conflict(format!(
-            "awarding {amount_fen} fen would exceed the round's budget: {remaining} fen of {} fen remain",
-            round.round.budget_fen
-        ))
+        AppError::Conflict(
+            format!(
+                "awarding {amount_fen} fen would exceed the round's budget: {remaining} fen of {} fen remain",
+                round.round.budget_fen
+            )
+            .into(),
+        )
     };
     if amount_fen > round.remaining_fen() {
         return Err(over_budget(round.remaining_fen()));

@@ -147,13 +147,10 @@ pub async fn list_proposals(
         }
         select = select.filter(visible);
     }
-    let key: SortKey<proposal::Entity> = SortKey {
-        column: proposal::Column::CreatedAt,
-        id: proposal::Column::Id,
-        direction: SortDirection::Asc,
-        value_of: |m| (SortValue::Time(m.created_at), m.id),
-        sample: SortValue::Time(DateTime::UNIX_EPOCH),
-    };
+    let key =
+        SortKey::<proposal::Entity>::time(proposal::Column::CreatedAt, proposal::Column::Id, SortDirection::Asc, |m| {
+            (SortValue::Time(m.created_at), m.id)
+        });
     let page = pagination::paginate(db, select, &key, args, limits, with_total).await?;
     Ok(page.map(ProposalRecord::from_model))
 }
@@ -279,21 +276,19 @@ pub async fn submit_proposal(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResult<
     let db = &txn;
     let current = find_proposal(db, id).await?;
     if current.proposal.status != ProposalStatus::Draft {
-        return Err(AppError::Conflict(format!(
-            "the proposal is {}; only a DRAFT can be submitted",
-            current.proposal.status.to_value()
-        )));
+        return Err(AppError::Conflict(
+            format!("the proposal is {}; only a DRAFT can be submitted", current.proposal.status.to_value()).into(),
+        ));
     }
     let round = find_round(db, current.proposal.round_id).await?;
     let now = crate::service::now();
     if now < round.round.opens_at {
-        return Err(AppError::Conflict(format!("the round opens at {}; submit then", round.round.opens_at)));
+        return Err(AppError::Conflict(format!("the round opens at {}; submit then", round.round.opens_at).into()));
     }
     if now >= round.round.closes_at {
-        return Err(AppError::Conflict(format!(
-            "the round closed at {}; proposals can no longer be submitted",
-            round.round.closes_at
-        )));
+        return Err(AppError::Conflict(
+            format!("the round closed at {}; proposals can no longer be submitted", round.round.closes_at).into(),
+        ));
     }
     check_eligible(db, &round, current.proposal.organization_id).await?;
     move_proposal(

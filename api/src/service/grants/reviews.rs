@@ -123,14 +123,17 @@ pub(super) async fn own_assignment(
         _ => {}
     }
     if proposal.proposal.status != ProposalStatus::UnderReview {
-        return Err(AppError::Conflict(format!(
-            "the proposal is {}; reviews are taken while it is UNDER_REVIEW",
-            proposal.proposal.status.to_value()
-        )));
+        return Err(AppError::Conflict(
+            format!(
+                "the proposal is {}; reviews are taken while it is UNDER_REVIEW",
+                proposal.proposal.status.to_value()
+            )
+            .into(),
+        ));
     }
     let round = find_round(db, proposal.proposal.round_id).await?;
     if crate::service::now() > round.round.review_ends_at {
-        return Err(AppError::Conflict(format!("the review period ended at {}", round.round.review_ends_at)));
+        return Err(AppError::Conflict(format!("the review period ended at {}", round.round.review_ends_at).into()));
     }
     Ok((assignment, proposal, round))
 }

@@ -163,13 +163,9 @@ pub async fn list_rounds(
     limits: &Limits,
     with_total: bool,
 ) -> AppResult<Page<RoundRecord>> {
-    let key: SortKey<round::Entity> = SortKey {
-        column: round::Column::OpensAt,
-        id: round::Column::Id,
-        direction: SortDirection::Desc,
-        value_of: |m| (SortValue::Time(m.opens_at), m.id),
-        sample: SortValue::Time(DateTime::UNIX_EPOCH),
-    };
+    let key = SortKey::<round::Entity>::time(round::Column::OpensAt, round::Column::Id, SortDirection::Desc, |m| {
+        (SortValue::Time(m.opens_at), m.id)
+    });
     let page = pagination::paginate(db, round::Entity::find(), &key, args, limits, with_total).await?;
     Ok(page.map(RoundRecord::from_model))
 }
@@ -260,10 +256,9 @@ pub async fn update_round(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: RoundPatc
         .exec(&txn)
         .await?;
     if updated.rows_affected != 1 {
-        return Err(AppError::Conflict(format!(
-            "the budget cannot go below the {} fen already awarded",
-            current.round.awarded_total_fen
-        )));
+        return Err(AppError::Conflict(
+            format!("the budget cannot go below the {} fen already awarded", current.round.awarded_total_fen).into(),
+        ));
     }
     let record = find_round(&txn, id).await?;
     let event = NewEvent::new(EventKind::GrantRoundUpdated, id)
