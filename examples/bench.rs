@@ -2,7 +2,7 @@
 //! SQLite + in-process cache and PostgreSQL + Redis, drives load from this process over
 //! loopback for fixed durations, and prints one table per backend.
 //!
-//!     scripts/bench [--scale small|large|both] [--seconds 10] [--connections 32] [--backend sqlite|postgres|both]
+//!     scripts/bench [--scale small|large|both] [--seconds 10] [--connections 32] [--backend sqlite|postgres|both] [--rows 6,8]
 //!
 //! `--scale large` adds the data set (2k organizations, 10k events, 1M donations);
 //! `both` runs small then large and prints the campaign list's p50 ratio.

@@ -24,6 +24,7 @@ mod m20261204_001701_event_venue_reservations;
 mod m20261204_001702_training_sessions;
 mod m20261205_001621_guest_receipt_contacts;
 mod m20261205_001622_message_channels;
+mod m20261206_000001_event_doorbell_after_commit;
 
 pub struct Migrator;
 
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_001702_training_sessions::Migration),
             Box::new(m20261205_001621_guest_receipt_contacts::Migration),
             Box::new(m20261205_001622_message_channels::Migration),
+            Box::new(m20261206_000001_event_doorbell_after_commit::Migration),
         ]
     }
 }

@@ -4,14 +4,22 @@
 //! - The writing instance applies its own events' cache invalidations at once
 //!   ([`EventLog::published`]), before the mutation answers.
 //! - The follower (one task per instance) reads the log after its position, woken by a
-//!   doorbell: the local writer, PostgreSQL `NOTIFY incubase_events` (rung by a trigger at
-//!   commit, so other instances and the CLI wake it too), and a short poll as a backstop
-//!   (SQLite has no NOTIFY; a notification lost while the listener reconnected is found by
-//!   the next poll). Each event goes to cache coherence (skipped for events this instance's
+//!   doorbell: the local writer, PostgreSQL `NOTIFY incubase_events` from other instances, and
+//!   a short poll as a backstop (SQLite has no NOTIFY; the CLI does not ring; a notification
+//!   lost while the listener reconnected is found by the next poll). Rings that arrive within
+//!   [`GATHER`] of a read are answered by one read, so a busy log costs one read per tick, not
+//!   one per commit. Each event goes to cache coherence (skipped for events this instance's
 //!   writers already applied) and to live subscribers (a broadcast in log order).
+//! - The doorbell of other instances is rung **after** commit, by a task of the writing
+//!   instance (`SELECT pg_notify(…)` on its background connection), once for all the commits
+//!   of a moment: a `NOTIFY` inside the writing transaction would hold PostgreSQL's global
+//!   notify lock through the commit's WAL flush, serializing every writer's commit (measured:
+//!   it cost donate + confirm 30%).
 //! - With a shared cache (Redis) the coherence position is durable (`event_consumers` row
-//!   `cache-coherence`): an instance that stopped between a commit and its delivery, or events
-//!   written while no instance ran, are applied when an instance starts again.
+//!   `cache-coherence`), saved at most once per [`SAVE_EVERY`] while the log moves (and once
+//!   the follower is idle): an instance that stopped between a commit and its delivery, or
+//!   events written while no instance ran, are applied when an instance starts again (an
+//!   older saved position re-applies a few invalidations, which is harmless).
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,6 +37,12 @@ const LIVE_CAPACITY: usize = 4096;
 /// The durable consumer name of shared-cache coherence.
 const COHERENCE_CONSUMER: &str = "cache-coherence";
 const APPLIED_KEPT: Duration = Duration::from_secs(60);
+/// Rings within this long of a read are answered by the next read, together.
+pub const GATHER: Duration = Duration::from_millis(20);
+/// The durable coherence position is written at most this often while the log moves.
+pub const SAVE_EVERY: Duration = Duration::from_secs(1);
+/// The channel other instances listen on.
+const CHANNEL: &str = "incubase_events";
 
 /// How the follower runs.
 #[derive(Clone, Debug)]
@@ -49,6 +63,10 @@ pub struct EventLog {
 struct Inner {
     cache: Cache,
     doorbell: Notify,
+    /// Wakes the task that rings other instances' doorbell (PostgreSQL only).
+    ring: Notify,
+    /// This instance's `NOTIFY` payload, so its listener ignores its own rings.
+    token: String,
     live: broadcast::Sender<Arc<domain_event::Model>>,
     /// Everything up to here has been handed to the consumers.
     position: Mutex<Position>,
@@ -86,6 +104,8 @@ impl EventLog {
             inner: Arc::new(Inner {
                 cache,
                 doorbell: Notify::new(),
+                ring: Notify::new(),
+                token: uuid::Uuid::new_v4().simple().to_string(),
                 live,
                 position: Mutex::new(Position::START),
                 applied_locally: Mutex::new(HashMap::new()),
@@ -120,10 +140,11 @@ impl EventLog {
         // Subscribers start from what is already committed; the catch-up of the shared cache
         // (start..tail) is coherence work only.
         *lock(&log.inner.position) = tail;
-        let follower = tokio::spawn(run(Arc::downgrade(&log.inner), db, start, tail, settings.clone()));
+        let follower = tokio::spawn(run(Arc::downgrade(&log.inner), db.clone(), start, tail, settings.clone()));
         let mut tasks = vec![follower];
         if let Some(url) = settings.listen_url {
             tasks.push(tokio::spawn(listen(Arc::downgrade(&log.inner), url)));
+            tasks.push(tokio::spawn(ring_others(Arc::downgrade(&log.inner), db)));
         }
         lock(&log.inner.tasks).extend(tasks);
         Ok(log)
@@ -161,6 +182,7 @@ impl EventLog {
             applied.extend(appended.events.iter().map(|(id, ..)| (*id, now)));
         }
         self.inner.doorbell.notify_one();
+        self.inner.ring.notify_one();
     }
 
     /// A receiver of every event from now on, in log order, and the position it starts
@@ -186,15 +208,22 @@ async fn run(
     mut position: Position,
     settings: FollowerSettings,
 ) {
+    use tokio::time::Instant;
     let mut backoff = settings.poll_interval;
+    // The durable position: what was saved, and when (`None`: not yet by this instance).
+    let mut saved = coherence_from;
+    let mut saved_at: Option<Instant> = None;
+    let mut last_read;
     loop {
         let Some(log) = inner.upgrade() else { return };
         // Shared-cache catch-up first: events committed while this instance was away.
         let read_from = coherence_from.min(position);
+        last_read = Instant::now();
+        let mut full = false;
         match log::read_after(&db, read_from, BATCH).await {
             Ok(batch) => {
                 backoff = settings.poll_interval;
-                let full = batch.len() as u64 == BATCH;
+                full = batch.len() as u64 == BATCH;
                 let mut tags = Vec::new();
                 let mut last = read_from;
                 for event in batch {
@@ -224,12 +253,6 @@ async fn run(
                 }
                 if last > coherence_from {
                     coherence_from = last;
-                    if settings.durable_coherence {
-                        save_position(&db, COHERENCE_CONSUMER, coherence_from).await;
-                    }
-                }
-                if full {
-                    continue;
                 }
             }
             Err(e) => {
@@ -237,8 +260,54 @@ async fn run(
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
+        // The durable position, at most once per `SAVE_EVERY` (the first move at once).
+        let mut wait = backoff;
+        if settings.durable_coherence && coherence_from > saved {
+            let due = saved_at.map_or(Duration::ZERO, |at| SAVE_EVERY.saturating_sub(at.elapsed()));
+            if due.is_zero() {
+                save_position(&db, COHERENCE_CONSUMER, coherence_from).await;
+                saved = coherence_from;
+                saved_at = Some(Instant::now());
+            } else {
+                wait = wait.min(due);
+            }
+        }
+        if full {
+            continue;
+        }
         // Holding `log` while waiting delays noticing a drop by one poll at most.
-        let _ = tokio::time::timeout(backoff, log.doorbell.notified()).await;
+        if tokio::time::timeout(wait, log.doorbell.notified()).await.is_ok() {
+            // Rung: let the rings of the next moment arrive, then read once for all of them.
+            let since = last_read.elapsed();
+            if since < GATHER {
+                tokio::time::sleep(GATHER - since).await;
+            }
+        }
+    }
+}
+
+/// Rings other instances' doorbell after this instance's commits: one `NOTIFY` for every
+/// commit published while the previous one was on its way, and at most one per [`GATHER`].
+async fn ring_others(inner: std::sync::Weak<Inner>, db: DatabaseConnection) {
+    use sea_orm::{ConnectionTrait, Statement};
+    loop {
+        let Some(log) = inner.upgrade() else { return };
+        // Holding `log` while waiting delays noticing a drop by a second at most.
+        if tokio::time::timeout(Duration::from_secs(1), log.ring.notified()).await.is_err() {
+            continue;
+        }
+        let backend = db.get_database_backend();
+        let ring = Statement::from_sql_and_values(
+            backend,
+            "SELECT pg_notify($1, $2)",
+            [CHANNEL.into(), log.token.clone().into()],
+        );
+        drop(log);
+        if let Err(e) = db.execute_raw(ring).await {
+            // Other instances find the events at their next poll.
+            tracing::debug!(error = %e, "cannot ring other instances");
+        }
+        tokio::time::sleep(GATHER).await;
     }
 }
 
@@ -249,7 +318,7 @@ pub async fn save_position(db: &DatabaseConnection, consumer: &str, position: Po
     }
 }
 
-/// Rings the doorbell for every `NOTIFY incubase_events`; after a reconnection it rings once
+/// Rings the doorbell for every `NOTIFY incubase_events` of another instance; after a reconnection it rings once
 /// more, since notifications sent while away are gone.
 async fn listen(inner: std::sync::Weak<Inner>, url: String) {
     use sea_orm::sqlx::postgres::PgListener;
@@ -259,15 +328,17 @@ async fn listen(inner: std::sync::Weak<Inner>, url: String) {
             return;
         }
         match PgListener::connect(&url).await {
-            Ok(mut listener) => match listener.listen("incubase_events").await {
+            Ok(mut listener) => match listener.listen(CHANNEL).await {
                 Ok(()) => {
                     backoff = Duration::from_millis(200);
                     if let Some(log) = inner.upgrade() {
                         log.doorbell.notify_one();
                     }
                     // `Ok(None)` or an error: the connection dropped; reconnect, then re-read.
-                    while let Ok(Some(_)) = listener.try_recv().await {
+                    while let Ok(Some(rung)) = listener.try_recv().await {
                         match inner.upgrade() {
+                            // This instance's own ring: its follower was woken at the commit.
+                            Some(log) if rung.payload() == log.token => {}
                             Some(log) => log.doorbell.notify_one(),
                             None => return,
                         }

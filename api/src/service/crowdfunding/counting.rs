@@ -64,16 +64,6 @@ pub(crate) fn guest_donor(d: &donation::Model) -> i64 {
     i64::from(d.donor_account_id.is_none())
 }
 
-/// The next receipt number of `year`, from a counter row incremented in place: numbers are
-/// sequential and, since the increment commits or rolls back with its confirmation, gapless.
-pub(crate) async fn ensure_receipt_counter(db: &impl ConnectionTrait, year: i32) -> AppResult<()> {
-    receipt_counter::Entity::insert(receipt_counter::ActiveModel { year: Set(year), last_number: Set(0) })
-        .on_conflict_do_nothing()
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
-}
-
 /// Why money is recorded: staff confirming a pledge (`confirmDonation`, refused for a
 /// cancelled campaign) or a payment that arrived (a statement line, a platform notification,
 /// `recordDonationPayment`), which is recorded whatever the campaign's state.

@@ -12,7 +12,6 @@ use entity::campaign::{self, CampaignStatus};
 use entity::campaign_budget_line as budget_line;
 use entity::campaign_update;
 use entity::donation::{self, DisplayMode, DonationChannel, DonationStatus, HoldReason};
-use entity::receipt_counter;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,

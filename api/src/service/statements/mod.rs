@@ -1,0 +1,201 @@
+//! Statement imports: a payment platform's or bank's statement (CSV as WeChat Pay's merchant
+//! platform, Alipay or a bank exports it, columns mapped by a named import profile, or a JSON
+//! list) matched to pledges and applied.
+//!
+//! A dry run answers the plan: each line matched to a pledge (by external reference, else by
+//! client key, the amount equal) or a mismatch with a stable reason. Applying confirms the
+//! matches in batched transactions (each donation its own receipt number, gapless per year),
+//! records money for pledges that must not count as held (see `crowdfunding::receive`), and,
+//! when staff choose so, records unmatched payments that name a campaign as new confirmed
+//! donations. An import is kept with its report and is idempotent by the statement's identity.
+mod apply;
+mod parse;
+mod plan;
+
+use chrono::DateTime;
+use entity::donation::DonationChannel;
+use entity::statement_import;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use serde_json::json;
+
+pub use parse::{CsvProfile, ProfileName, StatementLine, csv_profile, parse, parse_yuan};
+pub use plan::{LineAction, Mismatch, PlannedLine, Totals, plan};
+
+use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use super::{Ctx, retry_transient};
+use crate::auth::Viewer;
+use crate::config::Limits;
+use crate::error::{AppError, AppResult};
+use crate::events::{Actor, EventKind, NewEvent};
+
+/// Lines applied per transaction.
+pub const BATCH: usize = 500;
+/// Lines in one statement.
+pub const MAX_LINES: usize = 20_000;
+
+/// The outcome of an import (or its dry run).
+#[derive(Clone, Debug)]
+pub struct ImportReport {
+    pub dry_run: bool,
+    /// The statement was imported before: nothing changed, this is that import.
+    pub already_imported: bool,
+    pub import: Option<statement_import::Model>,
+    pub lines: Vec<PlannedLine>,
+    pub totals: Totals,
+}
+
+#[derive(Clone, Debug)]
+pub struct ImportRequest {
+    pub profile: ProfileName,
+    pub content: String,
+    /// The platform's or bank's ID of the statement (its bill date and account, its file
+    /// name…); without it the statement is known by its content's SHA-256.
+    pub statement_id: Option<String>,
+    pub dry_run: bool,
+    /// Record unmatched payments that name an active campaign as new confirmed donations.
+    pub create_unmatched: bool,
+}
+
+fn identity(req: &ImportRequest) -> AppResult<String> {
+    match req.statement_id.as_deref().map(str::trim) {
+        Some(id) if !id.is_empty() => {
+            if id.chars().count() > 150 || id.chars().any(char::is_control) {
+                return Err(AppError::bad_input("statementId", "statementId is 1 to 150 printable characters"));
+            }
+            Ok(format!("{}:{id}", req.profile.as_str()))
+        }
+        _ => Ok(format!("sha256:{}", super::identity::sha256_hex(&req.content))),
+    }
+}
+
+/// Command: imports a statement (staff or a RECONCILE key); see the module.
+pub async fn import_statement(ctx: Ctx<'_>, viewer: &Viewer, req: ImportRequest) -> AppResult<ImportReport> {
+    viewer.require_reconcile_donations()?;
+    let actor = Actor::of(viewer);
+    let (account, partner) = (viewer.account.as_ref().map(|a| a.id), viewer.partner.as_ref().map(|p| p.key_id));
+    import(ctx, &actor, account, partner, req).await
+}
+
+async fn find_import(db: &impl ConnectionTrait, identity: &str) -> AppResult<Option<statement_import::Model>> {
+    Ok(statement_import::Entity::find().filter(statement_import::Column::Identity.eq(identity)).one(db).await?)
+}
+
+fn report_of(import: statement_import::Model) -> AppResult<ImportReport> {
+    let lines: Vec<PlannedLine> =
+        serde_json::from_str(&import.report).map_err(|e| AppError::Internal(format!("stored report: {e}")))?;
+    let totals = Totals::of(&lines);
+    Ok(ImportReport { dry_run: false, already_imported: true, import: Some(import), lines, totals })
+}
+
+pub async fn import(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    account: Option<i64>,
+    partner: Option<i64>,
+    req: ImportRequest,
+) -> AppResult<ImportReport> {
+    let identity = identity(&req)?;
+    if let Some(done) = find_import(ctx.db, &identity).await?.filter(|i| i.status == "APPLIED") {
+        return report_of(done);
+    }
+    let lines = parse(req.profile, &req.content)?;
+    let now = super::now();
+    let mut planned = plan(ctx.db, &lines, req.create_unmatched, ctx.settings.pledge_ttl, now).await?;
+    if req.dry_run {
+        let totals = Totals::of(&planned);
+        return Ok(ImportReport { dry_run: true, already_imported: false, import: None, lines: planned, totals });
+    }
+    // The import row first: its unique identity makes a concurrent import of the same
+    // statement fail here, before any line is applied.
+    let started = match find_import(ctx.db, &identity).await? {
+        Some(resumed) => resumed,
+        None => {
+            let inserted = statement_import::ActiveModel {
+                identity: Set(identity.clone()),
+                profile: Set(req.profile.as_str().to_owned()),
+                status: Set("APPLYING".into()),
+                line_count: Set(planned.len() as i64),
+                report: Set("[]".into()),
+                created_by_account_id: Set(account),
+                partner_key_id: Set(partner),
+                created_at: Set(now),
+                ..Default::default()
+            }
+            .insert(ctx.db)
+            .await;
+            match inserted {
+                Ok(model) => model,
+                Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+                    return Err(AppError::conflict(
+                        "STATEMENT_BEING_IMPORTED",
+                        "this statement is being imported right now; ask again for its report",
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    let channel = csv_profile(req.profile).map(|p| p.channel).unwrap_or(DonationChannel::OnlinePlatform);
+    for batch in planned.chunks_mut(BATCH) {
+        if batch.iter().all(|l| l.action == LineAction::Skip) {
+            continue;
+        }
+        let snapshot = batch.to_vec();
+        let applied = retry_transient(|| apply::apply_batch(ctx, actor, started.id, channel, snapshot.clone())).await?;
+        batch.clone_from_slice(&applied);
+    }
+    let totals = Totals::of(&planned);
+    let report = serde_json::to_string(&planned).map_err(|e| AppError::Internal(e.to_string()))?;
+    let txn = ctx.db.begin().await?;
+    statement_import::Entity::update_many()
+        .col_expr(statement_import::Column::Status, Expr::val("APPLIED"))
+        .col_expr(statement_import::Column::LineCount, Expr::val(totals.lines))
+        .col_expr(statement_import::Column::ConfirmedCount, Expr::val(totals.confirmed))
+        .col_expr(statement_import::Column::HeldCount, Expr::val(totals.held))
+        .col_expr(statement_import::Column::CreatedCount, Expr::val(totals.created))
+        .col_expr(statement_import::Column::MismatchCount, Expr::val(totals.mismatches))
+        .col_expr(statement_import::Column::ConfirmedFen, Expr::val(totals.confirmed_fen))
+        .col_expr(statement_import::Column::Report, Expr::val(report))
+        .col_expr(statement_import::Column::AppliedAt, Expr::val(Some(now)))
+        .filter(statement_import::Column::Id.eq(started.id))
+        .exec(&txn)
+        .await?;
+    let event = NewEvent::new(EventKind::StatementImported, started.id).payload(json!({
+        "profile": req.profile.as_str(),
+        "lines": totals.lines,
+        "confirmed": totals.confirmed,
+        "held": totals.held,
+        "created": totals.created,
+        "mismatches": totals.mismatches,
+        "confirmedFen": totals.confirmed_fen,
+    }));
+    ctx.commit(txn, actor, vec![event]).await?;
+    let import = statement_import::Entity::find_by_id(started.id).one(ctx.db).await?;
+    Ok(ImportReport { dry_run: false, already_imported: false, import, lines: planned, totals })
+}
+
+/// Imports kept, newest first.
+pub async fn imports(
+    db: &impl ConnectionTrait,
+    args: &PageArgs,
+    limits: &Limits,
+    with_total: bool,
+) -> AppResult<Page<statement_import::Model>> {
+    let key = SortKey {
+        column: statement_import::Column::CreatedAt,
+        id: statement_import::Column::Id,
+        direction: SortDirection::Desc,
+        value_of: |m: &statement_import::Model| (SortValue::Time(m.created_at), m.id),
+        sample: SortValue::Time(DateTime::UNIX_EPOCH),
+    };
+    pagination::paginate(db, statement_import::Entity::find(), &key, args, limits, with_total).await
+}
+
+pub async fn import_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<statement_import::Model>> {
+    Ok(statement_import::Entity::find_by_id(id).one(db).await?)
+}
+
+pub fn lines_of(import: &statement_import::Model) -> AppResult<Vec<PlannedLine>> {
+    serde_json::from_str(&import.report).map_err(|e| AppError::Internal(format!("stored report: {e}")))
+}

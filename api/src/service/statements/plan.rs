@@ -1,0 +1,264 @@
+//! Matching a statement's lines to donations: the plan a dry run answers and apply follows.
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use entity::campaign::{self, CampaignStatus};
+use entity::donation::{self, DonationStatus};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use serde::{Deserialize, Serialize};
+
+use super::BATCH;
+use super::parse::StatementLine;
+use crate::error::AppResult;
+use crate::service::crowdfunding as cf;
+
+/// What applying a line does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LineAction {
+    /// Confirms the matched pledge.
+    Confirm,
+    /// Records the money for a pledge that must not count (held for staff).
+    Hold,
+    /// Records a new confirmed donation to the campaign the line names.
+    Create,
+    /// Nothing.
+    Skip,
+}
+
+/// Why a line is not a plain match (stable names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Mismatch {
+    AmountDiffers,
+    UnknownReference,
+    AlreadyConfirmed,
+    CampaignNotActive,
+    DuplicateLine,
+    /// Matched a pledge whose time ran out: the money is held as a late payment.
+    PledgeExpired,
+    /// Matched a cancelled pledge: the money is held.
+    PledgeCancelled,
+}
+
+/// One line of the plan and of the kept report.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedLine {
+    pub line: usize,
+    pub line_id: Option<String>,
+    pub reference: Option<String>,
+    pub amount_fen: i64,
+    pub action: LineAction,
+    pub reason: Option<Mismatch>,
+    pub donation_id: Option<i64>,
+    pub campaign_id: Option<i64>,
+    /// The receipt number a confirmation got (after applying).
+    #[serde(default)]
+    pub receipt_number: Option<String>,
+    #[serde(skip)]
+    pub payer_name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub lines: i64,
+    pub confirmed: i64,
+    pub held: i64,
+    pub created: i64,
+    pub mismatches: i64,
+    pub confirmed_fen: i64,
+}
+
+impl Totals {
+    pub fn of(lines: &[PlannedLine]) -> Self {
+        let mut t = Totals { lines: lines.len() as i64, ..Default::default() };
+        for l in lines {
+            match l.action {
+                LineAction::Confirm => t.confirmed += 1,
+                LineAction::Hold => t.held += 1,
+                LineAction::Create => t.created += 1,
+                LineAction::Skip => {}
+            }
+            if matches!(l.action, LineAction::Confirm | LineAction::Create) {
+                t.confirmed_fen += l.amount_fen;
+            }
+            if l.reason.is_some() {
+                t.mismatches += 1;
+            }
+        }
+        t
+    }
+}
+
+/// Matches lines to donations: three statements whatever the statement's size (by reference,
+/// by client key, the campaigns named).
+pub async fn plan(
+    db: &impl ConnectionTrait,
+    lines: &[StatementLine],
+    create_unmatched: bool,
+    ttl: std::time::Duration,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<PlannedLine>> {
+    let references: HashSet<&str> = lines.iter().filter_map(|l| l.reference.as_deref()).collect();
+    let keys: HashSet<&str> = lines.iter().filter_map(|l| l.client_key.as_deref()).collect();
+    let line_keys: HashSet<String> = lines.iter().filter_map(line_key).collect();
+    let mut found: Vec<donation::Model> = Vec::new();
+    for chunk in references.into_iter().collect::<Vec<_>>().chunks(BATCH) {
+        found.extend(
+            donation::Entity::find()
+                .filter(donation::Column::ExternalReference.is_in(chunk.iter().copied()))
+                .filter(donation::Column::RefundOfId.is_null())
+                .all(db)
+                .await?,
+        );
+    }
+    for chunk in keys.into_iter().collect::<Vec<_>>().chunks(BATCH) {
+        found.extend(
+            donation::Entity::find().filter(donation::Column::ClientKey.is_in(chunk.iter().copied())).all(db).await?,
+        );
+    }
+    for chunk in line_keys.iter().collect::<Vec<_>>().chunks(BATCH) {
+        found.extend(
+            donation::Entity::find()
+                .filter(donation::Column::ClientScope.eq(CREATED_SCOPE))
+                .filter(donation::Column::ClientKey.is_in(chunk.iter().map(|s| s.as_str())))
+                .all(db)
+                .await?,
+        );
+    }
+    // A reference may name several records over time; the live one wins.
+    let rank = |d: &donation::Model| match d.status {
+        DonationStatus::Pledged | DonationStatus::Expired | DonationStatus::Cancelled => 0,
+        _ => 1,
+    };
+    let mut by_reference: HashMap<String, donation::Model> = HashMap::new();
+    let mut by_key: HashMap<String, donation::Model> = HashMap::new();
+    let mut created: HashMap<String, donation::Model> = HashMap::new();
+    for d in found {
+        if d.client_scope.as_deref() == Some(CREATED_SCOPE)
+            && let Some(k) = &d.client_key
+        {
+            created.insert(k.clone(), d.clone());
+        }
+        if let Some(r) = &d.external_reference {
+            let keep = by_reference.get(r).is_none_or(|e| rank(&d) < rank(e));
+            if keep {
+                by_reference.insert(r.clone(), d.clone());
+            }
+        }
+        if let Some(k) = &d.client_key {
+            by_key.insert(k.clone(), d);
+        }
+    }
+    let mut campaign_ids: HashSet<i64> = by_reference.values().chain(by_key.values()).map(|d| d.campaign_id).collect();
+    let named: HashMap<usize, i64> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let gid = l.campaign_id.as_deref()?;
+            campaign_row(gid).map(|id| (i, id))
+        })
+        .collect();
+    campaign_ids.extend(named.values().copied());
+    let campaigns: HashMap<i64, campaign::Model> = campaign::Entity::find()
+        .filter(campaign::Column::Id.is_in(campaign_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut planned_donations: HashSet<i64> = HashSet::new();
+    let mut out = Vec::with_capacity(lines.len());
+    for (i, l) in lines.iter().enumerate() {
+        let mut p = PlannedLine {
+            line: i + 1,
+            line_id: l.line_id.clone(),
+            reference: l.reference.clone(),
+            amount_fen: l.amount_fen,
+            action: LineAction::Skip,
+            reason: None,
+            donation_id: None,
+            campaign_id: None,
+            receipt_number: None,
+            payer_name: l.payer_name.clone(),
+        };
+        let identity = line_key(l);
+        if let Some(k) = &identity
+            && !seen.insert(k.clone())
+        {
+            p.reason = Some(Mismatch::DuplicateLine);
+            out.push(p);
+            continue;
+        }
+        let matched = l
+            .reference
+            .as_ref()
+            .and_then(|r| by_reference.get(r))
+            .or_else(|| l.client_key.as_ref().and_then(|k| by_key.get(k)))
+            .or_else(|| identity.as_ref().and_then(|k| created.get(k)));
+        match matched {
+            Some(d) => {
+                p.donation_id = Some(d.id);
+                p.campaign_id = Some(d.campaign_id);
+                let cancelled = campaigns.get(&d.campaign_id).is_some_and(|c| c.status == CampaignStatus::Cancelled);
+                (p.action, p.reason) = if !planned_donations.insert(d.id) {
+                    (LineAction::Skip, Some(Mismatch::DuplicateLine))
+                } else if d.amount_fen != l.amount_fen {
+                    (LineAction::Skip, Some(Mismatch::AmountDiffers))
+                } else {
+                    match d.status {
+                        DonationStatus::Confirmed | DonationStatus::Received => {
+                            (LineAction::Skip, Some(Mismatch::AlreadyConfirmed))
+                        }
+                        DonationStatus::Refunded | DonationStatus::Returned => {
+                            (LineAction::Skip, Some(Mismatch::UnknownReference))
+                        }
+                        _ if cancelled => (LineAction::Hold, Some(Mismatch::CampaignNotActive)),
+                        DonationStatus::Cancelled => (LineAction::Hold, Some(Mismatch::PledgeCancelled)),
+                        _ if cf::pledge_expired(d, ttl, now) => (LineAction::Hold, Some(Mismatch::PledgeExpired)),
+                        _ => (LineAction::Confirm, None),
+                    }
+                };
+            }
+            None => match named.get(&i).and_then(|id| campaigns.get(id)) {
+                Some(c) if create_unmatched => {
+                    p.campaign_id = Some(c.id);
+                    if cf::accepting_donations(c, now).is_ok() && identity.is_some() && l.amount_fen > 0 {
+                        p.action = LineAction::Create;
+                        p.reason = Some(Mismatch::UnknownReference);
+                    } else {
+                        p.reason = Some(Mismatch::CampaignNotActive);
+                    }
+                }
+                _ => p.reason = Some(Mismatch::UnknownReference),
+            },
+        }
+        out.push(p);
+    }
+    Ok(out)
+}
+
+/// A campaign named on a statement line: its global ID as the API shows it, or its number.
+fn campaign_row(named: &str) -> Option<i64> {
+    use base64::Engine;
+    let named = named.trim();
+    if let Ok(row) = named.parse::<i64>() {
+        return (row > 0).then_some(row);
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(named).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let row: i64 = text.strip_prefix("Campaign:")?.parse().ok()?;
+    (row > 0).then_some(row)
+}
+
+/// The scope of donations an import created (their client key is the line's identity).
+pub(super) const CREATED_SCOPE: &str = "statement";
+
+/// What names a line within and across statements: the platform's transaction ID, else the
+/// reference.
+fn line_key(l: &StatementLine) -> Option<String> {
+    l.line_id.clone().or_else(|| l.reference.clone()).filter(|s| !s.is_empty())
+}
