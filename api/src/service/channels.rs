@@ -148,7 +148,7 @@ pub async fn relays(db: &impl ConnectionTrait) -> AppResult<HashMap<Channel, Vec
         .await?;
     let mut by_channel: HashMap<Channel, Vec<i64>> = HashMap::new();
     for endpoint in endpoints {
-        let types = super::webhooks::event_types_of(&endpoint);
+        let types = super::endpoints::event_types_of(&endpoint);
         for channel in Channel::RELAYED {
             if channel.event_type().is_some_and(|t| types.iter().any(|x| x == t)) {
                 by_channel.entry(channel).or_default().push(endpoint.id);

@@ -7,6 +7,7 @@ pub mod booking;
 pub mod channels;
 pub mod credit_code;
 pub mod crowdfunding;
+pub mod endpoints;
 pub mod event;
 pub mod grants;
 pub mod identity;

@@ -101,9 +101,7 @@ pub fn receives(endpoint: &webhook_endpoint::Model, types: &[String], event: &do
         && event.occurred_at >= endpoint.created_at
 }
 
-pub fn event_types_of(endpoint: &webhook_endpoint::Model) -> Vec<String> {
-    serde_json::from_str(&endpoint.event_types).unwrap_or_default()
-}
+pub use super::endpoints::event_types_of;
 
 /// The `webhook-id` of an event's deliveries: the same for every attempt and redelivery, so
 /// receivers deduplicate by it.
