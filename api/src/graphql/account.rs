@@ -164,7 +164,7 @@ impl AccountMutation {
         Ok(VerifyEmailPayload { account: OwnAccount(account) })
     }
 
-    /// Deletes the signed-in person's account, giving the password (see the README for what
+    /// Deletes the signed-in person's account, giving the password (docs/identity.md says what
     /// is erased, anonymized and kept). The last owner of an organization hands it over first.
     async fn delete_account(&self, ctx: &Context<'_>, input: DeleteAccountInput) -> Result<DeleteAccountPayload> {
         let state = state(ctx)?;
