@@ -32,6 +32,7 @@ mod receipts;
 mod reconcile;
 mod response_cache;
 mod schema;
+mod settings;
 mod spaces;
 mod statements;
 mod trainings;
