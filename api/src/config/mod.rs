@@ -1,11 +1,18 @@
 //! Settings: defaults that run out of the box, overridden by environment variables.
 //! A bad value stops start-up with one line naming the variable.
+//!
+//! Each field that a variable sets is named after it (`#[serde(rename = "…")]`) and converted by
+//! a helper of `values`; `read` extracts each section with figment. Checks across variables
+//! come after, in `from_lookup`.
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use serde::Deserialize;
+
+mod read;
 mod values;
 
-use values::{invalid, parse, parse_bool, parse_cors_origins, parse_positive};
+use values::{DAY, HOUR, MILLISECOND, MINUTE, SECOND};
 pub use values::{normalize_origin, parse_duration, redact_url};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,105 +58,156 @@ pub enum TrustedDocumentsMode {
     Require,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Deserialize)]
+#[serde(default)]
 pub struct Settings {
+    #[serde(rename = "INCUBASE_LISTEN", deserialize_with = "values::parsed")]
     pub listen: SocketAddr,
+    #[serde(rename = "INCUBASE_ENV", deserialize_with = "values::environment")]
     pub environment: Environment,
+    #[serde(rename = "DATABASE_URL", deserialize_with = "values::database_url")]
     pub database_url: String,
+    #[serde(rename = "INCUBASE_DB_MAX_CONNECTIONS", deserialize_with = "values::positive")]
     pub database_max_connections: u32,
+    #[serde(rename = "INCUBASE_DB_ACQUIRE_TIMEOUT_MS", deserialize_with = "values::duration::<_, MILLISECOND>")]
     pub database_acquire_timeout: Duration,
+    #[serde(rename = "REDIS_URL", deserialize_with = "values::redis_url")]
     pub redis_url: Option<String>,
     /// `INCUBASE_CACHE=off`: no cache at all (for measuring uncached reads).
+    #[serde(rename = "INCUBASE_CACHE", deserialize_with = "values::on_off")]
     pub cache_enabled: bool,
+    #[serde(rename = "INCUBASE_CACHE_PREFIX")]
     pub cache_prefix: String,
+    #[serde(rename = "INCUBASE_CACHE_TTL_SECS", deserialize_with = "values::duration::<_, SECOND>")]
     pub cache_ttl: Duration,
+    #[serde(rename = "INCUBASE_CACHE_TIMEOUT_MS", deserialize_with = "values::duration::<_, MILLISECOND>")]
     pub cache_timeout: Duration,
     /// Entries of the in-process response cache (0 turns it off).
+    #[serde(rename = "INCUBASE_RESPONSE_CACHE_ENTRIES", deserialize_with = "values::parsed")]
     pub response_cache_entries: u64,
+    #[serde(rename = "INCUBASE_LOG_FORMAT", deserialize_with = "values::log_format")]
     pub log_format: LogFormat,
+    #[serde(skip)]
     pub limits: Limits,
     /// HS256 signing secret of access tokens; when unset, one is generated and kept beside
     /// the SQLite database (or in ./data for PostgreSQL in development).
+    #[serde(rename = "INCUBASE_JWT_SECRET", deserialize_with = "values::secret")]
     pub jwt_secret: Option<String>,
     /// Secrets whose access tokens are still accepted, never used to sign
     /// (`INCUBASE_JWT_PREVIOUS_SECRETS`, comma-separated): for rotating the secret.
+    #[serde(rename = "INCUBASE_JWT_PREVIOUS_SECRETS", deserialize_with = "values::previous_secrets")]
     pub jwt_previous_secrets: Vec<String>,
+    #[serde(rename = "INCUBASE_ACCESS_TOKEN_TTL_SECS", deserialize_with = "values::duration::<_, SECOND>")]
     pub access_token_ttl: Duration,
+    #[serde(rename = "INCUBASE_REFRESH_TOKEN_TTL_DAYS", deserialize_with = "values::duration::<_, DAY>")]
     pub refresh_token_ttl: Duration,
+    #[serde(rename = "INCUBASE_SIGNIN_LIMIT_PER_ACCOUNT", deserialize_with = "values::positive")]
     pub sign_in_per_account_per_minute: u32,
+    #[serde(rename = "INCUBASE_SIGNIN_LIMIT_PER_ADDRESS", deserialize_with = "values::positive")]
     pub sign_in_per_address_per_minute: u32,
     /// Introspection and "did you mean" suggestions; `None`: on in development only.
+    #[serde(rename = "INCUBASE_INTROSPECTION", deserialize_with = "values::optional_flag")]
     pub introspection: Option<bool>,
+    #[serde(rename = "INCUBASE_SUGGESTIONS", deserialize_with = "values::optional_flag")]
     pub suggestions: Option<bool>,
     /// GraphiQL at `/` (and `GET /graphql` from a browser); `None`: on in development only.
+    #[serde(rename = "INCUBASE_GRAPHIQL", deserialize_with = "values::optional_flag")]
     pub graphiql: Option<bool>,
     /// Mounts `/debug/panic`, a route that panics, so tests can show a panic is contained.
     /// Not settable from the environment.
+    #[serde(skip)]
     pub debug_panic_route: bool,
     /// How long before an event starts its check-in opens.
+    #[serde(rename = "INCUBASE_CHECK_IN_OPENS_MINUTES", deserialize_with = "values::duration::<_, MINUTE>")]
     pub check_in_opens_before: Duration,
     /// How long after an event ends identity documents of its registrations are kept.
+    #[serde(rename = "INCUBASE_ID_DOC_RETENTION_DAYS", deserialize_with = "values::duration::<_, DAY>")]
     pub identity_document_retention: Duration,
     /// How long operational events stay in the log (`INCUBASE_EVENT_RETENTION_DAYS`).
+    #[serde(rename = "INCUBASE_EVENT_RETENTION_DAYS", deserialize_with = "values::duration::<_, DAY>")]
     pub event_retention: Duration,
     /// How long audit events (money, stage changes, awards, roles) stay; `None`: forever
     /// (`INCUBASE_AUDIT_RETENTION_DAYS`).
+    #[serde(rename = "INCUBASE_AUDIT_RETENTION_DAYS", deserialize_with = "values::days_or_forever")]
     pub audit_retention: Option<Duration>,
     /// How far back a subscription's `after:` cursor may reach (`INCUBASE_REPLAY_WINDOW_HOURS`).
+    #[serde(rename = "INCUBASE_REPLAY_WINDOW_HOURS", deserialize_with = "values::duration::<_, HOUR>")]
     pub replay_window: Duration,
     /// The follower's backstop poll of the log (`INCUBASE_EVENT_POLL_MS`).
+    #[serde(rename = "INCUBASE_EVENT_POLL_MS", deserialize_with = "values::duration::<_, MILLISECOND>")]
     pub event_poll_interval: Duration,
+    #[serde(rename = "INCUBASE_CORS_ORIGINS", deserialize_with = "values::cors_origins")]
     pub cors_origins: CorsOrigins,
     /// `Access-Control-Max-Age` of preflight answers.
+    #[serde(rename = "INCUBASE_CORS_MAX_AGE_SECS", deserialize_with = "values::duration::<_, SECOND>")]
     pub cors_max_age: Duration,
+    #[serde(rename = "INCUBASE_TRUSTED_DOCUMENTS", deserialize_with = "values::trusted_documents")]
     pub trusted_documents: TrustedDocumentsMode,
     /// Reverse proxies and load balancers whose forwarding headers name the client
     /// (`INCUBASE_TRUSTED_PROXIES`); empty: every TCP peer is the client.
+    #[serde(rename = "INCUBASE_TRUSTED_PROXIES", deserialize_with = "values::trusted_proxies")]
     pub trusted_proxies: crate::proxy::TrustedProxies,
     /// Serve HTTPS with this certificate and key (`INCUBASE_TLS_CERT`, `INCUBASE_TLS_KEY`),
     /// reloaded on SIGHUP; `None`: plain HTTP (behind a TLS-terminating proxy).
+    #[serde(skip)]
     pub tls: Option<crate::tls::TlsFiles>,
+    #[serde(skip)]
     pub webhooks: WebhookSettings,
     /// `INCUBASE_SMTP_URL` (`smtp://user:pass@host:587` with STARTTLS, `smtps://…:465`,
     /// `smtp://host:25?tls=none` for a relay on a closed network); unset: no email, the inbox
     /// still works.
+    #[serde(rename = "INCUBASE_SMTP_URL", deserialize_with = "values::smtp_url")]
     pub smtp_url: Option<String>,
     /// `INCUBASE_SMTP_FROM`: the sender of notification emails.
+    #[serde(rename = "INCUBASE_SMTP_FROM", deserialize_with = "values::mailbox")]
     pub smtp_from: String,
     /// How long a pledge waits for its money before it expires (`INCUBASE_PLEDGE_TTL_HOURS`).
+    #[serde(rename = "INCUBASE_PLEDGE_TTL_HOURS", deserialize_with = "values::duration::<_, HOUR>")]
     pub pledge_ttl: Duration,
+    #[serde(skip)]
     pub accounts: AccountSettings,
     /// Keys guests' receipt lookups and the printable receipts' links
     /// (`INCUBASE_RECEIPT_SECRET`, at least 32 characters); when unset, one is generated and
     /// kept beside the SQLite database like the token secret. Never change it: guests' contacts
     /// are stored only as digests under it, and receipt links are derived from it.
+    #[serde(rename = "INCUBASE_RECEIPT_SECRET", deserialize_with = "values::secret")]
     pub receipt_secret: Option<String>,
     /// Guest receipt lookups and statements per client address per hour
     /// (`INCUBASE_RECEIPT_LOOKUPS_PER_ADDRESS_PER_HOUR`, 30) and per receipt number per hour
     /// (`INCUBASE_RECEIPT_LOOKUPS_PER_RECEIPT_PER_HOUR`, 10).
+    #[serde(rename = "INCUBASE_RECEIPT_LOOKUPS_PER_ADDRESS_PER_HOUR", deserialize_with = "values::positive")]
     pub receipt_lookups_per_address_per_hour: u32,
+    #[serde(rename = "INCUBASE_RECEIPT_LOOKUPS_PER_RECEIPT_PER_HOUR", deserialize_with = "values::positive")]
     pub receipt_lookups_per_receipt_per_hour: u32,
+    #[serde(skip)]
     pub payments: PaymentSettings,
 }
 
 /// Payment platforms' notifications (`POST /payments/notify/wechatpay`, `/payments/notify/alipay`):
 /// a platform's route works once its keys are set, and answers 503 before. Keys are PEM text, a
 /// path to a PEM file, or (Alipay) the bare base64 the console shows; never printed.
-#[derive(Clone)]
+#[derive(Clone, Deserialize)]
+#[serde(default)]
 pub struct PaymentSettings {
     /// `INCUBASE_WECHATPAY_PUBLIC_KEY`: the WeChat Pay platform public key (or the platform
     /// certificate's public key) that verifies `Wechatpay-Signature`.
+    #[serde(rename = "INCUBASE_WECHATPAY_PUBLIC_KEY", deserialize_with = "values::public_key")]
     pub wechatpay_public_key: Option<rsa::PublicKey>,
     /// `INCUBASE_WECHATPAY_PUBLIC_KEY_ID`: that key's ID (`PUB_KEY_ID_…`) or the certificate's
     /// serial; when set, a notification whose `Wechatpay-Serial` names another is refused.
+    #[serde(rename = "INCUBASE_WECHATPAY_PUBLIC_KEY_ID", deserialize_with = "values::trimmed")]
     pub wechatpay_serial: Option<String>,
     /// `INCUBASE_WECHATPAY_APIV3_KEY`: the merchant's 32-character APIv3 key (decrypts `resource`).
+    #[serde(rename = "INCUBASE_WECHATPAY_APIV3_KEY", deserialize_with = "values::apiv3_key")]
     pub wechatpay_apiv3_key: Option<[u8; 32]>,
     /// `INCUBASE_ALIPAY_PUBLIC_KEY`: the Alipay public key (支付宝公钥) that verifies RSA2 `sign`.
+    #[serde(rename = "INCUBASE_ALIPAY_PUBLIC_KEY", deserialize_with = "values::public_key")]
     pub alipay_public_key: Option<rsa::PublicKey>,
     /// `INCUBASE_ALIPAY_APP_ID`: when set, notifications for another application are refused.
+    #[serde(rename = "INCUBASE_ALIPAY_APP_ID", deserialize_with = "values::trimmed")]
     pub alipay_app_id: Option<String>,
     /// How far a notification's time may be from ours (`INCUBASE_PAYMENT_NOTIFY_TOLERANCE_SECS`, 300).
+    #[serde(rename = "INCUBASE_PAYMENT_NOTIFY_TOLERANCE_SECS", deserialize_with = "values::duration::<_, SECOND>")]
     pub notify_tolerance: Duration,
 }
 
@@ -166,50 +224,27 @@ impl Default for PaymentSettings {
     }
 }
 
-impl PaymentSettings {
-    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let mut p = Self::default();
-        let key = |name: &'static str| -> Result<Option<rsa::PublicKey>, SettingsError> {
-            get(name)
-                .map(|v| {
-                    crate::service::payments::parse_public_key(&v).map_err(|reason| invalid(name, "(key)", &reason))
-                })
-                .transpose()
-        };
-        p.wechatpay_public_key = key("INCUBASE_WECHATPAY_PUBLIC_KEY")?;
-        p.alipay_public_key = key("INCUBASE_ALIPAY_PUBLIC_KEY")?;
-        p.wechatpay_serial = get("INCUBASE_WECHATPAY_PUBLIC_KEY_ID").map(|v| v.trim().to_owned());
-        p.alipay_app_id = get("INCUBASE_ALIPAY_APP_ID").map(|v| v.trim().to_owned());
-        if let Some(v) = get("INCUBASE_WECHATPAY_APIV3_KEY") {
-            let bytes: [u8; 32] = v
-                .trim()
-                .as_bytes()
-                .try_into()
-                .map_err(|_| invalid("INCUBASE_WECHATPAY_APIV3_KEY", "(key)", "expected 32 characters"))?;
-            p.wechatpay_apiv3_key = Some(bytes);
-        }
-        if let Some(v) = get("INCUBASE_PAYMENT_NOTIFY_TOLERANCE_SECS") {
-            p.notify_tolerance = Duration::from_secs(parse_positive("INCUBASE_PAYMENT_NOTIFY_TOLERANCE_SECS", &v)?);
-        }
-        Ok(p)
-    }
-}
-
 /// Recovering and controlling accounts: how long mailed tokens live, how often they may be
 /// asked for, and where the mails' links point.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
 pub struct AccountSettings {
     /// A password reset token's life (`INCUBASE_PASSWORD_RESET_TTL_SECS`, 30 minutes).
+    #[serde(rename = "INCUBASE_PASSWORD_RESET_TTL_SECS", deserialize_with = "values::duration::<_, SECOND>")]
     pub password_reset_ttl: Duration,
     /// An email verification or email change token's life (`INCUBASE_EMAIL_TOKEN_TTL_HOURS`, 24).
+    #[serde(rename = "INCUBASE_EMAIL_TOKEN_TTL_HOURS", deserialize_with = "values::duration::<_, HOUR>")]
     pub email_token_ttl: Duration,
     /// Account mails asked for per address mailed, per hour (`INCUBASE_ACCOUNT_MAILS_PER_EMAIL_PER_HOUR`, 5).
+    #[serde(rename = "INCUBASE_ACCOUNT_MAILS_PER_EMAIL_PER_HOUR", deserialize_with = "values::positive")]
     pub mails_per_email_per_hour: u32,
     /// Account mails asked for per client address, per hour (`INCUBASE_ACCOUNT_MAILS_PER_ADDRESS_PER_HOUR`, 30).
+    #[serde(rename = "INCUBASE_ACCOUNT_MAILS_PER_ADDRESS_PER_HOUR", deserialize_with = "values::positive")]
     pub mails_per_address_per_hour: u32,
     /// The page of the federation's site that takes the tokens (`INCUBASE_ACCOUNT_LINK_URL`,
     /// e.g. `https://www.example.org/account`): mails link to `<url>/reset-password?token=…` and
     /// `<url>/verify-email?token=…`. Unset: mails show the token to paste.
+    #[serde(rename = "INCUBASE_ACCOUNT_LINK_URL", deserialize_with = "values::link_url")]
     pub link_url: Option<String>,
 }
 
@@ -226,20 +261,26 @@ impl Default for AccountSettings {
 }
 
 /// How partner webhooks are delivered.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
 pub struct WebhookSettings {
     /// Endpoints may resolve to loopback, private, link-local or metadata addresses
     /// (`INCUBASE_WEBHOOK_ALLOW_PRIVATE`; tests and closed networks only).
+    #[serde(rename = "INCUBASE_WEBHOOK_ALLOW_PRIVATE", deserialize_with = "values::flag")]
     pub allow_private: bool,
     /// The pause before each retry (`INCUBASE_WEBHOOK_RETRY_SCHEDULE`, e.g. `5s,1m,5m`): a
     /// delivery is tried once, then once after each pause, then given up.
+    #[serde(rename = "INCUBASE_WEBHOOK_RETRY_SCHEDULE", deserialize_with = "values::retry_schedule")]
     pub retry_schedule: Vec<Duration>,
     /// How often deliverers look for due deliveries (`INCUBASE_WEBHOOK_POLL_MS`).
+    #[serde(rename = "INCUBASE_WEBHOOK_POLL_MS", deserialize_with = "values::duration::<_, MILLISECOND>")]
     pub poll_interval: Duration,
     /// One request's limit.
+    #[serde(skip)]
     pub request_timeout: Duration,
     /// An endpoint whose every attempt failed for this long is disabled
     /// (`INCUBASE_WEBHOOK_DISABLE_AFTER_HOURS`).
+    #[serde(rename = "INCUBASE_WEBHOOK_DISABLE_AFTER_HOURS", deserialize_with = "values::duration::<_, HOUR>")]
     pub disable_after: Duration,
 }
 
@@ -256,35 +297,54 @@ impl Default for WebhookSettings {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
 pub struct Limits {
+    #[serde(rename = "INCUBASE_MAX_BODY_BYTES", deserialize_with = "values::positive")]
     pub max_body_bytes: usize,
     /// A statement uploaded to `POST /reconcile/statements` (`INCUBASE_MAX_STATEMENT_BYTES`,
     /// 16 MiB): a day of 10,000 WeChat Pay lines is about 2 MiB, past `max_body_bytes`.
+    #[serde(rename = "INCUBASE_MAX_STATEMENT_BYTES", deserialize_with = "values::positive")]
     pub max_statement_bytes: usize,
+    #[serde(rename = "INCUBASE_MAX_QUERY_BYTES", deserialize_with = "values::positive")]
     pub max_query_bytes: usize,
+    #[serde(rename = "INCUBASE_MAX_BATCH", deserialize_with = "values::positive")]
     pub max_batch: usize,
+    #[serde(rename = "INCUBASE_MAX_DEPTH", deserialize_with = "values::positive")]
     pub max_depth: usize,
+    #[serde(rename = "INCUBASE_MAX_COMPLEXITY", deserialize_with = "values::positive")]
     pub max_complexity: usize,
     /// Fields in one operation with fragments expanded, `__typename` included.
+    #[serde(rename = "INCUBASE_MAX_FIELDS", deserialize_with = "values::positive")]
     pub max_fields: usize,
+    #[serde(rename = "INCUBASE_MAX_ALIASES", deserialize_with = "values::positive")]
     pub max_aliases: usize,
+    #[serde(rename = "INCUBASE_MAX_DIRECTIVES", deserialize_with = "values::positive")]
     pub max_directives_per_field: usize,
+    #[serde(rename = "INCUBASE_DEFAULT_PAGE_SIZE", deserialize_with = "values::positive")]
     pub default_page_size: usize,
+    #[serde(rename = "INCUBASE_MAX_PAGE_SIZE", deserialize_with = "values::positive")]
     pub max_page_size: usize,
+    #[serde(rename = "INCUBASE_EXECUTION_TIMEOUT_MS", deserialize_with = "values::duration::<_, MILLISECOND>")]
     pub execution_timeout: Duration,
+    #[serde(rename = "INCUBASE_BODY_READ_TIMEOUT_MS", deserialize_with = "values::duration::<_, MILLISECOND>")]
     pub body_read_timeout: Duration,
     /// From a connection's accept (or a kept-alive request's first byte) to the end of its
     /// request head.
+    #[serde(rename = "INCUBASE_HEADER_READ_TIMEOUT_MS", deserialize_with = "values::duration::<_, MILLISECOND>")]
     pub header_read_timeout: Duration,
+    #[serde(rename = "INCUBASE_IDLE_TIMEOUT_SECS", deserialize_with = "values::duration::<_, SECOND>")]
     pub idle_timeout: Duration,
     /// Operations per minute per client (API key, account, or address).
+    #[serde(rename = "INCUBASE_RATE_LIMIT_PER_MINUTE", deserialize_with = "values::positive")]
     pub operations_per_minute: u32,
     /// Mutations per minute per address from anonymous clients (and from browsers using a
     /// publishable key, whose mutations are anyone's).
+    #[serde(rename = "INCUBASE_ANONYMOUS_MUTATIONS_PER_MINUTE", deserialize_with = "values::positive")]
     pub anonymous_mutations_per_minute: u32,
     /// Operations per minute per client address under one publishable key (the key as a whole
     /// counts under `operations_per_minute`).
+    #[serde(rename = "INCUBASE_PUBLISHABLE_KEY_PER_ADDRESS_PER_MINUTE", deserialize_with = "values::positive")]
     pub publishable_key_per_address_per_minute: u32,
 }
 
@@ -334,6 +394,43 @@ pub struct SettingsError {
     pub name: &'static str,
     pub value: String,
     pub reason: String,
+}
+
+impl SettingsError {
+    fn new(name: &'static str, value: &str, reason: &str) -> Self {
+        Self { name, value: value.to_owned(), reason: reason.to_owned() }
+    }
+}
+
+/// `INCUBASE_TLS_CERT` and `INCUBASE_TLS_KEY`: both or neither.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct TlsVariables {
+    #[serde(rename = "INCUBASE_TLS_CERT")]
+    cert: Option<String>,
+    #[serde(rename = "INCUBASE_TLS_KEY")]
+    key: Option<String>,
+}
+
+impl TlsVariables {
+    fn files(self) -> Result<Option<crate::tls::TlsFiles>, SettingsError> {
+        match (self.cert, self.key) {
+            (Some(cert), Some(key)) => Ok(Some(crate::tls::TlsFiles { cert: cert.into(), key: key.into() })),
+            (None, None) => Ok(None),
+            (Some(_), None) => {
+                Err(SettingsError::new("INCUBASE_TLS_KEY", "", "INCUBASE_TLS_CERT is set: set the key too"))
+            }
+            (None, Some(_)) => {
+                Err(SettingsError::new("INCUBASE_TLS_CERT", "", "INCUBASE_TLS_KEY is set: set the certificate too"))
+            }
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self::embedded()
+    }
 }
 
 impl Settings {
@@ -391,308 +488,22 @@ impl Settings {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// Reads the variables `get` answers for over the embedded defaults; unknown variables are
+    /// never asked for, blank ones count as unset.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let mut s = Self::embedded();
-        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        if let Some(v) = get("INCUBASE_LISTEN") {
-            s.listen = parse("INCUBASE_LISTEN", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_ENV") {
-            s.environment = match v.as_str() {
-                "development" | "dev" => Environment::Development,
-                "production" | "prod" => Environment::Production,
-                _ => return Err(invalid("INCUBASE_ENV", &v, "expected development or production")),
-            };
-        }
-        if let Some(v) = get("DATABASE_URL") {
-            if !(v.starts_with("sqlite:") || v.starts_with("postgres://") || v.starts_with("postgresql://")) {
-                return Err(SettingsError {
-                    name: "DATABASE_URL",
-                    value: redact_url(&v),
-                    reason: "expected sqlite:… or postgres://…".into(),
-                });
-            }
-            s.database_url = v;
-        }
-        if let Some(v) = get("INCUBASE_DB_MAX_CONNECTIONS") {
-            s.database_max_connections = parse_positive("INCUBASE_DB_MAX_CONNECTIONS", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_DB_ACQUIRE_TIMEOUT_MS") {
-            s.database_acquire_timeout = Duration::from_millis(parse_positive("INCUBASE_DB_ACQUIRE_TIMEOUT_MS", &v)?);
-        }
-        if let Some(v) = get("REDIS_URL") {
-            if let Err(reason) = crate::redis_conn::RedisTarget::parse(&v) {
-                return Err(SettingsError { name: "REDIS_URL", value: redact_url(&v), reason });
-            }
-            s.redis_url = Some(v);
-        }
-        if let Some(v) = get("INCUBASE_CACHE") {
-            s.cache_enabled = match v.as_str() {
-                "on" => true,
-                "off" => false,
-                _ => return Err(invalid("INCUBASE_CACHE", &v, "expected on or off")),
-            };
-        }
-        if let Some(v) = get("INCUBASE_CACHE_PREFIX") {
-            s.cache_prefix = v;
-        }
-        if let Some(v) = get("INCUBASE_CACHE_TTL_SECS") {
-            s.cache_ttl = Duration::from_secs(parse_positive("INCUBASE_CACHE_TTL_SECS", &v)?);
-        }
-        if let Some(v) = get("INCUBASE_CACHE_TIMEOUT_MS") {
-            s.cache_timeout = Duration::from_millis(parse_positive("INCUBASE_CACHE_TIMEOUT_MS", &v)?);
-        }
-        if let Some(v) = get("INCUBASE_RESPONSE_CACHE_ENTRIES") {
-            s.response_cache_entries = parse("INCUBASE_RESPONSE_CACHE_ENTRIES", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_LOG_FORMAT") {
-            s.log_format = match v.as_str() {
-                "human" => LogFormat::Human,
-                "json" => LogFormat::Json,
-                _ => return Err(invalid("INCUBASE_LOG_FORMAT", &v, "expected human or json")),
-            };
-        }
-        if let Some(v) = get("INCUBASE_MAX_BODY_BYTES") {
-            s.limits.max_body_bytes = parse_positive("INCUBASE_MAX_BODY_BYTES", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_MAX_STATEMENT_BYTES") {
-            s.limits.max_statement_bytes = parse_positive("INCUBASE_MAX_STATEMENT_BYTES", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_MAX_BATCH") {
-            s.limits.max_batch = parse_positive("INCUBASE_MAX_BATCH", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_MAX_QUERY_BYTES") {
-            s.limits.max_query_bytes = parse_positive("INCUBASE_MAX_QUERY_BYTES", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_MAX_FIELDS") {
-            s.limits.max_fields = parse_positive("INCUBASE_MAX_FIELDS", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_MAX_ALIASES") {
-            s.limits.max_aliases = parse_positive("INCUBASE_MAX_ALIASES", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_MAX_DIRECTIVES") {
-            s.limits.max_directives_per_field = parse_positive("INCUBASE_MAX_DIRECTIVES", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_EXECUTION_TIMEOUT_MS") {
-            s.limits.execution_timeout = Duration::from_millis(parse_positive("INCUBASE_EXECUTION_TIMEOUT_MS", &v)?);
-        }
-        if let Some(v) = get("INCUBASE_BODY_READ_TIMEOUT_MS") {
-            s.limits.body_read_timeout = Duration::from_millis(parse_positive("INCUBASE_BODY_READ_TIMEOUT_MS", &v)?);
-        }
-        if let Some(v) = get("INCUBASE_HEADER_READ_TIMEOUT_MS") {
-            s.limits.header_read_timeout =
-                Duration::from_millis(parse_positive("INCUBASE_HEADER_READ_TIMEOUT_MS", &v)?);
-        }
-        if let Some(v) = get("INCUBASE_IDLE_TIMEOUT_SECS") {
-            s.limits.idle_timeout = Duration::from_secs(parse_positive("INCUBASE_IDLE_TIMEOUT_SECS", &v)?);
-        }
-        if let Some(v) = get("INCUBASE_RATE_LIMIT_PER_MINUTE") {
-            s.limits.operations_per_minute = parse_positive("INCUBASE_RATE_LIMIT_PER_MINUTE", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_ANONYMOUS_MUTATIONS_PER_MINUTE") {
-            s.limits.anonymous_mutations_per_minute = parse_positive("INCUBASE_ANONYMOUS_MUTATIONS_PER_MINUTE", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_MAX_DEPTH") {
-            s.limits.max_depth = parse_positive("INCUBASE_MAX_DEPTH", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_MAX_COMPLEXITY") {
-            s.limits.max_complexity = parse_positive("INCUBASE_MAX_COMPLEXITY", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_MAX_PAGE_SIZE") {
-            s.limits.max_page_size = parse_positive("INCUBASE_MAX_PAGE_SIZE", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_DEFAULT_PAGE_SIZE") {
-            s.limits.default_page_size = parse_positive("INCUBASE_DEFAULT_PAGE_SIZE", &v)?;
-        }
+        let mut s: Self = read::section(&get)?;
+        s.limits = read::section(&get)?;
+        s.webhooks = read::section(&get)?;
+        s.accounts = read::section(&get)?;
+        s.payments = read::section(&get)?;
+        s.tls = read::section::<TlsVariables>(&get)?.files()?;
         if s.limits.default_page_size > s.limits.max_page_size {
-            return Err(invalid(
+            return Err(SettingsError::new(
                 "INCUBASE_DEFAULT_PAGE_SIZE",
                 &s.limits.default_page_size.to_string(),
                 "must not exceed INCUBASE_MAX_PAGE_SIZE",
             ));
         }
-        if let Some(v) = get("INCUBASE_INTROSPECTION") {
-            s.introspection = Some(parse_bool("INCUBASE_INTROSPECTION", &v)?);
-        }
-        if let Some(v) = get("INCUBASE_GRAPHIQL") {
-            s.graphiql = Some(parse_bool("INCUBASE_GRAPHIQL", &v)?);
-        }
-        if let Some(v) = get("INCUBASE_SUGGESTIONS") {
-            s.suggestions = Some(parse_bool("INCUBASE_SUGGESTIONS", &v)?);
-        }
-        if let Some(v) = get("INCUBASE_JWT_SECRET") {
-            if v.len() < 32 {
-                return Err(SettingsError {
-                    name: "INCUBASE_JWT_SECRET",
-                    value: "***".into(),
-                    reason: "must be at least 32 characters".into(),
-                });
-            }
-            s.jwt_secret = Some(v);
-        }
-        if let Some(v) = get("INCUBASE_JWT_PREVIOUS_SECRETS") {
-            let secrets: Vec<String> =
-                v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
-            if secrets.iter().any(|p| p.len() < 32) {
-                return Err(SettingsError {
-                    name: "INCUBASE_JWT_PREVIOUS_SECRETS",
-                    value: "***".into(),
-                    reason: "each secret must be at least 32 characters".into(),
-                });
-            }
-            s.jwt_previous_secrets = secrets;
-        }
-        if let Some(v) = get("INCUBASE_ACCESS_TOKEN_TTL_SECS") {
-            s.access_token_ttl = Duration::from_secs(parse_positive("INCUBASE_ACCESS_TOKEN_TTL_SECS", &v)?);
-        }
-        if let Some(v) = get("INCUBASE_REFRESH_TOKEN_TTL_DAYS") {
-            s.refresh_token_ttl =
-                Duration::from_secs(parse_positive::<u64>("INCUBASE_REFRESH_TOKEN_TTL_DAYS", &v)? * 24 * 3600);
-        }
-        if let Some(v) = get("INCUBASE_SIGNIN_LIMIT_PER_ACCOUNT") {
-            s.sign_in_per_account_per_minute = parse_positive("INCUBASE_SIGNIN_LIMIT_PER_ACCOUNT", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_SIGNIN_LIMIT_PER_ADDRESS") {
-            s.sign_in_per_address_per_minute = parse_positive("INCUBASE_SIGNIN_LIMIT_PER_ADDRESS", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_CHECK_IN_OPENS_MINUTES") {
-            s.check_in_opens_before =
-                Duration::from_secs(parse_positive::<u64>("INCUBASE_CHECK_IN_OPENS_MINUTES", &v)? * 60);
-        }
-        if let Some(v) = get("INCUBASE_ID_DOC_RETENTION_DAYS") {
-            s.identity_document_retention =
-                Duration::from_secs(parse_positive::<u64>("INCUBASE_ID_DOC_RETENTION_DAYS", &v)? * 24 * 3600);
-        }
-        if let Some(v) = get("INCUBASE_EVENT_RETENTION_DAYS") {
-            s.event_retention =
-                Duration::from_secs(parse_positive::<u64>("INCUBASE_EVENT_RETENTION_DAYS", &v)? * 24 * 3600);
-        }
-        if let Some(v) = get("INCUBASE_AUDIT_RETENTION_DAYS") {
-            s.audit_retention = match v.as_str() {
-                "forever" => None,
-                _ => Some(Duration::from_secs(parse_positive::<u64>("INCUBASE_AUDIT_RETENTION_DAYS", &v)? * 24 * 3600)),
-            };
-        }
-        if let Some(v) = get("INCUBASE_REPLAY_WINDOW_HOURS") {
-            s.replay_window = Duration::from_secs(parse_positive::<u64>("INCUBASE_REPLAY_WINDOW_HOURS", &v)? * 3600);
-        }
-        if let Some(v) = get("INCUBASE_EVENT_POLL_MS") {
-            s.event_poll_interval = Duration::from_millis(parse_positive("INCUBASE_EVENT_POLL_MS", &v)?);
-        }
-        if let Some(v) = get("INCUBASE_PUBLISHABLE_KEY_PER_ADDRESS_PER_MINUTE") {
-            s.limits.publishable_key_per_address_per_minute =
-                parse_positive("INCUBASE_PUBLISHABLE_KEY_PER_ADDRESS_PER_MINUTE", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_CORS_ORIGINS") {
-            s.cors_origins = parse_cors_origins(&v)?;
-        }
-        if let Some(v) = get("INCUBASE_CORS_MAX_AGE_SECS") {
-            s.cors_max_age = Duration::from_secs(parse_positive("INCUBASE_CORS_MAX_AGE_SECS", &v)?);
-        }
-        if let Some(v) = get("INCUBASE_TRUSTED_DOCUMENTS") {
-            s.trusted_documents = match v.trim() {
-                "off" => TrustedDocumentsMode::Off,
-                "allow" => TrustedDocumentsMode::Allow,
-                "require" => TrustedDocumentsMode::Require,
-                _ => return Err(invalid("INCUBASE_TRUSTED_DOCUMENTS", &v, "expected off, allow or require")),
-            };
-        }
-        if let Some(v) = get("INCUBASE_TRUSTED_PROXIES") {
-            s.trusted_proxies = crate::proxy::TrustedProxies::parse(&v)
-                .map_err(|reason| invalid("INCUBASE_TRUSTED_PROXIES", &v, &reason))?;
-        }
-        match (get("INCUBASE_TLS_CERT"), get("INCUBASE_TLS_KEY")) {
-            (Some(cert), Some(key)) => s.tls = Some(crate::tls::TlsFiles { cert: cert.into(), key: key.into() }),
-            (None, None) => {}
-            (Some(_), None) => {
-                return Err(invalid("INCUBASE_TLS_KEY", "", "INCUBASE_TLS_CERT is set: set the key too"));
-            }
-            (None, Some(_)) => {
-                return Err(invalid("INCUBASE_TLS_CERT", "", "INCUBASE_TLS_KEY is set: set the certificate too"));
-            }
-        }
-        if let Some(v) = get("INCUBASE_SMTP_URL").filter(|v| !v.trim().is_empty()) {
-            if !(v.starts_with("smtp://") || v.starts_with("smtps://")) {
-                return Err(invalid("INCUBASE_SMTP_URL", "(hidden)", "expected smtp://… or smtps://…"));
-            }
-            s.smtp_url = Some(v);
-        }
-        if let Some(v) = get("INCUBASE_SMTP_FROM") {
-            if !v.contains('@') {
-                return Err(invalid(
-                    "INCUBASE_SMTP_FROM",
-                    &v,
-                    "expected an address such as 基地 <noreply@example.org>",
-                ));
-            }
-            s.smtp_from = v;
-        }
-        if let Some(v) = get("INCUBASE_PASSWORD_RESET_TTL_SECS") {
-            s.accounts.password_reset_ttl =
-                Duration::from_secs(parse_positive("INCUBASE_PASSWORD_RESET_TTL_SECS", &v)?);
-        }
-        if let Some(v) = get("INCUBASE_EMAIL_TOKEN_TTL_HOURS") {
-            s.accounts.email_token_ttl =
-                Duration::from_secs(parse_positive::<u64>("INCUBASE_EMAIL_TOKEN_TTL_HOURS", &v)? * 3600);
-        }
-        if let Some(v) = get("INCUBASE_ACCOUNT_MAILS_PER_EMAIL_PER_HOUR") {
-            s.accounts.mails_per_email_per_hour = parse_positive("INCUBASE_ACCOUNT_MAILS_PER_EMAIL_PER_HOUR", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_ACCOUNT_MAILS_PER_ADDRESS_PER_HOUR") {
-            s.accounts.mails_per_address_per_hour = parse_positive("INCUBASE_ACCOUNT_MAILS_PER_ADDRESS_PER_HOUR", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_ACCOUNT_LINK_URL") {
-            let url = v.trim().trim_end_matches('/').to_owned();
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(invalid("INCUBASE_ACCOUNT_LINK_URL", &v, "expected https://…"));
-            }
-            s.accounts.link_url = Some(url);
-        }
-        if let Some(v) = get("INCUBASE_RECEIPT_SECRET") {
-            if v.len() < 32 {
-                return Err(SettingsError {
-                    name: "INCUBASE_RECEIPT_SECRET",
-                    value: "***".into(),
-                    reason: "must be at least 32 characters".into(),
-                });
-            }
-            s.receipt_secret = Some(v);
-        }
-        if let Some(v) = get("INCUBASE_RECEIPT_LOOKUPS_PER_ADDRESS_PER_HOUR") {
-            s.receipt_lookups_per_address_per_hour =
-                parse_positive("INCUBASE_RECEIPT_LOOKUPS_PER_ADDRESS_PER_HOUR", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_RECEIPT_LOOKUPS_PER_RECEIPT_PER_HOUR") {
-            s.receipt_lookups_per_receipt_per_hour =
-                parse_positive("INCUBASE_RECEIPT_LOOKUPS_PER_RECEIPT_PER_HOUR", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_PLEDGE_TTL_HOURS") {
-            s.pledge_ttl = Duration::from_secs(parse_positive::<u64>("INCUBASE_PLEDGE_TTL_HOURS", &v)? * 3600);
-        }
-        if let Some(v) = get("INCUBASE_WEBHOOK_ALLOW_PRIVATE") {
-            s.webhooks.allow_private = parse_bool("INCUBASE_WEBHOOK_ALLOW_PRIVATE", &v)?;
-        }
-        if let Some(v) = get("INCUBASE_WEBHOOK_RETRY_SCHEDULE") {
-            let schedule: Option<Vec<Duration>> = v.split(',').map(parse_duration).collect();
-            s.webhooks.retry_schedule = match schedule {
-                Some(list) if list.len() <= 20 => list,
-                _ => {
-                    return Err(invalid(
-                        "INCUBASE_WEBHOOK_RETRY_SCHEDULE",
-                        &v,
-                        "expected up to 20 comma-separated pauses such as 5s,1m,10m,2h,1d",
-                    ));
-                }
-            };
-        }
-        if let Some(v) = get("INCUBASE_WEBHOOK_POLL_MS") {
-            s.webhooks.poll_interval = Duration::from_millis(parse_positive("INCUBASE_WEBHOOK_POLL_MS", &v)?);
-        }
-        if let Some(v) = get("INCUBASE_WEBHOOK_DISABLE_AFTER_HOURS") {
-            s.webhooks.disable_after =
-                Duration::from_secs(parse_positive::<u64>("INCUBASE_WEBHOOK_DISABLE_AFTER_HOURS", &v)? * 3600);
-        }
-        s.payments = PaymentSettings::from_lookup(&get)?;
         Ok(s)
     }
 
