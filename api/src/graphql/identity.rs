@@ -363,24 +363,24 @@ impl IdentityQuery {
         before: Option<String>,
     ) -> Result<PagedConnection<ApiKey>> {
         viewer(ctx).require_admin("list API keys").extend()?;
-        let state = state(ctx)?;
         let key = SortKey::<api_key::Entity>::time(
             api_key::Column::CreatedAt,
             api_key::Column::Id,
             SortDirection::Desc,
             |m| (SortValue::Time(m.created_at), m.id),
         );
-        let page = pagination::paginate(
-            &state.db,
-            <api_key::Entity as sea_orm::EntityTrait>::find(),
-            &key,
-            &connection::args(first, after, last, before),
-            &state.settings.limits,
-            connection::wants_total(ctx),
-        )
+        connection::list(ctx, connection::args(first, after, last, before), ApiKey, async |q| {
+            pagination::paginate(
+                q.db,
+                <api_key::Entity as sea_orm::EntityTrait>::find(),
+                &key,
+                &q.args,
+                q.limits,
+                q.with_total,
+            )
+            .await
+        })
         .await
-        .extend()?;
-        Ok(connection::from_page(page, ApiKey))
     }
 
     /// Registered operations, newest first (admins).
@@ -394,24 +394,24 @@ impl IdentityQuery {
         before: Option<String>,
     ) -> Result<PagedConnection<TrustedDocument>> {
         viewer(ctx).require_list_documents().extend()?;
-        let state = state(ctx)?;
         let key = SortKey::<trusted_document::Entity>::time(
             trusted_document::Column::CreatedAt,
             trusted_document::Column::Id,
             SortDirection::Desc,
             |m| (SortValue::Time(m.created_at), m.id),
         );
-        let page = pagination::paginate(
-            &state.db,
-            <trusted_document::Entity as sea_orm::EntityTrait>::find(),
-            &key,
-            &connection::args(first, after, last, before),
-            &state.settings.limits,
-            connection::wants_total(ctx),
-        )
+        connection::list(ctx, connection::args(first, after, last, before), TrustedDocument, async |q| {
+            pagination::paginate(
+                q.db,
+                <trusted_document::Entity as sea_orm::EntityTrait>::find(),
+                &key,
+                &q.args,
+                q.limits,
+                q.with_total,
+            )
+            .await
+        })
         .await
-        .extend()?;
-        Ok(connection::from_page(page, TrustedDocument))
     }
 }
 
