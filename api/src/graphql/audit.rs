@@ -22,6 +22,7 @@ pub const AUDIT_ENTRY: &str = "AuditEntry";
 pub struct AuditEntry(pub domain_event::Model);
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "crate::events::ActorKind")]
 pub enum ActorKind {
     /// A signed-in account.
     Account,
@@ -33,19 +34,6 @@ pub enum ActorKind {
     Cli,
     /// The server itself (scheduled jobs).
     System,
-}
-
-impl From<crate::events::ActorKind> for ActorKind {
-    fn from(k: crate::events::ActorKind) -> Self {
-        use crate::events::ActorKind as K;
-        match k {
-            K::Account => ActorKind::Account,
-            K::PartnerKey => ActorKind::PartnerKey,
-            K::Anonymous => ActorKind::Anonymous,
-            K::Cli => ActorKind::Cli,
-            K::System => ActorKind::System,
-        }
-    }
 }
 
 /// Who caused an audit entry.
@@ -206,20 +194,44 @@ async fn entries(
     Ok(connection::from_page(page, AuditEntry))
 }
 
-/// The history of one object, for those who may see it; `null` for everyone else.
-pub async fn history_of(
-    ctx: &Context<'_>,
+/// The `history` field of the objects staff look after. Each such object flattens it in
+/// (`#[graphql(flatten)]`) right after its `id`, so the field is written once; the type
+/// itself never appears in the schema.
+pub struct History {
     aggregate: Aggregate,
     id: i64,
-    allowed: bool,
-    first: Option<i32>,
-    after: Option<String>,
-) -> Result<Option<PagedConnection<AuditEntry>>> {
-    if !allowed {
-        return Ok(None);
+    may_see: fn(&Viewer) -> bool,
+}
+
+impl History {
+    /// Visible to staff.
+    pub fn of(aggregate: Aggregate, id: i64) -> Self {
+        Self { aggregate, id, may_see: Viewer::can_see_history }
     }
-    let filter = AuditFilter { aggregate: Some((aggregate, id)), ..Default::default() };
-    entries(ctx, filter, first, after, None, None).await.map(Some)
+
+    /// Visible to whoever `may_see` lets through (donations: reconcilers too).
+    pub fn visible_to(aggregate: Aggregate, id: i64, may_see: fn(&Viewer) -> bool) -> Self {
+        Self { aggregate, id, may_see }
+    }
+}
+
+#[Object(name = "FlattenedHistory")]
+impl History {
+    /// What happened to it, newest first: who created, changed, decided or paid what, and
+    /// when. `null` unless the viewer is staff (and, for donations, reconcilers).
+    #[graphql(complexity = "connection::cost(first, None, child_complexity)")]
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Option<PagedConnection<AuditEntry>>> {
+        if !(self.may_see)(viewer(ctx)) {
+            return Ok(None);
+        }
+        let filter = AuditFilter { aggregate: Some((self.aggregate, self.id)), ..Default::default() };
+        entries(ctx, filter, first, after, None, None).await.map(Some)
+    }
 }
 
 #[derive(Default)]

@@ -20,77 +20,66 @@ fn parse_i64(value: Value, what: &str) -> Result<i64, String> {
     Ok(n)
 }
 
-/// Money in fen; the scalar's description (on the impl) is what clients read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Fen(pub i64);
+/// A 64-bit integer scalar: the newtype, its `ScalarType` (input through `parse_i64`, output
+/// a JSON number) and the conversions from and to `i64`. The doc comments given go on the
+/// impl, where clients read them as the scalar's description; `$what` names a value in errors.
+macro_rules! int64_scalar {
+    ($(#[doc = $struct_doc:literal])* $name:ident, $what:literal, $(#[doc = $scalar_doc:literal])*) => {
+        $(#[doc = $struct_doc])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+        pub struct $name(pub i64);
 
-/// An amount of money in fen (1 yuan = 100 fen), CNY: a signed 64-bit integer, sent as a JSON
-/// number. GraphQL's `Int` is 32-bit (at most 21,474,836.47 yuan), so every amount, argument
-/// and sum of money in this API is `Fen`. Input is a JSON number or a string of digits, within
-/// ±(2^53 − 1) so JavaScript reads it exactly; code generators map it to a 64-bit integer
-/// (Kotlin/Java `Long`, Swift `Int64`, TypeScript `number`). Reports in CSV carry the same
-/// values as plain numbers.
-#[Scalar(name = "Fen")]
-impl ScalarType for Fen {
-    fn parse(value: Value) -> InputValueResult<Self> {
-        parse_i64(value, "an amount in fen").map(Fen).map_err(InputValueError::custom)
-    }
+        $(#[doc = $scalar_doc])*
+        #[Scalar]
+        impl ScalarType for $name {
+            fn parse(value: Value) -> InputValueResult<Self> {
+                parse_i64(value, $what).map($name).map_err(InputValueError::custom)
+            }
 
-    fn is_valid(value: &Value) -> bool {
-        matches!(value, Value::Number(n) if n.is_i64()) || matches!(value, Value::String(_))
-    }
+            fn is_valid(value: &Value) -> bool {
+                matches!(value, Value::Number(n) if n.is_i64()) || matches!(value, Value::String(_))
+            }
 
-    fn to_value(&self) -> Value {
-        Value::Number(self.0.into())
-    }
+            fn to_value(&self) -> Value {
+                Value::Number(self.0.into())
+            }
+        }
+
+        impl From<i64> for $name {
+            fn from(n: i64) -> Self {
+                $name(n)
+            }
+        }
+
+        impl From<$name> for i64 {
+            fn from(n: $name) -> Self {
+                n.0
+            }
+        }
+    };
 }
 
-impl From<i64> for Fen {
-    fn from(fen: i64) -> Self {
-        Fen(fen)
-    }
-}
+int64_scalar!(
+    /// Money in fen; the scalar's description (on the impl) is what clients read.
+    Fen,
+    "an amount in fen",
+    /// An amount of money in fen (1 yuan = 100 fen), CNY: a signed 64-bit integer, sent as a JSON
+    /// number. GraphQL's `Int` is 32-bit (at most 21,474,836.47 yuan), so every amount, argument
+    /// and sum of money in this API is `Fen`. Input is a JSON number or a string of digits, within
+    /// ±(2^53 − 1) so JavaScript reads it exactly; code generators map it to a 64-bit integer
+    /// (Kotlin/Java `Long`, Swift `Int64`, TypeScript `number`). Reports in CSV carry the same
+    /// values as plain numbers.
+);
 
-impl From<Fen> for i64 {
-    fn from(fen: Fen) -> Self {
-        fen.0
-    }
-}
-
-/// A 64-bit count of person-times; the scalar's description (on the impl) is what clients read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Count(pub i64);
-
-/// A count that sums people over many records — person-times served — and so can pass
-/// GraphQL's 32-bit `Int`: a signed 64-bit integer, sent as a JSON number (input: a JSON
-/// number or a string of digits, within ±(2^53 − 1)). Counts of rows (`totalCount`, seats,
-/// donations) stay `Int`.
-#[Scalar(name = "Count")]
-impl ScalarType for Count {
-    fn parse(value: Value) -> InputValueResult<Self> {
-        parse_i64(value, "a count").map(Count).map_err(InputValueError::custom)
-    }
-
-    fn is_valid(value: &Value) -> bool {
-        matches!(value, Value::Number(n) if n.is_i64()) || matches!(value, Value::String(_))
-    }
-
-    fn to_value(&self) -> Value {
-        Value::Number(self.0.into())
-    }
-}
-
-impl From<i64> for Count {
-    fn from(n: i64) -> Self {
-        Count(n)
-    }
-}
-
-impl From<Count> for i64 {
-    fn from(n: Count) -> Self {
-        n.0
-    }
-}
+int64_scalar!(
+    /// A 64-bit count of person-times; the scalar's description (on the impl) is what clients read.
+    Count,
+    "a count",
+    /// A count that sums people over many records — person-times served — and so can pass
+    /// GraphQL's 32-bit `Int`: a signed 64-bit integer, sent as a JSON number (input: a JSON
+    /// number or a string of digits, within ±(2^53 − 1)). Counts of rows (`totalCount`, seats,
+    /// donations) stay `Int`.
+);
 
 /// One line of a budget: what, and how much in fen.
 #[derive(SimpleObject, InputObject, Clone, Debug)]

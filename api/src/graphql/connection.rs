@@ -1,6 +1,7 @@
 //! Relay cursor connections built from service pages.
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, OutputType, SelectionField, SimpleObject, Value};
+use async_graphql::{Context, ErrorExtensions, OutputType, SelectionField, SimpleObject, Value};
+use sea_orm::DatabaseConnection;
 
 use crate::config::Limits;
 use crate::service::pagination::{Page, PageArgs};
@@ -63,6 +64,30 @@ pub fn from_page<R, T: OutputType>(page: Page<R>, to_node: impl Fn(R) -> T) -> P
     );
     connection.edges = page.items.into_iter().map(|(cursor, row)| Edge::new(cursor, to_node(row))).collect();
     connection
+}
+
+/// What a list service takes besides its own filters.
+pub struct PageQuery<'a> {
+    pub db: &'a DatabaseConnection,
+    /// The client's `first/after/last/before`.
+    pub args: PageArgs,
+    pub limits: &'a Limits,
+    /// Whether `totalCount` was selected (counting costs a statement).
+    pub with_total: bool,
+}
+
+/// A connection over one page of a list service: `load` is handed the database, the client's
+/// arguments, the limits and whether to count; its rows become nodes through `to_node`.
+pub async fn list<R, T: OutputType, E: ErrorExtensions>(
+    ctx: &Context<'_>,
+    args: PageArgs,
+    to_node: impl Fn(R) -> T,
+    load: impl AsyncFnOnce(PageQuery<'_>) -> Result<Page<R>, E>,
+) -> async_graphql::Result<PagedConnection<T>> {
+    let state = super::state(ctx)?;
+    let query = PageQuery { db: &state.db, args, limits: &state.settings.limits, with_total: wants_total(ctx) };
+    let page = load(query).await.map_err(|e| e.extend())?;
+    Ok(from_page(page, to_node))
 }
 
 /// Complexity of a connection field: its children weighted by the page size asked for

@@ -363,24 +363,14 @@ impl IdentityQuery {
         before: Option<String>,
     ) -> Result<PagedConnection<ApiKey>> {
         viewer(ctx).require_admin("list API keys").extend()?;
-        let state = state(ctx)?;
+        let created = |m: &api_key::Model| (SortValue::Time(m.created_at), m.id);
         let key = SortKey::<api_key::Entity>::time(
             api_key::Column::CreatedAt,
             api_key::Column::Id,
             SortDirection::Desc,
-            |m| (SortValue::Time(m.created_at), m.id),
+            created,
         );
-        let page = pagination::paginate(
-            &state.db,
-            <api_key::Entity as sea_orm::EntityTrait>::find(),
-            &key,
-            &connection::args(first, after, last, before),
-            &state.settings.limits,
-            connection::wants_total(ctx),
-        )
-        .await
-        .extend()?;
-        Ok(connection::from_page(page, ApiKey))
+        newest_first(ctx, connection::args(first, after, last, before), key, ApiKey).await
     }
 
     /// Registered operations, newest first (admins).
@@ -394,24 +384,11 @@ impl IdentityQuery {
         before: Option<String>,
     ) -> Result<PagedConnection<TrustedDocument>> {
         viewer(ctx).require_list_documents().extend()?;
-        let state = state(ctx)?;
-        let key = SortKey::<trusted_document::Entity>::time(
-            trusted_document::Column::CreatedAt,
-            trusted_document::Column::Id,
-            SortDirection::Desc,
-            |m| (SortValue::Time(m.created_at), m.id),
-        );
-        let page = pagination::paginate(
-            &state.db,
-            <trusted_document::Entity as sea_orm::EntityTrait>::find(),
-            &key,
-            &connection::args(first, after, last, before),
-            &state.settings.limits,
-            connection::wants_total(ctx),
-        )
-        .await
-        .extend()?;
-        Ok(connection::from_page(page, TrustedDocument))
+        let created = |m: &trusted_document::Model| (SortValue::Time(m.created_at), m.id);
+        use trusted_document::Column;
+        let key =
+            SortKey::<trusted_document::Entity>::time(Column::CreatedAt, Column::Id, SortDirection::Desc, created);
+        newest_first(ctx, connection::args(first, after, last, before), key, TrustedDocument).await
     }
 }
 
@@ -722,8 +699,7 @@ impl IdentityMutation {
         ctx: &Context<'_>,
         input: ChangeOrganizationMemberRoleInput,
     ) -> Result<ChangeOrganizationMemberRolePayload> {
-        let org_id = ids::decode(&input.organization_id, org_graphql::TYPE_NAME, "organizationId").extend()?;
-        let account_id = ids::decode(&input.account_id, ACCOUNT, "accountId").extend()?;
+        let (org_id, account_id) = member_ids(&input.organization_id, &input.account_id)?;
         let state = state(ctx)?;
         let m =
             service::change_organization_member_role(state.ctx(), viewer(ctx), org_id, account_id, input.role.into())
@@ -744,12 +720,37 @@ impl IdentityMutation {
         ctx: &Context<'_>,
         input: RemoveOrganizationMemberInput,
     ) -> Result<RemoveOrganizationMemberPayload> {
-        let org_id = ids::decode(&input.organization_id, org_graphql::TYPE_NAME, "organizationId").extend()?;
-        let account_id = ids::decode(&input.account_id, ACCOUNT, "accountId").extend()?;
+        let (org_id, account_id) = member_ids(&input.organization_id, &input.account_id)?;
         let state = state(ctx)?;
         service::remove_organization_member(state.ctx(), viewer(ctx), org_id, account_id).await.extend()?;
         Ok(RemoveOrganizationMemberPayload { removed_account_id: input.account_id })
     }
+}
+
+/// A whole table as a connection in the order of `key`: the admins' lists of partner keys and
+/// registered documents, which have no filters.
+async fn newest_first<E, T>(
+    ctx: &Context<'_>,
+    args: crate::service::pagination::PageArgs,
+    key: SortKey<E>,
+    to_node: impl Fn(E::Model) -> T,
+) -> Result<PagedConnection<T>>
+where
+    E: sea_orm::EntityTrait,
+    E::Model: Sync,
+    T: async_graphql::OutputType,
+{
+    connection::list(ctx, args, to_node, async |q| {
+        pagination::paginate(q.db, E::find(), &key, &q.args, q.limits, q.with_total).await
+    })
+    .await
+}
+
+/// The organization and the account a member mutation names, decoded in that order.
+fn member_ids(organization_id: &ID, account_id: &ID) -> Result<(i64, i64)> {
+    let org_id = ids::decode(organization_id, org_graphql::TYPE_NAME, "organizationId").extend()?;
+    let account_id = ids::decode(account_id, ACCOUNT, "accountId").extend()?;
+    Ok((org_id, account_id))
 }
 
 /// A manifest document must parse, hold operations, and stay within the request limits (it

@@ -6,11 +6,13 @@ use async_graphql::{
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::organization_stage_transition as transition;
 
+use super::audit::History;
 use super::connection::{self, PagedConnection};
 use super::identity::{MemberRole, OrganizationMember, viewer};
 use super::ids;
 use super::loaders::Loaders;
 use super::state;
+use crate::events::Aggregate;
 use crate::response_cache::{Family, ResponseTags};
 use crate::service::organization::{
     self as service, NewOrganization, OrganizationFilter as ServiceFilter, OrganizationPatch, OrganizationRecord,
@@ -132,18 +134,9 @@ impl Organization {
         ids::encode(TYPE_NAME, self.0.org.id)
     }
 
-    /// What happened to it, newest first: who created, changed, decided or paid what, and
-    /// when. `null` unless the viewer is staff (and, for donations, reconcilers).
-    #[graphql(complexity = "connection::cost(first, None, child_complexity)")]
-    async fn history(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
-        after: Option<String>,
-    ) -> Result<Option<PagedConnection<super::audit::AuditEntry>>> {
-        let allowed = viewer(ctx).can_see_history();
-        super::audit::history_of(ctx, crate::events::Aggregate::Organization, self.0.org.id, allowed, first, after)
-            .await
+    #[graphql(flatten)]
+    async fn history(&self) -> History {
+        History::of(Aggregate::Organization, self.0.org.id)
     }
 
     /// Stable, URL-friendly identifier.

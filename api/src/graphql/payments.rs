@@ -8,7 +8,6 @@ use super::common::Fen;
 use super::connection::{self, PagedConnection};
 use super::identity::viewer;
 use super::ids;
-use super::state;
 use crate::service::payments::{self as service, NotifyOutcome};
 
 pub const PAYMENT_NOTIFICATION: &str = "PaymentNotification";
@@ -118,16 +117,9 @@ impl PaymentQuery {
     ) -> Result<PagedConnection<PaymentNotification>> {
         viewer(ctx).require_reconcile_donations().extend()?;
         let outcomes: Vec<NotifyOutcome> = outcome.unwrap_or_default().into_iter().map(|o| o.service()).collect();
-        let state = state(ctx)?;
-        let page = service::kept(
-            &state.db,
-            &outcomes,
-            &connection::args(first, after, last, before),
-            &state.settings.limits,
-            connection::wants_total(ctx),
-        )
+        connection::list(ctx, connection::args(first, after, last, before), PaymentNotification, async |q| {
+            service::kept(q.db, &outcomes, &q.args, q.limits, q.with_total).await
+        })
         .await
-        .extend()?;
-        Ok(connection::from_page(page, PaymentNotification))
     }
 }

@@ -7,6 +7,7 @@ use entity::project_goal as goal;
 use entity::project_goal_update as goal_update;
 use entity::service_record as record;
 
+use super::audit::History;
 use super::connection::{self, PagedConnection};
 use super::grants::{BudgetLineObject, PeopleByGroupFigures};
 use super::identity::viewer;
@@ -14,6 +15,7 @@ use super::ids;
 use super::loaders::Loaders;
 use super::organization::{Organization, OrganizationStage};
 use super::state;
+use crate::events::Aggregate;
 use crate::service::grants::PeopleByGroup;
 use crate::service::impact::{BaseStats, Bucket, Dashboard, Figures};
 use crate::service::projects::{self as service, Funding, NewProject, NewServiceRecord, ProjectFilter, ProjectRecord};
@@ -80,25 +82,9 @@ impl ServiceProject {
         ids::encode(PROJECT, self.0.project.id)
     }
 
-    /// What happened to it, newest first: who created, changed, decided or paid what, and
-    /// when. `null` unless the viewer is staff (and, for donations, reconcilers).
-    #[graphql(complexity = "connection::cost(first, None, child_complexity)")]
-    async fn history(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
-        after: Option<String>,
-    ) -> Result<Option<PagedConnection<super::audit::AuditEntry>>> {
-        let allowed = viewer(ctx).can_see_history();
-        super::audit::history_of(
-            ctx,
-            crate::events::Aggregate::ServiceProject,
-            self.0.project.id,
-            allowed,
-            first,
-            after,
-        )
-        .await
+    #[graphql(flatten)]
+    async fn history(&self) -> History {
+        History::of(Aggregate::ServiceProject, self.0.project.id)
     }
 
     async fn title(&self) -> &str {
@@ -195,17 +181,10 @@ impl ServiceProject {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<PagedConnection<ServiceRecord>> {
-        let state = state(ctx)?;
-        let page = service::list_service_records(
-            &state.db,
-            self.0.project.id,
-            &connection::args(first, after, last, before),
-            &state.settings.limits,
-            connection::wants_total(ctx),
-        )
+        connection::list(ctx, connection::args(first, after, last, before), ServiceRecord, async |q| {
+            service::list_service_records(q.db, self.0.project.id, &q.args, q.limits, q.with_total).await
+        })
         .await
-        .extend()?;
-        Ok(connection::from_page(page, ServiceRecord))
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
@@ -522,7 +501,6 @@ impl ProjectQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<PagedConnection<ServiceProject>> {
-        let state = state(ctx)?;
         let filter = filter.unwrap_or_default();
         let organization_id = match &filter.organization_id {
             Some(id) => Some(ids::decode(id, super::organization::TYPE_NAME, "organizationId").extend()?),
@@ -532,16 +510,10 @@ impl ProjectQuery {
             organization_id,
             sources: filter.source.unwrap_or_default().into_iter().map(Into::into).collect(),
         };
-        let page = service::list_projects(
-            &state.db,
-            &service_filter,
-            &connection::args(first, after, last, before),
-            &state.settings.limits,
-            connection::wants_total(ctx),
-        )
+        connection::list(ctx, connection::args(first, after, last, before), ServiceProject, async |q| {
+            service::list_projects(q.db, &service_filter, &q.args, q.limits, q.with_total).await
+        })
         .await
-        .extend()?;
-        Ok(connection::from_page(page, ServiceProject))
     }
 }
 

@@ -249,16 +249,10 @@ impl StatementQuery {
         before: Option<String>,
     ) -> Result<PagedConnection<StatementImport>> {
         viewer(ctx).require_reconcile_donations().extend()?;
-        let state = state(ctx)?;
-        let page = service::imports(
-            &state.db,
-            &connection::args(first, after, last, before),
-            &state.settings.limits,
-            connection::wants_total(ctx),
-        )
+        connection::list(ctx, connection::args(first, after, last, before), StatementImport, async |q| {
+            service::imports(q.db, &q.args, q.limits, q.with_total).await
+        })
         .await
-        .extend()?;
-        Ok(connection::from_page(page, StatementImport))
     }
 }
 

@@ -234,17 +234,10 @@ impl WebhookQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<PagedConnection<WebhookEndpoint>> {
-        let state = state(ctx)?;
-        let page = service::endpoints(
-            &state.db,
-            viewer(ctx),
-            &connection::args(first, after, last, before),
-            &state.settings.limits,
-            connection::wants_total(ctx),
-        )
+        connection::list(ctx, connection::args(first, after, last, before), WebhookEndpoint, async |q| {
+            service::endpoints(q.db, viewer(ctx), &q.args, q.limits, q.with_total).await
+        })
         .await
-        .map_err(|e| e.extend())?;
-        Ok(connection::from_page(page, WebhookEndpoint))
     }
 
     /// One endpoint (admins); `null` when there is none.

@@ -7,6 +7,7 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 use entity::{campaign_budget_line, campaign_update, donation};
 
+use super::audit::History;
 use super::connection::{self, PagedConnection};
 use super::identity::viewer;
 use super::ids;
@@ -15,6 +16,7 @@ use super::organization::{OrderDirection, Organization};
 use super::state;
 use crate::auth::Viewer;
 use crate::error::AppError;
+use crate::events::Aggregate;
 use crate::response_cache::{Family, ResponseTags};
 use crate::service::crowdfunding::{
     self as service, BudgetLineInput as ServiceBudgetLine, CampaignAction, CampaignFilter as ServiceFilter,

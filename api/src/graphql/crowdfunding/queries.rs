@@ -76,17 +76,10 @@ impl CrowdfundingQuery {
         before: Option<String>,
     ) -> Result<PagedConnection<Donation>> {
         let account = viewer(ctx).require_account().extend()?;
-        let state = state(ctx)?;
-        let page = service::donations_of_account(
-            &state.db,
-            account.id,
-            &connection::args(first, after, last, before),
-            &state.settings.limits,
-            connection::wants_total(ctx),
-        )
+        connection::list(ctx, connection::args(first, after, last, before), Donation, async |q| {
+            service::donations_of_account(q.db, account.id, &q.args, q.limits, q.with_total).await
+        })
         .await
-        .extend()?;
-        Ok(connection::from_page(page, Donation))
     }
 
     /// Staff and RECONCILE keys: money received that does not count, oldest first — payments
@@ -106,18 +99,10 @@ impl CrowdfundingQuery {
         viewer(ctx).require_reconcile_donations().extend()?;
         let campaign = campaign_id.as_ref().map(|id| ids::decode(id, CAMPAIGN, "campaignId")).transpose().extend()?;
         let reasons: Vec<donation::HoldReason> = reason.unwrap_or_default().into_iter().map(Into::into).collect();
-        let state = state(ctx)?;
-        let page = service::refund_queue(
-            &state.db,
-            campaign,
-            &reasons,
-            &connection::args(first, after, last, before),
-            &state.settings.limits,
-            connection::wants_total(ctx),
-        )
+        connection::list(ctx, connection::args(first, after, last, before), Donation, async |q| {
+            service::refund_queue(q.db, campaign, &reasons, &q.args, q.limits, q.with_total).await
+        })
         .await
-        .extend()?;
-        Ok(connection::from_page(page, Donation))
     }
 
     /// The signed-in account's giving confirmed in [from, to) (at most three years).

@@ -33,12 +33,7 @@ impl CrowdfundingSubscription {
     ) -> Result<impl futures::Stream<Item = CampaignProgressChange> + use<>> {
         let row = ids::decode(&id, CAMPAIGN, "id").extend()?;
         let state = state(ctx)?.clone();
-        let after = match after {
-            Some(cursor) => {
-                Some(crate::events::log::resume_from(&state.db, &cursor, state.settings.replay_window).await.extend()?)
-            }
-            None => None,
-        };
+        let after = crate::graphql::audit::resume(&state, after).await?;
         let (start, changes) =
             crate::events::live::events(&state.log, state.db.clone(), after, move |e| changes_progress(e, row))
                 .await

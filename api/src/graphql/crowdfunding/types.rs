@@ -71,25 +71,9 @@ impl Campaign {
         ids::encode(CAMPAIGN, self.0.campaign.id)
     }
 
-    /// What happened to it, newest first: who created, changed, decided or paid what, and
-    /// when. `null` unless the viewer is staff (and, for donations, reconcilers).
-    #[graphql(complexity = "connection::cost(first, None, child_complexity)")]
-    async fn history(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
-        after: Option<String>,
-    ) -> Result<Option<PagedConnection<crate::graphql::audit::AuditEntry>>> {
-        let allowed = viewer(ctx).can_see_history();
-        crate::graphql::audit::history_of(
-            ctx,
-            crate::events::Aggregate::Campaign,
-            self.0.campaign.id,
-            allowed,
-            first,
-            after,
-        )
-        .await
+    #[graphql(flatten)]
+    async fn history(&self) -> History {
+        History::of(Aggregate::Campaign, self.0.campaign.id)
     }
 
     async fn organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
@@ -231,19 +215,12 @@ impl Campaign {
         if !viewer(ctx).can_reconcile_donations() {
             return Ok(None);
         }
-        let state = state(ctx)?;
         let statuses: Vec<donation::DonationStatus> = status.unwrap_or_default().into_iter().map(Into::into).collect();
-        let page = service::campaign_donations(
-            &state.db,
-            self.0.campaign.id,
-            &statuses,
-            &connection::args(first, after, last, before),
-            &state.settings.limits,
-            connection::wants_total(ctx),
-        )
+        connection::list(ctx, connection::args(first, after, last, before), Donation, async |q| {
+            service::campaign_donations(q.db, self.0.campaign.id, &statuses, &q.args, q.limits, q.with_total).await
+        })
         .await
-        .extend()?;
-        Ok(Some(connection::from_page(page, Donation)))
+        .map(Some)
     }
 }
 
@@ -283,18 +260,9 @@ impl Donation {
         ids::encode(DONATION, self.0.id)
     }
 
-    /// What happened to it, newest first: who created, changed, decided or paid what, and
-    /// when. `null` unless the viewer is staff (and, for donations, reconcilers).
-    #[graphql(complexity = "connection::cost(first, None, child_complexity)")]
-    async fn history(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
-        after: Option<String>,
-    ) -> Result<Option<PagedConnection<crate::graphql::audit::AuditEntry>>> {
-        let allowed = viewer(ctx).can_reconcile_donations();
-        crate::graphql::audit::history_of(ctx, crate::events::Aggregate::Donation, self.0.id, allowed, first, after)
-            .await
+    #[graphql(flatten)]
+    async fn history(&self) -> History {
+        History::visible_to(Aggregate::Donation, self.0.id, Viewer::can_reconcile_donations)
     }
 
     async fn campaign(&self, ctx: &Context<'_>) -> Result<Option<Campaign>> {

@@ -1,6 +1,7 @@
 //! Events in the schema: the `Event` interface and its five kinds, training programmes,
 //! exhibits, delegations, registrations with their waitlist, check-in and impact counts.
 use super::common::Count;
+use crate::events::Aggregate;
 use crate::response_cache::{Family, ResponseTags};
 use async_graphql::{
     Context, Enum, ErrorExtensions, ID, InputObject, Interface, MaybeUndefined, Object, Result, ResultExt, SimpleObject,
@@ -9,6 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entity::event::{self as event_entity, EventKind as ModelKind};
 use entity::{delegation, exhibit, registration, training_programme};
 
+use super::audit::History;
 use super::connection::{self, PagedConnection};
 use super::identity::viewer;
 use super::ids;

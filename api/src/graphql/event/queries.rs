@@ -134,18 +134,11 @@ impl EventQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<PagedConnection<Registration>> {
-        let state = state(ctx)?;
         let account = viewer(ctx).require_account().extend()?;
-        let page = service::registrations_of_account(
-            &state.db,
-            account.id,
-            &connection::args(first, after, last, before),
-            &state.settings.limits,
-            connection::wants_total(ctx),
-        )
+        connection::list(ctx, connection::args(first, after, last, before), Registration, async |q| {
+            service::registrations_of_account(q.db, account.id, &q.args, q.limits, q.with_total).await
+        })
         .await
-        .extend()?;
-        Ok(connection::from_page(page, Registration))
     }
 
     /// Person-times served by events that started in `[from, to)`.

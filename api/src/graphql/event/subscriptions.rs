@@ -24,18 +24,7 @@ pub struct EventSeatsChange {
 pub(super) async fn seats_now(db: &sea_orm::DatabaseConnection, id: i64) -> crate::error::AppResult<EventSeats> {
     let m = service::find(db, id).await?;
     let c = service::counts_of(db, &[id]).await?.remove(&id).unwrap_or_default();
-    let taken = c.confirmed_persons as i32;
-    Ok(EventSeats {
-        capacity: m.capacity,
-        taken,
-        left: (m.capacity - taken).max(0),
-        confirmed_registrations: c.confirmed_registrations,
-        pending_registrations: c.pending_registrations,
-        waitlisted_registrations: c.waitlisted_registrations,
-        waitlisted_persons: c.waitlisted_persons,
-        checked_in_registrations: c.checked_in_registrations,
-        checked_in_persons: c.checked_in_persons,
-    })
+    Ok(EventSeats::of(&m, &c))
 }
 
 /// Whether `e` changes event `id`'s seats.

@@ -47,6 +47,24 @@ pub struct EventSeats {
     pub checked_in_persons: i64,
 }
 
+impl EventSeats {
+    /// The seats of event `m` given its registration counts `c`.
+    pub(super) fn of(m: &event_entity::Model, c: &crate::service::event::EventCounts) -> Self {
+        let taken = c.confirmed_persons as i32;
+        Self {
+            capacity: m.capacity,
+            taken,
+            left: (m.capacity - taken).max(0),
+            confirmed_registrations: c.confirmed_registrations,
+            pending_registrations: c.pending_registrations,
+            waitlisted_registrations: c.waitlisted_registrations,
+            waitlisted_persons: c.waitlisted_persons,
+            checked_in_registrations: c.checked_in_registrations,
+            checked_in_persons: c.checked_in_persons,
+        }
+    }
+}
+
 /// Person-times served (人次) at events, split by who was served; the groups overlap.
 #[derive(SimpleObject)]
 #[graphql(name = "EventPersonTimes")]
@@ -142,18 +160,7 @@ pub(super) async fn seats_of(ctx: &Context<'_>, m: &event_entity::Model) -> Resu
     let loaders = ctx.data::<Loaders>()?;
     let c = loaders.event_counts.load_one(m.id).await.map_err(|e| e.extend())?.unwrap_or_default();
     // The live row, not the (possibly cached) model: seats change with every registration.
-    let taken = c.confirmed_persons as i32;
-    Ok(EventSeats {
-        capacity: m.capacity,
-        taken,
-        left: (m.capacity - taken).max(0),
-        confirmed_registrations: c.confirmed_registrations,
-        pending_registrations: c.pending_registrations,
-        waitlisted_registrations: c.waitlisted_registrations,
-        waitlisted_persons: c.waitlisted_persons,
-        checked_in_registrations: c.checked_in_registrations,
-        checked_in_persons: c.checked_in_persons,
-    })
+    Ok(EventSeats::of(m, &c))
 }
 
 pub(super) async fn impact_of(ctx: &Context<'_>, id: i64) -> Result<PersonTimes> {
@@ -174,20 +181,13 @@ pub(super) async fn registrations_of(
     if !viewer(ctx).can_manage_event(m.organizer_id) {
         return Ok(None);
     }
-    let state = state(ctx)?;
     let statuses: Vec<registration::RegistrationStatus> =
         status.unwrap_or_default().into_iter().map(Into::into).collect();
-    let page = service::registrations_of_event(
-        &state.db,
-        m.id,
-        &statuses,
-        &connection::args(first, after, last, before),
-        &state.settings.limits,
-        connection::wants_total(ctx),
-    )
+    connection::list(ctx, connection::args(first, after, last, before), Registration, async |q| {
+        service::registrations_of_event(q.db, m.id, &statuses, &q.args, q.limits, q.with_total).await
+    })
     .await
-    .extend()?;
-    Ok(Some(connection::from_page(page, Registration)))
+    .map(Some)
 }
 
 /// Loads the organizers and seat counts a page of events selects for the whole page at once,

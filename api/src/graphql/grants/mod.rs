@@ -3,6 +3,7 @@ use super::common::{Count, Fen};
 use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Object, Result, ResultExt, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use super::audit::History;
 use super::connection::{self, PagedConnection};
 use super::identity::viewer;
 use super::ids;
@@ -10,6 +11,7 @@ use super::loaders::Loaders;
 use super::organization::{Organization, OrganizationStage};
 use super::state;
 
+use crate::events::Aggregate;
 use crate::service::grants::{
     self as service, BudgetLine, Criterion, PeopleByGroup, ProposalInput, ProposalPatch, ProposalRecord, ProposalScope,
     RankedProposal, ReviewDraft, ReviewRecord, RoundInput, RoundPatch, RoundRecord, Rubric,
@@ -118,16 +120,24 @@ pub struct RubricObject {
     pub criteria: Vec<CriterionObject>,
 }
 
+impl From<Criterion> for CriterionObject {
+    fn from(c: Criterion) -> Self {
+        Self { key: c.key, name: c.name, weight: c.weight }
+    }
+}
+
+impl From<CriterionObject> for Criterion {
+    fn from(c: CriterionObject) -> Self {
+        Self { key: c.key, name: c.name, weight: c.weight }
+    }
+}
+
 impl From<Rubric> for RubricObject {
     fn from(r: Rubric) -> Self {
         Self {
             min_score: r.min_score,
             max_score: r.max_score,
-            criteria: r
-                .criteria
-                .into_iter()
-                .map(|c| CriterionObject { key: c.key, name: c.name, weight: c.weight })
-                .collect(),
+            criteria: r.criteria.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -137,11 +147,7 @@ impl From<RubricObject> for Rubric {
         Self {
             min_score: r.min_score,
             max_score: r.max_score,
-            criteria: r
-                .criteria
-                .into_iter()
-                .map(|c| Criterion { key: c.key, name: c.name, weight: c.weight })
-                .collect(),
+            criteria: r.criteria.into_iter().map(Into::into).collect(),
         }
     }
 }

@@ -16,16 +16,10 @@ impl GrantQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<PagedConnection<GrantRound>> {
-        let state = state(ctx)?;
-        let page = service::list_rounds(
-            &state.db,
-            &connection::args(first, after, last, before),
-            &state.settings.limits,
-            connection::wants_total(ctx),
-        )
+        connection::list(ctx, connection::args(first, after, last, before), GrantRound, async |q| {
+            service::list_rounds(q.db, &q.args, q.limits, q.with_total).await
+        })
         .await
-        .extend()?;
-        Ok(connection::from_page(page, GrantRound))
     }
 
     async fn grant_round(&self, ctx: &Context<'_>, id: ID) -> Result<Option<GrantRound>> {

@@ -76,7 +76,6 @@ impl GrantRound {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<PagedConnection<GrantProposal>> {
-        let state = state(ctx)?;
         let viewer = viewer(ctx);
         let scope = if viewer.is_staff() {
             ProposalScope::All
@@ -89,17 +88,10 @@ impl GrantRound {
                 reviewer_id: account.map(|a| a.id),
             }
         };
-        let page = service::list_proposals(
-            &state.db,
-            self.0.round.id,
-            scope,
-            &connection::args(first, after, last, before),
-            &state.settings.limits,
-            connection::wants_total(ctx),
-        )
+        connection::list(ctx, connection::args(first, after, last, before), GrantProposal, async |q| {
+            service::list_proposals(q.db, self.0.round.id, scope, &q.args, q.limits, q.with_total).await
+        })
         .await
-        .extend()?;
-        Ok(connection::from_page(page, GrantProposal))
     }
 
     /// Proposals by weighted mean score, best first, with the spread between reviewers
@@ -120,25 +112,9 @@ impl GrantProposal {
         ids::encode(PROPOSAL, self.0.proposal.id)
     }
 
-    /// What happened to it, newest first: who created, changed, decided or paid what, and
-    /// when. `null` unless the viewer is staff (and, for donations, reconcilers).
-    #[graphql(complexity = "connection::cost(first, None, child_complexity)")]
-    async fn history(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
-        after: Option<String>,
-    ) -> Result<Option<PagedConnection<crate::graphql::audit::AuditEntry>>> {
-        let allowed = viewer(ctx).can_see_history();
-        crate::graphql::audit::history_of(
-            ctx,
-            crate::events::Aggregate::GrantProposal,
-            self.0.proposal.id,
-            allowed,
-            first,
-            after,
-        )
-        .await
+    #[graphql(flatten)]
+    async fn history(&self) -> History {
+        History::of(Aggregate::GrantProposal, self.0.proposal.id)
     }
 
     async fn round(&self, ctx: &Context<'_>) -> Result<Option<GrantRound>> {

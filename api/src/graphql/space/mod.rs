@@ -6,6 +6,7 @@ use async_graphql::{
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::booking::{self as booking_entity, BookingStatus as EntityStatus};
 
+use super::audit::History;
 use super::connection::{self, PagedConnection};
 use super::identity::{Account, viewer};
 use super::ids;
@@ -13,6 +14,7 @@ use super::loaders::Loaders;
 use super::organization::{self, Organization};
 use super::state;
 use crate::error::AppError;
+use crate::events::Aggregate;
 use crate::service::booking::{self as service, BookingRequest, CancelScope, OnConflict};
 use crate::service::recurrence::Recurrence;
 use crate::service::space::{

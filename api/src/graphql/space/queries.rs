@@ -24,23 +24,16 @@ impl SpaceQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<PagedConnection<Space>> {
-        let state = state(ctx)?;
         let filter = filter.unwrap_or_default();
         let service_filter = ServiceFilter {
             kinds: filter.kind.unwrap_or_default().into_iter().map(Into::into).collect(),
             min_capacity: filter.min_capacity,
             available_between: filter.available_between.map(|r| (r.from, r.to)),
         };
-        let page = spaces::list(
-            &state.db,
-            &service_filter,
-            &connection::args(first, after, last, before),
-            &state.settings.limits,
-            connection::wants_total(ctx),
-        )
+        connection::list(ctx, connection::args(first, after, last, before), Space, async |q| {
+            spaces::list(q.db, &service_filter, &q.args, q.limits, q.with_total).await
+        })
         .await
-        .extend()?;
-        Ok(connection::from_page(page, Space))
     }
 
     /// Free periods of up to 20 spaces within `from..to` (at most 31 days) where a booking
@@ -74,18 +67,11 @@ impl SpaceQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<PagedConnection<Booking>> {
-        let state = state(ctx)?;
         let account = viewer(ctx).require_account().extend()?;
-        let page = service::of_account(
-            &state.db,
-            account.id,
-            &connection::args(first, after, last, before),
-            &state.settings.limits,
-            connection::wants_total(ctx),
-        )
+        connection::list(ctx, connection::args(first, after, last, before), Booking, async |q| {
+            service::of_account(q.db, account.id, &q.args, q.limits, q.with_total).await
+        })
         .await
-        .extend()?;
-        Ok(connection::from_page(page, Booking))
     }
 
     /// Bookings in a status (default PENDING), oldest request first: the managers' queue.
@@ -98,18 +84,18 @@ impl SpaceQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<PagedConnection<Booking>> {
-        let state = state(ctx)?;
         viewer(ctx).require_decide_bookings().extend()?;
-        let page = service::requests(
-            &state.db,
-            status.map(Into::into).unwrap_or(EntityStatus::Pending),
-            &connection::args(first, after, last, before),
-            &state.settings.limits,
-            connection::wants_total(ctx),
-        )
+        connection::list(ctx, connection::args(first, after, last, before), Booking, async |q| {
+            service::requests(
+                q.db,
+                status.map(Into::into).unwrap_or(EntityStatus::Pending),
+                &q.args,
+                q.limits,
+                q.with_total,
+            )
+            .await
+        })
         .await
-        .extend()?;
-        Ok(connection::from_page(page, Booking))
     }
 }
 

@@ -113,18 +113,9 @@ impl Booking {
         ids::encode(BOOKING, self.0.id)
     }
 
-    /// What happened to it, newest first: who created, changed, decided or paid what, and
-    /// when. `null` unless the viewer is staff (and, for donations, reconcilers).
-    #[graphql(complexity = "connection::cost(first, None, child_complexity)")]
-    async fn history(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
-        after: Option<String>,
-    ) -> Result<Option<PagedConnection<crate::graphql::audit::AuditEntry>>> {
-        let allowed = viewer(ctx).can_see_history();
-        crate::graphql::audit::history_of(ctx, crate::events::Aggregate::Booking, self.0.id, allowed, first, after)
-            .await
+    #[graphql(flatten)]
+    async fn history(&self) -> History {
+        History::of(Aggregate::Booking, self.0.id)
     }
 
     async fn space(&self, ctx: &Context<'_>) -> Result<Option<Space>> {
