@@ -25,6 +25,7 @@ mod m20261204_001702_training_sessions;
 mod m20261205_001621_guest_receipt_contacts;
 mod m20261205_001622_message_channels;
 mod m20261206_000001_event_doorbell_after_commit;
+mod m20261207_000001_confirmation_in_one_call;
 
 pub struct Migrator;
 
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_001621_guest_receipt_contacts::Migration),
             Box::new(m20261205_001622_message_channels::Migration),
             Box::new(m20261206_000001_event_doorbell_after_commit::Migration),
+            Box::new(m20261207_000001_confirmation_in_one_call::Migration),
         ]
     }
 }

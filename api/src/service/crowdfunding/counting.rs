@@ -244,8 +244,7 @@ pub(super) async fn count_in(
     // The shared rows last, so they are held for as short a time as possible: the campaign's
     // (every gift to it waits), then the year's receipt counter (every confirmation waits).
     // Always in this order, so confirmations never wait for each other in a cycle.
-    add_to_totals(txn, current.campaign_id, current.amount_fen, 1, guest_donor(&current)).await?;
-    let receipt = count_donor_and_number(txn, &current, year).await?;
+    let receipt = count_and_number(txn, &current, year).await?;
     // What the row now holds, without reading it again.
     let model = donation::Model {
         status: DonationStatus::Confirmed,
@@ -259,13 +258,15 @@ pub(super) async fn count_in(
     Ok((model, appended))
 }
 
-/// The rest of a confirmation once `add_to_totals` holds the campaign row: counts an account
-/// as a donor unless it already has another counting donation to the campaign (the check runs
-/// after the lock was taken, so at READ COMMITTED it sees every earlier holder's commit), takes
-/// the year's next receipt number (creating the counter row if needed) and writes it on the
-/// donation. On PostgreSQL this is one statement, so the campaign row is held for it and the
-/// commit only (it was four round trips); SQLite has one writer anyway and runs three.
-pub(super) async fn count_donor_and_number(
+/// The shared rows of a confirmation: adds `d` to its campaign's totals (locking the campaign
+/// row), counts its account as a donor unless it already has another counting donation to the
+/// campaign (checked after the lock was taken, so at READ COMMITTED it sees every earlier
+/// holder's commit), takes the year's next receipt number (creating the counter row if needed)
+/// and writes it on the donation. On PostgreSQL this is one call of
+/// `incubase_count_confirmation` (migration m20261207_000001), so the campaign row and the
+/// counter are held for it and the commit only; SQLite has one writer anyway and runs four
+/// statements.
+pub(super) async fn count_and_number(
     txn: &sea_orm::DatabaseTransaction,
     d: &donation::Model,
     year: i32,
@@ -276,28 +277,20 @@ pub(super) async fn count_donor_and_number(
     let no_number = || AppError::Internal("no receipt counter".into());
     let number = |n: i64| format!("{year}-{n:06}");
     if backend == DatabaseBackend::Postgres {
-        let sql = "WITH donor AS (UPDATE campaigns SET donor_count = donor_count + 1 \
-                WHERE id = $1 AND $2::bigint IS NOT NULL AND NOT EXISTS (SELECT 1 FROM donations o \
-                  WHERE o.donor_account_id = $2 AND o.campaign_id = $1 AND o.status = $3 \
-                    AND o.refunded_at IS NULL AND o.id <> $4)), \
-              counter AS (INSERT INTO receipt_counters (year, last_number) VALUES ($5, 1) \
-                ON CONFLICT (year) DO UPDATE SET last_number = receipt_counters.last_number + 1 \
-                RETURNING last_number) \
-            UPDATE donations SET receipt_number = $6 || CASE WHEN counter.last_number < 1000000 \
-                THEN lpad(counter.last_number::text, 6, '0') ELSE counter.last_number::text END \
-              FROM counter WHERE donations.id = $4 RETURNING counter.last_number";
+        let sql = "SELECT incubase_count_confirmation($1, $2, $3, $4, $5, $6) AS last_number";
         let values: Vec<sea_orm::Value> = vec![
             d.campaign_id.into(),
             d.donor_account_id.into(),
-            confirmed.into(),
             d.id.into(),
+            d.amount_fen.into(),
             year.into(),
-            format!("{year}-").into(),
+            confirmed.into(),
         ];
         let row =
             txn.query_one_raw(Statement::from_sql_and_values(backend, sql, values)).await?.ok_or_else(no_number)?;
         return Ok(number(row.try_get("", "last_number")?));
     }
+    add_to_totals(txn, d.campaign_id, d.amount_fen, 1, guest_donor(d)).await?;
     if let Some(account) = d.donor_account_id {
         let sql = "UPDATE campaigns SET donor_count = donor_count + 1 WHERE id = ?1 AND NOT EXISTS \
             (SELECT 1 FROM donations o WHERE o.donor_account_id = ?2 AND o.campaign_id = ?1 AND o.status = ?3 \
