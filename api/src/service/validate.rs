@@ -21,3 +21,15 @@ pub fn optional_text(field: &str, value: Option<String>, max: usize) -> AppResul
         Some(v) => required_text(field, v, max).map(Some),
     }
 }
+
+/// Optional; when given, an http(s) URL of at most 500 characters.
+pub fn optional_url(field: &str, value: Option<String>) -> AppResult<Option<String>> {
+    let v = optional_text(field, value, 500)?;
+    if let Some(url) = &v {
+        let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+        if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+            return Err(AppError::bad_input(field, format!("{field} must be an http(s) URL")));
+        }
+    }
+    Ok(v)
+}

@@ -21,13 +21,14 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::json;
 
+use super::common::{grouped, rows_by_ids};
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
 use super::{Ctx, retry_transient};
 use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};
-use crate::service::validate::{optional_text, required_text};
+use crate::service::validate::{optional_text, optional_url, required_text};
 use crate::tags;
 
 /// One donation is at most 1,000,000 yuan: larger gifts are agreements, not web donations.
@@ -113,17 +114,6 @@ fn long_text(field: &str, value: Option<String>, max: usize) -> AppResult<String
     let v = value.unwrap_or_default().trim().to_owned();
     if v.chars().count() > max {
         return Err(AppError::bad_input(field, format!("{field} is at most {max} characters")));
-    }
-    Ok(v)
-}
-
-fn optional_url(field: &str, value: Option<String>) -> AppResult<Option<String>> {
-    let v = optional_text(field, value, 500)?;
-    if let Some(url) = &v {
-        let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-        if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
-            return Err(AppError::bad_input(field, format!("{field} must be an http(s) URL")));
-        }
     }
     Ok(v)
 }
