@@ -18,7 +18,7 @@ use crate::config::WebhookSettings;
 use crate::error::AppResult;
 use crate::service::channels::{self as rules, Delivered, Transport};
 use crate::service::common::by_id;
-use crate::webhooks::{Connections, any_due, drain};
+use crate::webhooks::{Connections, claim_due, drain};
 
 /// The first transport of SMS and WeChat template messages: the partner's webhook endpoint,
 /// which relays each message through its own provider account.
@@ -54,12 +54,8 @@ pub fn spawn(connections: Connections, settings: WebhookSettings) -> tokio::task
 
 /// Claims due messages (up to the webhooks' claim size) and sends them; how many were sent.
 pub async fn deliver_due(connections: &Connections, settings: &WebhookSettings) -> AppResult<usize> {
-    let now = crate::service::now();
     use channel_message::Column::{NextAttemptAt, Status};
-    if !any_due(&connections.reads, Status, NextAttemptAt, now).await? {
-        return Ok(0);
-    }
-    let claimed = claim(&connections.writes, now).await?;
+    let claimed = claim_due(connections, "channel_messages", Status, NextAttemptAt).await?;
     if claimed.is_empty() {
         return Ok(0);
     }
@@ -79,11 +75,6 @@ pub async fn deliver_due(connections: &Connections, settings: &WebhookSettings) 
         })
         .await;
     Ok(sent)
-}
-
-async fn claim(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Vec<channel_message::Model>> {
-    let stmt = crate::webhooks::claim_statement(db.get_database_backend(), "channel_messages", now);
-    Ok(channel_message::Entity::find().from_raw_sql(stmt).all(db).await?)
 }
 
 async fn record(

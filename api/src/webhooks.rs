@@ -227,12 +227,8 @@ where
 
 /// Claims the due deliveries (up to `CLAIM`) and sends them; how many were sent.
 async fn deliver_due(connections: &Connections, settings: &WebhookSettings) -> AppResult<usize> {
-    let now = crate::service::now();
     use webhook_delivery::Column::{NextAttemptAt, Status};
-    if !any_due(&connections.reads, Status, NextAttemptAt, now).await? {
-        return Ok(0);
-    }
-    let claimed = claim(&connections.writes, now).await?;
+    let claimed = claim_due(connections, "webhook_deliveries", Status, NextAttemptAt).await?;
     if claimed.is_empty() {
         return Ok(0);
     }
@@ -260,10 +256,25 @@ async fn deliver_due(connections: &Connections, settings: &WebhookSettings) -> A
     Ok(sent)
 }
 
-/// Takes up to `CLAIM` due deliveries of enabled endpoints for this deliverer.
-async fn claim(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Vec<webhook_delivery::Model>> {
-    let stmt = claim_statement(db.get_database_backend(), "webhook_deliveries", now);
-    Ok(webhook_delivery::Entity::find().from_raw_sql(stmt).all(db).await?)
+/// The due rows of the outbox `table` (whose columns `status` and `next_at` are), claimed for
+/// this deliverer (see `claim_statement`); none, and no write, when none is due.
+pub(crate) async fn claim_due<C>(
+    connections: &Connections,
+    table: &str,
+    status: C,
+    next_at: C,
+) -> AppResult<Vec<<C::EntityName as EntityTrait>::Model>>
+where
+    C: ColumnTrait,
+    C::EntityName: EntityTrait<Column = C>,
+{
+    let now = crate::service::now();
+    if !any_due(&connections.reads, status, next_at, now).await? {
+        return Ok(Vec::new());
+    }
+    let db = &connections.writes;
+    let stmt = claim_statement(db.get_database_backend(), table, now);
+    Ok(<C::EntityName as EntityTrait>::find().from_raw_sql(stmt).all(db).await?)
 }
 
 /// The claim of due rows of an outbox table (`webhook_deliveries`, `channel_messages`: both
