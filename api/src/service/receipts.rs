@@ -319,13 +319,8 @@ pub struct Statement {
 }
 
 fn check_period(from: DateTime<Utc>, to: DateTime<Utc>) -> AppResult<()> {
-    if to <= from {
-        return Err(AppError::bad_input("to", "`to` must be after `from`"));
-    }
-    if to - from > Duration::days(MAX_STATEMENT_DAYS) {
-        return Err(AppError::bad_input("to", "a statement covers at most three years"));
-    }
-    Ok(())
+    let messages = ("`to` must be after `from`", "a statement covers at most three years");
+    crate::service::validate::period((from, to), Duration::days(MAX_STATEMENT_DAYS), "to", messages)
 }
 
 /// The statement of the donations `whose` selects: one aggregate and one page of lines (and

@@ -1,5 +1,7 @@
 //! Input checks every service shares: text fields trimmed, required or optional, bounded in
 //! characters (not bytes: names are Chinese), with errors that name the field.
+use chrono::{DateTime, Duration, Utc};
+
 use crate::error::{AppError, AppResult};
 
 /// Trimmed, not empty, at most `max` characters.
@@ -32,4 +34,21 @@ pub fn optional_url(field: &str, value: Option<String>) -> AppResult<Option<Stri
         }
     }
     Ok(v)
+}
+
+/// A period that ends after it starts and lasts at most `longest`; the error is on `field`,
+/// saying `(wrong_order, too_long)`.
+pub fn period(
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    longest: Duration,
+    field: &str,
+    (wrong_order, too_long): (&str, &str),
+) -> AppResult<()> {
+    if to <= from {
+        return Err(AppError::bad_input(field, wrong_order));
+    }
+    if to - from > longest {
+        return Err(AppError::bad_input(field, too_long));
+    }
+    Ok(())
 }

@@ -2,15 +2,22 @@
 #[allow(unused_imports)]
 use super::*;
 use crate::service::common::by_id;
+use sea_orm::Order;
 
-/// The person's rows of `query` (`owner` is the account), at most one more than exported.
-async fn own_rows<E: EntityTrait>(
+/// The person's rows of `owner`'s table (`owner` is the account) in `order`, at most one more
+/// than exported.
+async fn own_rows<C>(
     db: &impl ConnectionTrait,
-    query: sea_orm::Select<E>,
-    owner: E::Column,
+    owner: C,
     account_id: i64,
-) -> AppResult<Vec<E::Model>> {
-    Ok(query.filter(owner.eq(account_id)).limit(EXPORT_LIMIT + 1).all(db).await?)
+    (column, order): (C, sea_orm::Order),
+) -> AppResult<Vec<<C::EntityName as EntityTrait>::Model>>
+where
+    C: ColumnTrait,
+    C::EntityName: EntityTrait<Column = C>,
+{
+    let query = <C::EntityName as EntityTrait>::find().filter(owner.eq(account_id)).order_by(column, order);
+    Ok(query.limit(EXPORT_LIMIT + 1).all(db).await?)
 }
 
 /// The name (`name_of`) of each row by its id.
@@ -26,43 +33,23 @@ pub async fn export(db: &impl ConnectionTrait, viewer: &Viewer) -> AppResult<Val
     let account = live_account(db, me.id).await?;
     let prefs = crate::service::notifications::preferences(db, account.id).await?;
 
-    let memberships = own_rows(
-        db,
-        membership::Entity::find().order_by_asc(membership::Column::OrganizationId),
-        membership::Column::AccountId,
-        account.id,
-    )
-    .await?;
+    let order = (membership::Column::OrganizationId, Order::Asc);
+    let memberships = own_rows(db, membership::Column::AccountId, account.id, order).await?;
     let org_ids = memberships.iter().map(|m| m.organization_id);
     let orgs = names(by_id(db, organization::Column::Id, org_ids, |o| o.id).await?, |o| o.name);
 
-    let registrations = own_rows(
-        db,
-        registration::Entity::find().order_by_desc(registration::Column::Id),
-        registration::Column::AccountId,
-        account.id,
-    )
-    .await?;
+    let order = (registration::Column::Id, Order::Desc);
+    let registrations = own_rows(db, registration::Column::AccountId, account.id, order).await?;
     let event_ids: HashSet<i64> = registrations.iter().map(|r| r.event_id).collect();
     let events = by_id(db, event::Column::Id, event_ids, |e| e.id).await?;
 
-    let bookings = own_rows(
-        db,
-        booking::Entity::find().order_by_desc(booking::Column::Id),
-        booking::Column::BookedByAccountId,
-        account.id,
-    )
-    .await?;
+    let order = (booking::Column::Id, Order::Desc);
+    let bookings = own_rows(db, booking::Column::BookedByAccountId, account.id, order).await?;
     let space_ids: HashSet<i64> = bookings.iter().map(|b| b.space_id).collect();
     let spaces = names(by_id(db, space::Column::Id, space_ids, |s| s.id).await?, |s| s.name);
 
-    let donations = own_rows(
-        db,
-        donation::Entity::find().order_by_desc(donation::Column::Id),
-        donation::Column::DonorAccountId,
-        account.id,
-    )
-    .await?;
+    let order = (donation::Column::Id, Order::Desc);
+    let donations = own_rows(db, donation::Column::DonorAccountId, account.id, order).await?;
     let campaign_ids: HashSet<i64> = donations.iter().map(|d| d.campaign_id).collect();
     let campaigns = names(by_id(db, campaign::Column::Id, campaign_ids, |c| c.id).await?, |c| c.title);
 

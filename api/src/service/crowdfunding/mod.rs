@@ -126,13 +126,8 @@ fn validate_goal(goal_fen: i64) -> AppResult<i64> {
 }
 
 fn validate_period(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) -> AppResult<()> {
-    if ends_at <= starts_at {
-        return Err(AppError::bad_input("endsAt", "endsAt must be after startsAt"));
-    }
-    if ends_at - starts_at > Duration::days(MAX_CAMPAIGN_DAYS) {
-        return Err(AppError::bad_input("endsAt", "a campaign runs for at most three years"));
-    }
-    Ok(())
+    let messages = ("endsAt must be after startsAt", "a campaign runs for at most three years");
+    crate::service::validate::period((starts_at, ends_at), Duration::days(MAX_CAMPAIGN_DAYS), "endsAt", messages)
 }
 
 #[derive(Clone, Debug)]
