@@ -301,6 +301,23 @@ impl Cache {
         Ok(value)
     }
 
+    /// `get_or_load` under the key `{prefix}:{digest}`, the digest of `shape` (the arguments
+    /// of the read, as JSON).
+    pub async fn get_or_load_shaped<T, E, F>(
+        &self,
+        tag: &str,
+        prefix: &str,
+        shape: &impl Serialize,
+        load: F,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: std::future::Future<Output = Result<T, E>>,
+    {
+        let key = format!("{prefix}:{}", digest(&serde_json::to_vec(shape).unwrap_or_default()));
+        self.get_or_load(tag, &key, load).await
+    }
+
     /// Makes every entry under `tag` unreachable. Call after the write has committed.
     pub async fn invalidate(&self, tag: &str) {
         self.invalidate_all(&[tag]).await;

@@ -12,12 +12,13 @@ use chrono::{DateTime, Utc};
 use entity::{channel_message, webhook_endpoint};
 use futures::StreamExt;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use crate::config::WebhookSettings;
 use crate::error::AppResult;
 use crate::service::channels::{self as rules, Delivered, Transport};
-use crate::webhooks::Connections;
+use crate::service::common::by_id;
+use crate::webhooks::{Connections, claim_due, drain};
 
 /// The first transport of SMS and WeChat template messages: the partner's webhook endpoint,
 /// which relays each message through its own provider account.
@@ -46,44 +47,20 @@ impl Transport for PartnerRelay<'_> {
 pub fn spawn(connections: Connections, settings: WebhookSettings) -> tokio::task::JoinHandle<()> {
     let settings = Arc::new(settings);
     tokio::spawn(async move {
-        loop {
-            match deliver_due(&connections, &settings).await {
-                Ok(0) => {}
-                Ok(_) => continue,
-                Err(e) => tracing::warn!(error = %e, "relaying messages failed; retrying"),
-            }
-            tokio::time::sleep(settings.poll_interval).await;
-        }
+        let wait = || tokio::time::sleep(settings.poll_interval);
+        drain(|| deliver_due(&connections, &settings), wait, "relaying messages failed; retrying").await
     })
 }
 
 /// Claims due messages (up to the webhooks' claim size) and sends them; how many were sent.
 pub async fn deliver_due(connections: &Connections, settings: &WebhookSettings) -> AppResult<usize> {
-    let now = crate::service::now();
-    let due = channel_message::Entity::find()
-        .select_only()
-        .column(channel_message::Column::Id)
-        .filter(channel_message::Column::Status.eq("PENDING"))
-        .filter(channel_message::Column::NextAttemptAt.lte(now))
-        .limit(1)
-        .into_tuple::<i64>()
-        .one(&connections.reads)
-        .await?;
-    if due.is_none() {
-        return Ok(0);
-    }
-    let claimed = claim(&connections.writes, now).await?;
+    use channel_message::Column::{NextAttemptAt, Status};
+    let claimed = claim_due(connections, "channel_messages", Status, NextAttemptAt).await?;
     if claimed.is_empty() {
         return Ok(0);
     }
     let ids: Vec<i64> = claimed.iter().map(|m| m.endpoint_id).collect();
-    let endpoints: HashMap<i64, webhook_endpoint::Model> = webhook_endpoint::Entity::find()
-        .filter(webhook_endpoint::Column::Id.is_in(ids))
-        .all(&connections.reads)
-        .await?
-        .into_iter()
-        .map(|e| (e.id, e))
-        .collect();
+    let endpoints = by_id(&connections.reads, webhook_endpoint::Column::Id, ids, |e| e.id).await?;
     let relay = PartnerRelay { endpoints: &endpoints, settings };
     let sent = claimed.len();
     futures::stream::iter(claimed)
@@ -98,11 +75,6 @@ pub async fn deliver_due(connections: &Connections, settings: &WebhookSettings) 
         })
         .await;
     Ok(sent)
-}
-
-async fn claim(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Vec<channel_message::Model>> {
-    let stmt = crate::webhooks::claim_statement(db.get_database_backend(), "channel_messages", now);
-    Ok(channel_message::Entity::find().from_raw_sql(stmt).all(db).await?)
 }
 
 async fn record(

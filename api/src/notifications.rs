@@ -24,8 +24,8 @@ use chrono::{DateTime, Utc};
 use entity::{account, notification};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
-    Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter, Statement,
+    TransactionTrait,
 };
 
 use crate::error::AppResult;
@@ -97,14 +97,8 @@ async fn consume(
                 read_to = None;
             }
         }
-        tokio::select! {
-            received = events.recv() => {
-                if matches!(received, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
-                    return;
-                }
-                while events.try_recv().is_ok() {}
-            }
-            _ = tokio::time::sleep(settings.poll_interval) => {}
+        if !consumer::wait_for_events(&mut events, settings.poll_interval).await {
+            return;
         }
     }
 }
@@ -168,14 +162,10 @@ async fn round(
 }
 
 async fn mail(db: DatabaseConnection, mailer: Mailer, settings: NotifierSettings, doorbell: Arc<tokio::sync::Notify>) {
-    loop {
-        match send_due(&db, &mailer).await {
-            Ok(0) => {}
-            Ok(_) => continue,
-            Err(e) => tracing::warn!(error = %e, "sending notification emails failed; retrying"),
-        }
+    let wait = || async {
         let _ = tokio::time::timeout(settings.poll_interval, doorbell.notified()).await;
-    }
+    };
+    crate::webhooks::drain(|| send_due(&db, &mailer), wait, "sending notification emails failed; retrying").await
 }
 
 async fn claim(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Vec<notification::Model>> {
@@ -200,27 +190,13 @@ async fn claim(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Vec<not
 
 async fn send_due(db: &DatabaseConnection, mailer: &Mailer) -> AppResult<usize> {
     let now = crate::service::now();
-    let due = notification::Entity::find()
-        .select_only()
-        .column(notification::Column::Id)
-        .filter(notification::Column::EmailStatus.eq("PENDING"))
-        .filter(notification::Column::EmailNextAt.lte(now))
-        .limit(1)
-        .into_tuple::<i64>()
-        .one(db)
-        .await?;
-    if due.is_none() {
+    use notification::Column::{EmailNextAt, EmailStatus};
+    if !crate::webhooks::any_due(db, EmailStatus, EmailNextAt, now).await? {
         return Ok(0);
     }
     let claimed = claim(db, now).await?;
     let ids: Vec<i64> = claimed.iter().map(|n| n.account_id).collect();
-    let accounts: std::collections::HashMap<i64, account::Model> = account::Entity::find()
-        .filter(account::Column::Id.is_in(ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|a| (a.id, a))
-        .collect();
+    let accounts = crate::service::common::by_id(db, account::Column::Id, ids, |a| a.id).await?;
     for n in &claimed {
         let outcome = match accounts.get(&n.account_id) {
             Some(person) => mailer.send(&person.email, &person.display_name, &n.title, &n.body).await,

@@ -495,8 +495,14 @@ pub fn normalize(query: &str) -> String {
 
 pub fn key(scope: &str, query: &str, operation: Option<&str>, variables: &str) -> Key {
     let query = normalize(query);
+    key_of(&[scope, query.as_str(), operation.unwrap_or(""), variables])
+}
+
+/// A key from `parts`: each length-prefixed (no two lists of parts give the same bytes),
+/// hashed, the first 16 bytes of the digest.
+pub fn key_of(parts: &[&str]) -> Key {
     let mut hasher = sha2::Sha256::new();
-    for part in [scope, query.as_str(), operation.unwrap_or(""), variables] {
+    for part in parts {
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part.as_bytes());
     }

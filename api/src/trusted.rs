@@ -12,7 +12,6 @@ use async_graphql::{Data, Executor, Request, Response, ServerError};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use poem::http::StatusCode;
-use sha2::Digest;
 
 use crate::auth::Viewer;
 use crate::config::TrustedDocumentsMode;
@@ -172,15 +171,7 @@ pub async fn load(state: &AppState, id: &str, request: &mut Request) -> Result<(
 /// The response-cache key of a registered document: from its id, without reading or
 /// normalizing its text.
 pub fn cache_key(scope: &str, id: &str, operation: Option<&str>, variables: &str) -> Key {
-    let mut hasher = sha2::Sha256::new();
-    for part in [scope, "trusted-document", id, operation.unwrap_or(""), variables] {
-        hasher.update((part.len() as u64).to_le_bytes());
-        hasher.update(part.as_bytes());
-    }
-    let digest = hasher.finalize();
-    let mut key = [0u8; 16];
-    key.copy_from_slice(&digest[..16]);
-    key
+    response_cache::key_of(&[scope, "trusted-document", id, operation.unwrap_or(""), variables])
 }
 
 /// The schema behind the WebSocket transport, with the same document rules as HTTP: a

@@ -34,6 +34,7 @@ use sea_orm::{
 use crate::config::WebhookSettings;
 use crate::error::AppResult;
 use crate::events::{EventLog, Position, consumer, log};
+use crate::service::common::by_id;
 use crate::service::webhooks::{self as rules, FAILED, PENDING, SUCCEEDED};
 
 /// The durable consumer name of the fan-out.
@@ -90,16 +91,8 @@ async fn fan_out_loop(
             Ok(Round::Done) => {}
             Err(e) => tracing::warn!(error = %e, "webhook fan-out failed; retrying"),
         }
-        // Woken by this instance's log (its own and others' commits) or the poll.
-        tokio::select! {
-            received = events.recv() => {
-                if matches!(received, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
-                    return;
-                }
-                // Take whatever else arrived with it.
-                while events.try_recv().is_ok() {}
-            }
-            _ = tokio::time::sleep(settings.poll_interval) => {}
+        if !consumer::wait_for_events(&mut events, settings.poll_interval).await {
+            return;
         }
     }
 }
@@ -190,51 +183,59 @@ async fn fan_out(connections: &Connections, idle_since: &mut Option<Instant>) ->
 }
 
 async fn deliver_loop(connections: Connections, settings: Arc<WebhookSettings>, doorbell: Arc<tokio::sync::Notify>) {
+    let wait = || async {
+        let _ = tokio::time::timeout(settings.poll_interval, doorbell.notified()).await;
+    };
+    drain(|| deliver_due(&connections, &settings), wait, "webhook delivery failed; retrying").await
+}
+
+/// Runs `round` again at once while it finds work (a count above zero), else after `wait`;
+/// forever (the task is aborted). A failed round is logged with `failed` and waits too.
+pub(crate) async fn drain<R, W>(mut round: impl FnMut() -> R, mut wait: impl FnMut() -> W, failed: &str)
+where
+    R: Future<Output = AppResult<usize>>,
+    W: Future<Output = ()>,
+{
     loop {
-        match deliver_due(&connections, &settings).await {
+        match round().await {
             Ok(0) => {}
             Ok(_) => continue,
-            Err(e) => tracing::warn!(error = %e, "webhook delivery failed; retrying"),
+            Err(e) => tracing::warn!(error = %e, "{failed}"),
         }
-        let _ = tokio::time::timeout(settings.poll_interval, doorbell.notified()).await;
+        wait().await;
     }
+}
+
+/// Whether a row of an outbox table is due: `status` is `PENDING` and `next_at` has come.
+/// A cheap read before the claim, which writes.
+pub(crate) async fn any_due<C>(db: &DatabaseConnection, status: C, next_at: C, now: DateTime<Utc>) -> AppResult<bool>
+where
+    C: ColumnTrait,
+    C::EntityName: EntityTrait<Column = C>,
+{
+    let due = <C::EntityName as EntityTrait>::find()
+        .select_only()
+        .column(status)
+        .filter(status.eq(PENDING))
+        .filter(next_at.lte(now))
+        .limit(1)
+        .into_tuple::<String>()
+        .one(db)
+        .await?;
+    Ok(due.is_some())
 }
 
 /// Claims the due deliveries (up to `CLAIM`) and sends them; how many were sent.
 async fn deliver_due(connections: &Connections, settings: &WebhookSettings) -> AppResult<usize> {
-    let now = crate::service::now();
-    let due = webhook_delivery::Entity::find()
-        .select_only()
-        .column(webhook_delivery::Column::Id)
-        .filter(webhook_delivery::Column::Status.eq(PENDING))
-        .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
-        .limit(1)
-        .into_tuple::<i64>()
-        .one(&connections.reads)
-        .await?;
-    if due.is_none() {
-        return Ok(0);
-    }
-    let claimed = claim(&connections.writes, now).await?;
+    use webhook_delivery::Column::{NextAttemptAt, Status};
+    let claimed = claim_due(connections, "webhook_deliveries", Status, NextAttemptAt).await?;
     if claimed.is_empty() {
         return Ok(0);
     }
     let endpoint_ids: Vec<i64> = claimed.iter().map(|d| d.endpoint_id).collect();
     let event_ids: Vec<i64> = claimed.iter().map(|d| d.event_id).collect();
-    let endpoints: HashMap<i64, webhook_endpoint::Model> = webhook_endpoint::Entity::find()
-        .filter(webhook_endpoint::Column::Id.is_in(endpoint_ids))
-        .all(&connections.reads)
-        .await?
-        .into_iter()
-        .map(|e| (e.id, e))
-        .collect();
-    let events: HashMap<i64, domain_event::Model> = domain_event::Entity::find()
-        .filter(domain_event::Column::Id.is_in(event_ids))
-        .all(&connections.reads)
-        .await?
-        .into_iter()
-        .map(|e| (e.id, e))
-        .collect();
+    let endpoints = by_id(&connections.reads, webhook_endpoint::Column::Id, endpoint_ids, |e| e.id).await?;
+    let events = by_id(&connections.reads, domain_event::Column::Id, event_ids, |e| e.id).await?;
     let sent = claimed.len();
     futures::stream::iter(claimed)
         .for_each_concurrent(None, |delivery| {
@@ -255,10 +256,25 @@ async fn deliver_due(connections: &Connections, settings: &WebhookSettings) -> A
     Ok(sent)
 }
 
-/// Takes up to `CLAIM` due deliveries of enabled endpoints for this deliverer.
-async fn claim(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Vec<webhook_delivery::Model>> {
-    let stmt = claim_statement(db.get_database_backend(), "webhook_deliveries", now);
-    Ok(webhook_delivery::Entity::find().from_raw_sql(stmt).all(db).await?)
+/// The due rows of the outbox `table` (whose columns `status` and `next_at` are), claimed for
+/// this deliverer (see `claim_statement`); none, and no write, when none is due.
+pub(crate) async fn claim_due<C>(
+    connections: &Connections,
+    table: &str,
+    status: C,
+    next_at: C,
+) -> AppResult<Vec<<C::EntityName as EntityTrait>::Model>>
+where
+    C: ColumnTrait,
+    C::EntityName: EntityTrait<Column = C>,
+{
+    let now = crate::service::now();
+    if !any_due(&connections.reads, status, next_at, now).await? {
+        return Ok(Vec::new());
+    }
+    let db = &connections.writes;
+    let stmt = claim_statement(db.get_database_backend(), table, now);
+    Ok(<C::EntityName as EntityTrait>::find().from_raw_sql(stmt).all(db).await?)
 }
 
 /// The claim of due rows of an outbox table (`webhook_deliveries`, `channel_messages`: both

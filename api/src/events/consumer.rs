@@ -46,3 +46,22 @@ pub async fn try_lock(txn: &DatabaseTransaction, key: i64) -> AppResult<bool> {
     let row = txn.query_one_raw(Statement::from_string(backend, sql)).await?;
     Ok(row.map(|row| row.try_get::<bool>("", "locked")).transpose()?.unwrap_or(false))
 }
+
+/// Waits until this instance's log publishes something (its own and other instances'
+/// commits), taking whatever else arrived with it, or until `poll` has passed; `false` when
+/// the log has closed and the consumer should end.
+pub async fn wait_for_events(
+    events: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<entity::domain_event::Model>>,
+    poll: std::time::Duration,
+) -> bool {
+    tokio::select! {
+        received = events.recv() => {
+            if matches!(received, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                return false;
+            }
+            while events.try_recv().is_ok() {}
+        }
+        _ = tokio::time::sleep(poll) => {}
+    }
+    true
+}

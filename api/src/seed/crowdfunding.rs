@@ -11,17 +11,9 @@ pub async fn crowdfunding(ctx: Ctx<'_>, rng: &mut StdRng) -> AppResult<usize> {
     use entity::campaign::CampaignStatus;
     use entity::donation::{self, DisplayMode, DonationChannel};
     use sea_orm::sea_query::Expr;
-    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    use sea_orm::{ColumnTrait, QueryFilter};
 
-    let residents: Vec<i64> = entity::organization::Entity::find()
-        .filter(entity::organization::Column::Stage.eq(Stage::Resident))
-        .order_by_asc(entity::organization::Column::Id)
-        .limit(8)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|o| o.id)
-        .collect();
+    let residents = organizations_at(db, &[Stage::Resident], Some(8)).await?;
     if residents.is_empty() {
         return Ok(0);
     }

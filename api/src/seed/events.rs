@@ -96,17 +96,10 @@ pub async fn events(ctx: Ctx<'_>) -> AppResult<usize> {
     use crate::service::event::{self as ev, NewDelegation, NewEvent, NewExhibit, QuestionInput, TrainingFields};
     use entity::delegation::Origin;
     use entity::registration::{self, IdDocType, RegistrationStatus};
-    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, Set};
+    use sea_orm::{ColumnTrait, QueryFilter, Set};
 
     let mut rng = StdRng::seed_from_u64(20_260_308);
-    let residents: Vec<i64> = entity::organization::Entity::find()
-        .filter(entity::organization::Column::Stage.eq(Stage::Resident))
-        .order_by_asc(entity::organization::Column::Id)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|o| o.id)
-        .collect();
+    let residents = organizations_at(db, &[Stage::Resident], None).await?;
     let Some(&federation_partner) = residents.first() else { return Ok(0) };
     let now = Utc::now();
     let first_day = now - Duration::days(330);

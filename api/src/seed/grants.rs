@@ -72,16 +72,8 @@ pub async fn grants(ctx: Ctx<'_>, rng: &mut StdRng) -> AppResult<()> {
     use crate::service::grants::{self as g, BudgetLine, PeopleByGroup, ProposalInput, ReviewDraft, RoundInput};
     use crate::service::projects::{self as p, Funding, NewProject, NewServiceRecord};
     use entity::service_project::PurchaserKind;
-    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
 
-    let orgs: Vec<i64> = entity::organization::Entity::find()
-        .filter(entity::organization::Column::Stage.is_in([Stage::Resident, Stage::Graduated, Stage::Incubating]))
-        .order_by_asc(entity::organization::Column::Id)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|o| o.id)
-        .collect();
+    let orgs = organizations_at(db, &[Stage::Resident, Stage::Graduated, Stage::Incubating], None).await?;
     if orgs.is_empty() {
         return Ok(());
     }

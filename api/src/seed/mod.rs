@@ -124,6 +124,22 @@ fn credit_code_for(rng: &mut StdRng, division: &str, kind: OrganizationKind) -> 
     credit_code::check_char(&first17).map(|c| format!("{first17}{c}"))
 }
 
+/// The ids of the organizations at one of `stages`, oldest first, at most `limit` of them.
+async fn organizations_at(
+    db: &impl sea_orm::ConnectionTrait,
+    stages: &[Stage],
+    limit: Option<u64>,
+) -> AppResult<Vec<i64>> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    let orgs = entity::organization::Entity::find()
+        .filter(entity::organization::Column::Stage.is_in(stages.iter().cloned()))
+        .order_by_asc(entity::organization::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok(orgs.into_iter().map(|o| o.id).collect())
+}
+
 /// Password of every demo account. Demo data only: never use seed-demo in production.
 pub const DEMO_PASSWORD: &str = "incubase-demo-2026";
 

@@ -10,7 +10,6 @@ pub async fn spaces(ctx: Ctx<'_>, rng: &mut StdRng) -> AppResult<usize> {
     use crate::service::space::{self, Closure, OpeningHours, SpaceInput};
     use chrono::{Datelike, Weekday};
     use entity::space::SpaceKind;
-    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
 
     let week = |opens: u16, closes: u16, days: &[Weekday]| -> Vec<OpeningHours> {
         days.iter().map(|&weekday| OpeningHours { weekday, opens, closes }).collect()
@@ -64,15 +63,7 @@ pub async fn spaces(ctx: Ctx<'_>, rng: &mut StdRng) -> AppResult<usize> {
         bookable.push(record);
     }
 
-    let residents: Vec<i64> = entity::organization::Entity::find()
-        .filter(entity::organization::Column::Stage.eq(Stage::Resident))
-        .order_by_asc(entity::organization::Column::Id)
-        .limit(20)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|o| o.id)
-        .collect();
+    let residents = organizations_at(db, &[Stage::Resident], Some(20)).await?;
     for (i, org) in residents.iter().take(8).enumerate() {
         space::create(
             ctx,

@@ -13,7 +13,6 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::{channel_message, webhook_endpoint};
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 
@@ -198,30 +197,9 @@ pub fn rows(
 
 /// Writes `rows`; a message already queued for an (endpoint, person, event, channel) is left
 /// alone, so reading an event twice sends it once.
-pub async fn insert(db: &impl ConnectionTrait, mut rows: Vec<channel_message::ActiveModel>) -> AppResult<u64> {
-    let mut written = 0;
-    while !rows.is_empty() {
-        let chunk: Vec<_> = rows.drain(..rows.len().min(100)).collect();
-        let result = channel_message::Entity::insert_many(chunk)
-            .on_conflict(
-                OnConflict::columns([
-                    channel_message::Column::EndpointId,
-                    channel_message::Column::AccountId,
-                    channel_message::Column::EventId,
-                    channel_message::Column::Channel,
-                ])
-                .do_nothing()
-                .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await;
-        match result {
-            Ok(n) => written += n,
-            Err(sea_orm::DbErr::RecordNotInserted) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(written)
+pub async fn insert(db: &impl ConnectionTrait, rows: Vec<channel_message::ActiveModel>) -> AppResult<u64> {
+    use channel_message::Column as C;
+    super::common::insert_new(db, rows, 100, &[C::EndpointId, C::AccountId, C::EventId, C::Channel]).await
 }
 
 /// A phone number as a person registers it for SMS: digits, optionally a leading `+`

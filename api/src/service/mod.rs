@@ -5,6 +5,7 @@
 pub mod account;
 pub mod booking;
 pub mod channels;
+pub mod common;
 pub mod credit_code;
 pub mod crowdfunding;
 pub mod endpoints;

@@ -539,28 +539,8 @@ pub async fn rows_for(
 
 /// Writes `rows`; a row for a (person, event) already written is left alone.
 pub async fn insert(db: &impl ConnectionTrait, rows: Vec<notification::ActiveModel>) -> AppResult<u64> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let mut written = 0;
-    let mut rows = rows;
-    while !rows.is_empty() {
-        let chunk: Vec<_> = rows.drain(..rows.len().min(200)).collect();
-        let result = notification::Entity::insert_many(chunk)
-            .on_conflict(
-                OnConflict::columns([notification::Column::AccountId, notification::Column::EventId])
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await;
-        match result {
-            Ok(n) => written += n,
-            Err(sea_orm::DbErr::RecordNotInserted) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(written)
+    let unique = [notification::Column::AccountId, notification::Column::EventId];
+    super::common::insert_new(db, rows, 200, &unique).await
 }
 
 // ------------------------------------------------------------------ the inbox

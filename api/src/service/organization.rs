@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::json;
 
+use super::common::grouped;
 use super::credit_code;
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
 use super::{Ctx, retry_transient};
@@ -22,7 +23,7 @@ use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};
-use crate::service::validate::{optional_text, required_text};
+use crate::service::validate::{optional_text, optional_url, required_text};
 
 /// An organization with what it is always shown with.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -172,18 +173,13 @@ fn records(found: Vec<(organization::Model, Vec<focus::Model>)>) -> Vec<Organiza
 
 /// Focus areas of many organizations in one statement.
 pub async fn focus_areas_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, Vec<FocusArea>>> {
-    let mut map: HashMap<i64, Vec<FocusArea>> = HashMap::new();
-    if ids.is_empty() {
-        return Ok(map);
-    }
-    let rows = focus::Entity::find().filter(focus::Column::OrganizationId.is_in(ids.iter().copied())).all(db).await?;
-    for row in rows {
-        map.entry(row.organization_id).or_default().push(row.focus_area);
-    }
-    for areas in map.values_mut() {
+    let rows = grouped(db, focus::Entity::find(), focus::Column::OrganizationId, ids, |f| f.organization_id).await?;
+    let areas = |rows: Vec<focus::Model>| {
+        let mut areas: Vec<FocusArea> = rows.into_iter().map(|f| f.focus_area).collect();
         areas.sort();
-    }
-    Ok(map)
+        areas
+    };
+    Ok(rows.into_iter().map(|(org, rows)| (org, areas(rows))).collect())
 }
 
 /// Stage histories of many organizations in one statement, oldest first, the newest
@@ -192,23 +188,11 @@ pub async fn stage_histories(
     db: &impl ConnectionTrait,
     ids: &[i64],
 ) -> AppResult<HashMap<i64, Vec<transition::Model>>> {
-    let mut map: HashMap<i64, Vec<transition::Model>> = HashMap::new();
-    if ids.is_empty() {
-        return Ok(map);
-    }
-    let rows = transition::Entity::find()
-        .filter(transition::Column::OrganizationId.is_in(ids.iter().copied()))
-        .order_by_asc(transition::Column::OccurredAt)
-        .order_by_asc(transition::Column::Id)
-        .all(db)
-        .await?;
-    for row in rows {
-        map.entry(row.organization_id).or_default().push(row);
-    }
+    let query =
+        transition::Entity::find().order_by_asc(transition::Column::OccurredAt).order_by_asc(transition::Column::Id);
+    let mut map = grouped(db, query, transition::Column::OrganizationId, ids, |t| t.organization_id).await?;
     for history in map.values_mut() {
-        if history.len() > MAX_HISTORY {
-            history.drain(..history.len() - MAX_HISTORY);
-        }
+        history.drain(..history.len().saturating_sub(MAX_HISTORY));
     }
     Ok(map)
 }
@@ -271,17 +255,6 @@ pub async fn list(
 }
 
 // ---------------------------------------------------------------- validation
-
-fn optional_url(field: &str, value: Option<String>) -> AppResult<Option<String>> {
-    let v = optional_text(field, value, 500)?;
-    if let Some(url) = &v {
-        let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-        if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
-            return Err(AppError::bad_input(field, format!("{field} must be an http(s) URL")));
-        }
-    }
-    Ok(v)
-}
 
 fn optional_email(value: Option<String>) -> AppResult<Option<String>> {
     let v = optional_text("contactEmail", value, 254)?;
@@ -668,10 +641,8 @@ impl Directory<'_> {
         with_total: bool,
     ) -> AppResult<Page<OrganizationRecord>> {
         pagination::validate(args, self.limits)?;
-        let shape = serde_json::to_vec(&(filter, sort, direction, args, with_total)).unwrap_or_default();
-        let key = format!("list:{}", crate::cache::digest(&shape));
-        self.cache
-            .get_or_load(CACHE_TAG, &key, list(self.db, filter, sort, direction, args, self.limits, with_total))
-            .await
+        let shape = (filter, sort, direction, args, with_total);
+        let load = list(self.db, filter, sort, direction, args, self.limits, with_total);
+        self.cache.get_or_load_shaped(CACHE_TAG, "list", &shape, load).await
     }
 }

@@ -21,6 +21,7 @@ use super::grants::{BudgetLine, PeopleByGroup, bounded_text, required_text, vali
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
 use serde_json::json;
 
+use super::common::{found, grouped, rows_by_ids};
 use super::{Ctx, retry_transient};
 use crate::auth::Viewer;
 use crate::config::Limits;
@@ -77,18 +78,11 @@ pub struct NewProject {
 }
 
 pub async fn find_project(db: &impl ConnectionTrait, id: i64) -> AppResult<ProjectRecord> {
-    project::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .map(ProjectRecord::from_model)
-        .ok_or_else(|| AppError::NotFound("service project".into()))
+    Ok(ProjectRecord::from_model(found::<project::Entity>(db, id, "service project").await?))
 }
 
 pub async fn projects_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<ProjectRecord>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows = project::Entity::find().filter(project::Column::Id.is_in(ids.iter().copied())).all(db).await?;
+    let rows = rows_by_ids(db, project::Column::Id, ids).await?;
     Ok(rows.into_iter().map(ProjectRecord::from_model).collect())
 }
 
@@ -365,22 +359,10 @@ pub async fn disbursements_of(
     db: &impl ConnectionTrait,
     project_ids: &[i64],
 ) -> AppResult<HashMap<i64, Vec<disbursement::Model>>> {
-    let mut map: HashMap<i64, Vec<disbursement::Model>> = HashMap::new();
-    if project_ids.is_empty() {
-        return Ok(map);
-    }
-    let rows = disbursement::Entity::find()
-        .filter(disbursement::Column::ProjectId.is_in(project_ids.iter().copied()))
-        .order_by_asc(disbursement::Column::PaidOn)
-        .order_by_asc(disbursement::Column::Id)
-        .all(db)
-        .await?;
-    for row in rows {
-        let list = map.entry(row.project_id).or_default();
-        if list.len() < MAX_LEDGER as usize {
-            list.push(row);
-        }
-    }
+    let query =
+        disbursement::Entity::find().order_by_asc(disbursement::Column::PaidOn).order_by_asc(disbursement::Column::Id);
+    let mut map = grouped(db, query, disbursement::Column::ProjectId, project_ids, |d| d.project_id).await?;
+    map.values_mut().for_each(|list| list.truncate(MAX_LEDGER as usize));
     Ok(map)
 }
 
@@ -488,19 +470,8 @@ pub async fn record_goal_progress(
 }
 
 pub async fn goals_of(db: &impl ConnectionTrait, project_ids: &[i64]) -> AppResult<HashMap<i64, Vec<goal::Model>>> {
-    let mut map: HashMap<i64, Vec<goal::Model>> = HashMap::new();
-    if project_ids.is_empty() {
-        return Ok(map);
-    }
-    let rows = goal::Entity::find()
-        .filter(goal::Column::ProjectId.is_in(project_ids.iter().copied()))
-        .order_by_asc(goal::Column::Id)
-        .all(db)
-        .await?;
-    for row in rows {
-        map.entry(row.project_id).or_default().push(row);
-    }
-    Ok(map)
+    let query = goal::Entity::find().order_by_asc(goal::Column::Id);
+    grouped(db, query, goal::Column::ProjectId, project_ids, |g| g.project_id).await
 }
 
 pub const MAX_GOAL_UPDATES: usize = 100;
@@ -510,22 +481,10 @@ pub async fn goal_updates_of(
     db: &impl ConnectionTrait,
     goal_ids: &[i64],
 ) -> AppResult<HashMap<i64, Vec<goal_update::Model>>> {
-    let mut map: HashMap<i64, Vec<goal_update::Model>> = HashMap::new();
-    if goal_ids.is_empty() {
-        return Ok(map);
-    }
-    let rows = goal_update::Entity::find()
-        .filter(goal_update::Column::GoalId.is_in(goal_ids.iter().copied()))
-        .order_by_asc(goal_update::Column::Id)
-        .all(db)
-        .await?;
-    for row in rows {
-        map.entry(row.goal_id).or_default().push(row);
-    }
+    let query = goal_update::Entity::find().order_by_asc(goal_update::Column::Id);
+    let mut map = grouped(db, query, goal_update::Column::GoalId, goal_ids, |u| u.goal_id).await?;
     for list in map.values_mut() {
-        if list.len() > MAX_GOAL_UPDATES {
-            list.drain(..list.len() - MAX_GOAL_UPDATES);
-        }
+        list.drain(..list.len().saturating_sub(MAX_GOAL_UPDATES));
     }
     Ok(map)
 }

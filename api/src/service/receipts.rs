@@ -13,7 +13,6 @@
 //!   stored, the same link every time it is asked for.
 //! - **Statements.** Donations confirmed in a period, each with what was refunded of it so far
 //!   subtracted, summed exactly in fen.
-use std::collections::HashMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -221,26 +220,15 @@ pub async fn receipts_of(db: &impl ConnectionTrait, donations: Vec<donation::Mod
         return Ok(Vec::new());
     }
     let campaign_ids: Vec<i64> = donations.iter().map(|d| d.campaign_id).collect();
-    let campaigns: HashMap<i64, campaign::Model> = campaign::Entity::find()
-        .filter(campaign::Column::Id.is_in(campaign_ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c))
-        .collect();
+    let campaigns = crate::service::common::by_id(db, campaign::Column::Id, campaign_ids, |c| c.id).await?;
     let org_ids: Vec<i64> = campaigns.values().map(|c| c.organization_id).collect();
-    let organizations: HashMap<i64, String> = organization::Entity::find()
-        .filter(organization::Column::Id.is_in(org_ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|o| (o.id, o.name))
-        .collect();
+    let organizations = crate::service::common::by_id(db, organization::Column::Id, org_ids, |o| o.id).await?;
     Ok(donations
         .into_iter()
         .filter_map(|d| {
             let campaign = campaigns.get(&d.campaign_id)?.clone();
-            let organization_name = organizations.get(&campaign.organization_id).cloned().unwrap_or_default();
+            let organization_name =
+                organizations.get(&campaign.organization_id).map(|o| o.name.clone()).unwrap_or_default();
             Some(Receipt { donation: d, campaign, organization_name })
         })
         .collect())
@@ -331,13 +319,8 @@ pub struct Statement {
 }
 
 fn check_period(from: DateTime<Utc>, to: DateTime<Utc>) -> AppResult<()> {
-    if to <= from {
-        return Err(AppError::bad_input("to", "`to` must be after `from`"));
-    }
-    if to - from > Duration::days(MAX_STATEMENT_DAYS) {
-        return Err(AppError::bad_input("to", "a statement covers at most three years"));
-    }
-    Ok(())
+    let messages = ("`to` must be after `from`", "a statement covers at most three years");
+    crate::service::validate::period((from, to), Duration::days(MAX_STATEMENT_DAYS), "to", messages)
 }
 
 /// The statement of the donations `whose` selects: one aggregate and one page of lines (and

@@ -17,6 +17,7 @@ use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};
+use crate::service::validate::required_text;
 
 /// The base's zone (`crate::time`): the default zone of spaces.
 pub use crate::time::BASE_TIME_ZONE as DEFAULT_TIME_ZONE;
@@ -409,17 +410,6 @@ pub struct SpaceInput {
     pub resident_organization_id: Option<Option<i64>>,
 }
 
-fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
-    let v = value.trim();
-    if v.is_empty() {
-        return Err(AppError::bad_input(field, format!("{field} must not be empty")));
-    }
-    if v.chars().count() > max {
-        return Err(AppError::bad_input(field, format!("{field} is at most {max} characters")));
-    }
-    Ok(v.to_owned())
-}
-
 fn in_range(field: &str, value: i32, min: i32, max: i32) -> AppResult<i32> {
     if !(min..=max).contains(&value) {
         return Err(AppError::bad_input(field, format!("{field} must be between {min} and {max}")));
@@ -434,7 +424,7 @@ fn json<T: Serialize>(value: &T) -> AppResult<String> {
 fn validate_list(field: &str, items: Vec<String>, max_items: usize, urls: bool) -> AppResult<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for item in items {
-        let item = text(field, &item, if urls { 500 } else { 100 })?;
+        let item = required_text(field, &item, if urls { 500 } else { 100 })?;
         if urls && !(item.starts_with("https://") || item.starts_with("http://")) {
             return Err(AppError::bad_input(field, format!("{field} must be http(s) URLs")));
         }
@@ -475,7 +465,7 @@ fn validate_closures(closures: Vec<Closure>) -> AppResult<Vec<Closure>> {
             if c.ends_on < c.starts_on {
                 return Err(AppError::bad_input("closures", "a closure ends on or after the day it starts"));
             }
-            Ok(Closure { reason: text("closures.reason", &c.reason, 200)?, ..c })
+            Ok(Closure { reason: required_text("closures.reason", &c.reason, 200)?, ..c })
         })
         .collect()
 }
@@ -500,7 +490,7 @@ async fn check_organization(db: &impl ConnectionTrait, id: Option<i64>) -> AppRe
 /// Applies `input` to `model`; `creating` makes name, kind and capacity required.
 fn apply(model: &mut space::ActiveModel, input: SpaceInput, creating: bool) -> AppResult<()> {
     match input.name {
-        Some(v) => model.name = Set(text("name", &v, 100)?),
+        Some(v) => model.name = Set(required_text("name", &v, 100)?),
         None if creating => return Err(AppError::bad_input("name", "name is required")),
         None => {}
     }
@@ -571,10 +561,7 @@ pub async fn load(db: &impl ConnectionTrait, id: i64) -> AppResult<SpaceRecord> 
 }
 
 pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<SpaceRecord>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows = space::Entity::find().filter(space::Column::Id.is_in(ids.iter().copied())).all(db).await?;
+    let rows = crate::service::common::rows_by_ids(db, space::Column::Id, ids).await?;
     rows.into_iter().map(SpaceRecord::from_model).collect()
 }
 

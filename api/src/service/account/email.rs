@@ -65,14 +65,8 @@ pub async fn request_email_verification(ctx: Ctx<'_>, viewer: &Viewer) -> AppRes
     limit_mails(ctx, viewer, &account.email)?;
     let lifetime = ctx.settings.accounts.email_token_ttl;
     let actor = Actor::of(viewer);
-    let token = retry_transient(|| async {
-        let txn = ctx.db.begin().await?;
-        let token = issue_token(&txn, account.id, TokenPurpose::EmailVerification, &account.email, lifetime).await?;
-        let event = NewEvent::new(EventKind::AccountEmailVerificationRequested, account.id).account(Some(account.id));
-        ctx.commit(txn, &actor, vec![event]).await?;
-        Ok(token)
-    })
-    .await?;
+    let requested = (TokenPurpose::EmailVerification, EventKind::AccountEmailVerificationRequested);
+    let token = issue_logged_token(ctx, &actor, &account, requested, &account.email, lifetime).await?;
     let locale = locale_of(ctx.db, account.id).await?;
     let link = ctx.settings.accounts.link_url.as_deref();
     send(ctx, texts::verify(locale, &account.display_name, &account.email, &token, link, lifetime, false));
@@ -96,14 +90,8 @@ pub async fn request_email_change(ctx: Ctx<'_>, viewer: &Viewer, new_email: &str
     limit_mails(ctx, viewer, &new_email)?;
     let lifetime = ctx.settings.accounts.email_token_ttl;
     let actor = Actor::of(viewer);
-    let token = retry_transient(|| async {
-        let txn = ctx.db.begin().await?;
-        let token = issue_token(&txn, account.id, TokenPurpose::EmailChange, &new_email, lifetime).await?;
-        let event = NewEvent::new(EventKind::AccountEmailChangeRequested, account.id).account(Some(account.id));
-        ctx.commit(txn, &actor, vec![event]).await?;
-        Ok(token)
-    })
-    .await?;
+    let requested = (TokenPurpose::EmailChange, EventKind::AccountEmailChangeRequested);
+    let token = issue_logged_token(ctx, &actor, &account, requested, &new_email, lifetime).await?;
     let locale = locale_of(ctx.db, account.id).await?;
     let link = ctx.settings.accounts.link_url.as_deref();
     send(ctx, texts::verify(locale, &account.display_name, &new_email, &token, link, lifetime, true));

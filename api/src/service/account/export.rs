@@ -1,6 +1,29 @@
 //! Downloading one's data.
 #[allow(unused_imports)]
 use super::*;
+use crate::service::common::by_id;
+use sea_orm::Order;
+
+/// The person's rows of `owner`'s table (`owner` is the account) in `order`, at most one more
+/// than exported.
+async fn own_rows<C>(
+    db: &impl ConnectionTrait,
+    owner: C,
+    account_id: i64,
+    (column, order): (C, sea_orm::Order),
+) -> AppResult<Vec<<C::EntityName as EntityTrait>::Model>>
+where
+    C: ColumnTrait,
+    C::EntityName: EntityTrait<Column = C>,
+{
+    let query = <C::EntityName as EntityTrait>::find().filter(owner.eq(account_id)).order_by(column, order);
+    Ok(query.limit(EXPORT_LIMIT + 1).all(db).await?)
+}
+
+/// The name (`name_of`) of each row by its id.
+fn names<M>(rows: HashMap<i64, M>, name_of: impl Fn(M) -> String) -> HashMap<i64, String> {
+    rows.into_iter().map(|(id, row)| (id, name_of(row))).collect()
+}
 
 /// The signed-in person's data as JSON: profile, notification choices, memberships,
 /// registrations, bookings and donations (at most `EXPORT_LIMIT` of each, newest first, with
@@ -10,64 +33,25 @@ pub async fn export(db: &impl ConnectionTrait, viewer: &Viewer) -> AppResult<Val
     let account = live_account(db, me.id).await?;
     let prefs = crate::service::notifications::preferences(db, account.id).await?;
 
-    let memberships = membership::Entity::find()
-        .filter(membership::Column::AccountId.eq(account.id))
-        .order_by_asc(membership::Column::OrganizationId)
-        .limit(EXPORT_LIMIT + 1)
-        .all(db)
-        .await?;
-    let orgs: HashMap<i64, String> = organization::Entity::find()
-        .filter(organization::Column::Id.is_in(memberships.iter().map(|m| m.organization_id)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|o| (o.id, o.name))
-        .collect();
+    let order = (membership::Column::OrganizationId, Order::Asc);
+    let memberships = own_rows(db, membership::Column::AccountId, account.id, order).await?;
+    let org_ids = memberships.iter().map(|m| m.organization_id);
+    let orgs = names(by_id(db, organization::Column::Id, org_ids, |o| o.id).await?, |o| o.name);
 
-    let registrations = registration::Entity::find()
-        .filter(registration::Column::AccountId.eq(account.id))
-        .order_by_desc(registration::Column::Id)
-        .limit(EXPORT_LIMIT + 1)
-        .all(db)
-        .await?;
+    let order = (registration::Column::Id, Order::Desc);
+    let registrations = own_rows(db, registration::Column::AccountId, account.id, order).await?;
     let event_ids: HashSet<i64> = registrations.iter().map(|r| r.event_id).collect();
-    let events: HashMap<i64, event::Model> = event::Entity::find()
-        .filter(event::Column::Id.is_in(event_ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|e| (e.id, e))
-        .collect();
+    let events = by_id(db, event::Column::Id, event_ids, |e| e.id).await?;
 
-    let bookings = booking::Entity::find()
-        .filter(booking::Column::BookedByAccountId.eq(account.id))
-        .order_by_desc(booking::Column::Id)
-        .limit(EXPORT_LIMIT + 1)
-        .all(db)
-        .await?;
+    let order = (booking::Column::Id, Order::Desc);
+    let bookings = own_rows(db, booking::Column::BookedByAccountId, account.id, order).await?;
     let space_ids: HashSet<i64> = bookings.iter().map(|b| b.space_id).collect();
-    let spaces: HashMap<i64, String> = space::Entity::find()
-        .filter(space::Column::Id.is_in(space_ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|s| (s.id, s.name))
-        .collect();
+    let spaces = names(by_id(db, space::Column::Id, space_ids, |s| s.id).await?, |s| s.name);
 
-    let donations = donation::Entity::find()
-        .filter(donation::Column::DonorAccountId.eq(account.id))
-        .order_by_desc(donation::Column::Id)
-        .limit(EXPORT_LIMIT + 1)
-        .all(db)
-        .await?;
+    let order = (donation::Column::Id, Order::Desc);
+    let donations = own_rows(db, donation::Column::DonorAccountId, account.id, order).await?;
     let campaign_ids: HashSet<i64> = donations.iter().map(|d| d.campaign_id).collect();
-    let campaigns: HashMap<i64, String> = campaign::Entity::find()
-        .filter(campaign::Column::Id.is_in(campaign_ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c.title))
-        .collect();
+    let campaigns = names(by_id(db, campaign::Column::Id, campaign_ids, |c| c.id).await?, |c| c.title);
 
     let limit = EXPORT_LIMIT as usize;
     let truncated =

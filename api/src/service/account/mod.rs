@@ -99,6 +99,26 @@ pub async fn issue_token(
     Ok(token)
 }
 
+/// Issues a token for `account` (mailed to `email`) with the event `kind` that records the
+/// request, in one transaction (retried when transient).
+async fn issue_logged_token(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    account: &account::Model,
+    (purpose, kind): (TokenPurpose, EventKind),
+    email: &str,
+    lifetime: std::time::Duration,
+) -> AppResult<String> {
+    retry_transient(|| async {
+        let txn = ctx.db.begin().await?;
+        let token = issue_token(&txn, account.id, purpose, email, lifetime).await?;
+        let event = NewEvent::new(kind, account.id).account(Some(account.id));
+        ctx.commit(txn, actor, vec![event]).await?;
+        Ok(token)
+    })
+    .await
+}
+
 /// The live token (unused, unexpired, of one of `purposes`), without using it.
 async fn live_token(
     db: &impl ConnectionTrait,

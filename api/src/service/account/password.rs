@@ -15,14 +15,8 @@ pub async fn request_password_reset(ctx: Ctx<'_>, viewer: &Viewer, email: &str) 
     };
     let lifetime = ctx.settings.accounts.password_reset_ttl;
     let actor = Actor::of(viewer).as_account(account.id);
-    let token = retry_transient(|| async {
-        let txn = ctx.db.begin().await?;
-        let token = issue_token(&txn, account.id, TokenPurpose::PasswordReset, &account.email, lifetime).await?;
-        let event = NewEvent::new(EventKind::AccountPasswordResetRequested, account.id).account(Some(account.id));
-        ctx.commit(txn, &actor, vec![event]).await?;
-        Ok(token)
-    })
-    .await?;
+    let requested = (TokenPurpose::PasswordReset, EventKind::AccountPasswordResetRequested);
+    let token = issue_logged_token(ctx, &actor, &account, requested, &account.email, lifetime).await?;
     let locale = locale_of(ctx.db, account.id).await?;
     send(ctx, texts::reset(locale, &account, &token, ctx.settings.accounts.link_url.as_deref(), lifetime));
     Ok(())

@@ -8,6 +8,23 @@ fn pick(locale: Locale, hans: String, hant: String) -> String {
     }
 }
 
+/// A mail of `kind` to the account's own address, in its person's `locale`.
+fn to_account(
+    account: &account::Model,
+    kind: &'static str,
+    locale: Locale,
+    (subject_hans, subject_hant): (&str, &str),
+    (body_hans, body_hant): (String, String),
+) -> AccountMail {
+    AccountMail {
+        kind,
+        address: account.email.clone(),
+        name: account.display_name.clone(),
+        subject: pick(locale, subject_hans.into(), subject_hant.into()),
+        body: pick(locale, body_hans, body_hant),
+    }
+}
+
 /// `a***@example.org`.
 pub fn mask_email(email: &str) -> String {
     match email.split_once('@') {
@@ -38,13 +55,12 @@ pub fn reset(
     let m = minutes(ttl);
     let code = code_lines(locale, token, link.map(|l| format!("{l}/reset-password?token={token}")));
     let name = &account.display_name;
-    AccountMail {
-        kind: "password_reset",
-        address: account.email.clone(),
-        name: name.clone(),
-        subject: pick(locale, "重置密码".into(), "重設密碼".into()),
-        body: pick(
-            locale,
+    to_account(
+        account,
+        "password_reset",
+        locale,
+        ("重置密码", "重設密碼"),
+        (
             format!(
                 "{name}，您好：\n\n我们收到了重置您账户密码的请求。请在 {m} 分钟内用下面的链接或验证码设置新密码，它只能使用一次：\n\n{code}\n\n如果这不是您本人的操作，请忽略本邮件，您的密码不会改变。\n"
             ),
@@ -52,7 +68,7 @@ pub fn reset(
                 "{name}，您好：\n\n我們收到了重設您帳戶密碼的請求。請在 {m} 分鐘內用下面的連結或驗證碼設定新密碼，它只能使用一次：\n\n{code}\n\n如果這不是您本人的操作，請忽略本郵件，您的密碼不會改變。\n"
             ),
         ),
-    }
+    )
 }
 
 pub fn verify(
@@ -102,13 +118,12 @@ pub fn verify(
 
 pub fn email_changed(locale: Locale, before: &account::Model, new_email: &str) -> AccountMail {
     let (name, masked) = (&before.display_name, mask_email(new_email));
-    AccountMail {
-        kind: "email_changed",
-        address: before.email.clone(),
-        name: name.clone(),
-        subject: pick(locale, "账户邮箱已更改".into(), "帳戶電子郵件已更改".into()),
-        body: pick(
-            locale,
+    to_account(
+        before,
+        "email_changed",
+        locale,
+        ("账户邮箱已更改", "帳戶電子郵件已更改"),
+        (
             format!(
                 "{name}，您好：\n\n您账户的邮箱已改为 {masked}，此地址不再用于登录。如果这不是您本人的操作，请立即联系基地工作人员。\n"
             ),
@@ -116,18 +131,17 @@ pub fn email_changed(locale: Locale, before: &account::Model, new_email: &str) -
                 "{name}，您好：\n\n您帳戶的電子郵件已改為 {masked}，此地址不再用於登入。如果這不是您本人的操作，請立即聯絡基地工作人員。\n"
             ),
         ),
-    }
+    )
 }
 
 pub fn password_changed(locale: Locale, account: &account::Model) -> AccountMail {
     let name = &account.display_name;
-    AccountMail {
-        kind: "password_changed",
-        address: account.email.clone(),
-        name: name.clone(),
-        subject: pick(locale, "密码已更改".into(), "密碼已更改".into()),
-        body: pick(
-            locale,
+    to_account(
+        account,
+        "password_changed",
+        locale,
+        ("密码已更改", "密碼已更改"),
+        (
             format!(
                 "{name}，您好：\n\n您账户的密码刚刚更改，其他设备上的登录已退出。如果这不是您本人的操作，请立即用“忘记密码”重置密码，并联系基地工作人员。\n"
             ),
@@ -135,18 +149,17 @@ pub fn password_changed(locale: Locale, account: &account::Model) -> AccountMail
                 "{name}，您好：\n\n您帳戶的密碼剛剛更改，其他裝置上的登入已登出。如果這不是您本人的操作，請立即用「忘記密碼」重設密碼，並聯絡基地工作人員。\n"
             ),
         ),
-    }
+    )
 }
 
 pub fn deleted(locale: Locale, account: &account::Model) -> AccountMail {
     let name = &account.display_name;
-    AccountMail {
-        kind: "account_deleted",
-        address: account.email.clone(),
-        name: name.clone(),
-        subject: pick(locale, "账户已注销".into(), "帳戶已註銷".into()),
-        body: pick(
-            locale,
+    to_account(
+        account,
+        "account_deleted",
+        locale,
+        ("账户已注销", "帳戶已註銷"),
+        (
             format!(
                 "{name}，您好：\n\n您的账户已注销，个人信息已删除或匿名化。您的捐赠记录以匿名方式保留，收据编号不变；尚未开始的活动报名和场地预约已取消。\n"
             ),
@@ -154,5 +167,5 @@ pub fn deleted(locale: Locale, account: &account::Model) -> AccountMail {
                 "{name}，您好：\n\n您的帳戶已註銷，個人資訊已刪除或匿名化。您的捐贈紀錄以匿名方式保留，收據編號不變；尚未開始的活動報名和場地預約已取消。\n"
             ),
         ),
-    }
+    )
 }

@@ -100,56 +100,37 @@ pub async fn sync_event_booking(
         return Err(AppError::Forbidden("a signed-in account reserves a base space for an event".into()));
     }
     let savepoint = db.begin().await?;
-    let written = match &existing {
-        Some(b) => {
-            booking::ActiveModel {
-                space_id: Set(space.space.id),
-                organization_id: Set(Some(event.organizer_id)),
-                purpose: Set(event.title.clone()),
-                attendees: Set(event.capacity),
-                starts_at: Set(event.starts_at),
-                ends_at: Set(event.ends_at),
-                blocked_start: Set(blocked_start),
-                blocked_end: Set(blocked_end),
-                status: Set(BookingStatus::Confirmed),
-                status_reason: Set(None),
-                decided_by_account_id: Set(account_id.or(b.decided_by_account_id)),
-                decided_at: Set(Some(now)),
-                updated_at: Set(now),
-                ..booking::ActiveModel::from(b.clone())
-            }
-            .update(&savepoint)
-            .await
-        }
-        None => {
-            let account_id = account_id.unwrap_or_default();
-            booking::ActiveModel {
-                space_id: Set(space.space.id),
-                booked_by_account_id: Set(account_id),
-                organization_id: Set(Some(event.organizer_id)),
-                purpose: Set(event.title.clone()),
-                attendees: Set(event.capacity),
-                starts_at: Set(event.starts_at),
-                ends_at: Set(event.ends_at),
-                blocked_start: Set(blocked_start),
-                blocked_end: Set(blocked_end),
-                status: Set(BookingStatus::Confirmed),
-                status_reason: Set(None),
-                manager_note: Set(String::new()),
-                client_key: Set(None),
-                request_digest: Set(None),
-                series_id: Set(None),
-                decided_by_account_id: Set(Some(account_id)),
-                decided_at: Set(Some(now)),
-                event_id: Set(Some(event.id)),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
-            }
-            .insert(&savepoint)
-            .await
-        }
+    // The reservation as the event has it, over the booking it had (or a new one).
+    let mut row = match &existing {
+        Some(b) => booking::ActiveModel {
+            decided_by_account_id: Set(account_id.or(b.decided_by_account_id)),
+            ..booking::ActiveModel::from(b.clone())
+        },
+        None => booking::ActiveModel {
+            booked_by_account_id: Set(account_id.unwrap_or_default()),
+            manager_note: Set(String::new()),
+            client_key: Set(None),
+            request_digest: Set(None),
+            series_id: Set(None),
+            decided_by_account_id: Set(Some(account_id.unwrap_or_default())),
+            event_id: Set(Some(event.id)),
+            created_at: Set(now),
+            ..Default::default()
+        },
     };
+    row.space_id = Set(space.space.id);
+    row.organization_id = Set(Some(event.organizer_id));
+    row.purpose = Set(event.title.clone());
+    row.attendees = Set(event.capacity);
+    row.starts_at = Set(event.starts_at);
+    row.ends_at = Set(event.ends_at);
+    row.blocked_start = Set(blocked_start);
+    row.blocked_end = Set(blocked_end);
+    row.status = Set(BookingStatus::Confirmed);
+    row.status_reason = Set(None);
+    row.decided_at = Set(Some(now));
+    row.updated_at = Set(now);
+    let written = if existing.is_some() { row.update(&savepoint).await } else { row.insert(&savepoint).await };
     let row = match written {
         Ok(row) => {
             savepoint.commit().await?;

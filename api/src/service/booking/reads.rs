@@ -7,10 +7,7 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<bookin
 }
 
 pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<booking::Model>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(booking::Entity::find().filter(booking::Column::Id.is_in(ids.iter().copied())).all(db).await?)
+    crate::service::common::rows_by_ids(db, booking::Column::Id, ids).await
 }
 
 pub async fn load(db: &impl ConnectionTrait, id: i64) -> AppResult<booking::Model> {

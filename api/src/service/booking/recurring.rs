@@ -33,24 +33,8 @@ pub async fn create_recurring(
     use entity::booking_series;
     let db = ctx.db;
     let now = crate::service::now();
-    let purpose = optional_text("purpose", request.purpose.clone(), 500)?;
-    if purpose.is_none() && request.organization_id.is_none() {
-        return Err(AppError::rule(
-            "purpose",
-            "PURPOSE_REQUIRED",
-            "say what the booking is for, or for which organization",
-        ));
-    }
-    let manager_note = optional_text("managerNote", request.manager_note.clone(), 2000)?;
-    if manager_note.is_some() && !booker.is_staff {
-        return Err(AppError::Forbidden("only staff write manager notes".into()));
-    }
-    let space = space::load(db, request.space_id).await?;
-    if let Some(org) = request.organization_id
-        && entity::organization::Entity::find_by_id(org).one(db).await?.is_none()
-    {
-        return Err(AppError::NotFound("organization".into()));
-    }
+    let texts = request_texts(&request, &booker)?;
+    let space = requested_space(db, &request).await?;
     // The first occurrence's own shape (order, length, whole minutes) is checked up front.
     if request.ends_at <= request.starts_at {
         space::check_rules(&space, request.starts_at, request.ends_at, request.attendees, now, CheckAt::Request)?;
@@ -59,11 +43,8 @@ pub async fn create_recurring(
     if occurrences.is_empty() {
         return Err(AppError::rule("recurrence", "NO_OCCURRENCES", "the recurrence produces no occurrence"));
     }
-    let status = if space.space.requires_approval && !booker.is_staff {
-        BookingStatus::Pending
-    } else {
-        BookingStatus::Confirmed
-    };
+    let requested = Requested::new(&space, booker, &request, texts, now);
+    let status = requested.status;
 
     let txn = db.begin().await?;
     if status == BookingStatus::Confirmed {
@@ -112,30 +93,9 @@ pub async fn create_recurring(
             continue;
         }
         let savepoint = txn.begin().await?;
-        let inserted = booking::ActiveModel {
-            space_id: Set(space.space.id),
-            booked_by_account_id: Set(booker.account_id),
-            organization_id: Set(request.organization_id),
-            purpose: Set(purpose.clone().unwrap_or_default()),
-            attendees: Set(request.attendees),
-            starts_at: Set(start),
-            ends_at: Set(end),
-            blocked_start: Set(blocked_start),
-            blocked_end: Set(blocked_end),
-            status: Set(status),
-            status_reason: Set(None),
-            manager_note: Set(manager_note.clone().unwrap_or_default()),
-            client_key: Set(None),
-            request_digest: Set(None),
-            series_id: Set(Some(series.id)),
-            decided_by_account_id: Set((status == BookingStatus::Confirmed).then_some(booker.account_id)),
-            decided_at: Set((status == BookingStatus::Confirmed).then_some(now)),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&savepoint)
-        .await;
+        let inserted = booking::ActiveModel { series_id: Set(Some(series.id)), ..requested.row(start, end) }
+            .insert(&savepoint)
+            .await;
         match inserted {
             Ok(row) => {
                 savepoint.commit().await?;
@@ -210,16 +170,8 @@ pub async fn cancel_scoped(
     if ids.is_empty() {
         return Err(wrong_status(&current, "cancel"));
     }
-    let mut update = booking::Entity::update_many()
-        .col_expr(booking::Column::Status, Expr::val(BookingStatus::Cancelled))
+    decision(BookingStatus::Cancelled, by, now, note)
         .col_expr(booking::Column::StatusReason, Expr::val(reason))
-        .col_expr(booking::Column::DecidedByAccountId, Expr::val(by))
-        .col_expr(booking::Column::DecidedAt, Expr::val(now))
-        .col_expr(booking::Column::UpdatedAt, Expr::val(now));
-    if let Some(note) = note {
-        update = update.col_expr(booking::Column::ManagerNote, Expr::val(note));
-    }
-    update
         .filter(booking::Column::Id.is_in(ids.clone()))
         .filter(booking::Column::Status.is_in([BookingStatus::Pending, BookingStatus::Confirmed]))
         .exec(&txn)

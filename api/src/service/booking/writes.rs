@@ -34,17 +34,9 @@ pub(super) async fn replay(
     }
 }
 
-/// Creates a booking: `CONFIRMED`, or `PENDING` when the space needs approval and the booker
-/// is not staff. Returns the booking and whether it is a replay of an earlier request with
-/// the same client key.
-pub async fn create(
-    ctx: Ctx<'_>,
-    actor: &Actor,
-    booker: Booker,
-    request: BookingRequest,
-) -> AppResult<(booking::Model, bool)> {
-    let db = ctx.db;
-    let now = crate::service::now();
+/// A request's texts, checked: its purpose (required unless it names an organization) and
+/// the manager note, which only staff write.
+pub(super) fn request_texts(request: &BookingRequest, booker: &Booker) -> AppResult<(Option<String>, Option<String>)> {
     let purpose = optional_text("purpose", request.purpose.clone(), 500)?;
     if purpose.is_none() && request.organization_id.is_none() {
         return Err(AppError::rule(
@@ -57,26 +49,102 @@ pub async fn create(
     if manager_note.is_some() && !booker.is_staff {
         return Err(AppError::Forbidden("only staff write manager notes".into()));
     }
-    let client_key = optional_text("clientKey", request.client_key.clone(), 100)?;
-    let digest = request_digest(&request, &purpose);
-    if let Some(key) = &client_key
-        && let Some(first) = replay(db, booker.account_id, key, &digest).await?
-    {
-        return Ok((first, true));
-    }
+    Ok((purpose, manager_note))
+}
 
+/// The space a request names, with the organization it names checked to exist.
+pub(super) async fn requested_space(db: &impl ConnectionTrait, request: &BookingRequest) -> AppResult<SpaceRecord> {
     let space = space::load(db, request.space_id).await?;
     if let Some(org) = request.organization_id
         && entity::organization::Entity::find_by_id(org).one(db).await?.is_none()
     {
         return Err(AppError::NotFound("organization".into()));
     }
+    Ok(space)
+}
+
+/// What the bookings of one request share: who books what for whom, in which status.
+pub(super) struct Requested<'a> {
+    pub space: &'a SpaceRecord,
+    pub booker: Booker,
+    pub request: &'a BookingRequest,
+    pub purpose: Option<String>,
+    pub manager_note: Option<String>,
+    /// `CONFIRMED`, or `PENDING` when the space needs approval and the booker is not staff.
+    pub status: BookingStatus,
+    pub now: DateTime<Utc>,
+}
+
+impl<'a> Requested<'a> {
+    pub fn new(
+        space: &'a SpaceRecord,
+        booker: Booker,
+        request: &'a BookingRequest,
+        (purpose, manager_note): (Option<String>, Option<String>),
+        now: DateTime<Utc>,
+    ) -> Self {
+        let status = if space.space.requires_approval && !booker.is_staff {
+            BookingStatus::Pending
+        } else {
+            BookingStatus::Confirmed
+        };
+        Requested { space, booker, request, purpose, manager_note, status, now }
+    }
+
+    /// The new row of one booking from `start` to `end` (no client key, no series: the
+    /// caller sets those).
+    pub fn row(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> booking::ActiveModel {
+        let (blocked_start, blocked_end) = self.space.blocked_range(start, end);
+        let confirmed = self.status == BookingStatus::Confirmed;
+        booking::ActiveModel {
+            space_id: Set(self.space.space.id),
+            booked_by_account_id: Set(self.booker.account_id),
+            organization_id: Set(self.request.organization_id),
+            purpose: Set(self.purpose.clone().unwrap_or_default()),
+            attendees: Set(self.request.attendees),
+            starts_at: Set(start),
+            ends_at: Set(end),
+            blocked_start: Set(blocked_start),
+            blocked_end: Set(blocked_end),
+            status: Set(self.status),
+            status_reason: Set(None),
+            manager_note: Set(self.manager_note.clone().unwrap_or_default()),
+            client_key: Set(None),
+            request_digest: Set(None),
+            series_id: Set(None),
+            decided_by_account_id: Set(confirmed.then_some(self.booker.account_id)),
+            decided_at: Set(confirmed.then_some(self.now)),
+            created_at: Set(self.now),
+            updated_at: Set(self.now),
+            ..Default::default()
+        }
+    }
+}
+
+/// Creates a booking: `CONFIRMED`, or `PENDING` when the space needs approval and the booker
+/// is not staff. Returns the booking and whether it is a replay of an earlier request with
+/// the same client key.
+pub async fn create(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    booker: Booker,
+    request: BookingRequest,
+) -> AppResult<(booking::Model, bool)> {
+    let db = ctx.db;
+    let now = crate::service::now();
+    let texts = request_texts(&request, &booker)?;
+    let client_key = optional_text("clientKey", request.client_key.clone(), 100)?;
+    let digest = request_digest(&request, &texts.0);
+    if let Some(key) = &client_key
+        && let Some(first) = replay(db, booker.account_id, key, &digest).await?
+    {
+        return Ok((first, true));
+    }
+
+    let space = requested_space(db, &request).await?;
     space::check_rules(&space, request.starts_at, request.ends_at, request.attendees, now, CheckAt::Request)?;
-    let status = if space.space.requires_approval && !booker.is_staff {
-        BookingStatus::Pending
-    } else {
-        BookingStatus::Confirmed
-    };
+    let requested = Requested::new(&space, booker, &request, texts, now);
+    let status = requested.status;
     let (blocked_start, blocked_end) = space.blocked_range(request.starts_at, request.ends_at);
 
     let txn = db.begin().await?;
@@ -102,26 +170,9 @@ pub async fn create(
         return Err(conflict_error(db, &space, request.starts_at, request.ends_at, request.attendees, None).await?);
     }
     let inserted = booking::ActiveModel {
-        space_id: Set(space.space.id),
-        booked_by_account_id: Set(booker.account_id),
-        organization_id: Set(request.organization_id),
-        purpose: Set(purpose.unwrap_or_default()),
-        attendees: Set(request.attendees),
-        starts_at: Set(request.starts_at),
-        ends_at: Set(request.ends_at),
-        blocked_start: Set(blocked_start),
-        blocked_end: Set(blocked_end),
-        status: Set(status),
-        status_reason: Set(None),
-        manager_note: Set(manager_note.unwrap_or_default()),
         client_key: Set(client_key.clone()),
         request_digest: Set(client_key.as_ref().map(|_| digest.clone())),
-        series_id: Set(None),
-        decided_by_account_id: Set((status == BookingStatus::Confirmed).then_some(booker.account_id)),
-        decided_at: Set((status == BookingStatus::Confirmed).then_some(now)),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
+        ..requested.row(request.starts_at, request.ends_at)
     }
     .insert(&txn)
     .await;
@@ -183,17 +234,9 @@ pub async fn confirm(
         txn.rollback().await?;
         return Err(conflict_error(db, &space, current.starts_at, current.ends_at, current.attendees, Some(id)).await?);
     }
-    let mut update = booking::Entity::update_many()
-        .col_expr(booking::Column::Status, Expr::val(BookingStatus::Confirmed))
+    let updated = decision(BookingStatus::Confirmed, decided_by, now, note)
         .col_expr(booking::Column::BlockedStart, Expr::val(blocked_start))
         .col_expr(booking::Column::BlockedEnd, Expr::val(blocked_end))
-        .col_expr(booking::Column::DecidedByAccountId, Expr::val(decided_by))
-        .col_expr(booking::Column::DecidedAt, Expr::val(now))
-        .col_expr(booking::Column::UpdatedAt, Expr::val(now));
-    if let Some(note) = note {
-        update = update.col_expr(booking::Column::ManagerNote, Expr::val(note));
-    }
-    let updated = update
         .filter(booking::Column::Id.eq(id))
         .filter(booking::Column::Status.eq(BookingStatus::Pending))
         .exec(&txn)
@@ -225,12 +268,8 @@ pub async fn confirm(
     );
     let clashing_ids: Vec<i64> = clashing.iter().map(|b| b.id).collect();
     if !clashing_ids.is_empty() {
-        booking::Entity::update_many()
-            .col_expr(booking::Column::Status, Expr::val(BookingStatus::Rejected))
+        decision(BookingStatus::Rejected, decided_by, now, None)
             .col_expr(booking::Column::StatusReason, Expr::val(reason.clone()))
-            .col_expr(booking::Column::DecidedByAccountId, Expr::val(decided_by))
-            .col_expr(booking::Column::DecidedAt, Expr::val(now))
-            .col_expr(booking::Column::UpdatedAt, Expr::val(now))
             .filter(booking::Column::Id.is_in(clashing_ids.clone()))
             .filter(booking::Column::Status.eq(BookingStatus::Pending))
             .exec(&txn)
@@ -242,6 +281,25 @@ pub async fn confirm(
     events.extend(rejected.iter().map(|b| booking_event(EventKind::BookingRejected, b)));
     ctx.commit(txn, actor, events).await?;
     Ok(Confirmed { booking, rejected })
+}
+
+/// The update that records a decision on bookings: their new status, who decided and when,
+/// and the manager's note when one is given.
+pub(super) fn decision(
+    status: BookingStatus,
+    by: i64,
+    now: DateTime<Utc>,
+    note: Option<String>,
+) -> sea_orm::UpdateMany<booking::Entity> {
+    let update = booking::Entity::update_many()
+        .col_expr(booking::Column::Status, Expr::val(status))
+        .col_expr(booking::Column::DecidedByAccountId, Expr::val(by))
+        .col_expr(booking::Column::DecidedAt, Expr::val(now))
+        .col_expr(booking::Column::UpdatedAt, Expr::val(now));
+    match note {
+        Some(note) => update.col_expr(booking::Column::ManagerNote, Expr::val(note)),
+        None => update,
+    }
 }
 
 pub(super) fn wrong_status(b: &booking::Model, action: &str) -> AppError {
@@ -276,15 +334,7 @@ pub(super) async fn decide(
     if !from.contains(&current.status) {
         return Err(wrong_status(&current, action));
     }
-    let mut update = booking::Entity::update_many()
-        .col_expr(booking::Column::Status, Expr::val(to))
-        .col_expr(booking::Column::StatusReason, Expr::val(reason))
-        .col_expr(booking::Column::DecidedByAccountId, Expr::val(by))
-        .col_expr(booking::Column::DecidedAt, Expr::val(now))
-        .col_expr(booking::Column::UpdatedAt, Expr::val(now));
-    if let Some(note) = note {
-        update = update.col_expr(booking::Column::ManagerNote, Expr::val(note));
-    }
+    let update = decision(to, by, now, note).col_expr(booking::Column::StatusReason, Expr::val(reason));
     let updated =
         update.filter(booking::Column::Id.eq(id)).filter(booking::Column::Status.eq(current.status)).exec(&txn).await?;
     if updated.rows_affected != 1 {

@@ -24,32 +24,26 @@ impl Crowdfunding<'_> {
         with_total: bool,
     ) -> AppResult<Page<CampaignRecord>> {
         pagination::validate(args, self.limits)?;
-        let shape = serde_json::to_vec(&(filter, sort, direction, args, with_total)).unwrap_or_default();
-        let key = format!("list:{}", crate::cache::digest(&shape));
-        self.cache
-            .get_or_load(CACHE_TAG, &key, list(self.db, filter, sort, direction, args, self.limits, with_total))
-            .await
+        let shape = (filter, sort, direction, args, with_total);
+        let load = list(self.db, filter, sort, direction, args, self.limits, with_total);
+        self.cache.get_or_load_shaped(CACHE_TAG, "list", &shape, load).await
     }
 
     /// The budget lines of a page of campaigns (which `list` leaves out), cached as one entry.
     pub async fn budgets(&self, campaign_ids: &[i64]) -> AppResult<HashMap<i64, Vec<budget_line::Model>>> {
-        let shape = serde_json::to_vec(campaign_ids).unwrap_or_default();
-        let key = format!("budgets:{}", crate::cache::digest(&shape));
-        self.cache.get_or_load(CACHE_TAG, &key, budgets_of(self.db, campaign_ids)).await
+        self.cache.get_or_load_shaped(CACHE_TAG, "budgets", &campaign_ids, budgets_of(self.db, campaign_ids)).await
     }
 
     pub async fn donor_wall(&self, campaign_id: i64, args: &PageArgs, with_total: bool) -> AppResult<Page<WallEntry>> {
         pagination::validate(args, self.limits)?;
-        let shape = serde_json::to_vec(&(campaign_id, args, with_total)).unwrap_or_default();
-        let key = format!("wall:{}", crate::cache::digest(&shape));
-        self.cache.get_or_load(CACHE_TAG, &key, donor_wall(self.db, campaign_id, args, self.limits, with_total)).await
+        let load = donor_wall(self.db, campaign_id, args, self.limits, with_total);
+        self.cache.get_or_load_shaped(CACHE_TAG, "wall", &(campaign_id, args, with_total), load).await
     }
 
     /// The first `first` lines of many campaigns' donor walls (see `recent_donors`), cached
     /// as one entry per page of campaigns.
     pub async fn recent_donors(&self, campaign_ids: &[i64], first: u64) -> AppResult<HashMap<i64, Page<WallEntry>>> {
-        let shape = serde_json::to_vec(&(campaign_ids, first)).unwrap_or_default();
-        let key = format!("walls:{}", crate::cache::digest(&shape));
-        self.cache.get_or_load(CACHE_TAG, &key, recent_donors(self.db, campaign_ids, first)).await
+        let load = recent_donors(self.db, campaign_ids, first);
+        self.cache.get_or_load_shaped(CACHE_TAG, "walls", &(campaign_ids, first), load).await
     }
 }

@@ -16,26 +16,13 @@ pub(super) async fn with_details(
 
 /// Budget lines of many campaigns in one statement, in their order.
 pub async fn budgets_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, Vec<budget_line::Model>>> {
-    let mut budgets: HashMap<i64, Vec<budget_line::Model>> = HashMap::new();
-    if !ids.is_empty() {
-        let lines = budget_line::Entity::find()
-            .filter(budget_line::Column::CampaignId.is_in(ids.iter().copied()))
-            .order_by_asc(budget_line::Column::Position)
-            .order_by_asc(budget_line::Column::Id)
-            .all(db)
-            .await?;
-        for line in lines {
-            budgets.entry(line.campaign_id).or_default().push(line);
-        }
-    }
-    Ok(budgets)
+    let query =
+        budget_line::Entity::find().order_by_asc(budget_line::Column::Position).order_by_asc(budget_line::Column::Id);
+    grouped(db, query, budget_line::Column::CampaignId, ids, |l| l.campaign_id).await
 }
 
 pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<CampaignRecord>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows = campaign::Entity::find().filter(campaign::Column::Id.is_in(ids.iter().copied())).all(db).await?;
+    let rows = rows_by_ids(db, campaign::Column::Id, ids).await?;
     with_details(db, rows).await
 }
 
@@ -57,23 +44,12 @@ pub async fn updates_of(
     db: &impl ConnectionTrait,
     ids: &[i64],
 ) -> AppResult<HashMap<i64, Vec<campaign_update::Model>>> {
-    let mut map: HashMap<i64, Vec<campaign_update::Model>> = HashMap::new();
-    if ids.is_empty() {
-        return Ok(map);
-    }
-    let rows = campaign_update::Entity::find()
-        .filter(campaign_update::Column::CampaignId.is_in(ids.iter().copied()))
+    let query = campaign_update::Entity::find()
         .filter(campaign_update::Column::PublishedAt.lte(crate::service::now()))
         .order_by_desc(campaign_update::Column::PublishedAt)
-        .order_by_desc(campaign_update::Column::Id)
-        .all(db)
-        .await?;
-    for row in rows {
-        let list = map.entry(row.campaign_id).or_default();
-        if list.len() < MAX_UPDATES_SHOWN {
-            list.push(row);
-        }
-    }
+        .order_by_desc(campaign_update::Column::Id);
+    let mut map = grouped(db, query, campaign_update::Column::CampaignId, ids, |u| u.campaign_id).await?;
+    map.values_mut().for_each(|list| list.truncate(MAX_UPDATES_SHOWN));
     Ok(map)
 }
 

@@ -21,13 +21,14 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::json;
 
+use super::common::{grouped, rows_by_ids};
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
 use super::{Ctx, retry_transient};
 use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};
-use crate::service::validate::{optional_text, required_text};
+use crate::service::validate::{optional_text, optional_url, required_text};
 use crate::tags;
 
 /// One donation is at most 1,000,000 yuan: larger gifts are agreements, not web donations.
@@ -117,17 +118,6 @@ fn long_text(field: &str, value: Option<String>, max: usize) -> AppResult<String
     Ok(v)
 }
 
-fn optional_url(field: &str, value: Option<String>) -> AppResult<Option<String>> {
-    let v = optional_text(field, value, 500)?;
-    if let Some(url) = &v {
-        let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-        if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
-            return Err(AppError::bad_input(field, format!("{field} must be an http(s) URL")));
-        }
-    }
-    Ok(v)
-}
-
 fn validate_goal(goal_fen: i64) -> AppResult<i64> {
     if goal_fen <= 0 || goal_fen > MAX_GOAL_FEN {
         return Err(AppError::bad_input("goalFen", format!("goalFen is between 1 and {MAX_GOAL_FEN} fen")));
@@ -136,13 +126,8 @@ fn validate_goal(goal_fen: i64) -> AppResult<i64> {
 }
 
 fn validate_period(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) -> AppResult<()> {
-    if ends_at <= starts_at {
-        return Err(AppError::bad_input("endsAt", "endsAt must be after startsAt"));
-    }
-    if ends_at - starts_at > Duration::days(MAX_CAMPAIGN_DAYS) {
-        return Err(AppError::bad_input("endsAt", "a campaign runs for at most three years"));
-    }
-    Ok(())
+    let messages = ("endsAt must be after startsAt", "a campaign runs for at most three years");
+    crate::service::validate::period((starts_at, ends_at), Duration::days(MAX_CAMPAIGN_DAYS), "endsAt", messages)
 }
 
 #[derive(Clone, Debug)]

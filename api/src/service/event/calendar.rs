@@ -136,9 +136,8 @@ pub struct Events<'a> {
 impl Events<'_> {
     pub async fn list(&self, filter: &EventFilter, args: &PageArgs, with_total: bool) -> AppResult<Page<event::Model>> {
         pagination::validate(args, self.limits)?;
-        let shape = serde_json::to_vec(&(filter, args, with_total)).unwrap_or_default();
-        let key = format!("list:{}", crate::cache::digest(&shape));
-        self.cache.get_or_load(CACHE_TAG, &key, list(self.db, filter, args, self.limits, with_total)).await
+        let load = list(self.db, filter, args, self.limits, with_total);
+        self.cache.get_or_load_shaped(CACHE_TAG, "list", &(filter, args, with_total), load).await
     }
 
     pub async fn month(&self, year: i32, m: u32, include_drafts: bool) -> AppResult<Vec<event::Model>> {

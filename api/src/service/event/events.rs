@@ -79,10 +79,7 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<event::Model>
 }
 
 pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<event::Model>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(event::Entity::find().filter(event::Column::Id.is_in(ids.iter().copied())).all(db).await?)
+    rows_by_ids(db, event::Column::Id, ids).await
 }
 
 /// The event row, locked until the transaction ends (PostgreSQL; SQLite serializes anyway).
@@ -568,18 +565,8 @@ pub async fn programmes_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppRes
 
 /// Cohorts (training events) of many programmes, by cohort number.
 pub async fn cohorts_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, Vec<event::Model>>> {
-    let rows = event::Entity::find()
-        .filter(event::Column::ProgrammeId.is_in(ids.iter().copied()))
-        .order_by_asc(event::Column::Cohort)
-        .all(db)
-        .await?;
-    let mut map: HashMap<i64, Vec<event::Model>> = HashMap::new();
-    for row in rows {
-        if let Some(p) = row.programme_id {
-            map.entry(p).or_default().push(row);
-        }
-    }
-    Ok(map)
+    let query = event::Entity::find().order_by_asc(event::Column::Cohort);
+    grouped(db, query, event::Column::ProgrammeId, ids, |e| e.programme_id).await
 }
 
 #[derive(Clone, Debug)]
@@ -650,16 +637,8 @@ pub async fn remove_exhibit(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResult<e
 }
 
 pub async fn exhibits_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, Vec<exhibit::Model>>> {
-    let rows = exhibit::Entity::find()
-        .filter(exhibit::Column::EventId.is_in(ids.iter().copied()))
-        .order_by_asc(exhibit::Column::Position)
-        .all(db)
-        .await?;
-    let mut map: HashMap<i64, Vec<exhibit::Model>> = HashMap::new();
-    for row in rows {
-        map.entry(row.event_id).or_default().push(row);
-    }
-    Ok(map)
+    let query = exhibit::Entity::find().order_by_asc(exhibit::Column::Position);
+    grouped(db, query, exhibit::Column::EventId, ids, |e| e.event_id).await
 }
 
 #[derive(Clone, Debug)]
@@ -729,14 +708,6 @@ pub async fn remove_delegation(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResul
 }
 
 pub async fn delegations_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, Vec<delegation::Model>>> {
-    let rows = delegation::Entity::find()
-        .filter(delegation::Column::EventId.is_in(ids.iter().copied()))
-        .order_by_asc(delegation::Column::Id)
-        .all(db)
-        .await?;
-    let mut map: HashMap<i64, Vec<delegation::Model>> = HashMap::new();
-    for row in rows {
-        map.entry(row.event_id).or_default().push(row);
-    }
-    Ok(map)
+    let query = delegation::Entity::find().order_by_asc(delegation::Column::Id);
+    grouped(db, query, delegation::Column::EventId, ids, |d| d.event_id).await
 }

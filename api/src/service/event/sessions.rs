@@ -64,20 +64,8 @@ pub async fn add_session(ctx: Ctx<'_>, actor: &Actor, input: NewSession) -> AppR
 
 /// Sessions of many trainings, in time order.
 pub async fn sessions_of(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, Vec<session::Model>>> {
-    let mut map: HashMap<i64, Vec<session::Model>> = HashMap::new();
-    if ids.is_empty() {
-        return Ok(map);
-    }
-    let rows = session::Entity::find()
-        .filter(session::Column::EventId.is_in(ids.iter().copied()))
-        .order_by_asc(session::Column::StartsAt)
-        .order_by_asc(session::Column::Id)
-        .all(db)
-        .await?;
-    for row in rows {
-        map.entry(row.event_id).or_default().push(row);
-    }
-    Ok(map)
+    let query = session::Entity::find().order_by_asc(session::Column::StartsAt).order_by_asc(session::Column::Id);
+    grouped(db, query, session::Column::EventId, ids, |s| s.event_id).await
 }
 
 /// Whether a registration earns the training's certificate: attended sessions are at least
@@ -120,23 +108,8 @@ pub(super) async fn check_in_to_session(
     if seen.is_some() {
         return Ok((CheckInOutcome { registration: reg, already_checked_in: true }, None));
     }
-    if event.status == EventStatus::Cancelled {
-        return Err(AppError::refused("EVENT_CANCELLED", "the event was cancelled"));
-    }
-    let opens_before = Duration::from_std(input.opens_before).unwrap_or_else(|_| Duration::hours(1));
-    if now < session.starts_at - opens_before {
-        return Err(AppError::refused("CHECK_IN_NOT_OPEN", "check-in to this session has not opened yet"));
-    }
-    if now > session.ends_at {
-        return Err(AppError::refused("CHECK_IN_CLOSED", "check-in has closed: the session is over"));
-    }
-    if reg.status != RegistrationStatus::Confirmed {
-        return Err(AppError::refused("REGISTRATION_NOT_CONFIRMED", "this registration holds no confirmed seat"));
-    }
-    let attended = reg.attended.unwrap_or_else(|| input.attended.unwrap_or(reg.party_size));
-    if !(1..=reg.party_size).contains(&attended) {
-        return Err(AppError::bad_input("attended", format!("attended is 1 to {}", reg.party_size)));
-    }
+    check_in_open(event, &reg, input, (session.starts_at, session.ends_at), At::Session, now)?;
+    let attended = checked_attended(&reg, reg.attended.unwrap_or_else(|| input.attended.unwrap_or(reg.party_size)))?;
     let savepoint = db.begin().await?;
     let inserted = attendance::ActiveModel {
         session_id: Set(session.id),
@@ -161,25 +134,7 @@ pub(super) async fn check_in_to_session(
         .col_expr(registration::Column::SessionsAttended, Expr::col(registration::Column::SessionsAttended).add(1))
         .col_expr(registration::Column::UpdatedAt, Expr::val(now));
     if reg.checked_in_at.is_none() {
-        let groups = match input.groups {
-            Some(g) => {
-                check_groups(g, attended, "groups")?;
-                g
-            }
-            None => Groups {
-                women: std::cmp::min(reg.women, attended),
-                children: std::cmp::min(reg.children, attended),
-                family_members: std::cmp::min(reg.family_members, attended),
-                professionals: std::cmp::min(reg.professionals, attended),
-            },
-        };
-        update = update
-            .col_expr(registration::Column::CheckedInAt, Expr::val(now))
-            .col_expr(registration::Column::Attended, Expr::val(attended))
-            .col_expr(registration::Column::Women, Expr::val(groups.women))
-            .col_expr(registration::Column::Children, Expr::val(groups.children))
-            .col_expr(registration::Column::FamilyMembers, Expr::val(groups.family_members))
-            .col_expr(registration::Column::Professionals, Expr::val(groups.professionals));
+        update = with_attendance(update, input.groups, &reg, attended, now)?;
     }
     update.filter(registration::Column::Id.eq(reg.id)).exec(db).await?;
     let fresh = find_registration(db, reg.id).await?;

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
 use serde_json::json;
 
+use super::common::{found, grouped, rows_by_ids};
 use super::{Ctx, retry_transient};
 use crate::auth::Viewer;
 use crate::config::Limits;

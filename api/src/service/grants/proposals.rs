@@ -101,18 +101,11 @@ pub(super) async fn check_eligible(db: &impl ConnectionTrait, round: &RoundRecor
 }
 
 pub async fn find_proposal(db: &impl ConnectionTrait, id: i64) -> AppResult<ProposalRecord> {
-    proposal::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .map(ProposalRecord::from_model)
-        .ok_or_else(|| AppError::NotFound("proposal".into()))
+    Ok(ProposalRecord::from_model(found::<proposal::Entity>(db, id, "proposal").await?))
 }
 
 pub async fn proposals_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<ProposalRecord>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows = proposal::Entity::find().filter(proposal::Column::Id.is_in(ids.iter().copied())).all(db).await?;
+    let rows = rows_by_ids(db, proposal::Column::Id, ids).await?;
     Ok(rows.into_iter().map(ProposalRecord::from_model).collect())
 }
 

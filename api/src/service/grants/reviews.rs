@@ -74,13 +74,27 @@ pub async fn assign_reviewer(
     Ok(ReviewRecord::from_model(model))
 }
 
+/// The assignment of `reviewer_id` to a proposal.
+async fn assignment_of(
+    db: &impl ConnectionTrait,
+    proposal_id: i64,
+    reviewer_id: i64,
+) -> AppResult<Option<review::Model>> {
+    Ok(review::Entity::find()
+        .filter(review::Column::ProposalId.eq(proposal_id))
+        .filter(review::Column::ReviewerId.eq(reviewer_id))
+        .one(db)
+        .await?)
+}
+
+fn not_assigned() -> AppError {
+    AppError::Forbidden("you are not assigned to review this proposal".into())
+}
+
 pub async fn unassign_reviewer(ctx: Ctx<'_>, actor: &Actor, proposal_id: i64, account_id: i64) -> AppResult<i64> {
     let txn = ctx.db.begin().await?;
     let db = &txn;
-    let existing = review::Entity::find()
-        .filter(review::Column::ProposalId.eq(proposal_id))
-        .filter(review::Column::ReviewerId.eq(account_id))
-        .one(db)
+    let existing = assignment_of(db, proposal_id, account_id)
         .await?
         .ok_or_else(|| AppError::NotFound("review assignment".into()))?;
     let deleted = review::Entity::delete_many()
@@ -103,12 +117,7 @@ pub(super) async fn own_assignment(
     reviewer_id: i64,
     proposal_id: i64,
 ) -> AppResult<(review::Model, ProposalRecord, RoundRecord)> {
-    let assignment = review::Entity::find()
-        .filter(review::Column::ProposalId.eq(proposal_id))
-        .filter(review::Column::ReviewerId.eq(reviewer_id))
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::Forbidden("you are not assigned to review this proposal".into()))?;
+    let assignment = assignment_of(db, proposal_id, reviewer_id).await?.ok_or_else(not_assigned)?;
     let proposal = find_proposal(db, proposal_id).await?;
     if is_member(db, proposal.proposal.organization_id, reviewer_id).await? {
         return Err(AppError::Forbidden(
@@ -225,12 +234,7 @@ pub async fn declare_conflict(
 ) -> AppResult<ReviewRecord> {
     let txn = ctx.db.begin().await?;
     let db = &txn;
-    let assignment = review::Entity::find()
-        .filter(review::Column::ProposalId.eq(proposal_id))
-        .filter(review::Column::ReviewerId.eq(reviewer_id))
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::Forbidden("you are not assigned to review this proposal".into()))?;
+    let assignment = assignment_of(db, proposal_id, reviewer_id).await?.ok_or_else(not_assigned)?;
     let reason = required_text("reason", reason, 2_000)?;
     let result = review::Entity::update_many()
         .col_expr(review::Column::Status, Expr::val(ReviewStatus::Conflict))
@@ -251,11 +255,7 @@ pub async fn declare_conflict(
 }
 
 pub async fn find_review(db: &impl ConnectionTrait, id: i64) -> AppResult<ReviewRecord> {
-    review::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .map(ReviewRecord::from_model)
-        .ok_or_else(|| AppError::NotFound("review".into()))
+    Ok(ReviewRecord::from_model(found::<review::Entity>(db, id, "review").await?))
 }
 
 pub const MAX_ASSIGNMENTS: u64 = 500;
@@ -274,17 +274,7 @@ pub async fn assignments_of(db: &impl ConnectionTrait, reviewer_id: i64) -> AppR
 
 /// Reviews of many proposals in one statement.
 pub async fn reviews_of(db: &impl ConnectionTrait, proposal_ids: &[i64]) -> AppResult<HashMap<i64, Vec<ReviewRecord>>> {
-    let mut map: HashMap<i64, Vec<ReviewRecord>> = HashMap::new();
-    if proposal_ids.is_empty() {
-        return Ok(map);
-    }
-    let rows = review::Entity::find()
-        .filter(review::Column::ProposalId.is_in(proposal_ids.iter().copied()))
-        .order_by_asc(review::Column::Id)
-        .all(db)
-        .await?;
-    for row in rows {
-        map.entry(row.proposal_id).or_default().push(ReviewRecord::from_model(row));
-    }
-    Ok(map)
+    let query = review::Entity::find().order_by_asc(review::Column::Id);
+    let rows = grouped(db, query, review::Column::ProposalId, proposal_ids, |r| r.proposal_id).await?;
+    Ok(rows.into_iter().map(|(id, rows)| (id, rows.into_iter().map(ReviewRecord::from_model).collect())).collect())
 }

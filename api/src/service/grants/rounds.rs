@@ -141,18 +141,11 @@ pub(super) fn validate_round(input: &mut RoundInput) -> AppResult<()> {
 }
 
 pub async fn find_round(db: &impl ConnectionTrait, id: i64) -> AppResult<RoundRecord> {
-    round::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .map(RoundRecord::from_model)
-        .ok_or_else(|| AppError::NotFound("grant round".into()))
+    Ok(RoundRecord::from_model(found::<round::Entity>(db, id, "grant round").await?))
 }
 
 pub async fn rounds_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<RoundRecord>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows = round::Entity::find().filter(round::Column::Id.is_in(ids.iter().copied())).all(db).await?;
+    let rows = rows_by_ids(db, round::Column::Id, ids).await?;
     Ok(rows.into_iter().map(RoundRecord::from_model).collect())
 }
 

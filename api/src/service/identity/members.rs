@@ -42,14 +42,30 @@ pub async fn change_organization_member_role(
 ) -> AppResult<membership::Model> {
     viewer.require_manage_members(org_id)?;
     let actor = Actor::of(viewer);
-    retry_transient(|| change_member_role(ctx, &actor, org_id, account_id, role)).await
+    retry_transient(|| async {
+        let txn = ctx.db.begin().await?;
+        let current = keeping_an_owner(&txn, org_id, account_id, role == MemberRole::Owner).await?;
+        let mut model: membership::ActiveModel = current.into();
+        model.role = Set(role);
+        let updated = model.update(&txn).await?;
+        ctx.commit(txn, &actor, vec![member_event(EventKind::MemberRoleChanged, org_id, account_id, role)]).await?;
+        Ok(updated)
+    })
+    .await
 }
 
 /// Command: owners and admins remove a member; an organization keeps an owner.
 pub async fn remove_organization_member(ctx: Ctx<'_>, viewer: &Viewer, org_id: i64, account_id: i64) -> AppResult<()> {
     viewer.require_manage_members(org_id)?;
     let actor = Actor::of(viewer);
-    retry_transient(|| remove_member(ctx, &actor, org_id, account_id)).await
+    retry_transient(|| async {
+        let txn = ctx.db.begin().await?;
+        let current = keeping_an_owner(&txn, org_id, account_id, false).await?;
+        membership::Entity::delete_by_id((org_id, account_id)).exec(&txn).await?;
+        ctx.commit(txn, &actor, vec![member_event(EventKind::MemberRemoved, org_id, account_id, current.role)]).await?;
+        Ok(())
+    })
+    .await
 }
 
 pub async fn add_member(
@@ -119,42 +135,23 @@ pub(crate) async fn owner_count(db: &impl ConnectionTrait, org_id: i64) -> AppRe
         .len())
 }
 
-pub async fn change_member_role(
-    ctx: Ctx<'_>,
-    actor: &Actor,
+/// The membership, locked; refused when the change would leave the organization without an
+/// owner (unless the member `stays_owner`).
+async fn keeping_an_owner(
+    txn: &sea_orm::DatabaseTransaction,
     org_id: i64,
     account_id: i64,
-    role: MemberRole,
+    stays_owner: bool,
 ) -> AppResult<membership::Model> {
-    let txn = ctx.db.begin().await?;
     let current = membership::Entity::find_by_id((org_id, account_id))
         .lock_exclusive()
-        .one(&txn)
+        .one(txn)
         .await?
         .ok_or_else(|| AppError::NotFound("membership".into()))?;
-    if current.role == MemberRole::Owner && role != MemberRole::Owner && owner_count(&txn, org_id).await? <= 1 {
+    if current.role == MemberRole::Owner && !stays_owner && owner_count(txn, org_id).await? <= 1 {
         return Err(AppError::Conflict("an organization keeps at least one owner".into()));
     }
-    let mut model: membership::ActiveModel = current.into();
-    model.role = Set(role);
-    let updated = model.update(&txn).await?;
-    ctx.commit(txn, actor, vec![member_event(EventKind::MemberRoleChanged, org_id, account_id, role)]).await?;
-    Ok(updated)
-}
-
-pub async fn remove_member(ctx: Ctx<'_>, actor: &Actor, org_id: i64, account_id: i64) -> AppResult<()> {
-    let txn = ctx.db.begin().await?;
-    let current = membership::Entity::find_by_id((org_id, account_id))
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .ok_or_else(|| AppError::NotFound("membership".into()))?;
-    if current.role == MemberRole::Owner && owner_count(&txn, org_id).await? <= 1 {
-        return Err(AppError::Conflict("an organization keeps at least one owner".into()));
-    }
-    membership::Entity::delete_by_id((org_id, account_id)).exec(&txn).await?;
-    ctx.commit(txn, actor, vec![member_event(EventKind::MemberRemoved, org_id, account_id, current.role)]).await?;
-    Ok(())
+    Ok(current)
 }
 
 /// Members of many organizations in one statement, at most 200 each.

@@ -161,13 +161,7 @@ pub async fn plan(
         })
         .collect();
     campaign_ids.extend(named.values().copied());
-    let campaigns: HashMap<i64, campaign::Model> = campaign::Entity::find()
-        .filter(campaign::Column::Id.is_in(campaign_ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c))
-        .collect();
+    let campaigns = crate::service::common::by_id(db, campaign::Column::Id, campaign_ids, |c| c.id).await?;
 
     let mut seen: HashSet<String> = HashSet::new();
     let mut planned_donations: HashSet<i64> = HashSet::new();
