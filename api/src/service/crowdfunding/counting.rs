@@ -107,6 +107,29 @@ pub(crate) async fn lock_donation(db: &impl ConnectionTrait, id: i64) -> AppResu
         .ok_or_else(|| AppError::NotFound("donation".into()))
 }
 
+/// Locks donation `id` and reads its campaign in one statement. Only the donation row is
+/// locked (`FOR UPDATE OF donations`): the campaign row, which every gift to it shares, is
+/// taken later and as briefly as possible.
+async fn lock_donation_with_campaign(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> AppResult<(donation::Model, campaign::Model)> {
+    use sea_orm::sea_query::LockType;
+    let of_campaign: sea_orm::RelationDef = donation::Entity::belongs_to(campaign::Entity)
+        .from(donation::Column::CampaignId)
+        .to(campaign::Column::Id)
+        .into();
+    let mut select = donation::Entity::find_by_id(id)
+        .join(sea_orm::JoinType::InnerJoin, of_campaign)
+        .select_also(campaign::Entity);
+    sea_orm::QueryTrait::query(&mut select).lock_with_tables(LockType::Update, [donation::Entity]);
+    match select.one(db).await? {
+        Some((d, Some(c))) => Ok((d, c)),
+        Some((_, None)) => Err(AppError::NotFound("campaign".into())),
+        None => Err(AppError::NotFound("donation".into())),
+    }
+}
+
 /// Confirms a pledge once its money arrived: it counts in the totals from now on and gets
 /// a receipt number. A pledge past its TTL takes the late-payment path (recorded, held for
 /// staff); a pledge of a cancelled campaign is refused with `CONFLICT` / `CAMPAIGN_CANCELLED`.
@@ -147,7 +170,7 @@ pub(crate) async fn receive_in(
     arrival: Arrival,
 ) -> AppResult<(donation::Model, PaymentOutcome, crate::events::Appended)> {
     let now = crate::service::now();
-    let current = lock_donation(txn, id).await?;
+    let (current, c) = lock_donation_with_campaign(txn, id).await?;
     let not_confirmable = |d: &donation::Model| {
         AppError::bad_input(
             "id",
@@ -164,7 +187,6 @@ pub(crate) async fn receive_in(
         (DonationStatus::Pledged | DonationStatus::Expired, _) | (DonationStatus::Cancelled, Arrival::Payment) => {}
         _ => return Err(not_confirmable(&current)),
     }
-    let c = load(txn, current.campaign_id).await?;
     let expired = pledge_expired(&current, ctx.settings.pledge_ttl, now);
     let hold = if c.status == CampaignStatus::Cancelled {
         if arrival == Arrival::Confirm {
