@@ -5,12 +5,6 @@ use api::startup::{Application, build_state};
 use clap::{Parser, Subcommand};
 use migration::{Migrator, MigratorTrait};
 
-/// mimalloc instead of glibc's malloc: per-thread free lists make the many small allocations
-/// of a GraphQL request cheaper, and freed pages go back to the system, where glibc's arenas
-/// kept the peak of a 10,000-line statement upload resident (docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "incubase", version, about = "GraphQL API of the social-governance innovation service base")]
 struct Cli {
