@@ -119,9 +119,8 @@ async fn lock_donation_with_campaign(
         .from(donation::Column::CampaignId)
         .to(campaign::Column::Id)
         .into();
-    let mut select = donation::Entity::find_by_id(id)
-        .join(sea_orm::JoinType::InnerJoin, of_campaign)
-        .select_also(campaign::Entity);
+    let mut select =
+        donation::Entity::find_by_id(id).join(sea_orm::JoinType::InnerJoin, of_campaign).select_also(campaign::Entity);
     sea_orm::QueryTrait::query(&mut select).lock_with_tables(LockType::Update, [donation::Entity]);
     match select.one(db).await? {
         Some((d, Some(c))) => Ok((d, c)),
