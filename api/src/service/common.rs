@@ -6,7 +6,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Prima
 
 use crate::error::{AppError, AppResult};
 
-/// The rows of `id`'s table whose `id` is one of `ids`, by their id (`key`).
+/// The rows of `id`'s table whose `id` is one of `ids`, by their id (`key`); no statement for
+/// no ids.
 pub async fn by_id<C>(
     db: &impl ConnectionTrait,
     id: C,
@@ -17,7 +18,8 @@ where
     C: ColumnTrait,
     C::EntityName: EntityTrait<Column = C>,
 {
-    let rows = <C::EntityName as EntityTrait>::find().filter(id.is_in(ids)).all(db).await?;
+    let ids: Vec<i64> = ids.into_iter().collect();
+    let rows = rows_by_ids(db, id, &ids).await?;
     Ok(rows.into_iter().map(|m| (key(&m), m)).collect())
 }
 
