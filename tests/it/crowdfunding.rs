@@ -503,6 +503,52 @@ backend_tests! {
         assert_eq!(sql_i64(&app, "SELECT last_number FROM receipt_counters").await, 1, "one receipt number used");
     }
 
+    /// Confirmations, recorded payments and cancellations of the same pledges, all at once:
+    /// each pledge ends confirmed (counted once, one receipt, one `donation.confirmed`
+    /// event) or cancelled (counting nowhere, its money held if it came), and the totals
+    /// equal the records. On PostgreSQL a confirmation reads without a lock and writes on
+    /// the condition that the status is still the one it read, so this is its race.
+    async fn confirmations_racing_payments_and_cancellations_count_once(app) {
+        let (_, org_row) = org(&app, "厦门市晨星社区服务中心").await;
+        let campaign_row = campaign_in(&app, org_row, "ACTIVE").await;
+        let campaign = campaign_gid(campaign_row);
+        let donor = Credentials::account(&app.account("donor", &[Role::Donor]).await);
+        let mut ids = Vec::new();
+        for k in 0..8_i64 {
+            let d = app.ok_as(&donor, DONATE, json!({ "i": donation_input(&campaign, 1_000 + k, &format!("mix-{k}")) })).await;
+            ids.push(d["donate"]["donation"]["id"].clone());
+        }
+        let app = std::sync::Arc::new(app);
+        const PAY: &str = "mutation($i: ConfirmDonationInput!) { recordDonationPayment(input: $i) { outcome } }";
+        const CANCEL: &str = "mutation($i: DonationIdInput!) { cancelDonation(input: $i) { donation { status } } }";
+        let mut tasks = Vec::new();
+        for id in &ids {
+            for document in [CONFIRM, PAY, CONFIRM, CANCEL, PAY] {
+                let (app, id) = (app.clone(), id.clone());
+                tasks.push(tokio::spawn(async move { app.gql(document, json!({ "i": { "id": id } })).await }));
+            }
+        }
+        for result in futures::future::join_all(tasks).await {
+            let body = result.expect("task");
+            if let Some(code) = body["errors"][0]["extensions"]["code"].as_str() {
+                assert_eq!(code, "BAD_USER_INPUT", "a loser is told the donation's state: {body}");
+            }
+        }
+        let confirmed = sql_i64(&app, &format!("SELECT COUNT(*) FROM donations WHERE campaign_id = {campaign_row} AND status = 'CONFIRMED'")).await;
+        let confirmed_fen = sql_i64(&app, &format!("SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM donations WHERE campaign_id = {campaign_row} AND status = 'CONFIRMED'")).await;
+        let others = sql_i64(&app, &format!("SELECT COUNT(*) FROM donations WHERE campaign_id = {campaign_row} AND status IN ('CANCELLED', 'RECEIVED')")).await;
+        assert_eq!(confirmed + others, 8, "every pledge ended confirmed or cancelled");
+        assert!(confirmed >= 1, "a confirmation that came first applied");
+        assert_eq!(sql_i64(&app, &format!("SELECT raised_fen FROM campaigns WHERE id = {campaign_row}")).await, confirmed_fen);
+        assert_eq!(sql_i64(&app, &format!("SELECT donation_count FROM campaigns WHERE id = {campaign_row}")).await, confirmed);
+        assert_eq!(sql_i64(&app, &format!("SELECT donor_count FROM campaigns WHERE id = {campaign_row}")).await, 1, "one donor");
+        assert_eq!(sql_i64(&app, "SELECT last_number FROM receipt_counters").await, confirmed, "one receipt number per confirmation");
+        let numbered = sql_i64(&app, &format!("SELECT COUNT(DISTINCT receipt_number) FROM donations WHERE campaign_id = {campaign_row} AND status = 'CONFIRMED'")).await;
+        assert_eq!(numbered, confirmed, "every confirmed donation has its own receipt number");
+        let events = sql_i64(&app, "SELECT COUNT(*) FROM domain_events WHERE event_type = 'donation.confirmed'").await;
+        assert_eq!(events, confirmed, "one donation.confirmed event per confirmation, none for a lost race");
+    }
+
     async fn concurrent_replays_record_one_donation(app) {
         let (_, org_row) = org(&app, "厦门市白鹭志愿服务队").await;
         let campaign = campaign_gid(campaign_in(&app, org_row, "ACTIVE").await);

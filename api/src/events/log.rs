@@ -155,6 +155,59 @@ pub struct Appended {
     pub events: Vec<(i64, EventKind, i64, Value)>,
 }
 
+/// The columns of an event row, in the order of [`row`]'s expressions.
+pub const COLUMNS: &str = "event_type, aggregate_type, aggregate_id, actor_kind, actor_id, actor_label, \
+    actor_address, account_id, organization_id, payload, keep_forever, occurred_at";
+
+/// Where one of an event's values comes from in a statement that creates its aggregate (or
+/// decides whether it happens) in the same statement: SQL expressions over that statement's
+/// other parts, in place of the bound values.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FromStatement<'a> {
+    pub aggregate_id: Option<&'a str>,
+    pub organization_id: Option<&'a str>,
+}
+
+/// `event`'s row as SQL expressions for [`COLUMNS`] (`$first`… on PostgreSQL, `?` on SQLite),
+/// with the values they bind appended to `values` (so a statement's own values come first).
+pub fn row(
+    backend: DatabaseBackend,
+    actor: &Actor,
+    event: &NewEvent,
+    now: chrono::DateTime<chrono::Utc>,
+    from: FromStatement<'_>,
+    values: &mut Vec<sea_orm::Value>,
+) -> String {
+    let bound: [(Option<&str>, sea_orm::Value); 12] = [
+        (None, event.kind.name().into()),
+        (None, event.kind.aggregate().type_name().into()),
+        (from.aggregate_id, event.aggregate_id.into()),
+        (None, actor.kind.as_str().into()),
+        (None, actor.id.into()),
+        (None, actor.label.clone().into()),
+        (None, actor.address.clone().into()),
+        (None, event.account_id.into()),
+        (from.organization_id, event.organization_id.into()),
+        (None, sea_orm::Value::Json(Some(Box::new(event.payload.clone())))),
+        (None, (event.kind.retention() == Retention::Audit).into()),
+        (None, now.into()),
+    ];
+    let mut exprs = Vec::with_capacity(bound.len());
+    for (expression, value) in bound {
+        match expression {
+            Some(e) => exprs.push(e.to_owned()),
+            None => {
+                values.push(value);
+                exprs.push(match backend {
+                    DatabaseBackend::Postgres => format!("${}", values.len()),
+                    _ => "?".to_owned(),
+                });
+            }
+        }
+    }
+    exprs.join(", ")
+}
+
 /// Appends `events` in `txn` (one statement for all of them). A transaction that rolls back
 /// takes its events with it.
 pub async fn append(txn: &DatabaseTransaction, actor: &Actor, events: Vec<NewEvent>) -> AppResult<Appended> {
@@ -163,40 +216,12 @@ pub async fn append(txn: &DatabaseTransaction, actor: &Actor, events: Vec<NewEve
     }
     let now = crate::service::now();
     let backend = txn.get_database_backend();
-    let mut sql = String::from(
-        "INSERT INTO domain_events (event_type, aggregate_type, aggregate_id, actor_kind, actor_id, actor_label, \
-         actor_address, account_id, organization_id, payload, keep_forever, occurred_at) VALUES ",
-    );
     let mut values: Vec<sea_orm::Value> = Vec::with_capacity(events.len() * 12);
-    for (i, event) in events.iter().enumerate() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for column in 0..12 {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            match backend {
-                DatabaseBackend::Postgres => sql.push_str(&format!("${}", i * 12 + column + 1)),
-                _ => sql.push('?'),
-            }
-        }
-        sql.push(')');
-        values.push(event.kind.name().into());
-        values.push(event.kind.aggregate().type_name().into());
-        values.push(event.aggregate_id.into());
-        values.push(actor.kind.as_str().into());
-        values.push(actor.id.into());
-        values.push(actor.label.clone().into());
-        values.push(actor.address.clone().into());
-        values.push(event.account_id.into());
-        values.push(event.organization_id.into());
-        values.push(sea_orm::Value::Json(Some(Box::new(event.payload.clone()))));
-        values.push((event.kind.retention() == Retention::Audit).into());
-        values.push(now.into());
-    }
-    sql.push_str(" RETURNING id");
+    let rows: Vec<String> = events
+        .iter()
+        .map(|e| format!("({})", row(backend, actor, e, now, FromStatement::default(), &mut values)))
+        .collect();
+    let sql = format!("INSERT INTO domain_events ({COLUMNS}) VALUES {} RETURNING id", rows.join(", "));
     let rows = txn.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
     let mut appended = Appended::default();
     for (row, event) in rows.iter().zip(events) {

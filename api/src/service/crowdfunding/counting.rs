@@ -107,12 +107,13 @@ pub(crate) async fn lock_donation(db: &impl ConnectionTrait, id: i64) -> AppResu
         .ok_or_else(|| AppError::NotFound("donation".into()))
 }
 
-/// Locks donation `id` and reads its campaign in one statement. Only the donation row is
-/// locked (`FOR UPDATE OF donations`): the campaign row, which every gift to it shares, is
+/// Reads donation `id` with its campaign in one statement. With `lock` only the donation row
+/// is locked (`FOR UPDATE OF donations`): the campaign row, which every gift to it shares, is
 /// taken later and as briefly as possible.
-async fn lock_donation_with_campaign(
+async fn donation_with_campaign(
     db: &impl ConnectionTrait,
     id: i64,
+    lock: bool,
 ) -> AppResult<(donation::Model, campaign::Model)> {
     use sea_orm::sea_query::LockType;
     let of_campaign: sea_orm::RelationDef = donation::Entity::belongs_to(campaign::Entity)
@@ -121,7 +122,9 @@ async fn lock_donation_with_campaign(
         .into();
     let mut select =
         donation::Entity::find_by_id(id).join(sea_orm::JoinType::InnerJoin, of_campaign).select_also(campaign::Entity);
-    sea_orm::QueryTrait::query(&mut select).lock_with_tables(LockType::Update, [donation::Entity]);
+    if lock {
+        sea_orm::QueryTrait::query(&mut select).lock_with_tables(LockType::Update, [donation::Entity]);
+    }
     match select.one(db).await? {
         Some((d, Some(c))) => Ok((d, c)),
         Some((_, None)) => Err(AppError::NotFound("campaign".into())),
@@ -141,10 +144,74 @@ pub async fn confirm(
     Ok(receive(ctx, actor, id, external_reference, Arrival::Confirm).await?.0)
 }
 
-/// Records that the money of donation `id` arrived, in one transaction: a live pledge is
-/// confirmed; money for an expired or cancelled pledge, or for a cancelled campaign, is
-/// recorded as `RECEIVED` with its hold reason and counts nowhere. A repeated payment changes
-/// nothing. The donation row is locked first, so of concurrent arrivals one records.
+/// What money arriving for a donation does, decided from the donation and its campaign.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Decision {
+    /// Recorded before (a repeated payment): nothing changes.
+    AlreadyRecorded,
+    /// Recorded as `RECEIVED`, held for staff; `expired` when the pledge's time ran out.
+    Hold { reason: HoldReason, expired: bool },
+    /// Counts: CONFIRMED, in the totals, with a receipt number.
+    Count,
+}
+
+fn decide(
+    ctx: Ctx<'_>,
+    current: &donation::Model,
+    c: &campaign::Model,
+    arrival: Arrival,
+    now: DateTime<Utc>,
+) -> AppResult<Decision> {
+    match (current.status, arrival) {
+        (DonationStatus::Confirmed | DonationStatus::Received, Arrival::Payment) => {
+            return Ok(Decision::AlreadyRecorded);
+        }
+        (DonationStatus::Pledged | DonationStatus::Expired, _) | (DonationStatus::Cancelled, Arrival::Payment) => {}
+        _ => {
+            return Err(AppError::bad_input(
+                "id",
+                format!(
+                    "only a PLEDGED donation can be confirmed; this one is {}",
+                    donation_status_name(effective_status(current, ctx.settings.pledge_ttl, now))
+                ),
+            ));
+        }
+    }
+    let expired = pledge_expired(current, ctx.settings.pledge_ttl, now);
+    let reason = if c.status == CampaignStatus::Cancelled {
+        if arrival == Arrival::Confirm {
+            return Err(AppError::conflict(
+                "CAMPAIGN_CANCELLED",
+                "the campaign was cancelled: its pledges cannot be confirmed; money that arrives for them is \
+                 held for a refund",
+            ));
+        }
+        HoldReason::CampaignCancelled
+    } else if current.status == DonationStatus::Cancelled {
+        HoldReason::PledgeCancelled
+    } else if expired {
+        HoldReason::PledgeExpired
+    } else {
+        return Ok(Decision::Count);
+    };
+    Ok(Decision::Hold { reason, expired })
+}
+
+/// How often an unlocked confirmation reads again when the donation changed between its read
+/// and its write, before it takes the locked path.
+const OPTIMISTIC_ATTEMPTS: usize = 3;
+
+/// Records that the money of donation `id` arrived: a live pledge is confirmed; money for an
+/// expired or cancelled pledge, or for a cancelled campaign, is recorded as `RECEIVED` with
+/// its hold reason and counts nowhere. A repeated payment changes nothing. Of concurrent
+/// arrivals one records.
+///
+/// On PostgreSQL the common case takes no lock and no transaction of its own: the donation is
+/// read with its campaign, and when it is to count, one statement confirms it on the
+/// condition that its status is still the one read, counts it and appends its event (see
+/// [`count_statement`]). When the status changed meanwhile the read and the decision run
+/// again, so the answer is the one a confirmation that waited would give. Holds (rare) and
+/// SQLite take the locked transaction.
 pub async fn receive(
     ctx: Ctx<'_>,
     actor: &Actor,
@@ -153,13 +220,34 @@ pub async fn receive(
     arrival: Arrival,
 ) -> AppResult<(donation::Model, PaymentOutcome)> {
     let external_reference = optional_text("externalReference", external_reference, 200)?;
+    if ctx.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        for _ in 0..OPTIMISTIC_ATTEMPTS {
+            let now = crate::service::now();
+            let (current, c) = donation_with_campaign(ctx.db, id, false).await?;
+            match decide(ctx, &current, &c, arrival, now)? {
+                Decision::AlreadyRecorded => return Ok((current, PaymentOutcome::AlreadyRecorded)),
+                Decision::Hold { .. } => break,
+                Decision::Count => {
+                    let reference = external_reference.clone().or(current.external_reference.clone());
+                    let from = current.status;
+                    let statement = count_statement(ctx.db, actor, &current, now, reference.clone(), from);
+                    let Some((receipt, appended)) = counted(ctx.db, statement, &current, now).await? else {
+                        continue;
+                    };
+                    ctx.log.published(&appended).await;
+                    return Ok((confirmed_model(current, now, reference, receipt), PaymentOutcome::Confirmed));
+                }
+            }
+        }
+    }
     let txn = ctx.db.begin().await?;
     let (model, outcome, appended) = receive_in(&txn, ctx, actor, id, external_reference, arrival).await?;
     ctx.finish(txn, appended).await?;
     Ok((model, outcome))
 }
 
-/// `receive` inside a caller's transaction (statement imports apply many in one).
+/// `receive` inside a caller's transaction (statement imports apply many in one), with the
+/// donation row locked first.
 pub(crate) async fn receive_in(
     txn: &sea_orm::DatabaseTransaction,
     ctx: Ctx<'_>,
@@ -169,68 +257,117 @@ pub(crate) async fn receive_in(
     arrival: Arrival,
 ) -> AppResult<(donation::Model, PaymentOutcome, crate::events::Appended)> {
     let now = crate::service::now();
-    let (current, c) = lock_donation_with_campaign(txn, id).await?;
-    let not_confirmable = |d: &donation::Model| {
-        AppError::bad_input(
-            "id",
-            format!(
-                "only a PLEDGED donation can be confirmed; this one is {}",
-                donation_status_name(effective_status(d, ctx.settings.pledge_ttl, now))
-            ),
-        )
-    };
-    match (current.status, arrival) {
-        (DonationStatus::Confirmed | DonationStatus::Received, Arrival::Payment) => {
+    let (current, c) = donation_with_campaign(txn, id, true).await?;
+    let reference = external_reference.or(current.external_reference.clone());
+    let (reason, expired) = match decide(ctx, &current, &c, arrival, now)? {
+        Decision::AlreadyRecorded => {
             return Ok((current, PaymentOutcome::AlreadyRecorded, crate::events::Appended::default()));
         }
-        (DonationStatus::Pledged | DonationStatus::Expired, _) | (DonationStatus::Cancelled, Arrival::Payment) => {}
-        _ => return Err(not_confirmable(&current)),
-    }
-    let expired = pledge_expired(&current, ctx.settings.pledge_ttl, now);
-    let hold = if c.status == CampaignStatus::Cancelled {
-        if arrival == Arrival::Confirm {
-            return Err(AppError::conflict(
-                "CAMPAIGN_CANCELLED",
-                "the campaign was cancelled: its pledges cannot be confirmed; money that arrives for them is \
-                 held for a refund",
-            ));
+        Decision::Count => {
+            let (model, appended) = count_in(txn, actor, current, now, reference, DonationStatus::Pledged).await?;
+            return Ok((model, PaymentOutcome::Confirmed, appended));
         }
-        Some(HoldReason::CampaignCancelled)
-    } else if current.status == DonationStatus::Cancelled {
-        Some(HoldReason::PledgeCancelled)
-    } else if expired {
-        Some(HoldReason::PledgeExpired)
-    } else {
-        None
+        Decision::Hold { reason, expired } => (reason, expired),
     };
-    let reference = external_reference.or(current.external_reference.clone());
-    if let Some(reason) = hold {
-        let expired_at = if expired { current.expired_at.or(Some(now)) } else { current.expired_at };
-        donation::Entity::update_many()
-            .col_expr(donation::Column::Status, Expr::val(DonationStatus::Received))
-            .col_expr(donation::Column::HoldReason, Expr::val(Some(reason)))
-            .col_expr(donation::Column::ReceivedAt, Expr::val(Some(now)))
-            .col_expr(donation::Column::ExpiredAt, Expr::val(expired_at))
-            .col_expr(donation::Column::ExternalReference, Expr::val(reference.clone()))
-            .filter(donation::Column::Id.eq(id))
-            .exec(txn)
-            .await?;
-        let model = donation::Model {
-            status: DonationStatus::Received,
-            hold_reason: Some(reason),
-            received_at: Some(now),
-            expired_at,
-            external_reference: reference,
-            ..current
-        };
-        let event = donation_event(EventKind::DonationReceived, &model).organization(Some(c.organization_id)).payload(
-            json!({ "campaignId": model.campaign_id, "amountFen": model.amount_fen, "holdReason": hold_reason_name(reason) }),
-        );
-        let appended = crate::events::log::append(txn, actor, vec![event]).await?;
-        return Ok((model, PaymentOutcome::Held(reason), appended));
+    let expired_at = if expired { current.expired_at.or(Some(now)) } else { current.expired_at };
+    donation::Entity::update_many()
+        .col_expr(donation::Column::Status, Expr::val(DonationStatus::Received))
+        .col_expr(donation::Column::HoldReason, Expr::val(Some(reason)))
+        .col_expr(donation::Column::ReceivedAt, Expr::val(Some(now)))
+        .col_expr(donation::Column::ExpiredAt, Expr::val(expired_at))
+        .col_expr(donation::Column::ExternalReference, Expr::val(reference.clone()))
+        .filter(donation::Column::Id.eq(id))
+        .exec(txn)
+        .await?;
+    let model = donation::Model {
+        status: DonationStatus::Received,
+        hold_reason: Some(reason),
+        received_at: Some(now),
+        expired_at,
+        external_reference: reference,
+        ..current
+    };
+    let event = donation_event(EventKind::DonationReceived, &model).organization(Some(c.organization_id)).payload(
+        json!({ "campaignId": model.campaign_id, "amountFen": model.amount_fen, "holdReason": hold_reason_name(reason) }),
+    );
+    let appended = crate::events::log::append(txn, actor, vec![event]).await?;
+    Ok((model, PaymentOutcome::Held(reason), appended))
+}
+
+/// What a confirmed donation's row holds, without reading it again.
+fn confirmed_model(
+    current: donation::Model,
+    now: DateTime<Utc>,
+    reference: Option<String>,
+    receipt: String,
+) -> donation::Model {
+    donation::Model {
+        status: DonationStatus::Confirmed,
+        confirmed_at: Some(now),
+        received_at: Some(current.received_at.unwrap_or(now)),
+        hold_reason: None,
+        external_reference: reference,
+        receipt_number: Some(receipt),
+        ..current
     }
-    let (model, appended) = count_in(txn, actor, current, now, reference, DonationStatus::Pledged).await?;
-    Ok((model, PaymentOutcome::Confirmed, appended))
+}
+
+/// The receipt number of sequence `n` in `year`.
+fn receipt_number(year: i32, n: i64) -> String {
+    format!("{year}-{n:06}")
+}
+
+/// The one statement that confirms `current` on PostgreSQL: `incubase_confirm_donation`
+/// (migration m20261208_000001) makes it CONFIRMED if its status is still `from`, then counts
+/// it (campaign totals, donor count, receipt number: `incubase_count_confirmation`), and the
+/// `donation.confirmed` event is appended only when it did. The donation row, the campaign
+/// row and the year's receipt counter are taken in that order, always.
+fn count_statement(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    current: &donation::Model,
+    now: DateTime<Utc>,
+    reference: Option<String>,
+    from: DonationStatus,
+) -> sea_orm::Statement {
+    use sea_orm::ActiveEnum;
+    let backend = db.get_database_backend();
+    let mut values: Vec<sea_orm::Value> = vec![
+        current.id.into(),
+        from.to_value().into(),
+        DonationStatus::Confirmed.to_value().into(),
+        now.into(),
+        reference.into(),
+        year_at_base(now).into(),
+    ];
+    let event = donation_event(EventKind::DonationConfirmed, current);
+    let row = crate::events::log::row(backend, actor, &event, now, Default::default(), &mut values);
+    let sql = format!(
+        "WITH c AS (SELECT incubase_confirm_donation($1, $2, $3, $4, $5, $6) AS n), \
+         e AS (INSERT INTO domain_events ({}) SELECT {row} FROM c WHERE c.n IS NOT NULL RETURNING id) \
+         SELECT c.n AS last_number, (SELECT id FROM e) AS event_id FROM c",
+        crate::events::log::COLUMNS
+    );
+    sea_orm::Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Runs a [`count_statement`]: the receipt number and the appended event, or `None` when the
+/// donation was no longer in the status it was read in.
+async fn counted(
+    db: &impl ConnectionTrait,
+    statement: sea_orm::Statement,
+    current: &donation::Model,
+    now: DateTime<Utc>,
+) -> AppResult<Option<(String, crate::events::Appended)>> {
+    let row = db.query_one_raw(statement).await?.ok_or_else(|| AppError::Internal("no confirmation row".into()))?;
+    let (Some(n), Some(event_id)) =
+        (row.try_get::<Option<i64>>("", "last_number")?, row.try_get::<Option<i64>>("", "event_id")?)
+    else {
+        return Ok(None);
+    };
+    let event = donation_event(EventKind::DonationConfirmed, current);
+    let appended = crate::events::Appended { events: vec![(event_id, event.kind, event.aggregate_id, event.payload)] };
+    Ok(Some((receipt_number(year_at_base(now), n), appended)))
 }
 
 /// Makes `current` count: CONFIRMED, added to the campaign's totals, with the next receipt
@@ -243,6 +380,12 @@ pub(super) async fn count_in(
     reference: Option<String>,
     from: DonationStatus,
 ) -> AppResult<(donation::Model, crate::events::Appended)> {
+    let changed = || AppError::Conflict("the donation changed meanwhile; reload and retry".into());
+    if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        let statement = count_statement(txn, actor, &current, now, reference.clone(), from);
+        let (receipt, appended) = counted(txn, statement, &current, now).await?.ok_or_else(changed)?;
+        return Ok((confirmed_model(current, now, reference, receipt), appended));
+    }
     let id = current.id;
     let year = year_at_base(now);
     // Conditional on the status: of two concurrent confirmations, one applies.
@@ -257,65 +400,28 @@ pub(super) async fn count_in(
         .exec(txn)
         .await?;
     if updated.rows_affected != 1 {
-        return Err(AppError::Conflict("the donation changed meanwhile; reload and retry".into()));
+        return Err(changed());
     }
-    // The event before the shared rows, so it adds nothing to the time they are held.
     let appended =
         crate::events::log::append(txn, actor, vec![donation_event(EventKind::DonationConfirmed, &current)]).await?;
-    // The shared rows last, so they are held for as short a time as possible: the campaign's
-    // (every gift to it waits), then the year's receipt counter (every confirmation waits).
-    // Always in this order, so confirmations never wait for each other in a cycle.
     let receipt = count_and_number(txn, &current, year).await?;
-    // What the row now holds, without reading it again.
-    let model = donation::Model {
-        status: DonationStatus::Confirmed,
-        confirmed_at: Some(now),
-        received_at: Some(current.received_at.unwrap_or(now)),
-        hold_reason: None,
-        external_reference: reference,
-        receipt_number: Some(receipt),
-        ..current
-    };
-    Ok((model, appended))
+    Ok((confirmed_model(current, now, reference, receipt), appended))
 }
 
-/// The shared rows of a confirmation: adds `d` to its campaign's totals (locking the campaign
-/// row), counts its account as a donor unless it already has another counting donation to the
-/// campaign (checked after the lock was taken, so at READ COMMITTED it sees every earlier
-/// holder's commit), takes the year's next receipt number (creating the counter row if needed)
-/// and writes it on the donation. On PostgreSQL this is one call of
-/// `incubase_count_confirmation` (migration m20261207_000001), so the campaign row and the
-/// counter are held for it and the commit only; SQLite has one writer anyway and runs four
-/// statements.
-pub(super) async fn count_and_number(
-    txn: &sea_orm::DatabaseTransaction,
-    d: &donation::Model,
-    year: i32,
-) -> AppResult<String> {
-    use sea_orm::{ActiveEnum, DatabaseBackend, Statement};
+/// The shared rows of a confirmation on SQLite (PostgreSQL does it all in
+/// [`count_statement`]): adds `d` to its campaign's totals, counts its account as a donor
+/// unless it already has another counting donation to the campaign, takes the year's next
+/// receipt number (creating the counter row if needed) and writes it on the donation. SQLite
+/// has one writer at a time, so these run one after the other inside the transaction.
+async fn count_and_number(txn: &sea_orm::DatabaseTransaction, d: &donation::Model, year: i32) -> AppResult<String> {
+    use sea_orm::{ActiveEnum, Statement};
     let backend = txn.get_database_backend();
-    let confirmed = DonationStatus::Confirmed.to_value();
-    let no_number = || AppError::Internal("no receipt counter".into());
-    let number = |n: i64| format!("{year}-{n:06}");
-    if backend == DatabaseBackend::Postgres {
-        let sql = "SELECT incubase_count_confirmation($1, $2, $3, $4, $5, $6) AS last_number";
-        let values: Vec<sea_orm::Value> = vec![
-            d.campaign_id.into(),
-            d.donor_account_id.into(),
-            d.id.into(),
-            d.amount_fen.into(),
-            year.into(),
-            confirmed.into(),
-        ];
-        let row =
-            txn.query_one_raw(Statement::from_sql_and_values(backend, sql, values)).await?.ok_or_else(no_number)?;
-        return Ok(number(row.try_get("", "last_number")?));
-    }
     add_to_totals(txn, d.campaign_id, d.amount_fen, 1, guest_donor(d)).await?;
     if let Some(account) = d.donor_account_id {
         let sql = "UPDATE campaigns SET donor_count = donor_count + 1 WHERE id = ?1 AND NOT EXISTS \
             (SELECT 1 FROM donations o WHERE o.donor_account_id = ?2 AND o.campaign_id = ?1 AND o.status = ?3 \
               AND o.refunded_at IS NULL AND o.id <> ?4)";
+        let confirmed = DonationStatus::Confirmed.to_value();
         let values: Vec<sea_orm::Value> = vec![d.campaign_id.into(), account.into(), confirmed.into(), d.id.into()];
         txn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
     }
@@ -324,8 +430,8 @@ pub(super) async fn count_and_number(
     let row = txn
         .query_one_raw(Statement::from_sql_and_values(backend, sql, vec![year.into()]))
         .await?
-        .ok_or_else(no_number)?;
-    let receipt = number(row.try_get("", "last_number")?);
+        .ok_or_else(|| AppError::Internal("no receipt counter".into()))?;
+    let receipt = receipt_number(year, row.try_get("", "last_number")?);
     donation::Entity::update_many()
         .col_expr(donation::Column::ReceiptNumber, Expr::val(Some(receipt.clone())))
         .filter(donation::Column::Id.eq(d.id))

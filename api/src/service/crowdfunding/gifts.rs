@@ -157,9 +157,11 @@ pub async fn accept_late_payment(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppR
 }
 
 pub(crate) fn donation_event(kind: EventKind, d: &donation::Model) -> NewEvent {
-    NewEvent::new(kind, d.id)
-        .account(d.donor_account_id)
-        .payload(json!({ "campaignId": d.campaign_id, "amountFen": d.amount_fen }))
+    gift_event(kind, d.id, d.campaign_id, d.amount_fen, d.donor_account_id)
+}
+
+fn gift_event(kind: EventKind, id: i64, campaign_id: i64, amount_fen: i64, account: Option<i64>) -> NewEvent {
+    NewEvent::new(kind, id).account(account).payload(json!({ "campaignId": campaign_id, "amountFen": amount_fen }))
 }
 
 /// Records a pledge. The same client key with the same content returns the original
@@ -216,31 +218,13 @@ pub async fn donate_with_contact(
         // A replay names the same guest; the digests are keyed, so this reveals nothing.
         digest = crate::service::identity::sha256_hex(&format!("{digest}:{phone_digest:?}:{email_digest:?}"));
     }
-    let txn = db.begin().await?;
-    let c = campaign::Entity::find_by_id(input.campaign_id)
-        .one(&txn)
-        .await?
-        .ok_or_else(|| AppError::bad_input("campaignId", "no such campaign"))
-        .and_then(|c| accepting_donations(&c, now).map(|()| c));
-    // A replay answers with the original even after the campaign ended. Looked up only when
-    // the gift is refused or its key is taken (below): a new gift costs no extra round trip.
-    let c = match c {
-        Ok(c) => c,
-        Err(refused) => {
-            txn.rollback().await.ok();
-            return match find_by_client_key(db, &scope, &client_key).await? {
-                Some(existing) => replay_or_conflict(existing, &digest),
-                None => Err(refused),
-            };
-        }
-    };
     let (account_id, partner_id) = match donor {
         Donor::Account { id, .. } => (Some(*id), None),
         Donor::Partner { key_id } => (None, Some(*key_id)),
         Donor::StaffForGuest { .. } => (None, None),
     };
-    let inserted = donation::ActiveModel {
-        campaign_id: Set(c.id),
+    let row = donation::ActiveModel {
+        campaign_id: Set(input.campaign_id),
         amount_fen: Set(input.amount_fen),
         channel: Set(input.channel),
         external_reference: Set(external_reference),
@@ -259,29 +243,120 @@ pub async fn donate_with_contact(
         confirmed_at: Set(None),
         cancelled_at: Set(None),
         created_at: Set(now),
-        guest_phone_digest: Set(phone_digest.clone()),
-        guest_email_digest: Set(email_digest.clone()),
+        guest_phone_digest: Set(phone_digest),
+        guest_email_digest: Set(email_digest),
         ..Default::default()
+    };
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        let event = gift_event(EventKind::DonationPledged, 0, input.campaign_id, input.amount_fen, account_id);
+        match pledge_in_one_statement(db, actor, &row, input.campaign_id, event, now).await {
+            Ok(Some((model, appended))) => {
+                ctx.log.published(&appended).await;
+                return Ok(model);
+            }
+            // The campaign does not take gifts now: the transaction below says why, or
+            // answers a replay.
+            Ok(None) => {}
+            Err(err) => return replay_if_taken(db, &scope, &client_key, &digest, err).await,
+        }
     }
-    .insert(&txn)
-    .await;
-    match inserted {
+    let txn = db.begin().await?;
+    let c = campaign::Entity::find_by_id(input.campaign_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| AppError::bad_input("campaignId", "no such campaign"))
+        .and_then(|c| accepting_donations(&c, now).map(|()| c));
+    // A replay answers with the original even after the campaign ended. Looked up only when
+    // the gift is refused or its key is taken (below): a new gift costs no extra round trip.
+    let c = match c {
+        Ok(c) => c,
+        Err(refused) => {
+            txn.rollback().await.ok();
+            return match find_by_client_key(db, &scope, &client_key).await? {
+                Some(existing) => replay_or_conflict(existing, &digest),
+                None => Err(refused),
+            };
+        }
+    };
+    match row.insert(&txn).await {
         Ok(model) => {
             let mut event = donation_event(EventKind::DonationPledged, &model);
             event.organization_id = Some(c.organization_id);
             ctx.commit(txn, actor, vec![event]).await?;
             Ok(model)
         }
-        Err(err) if matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
-            // A concurrent request with the same key won the race: answer as a replay.
+        Err(err) => {
             txn.rollback().await.ok();
-            match find_by_client_key(db, &scope, &client_key).await? {
-                Some(existing) => replay_or_conflict(existing, &digest),
-                None => Err(err.into()),
-            }
+            replay_if_taken(db, &scope, &client_key, &digest, err).await
         }
-        Err(err) => Err(err.into()),
     }
+}
+
+/// A gift whose insert failed: when its client key was taken (a replay, or a concurrent
+/// request with the same key that won the race), the original donation answers.
+async fn replay_if_taken(
+    db: &DatabaseConnection,
+    scope: &str,
+    client_key: &str,
+    digest: &str,
+    err: sea_orm::DbErr,
+) -> AppResult<donation::Model> {
+    if !matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) {
+        return Err(err.into());
+    }
+    match find_by_client_key(db, scope, client_key).await? {
+        Some(existing) => replay_or_conflict(existing, digest),
+        None => Err(err.into()),
+    }
+}
+
+/// A new pledge in one statement (PostgreSQL): the campaign is checked to take gifts now, the
+/// row is inserted and `event` appended for it (its aggregate is the new row), all or nothing, with no
+/// transaction around several statements. `None` when the campaign does not take gifts now.
+async fn pledge_in_one_statement(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    row: &donation::ActiveModel,
+    campaign_id: i64,
+    event: NewEvent,
+    now: DateTime<Utc>,
+) -> Result<Option<(donation::Model, crate::events::Appended)>, sea_orm::DbErr> {
+    use sea_orm::{ActiveEnum, ActiveValue, FromQueryResult, IdenStatic, Iterable};
+    let backend = db.get_database_backend();
+    let value = |column: donation::Column| match row.get(column) {
+        ActiveValue::Set(v) | ActiveValue::Unchanged(v) => Some(v),
+        ActiveValue::NotSet => None,
+    };
+    let mut values: Vec<sea_orm::Value> =
+        vec![campaign_id.into(), CampaignStatus::Active.to_value().into(), now.into()];
+    let (mut columns, mut exprs) = (Vec::new(), Vec::new());
+    for column in donation::Column::iter() {
+        if let Some(v) = value(column) {
+            values.push(v);
+            columns.push(column.as_str());
+            exprs.push(format!("${}", values.len()));
+        }
+    }
+    let from =
+        crate::events::log::FromStatement { aggregate_id: Some("d.id"), organization_id: Some("c.organization_id") };
+    let event_row = crate::events::log::row(backend, actor, &event, now, from, &mut values);
+    let sql = format!(
+        "WITH c AS (SELECT id, organization_id FROM campaigns WHERE id = $1 AND status = $2 AND starts_at <= $3 \
+           AND ends_at > $3), \
+         d AS (INSERT INTO donations ({}) SELECT {} FROM c RETURNING *), \
+         e AS (INSERT INTO domain_events ({}) SELECT {event_row} FROM d, c RETURNING id) \
+         SELECT d.*, (SELECT id FROM e) AS event_id FROM d",
+        columns.join(", "),
+        exprs.join(", "),
+        crate::events::log::COLUMNS
+    );
+    let Some(result) = db.query_one_raw(sea_orm::Statement::from_sql_and_values(backend, sql, values)).await? else {
+        return Ok(None);
+    };
+    let model = donation::Model::from_query_result(&result, "")?;
+    let event_id: i64 = result.try_get("", "event_id")?;
+    let appended = crate::events::Appended { events: vec![(event_id, event.kind, model.id, event.payload)] };
+    Ok(Some((model, appended)))
 }
 
 pub(crate) fn accepting_donations(c: &campaign::Model, now: DateTime<Utc>) -> AppResult<()> {
