@@ -10,7 +10,7 @@ use super::state;
 use crate::service::notifications::{self as service, Locale};
 use crate::service::pagination::PageArgs;
 
-pub const NOTIFICATION: &str = "Notification";
+pub use super::ids::NOTIFICATION;
 
 /// Something that happened which concerns the signed-in person, in their language.
 pub struct Notification(pub notification::Model);
@@ -189,15 +189,7 @@ impl NotificationMutation {
         ctx: &Context<'_>,
         input: MarkNotificationsReadInput,
     ) -> Result<MarkNotificationsReadPayload> {
-        let ids = match input.ids {
-            Some(list) => Some(
-                list.iter()
-                    .map(|id| ids::decode(id, NOTIFICATION, "ids"))
-                    .collect::<Result<Vec<i64>, _>>()
-                    .map_err(|e| e.extend())?,
-            ),
-            None => None,
-        };
+        let ids = input.ids.map(|list| ids::decode_all(&list, NOTIFICATION, "ids")).transpose()?;
         let state = state(ctx)?;
         let marked = service::mark_read(state.ctx(), viewer(ctx), ids).await.map_err(|e| e.extend())?;
         let unread_count = service::unread_count(&state.db, viewer(ctx)).await.map_err(|e| e.extend())?;

@@ -21,8 +21,7 @@ use crate::service::impact::{BaseStats, Bucket, Dashboard, Figures};
 use crate::service::projects::{self as service, Funding, NewProject, NewServiceRecord, ProjectFilter, ProjectRecord};
 use crate::state::AppState;
 
-pub const PROJECT: &str = "ServiceProject";
-pub const GOAL: &str = "ImpactGoal";
+pub use super::ids::{GOAL, PROJECT};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "entity::service_project::FundingSource")]
@@ -96,8 +95,7 @@ impl ServiceProject {
     }
 
     async fn organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
-        let loaders = ctx.data::<Loaders>()?;
-        let org = loaders.organization.load_one(self.0.project.organization_id).await.map_err(|e| e.extend())?;
+        let org = Loaders::of(ctx)?.organization.get(self.0.project.organization_id).await?;
         Ok(org.map(Organization))
     }
 
@@ -112,7 +110,7 @@ impl ServiceProject {
 
     /// The campaign, for CAMPAIGN projects.
     async fn campaign_id(&self) -> Option<ID> {
-        self.0.project.campaign_id.map(|id| ids::encode("Campaign", id))
+        self.0.project.campaign_id.map(|id| ids::encode(ids::CAMPAIGN, id))
     }
 
     /// The purchasing office, for government purchases.
@@ -154,22 +152,19 @@ impl ServiceProject {
         if !viewer(ctx).can_see_disbursements(self.0.project.organization_id) {
             return Ok(None);
         }
-        let loaders = ctx.data::<Loaders>()?;
-        let rows = loaders.disbursements.load_one(self.0.project.id).await.map_err(|e| e.extend())?;
-        Ok(Some(rows.unwrap_or_default().into_iter().map(Disbursement).collect()))
+        let rows = Loaders::of(ctx)?.disbursements.get_or_default(self.0.project.id).await?;
+        Ok(Some(rows.into_iter().map(Disbursement).collect()))
     }
 
     async fn goals(&self, ctx: &Context<'_>) -> Result<Vec<ImpactGoal>> {
-        let loaders = ctx.data::<Loaders>()?;
-        let rows = loaders.project_goals.load_one(self.0.project.id).await.map_err(|e| e.extend())?;
-        Ok(rows.unwrap_or_default().into_iter().map(ImpactGoal).collect())
+        let rows = Loaders::of(ctx)?.project_goals.get_or_default(self.0.project.id).await?;
+        Ok(rows.into_iter().map(ImpactGoal).collect())
     }
 
     /// Person-times served by the project's service records.
     async fn person_times(&self, ctx: &Context<'_>) -> Result<PersonTimes> {
-        let loaders = ctx.data::<Loaders>()?;
-        let totals = loaders.service_totals.load_one(self.0.project.id).await.map_err(|e| e.extend())?;
-        Ok(totals.unwrap_or_default().into())
+        let totals = Loaders::of(ctx)?.service_totals.get_or_default(self.0.project.id).await?;
+        Ok(totals.into())
     }
 
     /// Service records, the latest recorded first.
@@ -239,9 +234,8 @@ impl ImpactGoal {
 
     /// Progress updates, oldest first (the latest 100).
     async fn updates(&self, ctx: &Context<'_>) -> Result<Vec<GoalProgress>> {
-        let loaders = ctx.data::<Loaders>()?;
-        let rows = loaders.goal_updates.load_one(self.0.id).await.map_err(|e| e.extend())?;
-        Ok(rows.unwrap_or_default().into_iter().map(GoalProgress).collect())
+        let rows = Loaders::of(ctx)?.goal_updates.get_or_default(self.0.id).await?;
+        Ok(rows.into_iter().map(GoalProgress).collect())
     }
 }
 
@@ -486,9 +480,8 @@ impl ProjectQuery {
     }
 
     async fn service_project(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ServiceProject>> {
-        let id = ids::decode(&id, PROJECT, "id").extend()?;
-        let loaders = ctx.data::<Loaders>()?;
-        Ok(loaders.service_project.load_one(id).await.map_err(|e| e.extend())?.map(ServiceProject))
+        let id = ids::decode(&id, PROJECT, "id")?;
+        Ok(Loaders::of(ctx)?.service_project.get(id).await?.map(ServiceProject))
     }
 
     /// Funded projects, the latest created first.
@@ -502,10 +495,8 @@ impl ProjectQuery {
         before: Option<String>,
     ) -> Result<PagedConnection<ServiceProject>> {
         let filter = filter.unwrap_or_default();
-        let organization_id = match &filter.organization_id {
-            Some(id) => Some(ids::decode(id, super::organization::TYPE_NAME, "organizationId").extend()?),
-            None => None,
-        };
+        let organization_id =
+            ids::decode_optional(filter.organization_id.as_ref(), ids::ORGANIZATION, "organizationId")?;
         let service_filter = ProjectFilter {
             organization_id,
             sources: filter.source.unwrap_or_default().into_iter().map(Into::into).collect(),
@@ -625,14 +616,12 @@ impl ProjectMutation {
         input: CreateServiceProjectInput,
     ) -> Result<ServiceProjectPayload> {
         let state = state(ctx)?;
-        let organization_id = match &input.organization_id {
-            Some(id) => Some(ids::decode(id, super::organization::TYPE_NAME, "organizationId").extend()?),
-            None => None,
-        };
+        let organization_id =
+            ids::decode_optional(input.organization_id.as_ref(), ids::ORGANIZATION, "organizationId")?;
         let funding = match input.source {
             FundingSource::Award => {
                 let id = required(input.proposal_id, "proposalId", "AWARD")?;
-                Funding::Award { proposal_id: ids::decode(&id, super::grants::PROPOSAL, "proposalId").extend()? }
+                Funding::Award { proposal_id: ids::decode(&id, super::grants::PROPOSAL, "proposalId")? }
             }
             FundingSource::GovernmentPurchase => Funding::GovernmentPurchase {
                 purchaser: required(input.purchaser, "purchaser", "GOVERNMENT_PURCHASE")?,
@@ -643,7 +632,7 @@ impl ProjectMutation {
             FundingSource::Campaign => {
                 let id = required(input.campaign_id, "campaignId", "CAMPAIGN")?;
                 Funding::Campaign {
-                    campaign_id: ids::decode(&id, "Campaign", "campaignId").extend()?,
+                    campaign_id: ids::decode(&id, ids::CAMPAIGN, "campaignId")?,
                     funded_fen: required(input.funded_fen.map(i64::from), "fundedFen", "CAMPAIGN")?,
                 }
             }
@@ -673,7 +662,7 @@ impl ProjectMutation {
         input: RecordDisbursementInput,
     ) -> Result<RecordDisbursementPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.project_id, PROJECT, "projectId").extend()?;
+        let id = ids::decode(&input.project_id, PROJECT, "projectId")?;
         let (record, entry) =
             service::pay_tranche(state.ctx(), viewer(ctx), id, input.amount_fen.0, input.paid_on, input.note)
                 .await
@@ -683,7 +672,7 @@ impl ProjectMutation {
 
     async fn add_impact_goal(&self, ctx: &Context<'_>, input: AddImpactGoalInput) -> Result<ImpactGoalPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.project_id, PROJECT, "projectId").extend()?;
+        let id = ids::decode(&input.project_id, PROJECT, "projectId")?;
         let goal = service::add_impact_goal(state.ctx(), viewer(ctx), id, &input.goal_type, &input.unit, input.target)
             .await
             .extend()?;
@@ -696,7 +685,7 @@ impl ProjectMutation {
         input: RecordGoalProgressInput,
     ) -> Result<RecordGoalProgressPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.goal_id, GOAL, "goalId").extend()?;
+        let id = ids::decode(&input.goal_id, GOAL, "goalId")?;
         let (goal, progress) =
             service::report_goal_progress(state.ctx(), viewer(ctx), id, input.achieved, input.note, input.reported_on)
                 .await
@@ -711,7 +700,7 @@ impl ProjectMutation {
         input: AddServiceRecordInput,
     ) -> Result<AddServiceRecordPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.project_id, PROJECT, "projectId").extend()?;
+        let id = ids::decode(&input.project_id, PROJECT, "projectId")?;
         let record = service::record_service(
             state.ctx(),
             viewer(ctx),

@@ -179,8 +179,7 @@ impl CrowdfundingMutation {
     /// Starts a DRAFT campaign for an organization (its members, or staff).
     async fn create_campaign(&self, ctx: &Context<'_>, input: CreateCampaignInput) -> Result<CampaignPayload> {
         let state = state(ctx)?;
-        let org =
-            ids::decode(&input.organization_id, crate::graphql::organization::TYPE_NAME, "organizationId").extend()?;
+        let org = ids::decode(&input.organization_id, ids::ORGANIZATION, "organizationId")?;
         let new = NewCampaign {
             organization_id: org,
             title: input.title,
@@ -201,7 +200,7 @@ impl CrowdfundingMutation {
 
     async fn update_campaign(&self, ctx: &Context<'_>, input: UpdateCampaignInput) -> Result<CampaignPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, CAMPAIGN, "id").extend()?;
+        let id = ids::decode(&input.id, CAMPAIGN, "id")?;
         let patch = CampaignPatch {
             title: input.title,
             story: input.story,
@@ -245,7 +244,7 @@ impl CrowdfundingMutation {
         input: PostCampaignUpdateInput,
     ) -> Result<PostCampaignUpdatePayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.campaign_id, CAMPAIGN, "campaignId").extend()?;
+        let id = ids::decode(&input.campaign_id, CAMPAIGN, "campaignId")?;
         let update =
             service::post_campaign_update(state.ctx(), viewer(ctx), id, input.title, input.body, input.published_at)
                 .await
@@ -257,7 +256,7 @@ impl CrowdfundingMutation {
     /// record guests. Idempotent per `clientKey`.
     async fn donate(&self, ctx: &Context<'_>, input: DonateInput) -> Result<DonatePayload> {
         let state = state(ctx)?;
-        let campaign_id = ids::decode(&input.campaign_id, CAMPAIGN, "campaignId").extend()?;
+        let campaign_id = ids::decode(&input.campaign_id, CAMPAIGN, "campaignId")?;
         let new = NewDonation {
             campaign_id,
             amount_fen: input.amount_fen.0,
@@ -280,7 +279,7 @@ impl CrowdfundingMutation {
     /// a pledge of a cancelled campaign is `CONFLICT` with reason `CAMPAIGN_CANCELLED`.
     async fn confirm_donation(&self, ctx: &Context<'_>, input: ConfirmDonationInput) -> Result<DonationPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, DONATION, "id").extend()?;
+        let id = ids::decode(&input.id, DONATION, "id")?;
         let donation =
             service::confirm_donation(state.ctx(), viewer(ctx), id, input.external_reference).await.extend()?;
         Ok(DonationPayload { donation: Donation(donation) })
@@ -296,7 +295,7 @@ impl CrowdfundingMutation {
         input: ConfirmDonationInput,
     ) -> Result<RecordDonationPaymentPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, DONATION, "id").extend()?;
+        let id = ids::decode(&input.id, DONATION, "id")?;
         let (donation, outcome) =
             service::record_donation_payment(state.ctx(), viewer(ctx), id, input.external_reference).await.extend()?;
         let progress = progress_of(state, donation.campaign_id).await?;
@@ -309,7 +308,7 @@ impl CrowdfundingMutation {
     /// `CAMPAIGN_CANCELLED`.
     async fn accept_late_payment(&self, ctx: &Context<'_>, input: DonationIdInput) -> Result<DonationPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, DONATION, "id").extend()?;
+        let id = ids::decode(&input.id, DONATION, "id")?;
         let donation = service::accept_late_payment(state.ctx(), viewer(ctx), id).await.extend()?;
         Ok(DonationPayload { donation: Donation(donation) })
     }
@@ -317,7 +316,7 @@ impl CrowdfundingMutation {
     /// PLEDGED → CANCELLED: staff, a RECONCILE key, or the donor who pledged.
     async fn cancel_donation(&self, ctx: &Context<'_>, input: DonationIdInput) -> Result<DonationPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, DONATION, "id").extend()?;
+        let id = ids::decode(&input.id, DONATION, "id")?;
         let donation = service::cancel_donation(state.ctx(), viewer(ctx), id).await.extend()?;
         Ok(DonationPayload { donation: Donation(donation) })
     }
@@ -327,7 +326,7 @@ impl CrowdfundingMutation {
     /// a RETURNED record. More than is left is `BAD_USER_INPUT` / `REFUND_EXCEEDS_REMAINING`.
     async fn refund_donation(&self, ctx: &Context<'_>, input: RefundDonationInput) -> Result<RefundDonationPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, DONATION, "id").extend()?;
+        let id = ids::decode(&input.id, DONATION, "id")?;
         let (original, reversal) =
             service::refund_donation(state.ctx(), viewer(ctx), id, input.amount_fen.map(i64::from), input.reason)
                 .await
@@ -344,7 +343,7 @@ pub(super) async fn change_status(
     note: Option<String>,
 ) -> Result<CampaignPayload> {
     let state = state(ctx)?;
-    let id = ids::decode(id, CAMPAIGN, "id").extend()?;
+    let id = ids::decode(id, CAMPAIGN, "id")?;
     let record = service::change_campaign_status(state.ctx(), viewer(ctx), id, action, note).await.extend()?;
     Ok(CampaignPayload { campaign: Campaign(record) })
 }

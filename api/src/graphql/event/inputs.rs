@@ -1,6 +1,7 @@
 //! Inputs and payloads of the event mutations.
 #[allow(unused_imports)]
 use super::*;
+use crate::graphql::common::convert_fields;
 
 #[derive(InputObject)]
 pub struct QuestionInputObject {
@@ -165,16 +166,7 @@ pub struct GroupsInput {
     pub professionals: i32,
 }
 
-impl From<GroupsInput> for Groups {
-    fn from(g: GroupsInput) -> Self {
-        Groups {
-            women: g.women,
-            children: g.children,
-            family_members: g.family_members,
-            professionals: g.professionals,
-        }
-    }
-}
+convert_fields!(GroupsInput => Groups { women, children, family_members, professionals });
 
 #[derive(InputObject)]
 pub struct AnswerInput {
@@ -302,9 +294,6 @@ pub(super) fn questions(list: Vec<QuestionInputObject>) -> Vec<QuestionInput> {
 }
 
 pub(super) fn venue(v: VenueInput) -> Result<(Option<i64>, Option<String>)> {
-    let space = match &v.space_id {
-        Some(id) => Some(ids::decode(id, SPACE, "venue.spaceId").extend()?),
-        None => None,
-    };
+    let space = ids::decode_optional(v.space_id.as_ref(), SPACE, "venue.spaceId")?;
     Ok((space, v.address))
 }

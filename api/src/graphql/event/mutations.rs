@@ -11,11 +11,10 @@ impl EventMutation {
     /// Creates an event as a draft.
     async fn create_event(&self, ctx: &Context<'_>, input: CreateEventInput) -> Result<EventPayload> {
         let state = state(ctx)?;
-        let organizer_id =
-            ids::decode(&input.organizer_id, crate::graphql::organization::TYPE_NAME, "organizerId").extend()?;
+        let organizer_id = ids::decode(&input.organizer_id, ids::ORGANIZATION, "organizerId")?;
         let training = match input.training {
             Some(t) => Some(TrainingFields {
-                programme_id: ids::decode(&t.programme_id, PROGRAMME, "training.programmeId").extend()?,
+                programme_id: ids::decode(&t.programme_id, PROGRAMME, "training.programmeId")?,
                 cohort: t.cohort,
                 trainers: t.trainers,
                 syllabus: t.syllabus,
@@ -60,7 +59,7 @@ impl EventMutation {
     }
 
     async fn update_event(&self, ctx: &Context<'_>, input: UpdateEventInput) -> Result<EventPayload> {
-        let id = ids::decode(&input.id, EVENT, "id").extend()?;
+        let id = ids::decode(&input.id, EVENT, "id")?;
         let state = state(ctx)?;
         let venue = match input.venue {
             Some(v) => Some(venue(v)?),
@@ -107,7 +106,7 @@ impl EventMutation {
         ctx: &Context<'_>,
         input: TransitionEventStatusInput,
     ) -> Result<EventPayload> {
-        let id = ids::decode(&input.id, EVENT, "id").extend()?;
+        let id = ids::decode(&input.id, EVENT, "id")?;
         let updated =
             service::change_event_status(state(ctx)?.ctx(), viewer(ctx), id, input.status.into()).await.extend()?;
         Ok(EventPayload { event: Event::from_model(updated) })
@@ -119,8 +118,7 @@ impl EventMutation {
         input: CreateTrainingProgrammeInput,
     ) -> Result<CreateTrainingProgrammePayload> {
         let state = state(ctx)?;
-        let organizer_id =
-            ids::decode(&input.organizer_id, crate::graphql::organization::TYPE_NAME, "organizerId").extend()?;
+        let organizer_id = ids::decode(&input.organizer_id, ids::ORGANIZATION, "organizerId")?;
         let programme =
             service::create_training_programme(state.ctx(), viewer(ctx), &input.title, input.description, organizer_id)
                 .await
@@ -129,12 +127,10 @@ impl EventMutation {
     }
 
     async fn add_exhibit(&self, ctx: &Context<'_>, input: AddExhibitInput) -> Result<AddExhibitPayload> {
-        let event_id = ids::decode(&input.event_id, EVENT, "eventId").extend()?;
+        let event_id = ids::decode(&input.event_id, EVENT, "eventId")?;
         let state = state(ctx)?;
-        let organization_id = match &input.organization_id {
-            Some(id) => Some(ids::decode(id, crate::graphql::organization::TYPE_NAME, "organizationId").extend()?),
-            None => None,
-        };
+        let organization_id =
+            ids::decode_optional(input.organization_id.as_ref(), ids::ORGANIZATION, "organizationId")?;
         let exhibit = service::add_event_exhibit(
             state.ctx(),
             viewer(ctx),
@@ -158,7 +154,7 @@ impl EventMutation {
         ctx: &Context<'_>,
         input: AddTrainingSessionInput,
     ) -> Result<AddTrainingSessionPayload> {
-        let event_id = ids::decode(&input.event_id, EVENT, "eventId").extend()?;
+        let event_id = ids::decode(&input.event_id, EVENT, "eventId")?;
         let session = service::add_training_session_as(
             state(ctx)?.ctx(),
             viewer(ctx),
@@ -170,12 +166,9 @@ impl EventMutation {
     }
 
     async fn add_delegation(&self, ctx: &Context<'_>, input: AddDelegationInput) -> Result<AddDelegationPayload> {
-        let event_id = ids::decode(&input.event_id, EVENT, "eventId").extend()?;
+        let event_id = ids::decode(&input.event_id, EVENT, "eventId")?;
         let state = state(ctx)?;
-        let mut hosts = Vec::with_capacity(input.host_organization_ids.len());
-        for id in &input.host_organization_ids {
-            hosts.push(ids::decode(id, crate::graphql::organization::TYPE_NAME, "hostOrganizationIds").extend()?);
-        }
+        let hosts = ids::decode_all(&input.host_organization_ids, ids::ORGANIZATION, "hostOrganizationIds")?;
         let delegation = service::add_event_delegation(
             state.ctx(),
             viewer(ctx),
@@ -197,7 +190,7 @@ impl EventMutation {
     /// Removes an exhibit; those after it move up one place.
     async fn remove_exhibit(&self, ctx: &Context<'_>, input: RemoveExhibitInput) -> Result<RemoveExhibitPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, EXHIBIT, "id").extend()?;
+        let id = ids::decode(&input.id, EXHIBIT, "id")?;
         service::remove_event_exhibit(state.ctx(), viewer(ctx), id).await.extend()?;
         Ok(RemoveExhibitPayload { removed_exhibit_id: input.id })
     }
@@ -208,7 +201,7 @@ impl EventMutation {
         input: RemoveDelegationInput,
     ) -> Result<RemoveDelegationPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, DELEGATION, "id").extend()?;
+        let id = ids::decode(&input.id, DELEGATION, "id")?;
         service::remove_event_delegation(state.ctx(), viewer(ctx), id).await.extend()?;
         Ok(RemoveDelegationPayload { removed_delegation_id: input.id })
     }
@@ -217,7 +210,7 @@ impl EventMutation {
     /// REGISTER — a named guest. Over capacity the registration joins the waitlist.
     async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Result<RegisterPayload> {
         let state = state(ctx)?;
-        let event_id = ids::decode(&input.event_id, EVENT, "eventId").extend()?;
+        let event_id = ids::decode(&input.event_id, EVENT, "eventId")?;
         let request = RegistrationRequest {
             event_id,
             guest: input.guest.map(|g| (g.name, g.phone)),
@@ -239,7 +232,7 @@ impl EventMutation {
         input: CancelRegistrationInput,
     ) -> Result<RegistrationPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, REGISTRATION, "id").extend()?;
+        let id = ids::decode(&input.id, REGISTRATION, "id")?;
         let updated = service::cancel_registration_as(state.ctx(), viewer(ctx), id).await.extend()?;
         Ok(RegistrationPayload { registration: Registration(updated) })
     }
@@ -251,19 +244,16 @@ impl EventMutation {
         input: DecideRegistrationInput,
     ) -> Result<RegistrationPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, REGISTRATION, "id").extend()?;
+        let id = ids::decode(&input.id, REGISTRATION, "id")?;
         let updated = service::decide_registration_as(state.ctx(), viewer(ctx), id, input.accept).await.extend()?;
         Ok(RegistrationPayload { registration: Registration(updated) })
     }
 
     /// Checks a ticket in at the door. A second scan reports the first one.
     async fn check_in(&self, ctx: &Context<'_>, input: CheckInInput) -> Result<CheckInPayload> {
-        let event_id = ids::decode(&input.event_id, EVENT, "eventId").extend()?;
+        let event_id = ids::decode(&input.event_id, EVENT, "eventId")?;
         let state = state(ctx)?;
-        let session_id = match &input.session_id {
-            Some(id) => Some(ids::decode(id, SESSION, "sessionId").extend()?),
-            None => None,
-        };
+        let session_id = ids::decode_optional(input.session_id.as_ref(), SESSION, "sessionId")?;
         let (event, outcome) = service::check_in_as(
             state.ctx(),
             viewer(ctx),

@@ -44,7 +44,7 @@ impl GrantMutation {
 
     async fn update_grant_round(&self, ctx: &Context<'_>, input: UpdateGrantRoundInput) -> Result<GrantRoundPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, ROUND, "id").extend()?;
+        let id = ids::decode(&input.id, ROUND, "id")?;
         let record = service::update_grant_round(
             state.ctx(),
             viewer(ctx),
@@ -73,9 +73,8 @@ impl GrantMutation {
         input: CreateGrantProposalInput,
     ) -> Result<GrantProposalPayload> {
         let state = state(ctx)?;
-        let org_id =
-            ids::decode(&input.organization_id, crate::graphql::organization::TYPE_NAME, "organizationId").extend()?;
-        let round_id = ids::decode(&input.round_id, ROUND, "roundId").extend()?;
+        let org_id = ids::decode(&input.organization_id, ids::ORGANIZATION, "organizationId")?;
+        let round_id = ids::decode(&input.round_id, ROUND, "roundId")?;
         let record = service::create_grant_proposal(
             state.ctx(),
             viewer(ctx),
@@ -103,7 +102,7 @@ impl GrantMutation {
         input: UpdateGrantProposalInput,
     ) -> Result<GrantProposalPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, PROPOSAL, "id").extend()?;
+        let id = ids::decode(&input.id, PROPOSAL, "id")?;
         let record = service::update_grant_proposal(
             state.ctx(),
             viewer(ctx),
@@ -131,7 +130,7 @@ impl GrantMutation {
         input: GrantProposalIdInput,
     ) -> Result<GrantProposalPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, PROPOSAL, "id").extend()?;
+        let id = ids::decode(&input.id, PROPOSAL, "id")?;
         let record = service::submit_grant_proposal(state.ctx(), viewer(ctx), id).await.extend()?;
         Ok(GrantProposalPayload { proposal: GrantProposal(record) })
     }
@@ -142,7 +141,7 @@ impl GrantMutation {
         input: GrantProposalIdInput,
     ) -> Result<GrantProposalPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, PROPOSAL, "id").extend()?;
+        let id = ids::decode(&input.id, PROPOSAL, "id")?;
         let record = service::withdraw_grant_proposal(state.ctx(), viewer(ctx), id).await.extend()?;
         Ok(GrantProposalPayload { proposal: GrantProposal(record) })
     }
@@ -151,8 +150,8 @@ impl GrantMutation {
     /// UNDER_REVIEW). Never a member of the proposing organization.
     async fn assign_grant_reviewer(&self, ctx: &Context<'_>, input: GrantReviewerInput) -> Result<GrantReviewPayload> {
         let state = state(ctx)?;
-        let proposal_id = ids::decode(&input.proposal_id, PROPOSAL, "proposalId").extend()?;
-        let reviewer_id = ids::decode(&input.reviewer_id, "Account", "reviewerId").extend()?;
+        let proposal_id = ids::decode(&input.proposal_id, PROPOSAL, "proposalId")?;
+        let reviewer_id = ids::decode(&input.reviewer_id, ids::ACCOUNT, "reviewerId")?;
         let record =
             service::assign_grant_reviewer(state.ctx(), viewer(ctx), proposal_id, reviewer_id).await.extend()?;
         Ok(GrantReviewPayload { review: GrantReview(record) })
@@ -164,8 +163,8 @@ impl GrantMutation {
         input: GrantReviewerInput,
     ) -> Result<UnassignGrantReviewerPayload> {
         let state = state(ctx)?;
-        let proposal_id = ids::decode(&input.proposal_id, PROPOSAL, "proposalId").extend()?;
-        let reviewer_id = ids::decode(&input.reviewer_id, "Account", "reviewerId").extend()?;
+        let proposal_id = ids::decode(&input.proposal_id, PROPOSAL, "proposalId")?;
+        let reviewer_id = ids::decode(&input.reviewer_id, ids::ACCOUNT, "reviewerId")?;
         let removed =
             service::unassign_grant_reviewer(state.ctx(), viewer(ctx), proposal_id, reviewer_id).await.extend()?;
         Ok(UnassignGrantReviewerPayload { removed_review_id: ids::encode(REVIEW, removed) })
@@ -188,7 +187,7 @@ impl GrantMutation {
         input: DeclareReviewConflictInput,
     ) -> Result<GrantReviewPayload> {
         let state = state(ctx)?;
-        let proposal_id = ids::decode(&input.proposal_id, PROPOSAL, "proposalId").extend()?;
+        let proposal_id = ids::decode(&input.proposal_id, PROPOSAL, "proposalId")?;
         let record =
             service::declare_review_conflict(state.ctx(), viewer(ctx), proposal_id, &input.reason).await.extend()?;
         Ok(GrantReviewPayload { review: GrantReview(record) })
@@ -202,7 +201,7 @@ impl GrantMutation {
         input: AwardGrantProposalInput,
     ) -> Result<AwardGrantProposalPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, PROPOSAL, "id").extend()?;
+        let id = ids::decode(&input.id, PROPOSAL, "id")?;
         let record = service::award_grant_proposal(state.ctx(), viewer(ctx), id, input.amount_fen.0, input.note)
             .await
             .extend()?;
@@ -216,7 +215,7 @@ impl GrantMutation {
         input: DeclineGrantProposalInput,
     ) -> Result<GrantProposalPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, PROPOSAL, "id").extend()?;
+        let id = ids::decode(&input.id, PROPOSAL, "id")?;
         let record = service::decline_grant_proposal(state.ctx(), viewer(ctx), id, input.note).await.extend()?;
         Ok(GrantProposalPayload { proposal: GrantProposal(record) })
     }
@@ -224,7 +223,7 @@ impl GrantMutation {
 
 async fn review_mutation(ctx: &Context<'_>, input: SaveGrantReviewInput, submit: bool) -> Result<GrantReviewPayload> {
     let state = state(ctx)?;
-    let proposal_id = ids::decode(&input.proposal_id, PROPOSAL, "proposalId").extend()?;
+    let proposal_id = ids::decode(&input.proposal_id, PROPOSAL, "proposalId")?;
     let draft = ReviewDraft {
         scores: input.scores.into_iter().map(|s| (s.criterion, s.score)).collect(),
         comment: input.comment,

@@ -9,9 +9,8 @@ pub struct SpaceQuery;
 impl SpaceQuery {
     /// A space by ID; `null` when there is none.
     async fn space(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Space>> {
-        let id = ids::decode(&id, SPACE, "id").extend()?;
-        let loaders = ctx.data::<Loaders>()?;
-        Ok(loaders.space.load_one(id).await.map_err(|e| e.extend())?.map(Space))
+        let id = ids::decode(&id, SPACE, "id")?;
+        Ok(Loaders::of(ctx)?.space.get(id).await?.map(Space))
     }
 
     /// The base's spaces, by name.
@@ -46,8 +45,7 @@ impl SpaceQuery {
         to: DateTime<Utc>,
         duration_minutes: i32,
     ) -> Result<Vec<SpaceAvailability>> {
-        let ids =
-            space_ids.iter().map(|id| ids::decode(id, SPACE, "spaceIds")).collect::<Result<Vec<_>, _>>().extend()?;
+        let ids = ids::decode_all(&space_ids, SPACE, "spaceIds")?;
         let found = service::availability(&state(ctx)?.db, &ids, from, to, duration_minutes).await.extend()?;
         Ok(found
             .into_iter()
@@ -336,5 +334,5 @@ pub(super) fn to_closures(list: Option<Vec<SpaceClosure>>) -> Option<Vec<Closure
 }
 
 pub(super) fn org_id(id: Option<&ID>, field: &str) -> Result<Option<i64>> {
-    id.map(|id| ids::decode(id, organization::TYPE_NAME, field)).transpose().extend()
+    ids::decode_optional(id, ids::ORGANIZATION, field)
 }
