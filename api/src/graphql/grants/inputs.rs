@@ -141,3 +141,75 @@ pub struct AwardGrantProposalPayload {
     /// The round with its new awarded total.
     pub round: GrantRound,
 }
+
+fn stages(list: Vec<OrganizationStage>) -> Vec<entity::organization::Stage> {
+    list.into_iter().map(Into::into).collect()
+}
+
+fn lines(list: Vec<BudgetLineObject>) -> Vec<BudgetLine> {
+    list.into_iter().map(Into::into).collect()
+}
+
+impl From<CreateGrantRoundInput> for RoundInput {
+    fn from(input: CreateGrantRoundInput) -> Self {
+        Self {
+            title: input.title,
+            description: input.description,
+            budget_fen: input.budget_fen.0,
+            per_proposal_cap_fen: input.per_proposal_cap_fen.0,
+            opens_at: input.opens_at,
+            closes_at: input.closes_at,
+            review_ends_at: input.review_ends_at,
+            results_at: input.results_at,
+            eligible_stages: stages(input.eligible_stages),
+            rubric: input.rubric.into(),
+        }
+    }
+}
+
+impl From<UpdateGrantRoundInput> for RoundPatch {
+    fn from(input: UpdateGrantRoundInput) -> Self {
+        Self {
+            title: input.title,
+            description: input.description,
+            budget_fen: input.budget_fen.map(i64::from),
+            per_proposal_cap_fen: input.per_proposal_cap_fen.map(i64::from),
+            opens_at: input.opens_at,
+            closes_at: input.closes_at,
+            review_ends_at: input.review_ends_at,
+            results_at: input.results_at,
+            eligible_stages: input.eligible_stages.map(stages),
+            rubric: input.rubric.map(Into::into),
+        }
+    }
+}
+
+impl From<CreateGrantProposalInput> for ProposalInput {
+    fn from(input: CreateGrantProposalInput) -> Self {
+        Self {
+            title: input.title,
+            summary: input.summary,
+            problem: input.problem,
+            plan: input.plan,
+            beneficiaries: input.beneficiaries.into(),
+            requested_fen: input.requested_fen.0,
+            budget_lines: lines(input.budget_lines),
+            attachments: input.attachments,
+        }
+    }
+}
+
+impl From<UpdateGrantProposalInput> for ProposalPatch {
+    fn from(input: UpdateGrantProposalInput) -> Self {
+        Self {
+            title: input.title,
+            summary: input.summary,
+            problem: input.problem,
+            plan: input.plan,
+            beneficiaries: input.beneficiaries.map(Into::into),
+            requested_fen: input.requested_fen.map(i64::from),
+            budget_lines: input.budget_lines.map(lines),
+            attachments: input.attachments,
+        }
+    }
+}

@@ -2,18 +2,6 @@
 #[allow(unused_imports)]
 use super::*;
 
-fn stages(list: Vec<OrganizationStage>) -> Vec<entity::organization::Stage> {
-    list.into_iter().map(Into::into).collect()
-}
-
-fn people(p: PeopleByGroupFigures) -> PeopleByGroup {
-    p.into()
-}
-
-fn lines(list: Vec<BudgetLineObject>) -> Vec<BudgetLine> {
-    list.into_iter().map(Into::into).collect()
-}
-
 #[derive(Default)]
 pub struct GrantMutation;
 
@@ -21,49 +9,14 @@ pub struct GrantMutation;
 impl GrantMutation {
     async fn create_grant_round(&self, ctx: &Context<'_>, input: CreateGrantRoundInput) -> Result<GrantRoundPayload> {
         let state = state(ctx)?;
-        let record = service::create_grant_round(
-            state.ctx(),
-            viewer(ctx),
-            RoundInput {
-                title: input.title,
-                description: input.description,
-                budget_fen: input.budget_fen.0,
-                per_proposal_cap_fen: input.per_proposal_cap_fen.0,
-                opens_at: input.opens_at,
-                closes_at: input.closes_at,
-                review_ends_at: input.review_ends_at,
-                results_at: input.results_at,
-                eligible_stages: stages(input.eligible_stages),
-                rubric: input.rubric.into(),
-            },
-        )
-        .await
-        .extend()?;
+        let record = service::create_grant_round(state.ctx(), viewer(ctx), input.into()).await.extend()?;
         Ok(GrantRoundPayload { round: GrantRound(record) })
     }
 
     async fn update_grant_round(&self, ctx: &Context<'_>, input: UpdateGrantRoundInput) -> Result<GrantRoundPayload> {
         let state = state(ctx)?;
         let id = ids::decode(&input.id, ROUND, "id")?;
-        let record = service::update_grant_round(
-            state.ctx(),
-            viewer(ctx),
-            id,
-            RoundPatch {
-                title: input.title,
-                description: input.description,
-                budget_fen: input.budget_fen.map(i64::from),
-                per_proposal_cap_fen: input.per_proposal_cap_fen.map(i64::from),
-                opens_at: input.opens_at,
-                closes_at: input.closes_at,
-                review_ends_at: input.review_ends_at,
-                results_at: input.results_at,
-                eligible_stages: input.eligible_stages.map(stages),
-                rubric: input.rubric.map(Into::into),
-            },
-        )
-        .await
-        .extend()?;
+        let record = service::update_grant_round(state.ctx(), viewer(ctx), id, input.into()).await.extend()?;
         Ok(GrantRoundPayload { round: GrantRound(record) })
     }
 
@@ -75,24 +28,8 @@ impl GrantMutation {
         let state = state(ctx)?;
         let org_id = ids::decode(&input.organization_id, ids::ORGANIZATION, "organizationId")?;
         let round_id = ids::decode(&input.round_id, ROUND, "roundId")?;
-        let record = service::create_grant_proposal(
-            state.ctx(),
-            viewer(ctx),
-            round_id,
-            org_id,
-            ProposalInput {
-                title: input.title,
-                summary: input.summary,
-                problem: input.problem,
-                plan: input.plan,
-                beneficiaries: people(input.beneficiaries),
-                requested_fen: input.requested_fen.0,
-                budget_lines: lines(input.budget_lines),
-                attachments: input.attachments,
-            },
-        )
-        .await
-        .extend()?;
+        let record =
+            service::create_grant_proposal(state.ctx(), viewer(ctx), round_id, org_id, input.into()).await.extend()?;
         Ok(GrantProposalPayload { proposal: GrantProposal(record) })
     }
 
@@ -103,23 +40,7 @@ impl GrantMutation {
     ) -> Result<GrantProposalPayload> {
         let state = state(ctx)?;
         let id = ids::decode(&input.id, PROPOSAL, "id")?;
-        let record = service::update_grant_proposal(
-            state.ctx(),
-            viewer(ctx),
-            id,
-            ProposalPatch {
-                title: input.title,
-                summary: input.summary,
-                problem: input.problem,
-                plan: input.plan,
-                beneficiaries: input.beneficiaries.map(people),
-                requested_fen: input.requested_fen.map(i64::from),
-                budget_lines: input.budget_lines.map(lines),
-                attachments: input.attachments,
-            },
-        )
-        .await
-        .extend()?;
+        let record = service::update_grant_proposal(state.ctx(), viewer(ctx), id, input.into()).await.extend()?;
         Ok(GrantProposalPayload { proposal: GrantProposal(record) })
     }
 
