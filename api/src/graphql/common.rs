@@ -101,6 +101,18 @@ macro_rules! convert_fields {
 }
 pub(crate) use convert_fields;
 
+/// Declares a mutation's payload of one field: `payload!(EventPayload { event: Event })` is
+/// `#[derive(SimpleObject)] pub struct EventPayload { pub event: Event }`.
+macro_rules! payload {
+    ($name:ident { $field:ident: $ty:ty }) => {
+        #[derive(async_graphql::SimpleObject)]
+        pub struct $name {
+            pub $field: $ty,
+        }
+    };
+}
+pub(crate) use payload;
+
 /// One line of a budget: what, and how much in fen.
 #[derive(SimpleObject, InputObject, Clone, Debug)]
 #[graphql(input_name = "BudgetLineInput", name = "BudgetLine")]

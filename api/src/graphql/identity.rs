@@ -1,4 +1,5 @@
 //! Accounts, sessions, partner API keys and organization membership in the schema.
+use crate::graphql::common::payload;
 use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Object, Result, ResultExt, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{account, api_key, invitation, membership, trusted_document};
@@ -507,10 +508,7 @@ pub struct SignOutPayload {
     pub revoked: bool,
 }
 
-#[derive(SimpleObject)]
-pub struct AccountPayload {
-    pub account: Account,
-}
+payload!(AccountPayload { account: Account });
 
 #[derive(SimpleObject)]
 pub struct CreateApiKeyPayload {
@@ -528,10 +526,7 @@ pub struct RegisterTrustedDocumentsPayload {
     pub documents: Vec<TrustedDocument>,
 }
 
-#[derive(SimpleObject)]
-pub struct RevokeApiKeyPayload {
-    pub api_key: ApiKey,
-}
+payload!(RevokeApiKeyPayload { api_key: ApiKey });
 
 #[derive(SimpleObject)]
 pub struct AddOrganizationMemberPayload {
@@ -541,15 +536,8 @@ pub struct AddOrganizationMemberPayload {
     pub invitation: Option<OrganizationInvitation>,
 }
 
-#[derive(SimpleObject)]
-pub struct ChangeOrganizationMemberRolePayload {
-    pub member: OrganizationMember,
-}
-
-#[derive(SimpleObject)]
-pub struct RemoveOrganizationMemberPayload {
-    pub removed_account_id: ID,
-}
+payload!(ChangeOrganizationMemberRolePayload { member: OrganizationMember });
+payload!(RemoveOrganizationMemberPayload { removed_account_id: ID });
 
 fn roles_of(roles: Vec<Role>) -> Vec<service::Role> {
     roles.into_iter().map(Into::into).collect()

@@ -1,4 +1,5 @@
 //! The signed-in person's inbox in the schema (`viewer.notifications`) and its commands.
+use crate::graphql::common::payload;
 use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::notification;
@@ -173,10 +174,7 @@ pub struct UpdateNotificationPreferencesInput {
     pub wechat_kinds: Option<Vec<String>>,
 }
 
-#[derive(SimpleObject)]
-pub struct UpdateNotificationPreferencesPayload {
-    pub preferences: NotificationPreferences,
-}
+payload!(UpdateNotificationPreferencesPayload { preferences: NotificationPreferences });
 
 #[derive(Default)]
 pub struct NotificationMutation;

@@ -1,4 +1,5 @@
 //! Organizations in the schema: the directory, profiles, and stage transitions.
+use crate::graphql::common::payload;
 use async_graphql::{
     ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, Result, ResultExt, SimpleObject,
 };
@@ -430,15 +431,8 @@ pub struct TransitionOrganizationStageInput {
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
-#[derive(SimpleObject)]
-pub struct CreateOrganizationPayload {
-    pub organization: Organization,
-}
-
-#[derive(SimpleObject)]
-pub struct UpdateOrganizationPayload {
-    pub organization: Organization,
-}
+payload!(CreateOrganizationPayload { organization: Organization });
+payload!(UpdateOrganizationPayload { organization: Organization });
 
 #[derive(SimpleObject)]
 #[graphql(complex)]

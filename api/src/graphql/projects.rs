@@ -1,5 +1,6 @@
 //! Funded service projects and the impact dashboard in the schema.
 use super::common::{Count, Fen};
+use crate::graphql::common::payload;
 use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Object, Result, ResultExt, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::project_disbursement as disbursement;
@@ -573,10 +574,7 @@ pub struct AddServiceRecordInput {
     pub location: String,
 }
 
-#[derive(SimpleObject)]
-pub struct ServiceProjectPayload {
-    pub project: ServiceProject,
-}
+payload!(ServiceProjectPayload { project: ServiceProject });
 
 #[derive(SimpleObject)]
 pub struct RecordDisbursementPayload {
@@ -584,10 +582,7 @@ pub struct RecordDisbursementPayload {
     pub disbursement: Disbursement,
 }
 
-#[derive(SimpleObject)]
-pub struct ImpactGoalPayload {
-    pub goal: ImpactGoal,
-}
+payload!(ImpactGoalPayload { goal: ImpactGoal });
 
 #[derive(SimpleObject)]
 pub struct RecordGoalProgressPayload {
@@ -595,10 +590,7 @@ pub struct RecordGoalProgressPayload {
     pub progress: GoalProgress,
 }
 
-#[derive(SimpleObject)]
-pub struct AddServiceRecordPayload {
-    pub record: ServiceRecord,
-}
+payload!(AddServiceRecordPayload { record: ServiceRecord });
 
 fn required<T>(value: Option<T>, field: &str, when: &str) -> Result<T> {
     value.ok_or_else(|| crate::error::AppError::bad_input(field, format!("{field} is required for {when}")).extend())

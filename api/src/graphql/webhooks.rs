@@ -1,4 +1,5 @@
 //! Partner webhooks in the schema (admins): endpoints, their delivery logs, and the commands.
+use crate::graphql::common::payload;
 use std::collections::HashMap;
 
 use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Object, Result, SimpleObject};
@@ -330,20 +331,9 @@ pub struct WebhookEndpointWithSecretPayload {
     pub secret: String,
 }
 
-#[derive(SimpleObject)]
-pub struct WebhookEndpointPayload {
-    pub endpoint: WebhookEndpoint,
-}
-
-#[derive(SimpleObject)]
-pub struct DeleteWebhookEndpointPayload {
-    pub deleted_id: ID,
-}
-
-#[derive(SimpleObject)]
-pub struct RedeliverWebhookPayload {
-    pub delivery: WebhookDelivery,
-}
+payload!(WebhookEndpointPayload { endpoint: WebhookEndpoint });
+payload!(DeleteWebhookEndpointPayload { deleted_id: ID });
+payload!(RedeliverWebhookPayload { delivery: WebhookDelivery });
 
 #[derive(SimpleObject)]
 pub struct ReplayWebhookEventsPayload {

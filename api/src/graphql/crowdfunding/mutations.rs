@@ -1,6 +1,7 @@
 //! Crowdfunding mutations: resolvers decode, call the service command and map.
 #[allow(unused_imports)]
 use super::*;
+use crate::graphql::common::payload;
 
 pub type BudgetLineInput = crate::graphql::common::BudgetLine;
 
@@ -117,20 +118,9 @@ pub struct RefundDonationInput {
     pub reason: Option<String>,
 }
 
-#[derive(SimpleObject)]
-pub struct CampaignPayload {
-    pub campaign: Campaign,
-}
-
-#[derive(SimpleObject)]
-pub struct PostCampaignUpdatePayload {
-    pub update: CampaignUpdate,
-}
-
-#[derive(SimpleObject)]
-pub struct DonatePayload {
-    pub donation: Donation,
-}
+payload!(CampaignPayload { campaign: Campaign });
+payload!(PostCampaignUpdatePayload { update: CampaignUpdate });
+payload!(DonatePayload { donation: Donation });
 
 #[derive(SimpleObject)]
 #[graphql(complex)]

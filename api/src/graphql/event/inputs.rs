@@ -2,6 +2,7 @@
 #[allow(unused_imports)]
 use super::*;
 use crate::graphql::common::convert_fields;
+use crate::graphql::common::payload;
 
 #[derive(InputObject)]
 pub struct QuestionInputObject {
@@ -144,15 +145,8 @@ pub struct RemoveDelegationInput {
     pub id: ID,
 }
 
-#[derive(SimpleObject)]
-pub struct RemoveExhibitPayload {
-    pub removed_exhibit_id: ID,
-}
-
-#[derive(SimpleObject)]
-pub struct RemoveDelegationPayload {
-    pub removed_delegation_id: ID,
-}
+payload!(RemoveExhibitPayload { removed_exhibit_id: ID });
+payload!(RemoveDelegationPayload { removed_delegation_id: ID });
 
 #[derive(InputObject, Default)]
 pub struct GroupsInput {
@@ -241,30 +235,11 @@ pub struct AddTrainingSessionInput {
     pub ends_at: DateTime<Utc>,
 }
 
-#[derive(SimpleObject)]
-pub struct AddTrainingSessionPayload {
-    pub session: TrainingSession,
-}
-
-#[derive(SimpleObject)]
-pub struct EventPayload {
-    pub event: Event,
-}
-
-#[derive(SimpleObject)]
-pub struct CreateTrainingProgrammePayload {
-    pub programme: TrainingProgramme,
-}
-
-#[derive(SimpleObject)]
-pub struct AddExhibitPayload {
-    pub exhibit: Exhibit,
-}
-
-#[derive(SimpleObject)]
-pub struct AddDelegationPayload {
-    pub delegation: Delegation,
-}
+payload!(AddTrainingSessionPayload { session: TrainingSession });
+payload!(EventPayload { event: Event });
+payload!(CreateTrainingProgrammePayload { programme: TrainingProgramme });
+payload!(AddExhibitPayload { exhibit: Exhibit });
+payload!(AddDelegationPayload { delegation: Delegation });
 
 #[derive(SimpleObject)]
 pub struct RegisterPayload {
@@ -273,10 +248,7 @@ pub struct RegisterPayload {
     pub replayed: bool,
 }
 
-#[derive(SimpleObject)]
-pub struct RegistrationPayload {
-    pub registration: Registration,
-}
+payload!(RegistrationPayload { registration: Registration });
 
 #[derive(SimpleObject)]
 pub struct CheckInPayload {

@@ -1,6 +1,7 @@
 //! The inputs and payloads of the grant mutations.
 #[allow(unused_imports)]
 use super::*;
+use crate::graphql::common::payload;
 
 #[derive(InputObject)]
 pub struct CreateGrantRoundInput {
@@ -115,25 +116,10 @@ pub struct DeclineGrantProposalInput {
     pub note: Option<String>,
 }
 
-#[derive(SimpleObject)]
-pub struct GrantRoundPayload {
-    pub round: GrantRound,
-}
-
-#[derive(SimpleObject)]
-pub struct GrantProposalPayload {
-    pub proposal: GrantProposal,
-}
-
-#[derive(SimpleObject)]
-pub struct GrantReviewPayload {
-    pub review: GrantReview,
-}
-
-#[derive(SimpleObject)]
-pub struct UnassignGrantReviewerPayload {
-    pub removed_review_id: ID,
-}
+payload!(GrantRoundPayload { round: GrantRound });
+payload!(GrantProposalPayload { proposal: GrantProposal });
+payload!(GrantReviewPayload { review: GrantReview });
+payload!(UnassignGrantReviewerPayload { removed_review_id: ID });
 
 #[derive(SimpleObject)]
 pub struct AwardGrantProposalPayload {

@@ -1,6 +1,7 @@
 //! Space queries: spaces, availability, bookings and calendars.
 #[allow(unused_imports)]
 use super::*;
+use crate::graphql::common::payload;
 
 #[derive(Default)]
 pub struct SpaceQuery;
@@ -148,10 +149,7 @@ pub struct UpdateSpaceInput {
     pub resident_organization_id: MaybeUndefined<ID>,
 }
 
-#[derive(SimpleObject)]
-pub struct SpacePayload {
-    pub space: Space,
-}
+payload!(SpacePayload { space: Space });
 
 #[derive(InputObject)]
 pub struct CreateBookingInput {
@@ -198,10 +196,7 @@ pub struct DecideBookingInput {
     pub manager_note: Option<String>,
 }
 
-#[derive(SimpleObject)]
-pub struct BookingPayload {
-    pub booking: Booking,
-}
+payload!(BookingPayload { booking: Booking });
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
 pub enum CancelBookingScope {
