@@ -450,19 +450,10 @@ impl TransitionOrganizationStagePayload {
     }
 }
 
-#[derive(Default)]
-pub struct OrganizationMutation;
-
-#[Object]
-impl OrganizationMutation {
-    async fn create_organization(
-        &self,
-        ctx: &Context<'_>,
-        input: CreateOrganizationInput,
-    ) -> Result<CreateOrganizationPayload> {
-        let state = state(ctx)?;
+impl From<CreateOrganizationInput> for NewOrganization {
+    fn from(input: CreateOrganizationInput) -> Self {
         let contact = input.contact.unwrap_or(ContactInput { name: None, phone: None, email: None });
-        let new = NewOrganization {
+        NewOrganization {
             name: input.name,
             name_traditional: input.name_traditional,
             name_en: input.name_en,
@@ -480,8 +471,43 @@ impl OrganizationMutation {
             stage: input.stage.map(Into::into),
             joined_at: input.joined_at,
             owner_account_id: None,
-        };
-        let record = service::create_organization(state.ctx(), viewer(ctx), new).await.extend()?;
+        }
+    }
+}
+
+impl From<UpdateOrganizationInput> for OrganizationPatch {
+    fn from(input: UpdateOrganizationInput) -> Self {
+        OrganizationPatch {
+            name: input.name,
+            name_traditional: input.name_traditional.into(),
+            name_en: input.name_en.into(),
+            slug: input.slug,
+            kind: input.kind.map(Into::into),
+            credit_code: input.credit_code.into(),
+            founded_on: input.founded_on.into(),
+            focus_areas: input.focus_areas.map(|a| a.into_iter().map(Into::into).collect()),
+            contact_name: input.contact_name.into(),
+            contact_phone: input.contact_phone.into(),
+            contact_email: input.contact_email.into(),
+            website: input.website.into(),
+            description: input.description,
+            logo_url: input.logo_url.into(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct OrganizationMutation;
+
+#[Object]
+impl OrganizationMutation {
+    async fn create_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateOrganizationInput,
+    ) -> Result<CreateOrganizationPayload> {
+        let state = state(ctx)?;
+        let record = service::create_organization(state.ctx(), viewer(ctx), input.into()).await.extend()?;
         Ok(CreateOrganizationPayload { organization: Organization(record) })
     }
 
@@ -492,29 +518,7 @@ impl OrganizationMutation {
     ) -> Result<UpdateOrganizationPayload> {
         let state = state(ctx)?;
         let id = ids::decode(&input.id, ids::ORGANIZATION, "id")?;
-        let record = service::update_organization(
-            state.ctx(),
-            viewer(ctx),
-            id,
-            OrganizationPatch {
-                name: input.name,
-                name_traditional: input.name_traditional.into(),
-                name_en: input.name_en.into(),
-                slug: input.slug,
-                kind: input.kind.map(Into::into),
-                credit_code: input.credit_code.into(),
-                founded_on: input.founded_on.into(),
-                focus_areas: input.focus_areas.map(|a| a.into_iter().map(Into::into).collect()),
-                contact_name: input.contact_name.into(),
-                contact_phone: input.contact_phone.into(),
-                contact_email: input.contact_email.into(),
-                website: input.website.into(),
-                description: input.description,
-                logo_url: input.logo_url.into(),
-            },
-        )
-        .await
-        .extend()?;
+        let record = service::update_organization(state.ctx(), viewer(ctx), id, input.into()).await.extend()?;
         Ok(UpdateOrganizationPayload { organization: Organization(record) })
     }
 

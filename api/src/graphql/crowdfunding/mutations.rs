@@ -46,6 +46,23 @@ pub struct UpdateCampaignInput {
     pub budget: Option<Vec<BudgetLineInput>>,
 }
 
+impl From<UpdateCampaignInput> for CampaignPatch {
+    fn from(input: UpdateCampaignInput) -> Self {
+        CampaignPatch {
+            title: input.title,
+            story: input.story,
+            cover_url: input.cover_url.into(),
+            goal_fen: input.goal_fen.map(i64::from),
+            starts_at: input.starts_at,
+            ends_at: input.ends_at,
+            beneficiaries: input.beneficiaries,
+            fundraising_qualification: input.fundraising_qualification.into(),
+            filing_number: input.filing_number.into(),
+            budget: input.budget.map(budget),
+        }
+    }
+}
+
 #[derive(InputObject)]
 pub struct CampaignIdInput {
     pub id: ID,
@@ -191,19 +208,7 @@ impl CrowdfundingMutation {
     async fn update_campaign(&self, ctx: &Context<'_>, input: UpdateCampaignInput) -> Result<CampaignPayload> {
         let state = state(ctx)?;
         let id = ids::decode(&input.id, CAMPAIGN, "id")?;
-        let patch = CampaignPatch {
-            title: input.title,
-            story: input.story,
-            cover_url: input.cover_url.into(),
-            goal_fen: input.goal_fen.map(i64::from),
-            starts_at: input.starts_at,
-            ends_at: input.ends_at,
-            beneficiaries: input.beneficiaries,
-            fundraising_qualification: input.fundraising_qualification.into(),
-            filing_number: input.filing_number.into(),
-            budget: input.budget.map(budget),
-        };
-        let record = service::update_campaign(state.ctx(), viewer(ctx), id, patch).await.extend()?;
+        let record = service::update_campaign(state.ctx(), viewer(ctx), id, input.into()).await.extend()?;
         Ok(CampaignPayload { campaign: Campaign(record) })
     }
 
