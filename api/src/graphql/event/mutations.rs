@@ -2,7 +2,6 @@
 #[allow(unused_imports)]
 use super::*;
 
-/// The event an input names, and the check that the viewer runs it.
 #[derive(Default)]
 pub struct EventMutation;
 
@@ -11,92 +10,14 @@ impl EventMutation {
     /// Creates an event as a draft.
     async fn create_event(&self, ctx: &Context<'_>, input: CreateEventInput) -> Result<EventPayload> {
         let state = state(ctx)?;
-        let organizer_id = ids::decode(&input.organizer_id, ids::ORGANIZATION, "organizerId")?;
-        let training = match input.training {
-            Some(t) => Some(TrainingFields {
-                programme_id: ids::decode(&t.programme_id, PROGRAMME, "training.programmeId")?,
-                cohort: t.cohort,
-                trainers: t.trainers,
-                syllabus: t.syllabus,
-                hours: t.hours,
-                certificate_threshold_percent: t.certificate_threshold_percent,
-            }),
-            None => None,
-        };
-        let (venue_space_id, venue_address) = venue(input.venue)?;
-        let created = service::create_event(
-            state.ctx(),
-            viewer(ctx),
-            NewEvent {
-                kind: input.kind.into(),
-                title: input.title,
-                title_traditional: input.title_traditional,
-                summary: input.summary,
-                summary_traditional: input.summary_traditional,
-                description: input.description,
-                description_traditional: input.description_traditional,
-                starts_at: input.starts_at,
-                ends_at: input.ends_at,
-                time_zone: input.time_zone,
-                venue_space_id,
-                venue_address,
-                organizer_id,
-                capacity: input.capacity,
-                group_limit: input.group_limit,
-                registration_opens_at: input.registration_opens_at,
-                registration_closes_at: input.registration_closes_at,
-                cancellation_deadline: input.cancellation_deadline,
-                requires_approval: input.requires_approval,
-                requires_identity_document: input.requires_identity_document,
-                audience_tags: input.audience_tags,
-                questions: questions(input.questions),
-                training,
-            },
-        )
-        .await
-        .extend()?;
+        let created = service::create_event(state.ctx(), viewer(ctx), input.into_new()?).await.extend()?;
         Ok(EventPayload { event: Event::from_model(created) })
     }
 
     async fn update_event(&self, ctx: &Context<'_>, input: UpdateEventInput) -> Result<EventPayload> {
         let id = ids::decode(&input.id, EVENT, "id")?;
         let state = state(ctx)?;
-        let venue = match input.venue {
-            Some(v) => Some(venue(v)?),
-            None => None,
-        };
-        let updated = service::update_event(
-            state.ctx(),
-            viewer(ctx),
-            id,
-            EventPatch {
-                title: input.title,
-                title_traditional: input.title_traditional.into(),
-                summary: input.summary,
-                summary_traditional: input.summary_traditional.into(),
-                description: input.description,
-                description_traditional: input.description_traditional.into(),
-                starts_at: input.starts_at,
-                ends_at: input.ends_at,
-                time_zone: input.time_zone,
-                venue,
-                capacity: input.capacity,
-                group_limit: input.group_limit,
-                registration_opens_at: input.registration_opens_at.into(),
-                registration_closes_at: input.registration_closes_at.into(),
-                cancellation_deadline: input.cancellation_deadline.into(),
-                requires_approval: input.requires_approval,
-                requires_identity_document: input.requires_identity_document,
-                audience_tags: input.audience_tags,
-                questions: input.questions.map(questions),
-                trainers: input.trainers,
-                syllabus: input.syllabus.into(),
-                hours: input.hours.into(),
-                certificate_threshold_percent: input.certificate_threshold_percent.into(),
-            },
-        )
-        .await
-        .extend()?;
+        let updated = service::update_event(state.ctx(), viewer(ctx), id, input.into_patch()?).await.extend()?;
         Ok(EventPayload { event: Event::from_model(updated) })
     }
 
@@ -127,24 +48,8 @@ impl EventMutation {
     }
 
     async fn add_exhibit(&self, ctx: &Context<'_>, input: AddExhibitInput) -> Result<AddExhibitPayload> {
-        let event_id = ids::decode(&input.event_id, EVENT, "eventId")?;
-        let state = state(ctx)?;
-        let organization_id =
-            ids::decode_optional(input.organization_id.as_ref(), ids::ORGANIZATION, "organizationId")?;
-        let exhibit = service::add_event_exhibit(
-            state.ctx(),
-            viewer(ctx),
-            NewExhibit {
-                event_id,
-                title: input.title,
-                story: input.story,
-                media_urls: input.media_urls,
-                organization_id,
-                project_name: input.project_name,
-            },
-        )
-        .await
-        .extend()?;
+        let new = input.into_new()?;
+        let exhibit = service::add_event_exhibit(state(ctx)?.ctx(), viewer(ctx), new).await.extend()?;
         Ok(AddExhibitPayload { exhibit: Exhibit(exhibit) })
     }
 
@@ -166,24 +71,8 @@ impl EventMutation {
     }
 
     async fn add_delegation(&self, ctx: &Context<'_>, input: AddDelegationInput) -> Result<AddDelegationPayload> {
-        let event_id = ids::decode(&input.event_id, EVENT, "eventId")?;
-        let state = state(ctx)?;
-        let hosts = ids::decode_all(&input.host_organization_ids, ids::ORGANIZATION, "hostOrganizationIds")?;
-        let delegation = service::add_event_delegation(
-            state.ctx(),
-            viewer(ctx),
-            NewDelegation {
-                event_id,
-                origin: input.origin.into(),
-                name: input.name,
-                name_traditional: input.name_traditional,
-                leader_name: input.leader_name,
-                members: input.members,
-                host_organization_ids: hosts,
-            },
-        )
-        .await
-        .extend()?;
+        let new = input.into_new()?;
+        let delegation = service::add_event_delegation(state(ctx)?.ctx(), viewer(ctx), new).await.extend()?;
         Ok(AddDelegationPayload { delegation: Delegation(delegation) })
     }
 
