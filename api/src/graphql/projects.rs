@@ -106,7 +106,7 @@ impl ServiceProject {
 
     /// The awarded proposal, for AWARD projects.
     async fn proposal_id(&self) -> Option<ID> {
-        self.0.project.proposal_id.map(|id| ids::encode(super::grants::PROPOSAL, id))
+        self.0.project.proposal_id.map(|id| ids::encode(ids::PROPOSAL, id))
     }
 
     /// The campaign, for CAMPAIGN projects.
@@ -592,6 +592,53 @@ pub struct RecordGoalProgressPayload {
 
 payload!(AddServiceRecordPayload { record: ServiceRecord });
 
+impl From<AddServiceRecordInput> for NewServiceRecord {
+    fn from(input: AddServiceRecordInput) -> Self {
+        NewServiceRecord {
+            served_on: input.served_on,
+            activity: input.activity,
+            people: input.people.into(),
+            location: input.location,
+        }
+    }
+}
+
+impl CreateServiceProjectInput {
+    /// The service's `NewProject`: its IDs decoded, and the fields its funding source needs
+    /// required.
+    fn into_new(self) -> Result<NewProject> {
+        let organization_id = ids::decode_optional(self.organization_id.as_ref(), ids::ORGANIZATION, "organizationId")?;
+        let funding = match self.source {
+            FundingSource::Award => {
+                let id = required(self.proposal_id, "proposalId", "AWARD")?;
+                Funding::Award { proposal_id: ids::decode(&id, ids::PROPOSAL, "proposalId")? }
+            }
+            FundingSource::GovernmentPurchase => Funding::GovernmentPurchase {
+                purchaser: required(self.purchaser, "purchaser", "GOVERNMENT_PURCHASE")?,
+                purchaser_kind: required(self.purchaser_kind, "purchaserKind", "GOVERNMENT_PURCHASE")?.into(),
+                contract_number: required(self.contract_number, "contractNumber", "GOVERNMENT_PURCHASE")?,
+                contract_fen: required(self.contract_fen.map(i64::from), "contractFen", "GOVERNMENT_PURCHASE")?,
+            },
+            FundingSource::Campaign => {
+                let id = required(self.campaign_id, "campaignId", "CAMPAIGN")?;
+                Funding::Campaign {
+                    campaign_id: ids::decode(&id, ids::CAMPAIGN, "campaignId")?,
+                    funded_fen: required(self.funded_fen.map(i64::from), "fundedFen", "CAMPAIGN")?,
+                }
+            }
+        };
+        Ok(NewProject {
+            organization_id,
+            title: self.title,
+            description: self.description,
+            funding,
+            starts_on: self.starts_on,
+            ends_on: self.ends_on,
+            budget_lines: self.budget_lines.into_iter().map(Into::into).collect(),
+        })
+    }
+}
+
 fn required<T>(value: Option<T>, field: &str, when: &str) -> Result<T> {
     value.ok_or_else(|| crate::error::AppError::bad_input(field, format!("{field} is required for {when}")).extend())
 }
@@ -608,42 +655,7 @@ impl ProjectMutation {
         input: CreateServiceProjectInput,
     ) -> Result<ServiceProjectPayload> {
         let state = state(ctx)?;
-        let organization_id =
-            ids::decode_optional(input.organization_id.as_ref(), ids::ORGANIZATION, "organizationId")?;
-        let funding = match input.source {
-            FundingSource::Award => {
-                let id = required(input.proposal_id, "proposalId", "AWARD")?;
-                Funding::Award { proposal_id: ids::decode(&id, super::grants::PROPOSAL, "proposalId")? }
-            }
-            FundingSource::GovernmentPurchase => Funding::GovernmentPurchase {
-                purchaser: required(input.purchaser, "purchaser", "GOVERNMENT_PURCHASE")?,
-                purchaser_kind: required(input.purchaser_kind, "purchaserKind", "GOVERNMENT_PURCHASE")?.into(),
-                contract_number: required(input.contract_number, "contractNumber", "GOVERNMENT_PURCHASE")?,
-                contract_fen: required(input.contract_fen.map(i64::from), "contractFen", "GOVERNMENT_PURCHASE")?,
-            },
-            FundingSource::Campaign => {
-                let id = required(input.campaign_id, "campaignId", "CAMPAIGN")?;
-                Funding::Campaign {
-                    campaign_id: ids::decode(&id, ids::CAMPAIGN, "campaignId")?,
-                    funded_fen: required(input.funded_fen.map(i64::from), "fundedFen", "CAMPAIGN")?,
-                }
-            }
-        };
-        let record = service::create_service_project(
-            state.ctx(),
-            viewer(ctx),
-            NewProject {
-                organization_id,
-                title: input.title,
-                description: input.description,
-                funding,
-                starts_on: input.starts_on,
-                ends_on: input.ends_on,
-                budget_lines: input.budget_lines.into_iter().map(Into::into).collect(),
-            },
-        )
-        .await
-        .extend()?;
+        let record = service::create_service_project(state.ctx(), viewer(ctx), input.into_new()?).await.extend()?;
         Ok(ServiceProjectPayload { project: ServiceProject(record) })
     }
 
@@ -693,19 +705,7 @@ impl ProjectMutation {
     ) -> Result<AddServiceRecordPayload> {
         let state = state(ctx)?;
         let id = ids::decode(&input.project_id, PROJECT, "projectId")?;
-        let record = service::record_service(
-            state.ctx(),
-            viewer(ctx),
-            id,
-            NewServiceRecord {
-                served_on: input.served_on,
-                activity: input.activity,
-                people: input.people.into(),
-                location: input.location,
-            },
-        )
-        .await
-        .extend()?;
+        let record = service::record_service(state.ctx(), viewer(ctx), id, input.into()).await.extend()?;
         Ok(AddServiceRecordPayload { record: ServiceRecord(record) })
     }
 }
