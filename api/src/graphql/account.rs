@@ -1,6 +1,7 @@
 //! The person's own account in the schema: password resets by email, changing the password,
 //! verifying and changing the email address, deleting the account. (The data download is
 //! `GET /account/export`, see `crate::http`.)
+use crate::graphql::common::payload;
 use async_graphql::{Context, ErrorExtensions, InputObject, Object, Result, SimpleObject};
 
 use super::identity::{OwnAccount, viewer};
@@ -79,10 +80,7 @@ pub struct RequestEmailChangePayload {
     pub sent: bool,
 }
 
-#[derive(SimpleObject)]
-pub struct VerifyEmailPayload {
-    pub account: OwnAccount,
-}
+payload!(VerifyEmailPayload { account: OwnAccount });
 
 #[derive(SimpleObject)]
 pub struct DeleteAccountPayload {

@@ -16,7 +16,7 @@ use crate::events::audit::{self, AuditFilter};
 use crate::events::{Aggregate, EventKind, Position};
 use crate::state::AppState;
 
-pub const AUDIT_ENTRY: &str = "AuditEntry";
+pub use super::ids::AUDIT_ENTRY;
 
 /// One thing that happened: who did it, to what, when.
 pub struct AuditEntry(pub domain_event::Model);
@@ -51,7 +51,7 @@ impl AuditActor<'_> {
             return Ok(None);
         }
         let Some(id) = self.0.actor_id else { return Ok(None) };
-        let found = ctx.data::<Loaders>()?.account.load_one(id).await.map_err(|e| e.extend())?;
+        let found = Loaders::of(ctx)?.account.get(id).await?;
         Ok(found.map(Account))
     }
 

@@ -81,6 +81,38 @@ int64_scalar!(
     /// donations) stay `Int`.
 );
 
+/// `From` between a schema type and the service's type with the same fields, each converted
+/// with `Into` (those after `;` are lists, converted item by item): `A => B` one way, `A, B`
+/// both ways.
+macro_rules! convert_fields {
+    ($from:ty => $to:ty { $($field:ident),* $(; $($list:ident),*)? }) => {
+        // Fields of the same type on both sides convert to themselves.
+        #[allow(clippy::useless_conversion)]
+        impl From<$from> for $to {
+            fn from(x: $from) -> Self {
+                Self { $($field: x.$field.into(),)* $($($list: x.$list.into_iter().map(Into::into).collect(),)*)? }
+            }
+        }
+    };
+    ($a:ty, $b:ty { $($field:ident),* $(; $($list:ident),*)? }) => {
+        convert_fields!($a => $b { $($field),* $(; $($list),*)? });
+        convert_fields!($b => $a { $($field),* $(; $($list),*)? });
+    };
+}
+pub(crate) use convert_fields;
+
+/// Declares a mutation's payload of one field: `payload!(EventPayload { event: Event })` is
+/// `#[derive(SimpleObject)] pub struct EventPayload { pub event: Event }`.
+macro_rules! payload {
+    ($name:ident { $field:ident: $ty:ty }) => {
+        #[derive(async_graphql::SimpleObject)]
+        pub struct $name {
+            pub $field: $ty,
+        }
+    };
+}
+pub(crate) use payload;
+
 /// One line of a budget: what, and how much in fen.
 #[derive(SimpleObject, InputObject, Clone, Debug)]
 #[graphql(input_name = "BudgetLineInput", name = "BudgetLine")]

@@ -1,4 +1,5 @@
 //! Accounts, sessions, partner API keys and organization membership in the schema.
+use crate::graphql::common::payload;
 use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Object, Result, ResultExt, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{account, api_key, invitation, membership, trusted_document};
@@ -6,7 +7,7 @@ use entity::{account, api_key, invitation, membership, trusted_document};
 use super::connection::{self, PagedConnection};
 use super::ids;
 use super::loaders::Loaders;
-use super::organization::{self as org_graphql, Organization};
+use super::organization::Organization;
 use super::state;
 use crate::auth::Viewer;
 use crate::error::AppError;
@@ -14,8 +15,7 @@ use crate::service::identity::{self as service, Added};
 use crate::service::pagination::{self, SortDirection, SortKey, SortValue};
 use crate::service::trusted_documents;
 
-pub const ACCOUNT: &str = "Account";
-pub const API_KEY: &str = "ApiKey";
+pub use super::ids::{ACCOUNT, API_KEY};
 
 /// A global role. Organization membership is per organization (see `Membership`).
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -221,8 +221,7 @@ impl ViewerMembership {
     }
 
     async fn organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
-        let loaders = ctx.data::<Loaders>()?;
-        let found = loaders.organization.load_one(self.organization_id).await.map_err(|e| e.extend())?;
+        let found = Loaders::of(ctx)?.organization.get(self.organization_id).await?;
         Ok(found.map(Organization))
     }
 }
@@ -509,10 +508,7 @@ pub struct SignOutPayload {
     pub revoked: bool,
 }
 
-#[derive(SimpleObject)]
-pub struct AccountPayload {
-    pub account: Account,
-}
+payload!(AccountPayload { account: Account });
 
 #[derive(SimpleObject)]
 pub struct CreateApiKeyPayload {
@@ -530,10 +526,7 @@ pub struct RegisterTrustedDocumentsPayload {
     pub documents: Vec<TrustedDocument>,
 }
 
-#[derive(SimpleObject)]
-pub struct RevokeApiKeyPayload {
-    pub api_key: ApiKey,
-}
+payload!(RevokeApiKeyPayload { api_key: ApiKey });
 
 #[derive(SimpleObject)]
 pub struct AddOrganizationMemberPayload {
@@ -543,15 +536,8 @@ pub struct AddOrganizationMemberPayload {
     pub invitation: Option<OrganizationInvitation>,
 }
 
-#[derive(SimpleObject)]
-pub struct ChangeOrganizationMemberRolePayload {
-    pub member: OrganizationMember,
-}
-
-#[derive(SimpleObject)]
-pub struct RemoveOrganizationMemberPayload {
-    pub removed_account_id: ID,
-}
+payload!(ChangeOrganizationMemberRolePayload { member: OrganizationMember });
+payload!(RemoveOrganizationMemberPayload { removed_account_id: ID });
 
 fn roles_of(roles: Vec<Role>) -> Vec<service::Role> {
     roles.into_iter().map(Into::into).collect()
@@ -617,7 +603,7 @@ impl IdentityMutation {
     /// Replaces an account's global roles (admins).
     async fn set_account_roles(&self, ctx: &Context<'_>, input: SetAccountRolesInput) -> Result<AccountPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.account_id, ACCOUNT, "accountId").extend()?;
+        let id = ids::decode(&input.account_id, ACCOUNT, "accountId")?;
         let account =
             service::set_account_roles(state.ctx(), viewer(ctx), id, &roles_of(input.roles)).await.extend()?;
         Ok(AccountPayload { account: Account(account) })
@@ -664,7 +650,7 @@ impl IdentityMutation {
     /// Revokes a partner API key at once (admins).
     async fn revoke_api_key(&self, ctx: &Context<'_>, input: RevokeApiKeyInput) -> Result<RevokeApiKeyPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, API_KEY, "id").extend()?;
+        let id = ids::decode(&input.id, API_KEY, "id")?;
         Ok(RevokeApiKeyPayload {
             api_key: ApiKey(service::revoke_api_key_as(state.ctx(), viewer(ctx), id).await.extend()?),
         })
@@ -677,7 +663,7 @@ impl IdentityMutation {
         ctx: &Context<'_>,
         input: AddOrganizationMemberInput,
     ) -> Result<AddOrganizationMemberPayload> {
-        let org_id = ids::decode(&input.organization_id, org_graphql::TYPE_NAME, "organizationId").extend()?;
+        let org_id = ids::decode(&input.organization_id, ids::ORGANIZATION, "organizationId")?;
         let state = state(ctx)?;
         let added = service::add_organization_member(state.ctx(), viewer(ctx), org_id, &input.email, input.role.into())
             .await
@@ -748,8 +734,8 @@ where
 
 /// The organization and the account a member mutation names, decoded in that order.
 fn member_ids(organization_id: &ID, account_id: &ID) -> Result<(i64, i64)> {
-    let org_id = ids::decode(organization_id, org_graphql::TYPE_NAME, "organizationId").extend()?;
-    let account_id = ids::decode(account_id, ACCOUNT, "accountId").extend()?;
+    let org_id = ids::decode(organization_id, ids::ORGANIZATION, "organizationId")?;
+    let account_id = ids::decode(account_id, ACCOUNT, "accountId")?;
     Ok((org_id, account_id))
 }
 

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::{Context, ErrorExtensions};
 use entity::organization_stage_transition as transition;
 use sea_orm::DatabaseConnection;
 
@@ -124,34 +125,39 @@ impl Loaders {
     pub fn new(db: &DatabaseConnection) -> Self {
         let db = Arc::new(db.clone());
         Self {
-            organization: Lazy::new(&db, |db| Primable::new(loader(OrganizationLoader(db.clone())))),
-            stage_history: Lazy::new(&db, |db| Primable::new(loader(StageHistoryLoader(db.clone())))),
             donor_walls: Primed::default(),
-            members: Lazy::new(&db, |db| loader(MembersLoader(db.clone()))),
-            campaign: Lazy::new(&db, |db| loader(CampaignLoader(db.clone()))),
-            campaign_updates: Lazy::new(&db, |db| Primable::new(loader(CampaignUpdatesLoader(db.clone())))),
-            campaign_budget: Lazy::new(&db, |db| Primable::new(loader(CampaignBudgetLoader(db.clone())))),
-            grant_round: Lazy::new(&db, |db| loader(GrantRoundLoader(db.clone()))),
-            grant_proposal: Lazy::new(&db, |db| loader(GrantProposalLoader(db.clone()))),
-            proposal_reviews: Lazy::new(&db, |db| loader(ProposalReviewsLoader(db.clone()))),
-            service_project: Lazy::new(&db, |db| loader(ServiceProjectLoader(db.clone()))),
-            disbursements: Lazy::new(&db, |db| loader(DisbursementsLoader(db.clone()))),
-            project_goals: Lazy::new(&db, |db| loader(ProjectGoalsLoader(db.clone()))),
-            goal_updates: Lazy::new(&db, |db| loader(GoalUpdatesLoader(db.clone()))),
-            service_totals: Lazy::new(&db, |db| loader(ServiceTotalsLoader(db.clone()))),
-            event: Lazy::new(&db, |db| loader(EventLoader(db.clone()))),
-            event_counts: Lazy::new(&db, |db| Primable::new(loader(EventCountsLoader(db.clone())))),
-            event_impact: Lazy::new(&db, |db| loader(EventImpactLoader(db.clone()))),
-            exhibits: Lazy::new(&db, |db| loader(ExhibitsLoader(db.clone()))),
-            delegations: Lazy::new(&db, |db| loader(DelegationsLoader(db.clone()))),
-            sessions: Lazy::new(&db, |db| loader(SessionsLoader(db.clone()))),
-            programme: Lazy::new(&db, |db| loader(ProgrammeLoader(db.clone()))),
-            cohorts: Lazy::new(&db, |db| loader(CohortsLoader(db.clone()))),
-            waitlist_position: Lazy::new(&db, |db| loader(WaitlistPositionLoader(db.clone()))),
-            space: Lazy::new(&db, |db| loader(SpaceLoader(db.clone()))),
-            account: Lazy::new(&db, |db| loader(AccountLoader(db.clone()))),
-            booking: Lazy::new(&db, |db| loader(BookingLoader(db.clone()))),
+            organization: Lazy::new(&db),
+            stage_history: Lazy::new(&db),
+            members: Lazy::new(&db),
+            campaign: Lazy::new(&db),
+            campaign_updates: Lazy::new(&db),
+            campaign_budget: Lazy::new(&db),
+            grant_round: Lazy::new(&db),
+            grant_proposal: Lazy::new(&db),
+            proposal_reviews: Lazy::new(&db),
+            service_project: Lazy::new(&db),
+            disbursements: Lazy::new(&db),
+            project_goals: Lazy::new(&db),
+            goal_updates: Lazy::new(&db),
+            service_totals: Lazy::new(&db),
+            event: Lazy::new(&db),
+            event_counts: Lazy::new(&db),
+            event_impact: Lazy::new(&db),
+            exhibits: Lazy::new(&db),
+            delegations: Lazy::new(&db),
+            sessions: Lazy::new(&db),
+            programme: Lazy::new(&db),
+            cohorts: Lazy::new(&db),
+            waitlist_position: Lazy::new(&db),
+            space: Lazy::new(&db),
+            account: Lazy::new(&db),
+            booking: Lazy::new(&db),
         }
+    }
+
+    /// The request's loaders.
+    pub fn of<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Loaders> {
+        ctx.data::<Loaders>()
     }
 }
 
@@ -162,200 +168,94 @@ fn loader<L: Loader<i64>>(loader: L) -> DataLoader<L> {
     DataLoader::new(loader, crate::metrics::spawn_counted).delay(BATCH_DELAY)
 }
 
+/// What a `Lazy` makes on first use from the request's database handle.
+pub trait FromDb {
+    fn from_db(db: &DatabaseConnection) -> Self;
+}
+
+impl<L: Loader<i64> + for<'a> From<&'a DatabaseConnection>> FromDb for DataLoader<L> {
+    fn from_db(db: &DatabaseConnection) -> Self {
+        loader(L::from(db))
+    }
+}
+
+impl<L: Loader<i64> + for<'a> From<&'a DatabaseConnection>> FromDb for Primable<L> {
+    fn from_db(db: &DatabaseConnection) -> Self {
+        Primable::new(loader(L::from(db)))
+    }
+}
+
 /// A value made on first use from the request's database handle (`Deref` makes it), so the
-/// resolvers read `loaders.organization.load_one(..)` whether or not it was made before.
+/// resolvers read `loaders.organization.get(..)` whether or not it was made before.
 pub struct Lazy<T> {
     cell: OnceLock<T>,
     db: Arc<DatabaseConnection>,
-    make: fn(&DatabaseConnection) -> T,
 }
 
 impl<T> Lazy<T> {
-    fn new(db: &Arc<DatabaseConnection>, make: fn(&DatabaseConnection) -> T) -> Self {
-        Self { cell: OnceLock::new(), db: db.clone(), make }
+    fn new(db: &Arc<DatabaseConnection>) -> Self {
+        Self { cell: OnceLock::new(), db: db.clone() }
     }
 }
 
-impl<T> std::ops::Deref for Lazy<T> {
+impl<T: FromDb> std::ops::Deref for Lazy<T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        self.cell.get_or_init(|| (self.make)(&self.db))
+        self.cell.get_or_init(|| T::from_db(&self.db))
     }
 }
 
-pub struct OrganizationLoader(DatabaseConnection);
+/// A resolver's reads through a loader: a failed load is the GraphQL error.
+macro_rules! resolver_reads {
+    ($($wrapper:ident),*) => {$(
+        impl<L> Lazy<$wrapper<L>>
+        where
+            L: Loader<i64, Error = Arc<AppError>> + for<'a> From<&'a DatabaseConnection>,
+        {
+            /// The value for `key`, if there is one.
+            pub async fn get(&self, key: i64) -> async_graphql::Result<Option<L::Value>> {
+                self.load_one(key).await.map_err(|e| e.extend())
+            }
 
-impl Loader<i64> for OrganizationLoader {
-    type Value = OrganizationRecord;
-    type Error = Arc<AppError>;
+            /// The value for `key`, or the empty one (no rows of a relation).
+            pub async fn get_or_default(&self, key: i64) -> async_graphql::Result<L::Value>
+            where
+                L::Value: Default,
+            {
+                Ok(self.get(key).await?.unwrap_or_default())
+            }
 
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let rows = organization::find_by_ids(&self.0, keys).await.map_err(Arc::new)?;
-        Ok(rows.into_iter().map(|r| (r.org.id, r)).collect())
-    }
+            /// The values found for `keys`, by key.
+            pub async fn get_many(&self, keys: Vec<i64>) -> async_graphql::Result<HashMap<i64, L::Value>> {
+                self.load_many(keys).await.map_err(|e| e.extend())
+            }
+        }
+    )*};
 }
 
-pub struct StageHistoryLoader(DatabaseConnection);
+resolver_reads!(DataLoader, Primable);
 
-impl Loader<i64> for StageHistoryLoader {
-    type Value = Vec<transition::Model>;
-    type Error = Arc<AppError>;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        organization::stage_histories(&self.0, keys).await.map_err(Arc::new)
-    }
-}
-
-pub struct MembersLoader(DatabaseConnection);
-
-impl Loader<i64> for MembersLoader {
-    type Value = Vec<(entity::membership::Model, entity::account::Model)>;
-    type Error = Arc<AppError>;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        crate::service::identity::members_of(&self.0, keys).await.map_err(Arc::new)
-    }
-}
-
-pub struct CampaignLoader(DatabaseConnection);
-
-impl Loader<i64> for CampaignLoader {
-    type Value = crate::service::crowdfunding::CampaignRecord;
-    type Error = Arc<AppError>;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let rows = crate::service::crowdfunding::find_by_ids(&self.0, keys).await.map_err(Arc::new)?;
-        Ok(rows.into_iter().map(|r| (r.campaign.id, r)).collect())
-    }
-}
-
-pub struct CampaignUpdatesLoader(DatabaseConnection);
-
-impl Loader<i64> for CampaignUpdatesLoader {
-    type Value = Vec<entity::campaign_update::Model>;
-    type Error = Arc<AppError>;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        crate::service::crowdfunding::updates_of(&self.0, keys).await.map_err(Arc::new)
-    }
-}
-
-pub struct CampaignBudgetLoader(DatabaseConnection);
-
-impl Loader<i64> for CampaignBudgetLoader {
-    type Value = Vec<entity::campaign_budget_line::Model>;
-    type Error = Arc<AppError>;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        crate::service::crowdfunding::budgets_of(&self.0, keys).await.map_err(Arc::new)
-    }
-}
-
-pub struct GrantRoundLoader(DatabaseConnection);
-
-impl Loader<i64> for GrantRoundLoader {
-    type Value = grants::RoundRecord;
-    type Error = Arc<AppError>;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let rows = grants::rounds_by_ids(&self.0, keys).await.map_err(Arc::new)?;
-        Ok(rows.into_iter().map(|r| (r.round.id, r)).collect())
-    }
-}
-
-pub struct GrantProposalLoader(DatabaseConnection);
-
-impl Loader<i64> for GrantProposalLoader {
-    type Value = grants::ProposalRecord;
-    type Error = Arc<AppError>;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let rows = grants::proposals_by_ids(&self.0, keys).await.map_err(Arc::new)?;
-        Ok(rows.into_iter().map(|r| (r.proposal.id, r)).collect())
-    }
-}
-
-pub struct ProposalReviewsLoader(DatabaseConnection);
-
-impl Loader<i64> for ProposalReviewsLoader {
-    type Value = Vec<grants::ReviewRecord>;
-    type Error = Arc<AppError>;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        grants::reviews_of(&self.0, keys).await.map_err(Arc::new)
-    }
-}
-
-pub struct ServiceProjectLoader(DatabaseConnection);
-
-impl Loader<i64> for ServiceProjectLoader {
-    type Value = projects::ProjectRecord;
-    type Error = Arc<AppError>;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let rows = projects::projects_by_ids(&self.0, keys).await.map_err(Arc::new)?;
-        Ok(rows.into_iter().map(|r| (r.project.id, r)).collect())
-    }
-}
-
-pub struct DisbursementsLoader(DatabaseConnection);
-
-impl Loader<i64> for DisbursementsLoader {
-    type Value = Vec<entity::project_disbursement::Model>;
-    type Error = Arc<AppError>;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        projects::disbursements_of(&self.0, keys).await.map_err(Arc::new)
-    }
-}
-
-pub struct ProjectGoalsLoader(DatabaseConnection);
-
-impl Loader<i64> for ProjectGoalsLoader {
-    type Value = Vec<entity::project_goal::Model>;
-    type Error = Arc<AppError>;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        projects::goals_of(&self.0, keys).await.map_err(Arc::new)
-    }
-}
-
-pub struct GoalUpdatesLoader(DatabaseConnection);
-
-impl Loader<i64> for GoalUpdatesLoader {
-    type Value = Vec<entity::project_goal_update::Model>;
-    type Error = Arc<AppError>;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        projects::goal_updates_of(&self.0, keys).await.map_err(Arc::new)
-    }
-}
-
-pub struct ServiceTotalsLoader(DatabaseConnection);
-
-impl Loader<i64> for ServiceTotalsLoader {
-    type Value = grants::PeopleByGroup;
-    type Error = Arc<AppError>;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        projects::service_totals_of(&self.0, keys).await.map_err(Arc::new)
-    }
-}
-
-// ---------------------------------------------------------------- events
-
-/// Declares a loader whose `load` is one service call returning a map by key.
-macro_rules! map_loader {
-    ($name:ident, $value:ty, $load:expr) => {
+/// Declares a loader whose `load` is one service call: one returning a map by key, or, given
+/// how to key a row (`|row| key`), one returning rows.
+macro_rules! batch_loader {
+    ($name:ident, $value:ty, $load:expr $(, |$row:ident| $key:expr)?) => {
         pub struct $name(DatabaseConnection);
+
+        impl From<&DatabaseConnection> for $name {
+            fn from(db: &DatabaseConnection) -> Self {
+                Self(db.clone())
+            }
+        }
 
         impl Loader<i64> for $name {
             type Value = $value;
             type Error = Arc<AppError>;
 
             async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-                $load(&self.0, keys).await.map_err(Arc::new)
+                let found = $load(&self.0, keys).await.map_err(Arc::new)?;
+                $(let found = found.into_iter().map(|$row: $value| ($key, $row)).collect();)?
+                Ok(found)
             }
         }
     };
@@ -363,70 +263,38 @@ macro_rules! map_loader {
 
 use crate::service::event as events;
 
-map_loader!(EventCountsLoader, events::EventCounts, events::counts_of);
-map_loader!(EventImpactLoader, events::PersonTimes, events::impact_of);
-map_loader!(ExhibitsLoader, Vec<entity::exhibit::Model>, events::exhibits_of);
-map_loader!(DelegationsLoader, Vec<entity::delegation::Model>, events::delegations_of);
-map_loader!(SessionsLoader, Vec<entity::training_session::Model>, events::sessions_of);
-map_loader!(CohortsLoader, Vec<entity::event::Model>, events::cohorts_of);
-map_loader!(WaitlistPositionLoader, i64, events::waitlist_positions);
-
-pub struct EventLoader(DatabaseConnection);
-
-impl Loader<i64> for EventLoader {
-    type Value = entity::event::Model;
-    type Error = Arc<AppError>;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let rows = events::find_by_ids(&self.0, keys).await.map_err(Arc::new)?;
-        Ok(rows.into_iter().map(|r| (r.id, r)).collect())
-    }
-}
-
-pub struct ProgrammeLoader(DatabaseConnection);
-
-impl Loader<i64> for ProgrammeLoader {
-    type Value = entity::training_programme::Model;
-    type Error = Arc<AppError>;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let rows = events::programmes_by_ids(&self.0, keys).await.map_err(Arc::new)?;
-        Ok(rows.into_iter().map(|r| (r.id, r)).collect())
-    }
-}
-
-pub struct SpaceLoader(DatabaseConnection);
-
-impl Loader<i64> for SpaceLoader {
-    type Value = crate::service::space::SpaceRecord;
-    type Error = Arc<AppError>;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let rows = crate::service::space::find_by_ids(&self.0, keys).await.map_err(Arc::new)?;
-        Ok(rows.into_iter().map(|r| (r.space.id, r)).collect())
-    }
-}
-
-pub struct AccountLoader(DatabaseConnection);
-
-impl Loader<i64> for AccountLoader {
-    type Value = entity::account::Model;
-    type Error = Arc<AppError>;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let rows = crate::service::identity::accounts_by_ids(&self.0, keys).await.map_err(Arc::new)?;
-        Ok(rows.into_iter().map(|a| (a.id, a)).collect())
-    }
-}
-
-pub struct BookingLoader(DatabaseConnection);
-
-impl Loader<i64> for BookingLoader {
-    type Value = entity::booking::Model;
-    type Error = Arc<AppError>;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let rows = crate::service::booking::find_by_ids(&self.0, keys).await.map_err(Arc::new)?;
-        Ok(rows.into_iter().map(|b| (b.id, b)).collect())
-    }
-}
+batch_loader!(OrganizationLoader, OrganizationRecord, organization::find_by_ids, |r| r.org.id);
+batch_loader!(StageHistoryLoader, Vec<transition::Model>, organization::stage_histories);
+batch_loader!(
+    MembersLoader,
+    Vec<(entity::membership::Model, entity::account::Model)>,
+    crate::service::identity::members_of
+);
+batch_loader!(
+    CampaignLoader,
+    crate::service::crowdfunding::CampaignRecord,
+    crate::service::crowdfunding::find_by_ids,
+    |r| r.campaign.id
+);
+batch_loader!(CampaignUpdatesLoader, Vec<entity::campaign_update::Model>, crate::service::crowdfunding::updates_of);
+batch_loader!(CampaignBudgetLoader, Vec<entity::campaign_budget_line::Model>, crate::service::crowdfunding::budgets_of);
+batch_loader!(GrantRoundLoader, grants::RoundRecord, grants::rounds_by_ids, |r| r.round.id);
+batch_loader!(GrantProposalLoader, grants::ProposalRecord, grants::proposals_by_ids, |r| r.proposal.id);
+batch_loader!(ProposalReviewsLoader, Vec<grants::ReviewRecord>, grants::reviews_of);
+batch_loader!(ServiceProjectLoader, projects::ProjectRecord, projects::projects_by_ids, |r| r.project.id);
+batch_loader!(DisbursementsLoader, Vec<entity::project_disbursement::Model>, projects::disbursements_of);
+batch_loader!(ProjectGoalsLoader, Vec<entity::project_goal::Model>, projects::goals_of);
+batch_loader!(GoalUpdatesLoader, Vec<entity::project_goal_update::Model>, projects::goal_updates_of);
+batch_loader!(ServiceTotalsLoader, grants::PeopleByGroup, projects::service_totals_of);
+batch_loader!(EventLoader, entity::event::Model, events::find_by_ids, |r| r.id);
+batch_loader!(EventCountsLoader, events::EventCounts, events::counts_of);
+batch_loader!(EventImpactLoader, events::PersonTimes, events::impact_of);
+batch_loader!(ExhibitsLoader, Vec<entity::exhibit::Model>, events::exhibits_of);
+batch_loader!(DelegationsLoader, Vec<entity::delegation::Model>, events::delegations_of);
+batch_loader!(SessionsLoader, Vec<entity::training_session::Model>, events::sessions_of);
+batch_loader!(ProgrammeLoader, entity::training_programme::Model, events::programmes_by_ids, |r| r.id);
+batch_loader!(CohortsLoader, Vec<entity::event::Model>, events::cohorts_of);
+batch_loader!(WaitlistPositionLoader, i64, events::waitlist_positions);
+batch_loader!(SpaceLoader, crate::service::space::SpaceRecord, crate::service::space::find_by_ids, |r| r.space.id);
+batch_loader!(AccountLoader, entity::account::Model, crate::service::identity::accounts_by_ids, |a| a.id);
+batch_loader!(BookingLoader, entity::booking::Model, crate::service::booking::find_by_ids, |b| b.id);

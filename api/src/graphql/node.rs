@@ -64,35 +64,26 @@ impl NodeQuery {
 }
 
 async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<Node>>> {
-    let loaders = ctx.data::<Loaders>()?;
+    let loaders = Loaders::of(ctx)?;
     let mut parsed = Vec::with_capacity(global_ids.len());
     for id in global_ids {
         let (type_name, row) = ids::parse(id)
             .ok_or_else(|| AppError::bad_input("id", format!("`{}` is not a valid ID", id.as_str())).extend())?;
         parsed.push((type_name, row));
     }
-    let org_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == "Organization").map(|(_, r)| *r).collect();
-    let orgs = loaders.organization.load_many(org_ids).await.map_err(|e| e.extend())?;
-    let campaign_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == "Campaign").map(|(_, r)| *r).collect();
-    let campaigns = loaders.campaign.load_many(campaign_ids).await.map_err(|e| e.extend())?;
-    let viewer = super::identity::viewer(ctx);
-    let round_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == super::grants::ROUND).map(|(_, r)| *r).collect();
-    let rounds = loaders.grant_round.load_many(round_ids).await.map_err(|e| e.extend())?;
-    let project_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == super::projects::PROJECT).map(|(_, r)| *r).collect();
-    let projects = loaders.service_project.load_many(project_ids).await.map_err(|e| e.extend())?;
-    let event_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == super::event::EVENT).map(|(_, r)| *r).collect();
-    let events = loaders.event.load_many(event_ids).await.map_err(|e| e.extend())?;
-    let programme_ids: Vec<i64> =
-        parsed.iter().filter(|(t, _)| t == super::event::PROGRAMME).map(|(_, r)| *r).collect();
-    let programmes = loaders.programme.load_many(programme_ids).await.map_err(|e| e.extend())?;
-    let space_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == super::space::SPACE).map(|(_, r)| *r).collect();
-    let found_spaces = loaders.space.load_many(space_ids).await.map_err(|e| e.extend())?;
-    let booking_ids: Vec<i64> = parsed.iter().filter(|(t, _)| t == super::space::BOOKING).map(|(_, r)| *r).collect();
-    let found_bookings = loaders.booking.load_many(booking_ids).await.map_err(|e| e.extend())?;
     let row_ids = |name: &str| -> Vec<i64> { parsed.iter().filter(|(t, _)| t == name).map(|(_, r)| *r).collect() };
+    let orgs = loaders.organization.get_many(row_ids(ids::ORGANIZATION)).await?;
+    let campaigns = loaders.campaign.get_many(row_ids(ids::CAMPAIGN)).await?;
+    let viewer = super::identity::viewer(ctx);
+    let rounds = loaders.grant_round.get_many(row_ids(ids::ROUND)).await?;
+    let projects = loaders.service_project.get_many(row_ids(ids::PROJECT)).await?;
+    let events = loaders.event.get_many(row_ids(ids::EVENT)).await?;
+    let programmes = loaders.programme.get_many(row_ids(ids::PROGRAMME)).await?;
+    let found_spaces = loaders.space.get_many(row_ids(ids::SPACE)).await?;
+    let found_bookings = loaders.booking.get_many(row_ids(ids::BOOKING)).await?;
     let state = super::state(ctx)?;
     // Donations: their donor, staff and reconciling partners (as `myDonations` and `Campaign.donations`).
-    let donation_ids = row_ids(super::crowdfunding::DONATION);
+    let donation_ids = row_ids(ids::DONATION);
     let donations: HashMap<i64, entity::donation::Model> = if donation_ids.is_empty() {
         HashMap::new()
     } else {
@@ -106,16 +97,12 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
     };
     // Registrations: their registrant and the event's organizers (as `myRegistrations` and
     // `Event.registrations`).
-    let registration_ids = row_ids(super::event::REGISTRATION);
+    let registration_ids = row_ids(ids::REGISTRATION);
     let mut registrations: HashMap<i64, entity::registration::Model> = HashMap::new();
     if !registration_ids.is_empty() {
         let rows =
             crate::service::event::registrations_by_ids(&state.db, &registration_ids).await.map_err(|e| e.extend())?;
-        let event_rows = loaders
-            .event
-            .load_many(rows.iter().map(|r| r.event_id).collect::<Vec<_>>())
-            .await
-            .map_err(|e| e.extend())?;
+        let event_rows = loaders.event.get_many(rows.iter().map(|r| r.event_id).collect()).await?;
         for r in rows {
             let organizes = event_rows.get(&r.event_id).is_some_and(|e| viewer.can_manage_event(e.organizer_id));
             if organizes || own(viewer, r.account_id) {
@@ -124,10 +111,10 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
         }
     }
     // Proposals: as `grantProposal(id:)`.
-    let proposal_ids = row_ids(super::grants::PROPOSAL);
+    let proposal_ids = row_ids(ids::PROPOSAL);
     let mut proposals: HashMap<i64, GrantProposal> = HashMap::new();
     if !proposal_ids.is_empty() {
-        let records = loaders.grant_proposal.load_many(proposal_ids).await.map_err(|e| e.extend())?;
+        let records = loaders.grant_proposal.get_many(proposal_ids).await?;
         for (id, record) in records {
             if let Some(p) = super::grants::readable_proposal(ctx, record).await? {
                 proposals.insert(id, p);
@@ -135,15 +122,9 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
         }
     }
     // Accounts: the account itself and admins (who see them whole).
-    let account_ids: Vec<i64> = row_ids(super::identity::ACCOUNT)
-        .into_iter()
-        .filter(|id| viewer.is_admin() || own(viewer, Some(*id)))
-        .collect();
-    let accounts = if account_ids.is_empty() {
-        HashMap::new()
-    } else {
-        loaders.account.load_many(account_ids).await.map_err(|e| e.extend())?
-    };
+    let account_ids: Vec<i64> =
+        row_ids(ids::ACCOUNT).into_iter().filter(|id| viewer.is_admin() || own(viewer, Some(*id))).collect();
+    let accounts = if account_ids.is_empty() { HashMap::new() } else { loaders.account.get_many(account_ids).await? };
     // Confirmed bookings are on the public calendar; the others only for the requester and staff.
     let visible = |b: &entity::booking::Model| {
         b.status == entity::booking::BookingStatus::Confirmed || viewer.can_see_booking_details(b.booked_by_account_id)
@@ -151,30 +132,28 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
     Ok(parsed
         .into_iter()
         .map(|(type_name, row)| match type_name.as_str() {
-            "Organization" => orgs.get(&row).cloned().map(|r| Node::Organization(Organization(r))),
-            "Campaign" => campaigns
+            ids::ORGANIZATION => orgs.get(&row).cloned().map(|r| Node::Organization(Organization(r))),
+            ids::CAMPAIGN => campaigns
                 .get(&row)
                 .filter(|r| super::crowdfunding::visible(viewer, r))
                 .cloned()
                 .map(|r| Node::Campaign(Campaign(r))),
-            super::grants::ROUND => rounds.get(&row).cloned().map(|r| Node::GrantRound(GrantRound(r))),
-            super::projects::PROJECT => projects.get(&row).cloned().map(|r| Node::ServiceProject(ServiceProject(r))),
-            super::event::EVENT => events
+            ids::ROUND => rounds.get(&row).cloned().map(|r| Node::GrantRound(GrantRound(r))),
+            ids::PROJECT => projects.get(&row).cloned().map(|r| Node::ServiceProject(ServiceProject(r))),
+            ids::EVENT => events
                 .get(&row)
                 .filter(|e| e.status != entity::event::EventStatus::Draft || viewer.can_manage_event(e.organizer_id))
                 .cloned()
                 .map(|e| super::event::Event::from_model(e).into()),
-            super::event::PROGRAMME => {
+            ids::PROGRAMME => {
                 programmes.get(&row).cloned().map(|p| Node::TrainingProgramme(super::event::TrainingProgramme(p)))
             }
-            super::space::SPACE => found_spaces.get(&row).cloned().map(|r| Node::Space(Space(r))),
-            super::space::BOOKING => {
-                found_bookings.get(&row).filter(|b| visible(b)).cloned().map(|b| Node::Booking(Booking(b)))
-            }
-            super::crowdfunding::DONATION => donations.get(&row).cloned().map(|d| Node::Donation(Donation(d))),
-            super::event::REGISTRATION => registrations.get(&row).cloned().map(|r| Node::Registration(Registration(r))),
-            super::grants::PROPOSAL => proposals.remove(&row).map(Node::GrantProposal),
-            super::identity::ACCOUNT => accounts.get(&row).cloned().map(|a| Node::Account(Account(a))),
+            ids::SPACE => found_spaces.get(&row).cloned().map(|r| Node::Space(Space(r))),
+            ids::BOOKING => found_bookings.get(&row).filter(|b| visible(b)).cloned().map(|b| Node::Booking(Booking(b))),
+            ids::DONATION => donations.get(&row).cloned().map(|d| Node::Donation(Donation(d))),
+            ids::REGISTRATION => registrations.get(&row).cloned().map(|r| Node::Registration(Registration(r))),
+            ids::PROPOSAL => proposals.remove(&row).map(Node::GrantProposal),
+            ids::ACCOUNT => accounts.get(&row).cloned().map(|a| Node::Account(Account(a))),
             _ => None,
         })
         .collect())

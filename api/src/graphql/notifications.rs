@@ -1,4 +1,5 @@
 //! The signed-in person's inbox in the schema (`viewer.notifications`) and its commands.
+use crate::graphql::common::payload;
 use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::notification;
@@ -10,7 +11,7 @@ use super::state;
 use crate::service::notifications::{self as service, Locale};
 use crate::service::pagination::PageArgs;
 
-pub const NOTIFICATION: &str = "Notification";
+pub use super::ids::NOTIFICATION;
 
 /// Something that happened which concerns the signed-in person, in their language.
 pub struct Notification(pub notification::Model);
@@ -173,10 +174,7 @@ pub struct UpdateNotificationPreferencesInput {
     pub wechat_kinds: Option<Vec<String>>,
 }
 
-#[derive(SimpleObject)]
-pub struct UpdateNotificationPreferencesPayload {
-    pub preferences: NotificationPreferences,
-}
+payload!(UpdateNotificationPreferencesPayload { preferences: NotificationPreferences });
 
 #[derive(Default)]
 pub struct NotificationMutation;
@@ -189,15 +187,7 @@ impl NotificationMutation {
         ctx: &Context<'_>,
         input: MarkNotificationsReadInput,
     ) -> Result<MarkNotificationsReadPayload> {
-        let ids = match input.ids {
-            Some(list) => Some(
-                list.iter()
-                    .map(|id| ids::decode(id, NOTIFICATION, "ids"))
-                    .collect::<Result<Vec<i64>, _>>()
-                    .map_err(|e| e.extend())?,
-            ),
-            None => None,
-        };
+        let ids = input.ids.map(|list| ids::decode_all(&list, NOTIFICATION, "ids")).transpose()?;
         let state = state(ctx)?;
         let marked = service::mark_read(state.ctx(), viewer(ctx), ids).await.map_err(|e| e.extend())?;
         let unread_count = service::unread_count(&state.db, viewer(ctx)).await.map_err(|e| e.extend())?;

@@ -1,7 +1,7 @@
 //! Organizations in the schema: the directory, profiles, and stage transitions.
+use crate::graphql::common::payload;
 use async_graphql::{
-    ComplexObject, Context, Enum, ErrorExtensions, ID, InputObject, MaybeUndefined, Object, Result, ResultExt,
-    SimpleObject,
+    ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, Result, ResultExt, SimpleObject,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::organization_stage_transition as transition;
@@ -19,8 +19,6 @@ use crate::service::organization::{
     OrganizationSort, StageChange,
 };
 use crate::service::pagination::SortDirection;
-
-pub const TYPE_NAME: &str = "Organization";
 
 /// Where an organization stands with the base.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -82,19 +80,11 @@ pub enum OrganizationOrderField {
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+#[graphql(remote = "SortDirection")]
 pub enum OrderDirection {
     #[default]
     Asc,
     Desc,
-}
-
-impl From<OrderDirection> for SortDirection {
-    fn from(d: OrderDirection) -> Self {
-        match d {
-            OrderDirection::Asc => SortDirection::Asc,
-            OrderDirection::Desc => SortDirection::Desc,
-        }
-    }
 }
 
 #[derive(InputObject, Default)]
@@ -131,7 +121,7 @@ pub struct OrganizationContact {
 #[Object]
 impl Organization {
     pub async fn id(&self) -> ID {
-        ids::encode(TYPE_NAME, self.0.org.id)
+        ids::encode(ids::ORGANIZATION, self.0.org.id)
     }
 
     #[graphql(flatten)]
@@ -191,9 +181,8 @@ impl Organization {
 
     /// Stage changes, oldest first (the latest 100).
     async fn stage_history(&self, ctx: &Context<'_>) -> Result<Vec<StageTransition>> {
-        let loaders = ctx.data::<Loaders>()?;
-        let history = loaders.stage_history.load_one(self.0.org.id).await.map_err(|e| e.extend())?;
-        Ok(history.unwrap_or_default().into_iter().map(StageTransition).collect())
+        let history = Loaders::of(ctx)?.stage_history.get_or_default(self.0.org.id).await?;
+        Ok(history.into_iter().map(StageTransition).collect())
     }
 
     /// The phone and email are visible to staff and the organization's members only.
@@ -253,9 +242,8 @@ impl Organization {
         if !viewer(ctx).can_edit_organization(self.0.org.id) {
             return Ok(None);
         }
-        let loaders = ctx.data::<Loaders>()?;
-        let members = loaders.members.load_one(self.0.org.id).await.map_err(|e| e.extend())?;
-        Ok(Some(members.unwrap_or_default().into_iter().map(|(m, a)| OrganizationMember(m, a)).collect()))
+        let members = Loaders::of(ctx)?.members.get_or_default(self.0.org.id).await?;
+        Ok(Some(members.into_iter().map(|(m, a)| OrganizationMember(m, a)).collect()))
     }
 }
 
@@ -294,7 +282,7 @@ impl StageTransition {
 async fn prime_history(ctx: &Context<'_>, id: i64) -> Result<()> {
     if ctx.look_ahead().field("stageHistory").exists() {
         let mut histories = crate::service::organization::stage_histories(&state(ctx)?.db, &[id]).await.extend()?;
-        ctx.data::<Loaders>()?.stage_history.prime([(id, histories.remove(&id).unwrap_or_default())]);
+        Loaders::of(ctx)?.stage_history.prime([(id, histories.remove(&id).unwrap_or_default())]);
     }
     Ok(())
 }
@@ -375,7 +363,7 @@ impl OrganizationQuery {
         if !page.items.is_empty() && !connection::node_selections(ctx, "stageHistory").is_empty() {
             let ids: Vec<i64> = page.items.iter().map(|(_, r)| r.org.id).collect();
             let mut histories = crate::service::organization::stage_histories(&state(ctx)?.db, &ids).await.extend()?;
-            let loaders = ctx.data::<Loaders>()?;
+            let loaders = Loaders::of(ctx)?;
             loaders.stage_history.prime(ids.iter().map(|id| (*id, histories.remove(id).unwrap_or_default())));
         }
         Ok(connection::from_page(page, Organization))
@@ -443,15 +431,8 @@ pub struct TransitionOrganizationStageInput {
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
-#[derive(SimpleObject)]
-pub struct CreateOrganizationPayload {
-    pub organization: Organization,
-}
-
-#[derive(SimpleObject)]
-pub struct UpdateOrganizationPayload {
-    pub organization: Organization,
-}
+payload!(CreateOrganizationPayload { organization: Organization });
+payload!(UpdateOrganizationPayload { organization: Organization });
 
 #[derive(SimpleObject)]
 #[graphql(complex)]
@@ -469,19 +450,10 @@ impl TransitionOrganizationStagePayload {
     }
 }
 
-#[derive(Default)]
-pub struct OrganizationMutation;
-
-#[Object]
-impl OrganizationMutation {
-    async fn create_organization(
-        &self,
-        ctx: &Context<'_>,
-        input: CreateOrganizationInput,
-    ) -> Result<CreateOrganizationPayload> {
-        let state = state(ctx)?;
+impl From<CreateOrganizationInput> for NewOrganization {
+    fn from(input: CreateOrganizationInput) -> Self {
         let contact = input.contact.unwrap_or(ContactInput { name: None, phone: None, email: None });
-        let new = NewOrganization {
+        NewOrganization {
             name: input.name,
             name_traditional: input.name_traditional,
             name_en: input.name_en,
@@ -499,8 +471,43 @@ impl OrganizationMutation {
             stage: input.stage.map(Into::into),
             joined_at: input.joined_at,
             owner_account_id: None,
-        };
-        let record = service::create_organization(state.ctx(), viewer(ctx), new).await.extend()?;
+        }
+    }
+}
+
+impl From<UpdateOrganizationInput> for OrganizationPatch {
+    fn from(input: UpdateOrganizationInput) -> Self {
+        OrganizationPatch {
+            name: input.name,
+            name_traditional: input.name_traditional.into(),
+            name_en: input.name_en.into(),
+            slug: input.slug,
+            kind: input.kind.map(Into::into),
+            credit_code: input.credit_code.into(),
+            founded_on: input.founded_on.into(),
+            focus_areas: input.focus_areas.map(|a| a.into_iter().map(Into::into).collect()),
+            contact_name: input.contact_name.into(),
+            contact_phone: input.contact_phone.into(),
+            contact_email: input.contact_email.into(),
+            website: input.website.into(),
+            description: input.description,
+            logo_url: input.logo_url.into(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct OrganizationMutation;
+
+#[Object]
+impl OrganizationMutation {
+    async fn create_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateOrganizationInput,
+    ) -> Result<CreateOrganizationPayload> {
+        let state = state(ctx)?;
+        let record = service::create_organization(state.ctx(), viewer(ctx), input.into()).await.extend()?;
         Ok(CreateOrganizationPayload { organization: Organization(record) })
     }
 
@@ -510,30 +517,8 @@ impl OrganizationMutation {
         input: UpdateOrganizationInput,
     ) -> Result<UpdateOrganizationPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, TYPE_NAME, "id").extend()?;
-        let record = service::update_organization(
-            state.ctx(),
-            viewer(ctx),
-            id,
-            OrganizationPatch {
-                name: input.name,
-                name_traditional: input.name_traditional.into(),
-                name_en: input.name_en.into(),
-                slug: input.slug,
-                kind: input.kind.map(Into::into),
-                credit_code: input.credit_code.into(),
-                founded_on: input.founded_on.into(),
-                focus_areas: input.focus_areas.map(|a| a.into_iter().map(Into::into).collect()),
-                contact_name: input.contact_name.into(),
-                contact_phone: input.contact_phone.into(),
-                contact_email: input.contact_email.into(),
-                website: input.website.into(),
-                description: input.description,
-                logo_url: input.logo_url.into(),
-            },
-        )
-        .await
-        .extend()?;
+        let id = ids::decode(&input.id, ids::ORGANIZATION, "id")?;
+        let record = service::update_organization(state.ctx(), viewer(ctx), id, input.into()).await.extend()?;
         Ok(UpdateOrganizationPayload { organization: Organization(record) })
     }
 
@@ -544,7 +529,7 @@ impl OrganizationMutation {
         input: TransitionOrganizationStageInput,
     ) -> Result<TransitionOrganizationStagePayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, TYPE_NAME, "id").extend()?;
+        let id = ids::decode(&input.id, ids::ORGANIZATION, "id")?;
         let change = StageChange {
             organization_id: id,
             to: input.stage.into(),

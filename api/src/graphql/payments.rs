@@ -10,7 +10,7 @@ use super::identity::viewer;
 use super::ids;
 use crate::service::payments::{self as service, NotifyOutcome};
 
-pub const PAYMENT_NOTIFICATION: &str = "PaymentNotification";
+pub use super::ids::PAYMENT_NOTIFICATION;
 
 /// What a verified notification did.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]

@@ -1,5 +1,6 @@
 //! Funded service projects and the impact dashboard in the schema.
 use super::common::{Count, Fen};
+use crate::graphql::common::payload;
 use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Object, Result, ResultExt, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::project_disbursement as disbursement;
@@ -21,8 +22,7 @@ use crate::service::impact::{BaseStats, Bucket, Dashboard, Figures};
 use crate::service::projects::{self as service, Funding, NewProject, NewServiceRecord, ProjectFilter, ProjectRecord};
 use crate::state::AppState;
 
-pub const PROJECT: &str = "ServiceProject";
-pub const GOAL: &str = "ImpactGoal";
+pub use super::ids::{GOAL, PROJECT};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "entity::service_project::FundingSource")]
@@ -96,8 +96,7 @@ impl ServiceProject {
     }
 
     async fn organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
-        let loaders = ctx.data::<Loaders>()?;
-        let org = loaders.organization.load_one(self.0.project.organization_id).await.map_err(|e| e.extend())?;
+        let org = Loaders::of(ctx)?.organization.get(self.0.project.organization_id).await?;
         Ok(org.map(Organization))
     }
 
@@ -107,12 +106,12 @@ impl ServiceProject {
 
     /// The awarded proposal, for AWARD projects.
     async fn proposal_id(&self) -> Option<ID> {
-        self.0.project.proposal_id.map(|id| ids::encode(super::grants::PROPOSAL, id))
+        self.0.project.proposal_id.map(|id| ids::encode(ids::PROPOSAL, id))
     }
 
     /// The campaign, for CAMPAIGN projects.
     async fn campaign_id(&self) -> Option<ID> {
-        self.0.project.campaign_id.map(|id| ids::encode("Campaign", id))
+        self.0.project.campaign_id.map(|id| ids::encode(ids::CAMPAIGN, id))
     }
 
     /// The purchasing office, for government purchases.
@@ -154,22 +153,19 @@ impl ServiceProject {
         if !viewer(ctx).can_see_disbursements(self.0.project.organization_id) {
             return Ok(None);
         }
-        let loaders = ctx.data::<Loaders>()?;
-        let rows = loaders.disbursements.load_one(self.0.project.id).await.map_err(|e| e.extend())?;
-        Ok(Some(rows.unwrap_or_default().into_iter().map(Disbursement).collect()))
+        let rows = Loaders::of(ctx)?.disbursements.get_or_default(self.0.project.id).await?;
+        Ok(Some(rows.into_iter().map(Disbursement).collect()))
     }
 
     async fn goals(&self, ctx: &Context<'_>) -> Result<Vec<ImpactGoal>> {
-        let loaders = ctx.data::<Loaders>()?;
-        let rows = loaders.project_goals.load_one(self.0.project.id).await.map_err(|e| e.extend())?;
-        Ok(rows.unwrap_or_default().into_iter().map(ImpactGoal).collect())
+        let rows = Loaders::of(ctx)?.project_goals.get_or_default(self.0.project.id).await?;
+        Ok(rows.into_iter().map(ImpactGoal).collect())
     }
 
     /// Person-times served by the project's service records.
     async fn person_times(&self, ctx: &Context<'_>) -> Result<PersonTimes> {
-        let loaders = ctx.data::<Loaders>()?;
-        let totals = loaders.service_totals.load_one(self.0.project.id).await.map_err(|e| e.extend())?;
-        Ok(totals.unwrap_or_default().into())
+        let totals = Loaders::of(ctx)?.service_totals.get_or_default(self.0.project.id).await?;
+        Ok(totals.into())
     }
 
     /// Service records, the latest recorded first.
@@ -239,9 +235,8 @@ impl ImpactGoal {
 
     /// Progress updates, oldest first (the latest 100).
     async fn updates(&self, ctx: &Context<'_>) -> Result<Vec<GoalProgress>> {
-        let loaders = ctx.data::<Loaders>()?;
-        let rows = loaders.goal_updates.load_one(self.0.id).await.map_err(|e| e.extend())?;
-        Ok(rows.unwrap_or_default().into_iter().map(GoalProgress).collect())
+        let rows = Loaders::of(ctx)?.goal_updates.get_or_default(self.0.id).await?;
+        Ok(rows.into_iter().map(GoalProgress).collect())
     }
 }
 
@@ -486,9 +481,8 @@ impl ProjectQuery {
     }
 
     async fn service_project(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ServiceProject>> {
-        let id = ids::decode(&id, PROJECT, "id").extend()?;
-        let loaders = ctx.data::<Loaders>()?;
-        Ok(loaders.service_project.load_one(id).await.map_err(|e| e.extend())?.map(ServiceProject))
+        let id = ids::decode(&id, PROJECT, "id")?;
+        Ok(Loaders::of(ctx)?.service_project.get(id).await?.map(ServiceProject))
     }
 
     /// Funded projects, the latest created first.
@@ -502,10 +496,8 @@ impl ProjectQuery {
         before: Option<String>,
     ) -> Result<PagedConnection<ServiceProject>> {
         let filter = filter.unwrap_or_default();
-        let organization_id = match &filter.organization_id {
-            Some(id) => Some(ids::decode(id, super::organization::TYPE_NAME, "organizationId").extend()?),
-            None => None,
-        };
+        let organization_id =
+            ids::decode_optional(filter.organization_id.as_ref(), ids::ORGANIZATION, "organizationId")?;
         let service_filter = ProjectFilter {
             organization_id,
             sources: filter.source.unwrap_or_default().into_iter().map(Into::into).collect(),
@@ -582,10 +574,7 @@ pub struct AddServiceRecordInput {
     pub location: String,
 }
 
-#[derive(SimpleObject)]
-pub struct ServiceProjectPayload {
-    pub project: ServiceProject,
-}
+payload!(ServiceProjectPayload { project: ServiceProject });
 
 #[derive(SimpleObject)]
 pub struct RecordDisbursementPayload {
@@ -593,10 +582,7 @@ pub struct RecordDisbursementPayload {
     pub disbursement: Disbursement,
 }
 
-#[derive(SimpleObject)]
-pub struct ImpactGoalPayload {
-    pub goal: ImpactGoal,
-}
+payload!(ImpactGoalPayload { goal: ImpactGoal });
 
 #[derive(SimpleObject)]
 pub struct RecordGoalProgressPayload {
@@ -604,9 +590,53 @@ pub struct RecordGoalProgressPayload {
     pub progress: GoalProgress,
 }
 
-#[derive(SimpleObject)]
-pub struct AddServiceRecordPayload {
-    pub record: ServiceRecord,
+payload!(AddServiceRecordPayload { record: ServiceRecord });
+
+impl From<AddServiceRecordInput> for NewServiceRecord {
+    fn from(input: AddServiceRecordInput) -> Self {
+        NewServiceRecord {
+            served_on: input.served_on,
+            activity: input.activity,
+            people: input.people.into(),
+            location: input.location,
+        }
+    }
+}
+
+impl CreateServiceProjectInput {
+    /// The service's `NewProject`: its IDs decoded, and the fields its funding source needs
+    /// required.
+    fn into_new(self) -> Result<NewProject> {
+        let organization_id = ids::decode_optional(self.organization_id.as_ref(), ids::ORGANIZATION, "organizationId")?;
+        let funding = match self.source {
+            FundingSource::Award => {
+                let id = required(self.proposal_id, "proposalId", "AWARD")?;
+                Funding::Award { proposal_id: ids::decode(&id, ids::PROPOSAL, "proposalId")? }
+            }
+            FundingSource::GovernmentPurchase => Funding::GovernmentPurchase {
+                purchaser: required(self.purchaser, "purchaser", "GOVERNMENT_PURCHASE")?,
+                purchaser_kind: required(self.purchaser_kind, "purchaserKind", "GOVERNMENT_PURCHASE")?.into(),
+                contract_number: required(self.contract_number, "contractNumber", "GOVERNMENT_PURCHASE")?,
+                contract_fen: required(self.contract_fen.map(i64::from), "contractFen", "GOVERNMENT_PURCHASE")?,
+            },
+            FundingSource::Campaign => {
+                let id = required(self.campaign_id, "campaignId", "CAMPAIGN")?;
+                Funding::Campaign {
+                    campaign_id: ids::decode(&id, ids::CAMPAIGN, "campaignId")?,
+                    funded_fen: required(self.funded_fen.map(i64::from), "fundedFen", "CAMPAIGN")?,
+                }
+            }
+        };
+        Ok(NewProject {
+            organization_id,
+            title: self.title,
+            description: self.description,
+            funding,
+            starts_on: self.starts_on,
+            ends_on: self.ends_on,
+            budget_lines: self.budget_lines.into_iter().map(Into::into).collect(),
+        })
+    }
 }
 
 fn required<T>(value: Option<T>, field: &str, when: &str) -> Result<T> {
@@ -625,44 +655,7 @@ impl ProjectMutation {
         input: CreateServiceProjectInput,
     ) -> Result<ServiceProjectPayload> {
         let state = state(ctx)?;
-        let organization_id = match &input.organization_id {
-            Some(id) => Some(ids::decode(id, super::organization::TYPE_NAME, "organizationId").extend()?),
-            None => None,
-        };
-        let funding = match input.source {
-            FundingSource::Award => {
-                let id = required(input.proposal_id, "proposalId", "AWARD")?;
-                Funding::Award { proposal_id: ids::decode(&id, super::grants::PROPOSAL, "proposalId").extend()? }
-            }
-            FundingSource::GovernmentPurchase => Funding::GovernmentPurchase {
-                purchaser: required(input.purchaser, "purchaser", "GOVERNMENT_PURCHASE")?,
-                purchaser_kind: required(input.purchaser_kind, "purchaserKind", "GOVERNMENT_PURCHASE")?.into(),
-                contract_number: required(input.contract_number, "contractNumber", "GOVERNMENT_PURCHASE")?,
-                contract_fen: required(input.contract_fen.map(i64::from), "contractFen", "GOVERNMENT_PURCHASE")?,
-            },
-            FundingSource::Campaign => {
-                let id = required(input.campaign_id, "campaignId", "CAMPAIGN")?;
-                Funding::Campaign {
-                    campaign_id: ids::decode(&id, "Campaign", "campaignId").extend()?,
-                    funded_fen: required(input.funded_fen.map(i64::from), "fundedFen", "CAMPAIGN")?,
-                }
-            }
-        };
-        let record = service::create_service_project(
-            state.ctx(),
-            viewer(ctx),
-            NewProject {
-                organization_id,
-                title: input.title,
-                description: input.description,
-                funding,
-                starts_on: input.starts_on,
-                ends_on: input.ends_on,
-                budget_lines: input.budget_lines.into_iter().map(Into::into).collect(),
-            },
-        )
-        .await
-        .extend()?;
+        let record = service::create_service_project(state.ctx(), viewer(ctx), input.into_new()?).await.extend()?;
         Ok(ServiceProjectPayload { project: ServiceProject(record) })
     }
 
@@ -673,7 +666,7 @@ impl ProjectMutation {
         input: RecordDisbursementInput,
     ) -> Result<RecordDisbursementPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.project_id, PROJECT, "projectId").extend()?;
+        let id = ids::decode(&input.project_id, PROJECT, "projectId")?;
         let (record, entry) =
             service::pay_tranche(state.ctx(), viewer(ctx), id, input.amount_fen.0, input.paid_on, input.note)
                 .await
@@ -683,7 +676,7 @@ impl ProjectMutation {
 
     async fn add_impact_goal(&self, ctx: &Context<'_>, input: AddImpactGoalInput) -> Result<ImpactGoalPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.project_id, PROJECT, "projectId").extend()?;
+        let id = ids::decode(&input.project_id, PROJECT, "projectId")?;
         let goal = service::add_impact_goal(state.ctx(), viewer(ctx), id, &input.goal_type, &input.unit, input.target)
             .await
             .extend()?;
@@ -696,7 +689,7 @@ impl ProjectMutation {
         input: RecordGoalProgressInput,
     ) -> Result<RecordGoalProgressPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.goal_id, GOAL, "goalId").extend()?;
+        let id = ids::decode(&input.goal_id, GOAL, "goalId")?;
         let (goal, progress) =
             service::report_goal_progress(state.ctx(), viewer(ctx), id, input.achieved, input.note, input.reported_on)
                 .await
@@ -711,20 +704,8 @@ impl ProjectMutation {
         input: AddServiceRecordInput,
     ) -> Result<AddServiceRecordPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.project_id, PROJECT, "projectId").extend()?;
-        let record = service::record_service(
-            state.ctx(),
-            viewer(ctx),
-            id,
-            NewServiceRecord {
-                served_on: input.served_on,
-                activity: input.activity,
-                people: input.people.into(),
-                location: input.location,
-            },
-        )
-        .await
-        .extend()?;
+        let id = ids::decode(&input.project_id, PROJECT, "projectId")?;
+        let record = service::record_service(state.ctx(), viewer(ctx), id, input.into()).await.extend()?;
         Ok(AddServiceRecordPayload { record: ServiceRecord(record) })
     }
 }

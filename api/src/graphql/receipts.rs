@@ -1,6 +1,6 @@
 //! Receipts and statements in the schema: guests' lookups by receipt number and contact, the
 //! printable receipt's link, and statements for a period (for accounts and for guests).
-use async_graphql::{Context, ErrorExtensions, Object, Result, ResultExt, SimpleObject};
+use async_graphql::{Context, Object, Result, ResultExt, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::common::Fen;
@@ -27,10 +27,10 @@ pub async fn receipt_of_donation(ctx: &Context<'_>, d: &entity::donation::Model)
         return Ok(None);
     }
     let loaders = ctx.data::<super::loaders::Loaders>()?;
-    let Some(record) = loaders.campaign.load_one(d.campaign_id).await.map_err(|e| e.extend())? else {
+    let Some(record) = loaders.campaign.get(d.campaign_id).await? else {
         return Ok(None);
     };
-    let org = loaders.organization.load_one(record.campaign.organization_id).await.map_err(|e| e.extend())?;
+    let org = loaders.organization.get(record.campaign.organization_id).await?;
     let receipt = ServiceReceipt {
         donation: d.clone(),
         organization_name: org.map(|o| o.org.name).unwrap_or_default(),

@@ -12,7 +12,7 @@ use super::state;
 use crate::service::pagination::{self, Page};
 use crate::service::statements::{self as service, ImportReport, PlannedLine, ProfileName, Totals};
 
-pub const STATEMENT_IMPORT: &str = "StatementImport";
+pub use super::ids::STATEMENT_IMPORT;
 
 /// How a statement's columns are read.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]

@@ -1,4 +1,5 @@
 //! Partner webhooks in the schema (admins): endpoints, their delivery logs, and the commands.
+use crate::graphql::common::payload;
 use std::collections::HashMap;
 
 use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Object, Result, SimpleObject};
@@ -11,8 +12,7 @@ use super::ids;
 use super::state;
 use crate::service::webhooks::{self as service, EndpointPatch, NewEndpoint};
 
-pub const ENDPOINT: &str = "WebhookEndpoint";
-pub const DELIVERY: &str = "WebhookDelivery";
+pub use super::ids::{DELIVERY, ENDPOINT};
 /// Attempts shown per delivery.
 pub const ATTEMPTS_SHOWN: u64 = 20;
 
@@ -242,7 +242,7 @@ impl WebhookQuery {
 
     /// One endpoint (admins); `null` when there is none.
     async fn webhook_endpoint(&self, ctx: &Context<'_>, id: ID) -> Result<Option<WebhookEndpoint>> {
-        let id = ids::decode(&id, ENDPOINT, "id").map_err(|e| e.extend())?;
+        let id = ids::decode(&id, ENDPOINT, "id")?;
         let state = state(ctx)?;
         let found = service::endpoint_by_id(&state.db, viewer(ctx), id).await.map_err(|e| e.extend())?;
         Ok(found.map(WebhookEndpoint))
@@ -331,20 +331,9 @@ pub struct WebhookEndpointWithSecretPayload {
     pub secret: String,
 }
 
-#[derive(SimpleObject)]
-pub struct WebhookEndpointPayload {
-    pub endpoint: WebhookEndpoint,
-}
-
-#[derive(SimpleObject)]
-pub struct DeleteWebhookEndpointPayload {
-    pub deleted_id: ID,
-}
-
-#[derive(SimpleObject)]
-pub struct RedeliverWebhookPayload {
-    pub delivery: WebhookDelivery,
-}
+payload!(WebhookEndpointPayload { endpoint: WebhookEndpoint });
+payload!(DeleteWebhookEndpointPayload { deleted_id: ID });
+payload!(RedeliverWebhookPayload { delivery: WebhookDelivery });
 
 #[derive(SimpleObject)]
 pub struct ReplayWebhookEventsPayload {
@@ -363,8 +352,7 @@ impl WebhookMutation {
         ctx: &Context<'_>,
         input: CreateWebhookEndpointInput,
     ) -> Result<WebhookEndpointWithSecretPayload> {
-        let api_key_id = input.api_key_id.as_ref().map(|id| ids::decode(id, API_KEY, "apiKeyId")).transpose();
-        let api_key_id = api_key_id.map_err(|e| e.extend())?;
+        let api_key_id = ids::decode_optional(input.api_key_id.as_ref(), API_KEY, "apiKeyId")?;
         let state = state(ctx)?;
         let new =
             NewEndpoint { url: input.url, event_types: input.event_types, description: input.description, api_key_id };
@@ -378,7 +366,7 @@ impl WebhookMutation {
         ctx: &Context<'_>,
         input: UpdateWebhookEndpointInput,
     ) -> Result<WebhookEndpointPayload> {
-        let id = ids::decode(&input.id, ENDPOINT, "id").map_err(|e| e.extend())?;
+        let id = ids::decode(&input.id, ENDPOINT, "id")?;
         let state = state(ctx)?;
         let patch = EndpointPatch {
             url: input.url,
@@ -397,7 +385,7 @@ impl WebhookMutation {
         ctx: &Context<'_>,
         input: RotateWebhookSecretInput,
     ) -> Result<WebhookEndpointWithSecretPayload> {
-        let id = ids::decode(&input.id, ENDPOINT, "id").map_err(|e| e.extend())?;
+        let id = ids::decode(&input.id, ENDPOINT, "id")?;
         let state = state(ctx)?;
         let rotated = service::rotate_secret(state.ctx(), viewer(ctx), id, input.grace_hours.map(i64::from))
             .await
@@ -411,7 +399,7 @@ impl WebhookMutation {
         ctx: &Context<'_>,
         input: DeleteWebhookEndpointInput,
     ) -> Result<DeleteWebhookEndpointPayload> {
-        let id = ids::decode(&input.id, ENDPOINT, "id").map_err(|e| e.extend())?;
+        let id = ids::decode(&input.id, ENDPOINT, "id")?;
         let state = state(ctx)?;
         service::delete_endpoint(state.ctx(), viewer(ctx), id).await.map_err(|e| e.extend())?;
         Ok(DeleteWebhookEndpointPayload { deleted_id: input.id })
@@ -423,7 +411,7 @@ impl WebhookMutation {
         ctx: &Context<'_>,
         input: RedeliverWebhookInput,
     ) -> Result<RedeliverWebhookPayload> {
-        let id = ids::decode(&input.delivery_id, DELIVERY, "deliveryId").map_err(|e| e.extend())?;
+        let id = ids::decode(&input.delivery_id, DELIVERY, "deliveryId")?;
         let state = state(ctx)?;
         let queued = service::redeliver(state.ctx(), viewer(ctx), id).await.map_err(|e| e.extend())?;
         Ok(RedeliverWebhookPayload { delivery: WebhookDelivery { row: queued, attempts: Vec::new() } })
@@ -436,7 +424,7 @@ impl WebhookMutation {
         ctx: &Context<'_>,
         input: ReplayWebhookEventsInput,
     ) -> Result<ReplayWebhookEventsPayload> {
-        let id = ids::decode(&input.endpoint_id, ENDPOINT, "endpointId").map_err(|e| e.extend())?;
+        let id = ids::decode(&input.endpoint_id, ENDPOINT, "endpointId")?;
         let state = state(ctx)?;
         let queued = service::replay_since(state.ctx(), viewer(ctx), id, input.since).await.map_err(|e| e.extend())?;
         Ok(ReplayWebhookEventsPayload { queued: i32::try_from(queued).unwrap_or(i32::MAX) })

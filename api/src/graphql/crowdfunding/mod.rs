@@ -25,8 +25,7 @@ use crate::service::crowdfunding::{
 use crate::service::pagination;
 use crate::state::AppState;
 
-pub const CAMPAIGN: &str = "Campaign";
-pub const DONATION: &str = "Donation";
+pub use super::ids::{CAMPAIGN, DONATION};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "entity::campaign::CampaignStatus")]

@@ -1,6 +1,7 @@
 //! Crowdfunding mutations: resolvers decode, call the service command and map.
 #[allow(unused_imports)]
 use super::*;
+use crate::graphql::common::payload;
 
 pub type BudgetLineInput = crate::graphql::common::BudgetLine;
 
@@ -43,6 +44,23 @@ pub struct UpdateCampaignInput {
     pub filing_number: MaybeUndefined<String>,
     /// Replaces all budget lines.
     pub budget: Option<Vec<BudgetLineInput>>,
+}
+
+impl From<UpdateCampaignInput> for CampaignPatch {
+    fn from(input: UpdateCampaignInput) -> Self {
+        CampaignPatch {
+            title: input.title,
+            story: input.story,
+            cover_url: input.cover_url.into(),
+            goal_fen: input.goal_fen.map(i64::from),
+            starts_at: input.starts_at,
+            ends_at: input.ends_at,
+            beneficiaries: input.beneficiaries,
+            fundraising_qualification: input.fundraising_qualification.into(),
+            filing_number: input.filing_number.into(),
+            budget: input.budget.map(budget),
+        }
+    }
 }
 
 #[derive(InputObject)]
@@ -117,20 +135,9 @@ pub struct RefundDonationInput {
     pub reason: Option<String>,
 }
 
-#[derive(SimpleObject)]
-pub struct CampaignPayload {
-    pub campaign: Campaign,
-}
-
-#[derive(SimpleObject)]
-pub struct PostCampaignUpdatePayload {
-    pub update: CampaignUpdate,
-}
-
-#[derive(SimpleObject)]
-pub struct DonatePayload {
-    pub donation: Donation,
-}
+payload!(CampaignPayload { campaign: Campaign });
+payload!(PostCampaignUpdatePayload { update: CampaignUpdate });
+payload!(DonatePayload { donation: Donation });
 
 #[derive(SimpleObject)]
 #[graphql(complex)]
@@ -179,8 +186,7 @@ impl CrowdfundingMutation {
     /// Starts a DRAFT campaign for an organization (its members, or staff).
     async fn create_campaign(&self, ctx: &Context<'_>, input: CreateCampaignInput) -> Result<CampaignPayload> {
         let state = state(ctx)?;
-        let org =
-            ids::decode(&input.organization_id, crate::graphql::organization::TYPE_NAME, "organizationId").extend()?;
+        let org = ids::decode(&input.organization_id, ids::ORGANIZATION, "organizationId")?;
         let new = NewCampaign {
             organization_id: org,
             title: input.title,
@@ -201,20 +207,8 @@ impl CrowdfundingMutation {
 
     async fn update_campaign(&self, ctx: &Context<'_>, input: UpdateCampaignInput) -> Result<CampaignPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, CAMPAIGN, "id").extend()?;
-        let patch = CampaignPatch {
-            title: input.title,
-            story: input.story,
-            cover_url: input.cover_url.into(),
-            goal_fen: input.goal_fen.map(i64::from),
-            starts_at: input.starts_at,
-            ends_at: input.ends_at,
-            beneficiaries: input.beneficiaries,
-            fundraising_qualification: input.fundraising_qualification.into(),
-            filing_number: input.filing_number.into(),
-            budget: input.budget.map(budget),
-        };
-        let record = service::update_campaign(state.ctx(), viewer(ctx), id, patch).await.extend()?;
+        let id = ids::decode(&input.id, CAMPAIGN, "id")?;
+        let record = service::update_campaign(state.ctx(), viewer(ctx), id, input.into()).await.extend()?;
         Ok(CampaignPayload { campaign: Campaign(record) })
     }
 
@@ -245,7 +239,7 @@ impl CrowdfundingMutation {
         input: PostCampaignUpdateInput,
     ) -> Result<PostCampaignUpdatePayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.campaign_id, CAMPAIGN, "campaignId").extend()?;
+        let id = ids::decode(&input.campaign_id, CAMPAIGN, "campaignId")?;
         let update =
             service::post_campaign_update(state.ctx(), viewer(ctx), id, input.title, input.body, input.published_at)
                 .await
@@ -257,7 +251,7 @@ impl CrowdfundingMutation {
     /// record guests. Idempotent per `clientKey`.
     async fn donate(&self, ctx: &Context<'_>, input: DonateInput) -> Result<DonatePayload> {
         let state = state(ctx)?;
-        let campaign_id = ids::decode(&input.campaign_id, CAMPAIGN, "campaignId").extend()?;
+        let campaign_id = ids::decode(&input.campaign_id, CAMPAIGN, "campaignId")?;
         let new = NewDonation {
             campaign_id,
             amount_fen: input.amount_fen.0,
@@ -280,7 +274,7 @@ impl CrowdfundingMutation {
     /// a pledge of a cancelled campaign is `CONFLICT` with reason `CAMPAIGN_CANCELLED`.
     async fn confirm_donation(&self, ctx: &Context<'_>, input: ConfirmDonationInput) -> Result<DonationPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, DONATION, "id").extend()?;
+        let id = ids::decode(&input.id, DONATION, "id")?;
         let donation =
             service::confirm_donation(state.ctx(), viewer(ctx), id, input.external_reference).await.extend()?;
         Ok(DonationPayload { donation: Donation(donation) })
@@ -296,7 +290,7 @@ impl CrowdfundingMutation {
         input: ConfirmDonationInput,
     ) -> Result<RecordDonationPaymentPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, DONATION, "id").extend()?;
+        let id = ids::decode(&input.id, DONATION, "id")?;
         let (donation, outcome) =
             service::record_donation_payment(state.ctx(), viewer(ctx), id, input.external_reference).await.extend()?;
         let progress = progress_of(state, donation.campaign_id).await?;
@@ -309,7 +303,7 @@ impl CrowdfundingMutation {
     /// `CAMPAIGN_CANCELLED`.
     async fn accept_late_payment(&self, ctx: &Context<'_>, input: DonationIdInput) -> Result<DonationPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, DONATION, "id").extend()?;
+        let id = ids::decode(&input.id, DONATION, "id")?;
         let donation = service::accept_late_payment(state.ctx(), viewer(ctx), id).await.extend()?;
         Ok(DonationPayload { donation: Donation(donation) })
     }
@@ -317,7 +311,7 @@ impl CrowdfundingMutation {
     /// PLEDGED → CANCELLED: staff, a RECONCILE key, or the donor who pledged.
     async fn cancel_donation(&self, ctx: &Context<'_>, input: DonationIdInput) -> Result<DonationPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, DONATION, "id").extend()?;
+        let id = ids::decode(&input.id, DONATION, "id")?;
         let donation = service::cancel_donation(state.ctx(), viewer(ctx), id).await.extend()?;
         Ok(DonationPayload { donation: Donation(donation) })
     }
@@ -327,7 +321,7 @@ impl CrowdfundingMutation {
     /// a RETURNED record. More than is left is `BAD_USER_INPUT` / `REFUND_EXCEEDS_REMAINING`.
     async fn refund_donation(&self, ctx: &Context<'_>, input: RefundDonationInput) -> Result<RefundDonationPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, DONATION, "id").extend()?;
+        let id = ids::decode(&input.id, DONATION, "id")?;
         let (original, reversal) =
             service::refund_donation(state.ctx(), viewer(ctx), id, input.amount_fen.map(i64::from), input.reason)
                 .await
@@ -344,7 +338,7 @@ pub(super) async fn change_status(
     note: Option<String>,
 ) -> Result<CampaignPayload> {
     let state = state(ctx)?;
-    let id = ids::decode(id, CAMPAIGN, "id").extend()?;
+    let id = ids::decode(id, CAMPAIGN, "id")?;
     let record = service::change_campaign_status(state.ctx(), viewer(ctx), id, action, note).await.extend()?;
     Ok(CampaignPayload { campaign: Campaign(record) })
 }

@@ -9,7 +9,7 @@ pub struct CrowdfundingQuery;
 impl CrowdfundingQuery {
     /// A campaign by ID; `null` when there is none or the viewer may not see it.
     async fn campaign(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Campaign>> {
-        let row = ids::decode(&id, CAMPAIGN, "id").extend()?;
+        let row = ids::decode(&id, CAMPAIGN, "id")?;
         ResponseTags::entity(ctx, Family::Campaign, row).await;
         let record = state(ctx)?.crowdfunding().campaign(row).await.extend()?;
         let campaign = record.filter(|r| visible(viewer(ctx), r)).map(Campaign);
@@ -32,12 +32,8 @@ impl CrowdfundingQuery {
         before: Option<String>,
     ) -> Result<PagedConnection<Campaign>> {
         let filter = filter.unwrap_or_default();
-        let organization_id = filter
-            .organization_id
-            .as_ref()
-            .map(|id| ids::decode(id, crate::graphql::organization::TYPE_NAME, "organizationId"))
-            .transpose()
-            .extend()?;
+        let organization_id =
+            ids::decode_optional(filter.organization_id.as_ref(), ids::ORGANIZATION, "organizationId")?;
         let v = viewer(ctx);
         let include_unpublished = v.is_staff() || organization_id.is_some_and(|org| v.can_manage_campaigns_of(org));
         let (sort, default_direction) = match order_by.as_ref().map(|o| o.field).unwrap_or_default() {
@@ -97,7 +93,7 @@ impl CrowdfundingQuery {
         before: Option<String>,
     ) -> Result<PagedConnection<Donation>> {
         viewer(ctx).require_reconcile_donations().extend()?;
-        let campaign = campaign_id.as_ref().map(|id| ids::decode(id, CAMPAIGN, "campaignId")).transpose().extend()?;
+        let campaign = ids::decode_optional(campaign_id.as_ref(), CAMPAIGN, "campaignId")?;
         let reasons: Vec<donation::HoldReason> = reason.unwrap_or_default().into_iter().map(Into::into).collect();
         connection::list(ctx, connection::args(first, after, last, before), Donation, async |q| {
             service::refund_queue(q.db, campaign, &reasons, &q.args, q.limits, q.with_total).await

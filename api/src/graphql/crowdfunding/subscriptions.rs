@@ -31,7 +31,7 @@ impl CrowdfundingSubscription {
         id: ID,
         after: Option<String>,
     ) -> Result<impl futures::Stream<Item = CampaignProgressChange> + use<>> {
-        let row = ids::decode(&id, CAMPAIGN, "id").extend()?;
+        let row = ids::decode(&id, CAMPAIGN, "id")?;
         let state = state(ctx)?.clone();
         let after = crate::graphql::audit::resume(&state, after).await?;
         let (start, changes) =

@@ -77,8 +77,7 @@ impl Campaign {
     }
 
     async fn organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
-        let loaders = ctx.data::<Loaders>()?;
-        let org = loaders.organization.load_one(self.0.campaign.organization_id).await.map_err(|e| e.extend())?;
+        let org = Loaders::of(ctx)?.organization.get(self.0.campaign.organization_id).await?;
         Ok(org.map(Organization))
     }
 
@@ -129,9 +128,8 @@ impl Campaign {
             return Ok(lines.iter().map(line).collect());
         }
         // A list leaves the lines out; its page primed them (or they are batched here).
-        let loaders = ctx.data::<Loaders>()?;
-        let lines = loaders.campaign_budget.load_one(self.0.campaign.id).await.map_err(|e| e.extend())?;
-        Ok(lines.unwrap_or_default().iter().map(line).collect())
+        let lines = Loaders::of(ctx)?.campaign_budget.get_or_default(self.0.campaign.id).await?;
+        Ok(lines.iter().map(line).collect())
     }
 
     async fn status(&self) -> CampaignStatus {
@@ -153,9 +151,8 @@ impl Campaign {
 
     /// Published updates, newest first (the latest 50).
     async fn updates(&self, ctx: &Context<'_>) -> Result<Vec<CampaignUpdate>> {
-        let loaders = ctx.data::<Loaders>()?;
-        let rows = loaders.campaign_updates.load_one(self.0.campaign.id).await.map_err(|e| e.extend())?;
-        Ok(rows.unwrap_or_default().into_iter().map(CampaignUpdate).collect())
+        let rows = Loaders::of(ctx)?.campaign_updates.get_or_default(self.0.campaign.id).await?;
+        Ok(rows.into_iter().map(CampaignUpdate).collect())
     }
 
     async fn published_at(&self) -> Option<DateTime<Utc>> {
@@ -189,7 +186,7 @@ impl Campaign {
             let (size, _) =
                 pagination::validate(&connection::args(first, None, None, None), &state.settings.limits).extend()?;
             // Loaded ahead with the other walls of the list page this campaign is on.
-            if let Some(page) = ctx.data::<Loaders>()?.donor_walls.get(&(self.0.campaign.id, size)) {
+            if let Some(page) = Loaders::of(ctx)?.donor_walls.get(&(self.0.campaign.id, size)) {
                 return Ok(connection::from_page(page, DonorWallEntry));
             }
         }
@@ -266,8 +263,7 @@ impl Donation {
     }
 
     async fn campaign(&self, ctx: &Context<'_>) -> Result<Option<Campaign>> {
-        let loaders = ctx.data::<Loaders>()?;
-        let record = loaders.campaign.load_one(self.0.campaign_id).await.map_err(|e| e.extend())?;
+        let record = Loaders::of(ctx)?.campaign.get(self.0.campaign_id).await?;
         Ok(record.map(Campaign))
     }
 
@@ -418,7 +414,7 @@ pub(super) async fn load_ahead(ctx: &Context<'_>, page: &[(String, CampaignRecor
         return Ok(());
     }
     let state = state(ctx)?;
-    let loaders = ctx.data::<Loaders>()?;
+    let loaders = Loaders::of(ctx)?;
     let ids: Vec<i64> = page.iter().map(|(_, r)| r.campaign.id).collect();
     let organizations = async {
         if connection::node_selections(ctx, "organization").is_empty() {

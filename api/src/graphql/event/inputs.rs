@@ -1,6 +1,8 @@
 //! Inputs and payloads of the event mutations.
 #[allow(unused_imports)]
 use super::*;
+use crate::graphql::common::convert_fields;
+use crate::graphql::common::payload;
 
 #[derive(InputObject)]
 pub struct QuestionInputObject {
@@ -143,15 +145,8 @@ pub struct RemoveDelegationInput {
     pub id: ID,
 }
 
-#[derive(SimpleObject)]
-pub struct RemoveExhibitPayload {
-    pub removed_exhibit_id: ID,
-}
-
-#[derive(SimpleObject)]
-pub struct RemoveDelegationPayload {
-    pub removed_delegation_id: ID,
-}
+payload!(RemoveExhibitPayload { removed_exhibit_id: ID });
+payload!(RemoveDelegationPayload { removed_delegation_id: ID });
 
 #[derive(InputObject, Default)]
 pub struct GroupsInput {
@@ -165,16 +160,7 @@ pub struct GroupsInput {
     pub professionals: i32,
 }
 
-impl From<GroupsInput> for Groups {
-    fn from(g: GroupsInput) -> Self {
-        Groups {
-            women: g.women,
-            children: g.children,
-            family_members: g.family_members,
-            professionals: g.professionals,
-        }
-    }
-}
+convert_fields!(GroupsInput => Groups { women, children, family_members, professionals });
 
 #[derive(InputObject)]
 pub struct AnswerInput {
@@ -249,30 +235,11 @@ pub struct AddTrainingSessionInput {
     pub ends_at: DateTime<Utc>,
 }
 
-#[derive(SimpleObject)]
-pub struct AddTrainingSessionPayload {
-    pub session: TrainingSession,
-}
-
-#[derive(SimpleObject)]
-pub struct EventPayload {
-    pub event: Event,
-}
-
-#[derive(SimpleObject)]
-pub struct CreateTrainingProgrammePayload {
-    pub programme: TrainingProgramme,
-}
-
-#[derive(SimpleObject)]
-pub struct AddExhibitPayload {
-    pub exhibit: Exhibit,
-}
-
-#[derive(SimpleObject)]
-pub struct AddDelegationPayload {
-    pub delegation: Delegation,
-}
+payload!(AddTrainingSessionPayload { session: TrainingSession });
+payload!(EventPayload { event: Event });
+payload!(CreateTrainingProgrammePayload { programme: TrainingProgramme });
+payload!(AddExhibitPayload { exhibit: Exhibit });
+payload!(AddDelegationPayload { delegation: Delegation });
 
 #[derive(SimpleObject)]
 pub struct RegisterPayload {
@@ -281,10 +248,7 @@ pub struct RegisterPayload {
     pub replayed: bool,
 }
 
-#[derive(SimpleObject)]
-pub struct RegistrationPayload {
-    pub registration: Registration,
-}
+payload!(RegistrationPayload { registration: Registration });
 
 #[derive(SimpleObject)]
 pub struct CheckInPayload {
@@ -302,9 +266,116 @@ pub(super) fn questions(list: Vec<QuestionInputObject>) -> Vec<QuestionInput> {
 }
 
 pub(super) fn venue(v: VenueInput) -> Result<(Option<i64>, Option<String>)> {
-    let space = match &v.space_id {
-        Some(id) => Some(ids::decode(id, SPACE, "venue.spaceId").extend()?),
-        None => None,
-    };
+    let space = ids::decode_optional(v.space_id.as_ref(), SPACE, "venue.spaceId")?;
     Ok((space, v.address))
+}
+
+impl CreateEventInput {
+    /// The service's `NewEvent`, its IDs decoded.
+    pub(super) fn into_new(self) -> Result<NewEvent> {
+        let organizer_id = ids::decode(&self.organizer_id, ids::ORGANIZATION, "organizerId")?;
+        let training = match self.training {
+            Some(t) => Some(TrainingFields {
+                programme_id: ids::decode(&t.programme_id, PROGRAMME, "training.programmeId")?,
+                cohort: t.cohort,
+                trainers: t.trainers,
+                syllabus: t.syllabus,
+                hours: t.hours,
+                certificate_threshold_percent: t.certificate_threshold_percent,
+            }),
+            None => None,
+        };
+        let (venue_space_id, venue_address) = venue(self.venue)?;
+        Ok(NewEvent {
+            kind: self.kind.into(),
+            title: self.title,
+            title_traditional: self.title_traditional,
+            summary: self.summary,
+            summary_traditional: self.summary_traditional,
+            description: self.description,
+            description_traditional: self.description_traditional,
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            time_zone: self.time_zone,
+            venue_space_id,
+            venue_address,
+            organizer_id,
+            capacity: self.capacity,
+            group_limit: self.group_limit,
+            registration_opens_at: self.registration_opens_at,
+            registration_closes_at: self.registration_closes_at,
+            cancellation_deadline: self.cancellation_deadline,
+            requires_approval: self.requires_approval,
+            requires_identity_document: self.requires_identity_document,
+            audience_tags: self.audience_tags,
+            questions: questions(self.questions),
+            training,
+        })
+    }
+}
+
+impl UpdateEventInput {
+    /// The service's `EventPatch`, the venue's space decoded.
+    pub(super) fn into_patch(self) -> Result<EventPatch> {
+        let venue = match self.venue {
+            Some(v) => Some(venue(v)?),
+            None => None,
+        };
+        Ok(EventPatch {
+            title: self.title,
+            title_traditional: self.title_traditional.into(),
+            summary: self.summary,
+            summary_traditional: self.summary_traditional.into(),
+            description: self.description,
+            description_traditional: self.description_traditional.into(),
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            time_zone: self.time_zone,
+            venue,
+            capacity: self.capacity,
+            group_limit: self.group_limit,
+            registration_opens_at: self.registration_opens_at.into(),
+            registration_closes_at: self.registration_closes_at.into(),
+            cancellation_deadline: self.cancellation_deadline.into(),
+            requires_approval: self.requires_approval,
+            requires_identity_document: self.requires_identity_document,
+            audience_tags: self.audience_tags,
+            questions: self.questions.map(questions),
+            trainers: self.trainers,
+            syllabus: self.syllabus.into(),
+            hours: self.hours.into(),
+            certificate_threshold_percent: self.certificate_threshold_percent.into(),
+        })
+    }
+}
+
+impl AddExhibitInput {
+    pub(super) fn into_new(self) -> Result<NewExhibit> {
+        let event_id = ids::decode(&self.event_id, EVENT, "eventId")?;
+        let organization_id = ids::decode_optional(self.organization_id.as_ref(), ids::ORGANIZATION, "organizationId")?;
+        Ok(NewExhibit {
+            event_id,
+            title: self.title,
+            story: self.story,
+            media_urls: self.media_urls,
+            organization_id,
+            project_name: self.project_name,
+        })
+    }
+}
+
+impl AddDelegationInput {
+    pub(super) fn into_new(self) -> Result<NewDelegation> {
+        let event_id = ids::decode(&self.event_id, EVENT, "eventId")?;
+        let hosts = ids::decode_all(&self.host_organization_ids, ids::ORGANIZATION, "hostOrganizationIds")?;
+        Ok(NewDelegation {
+            event_id,
+            origin: self.origin.into(),
+            name: self.name,
+            name_traditional: self.name_traditional,
+            leader_name: self.leader_name,
+            members: self.members,
+            host_organization_ids: hosts,
+        })
+    }
 }

@@ -23,14 +23,7 @@ use crate::service::event::{
     QuestionInput, RegistrationRequest, TrainingFields,
 };
 
-pub const EVENT: &str = "Event";
-pub const PROGRAMME: &str = "TrainingProgramme";
-pub const EXHIBIT: &str = "Exhibit";
-pub const DELEGATION: &str = "Delegation";
-pub const SESSION: &str = "TrainingSession";
-pub const REGISTRATION: &str = "Registration";
-/// Spaces live in another slice; their IDs are encoded the same way.
-pub const SPACE: &str = "Space";
+pub use super::ids::{DELEGATION, EVENT, EXHIBIT, PROGRAMME, REGISTRATION, SESSION, SPACE};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "entity::event::EventKind")]

@@ -2,7 +2,6 @@
 #[allow(unused_imports)]
 use super::*;
 
-/// The event an input names, and the check that the viewer runs it.
 #[derive(Default)]
 pub struct EventMutation;
 
@@ -11,93 +10,14 @@ impl EventMutation {
     /// Creates an event as a draft.
     async fn create_event(&self, ctx: &Context<'_>, input: CreateEventInput) -> Result<EventPayload> {
         let state = state(ctx)?;
-        let organizer_id =
-            ids::decode(&input.organizer_id, crate::graphql::organization::TYPE_NAME, "organizerId").extend()?;
-        let training = match input.training {
-            Some(t) => Some(TrainingFields {
-                programme_id: ids::decode(&t.programme_id, PROGRAMME, "training.programmeId").extend()?,
-                cohort: t.cohort,
-                trainers: t.trainers,
-                syllabus: t.syllabus,
-                hours: t.hours,
-                certificate_threshold_percent: t.certificate_threshold_percent,
-            }),
-            None => None,
-        };
-        let (venue_space_id, venue_address) = venue(input.venue)?;
-        let created = service::create_event(
-            state.ctx(),
-            viewer(ctx),
-            NewEvent {
-                kind: input.kind.into(),
-                title: input.title,
-                title_traditional: input.title_traditional,
-                summary: input.summary,
-                summary_traditional: input.summary_traditional,
-                description: input.description,
-                description_traditional: input.description_traditional,
-                starts_at: input.starts_at,
-                ends_at: input.ends_at,
-                time_zone: input.time_zone,
-                venue_space_id,
-                venue_address,
-                organizer_id,
-                capacity: input.capacity,
-                group_limit: input.group_limit,
-                registration_opens_at: input.registration_opens_at,
-                registration_closes_at: input.registration_closes_at,
-                cancellation_deadline: input.cancellation_deadline,
-                requires_approval: input.requires_approval,
-                requires_identity_document: input.requires_identity_document,
-                audience_tags: input.audience_tags,
-                questions: questions(input.questions),
-                training,
-            },
-        )
-        .await
-        .extend()?;
+        let created = service::create_event(state.ctx(), viewer(ctx), input.into_new()?).await.extend()?;
         Ok(EventPayload { event: Event::from_model(created) })
     }
 
     async fn update_event(&self, ctx: &Context<'_>, input: UpdateEventInput) -> Result<EventPayload> {
-        let id = ids::decode(&input.id, EVENT, "id").extend()?;
+        let id = ids::decode(&input.id, EVENT, "id")?;
         let state = state(ctx)?;
-        let venue = match input.venue {
-            Some(v) => Some(venue(v)?),
-            None => None,
-        };
-        let updated = service::update_event(
-            state.ctx(),
-            viewer(ctx),
-            id,
-            EventPatch {
-                title: input.title,
-                title_traditional: input.title_traditional.into(),
-                summary: input.summary,
-                summary_traditional: input.summary_traditional.into(),
-                description: input.description,
-                description_traditional: input.description_traditional.into(),
-                starts_at: input.starts_at,
-                ends_at: input.ends_at,
-                time_zone: input.time_zone,
-                venue,
-                capacity: input.capacity,
-                group_limit: input.group_limit,
-                registration_opens_at: input.registration_opens_at.into(),
-                registration_closes_at: input.registration_closes_at.into(),
-                cancellation_deadline: input.cancellation_deadline.into(),
-                requires_approval: input.requires_approval,
-                requires_identity_document: input.requires_identity_document,
-                audience_tags: input.audience_tags,
-                questions: input.questions.map(questions),
-                trainers: input.trainers,
-                syllabus: input.syllabus.into(),
-                hours: input.hours.into(),
-                certificate_threshold_percent: input.certificate_threshold_percent.into(),
-            },
-        )
-        .await
-        .extend()?;
+        let updated = service::update_event(state.ctx(), viewer(ctx), id, input.into_patch()?).await.extend()?;
         Ok(EventPayload { event: Event::from_model(updated) })
     }
 
@@ -107,7 +27,7 @@ impl EventMutation {
         ctx: &Context<'_>,
         input: TransitionEventStatusInput,
     ) -> Result<EventPayload> {
-        let id = ids::decode(&input.id, EVENT, "id").extend()?;
+        let id = ids::decode(&input.id, EVENT, "id")?;
         let updated =
             service::change_event_status(state(ctx)?.ctx(), viewer(ctx), id, input.status.into()).await.extend()?;
         Ok(EventPayload { event: Event::from_model(updated) })
@@ -119,8 +39,7 @@ impl EventMutation {
         input: CreateTrainingProgrammeInput,
     ) -> Result<CreateTrainingProgrammePayload> {
         let state = state(ctx)?;
-        let organizer_id =
-            ids::decode(&input.organizer_id, crate::graphql::organization::TYPE_NAME, "organizerId").extend()?;
+        let organizer_id = ids::decode(&input.organizer_id, ids::ORGANIZATION, "organizerId")?;
         let programme =
             service::create_training_programme(state.ctx(), viewer(ctx), &input.title, input.description, organizer_id)
                 .await
@@ -129,26 +48,8 @@ impl EventMutation {
     }
 
     async fn add_exhibit(&self, ctx: &Context<'_>, input: AddExhibitInput) -> Result<AddExhibitPayload> {
-        let event_id = ids::decode(&input.event_id, EVENT, "eventId").extend()?;
-        let state = state(ctx)?;
-        let organization_id = match &input.organization_id {
-            Some(id) => Some(ids::decode(id, crate::graphql::organization::TYPE_NAME, "organizationId").extend()?),
-            None => None,
-        };
-        let exhibit = service::add_event_exhibit(
-            state.ctx(),
-            viewer(ctx),
-            NewExhibit {
-                event_id,
-                title: input.title,
-                story: input.story,
-                media_urls: input.media_urls,
-                organization_id,
-                project_name: input.project_name,
-            },
-        )
-        .await
-        .extend()?;
+        let new = input.into_new()?;
+        let exhibit = service::add_event_exhibit(state(ctx)?.ctx(), viewer(ctx), new).await.extend()?;
         Ok(AddExhibitPayload { exhibit: Exhibit(exhibit) })
     }
 
@@ -158,7 +59,7 @@ impl EventMutation {
         ctx: &Context<'_>,
         input: AddTrainingSessionInput,
     ) -> Result<AddTrainingSessionPayload> {
-        let event_id = ids::decode(&input.event_id, EVENT, "eventId").extend()?;
+        let event_id = ids::decode(&input.event_id, EVENT, "eventId")?;
         let session = service::add_training_session_as(
             state(ctx)?.ctx(),
             viewer(ctx),
@@ -170,34 +71,15 @@ impl EventMutation {
     }
 
     async fn add_delegation(&self, ctx: &Context<'_>, input: AddDelegationInput) -> Result<AddDelegationPayload> {
-        let event_id = ids::decode(&input.event_id, EVENT, "eventId").extend()?;
-        let state = state(ctx)?;
-        let mut hosts = Vec::with_capacity(input.host_organization_ids.len());
-        for id in &input.host_organization_ids {
-            hosts.push(ids::decode(id, crate::graphql::organization::TYPE_NAME, "hostOrganizationIds").extend()?);
-        }
-        let delegation = service::add_event_delegation(
-            state.ctx(),
-            viewer(ctx),
-            NewDelegation {
-                event_id,
-                origin: input.origin.into(),
-                name: input.name,
-                name_traditional: input.name_traditional,
-                leader_name: input.leader_name,
-                members: input.members,
-                host_organization_ids: hosts,
-            },
-        )
-        .await
-        .extend()?;
+        let new = input.into_new()?;
+        let delegation = service::add_event_delegation(state(ctx)?.ctx(), viewer(ctx), new).await.extend()?;
         Ok(AddDelegationPayload { delegation: Delegation(delegation) })
     }
 
     /// Removes an exhibit; those after it move up one place.
     async fn remove_exhibit(&self, ctx: &Context<'_>, input: RemoveExhibitInput) -> Result<RemoveExhibitPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, EXHIBIT, "id").extend()?;
+        let id = ids::decode(&input.id, EXHIBIT, "id")?;
         service::remove_event_exhibit(state.ctx(), viewer(ctx), id).await.extend()?;
         Ok(RemoveExhibitPayload { removed_exhibit_id: input.id })
     }
@@ -208,7 +90,7 @@ impl EventMutation {
         input: RemoveDelegationInput,
     ) -> Result<RemoveDelegationPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, DELEGATION, "id").extend()?;
+        let id = ids::decode(&input.id, DELEGATION, "id")?;
         service::remove_event_delegation(state.ctx(), viewer(ctx), id).await.extend()?;
         Ok(RemoveDelegationPayload { removed_delegation_id: input.id })
     }
@@ -217,7 +99,7 @@ impl EventMutation {
     /// REGISTER — a named guest. Over capacity the registration joins the waitlist.
     async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Result<RegisterPayload> {
         let state = state(ctx)?;
-        let event_id = ids::decode(&input.event_id, EVENT, "eventId").extend()?;
+        let event_id = ids::decode(&input.event_id, EVENT, "eventId")?;
         let request = RegistrationRequest {
             event_id,
             guest: input.guest.map(|g| (g.name, g.phone)),
@@ -239,7 +121,7 @@ impl EventMutation {
         input: CancelRegistrationInput,
     ) -> Result<RegistrationPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, REGISTRATION, "id").extend()?;
+        let id = ids::decode(&input.id, REGISTRATION, "id")?;
         let updated = service::cancel_registration_as(state.ctx(), viewer(ctx), id).await.extend()?;
         Ok(RegistrationPayload { registration: Registration(updated) })
     }
@@ -251,19 +133,16 @@ impl EventMutation {
         input: DecideRegistrationInput,
     ) -> Result<RegistrationPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, REGISTRATION, "id").extend()?;
+        let id = ids::decode(&input.id, REGISTRATION, "id")?;
         let updated = service::decide_registration_as(state.ctx(), viewer(ctx), id, input.accept).await.extend()?;
         Ok(RegistrationPayload { registration: Registration(updated) })
     }
 
     /// Checks a ticket in at the door. A second scan reports the first one.
     async fn check_in(&self, ctx: &Context<'_>, input: CheckInInput) -> Result<CheckInPayload> {
-        let event_id = ids::decode(&input.event_id, EVENT, "eventId").extend()?;
+        let event_id = ids::decode(&input.event_id, EVENT, "eventId")?;
         let state = state(ctx)?;
-        let session_id = match &input.session_id {
-            Some(id) => Some(ids::decode(id, SESSION, "sessionId").extend()?),
-            None => None,
-        };
+        let session_id = ids::decode_optional(input.session_id.as_ref(), SESSION, "sessionId")?;
         let (event, outcome) = service::check_in_as(
             state.ctx(),
             viewer(ctx),

@@ -20,15 +20,14 @@ impl TrainingProgramme {
     }
 
     async fn organizer(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
-        let loaders = ctx.data::<Loaders>()?;
-        Ok(loaders.organization.load_one(self.0.organizer_id).await.map_err(|e| e.extend())?.map(Organization))
+        Ok(Loaders::of(ctx)?.organization.get(self.0.organizer_id).await?.map(Organization))
     }
 
     /// Cohorts by number (drafts only for those who run them).
     async fn cohorts(&self, ctx: &Context<'_>) -> Result<Vec<Training>> {
-        let loaders = ctx.data::<Loaders>()?;
+        let loaders = Loaders::of(ctx)?;
         let viewer = viewer(ctx);
-        let rows = loaders.cohorts.load_one(self.0.id).await.map_err(|e| e.extend())?.unwrap_or_default();
+        let rows = loaders.cohorts.get_or_default(self.0.id).await?;
         Ok(rows
             .into_iter()
             .filter(|e| e.status != event_entity::EventStatus::Draft || viewer.can_manage_event(e.organizer_id))
@@ -65,8 +64,7 @@ impl Exhibit {
     /// The organization the exhibit shows.
     async fn organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
         let Some(id) = self.0.organization_id else { return Ok(None) };
-        let loaders = ctx.data::<Loaders>()?;
-        Ok(loaders.organization.load_one(id).await.map_err(|e| e.extend())?.map(Organization))
+        Ok(Loaders::of(ctx)?.organization.get(id).await?.map(Organization))
     }
 
     /// The project it shows.
@@ -128,8 +126,7 @@ impl Delegation {
 
     async fn host_organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>> {
         let ids: Vec<i64> = serde_json::from_str(&self.0.host_organization_ids).unwrap_or_default();
-        let loaders = ctx.data::<Loaders>()?;
-        let found = loaders.organization.load_many(ids.clone()).await.map_err(|e| e.extend())?;
+        let found = Loaders::of(ctx)?.organization.get_many(ids.clone()).await?;
         Ok(ids.iter().filter_map(|id| found.get(id).cloned()).map(Organization).collect())
     }
 }

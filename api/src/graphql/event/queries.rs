@@ -44,7 +44,7 @@ impl EventQuery {
     /// An event by ID; `null` when there is none (or it is a draft the viewer does not run).
     async fn event(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Event>> {
         let state = state(ctx)?;
-        let id = ids::decode(&id, EVENT, "id").extend()?;
+        let id = ids::decode(&id, EVENT, "id")?;
         ResponseTags::entity(ctx, Family::Event, id).await;
         let found = match service::find(&state.db, id).await {
             Ok(e) => e,
@@ -73,10 +73,7 @@ impl EventQuery {
     ) -> Result<PagedConnection<Event>> {
         let state = state(ctx)?;
         let filter = filter.unwrap_or_default();
-        let organizer_id = match &filter.organizer {
-            Some(id) => Some(ids::decode(id, crate::graphql::organization::TYPE_NAME, "filter.organizer").extend()?),
-            None => None,
-        };
+        let organizer_id = ids::decode_optional(filter.organizer.as_ref(), ids::ORGANIZATION, "filter.organizer")?;
         let service_filter = ServiceFilter {
             kinds: filter.kind.unwrap_or_default().into_iter().map(Into::into).collect(),
             from: filter.from,
@@ -117,7 +114,7 @@ impl EventQuery {
 
     async fn training_programme(&self, ctx: &Context<'_>, id: ID) -> Result<Option<TrainingProgramme>> {
         let state = state(ctx)?;
-        let id = ids::decode(&id, PROGRAMME, "id").extend()?;
+        let id = ids::decode(&id, PROGRAMME, "id")?;
         match service::find_programme(&state.db, id).await {
             Ok(p) => Ok(Some(TrainingProgramme(p))),
             Err(AppError::NotFound(_)) => Ok(None),

@@ -41,8 +41,7 @@ impl Registration {
     }
 
     async fn event(&self, ctx: &Context<'_>) -> Result<Option<Event>> {
-        let loaders = ctx.data::<Loaders>()?;
-        Ok(loaders.event.load_one(self.0.event_id).await.map_err(|e| e.extend())?.map(Event::from_model))
+        Ok(Loaders::of(ctx)?.event.get(self.0.event_id).await?.map(Event::from_model))
     }
 
     async fn status(&self) -> RegistrationStatus {
@@ -95,22 +94,22 @@ impl Registration {
         if self.0.status != registration::RegistrationStatus::Waitlisted {
             return Ok(None);
         }
-        let loaders = ctx.data::<Loaders>()?;
-        loaders.waitlist_position.load_one(self.0.id).await.map_err(|e| e.extend())
+        let loaders = Loaders::of(ctx)?;
+        loaders.waitlist_position.get(self.0.id).await
     }
 
     /// Trainings: whether the attendance earns the certificate: sessions attended are at least
     /// `certificateThresholdPercent` of the training's sessions (a training without sessions:
     /// checked in). `null` for other kinds and trainings without a threshold.
     async fn certificate_eligible(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
-        let loaders = ctx.data::<Loaders>()?;
-        let Some(event) = loaders.event.load_one(self.0.event_id).await.map_err(|e| e.extend())? else {
+        let loaders = Loaders::of(ctx)?;
+        let Some(event) = loaders.event.get(self.0.event_id).await? else {
             return Ok(None);
         };
         if event.kind != ModelKind::Training {
             return Ok(None);
         }
-        let sessions = loaders.sessions.load_one(event.id).await.map_err(|e| e.extend())?.map_or(0, |s| s.len());
+        let sessions = loaders.sessions.get(event.id).await?.map_or(0, |s| s.len());
         Ok(service::certificate_eligible(&event, sessions, &self.0))
     }
 
@@ -139,8 +138,8 @@ impl Registration {
     /// Only the event's organizers see it, masked; `null` for everyone else.
     async fn identity_document(&self, ctx: &Context<'_>) -> Result<Option<IdentityDocument>> {
         let Some(kind) = self.0.id_doc_type else { return Ok(None) };
-        let loaders = ctx.data::<Loaders>()?;
-        let Some(event) = loaders.event.load_one(self.0.event_id).await.map_err(|e| e.extend())? else {
+        let loaders = Loaders::of(ctx)?;
+        let Some(event) = loaders.event.get(self.0.event_id).await? else {
             return Ok(None);
         };
         if !viewer(ctx).can_manage_event(event.organizer_id) {

@@ -52,7 +52,7 @@ impl EventSubscription {
         event_id: ID,
         after: Option<String>,
     ) -> Result<impl futures::Stream<Item = EventSeatsChange> + use<>> {
-        let id = ids::decode(&event_id, EVENT, "eventId").extend()?;
+        let id = ids::decode(&event_id, EVENT, "eventId")?;
         let state = state(ctx)?.clone();
         let after = crate::graphql::audit::resume(&state, after).await?;
         let (start, changes) =

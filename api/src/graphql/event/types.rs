@@ -1,6 +1,7 @@
 //! Event types: the Event interface and its kinds, venues, seats and person-times, with the page look-ahead.
 #[allow(unused_imports)]
 use super::*;
+use crate::graphql::common::convert_fields;
 
 /// Where an event takes place: a base space or an outside address.
 #[derive(SimpleObject)]
@@ -18,8 +19,7 @@ impl Venue {
     /// The base space itself (rooms, capacity, calendar), when the event is held in the base.
     async fn space(&self, ctx: &Context<'_>) -> Result<Option<crate::graphql::space::Space>> {
         let Some(row) = self.space_row else { return Ok(None) };
-        let loaders = ctx.data::<Loaders>()?;
-        let found = loaders.space.load_one(row).await.map_err(|e| e.extend())?;
+        let found = Loaders::of(ctx)?.space.get(row).await?;
         Ok(found.map(crate::graphql::space::Space))
     }
 }
@@ -78,18 +78,7 @@ pub struct PersonTimes {
     pub events: i64,
 }
 
-impl From<service::PersonTimes> for PersonTimes {
-    fn from(p: service::PersonTimes) -> Self {
-        Self {
-            total: p.total.into(),
-            women: p.women.into(),
-            children: p.children.into(),
-            family_members: p.family_members.into(),
-            professionals: p.professionals.into(),
-            events: p.events,
-        }
-    }
-}
+convert_fields!(service::PersonTimes => PersonTimes { total, women, children, family_members, professionals, events });
 
 /// The fields every kind of event has.
 // Interface fields repeat `ty = "…"` by design; the lint reads them as duplicate attributes.
@@ -157,15 +146,13 @@ pub struct PromotionEvent(pub event_entity::Model);
 pub struct ExchangeEvent(pub event_entity::Model);
 
 pub(super) async fn seats_of(ctx: &Context<'_>, m: &event_entity::Model) -> Result<EventSeats> {
-    let loaders = ctx.data::<Loaders>()?;
-    let c = loaders.event_counts.load_one(m.id).await.map_err(|e| e.extend())?.unwrap_or_default();
+    let c = Loaders::of(ctx)?.event_counts.get_or_default(m.id).await?;
     // The live row, not the (possibly cached) model: seats change with every registration.
     Ok(EventSeats::of(m, &c))
 }
 
 pub(super) async fn impact_of(ctx: &Context<'_>, id: i64) -> Result<PersonTimes> {
-    let loaders = ctx.data::<Loaders>()?;
-    Ok(loaders.event_impact.load_one(id).await.map_err(|e| e.extend())?.unwrap_or_default().into())
+    Ok(Loaders::of(ctx)?.event_impact.get_or_default(id).await?.into())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -197,7 +184,7 @@ pub(super) async fn load_ahead(ctx: &Context<'_>, page: &[(String, event_entity:
         return Ok(());
     }
     let db = &state(ctx)?.db;
-    let loaders = ctx.data::<Loaders>()?;
+    let loaders = Loaders::of(ctx)?;
     let organizers = async {
         if connection::node_selections(ctx, "organizer").is_empty() {
             return Ok(());
@@ -283,8 +270,7 @@ macro_rules! event_object {
 
             /// The organization running the event.
             async fn organizer(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
-                let loaders = ctx.data::<Loaders>()?;
-                let org = loaders.organization.load_one(self.0.organizer_id).await.map_err(|e| e.extend())?;
+                                let org = Loaders::of(ctx)?.organization.get(self.0.organizer_id).await?;
                 Ok(org.map(Organization))
             }
 
@@ -376,16 +362,14 @@ event_object!(Training {
     /// each session attended counts as person-times, and the certificate needs
     /// `certificateThresholdPercent` of the sessions.
     async fn sessions(&self, ctx: &Context<'_>) -> Result<Vec<TrainingSession>> {
-        let loaders = ctx.data::<Loaders>()?;
-        let rows = loaders.sessions.load_one(self.0.id).await.map_err(|e| e.extend())?;
-        Ok(rows.unwrap_or_default().into_iter().map(TrainingSession).collect())
+                let rows = Loaders::of(ctx)?.sessions.get_or_default(self.0.id).await?;
+        Ok(rows.into_iter().map(TrainingSession).collect())
     }
 
     /// The programme this cohort belongs to.
     async fn programme(&self, ctx: &Context<'_>) -> Result<Option<TrainingProgramme>> {
         let Some(id) = self.0.programme_id else { return Ok(None) };
-        let loaders = ctx.data::<Loaders>()?;
-        Ok(loaders.programme.load_one(id).await.map_err(|e| e.extend())?.map(TrainingProgramme))
+                Ok(Loaders::of(ctx)?.programme.get(id).await?.map(TrainingProgramme))
     }
 
     /// Cohort number within the programme (1, 2, …).
@@ -415,9 +399,8 @@ event_object!(Training {
 event_object!(Exhibition {
     /// Exhibits in display order.
     async fn exhibits(&self, ctx: &Context<'_>) -> Result<Vec<Exhibit>> {
-        let loaders = ctx.data::<Loaders>()?;
-        let rows = loaders.exhibits.load_one(self.0.id).await.map_err(|e| e.extend())?;
-        Ok(rows.unwrap_or_default().into_iter().map(Exhibit).collect())
+                let rows = Loaders::of(ctx)?.exhibits.get_or_default(self.0.id).await?;
+        Ok(rows.into_iter().map(Exhibit).collect())
     }
 });
 
@@ -427,8 +410,7 @@ event_object!(PromotionEvent {});
 
 event_object!(ExchangeEvent {
     async fn delegations(&self, ctx: &Context<'_>) -> Result<Vec<Delegation>> {
-        let loaders = ctx.data::<Loaders>()?;
-        let rows = loaders.delegations.load_one(self.0.id).await.map_err(|e| e.extend())?;
-        Ok(rows.unwrap_or_default().into_iter().map(Delegation).collect())
+                let rows = Loaders::of(ctx)?.delegations.get_or_default(self.0.id).await?;
+        Ok(rows.into_iter().map(Delegation).collect())
     }
 });

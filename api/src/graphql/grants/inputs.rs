@@ -1,6 +1,7 @@
 //! The inputs and payloads of the grant mutations.
 #[allow(unused_imports)]
 use super::*;
+use crate::graphql::common::payload;
 
 #[derive(InputObject)]
 pub struct CreateGrantRoundInput {
@@ -115,29 +116,86 @@ pub struct DeclineGrantProposalInput {
     pub note: Option<String>,
 }
 
-#[derive(SimpleObject)]
-pub struct GrantRoundPayload {
-    pub round: GrantRound,
-}
-
-#[derive(SimpleObject)]
-pub struct GrantProposalPayload {
-    pub proposal: GrantProposal,
-}
-
-#[derive(SimpleObject)]
-pub struct GrantReviewPayload {
-    pub review: GrantReview,
-}
-
-#[derive(SimpleObject)]
-pub struct UnassignGrantReviewerPayload {
-    pub removed_review_id: ID,
-}
+payload!(GrantRoundPayload { round: GrantRound });
+payload!(GrantProposalPayload { proposal: GrantProposal });
+payload!(GrantReviewPayload { review: GrantReview });
+payload!(UnassignGrantReviewerPayload { removed_review_id: ID });
 
 #[derive(SimpleObject)]
 pub struct AwardGrantProposalPayload {
     pub proposal: GrantProposal,
     /// The round with its new awarded total.
     pub round: GrantRound,
+}
+
+fn stages(list: Vec<OrganizationStage>) -> Vec<entity::organization::Stage> {
+    list.into_iter().map(Into::into).collect()
+}
+
+fn lines(list: Vec<BudgetLineObject>) -> Vec<BudgetLine> {
+    list.into_iter().map(Into::into).collect()
+}
+
+impl From<CreateGrantRoundInput> for RoundInput {
+    fn from(input: CreateGrantRoundInput) -> Self {
+        Self {
+            title: input.title,
+            description: input.description,
+            budget_fen: input.budget_fen.0,
+            per_proposal_cap_fen: input.per_proposal_cap_fen.0,
+            opens_at: input.opens_at,
+            closes_at: input.closes_at,
+            review_ends_at: input.review_ends_at,
+            results_at: input.results_at,
+            eligible_stages: stages(input.eligible_stages),
+            rubric: input.rubric.into(),
+        }
+    }
+}
+
+impl From<UpdateGrantRoundInput> for RoundPatch {
+    fn from(input: UpdateGrantRoundInput) -> Self {
+        Self {
+            title: input.title,
+            description: input.description,
+            budget_fen: input.budget_fen.map(i64::from),
+            per_proposal_cap_fen: input.per_proposal_cap_fen.map(i64::from),
+            opens_at: input.opens_at,
+            closes_at: input.closes_at,
+            review_ends_at: input.review_ends_at,
+            results_at: input.results_at,
+            eligible_stages: input.eligible_stages.map(stages),
+            rubric: input.rubric.map(Into::into),
+        }
+    }
+}
+
+impl From<CreateGrantProposalInput> for ProposalInput {
+    fn from(input: CreateGrantProposalInput) -> Self {
+        Self {
+            title: input.title,
+            summary: input.summary,
+            problem: input.problem,
+            plan: input.plan,
+            beneficiaries: input.beneficiaries.into(),
+            requested_fen: input.requested_fen.0,
+            budget_lines: lines(input.budget_lines),
+            attachments: input.attachments,
+        }
+    }
+}
+
+impl From<UpdateGrantProposalInput> for ProposalPatch {
+    fn from(input: UpdateGrantProposalInput) -> Self {
+        Self {
+            title: input.title,
+            summary: input.summary,
+            problem: input.problem,
+            plan: input.plan,
+            beneficiaries: input.beneficiaries.map(Into::into),
+            requested_fen: input.requested_fen.map(i64::from),
+            budget_lines: input.budget_lines.map(lines),
+            attachments: input.attachments,
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! Venture philanthropy in the schema: rounds, proposals, reviews, the ranking and awards.
-use super::common::{Count, Fen};
-use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Object, Result, ResultExt, SimpleObject};
+use super::common::{Count, Fen, convert_fields};
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, ResultExt, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::audit::History;
@@ -17,9 +17,7 @@ use crate::service::grants::{
     RankedProposal, ReviewDraft, ReviewRecord, RoundInput, RoundPatch, RoundRecord, Rubric,
 };
 
-pub const ROUND: &str = "GrantRound";
-pub const PROPOSAL: &str = "GrantProposal";
-pub const REVIEW: &str = "GrantReview";
+pub use super::ids::{PROPOSAL, REVIEW, ROUND};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "entity::grant_proposal::ProposalStatus")]
@@ -62,43 +60,11 @@ pub struct PeopleByGroupFigures {
     pub others: Count,
 }
 
-impl From<PeopleByGroup> for PeopleByGroupFigures {
-    fn from(p: PeopleByGroup) -> Self {
-        Self {
-            women: p.women.into(),
-            children: p.children.into(),
-            families: p.families.into(),
-            elderly: p.elderly.into(),
-            others: p.others.into(),
-        }
-    }
-}
-
-impl From<PeopleByGroupFigures> for PeopleByGroup {
-    fn from(p: PeopleByGroupFigures) -> Self {
-        Self {
-            women: p.women.0,
-            children: p.children.0,
-            families: p.families.0,
-            elderly: p.elderly.0,
-            others: p.others.0,
-        }
-    }
-}
+convert_fields!(PeopleByGroup, PeopleByGroupFigures { women, children, families, elderly, others });
 
 pub use super::common::BudgetLine as BudgetLineObject;
 
-impl From<BudgetLine> for BudgetLineObject {
-    fn from(b: BudgetLine) -> Self {
-        Self { item: b.item, amount_fen: b.amount_fen.into() }
-    }
-}
-
-impl From<BudgetLineObject> for BudgetLine {
-    fn from(b: BudgetLineObject) -> Self {
-        Self { item: b.item, amount_fen: b.amount_fen.0 }
-    }
-}
+convert_fields!(BudgetLine, BudgetLineObject { item, amount_fen });
 
 /// One criterion of a scoring rubric.
 #[derive(SimpleObject, InputObject, Clone)]
@@ -120,37 +86,8 @@ pub struct RubricObject {
     pub criteria: Vec<CriterionObject>,
 }
 
-impl From<Criterion> for CriterionObject {
-    fn from(c: Criterion) -> Self {
-        Self { key: c.key, name: c.name, weight: c.weight }
-    }
-}
-
-impl From<CriterionObject> for Criterion {
-    fn from(c: CriterionObject) -> Self {
-        Self { key: c.key, name: c.name, weight: c.weight }
-    }
-}
-
-impl From<Rubric> for RubricObject {
-    fn from(r: Rubric) -> Self {
-        Self {
-            min_score: r.min_score,
-            max_score: r.max_score,
-            criteria: r.criteria.into_iter().map(Into::into).collect(),
-        }
-    }
-}
-
-impl From<RubricObject> for Rubric {
-    fn from(r: RubricObject) -> Self {
-        Self {
-            min_score: r.min_score,
-            max_score: r.max_score,
-            criteria: r.criteria.into_iter().map(Into::into).collect(),
-        }
-    }
-}
+convert_fields!(Criterion, CriterionObject { key, name, weight });
+convert_fields!(Rubric, RubricObject { min_score, max_score; criteria });
 
 mod inputs;
 mod mutations;

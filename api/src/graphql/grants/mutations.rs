@@ -2,18 +2,6 @@
 #[allow(unused_imports)]
 use super::*;
 
-fn stages(list: Vec<OrganizationStage>) -> Vec<entity::organization::Stage> {
-    list.into_iter().map(Into::into).collect()
-}
-
-fn people(p: PeopleByGroupFigures) -> PeopleByGroup {
-    p.into()
-}
-
-fn lines(list: Vec<BudgetLineObject>) -> Vec<BudgetLine> {
-    list.into_iter().map(Into::into).collect()
-}
-
 #[derive(Default)]
 pub struct GrantMutation;
 
@@ -21,49 +9,14 @@ pub struct GrantMutation;
 impl GrantMutation {
     async fn create_grant_round(&self, ctx: &Context<'_>, input: CreateGrantRoundInput) -> Result<GrantRoundPayload> {
         let state = state(ctx)?;
-        let record = service::create_grant_round(
-            state.ctx(),
-            viewer(ctx),
-            RoundInput {
-                title: input.title,
-                description: input.description,
-                budget_fen: input.budget_fen.0,
-                per_proposal_cap_fen: input.per_proposal_cap_fen.0,
-                opens_at: input.opens_at,
-                closes_at: input.closes_at,
-                review_ends_at: input.review_ends_at,
-                results_at: input.results_at,
-                eligible_stages: stages(input.eligible_stages),
-                rubric: input.rubric.into(),
-            },
-        )
-        .await
-        .extend()?;
+        let record = service::create_grant_round(state.ctx(), viewer(ctx), input.into()).await.extend()?;
         Ok(GrantRoundPayload { round: GrantRound(record) })
     }
 
     async fn update_grant_round(&self, ctx: &Context<'_>, input: UpdateGrantRoundInput) -> Result<GrantRoundPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, ROUND, "id").extend()?;
-        let record = service::update_grant_round(
-            state.ctx(),
-            viewer(ctx),
-            id,
-            RoundPatch {
-                title: input.title,
-                description: input.description,
-                budget_fen: input.budget_fen.map(i64::from),
-                per_proposal_cap_fen: input.per_proposal_cap_fen.map(i64::from),
-                opens_at: input.opens_at,
-                closes_at: input.closes_at,
-                review_ends_at: input.review_ends_at,
-                results_at: input.results_at,
-                eligible_stages: input.eligible_stages.map(stages),
-                rubric: input.rubric.map(Into::into),
-            },
-        )
-        .await
-        .extend()?;
+        let id = ids::decode(&input.id, ROUND, "id")?;
+        let record = service::update_grant_round(state.ctx(), viewer(ctx), id, input.into()).await.extend()?;
         Ok(GrantRoundPayload { round: GrantRound(record) })
     }
 
@@ -73,27 +26,10 @@ impl GrantMutation {
         input: CreateGrantProposalInput,
     ) -> Result<GrantProposalPayload> {
         let state = state(ctx)?;
-        let org_id =
-            ids::decode(&input.organization_id, crate::graphql::organization::TYPE_NAME, "organizationId").extend()?;
-        let round_id = ids::decode(&input.round_id, ROUND, "roundId").extend()?;
-        let record = service::create_grant_proposal(
-            state.ctx(),
-            viewer(ctx),
-            round_id,
-            org_id,
-            ProposalInput {
-                title: input.title,
-                summary: input.summary,
-                problem: input.problem,
-                plan: input.plan,
-                beneficiaries: people(input.beneficiaries),
-                requested_fen: input.requested_fen.0,
-                budget_lines: lines(input.budget_lines),
-                attachments: input.attachments,
-            },
-        )
-        .await
-        .extend()?;
+        let org_id = ids::decode(&input.organization_id, ids::ORGANIZATION, "organizationId")?;
+        let round_id = ids::decode(&input.round_id, ROUND, "roundId")?;
+        let record =
+            service::create_grant_proposal(state.ctx(), viewer(ctx), round_id, org_id, input.into()).await.extend()?;
         Ok(GrantProposalPayload { proposal: GrantProposal(record) })
     }
 
@@ -103,24 +39,8 @@ impl GrantMutation {
         input: UpdateGrantProposalInput,
     ) -> Result<GrantProposalPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, PROPOSAL, "id").extend()?;
-        let record = service::update_grant_proposal(
-            state.ctx(),
-            viewer(ctx),
-            id,
-            ProposalPatch {
-                title: input.title,
-                summary: input.summary,
-                problem: input.problem,
-                plan: input.plan,
-                beneficiaries: input.beneficiaries.map(people),
-                requested_fen: input.requested_fen.map(i64::from),
-                budget_lines: input.budget_lines.map(lines),
-                attachments: input.attachments,
-            },
-        )
-        .await
-        .extend()?;
+        let id = ids::decode(&input.id, PROPOSAL, "id")?;
+        let record = service::update_grant_proposal(state.ctx(), viewer(ctx), id, input.into()).await.extend()?;
         Ok(GrantProposalPayload { proposal: GrantProposal(record) })
     }
 
@@ -131,7 +51,7 @@ impl GrantMutation {
         input: GrantProposalIdInput,
     ) -> Result<GrantProposalPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, PROPOSAL, "id").extend()?;
+        let id = ids::decode(&input.id, PROPOSAL, "id")?;
         let record = service::submit_grant_proposal(state.ctx(), viewer(ctx), id).await.extend()?;
         Ok(GrantProposalPayload { proposal: GrantProposal(record) })
     }
@@ -142,7 +62,7 @@ impl GrantMutation {
         input: GrantProposalIdInput,
     ) -> Result<GrantProposalPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, PROPOSAL, "id").extend()?;
+        let id = ids::decode(&input.id, PROPOSAL, "id")?;
         let record = service::withdraw_grant_proposal(state.ctx(), viewer(ctx), id).await.extend()?;
         Ok(GrantProposalPayload { proposal: GrantProposal(record) })
     }
@@ -151,8 +71,8 @@ impl GrantMutation {
     /// UNDER_REVIEW). Never a member of the proposing organization.
     async fn assign_grant_reviewer(&self, ctx: &Context<'_>, input: GrantReviewerInput) -> Result<GrantReviewPayload> {
         let state = state(ctx)?;
-        let proposal_id = ids::decode(&input.proposal_id, PROPOSAL, "proposalId").extend()?;
-        let reviewer_id = ids::decode(&input.reviewer_id, "Account", "reviewerId").extend()?;
+        let proposal_id = ids::decode(&input.proposal_id, PROPOSAL, "proposalId")?;
+        let reviewer_id = ids::decode(&input.reviewer_id, ids::ACCOUNT, "reviewerId")?;
         let record =
             service::assign_grant_reviewer(state.ctx(), viewer(ctx), proposal_id, reviewer_id).await.extend()?;
         Ok(GrantReviewPayload { review: GrantReview(record) })
@@ -164,8 +84,8 @@ impl GrantMutation {
         input: GrantReviewerInput,
     ) -> Result<UnassignGrantReviewerPayload> {
         let state = state(ctx)?;
-        let proposal_id = ids::decode(&input.proposal_id, PROPOSAL, "proposalId").extend()?;
-        let reviewer_id = ids::decode(&input.reviewer_id, "Account", "reviewerId").extend()?;
+        let proposal_id = ids::decode(&input.proposal_id, PROPOSAL, "proposalId")?;
+        let reviewer_id = ids::decode(&input.reviewer_id, ids::ACCOUNT, "reviewerId")?;
         let removed =
             service::unassign_grant_reviewer(state.ctx(), viewer(ctx), proposal_id, reviewer_id).await.extend()?;
         Ok(UnassignGrantReviewerPayload { removed_review_id: ids::encode(REVIEW, removed) })
@@ -188,7 +108,7 @@ impl GrantMutation {
         input: DeclareReviewConflictInput,
     ) -> Result<GrantReviewPayload> {
         let state = state(ctx)?;
-        let proposal_id = ids::decode(&input.proposal_id, PROPOSAL, "proposalId").extend()?;
+        let proposal_id = ids::decode(&input.proposal_id, PROPOSAL, "proposalId")?;
         let record =
             service::declare_review_conflict(state.ctx(), viewer(ctx), proposal_id, &input.reason).await.extend()?;
         Ok(GrantReviewPayload { review: GrantReview(record) })
@@ -202,7 +122,7 @@ impl GrantMutation {
         input: AwardGrantProposalInput,
     ) -> Result<AwardGrantProposalPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, PROPOSAL, "id").extend()?;
+        let id = ids::decode(&input.id, PROPOSAL, "id")?;
         let record = service::award_grant_proposal(state.ctx(), viewer(ctx), id, input.amount_fen.0, input.note)
             .await
             .extend()?;
@@ -216,7 +136,7 @@ impl GrantMutation {
         input: DeclineGrantProposalInput,
     ) -> Result<GrantProposalPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, PROPOSAL, "id").extend()?;
+        let id = ids::decode(&input.id, PROPOSAL, "id")?;
         let record = service::decline_grant_proposal(state.ctx(), viewer(ctx), id, input.note).await.extend()?;
         Ok(GrantProposalPayload { proposal: GrantProposal(record) })
     }
@@ -224,7 +144,7 @@ impl GrantMutation {
 
 async fn review_mutation(ctx: &Context<'_>, input: SaveGrantReviewInput, submit: bool) -> Result<GrantReviewPayload> {
     let state = state(ctx)?;
-    let proposal_id = ids::decode(&input.proposal_id, PROPOSAL, "proposalId").extend()?;
+    let proposal_id = ids::decode(&input.proposal_id, PROPOSAL, "proposalId")?;
     let draft = ReviewDraft {
         scores: input.scores.into_iter().map(|s| (s.criterion, s.score)).collect(),
         comment: input.comment,

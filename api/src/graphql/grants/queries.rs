@@ -23,16 +23,15 @@ impl GrantQuery {
     }
 
     async fn grant_round(&self, ctx: &Context<'_>, id: ID) -> Result<Option<GrantRound>> {
-        let id = ids::decode(&id, ROUND, "id").extend()?;
-        let loaders = ctx.data::<Loaders>()?;
-        Ok(loaders.grant_round.load_one(id).await.map_err(|e| e.extend())?.map(GrantRound))
+        let id = ids::decode(&id, ROUND, "id")?;
+        Ok(Loaders::of(ctx)?.grant_round.get(id).await?.map(GrantRound))
     }
 
     /// A proposal, for staff, its organization's members and its assigned reviewers;
     /// `null` for everyone else.
     async fn grant_proposal(&self, ctx: &Context<'_>, id: ID) -> Result<Option<GrantProposal>> {
-        let id = ids::decode(&id, PROPOSAL, "id").extend()?;
-        let Some(record) = ctx.data::<Loaders>()?.grant_proposal.load_one(id).await.map_err(|e| e.extend())? else {
+        let id = ids::decode(&id, PROPOSAL, "id")?;
+        let Some(record) = Loaders::of(ctx)?.grant_proposal.get(id).await? else {
             return Ok(None);
         };
         readable_proposal(ctx, record).await

@@ -118,14 +118,12 @@ impl GrantProposal {
     }
 
     async fn round(&self, ctx: &Context<'_>) -> Result<Option<GrantRound>> {
-        let loaders = ctx.data::<Loaders>()?;
-        let round = loaders.grant_round.load_one(self.0.proposal.round_id).await.map_err(|e| e.extend())?;
+        let round = Loaders::of(ctx)?.grant_round.get(self.0.proposal.round_id).await?;
         Ok(round.map(GrantRound))
     }
 
     async fn organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
-        let loaders = ctx.data::<Loaders>()?;
-        let org = loaders.organization.load_one(self.0.proposal.organization_id).await.map_err(|e| e.extend())?;
+        let org = Loaders::of(ctx)?.organization.get(self.0.proposal.organization_id).await?;
         Ok(org.map(Organization))
     }
 
@@ -197,9 +195,8 @@ impl GrantProposal {
         if !viewer(ctx).can_see_reviews() {
             return Ok(None);
         }
-        let loaders = ctx.data::<Loaders>()?;
-        let reviews = loaders.proposal_reviews.load_one(self.0.proposal.id).await.map_err(|e| e.extend())?;
-        Ok(Some(reviews.unwrap_or_default().into_iter().map(GrantReview).collect()))
+        let reviews = Loaders::of(ctx)?.proposal_reviews.get_or_default(self.0.proposal.id).await?;
+        Ok(Some(reviews.into_iter().map(GrantReview).collect()))
     }
 }
 
@@ -225,14 +222,13 @@ impl GrantReview {
     }
 
     async fn proposal(&self, ctx: &Context<'_>) -> Result<Option<GrantProposal>> {
-        let loaders = ctx.data::<Loaders>()?;
-        let p = loaders.grant_proposal.load_one(self.0.review.proposal_id).await.map_err(|e| e.extend())?;
+        let p = Loaders::of(ctx)?.grant_proposal.get(self.0.review.proposal_id).await?;
         Ok(p.map(GrantProposal))
     }
 
     /// The reviewer's account ID.
     async fn reviewer_id(&self) -> ID {
-        ids::encode("Account", self.0.review.reviewer_id)
+        ids::encode(ids::ACCOUNT, self.0.review.reviewer_id)
     }
 
     async fn status(&self) -> ReviewStatus {

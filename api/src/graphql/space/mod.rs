@@ -11,7 +11,7 @@ use super::connection::{self, PagedConnection};
 use super::identity::{Account, viewer};
 use super::ids;
 use super::loaders::Loaders;
-use super::organization::{self, Organization};
+use super::organization::Organization;
 use super::state;
 use crate::error::AppError;
 use crate::events::Aggregate;
@@ -21,9 +21,7 @@ use crate::service::space::{
     self as spaces, Closure, OpeningHours, SpaceFilter as ServiceFilter, SpaceInput, SpaceRecord,
 };
 
-pub const SPACE: &str = "Space";
-pub const BOOKING: &str = "Booking";
-pub const SERIES: &str = "BookingSeries";
+pub use super::ids::{BOOKING, SERIES, SPACE};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "entity::space::SpaceKind")]

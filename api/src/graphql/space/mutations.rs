@@ -1,6 +1,30 @@
 //! Space and booking mutations: resolvers decode, call the service command and map.
 #[allow(unused_imports)]
 use super::*;
+use crate::auth::Viewer;
+
+/// The service's `SpaceInput` from a create or an update input: the fields both inputs carry
+/// alike are taken over (in this order, so a bad value fails as it always did), the others are
+/// given.
+macro_rules! space_input {
+    ($input:ident { $($field:ident: $value:expr),* $(,)? }) => {
+        SpaceInput {
+            floor: $input.floor,
+            description: $input.description,
+            equipment: $input.equipment,
+            photo_urls: $input.photo_urls,
+            requires_approval: $input.requires_approval,
+            time_zone: $input.time_zone,
+            hours: to_hours($input.opening_hours)?,
+            closures: to_closures($input.closures),
+            min_notice_minutes: $input.min_notice_minutes,
+            max_advance_days: $input.max_advance_days,
+            setup_minutes: $input.setup_minutes,
+            teardown_minutes: $input.teardown_minutes,
+            $($field: $value,)*
+        }
+    };
+}
 
 #[derive(Default)]
 pub struct SpaceMutation;
@@ -13,27 +37,15 @@ impl SpaceMutation {
         let record = spaces::create_space(
             state.ctx(),
             viewer(ctx),
-            SpaceInput {
+            space_input!(input {
                 name: Some(input.name),
                 kind: Some(input.kind.into()),
-                floor: input.floor,
                 capacity: Some(input.capacity),
-                description: input.description,
-                equipment: input.equipment,
-                photo_urls: input.photo_urls,
-                requires_approval: input.requires_approval,
-                time_zone: input.time_zone,
-                hours: to_hours(input.opening_hours)?,
-                closures: to_closures(input.closures),
-                min_notice_minutes: input.min_notice_minutes,
-                max_advance_days: input.max_advance_days,
-                setup_minutes: input.setup_minutes,
-                teardown_minutes: input.teardown_minutes,
                 resident_organization_id: Some(org_id(
                     input.resident_organization_id.as_ref(),
-                    "residentOrganizationId",
+                    "residentOrganizationId"
                 )?),
-            },
+            }),
         )
         .await
         .extend()?;
@@ -43,7 +55,7 @@ impl SpaceMutation {
     /// Changes a space (managers). Existing bookings stay as they are.
     async fn update_space(&self, ctx: &Context<'_>, input: UpdateSpaceInput) -> Result<SpacePayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, SPACE, "id").extend()?;
+        let id = ids::decode(&input.id, SPACE, "id")?;
         let resident = match &input.resident_organization_id {
             MaybeUndefined::Undefined => None,
             MaybeUndefined::Null => Some(None),
@@ -53,24 +65,12 @@ impl SpaceMutation {
             state.ctx(),
             viewer(ctx),
             id,
-            SpaceInput {
+            space_input!(input {
                 name: input.name,
                 kind: input.kind.map(Into::into),
-                floor: input.floor,
                 capacity: input.capacity,
-                description: input.description,
-                equipment: input.equipment,
-                photo_urls: input.photo_urls,
-                requires_approval: input.requires_approval,
-                time_zone: input.time_zone,
-                hours: to_hours(input.opening_hours)?,
-                closures: to_closures(input.closures),
-                min_notice_minutes: input.min_notice_minutes,
-                max_advance_days: input.max_advance_days,
-                setup_minutes: input.setup_minutes,
-                teardown_minutes: input.teardown_minutes,
                 resident_organization_id: resident,
-            },
+            }),
         )
         .await
         .extend()?;
@@ -84,19 +84,7 @@ impl SpaceMutation {
     async fn create_booking(&self, ctx: &Context<'_>, input: CreateBookingInput) -> Result<CreateBookingPayload> {
         let state = state(ctx)?;
         let viewer = viewer(ctx);
-        viewer.require_book(None).extend()?;
-        let organization_id = org_id(input.organization_id.as_ref(), "organizationId")?;
-        let space_id = ids::decode(&input.space_id, SPACE, "spaceId").extend()?;
-        let request = BookingRequest {
-            space_id,
-            starts_at: input.starts_at,
-            ends_at: input.ends_at,
-            attendees: input.attendees,
-            purpose: input.purpose,
-            organization_id,
-            client_key: input.client_key,
-            manager_note: input.manager_note,
-        };
+        let request = booking_request(viewer, input)?;
         let (booking, replayed) = service::book(state.ctx(), viewer, request).await.extend()?;
         Ok(CreateBookingPayload { booking: Booking(booking), replayed })
     }
@@ -105,7 +93,7 @@ impl SpaceMutation {
     /// are rejected with a reason.
     async fn confirm_booking(&self, ctx: &Context<'_>, input: ConfirmBookingInput) -> Result<ConfirmBookingPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, BOOKING, "id").extend()?;
+        let id = ids::decode(&input.id, BOOKING, "id")?;
         let done = service::confirm_booking(state.ctx(), viewer(ctx), id, input.manager_note).await.extend()?;
         Ok(ConfirmBookingPayload {
             booking: Booking(done.booking),
@@ -116,7 +104,7 @@ impl SpaceMutation {
     /// Rejects a pending booking with a reason (managers).
     async fn reject_booking(&self, ctx: &Context<'_>, input: DecideBookingInput) -> Result<BookingPayload> {
         let state = state(ctx)?;
-        let id = ids::decode(&input.id, BOOKING, "id").extend()?;
+        let id = ids::decode(&input.id, BOOKING, "id")?;
         let booking =
             service::reject_booking(state.ctx(), viewer(ctx), id, &input.reason, input.manager_note).await.extend()?;
         Ok(BookingPayload { booking: Booking(booking) })
@@ -128,7 +116,7 @@ impl SpaceMutation {
         let state = state(ctx)?;
         let viewer = viewer(ctx);
         viewer.require_account().extend()?;
-        let id = ids::decode(&input.id, BOOKING, "id").extend()?;
+        let id = ids::decode(&input.id, BOOKING, "id")?;
         let scope = match input.scope {
             CancelBookingScope::One => CancelScope::One,
             CancelBookingScope::ThisAndFollowing => CancelScope::ThisAndFollowing,
@@ -152,10 +140,28 @@ impl SpaceMutation {
     ) -> Result<CreateRecurringBookingPayload> {
         let state = state(ctx)?;
         let viewer = viewer(ctx);
-        viewer.require_book(None).extend()?;
-        let organization_id = org_id(input.organization_id.as_ref(), "organizationId")?;
-        let space_id = ids::decode(&input.space_id, SPACE, "spaceId").extend()?;
-        let r = input.recurrence;
+        let CreateRecurringBookingInput {
+            space_id,
+            starts_at,
+            ends_at,
+            attendees,
+            purpose,
+            organization_id,
+            recurrence: r,
+            on_conflict,
+            manager_note,
+        } = input;
+        let one = CreateBookingInput {
+            space_id,
+            starts_at,
+            ends_at,
+            attendees,
+            purpose,
+            organization_id,
+            client_key: None,
+            manager_note,
+        };
+        let request = booking_request(viewer, one)?;
         let rule = Recurrence {
             frequency: r.frequency.into(),
             interval: r.interval,
@@ -163,28 +169,12 @@ impl SpaceMutation {
             until: r.until,
             count: r.count,
         };
-        let on_conflict = match input.on_conflict {
+        let on_conflict = match on_conflict {
             RecurrenceConflictMode::Skip => OnConflict::Skip,
             RecurrenceConflictMode::Fail => OnConflict::Fail,
         };
-        let created = service::book_recurring(
-            state.ctx(),
-            viewer,
-            BookingRequest {
-                space_id,
-                starts_at: input.starts_at,
-                ends_at: input.ends_at,
-                attendees: input.attendees,
-                purpose: input.purpose,
-                organization_id,
-                client_key: None,
-                manager_note: input.manager_note,
-            },
-            rule.clone(),
-            on_conflict,
-        )
-        .await
-        .extend()?;
+        let created =
+            service::book_recurring(state.ctx(), viewer, request, rule.clone(), on_conflict).await.extend()?;
         let series = &created.series;
         Ok(CreateRecurringBookingPayload {
             series: BookingSeries {
@@ -208,4 +198,19 @@ impl SpaceMutation {
                 .collect(),
         })
     }
+}
+
+/// What both booking mutations ask the service for, once the viewer may book.
+fn booking_request(viewer: &Viewer, input: CreateBookingInput) -> Result<BookingRequest> {
+    viewer.require_book(None).extend()?;
+    Ok(BookingRequest {
+        organization_id: org_id(input.organization_id.as_ref(), "organizationId")?,
+        space_id: ids::decode(&input.space_id, SPACE, "spaceId")?,
+        starts_at: input.starts_at,
+        ends_at: input.ends_at,
+        attendees: input.attendees,
+        purpose: input.purpose,
+        client_key: input.client_key,
+        manager_note: input.manager_note,
+    })
 }

@@ -1,6 +1,7 @@
 //! Space queries: spaces, availability, bookings and calendars.
 #[allow(unused_imports)]
 use super::*;
+use crate::graphql::common::payload;
 
 #[derive(Default)]
 pub struct SpaceQuery;
@@ -9,9 +10,8 @@ pub struct SpaceQuery;
 impl SpaceQuery {
     /// A space by ID; `null` when there is none.
     async fn space(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Space>> {
-        let id = ids::decode(&id, SPACE, "id").extend()?;
-        let loaders = ctx.data::<Loaders>()?;
-        Ok(loaders.space.load_one(id).await.map_err(|e| e.extend())?.map(Space))
+        let id = ids::decode(&id, SPACE, "id")?;
+        Ok(Loaders::of(ctx)?.space.get(id).await?.map(Space))
     }
 
     /// The base's spaces, by name.
@@ -46,8 +46,7 @@ impl SpaceQuery {
         to: DateTime<Utc>,
         duration_minutes: i32,
     ) -> Result<Vec<SpaceAvailability>> {
-        let ids =
-            space_ids.iter().map(|id| ids::decode(id, SPACE, "spaceIds")).collect::<Result<Vec<_>, _>>().extend()?;
+        let ids = ids::decode_all(&space_ids, SPACE, "spaceIds")?;
         let found = service::availability(&state(ctx)?.db, &ids, from, to, duration_minutes).await.extend()?;
         Ok(found
             .into_iter()
@@ -150,10 +149,7 @@ pub struct UpdateSpaceInput {
     pub resident_organization_id: MaybeUndefined<ID>,
 }
 
-#[derive(SimpleObject)]
-pub struct SpacePayload {
-    pub space: Space,
-}
+payload!(SpacePayload { space: Space });
 
 #[derive(InputObject)]
 pub struct CreateBookingInput {
@@ -200,10 +196,7 @@ pub struct DecideBookingInput {
     pub manager_note: Option<String>,
 }
 
-#[derive(SimpleObject)]
-pub struct BookingPayload {
-    pub booking: Booking,
-}
+payload!(BookingPayload { booking: Booking });
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
 pub enum CancelBookingScope {
@@ -336,5 +329,5 @@ pub(super) fn to_closures(list: Option<Vec<SpaceClosure>>) -> Option<Vec<Closure
 }
 
 pub(super) fn org_id(id: Option<&ID>, field: &str) -> Result<Option<i64>> {
-    id.map(|id| ids::decode(id, organization::TYPE_NAME, field)).transpose().extend()
+    ids::decode_optional(id, ids::ORGANIZATION, field)
 }

@@ -65,7 +65,7 @@ impl SpaceSubscription {
         to: DateTime<Utc>,
         after: Option<String>,
     ) -> Result<impl futures::Stream<Item = SpaceCalendarChange> + use<>> {
-        let id = ids::decode(&space_id, SPACE, "spaceId").extend()?;
+        let id = ids::decode(&space_id, SPACE, "spaceId")?;
         if to <= from || (to - from).num_days() > service::MAX_CALENDAR_DAYS {
             return Err(AppError::bad_input("to", "`to` is after `from`, at most 62 days later").extend());
         }

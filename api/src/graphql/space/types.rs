@@ -93,8 +93,7 @@ impl Space {
     /// The resident organization holding this space as its office.
     async fn resident_organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
         let Some(id) = self.0.space.resident_organization_id else { return Ok(None) };
-        let loaders = ctx.data::<Loaders>()?;
-        Ok(loaders.organization.load_one(id).await.map_err(|e| e.extend())?.map(Organization))
+        Ok(Loaders::of(ctx)?.organization.get(id).await?.map(Organization))
     }
 
     /// Confirmed bookings overlapping `from..to` (at most 62 days), in time order.
@@ -119,8 +118,7 @@ impl Booking {
     }
 
     async fn space(&self, ctx: &Context<'_>) -> Result<Option<Space>> {
-        let loaders = ctx.data::<Loaders>()?;
-        Ok(loaders.space.load_one(self.0.space_id).await.map_err(|e| e.extend())?.map(Space))
+        Ok(Loaders::of(ctx)?.space.get(self.0.space_id).await?.map(Space))
     }
 
     async fn starts_at(&self) -> DateTime<Utc> {
@@ -177,8 +175,7 @@ impl Booking {
     /// The organization it is booked for.
     async fn organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
         let Some(id) = self.0.organization_id else { return Ok(None) };
-        let loaders = ctx.data::<Loaders>()?;
-        Ok(loaders.organization.load_one(id).await.map_err(|e| e.extend())?.map(Organization))
+        Ok(Loaders::of(ctx)?.organization.get(id).await?.map(Organization))
     }
 
     /// Who made it; the requester and staff only.
@@ -186,8 +183,7 @@ impl Booking {
         if !viewer(ctx).can_see_booking_details(self.0.booked_by_account_id) {
             return Ok(None);
         }
-        let loaders = ctx.data::<Loaders>()?;
-        Ok(loaders.account.load_one(self.0.booked_by_account_id).await.map_err(|e| e.extend())?.map(Account))
+        Ok(Loaders::of(ctx)?.account.get(self.0.booked_by_account_id).await?.map(Account))
     }
 
     /// Internal note of the base's managers; `null` for everyone else.
@@ -224,8 +220,7 @@ impl Booking {
     /// The event this booking holds the room for, when the viewer may see it.
     async fn visible_event(&self, ctx: &Context<'_>) -> Result<Option<entity::event::Model>> {
         let Some(id) = self.0.event_id else { return Ok(None) };
-        let loaders = ctx.data::<Loaders>()?;
-        let found = loaders.event.load_one(id).await.map_err(|e| e.extend())?;
+        let found = Loaders::of(ctx)?.event.get(id).await?;
         Ok(found
             .filter(|e| e.status != entity::event::EventStatus::Draft || viewer(ctx).can_manage_event(e.organizer_id)))
     }
