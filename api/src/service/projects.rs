@@ -22,7 +22,7 @@ use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue}
 use serde_json::json;
 
 use super::common::{found, grouped, rows_by_ids};
-use super::{Ctx, retry_transient};
+use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
@@ -128,8 +128,7 @@ fn project_event(kind: EventKind, project_id: i64, organization_id: i64, payload
 /// Command: staff create a project from an award, a government purchase or a campaign.
 pub async fn create_service_project(ctx: Ctx<'_>, viewer: &Viewer, input: NewProject) -> AppResult<ProjectRecord> {
     viewer.require_manage_projects()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| create_project(ctx, &actor, input.clone())).await
+    as_viewer!(viewer, |actor| create_project(ctx, actor, input.clone()))
 }
 
 /// Command: staff pay a tranche; the total paid never exceeds the funding.
@@ -142,8 +141,7 @@ pub async fn pay_tranche(
     note: Option<String>,
 ) -> AppResult<(ProjectRecord, disbursement::Model)> {
     viewer.require_manage_projects()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| record_disbursement(ctx, &actor, project_id, amount_fen, paid_on, note.clone())).await
+    as_viewer!(viewer, |actor| record_disbursement(ctx, actor, project_id, amount_fen, paid_on, note.clone()))
 }
 
 /// Command: the organization running a project (or staff) adds an impact goal.
@@ -156,8 +154,7 @@ pub async fn add_impact_goal(
     target: i64,
 ) -> AppResult<goal::Model> {
     viewer.require_report_on_project(project_org(ctx.db, project_id).await?)?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| add_goal(ctx, &actor, project_id, goal_type, unit, target)).await
+    as_viewer!(viewer, |actor| add_goal(ctx, actor, project_id, goal_type, unit, target))
 }
 
 /// Command: the organization running a project (or staff) reports a goal's progress.
@@ -171,8 +168,7 @@ pub async fn report_goal_progress(
 ) -> AppResult<(goal::Model, goal_update::Model)> {
     let current = find_goal(ctx.db, goal_id).await?;
     viewer.require_report_on_project(project_org(ctx.db, current.project_id).await?)?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| record_goal_progress(ctx, &actor, goal_id, achieved, note.clone(), reported_on)).await
+    as_viewer!(viewer, |actor| record_goal_progress(ctx, actor, goal_id, achieved, note.clone(), reported_on))
 }
 
 /// Command: the organization running a project (or staff) records a service activity.
@@ -183,8 +179,7 @@ pub async fn record_service(
     input: NewServiceRecord,
 ) -> AppResult<record::Model> {
     viewer.require_report_on_project(project_org(ctx.db, project_id).await?)?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| add_service_record(ctx, &actor, project_id, input.clone())).await
+    as_viewer!(viewer, |actor| add_service_record(ctx, actor, project_id, input.clone()))
 }
 
 // ---------------------------------------------------------------- writes

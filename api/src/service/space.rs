@@ -12,7 +12,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
-use super::{Ctx, retry_transient};
+use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
@@ -580,15 +580,13 @@ pub async fn with_capacity(db: &impl ConnectionTrait, min_capacity: i32) -> AppR
 /// Command: managers add a space.
 pub async fn create_space(ctx: Ctx<'_>, viewer: &Viewer, input: SpaceInput) -> AppResult<SpaceRecord> {
     viewer.require_manage_spaces()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| create(ctx, &actor, input.clone())).await
+    as_viewer!(viewer, |actor| create(ctx, actor, input.clone()))
 }
 
 /// Command: managers change a space; existing bookings stay as they are.
 pub async fn update_space(ctx: Ctx<'_>, viewer: &Viewer, id: i64, input: SpaceInput) -> AppResult<SpaceRecord> {
     viewer.require_manage_spaces()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| update(ctx, &actor, id, input.clone())).await
+    as_viewer!(viewer, |actor| update(ctx, actor, id, input.clone()))
 }
 
 fn space_event(kind: EventKind, row: &space::Model) -> NewEvent {

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use super::identity::{self, hash_password, sha256_hex, verify_password};
 use super::notifications::Locale;
-use super::{Ctx, now, retry_transient};
+use super::{Ctx, as_viewer, now, retry_transient};
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};

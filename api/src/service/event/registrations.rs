@@ -147,20 +147,17 @@ pub async fn register_as(
         client_key: request.client_key,
         identity_document: request.identity_document,
     };
-    let actor = Actor::of(viewer);
-    retry_transient(|| register(ctx, &actor, new.clone())).await
+    as_viewer!(viewer, |actor| register(ctx, actor, new.clone()))
 }
 
 /// Command: the registrant (the account, or the key that registered the guest) or the
 /// organizer cancels a registration; its seats go to the waitlist at once.
 pub async fn cancel_registration_as(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResult<registration::Model> {
     viewer.require_register().or_else(|_| viewer.require_account().map(|_| ()))?;
-    let reg = find_registration(ctx.db, id).await?;
-    let event = find(ctx.db, reg.event_id).await?;
+    let (reg, event) = registration_and_event(ctx.db, id).await?;
     viewer.require_cancel_registration(event.organizer_id, reg.account_id, reg.partner_key_id)?;
     let by_organizer = viewer.can_manage_event(event.organizer_id);
-    let actor = Actor::of(viewer);
-    retry_transient(|| cancel_registration(ctx, &actor, id, by_organizer)).await
+    as_viewer!(viewer, |actor| cancel_registration(ctx, actor, id, by_organizer))
 }
 
 /// Command: the organizer accepts or declines a registration awaiting approval.
@@ -171,11 +168,16 @@ pub async fn decide_registration_as(
     accept: bool,
 ) -> AppResult<registration::Model> {
     viewer.require_account()?;
-    let reg = find_registration(ctx.db, id).await?;
-    let event = find(ctx.db, reg.event_id).await?;
+    let (_, event) = registration_and_event(ctx.db, id).await?;
     viewer.require_manage_event(event.organizer_id)?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| decide_registration(ctx, &actor, id, accept)).await
+    as_viewer!(viewer, |actor| decide_registration(ctx, actor, id, accept))
+}
+
+/// A registration and its event, read outside the command's transaction (to authorize).
+async fn registration_and_event(db: &impl ConnectionTrait, id: i64) -> AppResult<(registration::Model, event::Model)> {
+    let reg = find_registration(db, id).await?;
+    let event = find(db, reg.event_id).await?;
+    Ok((reg, event))
 }
 
 /// Command: the organizer checks a ticket in at the door. A second scan reports the first one
@@ -190,7 +192,6 @@ pub async fn check_in_as(
     session_id: Option<i64>,
 ) -> AppResult<(event::Model, CheckInOutcome)> {
     let event = managed(ctx.db, viewer, event_id).await?;
-    let actor = Actor::of(viewer);
     let input = CheckIn {
         event_id,
         ticket_code,
@@ -199,7 +200,7 @@ pub async fn check_in_as(
         opens_before: ctx.settings.check_in_opens_before,
         session_id,
     };
-    let outcome = retry_transient(|| check_in(ctx, &actor, input.clone())).await?;
+    let outcome = as_viewer!(viewer, |actor| check_in(ctx, actor, input.clone()))?;
     Ok((event, outcome))
 }
 

@@ -39,8 +39,7 @@ pub async fn set_account_roles(
     roles: &[Role],
 ) -> AppResult<account::Model> {
     viewer.require_admin("change roles")?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| set_roles(ctx, &actor, account_id, roles)).await
+    as_viewer!(viewer, |actor| set_roles(ctx, actor, account_id, roles))
 }
 
 /// Validates and hashes what a new account is made of.
