@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::json;
 
-use super::common::{ExecOne, changed_meanwhile, grouped};
+use super::common::{ExecOne, changed_meanwhile, found, grouped};
 use super::credit_code;
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
 use super::{Ctx, as_viewer};
@@ -410,7 +410,6 @@ pub async fn create(ctx: Ctx<'_>, actor: &Actor, input: NewOrganization) -> AppR
     replace_focus_areas(&txn, org.id, &areas).await?;
     transition::ActiveModel {
         organization_id: Set(org.id),
-        from_stage: Set(None),
         to_stage: Set(stage),
         note: Set(String::new()),
         occurred_at: Set(joined_at),
@@ -451,7 +450,7 @@ async fn replace_focus_areas(db: &impl ConnectionTrait, org_id: i64, areas: &[Fo
 }
 
 async fn load(db: &impl ConnectionTrait, id: i64) -> AppResult<organization::Model> {
-    organization::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("organization".into()))
+    found::<organization::Entity>(db, id, "organization").await
 }
 
 pub async fn update(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: OrganizationPatch) -> AppResult<OrganizationRecord> {

@@ -199,11 +199,6 @@ pub async fn create_project(ctx: Ctx<'_>, actor: &Actor, input: NewProject) -> A
     let mut model = project::ActiveModel {
         title: Set(title),
         description: Set(description),
-        proposal_id: Set(None),
-        campaign_id: Set(None),
-        purchaser: Set(None),
-        purchaser_kind: Set(None),
-        contract_number: Set(None),
         disbursed_fen: Set(0),
         starts_on: Set(input.starts_on),
         ends_on: Set(input.ends_on),
@@ -419,7 +414,7 @@ where
 }
 
 pub async fn find_goal(db: &impl ConnectionTrait, id: i64) -> AppResult<goal::Model> {
-    goal::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("impact goal".into()))
+    found::<goal::Entity>(db, id, "impact goal").await
 }
 
 /// Records how far a goal has come (a cumulative value).

@@ -17,6 +17,7 @@ use sea_orm::{
 };
 use serde_json::{Value, json};
 
+use super::common::found;
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
 use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
@@ -313,7 +314,7 @@ pub struct WithSecret {
 }
 
 async fn endpoint(db: &impl ConnectionTrait, id: i64) -> AppResult<webhook_endpoint::Model> {
-    webhook_endpoint::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("webhook endpoint".into()))
+    found::<webhook_endpoint::Entity>(db, id, "webhook endpoint").await
 }
 
 /// Command: registers an endpoint (admins). Its URL must resolve to an address webhooks may
@@ -355,11 +356,7 @@ pub async fn create_endpoint(ctx: Ctx<'_>, viewer: &Viewer, new: NewEndpoint) ->
             event_types: Set(serde_json::to_string(&types).unwrap_or_else(|_| "[]".into())),
             api_key_id: Set(new.api_key_id),
             secret: Set(secret.clone()),
-            previous_secret: Set(None),
-            previous_secret_expires_at: Set(None),
             enabled: Set(true),
-            disabled_reason: Set(None),
-            failing_since: Set(None),
             created_by_account_id: Set(by),
             created_at: Set(now),
             updated_at: Set(now),

@@ -36,7 +36,7 @@ pub async fn campaign_row(db: &impl ConnectionTrait, id: i64) -> AppResult<campa
 }
 
 pub(crate) async fn load(db: &impl ConnectionTrait, id: i64) -> AppResult<campaign::Model> {
-    campaign::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("campaign".into()))
+    found::<campaign::Entity>(db, id, "campaign").await
 }
 
 /// Updates of many campaigns, newest first, at most `MAX_UPDATES_SHOWN` each.

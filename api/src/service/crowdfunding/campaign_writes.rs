@@ -179,8 +179,6 @@ pub async fn create(ctx: Ctx<'_>, actor: &Actor, input: NewCampaign) -> AppResul
         donation_count: Set(0),
         donor_count: Set(0),
         created_by_account_id: Set(input.created_by_account_id),
-        published_at: Set(None),
-        closed_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()

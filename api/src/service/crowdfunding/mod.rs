@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::json;
 
-use super::common::{ExecOne, changed_meanwhile, grouped, rows_by_ids};
+use super::common::{ExecOne, changed_meanwhile, found, grouped, rows_by_ids};
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
 use super::{Ctx, as_viewer, retry_transient};
 use crate::auth::Viewer;

@@ -149,19 +149,11 @@ pub async fn refund(
         display_mode: Set(original.display_mode),
         message: Set(reason),
         status: Set(if counted { DonationStatus::Refunded } else { DonationStatus::Returned }),
-        client_scope: Set(None),
-        client_key: Set(None),
         content_digest: Set(String::new()),
         refund_of_id: Set(Some(original.id)),
-        refunded_at: Set(None),
         refunded_fen: Set(0),
-        receipt_number: Set(None),
         confirmed_at: Set(Some(now)),
-        cancelled_at: Set(None),
         created_at: Set(now),
-        expired_at: Set(None),
-        received_at: Set(None),
-        hold_reason: Set(None),
         ..Default::default()
     }
     .insert(&txn)

@@ -75,7 +75,7 @@ pub struct EventPatch {
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<event::Model> {
-    event::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("event".into()))
+    found::<event::Entity>(db, id, "event").await
 }
 
 pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<event::Model>> {
@@ -548,11 +548,11 @@ pub async fn create_programme(
 }
 
 pub async fn find_programme(db: &impl ConnectionTrait, id: i64) -> AppResult<programme::Model> {
-    programme::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("training programme".into()))
+    found::<programme::Entity>(db, id, "training programme").await
 }
 
 pub async fn programmes_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<programme::Model>> {
-    Ok(programme::Entity::find().filter(programme::Column::Id.is_in(ids.iter().copied())).all(db).await?)
+    rows_by_ids(db, programme::Column::Id, ids).await
 }
 
 /// Cohorts (training events) of many programmes, by cohort number.
@@ -608,7 +608,7 @@ pub async fn add_exhibit(ctx: Ctx<'_>, actor: &Actor, input: NewExhibit) -> AppR
 }
 
 pub async fn find_exhibit(db: &impl ConnectionTrait, id: i64) -> AppResult<exhibit::Model> {
-    exhibit::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("exhibit".into()))
+    found::<exhibit::Entity>(db, id, "exhibit").await
 }
 
 /// Removes an exhibit; the ones after it move up.
@@ -686,7 +686,7 @@ pub async fn add_delegation(ctx: Ctx<'_>, actor: &Actor, input: NewDelegation) -
 }
 
 pub async fn find_delegation(db: &impl ConnectionTrait, id: i64) -> AppResult<delegation::Model> {
-    delegation::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("delegation".into()))
+    found::<delegation::Entity>(db, id, "delegation").await
 }
 
 pub async fn remove_delegation(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResult<delegation::Model> {

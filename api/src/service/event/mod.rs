@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use sea_orm::ActiveEnum;
 use serde_json::json;
 
-use super::common::{grouped, rows_by_ids};
+use super::common::{found, grouped, rows_by_ids};
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
 use super::{Ctx, as_viewer};
 use crate::auth::Viewer;

@@ -329,13 +329,8 @@ pub async fn register(ctx: Ctx<'_>, actor: &Actor, input: NewRegistration) -> Ap
         queued_at: Set(queued_at),
         client_key: Set(client_key),
         ticket_code: Set(ticket_code()),
-        checked_in_at: Set(None),
-        attended: Set(None),
         id_doc_type: Set(document.as_ref().map(|d| d.0)),
         id_doc_number: Set(document.map(|d| d.1)),
-        id_doc_purged_at: Set(None),
-        decided_at: Set(None),
-        cancelled_at: Set(None),
         created_at: Set(queued_at),
         updated_at: Set(queued_at),
         ..Default::default()
@@ -425,11 +420,11 @@ pub(super) async fn promote_from_waitlist(db: &impl ConnectionTrait, event: &eve
 }
 
 pub async fn find_registration(db: &impl ConnectionTrait, id: i64) -> AppResult<registration::Model> {
-    registration::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("registration".into()))
+    found::<registration::Entity>(db, id, "registration").await
 }
 
 pub async fn registrations_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<registration::Model>> {
-    Ok(registration::Entity::find().filter(registration::Column::Id.is_in(ids.iter().copied())).all(db).await?)
+    rows_by_ids(db, registration::Column::Id, ids).await
 }
 
 /// Cancels a registration; its seats go to the waitlist in the same transaction. Cancelling

@@ -57,9 +57,7 @@ pub async fn assign_reviewer(
         status: Set(ReviewStatus::Assigned),
         scores: Set("{}".into()),
         comment: Set(String::new()),
-        conflict_reason: Set(None),
         assigned_at: Set(now),
-        submitted_at: Set(None),
         updated_at: Set(now),
         ..Default::default()
     }

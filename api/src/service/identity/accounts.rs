@@ -182,7 +182,7 @@ pub async fn account_by_email(db: &impl ConnectionTrait, email: &str) -> AppResu
 }
 
 pub async fn accounts_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<account::Model>> {
-    Ok(account::Entity::find().filter(account::Column::Id.is_in(ids.iter().copied())).all(db).await?)
+    rows_by_ids(db, account::Column::Id, ids).await
 }
 
 /// Checks credentials. Unknown email and wrong password give the same error, in the same time.

@@ -78,8 +78,6 @@ pub async fn create_api_key(ctx: Ctx<'_>, actor: &Actor, new: NewApiKey, created
         created_by: Set(created_by),
         created_at: Set(super::now()),
         expires_at: Set(expires_at),
-        revoked_at: Set(None),
-        last_used_at: Set(None),
         ..Default::default()
     }
     .insert(&txn)

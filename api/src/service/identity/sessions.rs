@@ -108,7 +108,6 @@ pub async fn start_session(
         token_hash: Set(sha256_hex(&refresh_token)),
         created_at: Set(now),
         expires_at: Set(refresh_expires_at),
-        revoked_at: Set(None),
         ..Default::default()
     }
     .insert(db)
