@@ -103,6 +103,24 @@ fn only_one(rows: u64, refused: impl FnOnce() -> AppError) -> AppResult<()> {
     if rows == 1 { Ok(()) } else { Err(refused()) }
 }
 
+/// Inserts `row`, or where a row with the same `keys` exists, overwrites its `columns` with
+/// `row`'s.
+pub async fn upsert<A>(
+    db: &impl ConnectionTrait,
+    row: A,
+    keys: &[<A::Entity as EntityTrait>::Column],
+    columns: &[<A::Entity as EntityTrait>::Column],
+) -> AppResult<()>
+where
+    A: ActiveModelTrait,
+{
+    <A::Entity as EntityTrait>::insert(row)
+        .on_conflict(OnConflict::columns(keys.iter().copied()).update_columns(columns.iter().copied()).to_owned())
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
 /// Inserts `rows`, `chunk` at a time, leaving alone each row whose `unique` columns match a
 /// row already there; how many were written.
 pub async fn insert_new<A>(

@@ -9,8 +9,10 @@ use entity::{
     account, campaign, channel_message, domain_event, donation, event, grant_proposal, membership, notification,
     notification_setting, organization, registration, space,
 };
-use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, PrimaryKeyTrait, QueryFilter, Set, TransactionTrait,
+};
 use serde_json::json;
 
 use super::channels::{Channel, Outgoing};
@@ -112,8 +114,17 @@ fn payload_id(e: &domain_event::Model, key: &str) -> Option<i64> {
 }
 
 async fn event_title(db: &impl ConnectionTrait, id: Option<i64>) -> AppResult<String> {
+    name_of::<event::Entity>(db, id, |e| e.title).await
+}
+
+/// What the row `id` of `E` is called (`name` reads it); empty without an id or a row.
+async fn name_of<E>(db: &impl ConnectionTrait, id: Option<i64>, name: fn(E::Model) -> String) -> AppResult<String>
+where
+    E: EntityTrait,
+    i64: Into<<E::PrimaryKey as PrimaryKeyTrait>::ValueType>,
+{
     let Some(id) = id else { return Ok(String::new()) };
-    Ok(event::Entity::find_by_id(id).one(db).await?.map(|e| e.title).unwrap_or_default())
+    Ok(E::find_by_id(id).one(db).await?.map(name).unwrap_or_default())
 }
 
 /// Owners and editors of an organization.
@@ -251,10 +262,7 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
         // An event's reservation follows the event, whose registrants are told about it.
         BookingConfirmed | BookingCancelled if e.payload.get("eventId").is_some_and(|v| !v.is_null()) => None,
         BookingConfirmed | BookingRejected | BookingCancelled => {
-            let room = match payload_id(e, "spaceId") {
-                Some(id) => space::Entity::find_by_id(id).one(db).await?.map(|s| s.name).unwrap_or_default(),
-                None => String::new(),
-            };
+            let room = name_of::<space::Entity>(db, payload_id(e, "spaceId"), |s| s.name).await?;
             let when = local_time(&e.payload["startsAt"]);
             let (hans, hant, verb_hans, verb_hant) = match kind {
                 BookingConfirmed => ("场地预约已确认", "場地預約已確認", "已确认", "已確認"),
@@ -272,7 +280,7 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
             )
         }
         CampaignApproved | CampaignReturned => {
-            let name = campaign::Entity::find_by_id(e.aggregate_id).one(db).await?.map(|c| c.title).unwrap_or_default();
+            let name = name_of::<campaign::Entity>(db, Some(e.aggregate_id), |c| c.title).await?;
             let (title, body) = if kind == CampaignApproved {
                 (
                     Text::new("众筹项目已通过审核", "眾籌項目已通過審核"),
@@ -292,10 +300,7 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
         DonationConfirmed => {
             let found = donation::Entity::find_by_id(e.aggregate_id).one(db).await?;
             let receipt = found.as_ref().and_then(|d| d.receipt_number.clone()).unwrap_or_default();
-            let name = match found.as_ref().map(|d| d.campaign_id) {
-                Some(id) => campaign::Entity::find_by_id(id).one(db).await?.map(|c| c.title).unwrap_or_default(),
-                None => String::new(),
-            };
+            let name = name_of::<campaign::Entity>(db, found.as_ref().map(|d| d.campaign_id), |c| c.title).await?;
             let yuan = payload_id(e, "amountFen").map(|f| format!("{}.{:02}", f / 100, f % 100)).unwrap_or_default();
             plan(
                 personal,
@@ -308,8 +313,7 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
             )
         }
         GrantReviewerAssigned => {
-            let name =
-                grant_proposal::Entity::find_by_id(e.aggregate_id).one(db).await?.map(|p| p.title).unwrap_or_default();
+            let name = name_of::<grant_proposal::Entity>(db, Some(e.aggregate_id), |p| p.title).await?;
             plan(
                 personal,
                 Text::new("新的评审任务", "新的評審任務"),
@@ -333,8 +337,7 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
             plan(members(db, e.organization_id).await?, title, body, json!({ "proposalTitle": name }))
         }
         MemberAdded => {
-            let name =
-                organization::Entity::find_by_id(e.aggregate_id).one(db).await?.map(|o| o.name).unwrap_or_default();
+            let name = name_of::<organization::Entity>(db, Some(e.aggregate_id), |o| o.name).await?;
             plan(
                 personal,
                 Text::new("您已加入组织", "您已加入組織"),
@@ -692,22 +695,9 @@ pub async fn update_preferences(ctx: Ctx<'_>, viewer: &Viewer, patch: Preference
             updated_at: Set(super::now()),
         };
         use notification_setting::Column as S;
-        notification_setting::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(S::AccountId)
-                    .update_columns([
-                        S::Locale,
-                        S::EmailKinds,
-                        S::SmsPhone,
-                        S::SmsKinds,
-                        S::WechatOpenid,
-                        S::WechatKinds,
-                        S::UpdatedAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
+        let chosen =
+            [S::Locale, S::EmailKinds, S::SmsPhone, S::SmsKinds, S::WechatOpenid, S::WechatKinds, S::UpdatedAt];
+        super::common::upsert(&txn, row, &[S::AccountId], &chosen).await?;
         let event = NewEvent::new(EventKind::NotificationPreferencesChanged, account).account(Some(account)).payload(
             json!({ "locale": prefs.locale.as_str(), "emailKinds": names(&prefs.email_kinds),
                 "smsKinds": names(&prefs.sms_kinds), "wechatKinds": names(&prefs.wechat_kinds),

@@ -207,10 +207,7 @@ pub async fn create_project(ctx: Ctx<'_>, actor: &Actor, input: NewProject) -> A
     };
     let (organization_id, funded) = match input.funding {
         Funding::Award { proposal_id } => {
-            let p = proposal::Entity::find_by_id(proposal_id)
-                .one(db)
-                .await?
-                .ok_or_else(|| AppError::NotFound("proposal".into()))?;
+            let p = found::<proposal::Entity>(db, proposal_id, "proposal").await?;
             let awarded = match (p.status, p.awarded_fen) {
                 (ProposalStatus::Awarded, Some(fen)) => fen,
                 _ => return Err(AppError::bad_input("proposalId", "a project comes from an AWARDED proposal")),
@@ -576,16 +573,8 @@ pub async fn service_totals_of(
     if project_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<ProjectSums> = record::Entity::find()
-        .select_only()
-        .column(record::Column::ProjectId)
-        .column_as(sum_of(record::Column::Women), "women")
-        .column_as(sum_of(record::Column::Children), "children")
-        .column_as(sum_of(record::Column::Families), "families")
-        .column_as(sum_of(record::Column::Elderly), "elderly")
-        .column_as(sum_of(record::Column::Others), "others")
+    let rows: Vec<ProjectSums> = person_times_by(record::Column::ProjectId)
         .filter(record::Column::ProjectId.is_in(project_ids.iter().copied()))
-        .group_by(record::Column::ProjectId)
         .into_tuple()
         .all(db)
         .await?;
@@ -602,6 +591,20 @@ pub async fn service_totals_of(
             (id, p)
         })
         .collect())
+}
+
+/// Service records' person-times per `by`: `by`, then the sums of women, children, families,
+/// elderly and others.
+pub fn person_times_by(by: record::Column) -> sea_orm::Select<record::Entity> {
+    record::Entity::find()
+        .select_only()
+        .column(by)
+        .column_as(sum_of(record::Column::Women), "women")
+        .column_as(sum_of(record::Column::Children), "children")
+        .column_as(sum_of(record::Column::Families), "families")
+        .column_as(sum_of(record::Column::Elderly), "elderly")
+        .column_as(sum_of(record::Column::Others), "others")
+        .group_by(by)
 }
 
 /// `CAST(SUM(col) AS BIGINT)`: PostgreSQL sums integers as bigint already, but the cast

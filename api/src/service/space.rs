@@ -11,6 +11,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::common::{found, rows_by_ids};
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
 use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
@@ -561,7 +562,7 @@ pub async fn load(db: &impl ConnectionTrait, id: i64) -> AppResult<SpaceRecord> 
 }
 
 pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<SpaceRecord>> {
-    let rows = crate::service::common::rows_by_ids(db, space::Column::Id, ids).await?;
+    let rows = rows_by_ids(db, space::Column::Id, ids).await?;
     rows.into_iter().map(SpaceRecord::from_model).collect()
 }
 
@@ -624,7 +625,7 @@ pub async fn create(ctx: Ctx<'_>, actor: &Actor, input: SpaceInput) -> AppResult
 
 pub async fn update(ctx: Ctx<'_>, actor: &Actor, id: i64, input: SpaceInput) -> AppResult<SpaceRecord> {
     let txn = ctx.db.begin().await?;
-    let current = space::Entity::find_by_id(id).one(&txn).await?.ok_or_else(|| AppError::NotFound("space".into()))?;
+    let current = found::<space::Entity>(&txn, id, "space").await?;
     check_organization(&txn, input.resident_organization_id.flatten()).await?;
     let mut model: space::ActiveModel = current.into();
     apply(&mut model, input, false)?;

@@ -513,10 +513,7 @@ pub async fn redeliver(ctx: Ctx<'_>, viewer: &Viewer, delivery_id: i64) -> AppRe
     viewer.require_manage_webhooks()?;
     as_viewer!(viewer, |actor| async {
         let txn = ctx.db.begin().await?;
-        let delivery = webhook_delivery::Entity::find_by_id(delivery_id)
-            .one(&txn)
-            .await?
-            .ok_or_else(|| AppError::NotFound("webhook delivery".into()))?;
+        let delivery = found::<webhook_delivery::Entity>(&txn, delivery_id, "webhook delivery").await?;
         let endpoint = endpoint(&txn, delivery.endpoint_id).await?;
         if !endpoint.enabled {
             return Err(AppError::conflict("WEBHOOK_ENDPOINT_DISABLED", "enable the endpoint before redelivering"));

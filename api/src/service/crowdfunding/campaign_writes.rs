@@ -90,8 +90,7 @@ pub(super) async fn authorize_manage(
     viewer: &Viewer,
     id: i64,
 ) -> AppResult<campaign::Model> {
-    let campaign =
-        campaign::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("campaign".into()))?;
+    let campaign = found::<campaign::Entity>(db, id, "campaign").await?;
     viewer.require_manage_campaigns_of(campaign.organization_id)?;
     Ok(campaign)
 }

@@ -19,19 +19,6 @@ pub struct Groups {
     pub professionals: i32,
 }
 
-#[derive(Clone)]
-pub struct NewRegistration {
-    pub event_id: i64,
-    pub registrant: Registrant,
-    /// Persons on the registration, the registrant included.
-    pub party_size: i32,
-    pub groups: Groups,
-    pub answers: Vec<Answer>,
-    pub privacy_consent: bool,
-    pub client_key: Option<String>,
-    pub identity_document: Option<(IdDocType, String)>,
-}
-
 pub(super) fn check_groups(groups: Groups, persons: i32, field: &str) -> AppResult<()> {
     for (name, n) in [
         ("women", groups.women),
@@ -106,6 +93,7 @@ pub struct RegistrationRequest {
     pub event_id: i64,
     /// A named guest `(name, phone)`, registered with a partner key holding REGISTER.
     pub guest: Option<(String, String)>,
+    /// Persons on the registration, the registrant included.
     pub party_size: i32,
     pub groups: Groups,
     pub answers: Vec<Answer>,
@@ -119,10 +107,10 @@ pub struct RegistrationRequest {
 pub async fn register_as(
     ctx: Ctx<'_>,
     viewer: &Viewer,
-    request: RegistrationRequest,
+    mut request: RegistrationRequest,
 ) -> AppResult<(registration::Model, bool)> {
     viewer.require_register()?;
-    let registrant = match (request.guest, &viewer.account, &viewer.partner) {
+    let registrant = match (request.guest.take(), &viewer.account, &viewer.partner) {
         (Some((name, phone)), _, Some(partner)) if viewer.has_scope(crate::service::identity::ApiScope::Register) => {
             Registrant::Guest { key_id: partner.key_id, name, phone }
         }
@@ -137,17 +125,7 @@ pub async fn register_as(
             return Err(AppError::bad_input("guest", "a partner key registers a named guest: give `guest`"));
         }
     };
-    let new = NewRegistration {
-        event_id: request.event_id,
-        registrant,
-        party_size: request.party_size,
-        groups: request.groups,
-        answers: request.answers,
-        privacy_consent: request.privacy_consent,
-        client_key: request.client_key,
-        identity_document: request.identity_document,
-    };
-    as_viewer!(viewer, |actor| register(ctx, actor, new.clone()))
+    as_viewer!(viewer, |actor| register(ctx, actor, registrant.clone(), request.clone()))
 }
 
 /// Command: the registrant (the account, or the key that registered the guest) or the
@@ -205,8 +183,14 @@ pub async fn check_in_as(
 }
 
 /// Registers a person (and those they bring). Returns the registration and whether it
-/// existed already under the same client key (a replay, which records nothing).
-pub async fn register(ctx: Ctx<'_>, actor: &Actor, input: NewRegistration) -> AppResult<(registration::Model, bool)> {
+/// existed already under the same client key (a replay, which records nothing). Who registers
+/// is `registrant`; `input.guest` is not read.
+pub async fn register(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    registrant: Registrant,
+    input: RegistrationRequest,
+) -> AppResult<(registration::Model, bool)> {
     let now = crate::service::now();
     if !input.privacy_consent {
         return Err(AppError::refused("CONSENT_REQUIRED", "registration needs consent to the privacy terms"));
@@ -218,9 +202,9 @@ pub async fn register(ctx: Ctx<'_>, actor: &Actor, input: NewRegistration) -> Ap
     let client_key = match input.client_key.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(k) if k.len() > 100 => return Err(AppError::bad_input("clientKey", "clientKey is at most 100 bytes")),
-        Some(k) => Some(scoped_key(&input.registrant, k)),
+        Some(k) => Some(scoped_key(&registrant, k)),
     };
-    let (account_id, partner_key_id, name, guest_phone) = match &input.registrant {
+    let (account_id, partner_key_id, name, guest_phone) = match &registrant {
         Registrant::Account { id, name } => (Some(*id), None, required_text("name", name, 100)?, None),
         Registrant::Guest { key_id, name, phone: p } => {
             (None, Some(*key_id), required_text("guest.name", name, 100)?, Some(phone(p)?))

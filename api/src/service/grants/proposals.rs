@@ -82,10 +82,7 @@ pub(super) fn validate_proposal(input: &mut ProposalInput, round: &RoundRecord) 
 }
 
 pub(super) async fn check_eligible(db: &impl ConnectionTrait, round: &RoundRecord, org_id: i64) -> AppResult<()> {
-    let org = organization::Entity::find_by_id(org_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::NotFound("organization".into()))?;
+    let org = found::<organization::Entity>(db, org_id, "organization").await?;
     if !round.eligible_stages.is_empty() && !round.eligible_stages.contains(&org.stage) {
         let allowed: Vec<String> = round.eligible_stages.iter().map(|s| s.to_value()).collect();
         return Err(AppError::bad_input(

@@ -26,10 +26,7 @@ pub async fn assign_reviewer(
 ) -> AppResult<ReviewRecord> {
     let db = ctx.db;
     let current = find_proposal(db, proposal_id).await?;
-    let account = entity::account::Entity::find_by_id(account_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::NotFound("account".into()))?;
+    let account = found::<entity::account::Entity>(db, account_id, "account").await?;
     let roles = crate::service::identity::Role::parse_list(&account.roles);
     if !roles.contains(&crate::service::identity::Role::Reviewer) || account.disabled_at.is_some() {
         return Err(AppError::bad_input("reviewerId", "the account is not an active REVIEWER"));

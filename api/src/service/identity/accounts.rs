@@ -163,8 +163,7 @@ pub async fn set_roles(ctx: Ctx<'_>, actor: &Actor, account_id: i64, roles: &[Ro
         return Err(AppError::bad_input("roles", "an account needs at least one role"));
     }
     let txn = ctx.db.begin().await?;
-    let found =
-        account::Entity::find_by_id(account_id).one(&txn).await?.ok_or_else(|| AppError::NotFound("account".into()))?;
+    let found = found::<account::Entity>(&txn, account_id, "account").await?;
     let from = found.roles.clone();
     let mut model: account::ActiveModel = found.into();
     model.roles = Set(Role::join(roles));

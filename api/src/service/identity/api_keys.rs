@@ -157,7 +157,7 @@ pub async fn publishable_origins(db: &impl ConnectionTrait) -> AppResult<std::co
 
 pub async fn revoke_api_key(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResult<api_key::Model> {
     let txn = ctx.db.begin().await?;
-    let key = api_key::Entity::find_by_id(id).one(&txn).await?.ok_or_else(|| AppError::NotFound("API key".into()))?;
+    let key = found::<api_key::Entity>(&txn, id, "API key").await?;
     if key.revoked_at.is_some() {
         return Ok(key);
     }

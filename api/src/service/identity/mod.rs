@@ -22,7 +22,7 @@ use sha2::Digest;
 
 use serde_json::json;
 
-use super::common::{ExecOne, rows_by_ids};
+use super::common::{ExecOne, found, rows_by_ids};
 use super::{Ctx, as_viewer, now, retry_transient};
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
