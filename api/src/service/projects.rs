@@ -253,9 +253,7 @@ pub async fn create_project(ctx: Ctx<'_>, actor: &Actor, input: NewProject) -> A
             format!("budget lines add up to {lines_total} fen, more than the {funded} fen of funding"),
         ));
     }
-    if entity::organization::Entity::find_by_id(organization_id).one(db).await?.is_none() {
-        return Err(AppError::NotFound("organization".into()));
-    }
+    found::<entity::organization::Entity>(db, organization_id, "organization").await?;
     let now = super::now();
     model.organization_id = Set(organization_id);
     model.funded_fen = Set(funded);

@@ -480,10 +480,8 @@ fn validate_zone(raw: &str) -> AppResult<String> {
 }
 
 async fn check_organization(db: &impl ConnectionTrait, id: Option<i64>) -> AppResult<()> {
-    if let Some(id) = id
-        && entity::organization::Entity::find_by_id(id).one(db).await?.is_none()
-    {
-        return Err(AppError::NotFound("organization".into()));
+    if let Some(id) = id {
+        found::<entity::organization::Entity>(db, id, "organization").await?;
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use super::common::ExecOne;
+use super::common::{ExecOne, found};
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
 use super::space::{self, CheckAt, SpaceRecord, blocked_intervals};
 use super::{Ctx, as_viewer};

@@ -68,10 +68,8 @@ pub(super) fn request_texts(request: &BookingRequest, booker: &Booker) -> AppRes
 /// The space a request names, with the organization it names checked to exist.
 pub(super) async fn requested_space(db: &impl ConnectionTrait, request: &BookingRequest) -> AppResult<SpaceRecord> {
     let space = space::load(db, request.space_id).await?;
-    if let Some(org) = request.organization_id
-        && entity::organization::Entity::find_by_id(org).one(db).await?.is_none()
-    {
-        return Err(AppError::NotFound("organization".into()));
+    if let Some(org) = request.organization_id {
+        found::<entity::organization::Entity>(db, org, "organization").await?;
     }
     Ok(space)
 }
