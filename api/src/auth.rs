@@ -98,7 +98,7 @@ impl Viewer {
     /// Webhook endpoints (registering, rotating secrets, reading delivery logs, redelivering):
     /// admins signed in themselves, never through a partner key.
     pub fn require_manage_webhooks(&self) -> AppResult<()> {
-        if self.is_admin() && self.partner.is_none() { Ok(()) } else { Err(self.deny("manage webhooks")) }
+        self.allow(self.is_admin() && self.partner.is_none(), "manage webhooks")
     }
 
     pub fn require_list_documents(&self) -> AppResult<()> {
@@ -113,6 +113,11 @@ impl Viewer {
     }
 
     /// Anonymous: sign in; signed in (or a partner key) but not allowed: forbidden.
+    /// `Ok` when `allowed`, else what `deny` answers.
+    fn allow(&self, allowed: bool, what: &str) -> AppResult<()> {
+        if allowed { Ok(()) } else { Err(self.deny(what)) }
+    }
+
     fn deny(&self, what: &str) -> AppError {
         if self.account.is_none() && self.partner.is_none() {
             AppError::Unauthenticated
@@ -144,11 +149,11 @@ impl Viewer {
     }
 
     pub fn require_staff(&self, what: &str) -> AppResult<()> {
-        if self.is_staff() { Ok(()) } else { Err(self.deny(what)) }
+        self.allow(self.is_staff(), what)
     }
 
     pub fn require_admin(&self, what: &str) -> AppResult<()> {
-        if self.is_admin() { Ok(()) } else { Err(self.deny(what)) }
+        self.allow(self.is_admin(), what)
     }
 
     /// The history of an object (who did what to it): staff. The whole audit log: admins
@@ -189,7 +194,7 @@ impl Viewer {
     }
 
     pub fn require_edit_organization(&self, org_id: i64) -> AppResult<()> {
-        if self.can_edit_organization(org_id) { Ok(()) } else { Err(self.deny("edit this organization")) }
+        self.allow(self.can_edit_organization(org_id), "edit this organization")
     }
 
     /// Stage changes are the base's decision.
@@ -202,7 +207,7 @@ impl Viewer {
     }
 
     pub fn require_manage_members(&self, org_id: i64) -> AppResult<()> {
-        if self.can_manage_members(org_id) { Ok(()) } else { Err(self.deny("manage this organization's members")) }
+        self.allow(self.can_manage_members(org_id), "manage this organization's members")
     }
 
     /// Phone numbers and emails of people: staff and the organization's own members.
@@ -257,7 +262,7 @@ impl Viewer {
 
     /// Goals, progress and service records: the organization running the project, and staff.
     pub fn require_report_on_project(&self, org_id: i64) -> AppResult<()> {
-        if self.can_edit_organization(org_id) { Ok(()) } else { Err(self.deny("report on this project")) }
+        self.allow(self.can_edit_organization(org_id), "report on this project")
     }
 
     /// The disbursement ledger: staff and the organization's members.
@@ -276,11 +281,11 @@ impl Viewer {
 
     /// Campaigns are run by their organization's members (owners and editors) and by staff.
     pub fn can_manage_campaigns_of(&self, org_id: i64) -> bool {
-        self.is_staff() || self.member_role(org_id).is_some()
+        self.can_edit_organization(org_id)
     }
 
     pub fn require_manage_campaigns_of(&self, org_id: i64) -> AppResult<()> {
-        if self.can_manage_campaigns_of(org_id) { Ok(()) } else { Err(self.deny("run this organization's campaigns")) }
+        self.allow(self.can_manage_campaigns_of(org_id), "run this organization's campaigns")
     }
 
     /// Approving, rejecting and ending campaigns is the base's decision.
@@ -291,7 +296,7 @@ impl Viewer {
     /// Any signed-in account gives as itself; a partner key with DONATE records guests'
     /// donations. Anonymous callers cannot: a pledge needs someone who owns its client key.
     pub fn require_donate(&self) -> AppResult<()> {
-        if self.account.is_some() || self.has_scope(ApiScope::Donate) { Ok(()) } else { Err(self.deny("donate")) }
+        self.allow(self.account.is_some() || self.has_scope(ApiScope::Donate), "donate")
     }
 
     /// Recording a guest's offline gift (bank transfer, cash) instead of one's own: staff.
@@ -306,13 +311,13 @@ impl Viewer {
     }
 
     pub fn require_reconcile_donations(&self) -> AppResult<()> {
-        if self.can_reconcile_donations() { Ok(()) } else { Err(self.deny("confirm or refund donations")) }
+        self.allow(self.can_reconcile_donations(), "confirm or refund donations")
     }
 
     /// A pledge may be cancelled by whoever reconciles, and by the donor who made it.
     pub fn require_cancel_donation(&self, donor_account_id: Option<i64>) -> AppResult<()> {
         let own = donor_account_id.is_some() && self.account.as_ref().map(|a| a.id) == donor_account_id;
-        if own || self.can_reconcile_donations() { Ok(()) } else { Err(self.deny("cancel this donation")) }
+        self.allow(own || self.can_reconcile_donations(), "cancel this donation")
     }
     // ------------------------------------------------------------ events
 
@@ -324,7 +329,7 @@ impl Viewer {
     }
 
     pub fn require_manage_event(&self, organizer_id: i64) -> AppResult<()> {
-        if self.can_manage_event(organizer_id) { Ok(()) } else { Err(self.deny("run this organization's events")) }
+        self.allow(self.can_manage_event(organizer_id), "run this organization's events")
     }
 
     /// Any signed-in account registers itself; a partner key with REGISTER registers named

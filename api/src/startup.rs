@@ -143,13 +143,18 @@ impl Application {
     }
 }
 
+/// Ticks every `every`, the first time `every` from now; a late tick delays the ones after it.
+fn ticks_every(every: Duration) -> tokio::time::Interval {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks
+}
+
 /// Once an hour while serving (the first run an hour after start): erases identity documents
 /// past their retention (`purge-identity-documents` does it on demand) and old events of the
 /// log past theirs.
 async fn purge_hourly(state: AppState) {
-    let every = Duration::from_secs(3600);
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks = ticks_every(Duration::from_secs(3600));
     let actor = crate::events::Actor::system("hourly-purge");
     loop {
         ticks.tick().await;
@@ -179,9 +184,7 @@ async fn purge_hourly(state: AppState) {
 /// bookkeeping: nothing counts a pledge, and a payment for an expired pledge takes the
 /// late-payment path whether or not this has run yet. Several instances may run it at once.
 async fn expire_pledges_every_minute(state: AppState) {
-    let every = Duration::from_secs(60);
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks = ticks_every(Duration::from_secs(60));
     let actor = crate::events::Actor::system("pledge-expiry");
     loop {
         ticks.tick().await;

@@ -1,7 +1,6 @@
 //! What durable consumers of the log share: their saved position (a row of
 //! `event_consumers`) and, on PostgreSQL, the lock that lets one instance work at a time.
 use entity::event_consumer;
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, Set, Statement};
 
 use super::log::Position;
@@ -20,19 +19,8 @@ pub async fn save(db: &impl ConnectionTrait, name: &str, position: Position) -> 
         event_id: Set(position.id),
         updated_at: Set(crate::service::now()),
     };
-    event_consumer::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(event_consumer::Column::Name)
-                .update_columns([
-                    event_consumer::Column::Tx,
-                    event_consumer::Column::EventId,
-                    event_consumer::Column::UpdatedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    use event_consumer::Column as C;
+    crate::service::common::upsert(db, row, &[C::Name], &[C::Tx, C::EventId, C::UpdatedAt]).await
 }
 
 /// Takes the transaction-scoped advisory lock `key` on PostgreSQL without waiting; `false`

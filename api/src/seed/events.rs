@@ -113,20 +113,17 @@ pub async fn events(ctx: Ctx<'_>) -> AppResult<usize> {
         }
     }
     // Two programmes: 5 cohorts of project-management training, 3 of social-work practice.
-    let pm = ev::create_programme(
-        ctx,
-        &actor(),
+    let programme = async |title: &str, description: &str| {
+        ev::create_programme(ctx, &actor(), title, Some(description.into()), federation_partner).await
+    };
+    let pm = programme(
         "社会组织项目管理能力提升培训",
-        Some("面向社会组织负责人和项目主管，覆盖项目设计、预算、执行、评估与政府购买服务项目管理。".into()),
-        federation_partner,
+        "面向社会组织负责人和项目主管，覆盖项目设计、预算、执行、评估与政府购买服务项目管理。",
     )
     .await?;
-    let sw = ev::create_programme(
-        ctx,
-        &actor(),
+    let sw = programme(
         "妇女儿童家庭社会工作实务培训",
-        Some("面向妇联干部和一线社工，讲授个案、小组、社区工作方法及妇女儿童家庭服务实务。".into()),
-        federation_partner,
+        "面向妇联干部和一线社工，讲授个案、小组、社区工作方法及妇女儿童家庭服务实务。",
     )
     .await?;
     for cohort in 1..=5 {

@@ -2,7 +2,10 @@
 use std::collections::HashMap;
 
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PrimaryKeyTrait, QueryFilter, Select};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DeleteMany, EntityTrait, PrimaryKeyTrait, QueryFilter, Select,
+    UpdateMany,
+};
 
 use crate::error::{AppError, AppResult};
 
@@ -71,6 +74,51 @@ where
         return Ok(Vec::new());
     }
     Ok(<C::EntityName as EntityTrait>::find().filter(id.is_in(ids.iter().copied())).all(db).await?)
+}
+
+/// The answer when a row changed between the read and the write conditional on it.
+pub fn changed_meanwhile(what: &str) -> AppError {
+    AppError::Conflict(format!("the {what} changed meanwhile; reload and retry").into())
+}
+
+/// A write conditional on what was read: it must touch exactly one row, or what it was
+/// conditional on no longer holds and `refused()` is the answer.
+pub(crate) trait ExecOne {
+    async fn exec_one(self, db: &impl ConnectionTrait, refused: impl FnOnce() -> AppError) -> AppResult<()>;
+}
+
+impl<E: EntityTrait> ExecOne for UpdateMany<E> {
+    async fn exec_one(self, db: &impl ConnectionTrait, refused: impl FnOnce() -> AppError) -> AppResult<()> {
+        only_one(self.exec(db).await?.rows_affected, refused)
+    }
+}
+
+impl<E: EntityTrait> ExecOne for DeleteMany<E> {
+    async fn exec_one(self, db: &impl ConnectionTrait, refused: impl FnOnce() -> AppError) -> AppResult<()> {
+        only_one(self.exec(db).await?.rows_affected, refused)
+    }
+}
+
+fn only_one(rows: u64, refused: impl FnOnce() -> AppError) -> AppResult<()> {
+    if rows == 1 { Ok(()) } else { Err(refused()) }
+}
+
+/// Inserts `row`, or where a row with the same `keys` exists, overwrites its `columns` with
+/// `row`'s.
+pub async fn upsert<A>(
+    db: &impl ConnectionTrait,
+    row: A,
+    keys: &[<A::Entity as EntityTrait>::Column],
+    columns: &[<A::Entity as EntityTrait>::Column],
+) -> AppResult<()>
+where
+    A: ActiveModelTrait,
+{
+    <A::Entity as EntityTrait>::insert(row)
+        .on_conflict(OnConflict::columns(keys.iter().copied()).update_columns(columns.iter().copied()).to_owned())
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
 }
 
 /// Inserts `rows`, `chunk` at a time, leaving alone each row whose `unique` columns match a

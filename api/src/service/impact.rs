@@ -21,7 +21,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Que
 use serde::{Deserialize, Serialize};
 
 use super::grants::PeopleByGroup;
-use super::projects::sum_of;
+use super::projects::person_times_by;
 use crate::cache::Cache;
 use crate::error::{AppError, AppResult};
 
@@ -315,16 +315,8 @@ pub async fn base_stats(
     let mut tally = Tally::new(from, to, group_by, ranges.len(), &starts);
 
     // Person-times from project service records, summed per day in the database.
-    let days: Vec<DaySums> = record::Entity::find()
-        .select_only()
-        .column(record::Column::ServedOn)
-        .column_as(sum_of(record::Column::Women), "women")
-        .column_as(sum_of(record::Column::Children), "children")
-        .column_as(sum_of(record::Column::Families), "families")
-        .column_as(sum_of(record::Column::Elderly), "elderly")
-        .column_as(sum_of(record::Column::Others), "others")
+    let days: Vec<DaySums> = person_times_by(record::Column::ServedOn)
         .filter(record::Column::ServedOn.between(from, to))
-        .group_by(record::Column::ServedOn)
         .into_tuple()
         .all(db)
         .await?;

@@ -76,9 +76,6 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     now.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(now)
 }
 
-/// Runs `work` again when it fails with a transient database error (serialization failure,
-/// deadlock, busy), at most `ATTEMPTS` times with a short jittered pause; then reports it.
-/// `work` must be a whole transaction, so a failed attempt has written nothing.
 /// Transient errors retried by this process (`incubase_transient_retries_total`).
 static TRANSIENT_RETRIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -86,6 +83,21 @@ pub fn transient_retries() -> u64 {
     TRANSIENT_RETRIES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// The tail of a command once it has authorized `viewer`: `as_viewer!(viewer, |actor| work)`
+/// runs the transaction `work` with `actor` bound to the viewer's `&Actor`, with the transient
+/// retry. (A macro, not a function taking an async closure: the resolvers' futures must be
+/// `Send`, which the compiler cannot prove through an `AsyncFn` bound.)
+macro_rules! as_viewer {
+    ($viewer:expr, |$actor:ident| $work:expr) => {{
+        let $actor = &$crate::events::Actor::of($viewer);
+        $crate::service::retry_transient(|| $work).await
+    }};
+}
+pub(crate) use as_viewer;
+
+/// Runs `work` again when it fails with a transient database error (serialization failure,
+/// deadlock, busy), at most `ATTEMPTS` times with a short jittered pause; then reports it.
+/// `work` must be a whole transaction, so a failed attempt has written nothing.
 pub async fn retry_transient<T, F, Fut>(mut work: F) -> crate::error::AppResult<T>
 where
     F: FnMut() -> Fut,

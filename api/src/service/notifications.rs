@@ -9,17 +9,19 @@ use entity::{
     account, campaign, channel_message, domain_event, donation, event, grant_proposal, membership, notification,
     notification_setting, organization, registration, space,
 };
-use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, PrimaryKeyTrait, QueryFilter, Set, TransactionTrait,
+};
 use serde_json::json;
 
 use super::channels::{Channel, Outgoing};
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
-use super::{Ctx, retry_transient};
+use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
-use crate::events::{Actor, EventKind, NewEvent};
+use crate::events::{EventKind, NewEvent};
 
 /// The languages texts are written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -112,8 +114,17 @@ fn payload_id(e: &domain_event::Model, key: &str) -> Option<i64> {
 }
 
 async fn event_title(db: &impl ConnectionTrait, id: Option<i64>) -> AppResult<String> {
+    name_of::<event::Entity>(db, id, |e| e.title).await
+}
+
+/// What the row `id` of `E` is called (`name` reads it); empty without an id or a row.
+async fn name_of<E>(db: &impl ConnectionTrait, id: Option<i64>, name: fn(E::Model) -> String) -> AppResult<String>
+where
+    E: EntityTrait,
+    i64: Into<<E::PrimaryKey as PrimaryKeyTrait>::ValueType>,
+{
     let Some(id) = id else { return Ok(String::new()) };
-    Ok(event::Entity::find_by_id(id).one(db).await?.map(|e| e.title).unwrap_or_default())
+    Ok(E::find_by_id(id).one(db).await?.map(name).unwrap_or_default())
 }
 
 /// Owners and editors of an organization.
@@ -229,17 +240,15 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
                 .into_iter()
                 .collect();
             let name = event_title(db, Some(e.aggregate_id)).await?;
-            if kind == EventCancelled {
-                plan(
-                    registrants,
+            let (title, body, vars) = if kind == EventCancelled {
+                (
                     Text::new("活动已取消", "活動已取消"),
                     Text::new(format!("您报名的“{name}”已取消。"), format!("您報名的「{name}」已取消。")),
                     json!({ "eventTitle": name }),
                 )
             } else {
                 let when = local_time(&e.payload["startsAt"]);
-                plan(
-                    registrants,
+                (
                     Text::new("活动时间已更改", "活動時間已更改"),
                     Text::new(
                         format!("您报名的“{name}”改为 {when}（北京时间）开始。"),
@@ -247,15 +256,13 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
                     ),
                     json!({ "eventTitle": name, "startsAt": when }),
                 )
-            }
+            };
+            plan(registrants, title, body, vars)
         }
         // An event's reservation follows the event, whose registrants are told about it.
         BookingConfirmed | BookingCancelled if e.payload.get("eventId").is_some_and(|v| !v.is_null()) => None,
         BookingConfirmed | BookingRejected | BookingCancelled => {
-            let room = match payload_id(e, "spaceId") {
-                Some(id) => space::Entity::find_by_id(id).one(db).await?.map(|s| s.name).unwrap_or_default(),
-                None => String::new(),
-            };
+            let room = name_of::<space::Entity>(db, payload_id(e, "spaceId"), |s| s.name).await?;
             let when = local_time(&e.payload["startsAt"]);
             let (hans, hant, verb_hans, verb_hant) = match kind {
                 BookingConfirmed => ("场地预约已确认", "場地預約已確認", "已确认", "已確認"),
@@ -273,34 +280,27 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
             )
         }
         CampaignApproved | CampaignReturned => {
-            let name = campaign::Entity::find_by_id(e.aggregate_id).one(db).await?.map(|c| c.title).unwrap_or_default();
-            let recipients = members(db, e.organization_id).await?;
-            if kind == CampaignApproved {
-                plan(
-                    recipients,
+            let name = name_of::<campaign::Entity>(db, Some(e.aggregate_id), |c| c.title).await?;
+            let (title, body) = if kind == CampaignApproved {
+                (
                     Text::new("众筹项目已通过审核", "眾籌項目已通過審核"),
                     Text::new(format!("“{name}”已通过审核，现已上线。"), format!("「{name}」已通過審核，現已上線。")),
-                    json!({ "campaignTitle": name }),
                 )
             } else {
-                plan(
-                    recipients,
+                (
                     Text::new("众筹项目需要修改", "眾籌項目需要修改"),
                     Text::new(
                         format!("“{name}”已退回修改，请查看审核意见后重新提交。"),
                         format!("「{name}」已退回修改，請查看審核意見後重新提交。"),
                     ),
-                    json!({ "campaignTitle": name }),
                 )
-            }
+            };
+            plan(members(db, e.organization_id).await?, title, body, json!({ "campaignTitle": name }))
         }
         DonationConfirmed => {
             let found = donation::Entity::find_by_id(e.aggregate_id).one(db).await?;
             let receipt = found.as_ref().and_then(|d| d.receipt_number.clone()).unwrap_or_default();
-            let name = match found.as_ref().map(|d| d.campaign_id) {
-                Some(id) => campaign::Entity::find_by_id(id).one(db).await?.map(|c| c.title).unwrap_or_default(),
-                None => String::new(),
-            };
+            let name = name_of::<campaign::Entity>(db, found.as_ref().map(|d| d.campaign_id), |c| c.title).await?;
             let yuan = payload_id(e, "amountFen").map(|f| format!("{}.{:02}", f / 100, f % 100)).unwrap_or_default();
             plan(
                 personal,
@@ -313,8 +313,7 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
             )
         }
         GrantReviewerAssigned => {
-            let name =
-                grant_proposal::Entity::find_by_id(e.aggregate_id).one(db).await?.map(|p| p.title).unwrap_or_default();
+            let name = name_of::<grant_proposal::Entity>(db, Some(e.aggregate_id), |p| p.title).await?;
             plan(
                 personal,
                 Text::new("新的评审任务", "新的評審任務"),
@@ -324,26 +323,21 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
         }
         GrantProposalAwarded | GrantProposalDeclined => {
             let name = e.payload.get("title").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
-            let recipients = members(db, e.organization_id).await?;
-            if kind == GrantProposalAwarded {
-                plan(
-                    recipients,
+            let (title, body) = if kind == GrantProposalAwarded {
+                (
                     Text::new("创投项目获得资助", "創投項目獲得資助"),
                     Text::new(format!("恭喜！“{name}”获得资助。"), format!("恭喜！「{name}」獲得資助。")),
-                    json!({ "proposalTitle": name }),
                 )
             } else {
-                plan(
-                    recipients,
+                (
                     Text::new("创投项目未获资助", "創投項目未獲資助"),
                     Text::new(format!("很抱歉，“{name}”本轮未获资助。"), format!("很抱歉，「{name}」本輪未獲資助。")),
-                    json!({ "proposalTitle": name }),
                 )
-            }
+            };
+            plan(members(db, e.organization_id).await?, title, body, json!({ "proposalTitle": name }))
         }
         MemberAdded => {
-            let name =
-                organization::Entity::find_by_id(e.aggregate_id).one(db).await?.map(|o| o.name).unwrap_or_default();
+            let name = name_of::<organization::Entity>(db, Some(e.aggregate_id), |o| o.name).await?;
             plan(
                 personal,
                 Text::new("您已加入组织", "您已加入組織"),
@@ -584,8 +578,7 @@ pub async fn mark_read(ctx: Ctx<'_>, viewer: &Viewer, ids: Option<Vec<i64>>) -> 
     if ids.as_ref().is_some_and(|ids| ids.is_empty() || ids.len() > 100) {
         return Err(AppError::bad_input("ids", "name 1 to 100 notifications, or none for all"));
     }
-    let actor = Actor::of(viewer);
-    retry_transient(|| async {
+    as_viewer!(viewer, |actor| async {
         let txn = ctx.db.begin().await?;
         let mut update = notification::Entity::update_many()
             .col_expr(notification::Column::ReadAt, Expr::value(super::now()))
@@ -602,10 +595,9 @@ pub async fn mark_read(ctx: Ctx<'_>, viewer: &Viewer, ids: Option<Vec<i64>>) -> 
         let event = NewEvent::new(EventKind::NotificationsRead, account)
             .account(Some(account))
             .payload(json!({ "count": changed }));
-        ctx.commit(txn, &actor, vec![event]).await?;
+        ctx.commit(txn, actor, vec![event]).await?;
         Ok(changed)
     })
-    .await
 }
 
 /// What a person changes in their preferences; `None` leaves a choice as it is. The phone
@@ -634,6 +626,24 @@ fn check_kinds(field: &str, list: Option<Vec<String>>) -> AppResult<Option<Vec<E
     Ok(Some(kinds))
 }
 
+/// A patch's phone or openid: `Some(Some(_))` to set (what `check` accepts), `Some(None)` (or a
+/// blank one) to remove, `None` to leave as it is.
+fn check_address(
+    field: &str,
+    given: Option<Option<String>>,
+    check: fn(&str) -> Option<String>,
+    what: &str,
+) -> AppResult<Option<Option<String>>> {
+    match given {
+        Some(Some(raw)) if !raw.trim().is_empty() => match check(&raw) {
+            Some(address) => Ok(Some(Some(address))),
+            None => Err(AppError::bad_input(field, format!("{field} is not {what}"))),
+        },
+        Some(_) => Ok(Some(None)),
+        None => Ok(None),
+    }
+}
+
 fn names(kinds: &[EventKind]) -> Vec<&'static str> {
     kinds.iter().map(|k| k.name()).collect()
 }
@@ -650,24 +660,10 @@ pub async fn update_preferences(ctx: Ctx<'_>, viewer: &Viewer, patch: Preference
     let email_kinds = check_kinds("emailKinds", patch.email_kinds)?;
     let sms_kinds = check_kinds("smsKinds", patch.sms_kinds)?;
     let wechat_kinds = check_kinds("wechatKinds", patch.wechat_kinds)?;
-    let sms_phone = match patch.sms_phone {
-        Some(Some(raw)) if !raw.trim().is_empty() => Some(Some(
-            super::channels::check_phone(&raw)
-                .ok_or_else(|| AppError::bad_input("smsPhone", "smsPhone is not a phone number"))?,
-        )),
-        Some(_) => Some(None),
-        None => None,
-    };
-    let wechat_openid = match patch.wechat_openid {
-        Some(Some(raw)) if !raw.trim().is_empty() => Some(Some(
-            super::channels::check_openid(&raw)
-                .ok_or_else(|| AppError::bad_input("wechatOpenId", "wechatOpenId is not a WeChat openid"))?,
-        )),
-        Some(_) => Some(None),
-        None => None,
-    };
-    let actor = Actor::of(viewer);
-    retry_transient(|| async {
+    let sms_phone = check_address("smsPhone", patch.sms_phone, super::channels::check_phone, "a phone number")?;
+    let wechat_openid =
+        check_address("wechatOpenId", patch.wechat_openid, super::channels::check_openid, "a WeChat openid")?;
+    as_viewer!(viewer, |actor| async {
         let txn = ctx.db.begin().await?;
         let mut prefs = preferences(&txn, account).await?;
         if let Some(locale) = patch.locale {
@@ -699,29 +695,15 @@ pub async fn update_preferences(ctx: Ctx<'_>, viewer: &Viewer, patch: Preference
             updated_at: Set(super::now()),
         };
         use notification_setting::Column as S;
-        notification_setting::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(S::AccountId)
-                    .update_columns([
-                        S::Locale,
-                        S::EmailKinds,
-                        S::SmsPhone,
-                        S::SmsKinds,
-                        S::WechatOpenid,
-                        S::WechatKinds,
-                        S::UpdatedAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
+        let chosen =
+            [S::Locale, S::EmailKinds, S::SmsPhone, S::SmsKinds, S::WechatOpenid, S::WechatKinds, S::UpdatedAt];
+        super::common::upsert(&txn, row, &[S::AccountId], &chosen).await?;
         let event = NewEvent::new(EventKind::NotificationPreferencesChanged, account).account(Some(account)).payload(
             json!({ "locale": prefs.locale.as_str(), "emailKinds": names(&prefs.email_kinds),
                 "smsKinds": names(&prefs.sms_kinds), "wechatKinds": names(&prefs.wechat_kinds),
                 "sms": prefs.sms_phone.is_some(), "wechat": prefs.wechat_openid.is_some() }),
         );
-        ctx.commit(txn, &actor, vec![event]).await?;
+        ctx.commit(txn, actor, vec![event]).await?;
         Ok(prefs)
     })
-    .await
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entity::organization::{self, OrganizationKind, Stage};
 use entity::organization_focus_area::{self as focus, FocusArea};
 use entity::organization_stage_transition as transition;
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
     TransactionTrait,
@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::json;
 
-use super::common::grouped;
+use super::common::{ExecOne, changed_meanwhile, found, grouped};
 use super::credit_code;
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
-use super::{Ctx, retry_transient};
+use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
@@ -222,20 +222,9 @@ pub async fn list(
             .to_owned();
         select = select.filter(C::Id.in_subquery(serving));
     }
-    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        if search.chars().count() > MAX_SEARCH_CHARS {
-            return Err(AppError::bad_input("search", format!("search is at most {MAX_SEARCH_CHARS} characters")));
-        }
-        let pattern = pagination::like_contains(&search.to_lowercase());
-        let matches =
-            |col: C| Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'));
-        select = select.filter(
-            sea_orm::Condition::any()
-                .add(matches(C::Name))
-                .add(matches(C::NameTraditional))
-                .add(matches(C::NameEn))
-                .add(matches(C::Slug)),
-        );
+    let searched = [C::Name, C::NameTraditional, C::NameEn, C::Slug];
+    if let Some(matches) = pagination::search_in(filter.search.as_deref(), MAX_SEARCH_CHARS, &searched)? {
+        select = select.filter(matches);
     }
     let key = match sort {
         OrganizationSort::Name => SortKey::<organization::Entity>::text(C::Name, C::Id, direction, |m| {
@@ -344,8 +333,7 @@ pub async fn create_organization(
 ) -> AppResult<OrganizationRecord> {
     let (stage, owner) = viewer.organization_entry(input.stage)?;
     let input = NewOrganization { stage, owner_account_id: owner, ..input };
-    let actor = Actor::of(viewer);
-    let record = retry_transient(|| create(ctx, &actor, input.clone())).await?;
+    let record = as_viewer!(viewer, |actor| create(ctx, actor, input.clone()))?;
     if owner.is_some() {
         viewer.grant(record.org.id, entity::membership::MemberRole::Owner);
     }
@@ -360,8 +348,7 @@ pub async fn update_organization(
     patch: OrganizationPatch,
 ) -> AppResult<OrganizationRecord> {
     viewer.require_edit_organization(id)?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| update(ctx, &actor, id, patch.clone())).await
+    as_viewer!(viewer, |actor| update(ctx, actor, id, patch.clone()))
 }
 
 /// Command: moves an organization along its lifecycle (staff).
@@ -371,8 +358,7 @@ pub async fn change_stage(
     change: StageChange,
 ) -> AppResult<(OrganizationRecord, transition::Model)> {
     viewer.require_change_stage()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| transition(ctx, &actor, change.clone())).await
+    as_viewer!(viewer, |actor| transition(ctx, actor, change.clone()))
 }
 
 // ---------------------------------------------------------------- writes
@@ -424,7 +410,6 @@ pub async fn create(ctx: Ctx<'_>, actor: &Actor, input: NewOrganization) -> AppR
     replace_focus_areas(&txn, org.id, &areas).await?;
     transition::ActiveModel {
         organization_id: Set(org.id),
-        from_stage: Set(None),
         to_stage: Set(stage),
         note: Set(String::new()),
         occurred_at: Set(joined_at),
@@ -465,7 +450,7 @@ async fn replace_focus_areas(db: &impl ConnectionTrait, org_id: i64, areas: &[Fo
 }
 
 async fn load(db: &impl ConnectionTrait, id: i64) -> AppResult<organization::Model> {
-    organization::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("organization".into()))
+    found::<organization::Entity>(db, id, "organization").await
 }
 
 pub async fn update(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: OrganizationPatch) -> AppResult<OrganizationRecord> {
@@ -565,17 +550,14 @@ pub async fn transition(
         return Err(AppError::bad_input("occurredAt", "occurredAt is before the current stage began"));
     }
     // Conditional on the stage we checked, so two concurrent transitions cannot both apply.
-    let updated = organization::Entity::update_many()
+    organization::Entity::update_many()
         .col_expr(organization::Column::Stage, Expr::val(change.to))
         .col_expr(organization::Column::StageChangedAt, Expr::val(occurred_at))
         .col_expr(organization::Column::UpdatedAt, Expr::val(now))
         .filter(organization::Column::Id.eq(current.id))
         .filter(organization::Column::Stage.eq(current.stage))
-        .exec(&txn)
+        .exec_one(&txn, || changed_meanwhile("organization's stage"))
         .await?;
-    if updated.rows_affected != 1 {
-        return Err(AppError::Conflict("the organization's stage changed meanwhile; reload and retry".into()));
-    }
     let entry = transition::ActiveModel {
         organization_id: Set(current.id),
         from_stage: Set(Some(current.stage)),

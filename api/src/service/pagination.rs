@@ -4,9 +4,10 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, SimpleExpr};
 use sea_orm::{
-    Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Value,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    Select, Value,
 };
 use serde::{Deserialize, Serialize};
 
@@ -221,6 +222,22 @@ pub fn first_page<E: EntityTrait>(mut rows: Vec<E::Model>, key: &SortKey<E>, lim
     let more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
     Page { items: with_cursors(rows, key), has_next_page: more, has_previous_page: false, total_count: None }
+}
+
+/// What a search box filters by: any of `columns` contains the trimmed `search`, ignoring case;
+/// `None` for no search or a blank one. A search longer than `max_chars` is bad input.
+pub fn search_in<C: ColumnTrait>(
+    search: Option<&str>,
+    max_chars: usize,
+    columns: &[C],
+) -> AppResult<Option<Condition>> {
+    let Some(search) = search.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(None) };
+    if search.chars().count() > max_chars {
+        return Err(AppError::bad_input("search", format!("search is at most {max_chars} characters")));
+    }
+    let pattern = like_contains(&search.to_lowercase());
+    let matches = |col: C| Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'));
+    Ok(Some(columns.iter().fold(Condition::any(), |any, col| any.add(matches(*col)))))
 }
 
 /// Escapes `%`, `_` and `\` so user text matches literally inside a LIKE pattern.

@@ -22,7 +22,7 @@ use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue}
 use serde_json::json;
 
 use super::common::{found, grouped, rows_by_ids};
-use super::{Ctx, retry_transient};
+use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
@@ -128,8 +128,7 @@ fn project_event(kind: EventKind, project_id: i64, organization_id: i64, payload
 /// Command: staff create a project from an award, a government purchase or a campaign.
 pub async fn create_service_project(ctx: Ctx<'_>, viewer: &Viewer, input: NewProject) -> AppResult<ProjectRecord> {
     viewer.require_manage_projects()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| create_project(ctx, &actor, input.clone())).await
+    as_viewer!(viewer, |actor| create_project(ctx, actor, input.clone()))
 }
 
 /// Command: staff pay a tranche; the total paid never exceeds the funding.
@@ -142,8 +141,7 @@ pub async fn pay_tranche(
     note: Option<String>,
 ) -> AppResult<(ProjectRecord, disbursement::Model)> {
     viewer.require_manage_projects()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| record_disbursement(ctx, &actor, project_id, amount_fen, paid_on, note.clone())).await
+    as_viewer!(viewer, |actor| record_disbursement(ctx, actor, project_id, amount_fen, paid_on, note.clone()))
 }
 
 /// Command: the organization running a project (or staff) adds an impact goal.
@@ -156,8 +154,7 @@ pub async fn add_impact_goal(
     target: i64,
 ) -> AppResult<goal::Model> {
     viewer.require_report_on_project(project_org(ctx.db, project_id).await?)?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| add_goal(ctx, &actor, project_id, goal_type, unit, target)).await
+    as_viewer!(viewer, |actor| add_goal(ctx, actor, project_id, goal_type, unit, target))
 }
 
 /// Command: the organization running a project (or staff) reports a goal's progress.
@@ -171,8 +168,7 @@ pub async fn report_goal_progress(
 ) -> AppResult<(goal::Model, goal_update::Model)> {
     let current = find_goal(ctx.db, goal_id).await?;
     viewer.require_report_on_project(project_org(ctx.db, current.project_id).await?)?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| record_goal_progress(ctx, &actor, goal_id, achieved, note.clone(), reported_on)).await
+    as_viewer!(viewer, |actor| record_goal_progress(ctx, actor, goal_id, achieved, note.clone(), reported_on))
 }
 
 /// Command: the organization running a project (or staff) records a service activity.
@@ -183,8 +179,7 @@ pub async fn record_service(
     input: NewServiceRecord,
 ) -> AppResult<record::Model> {
     viewer.require_report_on_project(project_org(ctx.db, project_id).await?)?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| add_service_record(ctx, &actor, project_id, input.clone())).await
+    as_viewer!(viewer, |actor| add_service_record(ctx, actor, project_id, input.clone()))
 }
 
 // ---------------------------------------------------------------- writes
@@ -204,11 +199,6 @@ pub async fn create_project(ctx: Ctx<'_>, actor: &Actor, input: NewProject) -> A
     let mut model = project::ActiveModel {
         title: Set(title),
         description: Set(description),
-        proposal_id: Set(None),
-        campaign_id: Set(None),
-        purchaser: Set(None),
-        purchaser_kind: Set(None),
-        contract_number: Set(None),
         disbursed_fen: Set(0),
         starts_on: Set(input.starts_on),
         ends_on: Set(input.ends_on),
@@ -217,10 +207,7 @@ pub async fn create_project(ctx: Ctx<'_>, actor: &Actor, input: NewProject) -> A
     };
     let (organization_id, funded) = match input.funding {
         Funding::Award { proposal_id } => {
-            let p = proposal::Entity::find_by_id(proposal_id)
-                .one(db)
-                .await?
-                .ok_or_else(|| AppError::NotFound("proposal".into()))?;
+            let p = found::<proposal::Entity>(db, proposal_id, "proposal").await?;
             let awarded = match (p.status, p.awarded_fen) {
                 (ProposalStatus::Awarded, Some(fen)) => fen,
                 _ => return Err(AppError::bad_input("proposalId", "a project comes from an AWARDED proposal")),
@@ -266,9 +253,7 @@ pub async fn create_project(ctx: Ctx<'_>, actor: &Actor, input: NewProject) -> A
             format!("budget lines add up to {lines_total} fen, more than the {funded} fen of funding"),
         ));
     }
-    if entity::organization::Entity::find_by_id(organization_id).one(db).await?.is_none() {
-        return Err(AppError::NotFound("organization".into()));
-    }
+    found::<entity::organization::Entity>(db, organization_id, "organization").await?;
     let now = super::now();
     model.organization_id = Set(organization_id);
     model.funded_fen = Set(funded);
@@ -424,7 +409,7 @@ where
 }
 
 pub async fn find_goal(db: &impl ConnectionTrait, id: i64) -> AppResult<goal::Model> {
-    goal::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("impact goal".into()))
+    found::<goal::Entity>(db, id, "impact goal").await
 }
 
 /// Records how far a goal has come (a cumulative value).
@@ -586,16 +571,8 @@ pub async fn service_totals_of(
     if project_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<ProjectSums> = record::Entity::find()
-        .select_only()
-        .column(record::Column::ProjectId)
-        .column_as(sum_of(record::Column::Women), "women")
-        .column_as(sum_of(record::Column::Children), "children")
-        .column_as(sum_of(record::Column::Families), "families")
-        .column_as(sum_of(record::Column::Elderly), "elderly")
-        .column_as(sum_of(record::Column::Others), "others")
+    let rows: Vec<ProjectSums> = person_times_by(record::Column::ProjectId)
         .filter(record::Column::ProjectId.is_in(project_ids.iter().copied()))
-        .group_by(record::Column::ProjectId)
         .into_tuple()
         .all(db)
         .await?;
@@ -612,6 +589,20 @@ pub async fn service_totals_of(
             (id, p)
         })
         .collect())
+}
+
+/// Service records' person-times per `by`: `by`, then the sums of women, children, families,
+/// elderly and others.
+pub fn person_times_by(by: record::Column) -> sea_orm::Select<record::Entity> {
+    record::Entity::find()
+        .select_only()
+        .column(by)
+        .column_as(sum_of(record::Column::Women), "women")
+        .column_as(sum_of(record::Column::Children), "children")
+        .column_as(sum_of(record::Column::Families), "families")
+        .column_as(sum_of(record::Column::Elderly), "elderly")
+        .column_as(sum_of(record::Column::Others), "others")
+        .group_by(by)
 }
 
 /// `CAST(SUM(col) AS BIGINT)`: PostgreSQL sums integers as bigint already, but the cast

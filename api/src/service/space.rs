@@ -11,8 +11,9 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::common::{found, rows_by_ids};
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
-use super::{Ctx, retry_transient};
+use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
@@ -479,10 +480,8 @@ fn validate_zone(raw: &str) -> AppResult<String> {
 }
 
 async fn check_organization(db: &impl ConnectionTrait, id: Option<i64>) -> AppResult<()> {
-    if let Some(id) = id
-        && entity::organization::Entity::find_by_id(id).one(db).await?.is_none()
-    {
-        return Err(AppError::NotFound("organization".into()));
+    if let Some(id) = id {
+        found::<entity::organization::Entity>(db, id, "organization").await?;
     }
     Ok(())
 }
@@ -561,7 +560,7 @@ pub async fn load(db: &impl ConnectionTrait, id: i64) -> AppResult<SpaceRecord> 
 }
 
 pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<SpaceRecord>> {
-    let rows = crate::service::common::rows_by_ids(db, space::Column::Id, ids).await?;
+    let rows = rows_by_ids(db, space::Column::Id, ids).await?;
     rows.into_iter().map(SpaceRecord::from_model).collect()
 }
 
@@ -580,15 +579,13 @@ pub async fn with_capacity(db: &impl ConnectionTrait, min_capacity: i32) -> AppR
 /// Command: managers add a space.
 pub async fn create_space(ctx: Ctx<'_>, viewer: &Viewer, input: SpaceInput) -> AppResult<SpaceRecord> {
     viewer.require_manage_spaces()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| create(ctx, &actor, input.clone())).await
+    as_viewer!(viewer, |actor| create(ctx, actor, input.clone()))
 }
 
 /// Command: managers change a space; existing bookings stay as they are.
 pub async fn update_space(ctx: Ctx<'_>, viewer: &Viewer, id: i64, input: SpaceInput) -> AppResult<SpaceRecord> {
     viewer.require_manage_spaces()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| update(ctx, &actor, id, input.clone())).await
+    as_viewer!(viewer, |actor| update(ctx, actor, id, input.clone()))
 }
 
 fn space_event(kind: EventKind, row: &space::Model) -> NewEvent {
@@ -626,7 +623,7 @@ pub async fn create(ctx: Ctx<'_>, actor: &Actor, input: SpaceInput) -> AppResult
 
 pub async fn update(ctx: Ctx<'_>, actor: &Actor, id: i64, input: SpaceInput) -> AppResult<SpaceRecord> {
     let txn = ctx.db.begin().await?;
-    let current = space::Entity::find_by_id(id).one(&txn).await?.ok_or_else(|| AppError::NotFound("space".into()))?;
+    let current = found::<space::Entity>(&txn, id, "space").await?;
     check_organization(&txn, input.resident_organization_id.flatten()).await?;
     let mut model: space::ActiveModel = current.into();
     apply(&mut model, input, false)?;

@@ -17,7 +17,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set
 
 use serde_json::json;
 
-use super::{Ctx, retry_transient};
+use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};
@@ -121,8 +121,7 @@ pub async fn register_documents(
         account_id: viewer.account.as_ref().map(|a| a.id),
         key_id: viewer.partner.as_ref().map(|p| p.key_id),
     };
-    let actor = Actor::of(viewer);
-    retry_transient(|| register(ctx, &actor, entries, client_name, by)).await
+    as_viewer!(viewer, |actor| register(ctx, actor, entries, client_name, by))
 }
 
 /// Stores a manifest's documents; those already known are left as they are.

@@ -17,8 +17,9 @@ use sea_orm::{
 };
 use serde_json::{Value, json};
 
+use super::common::found;
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
-use super::{Ctx, retry_transient};
+use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
@@ -313,7 +314,7 @@ pub struct WithSecret {
 }
 
 async fn endpoint(db: &impl ConnectionTrait, id: i64) -> AppResult<webhook_endpoint::Model> {
-    webhook_endpoint::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("webhook endpoint".into()))
+    found::<webhook_endpoint::Entity>(db, id, "webhook endpoint").await
 }
 
 /// Command: registers an endpoint (admins). Its URL must resolve to an address webhooks may
@@ -334,10 +335,9 @@ pub async fn create_endpoint(ctx: Ctx<'_>, viewer: &Viewer, new: NewEndpoint) ->
             format!("{hidden} is not public: endpoints of a partner key receive public changes only"),
         ));
     }
-    let actor = Actor::of(viewer);
     let by = viewer.account.as_ref().map(|a| a.id);
     let secret = new_secret();
-    retry_transient(|| async {
+    as_viewer!(viewer, |actor| async {
         let txn = ctx.db.begin().await?;
         if let Some(key_id) = new.api_key_id {
             let key = api_key::Entity::find_by_id(key_id).one(&txn).await?;
@@ -356,11 +356,7 @@ pub async fn create_endpoint(ctx: Ctx<'_>, viewer: &Viewer, new: NewEndpoint) ->
             event_types: Set(serde_json::to_string(&types).unwrap_or_else(|_| "[]".into())),
             api_key_id: Set(new.api_key_id),
             secret: Set(secret.clone()),
-            previous_secret: Set(None),
-            previous_secret_expires_at: Set(None),
             enabled: Set(true),
-            disabled_reason: Set(None),
-            failing_since: Set(None),
             created_by_account_id: Set(by),
             created_at: Set(now),
             updated_at: Set(now),
@@ -370,10 +366,9 @@ pub async fn create_endpoint(ctx: Ctx<'_>, viewer: &Viewer, new: NewEndpoint) ->
         .await?;
         let event = NewEvent::new(EventKind::WebhookEndpointCreated, created.id)
             .payload(json!({ "url": created.url, "eventTypes": types, "apiKeyId": created.api_key_id }));
-        ctx.commit(txn, &actor, vec![event]).await?;
+        ctx.commit(txn, actor, vec![event]).await?;
         Ok(WithSecret { endpoint: created, secret: secret.clone() })
     })
-    .await
 }
 
 use sea_orm::PaginatorTrait;
@@ -403,8 +398,7 @@ pub async fn update_endpoint(
     }
     let types = patch.event_types.as_deref().map(check_event_types).transpose()?;
     let description = patch.description.as_ref().map(|d| check_description(d.as_deref())).transpose()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| async {
+    as_viewer!(viewer, |actor| async {
         let txn = ctx.db.begin().await?;
         let current = endpoint(&txn, id).await?;
         if current.api_key_id.is_some()
@@ -454,10 +448,9 @@ pub async fn update_endpoint(
         let updated = model.update(&txn).await?;
         let event = NewEvent::new(EventKind::WebhookEndpointUpdated, id)
             .payload(json!({ "changed": changed, "enabled": updated.enabled }));
-        ctx.commit(txn, &actor, vec![event]).await?;
+        ctx.commit(txn, actor, vec![event]).await?;
         Ok(updated)
     })
-    .await
 }
 
 /// Command: a new secret (admins); the previous one keeps signing for `grace_hours`
@@ -468,9 +461,8 @@ pub async fn rotate_secret(ctx: Ctx<'_>, viewer: &Viewer, id: i64, grace_hours: 
     if !(0..=MAX_GRACE_HOURS).contains(&grace) {
         return Err(AppError::bad_input("graceHours", format!("graceHours is 0 to {MAX_GRACE_HOURS}")));
     }
-    let actor = Actor::of(viewer);
     let secret = new_secret();
-    retry_transient(|| async {
+    as_viewer!(viewer, |actor| async {
         let txn = ctx.db.begin().await?;
         let current = endpoint(&txn, id).await?;
         let now = super::now();
@@ -481,17 +473,15 @@ pub async fn rotate_secret(ctx: Ctx<'_>, viewer: &Viewer, id: i64, grace_hours: 
         model.updated_at = Set(now);
         let updated = model.update(&txn).await?;
         let event = NewEvent::new(EventKind::WebhookSecretRotated, id).payload(json!({ "graceHours": grace }));
-        ctx.commit(txn, &actor, vec![event]).await?;
+        ctx.commit(txn, actor, vec![event]).await?;
         Ok(WithSecret { endpoint: updated, secret: secret.clone() })
     })
-    .await
 }
 
 /// Command: removes an endpoint with its delivery log (admins).
 pub async fn delete_endpoint(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResult<webhook_endpoint::Model> {
     viewer.require_manage_webhooks()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| async {
+    as_viewer!(viewer, |actor| async {
         let txn = ctx.db.begin().await?;
         let current = endpoint(&txn, id).await?;
         // The log goes first: SQLite enforces foreign keys only when asked to.
@@ -510,10 +500,9 @@ pub async fn delete_endpoint(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResul
             .await?;
         webhook_endpoint::Entity::delete_by_id(id).exec(&txn).await?;
         let event = NewEvent::new(EventKind::WebhookEndpointDeleted, id).payload(json!({ "url": current.url }));
-        ctx.commit(txn, &actor, vec![event]).await?;
+        ctx.commit(txn, actor, vec![event]).await?;
         Ok(current)
     })
-    .await
 }
 
 use sea_orm::QuerySelect;
@@ -522,13 +511,9 @@ use sea_orm::QuerySelect;
 /// `webhook-id`, so a receiver that already has it can tell.
 pub async fn redeliver(ctx: Ctx<'_>, viewer: &Viewer, delivery_id: i64) -> AppResult<webhook_delivery::Model> {
     viewer.require_manage_webhooks()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| async {
+    as_viewer!(viewer, |actor| async {
         let txn = ctx.db.begin().await?;
-        let delivery = webhook_delivery::Entity::find_by_id(delivery_id)
-            .one(&txn)
-            .await?
-            .ok_or_else(|| AppError::NotFound("webhook delivery".into()))?;
+        let delivery = found::<webhook_delivery::Entity>(&txn, delivery_id, "webhook delivery").await?;
         let endpoint = endpoint(&txn, delivery.endpoint_id).await?;
         if !endpoint.enabled {
             return Err(AppError::conflict("WEBHOOK_ENDPOINT_DISABLED", "enable the endpoint before redelivering"));
@@ -542,10 +527,9 @@ pub async fn redeliver(ctx: Ctx<'_>, viewer: &Viewer, delivery_id: i64) -> AppRe
         let queued = model.update(&txn).await?;
         let event = NewEvent::new(EventKind::WebhookRedeliveryRequested, endpoint.id)
             .payload(json!({ "deliveryId": delivery_id, "queued": 1 }));
-        ctx.commit(txn, &actor, vec![event]).await?;
+        ctx.commit(txn, actor, vec![event]).await?;
         Ok(queued)
     })
-    .await
 }
 
 /// Command: queues again every event since `since` that the endpoint receives (admins):
@@ -553,12 +537,11 @@ pub async fn redeliver(ctx: Ctx<'_>, viewer: &Viewer, delivery_id: i64) -> AppRe
 /// did not exist or was disabled) are queued. At most `MAX_REPLAY` events; returns how many.
 pub async fn replay_since(ctx: Ctx<'_>, viewer: &Viewer, endpoint_id: i64, since: DateTime<Utc>) -> AppResult<u64> {
     viewer.require_manage_webhooks()?;
-    let actor = Actor::of(viewer);
     let now = super::now();
     if since > now {
         return Err(AppError::bad_input("since", "`since` is in the future"));
     }
-    retry_transient(|| async {
+    as_viewer!(viewer, |actor| async {
         let txn = ctx.db.begin().await?;
         let current = endpoint(&txn, endpoint_id).await?;
         if !current.enabled {
@@ -589,10 +572,9 @@ pub async fn replay_since(ctx: Ctx<'_>, viewer: &Viewer, endpoint_id: i64, since
         let queued = queue(&txn, endpoint_id, &events, now, true).await?;
         let event = NewEvent::new(EventKind::WebhookRedeliveryRequested, endpoint_id)
             .payload(json!({ "since": since, "queued": queued }));
-        ctx.commit(txn, &actor, vec![event]).await?;
+        ctx.commit(txn, actor, vec![event]).await?;
         Ok(queued)
     })
-    .await
 }
 
 /// Queues `events` for `endpoint_id` in one statement; with `again`, deliveries that exist

@@ -27,8 +27,7 @@ pub async fn delete_account(ctx: Ctx<'_>, viewer: &Viewer, password: &str) -> Ap
     limit_password_attempts(ctx, &account.email)?;
     check_current_password(&account, password).await?;
     let locale = locale_of(ctx.db, account.id).await?;
-    let actor = Actor::of(viewer);
-    let deletion = retry_transient(|| erase(ctx, &actor, account.id)).await?;
+    let deletion = as_viewer!(viewer, |actor| erase(ctx, actor, account.id))?;
     send(ctx, texts::deleted(locale, &account));
     Ok(deletion)
 }

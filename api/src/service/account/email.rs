@@ -33,9 +33,8 @@ pub async fn sign_up(
     password: &str,
     name: &str,
 ) -> AppResult<identity::IssuedTokens> {
-    let actor = Actor::of(viewer);
     let (email, hash, name) = identity::new_credentials(email, password, name, &[identity::Role::Donor]).await?;
-    retry_transient(|| async {
+    as_viewer!(viewer, |actor| async {
         let txn = ctx.db.begin().await?;
         let (account, mut events) =
             identity::insert_account(&txn, &email, &hash, &name, &[identity::Role::Donor]).await?;
@@ -46,7 +45,6 @@ pub async fn sign_up(
         ctx.commit(txn, &actor.as_account(issued.account.id), events).await?;
         Ok((issued, token))
     })
-    .await
     .map(|(issued, token)| {
         // The address is checked by a mail right away (`requestEmailVerification` sends another).
         mail_sign_up_verification(ctx, &issued.account, &token);

@@ -17,15 +17,16 @@ use entity::donation::DisplayMode;
 use entity::membership::MemberRole;
 use entity::{account, booking, campaign, donation, event, membership, notification, notification_setting};
 use entity::{organization, registration, session, space};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveEnum, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::{Value, json};
 
+use super::common::upsert;
 use super::identity::{self, hash_password, sha256_hex, verify_password};
 use super::notifications::Locale;
-use super::{Ctx, now, retry_transient};
+use super::{Ctx, as_viewer, now, retry_transient};
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};
@@ -82,20 +83,9 @@ pub async fn issue_token(
         used_at: Set(None),
         ..Default::default()
     };
-    account_token::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([account_token::Column::AccountId, account_token::Column::Purpose])
-                .update_columns([
-                    account_token::Column::TokenHash,
-                    account_token::Column::Email,
-                    account_token::Column::CreatedAt,
-                    account_token::Column::ExpiresAt,
-                    account_token::Column::UsedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
+    use account_token::Column as C;
+    let replaced = [C::TokenHash, C::Email, C::CreatedAt, C::ExpiresAt, C::UsedAt];
+    upsert(db, row, &[C::AccountId, C::Purpose], &replaced).await?;
     Ok(token)
 }
 

@@ -72,8 +72,7 @@ pub async fn change_password(ctx: Ctx<'_>, viewer: &Viewer, current: &str, new: 
     check_current_password(&account, current).await?;
     identity::check_password_strength(new, &account.email)?;
     let hash = hash_password(new.to_owned()).await?;
-    let actor = Actor::of(viewer);
-    let ended = retry_transient(|| async {
+    let ended = as_viewer!(viewer, |actor| async {
         let txn = ctx.db.begin().await?;
         let locked = lock_account(&txn, account.id).await?;
         account::Entity::update_many()
@@ -91,10 +90,9 @@ pub async fn change_password(ctx: Ctx<'_>, viewer: &Viewer, current: &str, new: 
         let event = NewEvent::new(EventKind::AccountPasswordChanged, locked.id)
             .account(Some(locked.id))
             .payload(json!({ "sessionsEnded": ended }));
-        ctx.commit(txn, &actor, vec![event]).await?;
+        ctx.commit(txn, actor, vec![event]).await?;
         Ok(ended)
-    })
-    .await?;
+    })?;
     let locale = locale_of(ctx.db, account.id).await?;
     send(ctx, texts::password_changed(locale, &account));
     Ok(ended)

@@ -32,8 +32,7 @@ pub(super) fn created_kind(b: &booking::Model) -> EventKind {
 pub async fn book(ctx: Ctx<'_>, viewer: &Viewer, request: BookingRequest) -> AppResult<(booking::Model, bool)> {
     let account = viewer.require_book(request.organization_id)?;
     let booker = Booker { account_id: account.id, is_staff: viewer.is_staff() };
-    let actor = Actor::of(viewer);
-    retry_transient(|| create(ctx, &actor, booker, request.clone())).await
+    as_viewer!(viewer, |actor| create(ctx, actor, booker, request.clone()))
 }
 
 /// Command: books a space repeatedly, each occurrence checked like a single booking.
@@ -46,15 +45,13 @@ pub async fn book_recurring(
 ) -> AppResult<CreatedSeries> {
     let account = viewer.require_book(request.organization_id)?;
     let booker = Booker { account_id: account.id, is_staff: viewer.is_staff() };
-    let actor = Actor::of(viewer);
-    retry_transient(|| create_recurring(ctx, &actor, booker, request.clone(), rule.clone(), on_conflict)).await
+    as_viewer!(viewer, |actor| create_recurring(ctx, actor, booker, request.clone(), rule.clone(), on_conflict))
 }
 
 /// Command: a manager confirms a pending booking; pending requests that now clash are rejected.
 pub async fn confirm_booking(ctx: Ctx<'_>, viewer: &Viewer, id: i64, note: Option<String>) -> AppResult<Confirmed> {
     let account = viewer.require_decide_bookings()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| confirm(ctx, &actor, id, account.id, note.clone())).await
+    as_viewer!(viewer, |actor| confirm(ctx, actor, id, account.id, note.clone()))
 }
 
 /// Command: a manager rejects a pending booking with a reason.
@@ -66,8 +63,8 @@ pub async fn reject_booking(
     note: Option<String>,
 ) -> AppResult<booking::Model> {
     let account = viewer.require_decide_bookings()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| reject(ctx, &actor, id, account.id, reason, note.clone())).await
+    let verdict = Verdict { by: account.id, reason, note };
+    as_viewer!(viewer, |actor| reject(ctx, actor, id, verdict.clone()))
 }
 
 /// Command: the requester or a manager cancels a booking (with a scope, also following or all
@@ -86,6 +83,6 @@ pub async fn cancel_booking(
     if note.is_some() && !viewer.can_see_manager_notes() {
         return Err(AppError::Forbidden("only staff write manager notes".into()));
     }
-    let actor = Actor::of(viewer);
-    retry_transient(|| cancel_scoped(ctx, &actor, id, account.id, reason, note.clone(), scope)).await
+    let verdict = Verdict { by: account.id, reason, note };
+    as_viewer!(viewer, |actor| cancel_scoped(ctx, actor, id, verdict.clone(), scope))
 }

@@ -16,9 +16,10 @@ use sea_orm::{
 };
 use serde_json::json;
 
+use super::common::{ExecOne, found};
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
 use super::space::{self, CheckAt, SpaceRecord, blocked_intervals};
-use super::{Ctx, retry_transient};
+use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};

@@ -137,16 +137,14 @@ pub async fn cancel_scoped(
     ctx: Ctx<'_>,
     actor: &Actor,
     id: i64,
-    by: i64,
-    reason: &str,
-    note: Option<String>,
+    verdict: Verdict<'_>,
     scope: CancelScope,
 ) -> AppResult<(booking::Model, Vec<booking::Model>)> {
     let db = ctx.db;
     let current = load(db, id).await?;
     let series_id = match (scope, current.series_id) {
         (CancelScope::One, _) => {
-            let row = cancel(ctx, actor, id, by, reason, note).await?;
+            let row = cancel(ctx, actor, id, verdict).await?;
             return Ok((row.clone(), vec![row]));
         }
         (_, None) => {
@@ -154,8 +152,7 @@ pub async fn cancel_scoped(
         }
         (_, Some(series)) => series,
     };
-    let reason = required_reason(reason)?;
-    let note = optional_text("managerNote", note, 2000)?;
+    let (reason, note) = verdict.texts()?;
     let now = crate::service::now();
     let txn = db.begin().await?;
     let mut select = booking::Entity::find()
@@ -170,7 +167,7 @@ pub async fn cancel_scoped(
     if ids.is_empty() {
         return Err(wrong_status(&current, "cancel"));
     }
-    decision(BookingStatus::Cancelled, by, now, note)
+    decision(BookingStatus::Cancelled, verdict.by, now, note)
         .col_expr(booking::Column::StatusReason, Expr::val(reason))
         .filter(booking::Column::Id.is_in(ids.clone()))
         .filter(booking::Column::Status.is_in([BookingStatus::Pending, BookingStatus::Confirmed]))

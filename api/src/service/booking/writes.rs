@@ -2,9 +2,22 @@
 #[allow(unused_imports)]
 use super::*;
 
-pub(super) fn required_reason(value: &str) -> AppResult<String> {
-    optional_text("reason", Some(value.to_owned()), 500)?
-        .ok_or_else(|| AppError::bad_input("reason", "a reason is required"))
+/// A decision to reject or cancel bookings: who takes it, the reason given (required) and the
+/// manager's note.
+#[derive(Clone, Debug)]
+pub struct Verdict<'a> {
+    pub by: i64,
+    pub reason: &'a str,
+    pub note: Option<String>,
+}
+
+impl Verdict<'_> {
+    /// The reason and the note, checked.
+    pub(super) fn texts(&self) -> AppResult<(String, Option<String>)> {
+        let reason = optional_text("reason", Some(self.reason.to_owned()), 500)?
+            .ok_or_else(|| AppError::bad_input("reason", "a reason is required"))?;
+        Ok((reason, optional_text("managerNote", self.note.clone(), 2000)?))
+    }
 }
 
 /// What a replay of the same client key must match.
@@ -55,10 +68,8 @@ pub(super) fn request_texts(request: &BookingRequest, booker: &Booker) -> AppRes
 /// The space a request names, with the organization it names checked to exist.
 pub(super) async fn requested_space(db: &impl ConnectionTrait, request: &BookingRequest) -> AppResult<SpaceRecord> {
     let space = space::load(db, request.space_id).await?;
-    if let Some(org) = request.organization_id
-        && entity::organization::Entity::find_by_id(org).one(db).await?.is_none()
-    {
-        return Err(AppError::NotFound("organization".into()));
+    if let Some(org) = request.organization_id {
+        found::<entity::organization::Entity>(db, org, "organization").await?;
     }
     Ok(space)
 }
@@ -322,24 +333,21 @@ pub(super) async fn decide(
     from: &[BookingStatus],
     to: BookingStatus,
     action: &str,
-    by: i64,
-    reason: &str,
-    note: Option<String>,
+    verdict: Verdict<'_>,
 ) -> AppResult<booking::Model> {
-    let reason = required_reason(reason)?;
-    let note = optional_text("managerNote", note, 2000)?;
+    let (reason, note) = verdict.texts()?;
     let now = crate::service::now();
     let txn = ctx.db.begin().await?;
     let current = load(&txn, id).await?;
     if !from.contains(&current.status) {
         return Err(wrong_status(&current, action));
     }
-    let update = decision(to, by, now, note).col_expr(booking::Column::StatusReason, Expr::val(reason));
-    let updated =
-        update.filter(booking::Column::Id.eq(id)).filter(booking::Column::Status.eq(current.status)).exec(&txn).await?;
-    if updated.rows_affected != 1 {
-        return Err(AppError::Conflict("the booking changed meanwhile; reload it".into()));
-    }
+    let update = decision(to, verdict.by, now, note).col_expr(booking::Column::StatusReason, Expr::val(reason));
+    update
+        .filter(booking::Column::Id.eq(id))
+        .filter(booking::Column::Status.eq(current.status))
+        .exec_one(&txn, || AppError::Conflict("the booking changed meanwhile; reload it".into()))
+        .await?;
     let row = load(&txn, id).await?;
     let event = if kind == EventKind::BookingCancelled {
         cancelled_event(current.status, &row)
@@ -350,28 +358,13 @@ pub(super) async fn decide(
     Ok(row)
 }
 
-pub async fn reject(
-    ctx: Ctx<'_>,
-    actor: &Actor,
-    id: i64,
-    by: i64,
-    reason: &str,
-    note: Option<String>,
-) -> AppResult<booking::Model> {
+pub async fn reject(ctx: Ctx<'_>, actor: &Actor, id: i64, verdict: Verdict<'_>) -> AppResult<booking::Model> {
     let pending = &[BookingStatus::Pending];
-    decide(ctx, actor, EventKind::BookingRejected, id, pending, BookingStatus::Rejected, "reject", by, reason, note)
-        .await
+    decide(ctx, actor, EventKind::BookingRejected, id, pending, BookingStatus::Rejected, "reject", verdict).await
 }
 
 /// Cancels a pending or confirmed booking that has not ended yet.
-pub async fn cancel(
-    ctx: Ctx<'_>,
-    actor: &Actor,
-    id: i64,
-    by: i64,
-    reason: &str,
-    note: Option<String>,
-) -> AppResult<booking::Model> {
+pub async fn cancel(ctx: Ctx<'_>, actor: &Actor, id: i64, verdict: Verdict<'_>) -> AppResult<booking::Model> {
     let current = load(ctx.db, id).await?;
     if current.event_id.is_some() {
         return Err(AppError::refused(
@@ -390,9 +383,7 @@ pub async fn cancel(
         &[BookingStatus::Pending, BookingStatus::Confirmed],
         BookingStatus::Cancelled,
         "cancel",
-        by,
-        reason,
-        note,
+        verdict,
     )
     .await
 }

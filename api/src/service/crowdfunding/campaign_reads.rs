@@ -36,7 +36,7 @@ pub async fn campaign_row(db: &impl ConnectionTrait, id: i64) -> AppResult<campa
 }
 
 pub(crate) async fn load(db: &impl ConnectionTrait, id: i64) -> AppResult<campaign::Model> {
-    campaign::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("campaign".into()))
+    found::<campaign::Entity>(db, id, "campaign").await
 }
 
 /// Updates of many campaigns, newest first, at most `MAX_UPDATES_SHOWN` each.
@@ -92,12 +92,8 @@ pub async fn list(
     if !filter.statuses.is_empty() {
         select = select.filter(C::Status.is_in(filter.statuses.iter().copied()));
     }
-    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        if search.chars().count() > 100 {
-            return Err(AppError::bad_input("search", "search is at most 100 characters"));
-        }
-        let pattern = pagination::like_contains(&search.to_lowercase());
-        select = select.filter(Expr::expr(Func::lower(Expr::col(C::Title))).like(LikeExpr::new(pattern).escape('\\')));
+    if let Some(matches) = pagination::search_in(filter.search.as_deref(), 100, &[C::Title])? {
+        select = select.filter(matches);
     }
     let key = match sort {
         CampaignSort::CreatedAt => {

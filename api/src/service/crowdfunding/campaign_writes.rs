@@ -90,8 +90,7 @@ pub(super) async fn authorize_manage(
     viewer: &Viewer,
     id: i64,
 ) -> AppResult<campaign::Model> {
-    let campaign =
-        campaign::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("campaign".into()))?;
+    let campaign = found::<campaign::Entity>(db, id, "campaign").await?;
     viewer.require_manage_campaigns_of(campaign.organization_id)?;
     Ok(campaign)
 }
@@ -101,8 +100,7 @@ pub async fn create_campaign(ctx: Ctx<'_>, viewer: &Viewer, input: NewCampaign) 
     let account = viewer.require_account()?;
     viewer.require_manage_campaigns_of(input.organization_id)?;
     let input = NewCampaign { created_by_account_id: Some(account.id), ..input };
-    let actor = Actor::of(viewer);
-    retry_transient(|| create(ctx, &actor, input.clone())).await
+    as_viewer!(viewer, |actor| create(ctx, actor, input.clone()))
 }
 
 /// Command: edits a campaign (its organization's members, or staff).
@@ -113,8 +111,7 @@ pub async fn update_campaign(
     patch: CampaignPatch,
 ) -> AppResult<CampaignRecord> {
     authorize_manage(ctx.db, viewer, id).await?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| update(ctx, &actor, id, patch.clone())).await
+    as_viewer!(viewer, |actor| update(ctx, actor, id, patch.clone()))
 }
 
 /// Command: moves a campaign along its lifecycle. Submitting and cancelling are for the
@@ -132,8 +129,7 @@ pub async fn change_campaign_status(
         }
         CampaignAction::Approve | CampaignAction::Reject | CampaignAction::End => viewer.require_review_campaign()?,
     }
-    let actor = Actor::of(viewer);
-    retry_transient(|| change_status(ctx, &actor, id, action, note.clone())).await
+    as_viewer!(viewer, |actor| change_status(ctx, actor, id, action, note.clone()))
 }
 
 /// Command: posts an update on a campaign's page (its organization's members, or staff).
@@ -146,8 +142,7 @@ pub async fn post_campaign_update(
     published_at: Option<DateTime<Utc>>,
 ) -> AppResult<campaign_update::Model> {
     authorize_manage(ctx.db, viewer, campaign_id).await?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| post_update(ctx, &actor, campaign_id, &title, &body, published_at)).await
+    as_viewer!(viewer, |actor| post_update(ctx, actor, campaign_id, &title, &body, published_at))
 }
 
 pub async fn create(ctx: Ctx<'_>, actor: &Actor, input: NewCampaign) -> AppResult<CampaignRecord> {
@@ -183,8 +178,6 @@ pub async fn create(ctx: Ctx<'_>, actor: &Actor, input: NewCampaign) -> AppResul
         donation_count: Set(0),
         donor_count: Set(0),
         created_by_account_id: Set(input.created_by_account_id),
-        published_at: Set(None),
-        closed_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -347,14 +340,11 @@ pub async fn change_status(
     if matches!(action, CampaignAction::End | CampaignAction::Cancel) {
         update = update.col_expr(campaign::Column::ClosedAt, Expr::val(Some(now)));
     }
-    let updated = update
+    update
         .filter(campaign::Column::Id.eq(id))
         .filter(campaign::Column::Status.eq(current.status))
-        .exec(&txn)
+        .exec_one(&txn, || changed_meanwhile("campaign's status"))
         .await?;
-    if updated.rows_affected != 1 {
-        return Err(AppError::Conflict("the campaign's status changed meanwhile; reload and retry".into()));
-    }
     let model = load(&txn, id).await?;
     let record = with_details(&txn, vec![model]).await?.into_iter().next();
     ctx.commit(txn, actor, vec![event]).await?;

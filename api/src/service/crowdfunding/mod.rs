@@ -12,7 +12,7 @@ use entity::campaign::{self, CampaignStatus};
 use entity::campaign_budget_line as budget_line;
 use entity::campaign_update;
 use entity::donation::{self, DisplayMode, DonationChannel, DonationStatus, HoldReason};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::json;
 
-use super::common::{grouped, rows_by_ids};
+use super::common::{ExecOne, changed_meanwhile, found, grouped, rows_by_ids};
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
-use super::{Ctx, retry_transient};
+use super::{Ctx, as_viewer, retry_transient};
 use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};

@@ -75,16 +75,13 @@ pub async fn cancel(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResult<donation:
             format!("only a PLEDGED donation can be cancelled; this one is {}", donation_status_name(status)),
         ));
     }
-    let updated = donation::Entity::update_many()
+    donation::Entity::update_many()
         .col_expr(donation::Column::Status, Expr::val(DonationStatus::Cancelled))
         .col_expr(donation::Column::CancelledAt, Expr::val(Some(now)))
         .filter(donation::Column::Id.eq(id))
         .filter(donation::Column::Status.eq(DonationStatus::Pledged))
-        .exec(&txn)
+        .exec_one(&txn, || changed_meanwhile("donation"))
         .await?;
-    if updated.rows_affected != 1 {
-        return Err(AppError::Conflict("the donation changed meanwhile; reload and retry".into()));
-    }
     let model = donation::Model { status: DonationStatus::Cancelled, cancelled_at: Some(now), ..current };
     ctx.commit(txn, actor, vec![donation_event(EventKind::DonationCancelled, &model)]).await?;
     Ok(model)
@@ -134,16 +131,13 @@ pub async fn refund(
     if full {
         update = update.col_expr(D::RefundedAt, Expr::val(Some(now)));
     }
-    let updated = update
+    update
         .filter(D::Id.eq(id))
         .filter(D::Status.eq(original.status))
         .filter(D::RefundedAt.is_null())
         .filter(Expr::col(D::RefundedFen).add(amount).lte(Expr::col(D::AmountFen)))
-        .exec(&txn)
+        .exec_one(&txn, || AppError::Conflict("the donation was refunded meanwhile; reload and retry".into()))
         .await?;
-    if updated.rows_affected != 1 {
-        return Err(AppError::Conflict("the donation was refunded meanwhile; reload and retry".into()));
-    }
     let reversal = donation::ActiveModel {
         campaign_id: Set(original.campaign_id),
         amount_fen: Set(-amount),
@@ -155,19 +149,11 @@ pub async fn refund(
         display_mode: Set(original.display_mode),
         message: Set(reason),
         status: Set(if counted { DonationStatus::Refunded } else { DonationStatus::Returned }),
-        client_scope: Set(None),
-        client_key: Set(None),
         content_digest: Set(String::new()),
         refund_of_id: Set(Some(original.id)),
-        refunded_at: Set(None),
         refunded_fen: Set(0),
-        receipt_number: Set(None),
         confirmed_at: Set(Some(now)),
-        cancelled_at: Set(None),
         created_at: Set(now),
-        expired_at: Set(None),
-        received_at: Set(None),
-        hold_reason: Set(None),
         ..Default::default()
     }
     .insert(&txn)

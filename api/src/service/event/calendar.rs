@@ -43,15 +43,9 @@ pub(super) fn filtered(filter: &EventFilter) -> AppResult<sea_orm::Select<event:
             .to_owned();
         select = select.filter(C::Id.in_subquery(with_origin));
     }
-    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        if search.chars().count() > 100 {
-            return Err(AppError::bad_input("search", "search is at most 100 characters"));
-        }
-        let pattern = pagination::like_contains(&search.to_lowercase());
-        let matches =
-            |col: C| Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'));
-        select = select
-            .filter(Condition::any().add(matches(C::Title)).add(matches(C::TitleTraditional)).add(matches(C::Summary)));
+    let searched = [C::Title, C::TitleTraditional, C::Summary];
+    if let Some(matches) = pagination::search_in(filter.search.as_deref(), 100, &searched)? {
+        select = select.filter(matches);
     }
     Ok(select)
 }

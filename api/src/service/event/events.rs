@@ -75,7 +75,7 @@ pub struct EventPatch {
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<event::Model> {
-    event::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("event".into()))
+    found::<event::Entity>(db, id, "event").await
 }
 
 pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<event::Model>> {
@@ -127,22 +127,19 @@ pub(super) async fn managed(db: &impl ConnectionTrait, viewer: &Viewer, id: i64)
 /// Command: an organizer (its members, or staff) creates an event as a draft.
 pub async fn create_event(ctx: Ctx<'_>, viewer: &Viewer, input: NewEvent) -> AppResult<event::Model> {
     viewer.require_manage_event(input.organizer_id)?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| create(ctx, &actor, input.clone())).await
+    as_viewer!(viewer, |actor| create(ctx, actor, input.clone()))
 }
 
 /// Command: the organizer edits an event (more seats promote the waitlist).
 pub async fn update_event(ctx: Ctx<'_>, viewer: &Viewer, id: i64, patch: EventPatch) -> AppResult<event::Model> {
     managed(ctx.db, viewer, id).await?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| update(ctx, &actor, id, patch.clone())).await
+    as_viewer!(viewer, |actor| update(ctx, actor, id, patch.clone()))
 }
 
 /// Command: the organizer publishes, cancels or completes an event.
 pub async fn change_event_status(ctx: Ctx<'_>, viewer: &Viewer, id: i64, to: EventStatus) -> AppResult<event::Model> {
     managed(ctx.db, viewer, id).await?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| transition(ctx, &actor, id, to)).await
+    as_viewer!(viewer, |actor| transition(ctx, actor, id, to))
 }
 
 /// Command: an organizer starts a training programme (its cohorts are trainings).
@@ -154,15 +151,13 @@ pub async fn create_training_programme(
     organizer_id: i64,
 ) -> AppResult<programme::Model> {
     viewer.require_manage_event(organizer_id)?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| create_programme(ctx, &actor, title, description.clone(), organizer_id)).await
+    as_viewer!(viewer, |actor| create_programme(ctx, actor, title, description.clone(), organizer_id))
 }
 
 /// Command: the organizer adds an exhibit to an exhibition.
 pub async fn add_event_exhibit(ctx: Ctx<'_>, viewer: &Viewer, input: NewExhibit) -> AppResult<exhibit::Model> {
     managed(ctx.db, viewer, input.event_id).await?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| add_exhibit(ctx, &actor, input.clone())).await
+    as_viewer!(viewer, |actor| add_exhibit(ctx, actor, input.clone()))
 }
 
 /// Command: the organizer removes an exhibit; those after it move up.
@@ -170,15 +165,13 @@ pub async fn remove_event_exhibit(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> App
     viewer.require_account()?;
     let found = find_exhibit(ctx.db, id).await?;
     managed(ctx.db, viewer, found.event_id).await?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| remove_exhibit(ctx, &actor, id)).await
+    as_viewer!(viewer, |actor| remove_exhibit(ctx, actor, id))
 }
 
 /// Command: the organizer adds a delegation to an exchange.
 pub async fn add_event_delegation(ctx: Ctx<'_>, viewer: &Viewer, input: NewDelegation) -> AppResult<delegation::Model> {
     managed(ctx.db, viewer, input.event_id).await?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| add_delegation(ctx, &actor, input.clone())).await
+    as_viewer!(viewer, |actor| add_delegation(ctx, actor, input.clone()))
 }
 
 /// Command: the organizer removes a delegation.
@@ -186,8 +179,7 @@ pub async fn remove_event_delegation(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> 
     viewer.require_account()?;
     let found = find_delegation(ctx.db, id).await?;
     managed(ctx.db, viewer, found.event_id).await?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| remove_delegation(ctx, &actor, id)).await
+    as_viewer!(viewer, |actor| remove_delegation(ctx, actor, id))
 }
 
 pub async fn create(ctx: Ctx<'_>, actor: &Actor, input: NewEvent) -> AppResult<event::Model> {
@@ -556,11 +548,11 @@ pub async fn create_programme(
 }
 
 pub async fn find_programme(db: &impl ConnectionTrait, id: i64) -> AppResult<programme::Model> {
-    programme::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("training programme".into()))
+    found::<programme::Entity>(db, id, "training programme").await
 }
 
 pub async fn programmes_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<programme::Model>> {
-    Ok(programme::Entity::find().filter(programme::Column::Id.is_in(ids.iter().copied())).all(db).await?)
+    rows_by_ids(db, programme::Column::Id, ids).await
 }
 
 /// Cohorts (training events) of many programmes, by cohort number.
@@ -616,7 +608,7 @@ pub async fn add_exhibit(ctx: Ctx<'_>, actor: &Actor, input: NewExhibit) -> AppR
 }
 
 pub async fn find_exhibit(db: &impl ConnectionTrait, id: i64) -> AppResult<exhibit::Model> {
-    exhibit::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("exhibit".into()))
+    found::<exhibit::Entity>(db, id, "exhibit").await
 }
 
 /// Removes an exhibit; the ones after it move up.
@@ -694,7 +686,7 @@ pub async fn add_delegation(ctx: Ctx<'_>, actor: &Actor, input: NewDelegation) -
 }
 
 pub async fn find_delegation(db: &impl ConnectionTrait, id: i64) -> AppResult<delegation::Model> {
-    delegation::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("delegation".into()))
+    found::<delegation::Entity>(db, id, "delegation").await
 }
 
 pub async fn remove_delegation(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResult<delegation::Model> {

@@ -19,19 +19,6 @@ pub struct Groups {
     pub professionals: i32,
 }
 
-#[derive(Clone)]
-pub struct NewRegistration {
-    pub event_id: i64,
-    pub registrant: Registrant,
-    /// Persons on the registration, the registrant included.
-    pub party_size: i32,
-    pub groups: Groups,
-    pub answers: Vec<Answer>,
-    pub privacy_consent: bool,
-    pub client_key: Option<String>,
-    pub identity_document: Option<(IdDocType, String)>,
-}
-
 pub(super) fn check_groups(groups: Groups, persons: i32, field: &str) -> AppResult<()> {
     for (name, n) in [
         ("women", groups.women),
@@ -106,6 +93,7 @@ pub struct RegistrationRequest {
     pub event_id: i64,
     /// A named guest `(name, phone)`, registered with a partner key holding REGISTER.
     pub guest: Option<(String, String)>,
+    /// Persons on the registration, the registrant included.
     pub party_size: i32,
     pub groups: Groups,
     pub answers: Vec<Answer>,
@@ -119,10 +107,10 @@ pub struct RegistrationRequest {
 pub async fn register_as(
     ctx: Ctx<'_>,
     viewer: &Viewer,
-    request: RegistrationRequest,
+    mut request: RegistrationRequest,
 ) -> AppResult<(registration::Model, bool)> {
     viewer.require_register()?;
-    let registrant = match (request.guest, &viewer.account, &viewer.partner) {
+    let registrant = match (request.guest.take(), &viewer.account, &viewer.partner) {
         (Some((name, phone)), _, Some(partner)) if viewer.has_scope(crate::service::identity::ApiScope::Register) => {
             Registrant::Guest { key_id: partner.key_id, name, phone }
         }
@@ -137,30 +125,17 @@ pub async fn register_as(
             return Err(AppError::bad_input("guest", "a partner key registers a named guest: give `guest`"));
         }
     };
-    let new = NewRegistration {
-        event_id: request.event_id,
-        registrant,
-        party_size: request.party_size,
-        groups: request.groups,
-        answers: request.answers,
-        privacy_consent: request.privacy_consent,
-        client_key: request.client_key,
-        identity_document: request.identity_document,
-    };
-    let actor = Actor::of(viewer);
-    retry_transient(|| register(ctx, &actor, new.clone())).await
+    as_viewer!(viewer, |actor| register(ctx, actor, registrant.clone(), request.clone()))
 }
 
 /// Command: the registrant (the account, or the key that registered the guest) or the
 /// organizer cancels a registration; its seats go to the waitlist at once.
 pub async fn cancel_registration_as(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResult<registration::Model> {
     viewer.require_register().or_else(|_| viewer.require_account().map(|_| ()))?;
-    let reg = find_registration(ctx.db, id).await?;
-    let event = find(ctx.db, reg.event_id).await?;
+    let (reg, event) = registration_and_event(ctx.db, id).await?;
     viewer.require_cancel_registration(event.organizer_id, reg.account_id, reg.partner_key_id)?;
     let by_organizer = viewer.can_manage_event(event.organizer_id);
-    let actor = Actor::of(viewer);
-    retry_transient(|| cancel_registration(ctx, &actor, id, by_organizer)).await
+    as_viewer!(viewer, |actor| cancel_registration(ctx, actor, id, by_organizer))
 }
 
 /// Command: the organizer accepts or declines a registration awaiting approval.
@@ -171,11 +146,16 @@ pub async fn decide_registration_as(
     accept: bool,
 ) -> AppResult<registration::Model> {
     viewer.require_account()?;
-    let reg = find_registration(ctx.db, id).await?;
-    let event = find(ctx.db, reg.event_id).await?;
+    let (_, event) = registration_and_event(ctx.db, id).await?;
     viewer.require_manage_event(event.organizer_id)?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| decide_registration(ctx, &actor, id, accept)).await
+    as_viewer!(viewer, |actor| decide_registration(ctx, actor, id, accept))
+}
+
+/// A registration and its event, read outside the command's transaction (to authorize).
+async fn registration_and_event(db: &impl ConnectionTrait, id: i64) -> AppResult<(registration::Model, event::Model)> {
+    let reg = find_registration(db, id).await?;
+    let event = find(db, reg.event_id).await?;
+    Ok((reg, event))
 }
 
 /// Command: the organizer checks a ticket in at the door. A second scan reports the first one
@@ -190,7 +170,6 @@ pub async fn check_in_as(
     session_id: Option<i64>,
 ) -> AppResult<(event::Model, CheckInOutcome)> {
     let event = managed(ctx.db, viewer, event_id).await?;
-    let actor = Actor::of(viewer);
     let input = CheckIn {
         event_id,
         ticket_code,
@@ -199,13 +178,19 @@ pub async fn check_in_as(
         opens_before: ctx.settings.check_in_opens_before,
         session_id,
     };
-    let outcome = retry_transient(|| check_in(ctx, &actor, input.clone())).await?;
+    let outcome = as_viewer!(viewer, |actor| check_in(ctx, actor, input.clone()))?;
     Ok((event, outcome))
 }
 
 /// Registers a person (and those they bring). Returns the registration and whether it
-/// existed already under the same client key (a replay, which records nothing).
-pub async fn register(ctx: Ctx<'_>, actor: &Actor, input: NewRegistration) -> AppResult<(registration::Model, bool)> {
+/// existed already under the same client key (a replay, which records nothing). Who registers
+/// is `registrant`; `input.guest` is not read.
+pub async fn register(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    registrant: Registrant,
+    input: RegistrationRequest,
+) -> AppResult<(registration::Model, bool)> {
     let now = crate::service::now();
     if !input.privacy_consent {
         return Err(AppError::refused("CONSENT_REQUIRED", "registration needs consent to the privacy terms"));
@@ -217,9 +202,9 @@ pub async fn register(ctx: Ctx<'_>, actor: &Actor, input: NewRegistration) -> Ap
     let client_key = match input.client_key.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(k) if k.len() > 100 => return Err(AppError::bad_input("clientKey", "clientKey is at most 100 bytes")),
-        Some(k) => Some(scoped_key(&input.registrant, k)),
+        Some(k) => Some(scoped_key(&registrant, k)),
     };
-    let (account_id, partner_key_id, name, guest_phone) = match &input.registrant {
+    let (account_id, partner_key_id, name, guest_phone) = match &registrant {
         Registrant::Account { id, name } => (Some(*id), None, required_text("name", name, 100)?, None),
         Registrant::Guest { key_id, name, phone: p } => {
             (None, Some(*key_id), required_text("guest.name", name, 100)?, Some(phone(p)?))
@@ -328,13 +313,8 @@ pub async fn register(ctx: Ctx<'_>, actor: &Actor, input: NewRegistration) -> Ap
         queued_at: Set(queued_at),
         client_key: Set(client_key),
         ticket_code: Set(ticket_code()),
-        checked_in_at: Set(None),
-        attended: Set(None),
         id_doc_type: Set(document.as_ref().map(|d| d.0)),
         id_doc_number: Set(document.map(|d| d.1)),
-        id_doc_purged_at: Set(None),
-        decided_at: Set(None),
-        cancelled_at: Set(None),
         created_at: Set(queued_at),
         updated_at: Set(queued_at),
         ..Default::default()
@@ -424,11 +404,11 @@ pub(super) async fn promote_from_waitlist(db: &impl ConnectionTrait, event: &eve
 }
 
 pub async fn find_registration(db: &impl ConnectionTrait, id: i64) -> AppResult<registration::Model> {
-    registration::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound("registration".into()))
+    found::<registration::Entity>(db, id, "registration").await
 }
 
 pub async fn registrations_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<registration::Model>> {
-    Ok(registration::Entity::find().filter(registration::Column::Id.is_in(ids.iter().copied())).all(db).await?)
+    rows_by_ids(db, registration::Column::Id, ids).await
 }
 
 /// Cancels a registration; its seats go to the waitlist in the same transaction. Cancelling

@@ -15,8 +15,7 @@ pub struct NewSession {
 /// Command: the organizer adds a dated session to a training; check-in is then per session.
 pub async fn add_training_session_as(ctx: Ctx<'_>, viewer: &Viewer, input: NewSession) -> AppResult<session::Model> {
     managed(ctx.db, viewer, input.event_id).await?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| add_session(ctx, &actor, input.clone())).await
+    as_viewer!(viewer, |actor| add_session(ctx, actor, input.clone()))
 }
 
 /// Adds a session inside the training's time, overlapping none of its other sessions.

@@ -9,15 +9,13 @@ pub(super) async fn proposal_org(db: &impl ConnectionTrait, id: i64) -> AppResul
 /// Command: staff open a grant round.
 pub async fn create_grant_round(ctx: Ctx<'_>, viewer: &Viewer, input: RoundInput) -> AppResult<RoundRecord> {
     viewer.require_manage_grants()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| create_round(ctx, &actor, input.clone())).await
+    as_viewer!(viewer, |actor| create_round(ctx, actor, input.clone()))
 }
 
 /// Command: staff change a grant round.
 pub async fn update_grant_round(ctx: Ctx<'_>, viewer: &Viewer, id: i64, patch: RoundPatch) -> AppResult<RoundRecord> {
     viewer.require_manage_grants()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| update_round(ctx, &actor, id, patch.clone())).await
+    as_viewer!(viewer, |actor| update_round(ctx, actor, id, patch.clone()))
 }
 
 /// Command: an organization's members (or staff) start a DRAFT proposal.
@@ -30,8 +28,7 @@ pub async fn create_grant_proposal(
 ) -> AppResult<ProposalRecord> {
     viewer.require_write_proposal(organization_id)?;
     let created_by = viewer.account.as_ref().map(|a| a.id);
-    let actor = Actor::of(viewer);
-    retry_transient(|| create_proposal(ctx, &actor, round_id, organization_id, created_by, input.clone())).await
+    as_viewer!(viewer, |actor| create_proposal(ctx, actor, round_id, organization_id, created_by, input.clone()))
 }
 
 /// Command: the organization edits its DRAFT proposal.
@@ -42,22 +39,19 @@ pub async fn update_grant_proposal(
     patch: ProposalPatch,
 ) -> AppResult<ProposalRecord> {
     viewer.require_write_proposal(proposal_org(ctx.db, id).await?)?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| update_proposal(ctx, &actor, id, patch.clone())).await
+    as_viewer!(viewer, |actor| update_proposal(ctx, actor, id, patch.clone()))
 }
 
 /// Command: the organization submits its proposal while the round is open.
 pub async fn submit_grant_proposal(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResult<ProposalRecord> {
     viewer.require_write_proposal(proposal_org(ctx.db, id).await?)?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| submit_proposal(ctx, &actor, id)).await
+    as_viewer!(viewer, |actor| submit_proposal(ctx, actor, id))
 }
 
 /// Command: the organization withdraws a proposal not yet decided.
 pub async fn withdraw_grant_proposal(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResult<ProposalRecord> {
     viewer.require_write_proposal(proposal_org(ctx.db, id).await?)?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| withdraw_proposal(ctx, &actor, id)).await
+    as_viewer!(viewer, |actor| withdraw_proposal(ctx, actor, id))
 }
 
 /// Command: staff assign a reviewer.
@@ -68,8 +62,7 @@ pub async fn assign_grant_reviewer(
     reviewer_id: i64,
 ) -> AppResult<ReviewRecord> {
     viewer.require_manage_grants()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| assign_reviewer(ctx, &actor, proposal_id, reviewer_id)).await
+    as_viewer!(viewer, |actor| assign_reviewer(ctx, actor, proposal_id, reviewer_id))
 }
 
 /// Command: staff take an assignment back (not once the review is submitted).
@@ -80,8 +73,7 @@ pub async fn unassign_grant_reviewer(
     reviewer_id: i64,
 ) -> AppResult<i64> {
     viewer.require_manage_grants()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| unassign_reviewer(ctx, &actor, proposal_id, reviewer_id)).await
+    as_viewer!(viewer, |actor| unassign_reviewer(ctx, actor, proposal_id, reviewer_id))
 }
 
 /// Command: the assigned reviewer saves (or with `submit`, submits) scores.
@@ -93,8 +85,7 @@ pub async fn save_grant_review(
     submit: bool,
 ) -> AppResult<ReviewRecord> {
     let account = viewer.require_reviewer()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| save_review(ctx, &actor, account.id, proposal_id, draft.clone(), submit)).await
+    as_viewer!(viewer, |actor| save_review(ctx, actor, account.id, proposal_id, draft.clone(), submit))
 }
 
 /// Command: the assigned reviewer declares a conflict of interest.
@@ -105,8 +96,7 @@ pub async fn declare_review_conflict(
     reason: &str,
 ) -> AppResult<ReviewRecord> {
     let account = viewer.require_reviewer()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| declare_conflict(ctx, &actor, account.id, proposal_id, reason)).await
+    as_viewer!(viewer, |actor| declare_conflict(ctx, actor, account.id, proposal_id, reason))
 }
 
 /// Command: staff award an amount; the round's budget is never exceeded.
@@ -118,8 +108,7 @@ pub async fn award_grant_proposal(
     note: Option<String>,
 ) -> AppResult<ProposalRecord> {
     viewer.require_manage_grants()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| award(ctx, &actor, id, amount_fen, note.clone())).await
+    as_viewer!(viewer, |actor| award(ctx, actor, id, amount_fen, note.clone()))
 }
 
 /// Command: staff decline a proposal.
@@ -130,6 +119,5 @@ pub async fn decline_grant_proposal(
     note: Option<String>,
 ) -> AppResult<ProposalRecord> {
     viewer.require_manage_grants()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| decline(ctx, &actor, id, note.clone())).await
+    as_viewer!(viewer, |actor| decline(ctx, actor, id, note.clone()))
 }

@@ -63,16 +63,13 @@ pub async fn award(
         || AppError::Conflict("only a proposal UNDER_REVIEW can be awarded".into()),
     )
     .await?;
-    let grown = round::Entity::update_many()
+    round::Entity::update_many()
         .col_expr(round::Column::AwardedTotalFen, Expr::col(round::Column::AwardedTotalFen).add(amount_fen))
         .col_expr(round::Column::UpdatedAt, Expr::val(now))
         .filter(round::Column::Id.eq(round.round.id))
         .filter(Expr::col(round::Column::AwardedTotalFen).add(amount_fen).lte(Expr::col(round::Column::BudgetFen)))
-        .exec(&txn)
+        .exec_one(&txn, || over_budget(round.remaining_fen()))
         .await?;
-    if grown.rows_affected != 1 {
-        return Err(over_budget(round.remaining_fen()));
-    }
     let record = find_proposal(&txn, proposal_id).await?;
     let event = proposal_event(EventKind::GrantProposalAwarded, &record.proposal, json!({ "amountFen": amount_fen }));
     ctx.commit(txn, actor, vec![event]).await?;

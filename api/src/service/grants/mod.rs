@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
 use serde_json::json;
 
-use super::common::{found, grouped, rows_by_ids};
-use super::{Ctx, retry_transient};
+use super::common::{ExecOne, changed_meanwhile, found, grouped, rows_by_ids};
+use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};

@@ -82,10 +82,7 @@ pub(super) fn validate_proposal(input: &mut ProposalInput, round: &RoundRecord) 
 }
 
 pub(super) async fn check_eligible(db: &impl ConnectionTrait, round: &RoundRecord, org_id: i64) -> AppResult<()> {
-    let org = organization::Entity::find_by_id(org_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::NotFound("organization".into()))?;
+    let org = found::<organization::Entity>(db, org_id, "organization").await?;
     if !round.eligible_stages.is_empty() && !round.eligible_stages.contains(&org.stage) {
         let allowed: Vec<String> = round.eligible_stages.iter().map(|s| s.to_value()).collect();
         return Err(AppError::bad_input(
@@ -177,10 +174,7 @@ pub async fn create_proposal(
         budget_lines: Set(to_json(&input.budget_lines)?),
         attachments: Set(to_json(&input.attachments)?),
         status: Set(ProposalStatus::Draft),
-        awarded_fen: Set(None),
         decision_note: Set(String::new()),
-        submitted_at: Set(None),
-        decided_at: Set(None),
         created_by: Set(created_by),
         created_at: Set(now),
         updated_at: Set(now),
@@ -217,7 +211,7 @@ pub async fn update_proposal(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: Propos
         attachments: patch.attachments.unwrap_or_else(|| current.attachments.clone()),
     };
     validate_proposal(&mut input, &round)?;
-    let updated = proposal::Entity::update_many()
+    proposal::Entity::update_many()
         .col_expr(proposal::Column::Title, Expr::val(input.title))
         .col_expr(proposal::Column::Summary, Expr::val(input.summary))
         .col_expr(proposal::Column::Problem, Expr::val(input.problem))
@@ -229,11 +223,8 @@ pub async fn update_proposal(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: Propos
         .col_expr(proposal::Column::UpdatedAt, Expr::val(crate::service::now()))
         .filter(proposal::Column::Id.eq(id))
         .filter(proposal::Column::Status.eq(ProposalStatus::Draft))
-        .exec(db)
+        .exec_one(db, locked_after_submit)
         .await?;
-    if updated.rows_affected != 1 {
-        return Err(locked_after_submit());
-    }
     let record = find_proposal(db, id).await?;
     let event = proposal_event(EventKind::GrantProposalUpdated, &record.proposal, json!({}));
     ctx.commit(txn, actor, vec![event]).await?;
@@ -256,12 +247,11 @@ pub(super) async fn move_proposal(
     for (col, value) in extra {
         update = update.col_expr(col, value);
     }
-    let result = update
+    update
         .filter(proposal::Column::Id.eq(id))
         .filter(proposal::Column::Status.is_in(from.iter().copied()))
-        .exec(db)
-        .await?;
-    if result.rows_affected != 1 { Err(conflict()) } else { Ok(()) }
+        .exec_one(db, conflict)
+        .await
 }
 
 pub async fn submit_proposal(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResult<ProposalRecord> {
@@ -290,7 +280,7 @@ pub async fn submit_proposal(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResult<
         &[ProposalStatus::Draft],
         ProposalStatus::Submitted,
         vec![(proposal::Column::SubmittedAt, Expr::val(now))],
-        || AppError::Conflict("the proposal changed meanwhile; reload and retry".into()),
+        || changed_meanwhile("proposal"),
     )
     .await?;
     let record = find_proposal(db, id).await?;

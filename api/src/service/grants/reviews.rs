@@ -26,10 +26,7 @@ pub async fn assign_reviewer(
 ) -> AppResult<ReviewRecord> {
     let db = ctx.db;
     let current = find_proposal(db, proposal_id).await?;
-    let account = entity::account::Entity::find_by_id(account_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::NotFound("account".into()))?;
+    let account = found::<entity::account::Entity>(db, account_id, "account").await?;
     let roles = crate::service::identity::Role::parse_list(&account.roles);
     if !roles.contains(&crate::service::identity::Role::Reviewer) || account.disabled_at.is_some() {
         return Err(AppError::bad_input("reviewerId", "the account is not an active REVIEWER"));
@@ -57,9 +54,7 @@ pub async fn assign_reviewer(
         status: Set(ReviewStatus::Assigned),
         scores: Set("{}".into()),
         comment: Set(String::new()),
-        conflict_reason: Set(None),
         assigned_at: Set(now),
-        submitted_at: Set(None),
         updated_at: Set(now),
         ..Default::default()
     }
@@ -97,14 +92,11 @@ pub async fn unassign_reviewer(ctx: Ctx<'_>, actor: &Actor, proposal_id: i64, ac
     let existing = assignment_of(db, proposal_id, account_id)
         .await?
         .ok_or_else(|| AppError::NotFound("review assignment".into()))?;
-    let deleted = review::Entity::delete_many()
+    review::Entity::delete_many()
         .filter(review::Column::Id.eq(existing.id))
         .filter(review::Column::Status.ne(ReviewStatus::Submitted))
-        .exec(db)
+        .exec_one(db, || AppError::Conflict("a submitted review cannot be unassigned".into()))
         .await?;
-    if deleted.rows_affected != 1 {
-        return Err(AppError::Conflict("a submitted review cannot be unassigned".into()));
-    }
     let round_id = find_proposal(db, proposal_id).await?.proposal.round_id;
     let event = review_event(EventKind::GrantReviewerUnassigned, &existing, round_id);
     ctx.commit(txn, actor, vec![event]).await?;
@@ -210,14 +202,11 @@ pub async fn save_review(
     if submit {
         update = update.col_expr(review::Column::SubmittedAt, Expr::val(now));
     }
-    let result = update
+    update
         .filter(review::Column::Id.eq(assignment.id))
         .filter(review::Column::Status.is_in([ReviewStatus::Assigned, ReviewStatus::Draft]))
-        .exec(db)
+        .exec_one(db, || changed_meanwhile("review"))
         .await?;
-    if result.rows_affected != 1 {
-        return Err(AppError::Conflict("the review changed meanwhile; reload and retry".into()));
-    }
     let record = find_review(db, assignment.id).await?;
     let kind = if submit { EventKind::GrantReviewSubmitted } else { EventKind::GrantReviewSaved };
     let event = review_event(kind, &record.review, round.round.id);
@@ -236,17 +225,14 @@ pub async fn declare_conflict(
     let db = &txn;
     let assignment = assignment_of(db, proposal_id, reviewer_id).await?.ok_or_else(not_assigned)?;
     let reason = required_text("reason", reason, 2_000)?;
-    let result = review::Entity::update_many()
+    review::Entity::update_many()
         .col_expr(review::Column::Status, Expr::val(ReviewStatus::Conflict))
         .col_expr(review::Column::ConflictReason, Expr::val(reason))
         .col_expr(review::Column::UpdatedAt, Expr::val(crate::service::now()))
         .filter(review::Column::Id.eq(assignment.id))
         .filter(review::Column::Status.is_in([ReviewStatus::Assigned, ReviewStatus::Draft]))
-        .exec(db)
+        .exec_one(db, || AppError::Conflict("a conflict can be declared only before the review is submitted".into()))
         .await?;
-    if result.rows_affected != 1 {
-        return Err(AppError::Conflict("a conflict can be declared only before the review is submitted".into()));
-    }
     let record = find_review(db, assignment.id).await?;
     let round_id = find_proposal(db, proposal_id).await?.proposal.round_id;
     let event = review_event(EventKind::GrantReviewConflictDeclared, &record.review, round_id);

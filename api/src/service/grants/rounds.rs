@@ -232,7 +232,8 @@ pub async fn update_round(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: RoundPatc
         }
     }
     // Conditional on the awarded total, so a concurrent award cannot slip under a lower budget.
-    let updated = round::Entity::update_many()
+    let awarded = current.round.awarded_total_fen;
+    round::Entity::update_many()
         .col_expr(round::Column::Title, Expr::val(input.title))
         .col_expr(round::Column::Description, Expr::val(input.description))
         .col_expr(round::Column::BudgetFen, Expr::val(input.budget_fen))
@@ -246,13 +247,10 @@ pub async fn update_round(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: RoundPatc
         .col_expr(round::Column::UpdatedAt, Expr::val(crate::service::now()))
         .filter(round::Column::Id.eq(id))
         .filter(round::Column::AwardedTotalFen.lte(input.budget_fen))
-        .exec(&txn)
+        .exec_one(&txn, || {
+            AppError::Conflict(format!("the budget cannot go below the {awarded} fen already awarded").into())
+        })
         .await?;
-    if updated.rows_affected != 1 {
-        return Err(AppError::Conflict(
-            format!("the budget cannot go below the {} fen already awarded", current.round.awarded_total_fen).into(),
-        ));
-    }
     let record = find_round(&txn, id).await?;
     let event = NewEvent::new(EventKind::GrantRoundUpdated, id)
         .payload(json!({ "budgetFen": record.round.budget_fen, "closesAt": record.round.closes_at }));

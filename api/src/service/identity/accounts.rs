@@ -39,8 +39,7 @@ pub async fn set_account_roles(
     roles: &[Role],
 ) -> AppResult<account::Model> {
     viewer.require_admin("change roles")?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| set_roles(ctx, &actor, account_id, roles)).await
+    as_viewer!(viewer, |actor| set_roles(ctx, actor, account_id, roles))
 }
 
 /// Validates and hashes what a new account is made of.
@@ -164,8 +163,7 @@ pub async fn set_roles(ctx: Ctx<'_>, actor: &Actor, account_id: i64, roles: &[Ro
         return Err(AppError::bad_input("roles", "an account needs at least one role"));
     }
     let txn = ctx.db.begin().await?;
-    let found =
-        account::Entity::find_by_id(account_id).one(&txn).await?.ok_or_else(|| AppError::NotFound("account".into()))?;
+    let found = found::<account::Entity>(&txn, account_id, "account").await?;
     let from = found.roles.clone();
     let mut model: account::ActiveModel = found.into();
     model.roles = Set(Role::join(roles));
@@ -183,7 +181,7 @@ pub async fn account_by_email(db: &impl ConnectionTrait, email: &str) -> AppResu
 }
 
 pub async fn accounts_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<account::Model>> {
-    Ok(account::Entity::find().filter(account::Column::Id.is_in(ids.iter().copied())).all(db).await?)
+    rows_by_ids(db, account::Column::Id, ids).await
 }
 
 /// Checks credentials. Unknown email and wrong password give the same error, in the same time.

@@ -45,15 +45,13 @@ pub const PUBLISHABLE_PREFIX: &str = "ib_pub_";
 pub async fn issue_api_key(ctx: Ctx<'_>, viewer: &Viewer, new: NewApiKey) -> AppResult<IssuedKey> {
     viewer.require_admin("issue API keys")?;
     let admin = viewer.require_account()?.id;
-    let actor = Actor::of(viewer);
-    retry_transient(|| create_api_key(ctx, &actor, new.clone(), admin)).await
+    as_viewer!(viewer, |actor| create_api_key(ctx, actor, new.clone(), admin))
 }
 
 /// Command: an admin revokes a partner API key at once (revoking a revoked key changes nothing).
 pub async fn revoke_api_key_as(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResult<api_key::Model> {
     viewer.require_admin("revoke API keys")?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| revoke_api_key(ctx, &actor, id)).await
+    as_viewer!(viewer, |actor| revoke_api_key(ctx, actor, id))
 }
 
 pub async fn create_api_key(ctx: Ctx<'_>, actor: &Actor, new: NewApiKey, created_by: i64) -> AppResult<IssuedKey> {
@@ -80,8 +78,6 @@ pub async fn create_api_key(ctx: Ctx<'_>, actor: &Actor, new: NewApiKey, created
         created_by: Set(created_by),
         created_at: Set(super::now()),
         expires_at: Set(expires_at),
-        revoked_at: Set(None),
-        last_used_at: Set(None),
         ..Default::default()
     }
     .insert(&txn)
@@ -161,7 +157,7 @@ pub async fn publishable_origins(db: &impl ConnectionTrait) -> AppResult<std::co
 
 pub async fn revoke_api_key(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResult<api_key::Model> {
     let txn = ctx.db.begin().await?;
-    let key = api_key::Entity::find_by_id(id).one(&txn).await?.ok_or_else(|| AppError::NotFound("API key".into()))?;
+    let key = found::<api_key::Entity>(&txn, id, "API key").await?;
     if key.revoked_at.is_some() {
         return Ok(key);
     }

@@ -28,8 +28,7 @@ pub async fn add_organization_member(
 ) -> AppResult<Added> {
     viewer.require_manage_members(org_id)?;
     let by = viewer.account.as_ref().map(|a| a.id).unwrap_or_default();
-    let actor = Actor::of(viewer);
-    retry_transient(|| add_member(ctx, &actor, org_id, email, role, by)).await
+    as_viewer!(viewer, |actor| add_member(ctx, actor, org_id, email, role, by))
 }
 
 /// Command: owners and admins change a member's role; an organization keeps an owner.
@@ -41,31 +40,27 @@ pub async fn change_organization_member_role(
     role: MemberRole,
 ) -> AppResult<membership::Model> {
     viewer.require_manage_members(org_id)?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| async {
+    as_viewer!(viewer, |actor| async {
         let txn = ctx.db.begin().await?;
         let current = keeping_an_owner(&txn, org_id, account_id, role == MemberRole::Owner).await?;
         let mut model: membership::ActiveModel = current.into();
         model.role = Set(role);
         let updated = model.update(&txn).await?;
-        ctx.commit(txn, &actor, vec![member_event(EventKind::MemberRoleChanged, org_id, account_id, role)]).await?;
+        ctx.commit(txn, actor, vec![member_event(EventKind::MemberRoleChanged, org_id, account_id, role)]).await?;
         Ok(updated)
     })
-    .await
 }
 
 /// Command: owners and admins remove a member; an organization keeps an owner.
 pub async fn remove_organization_member(ctx: Ctx<'_>, viewer: &Viewer, org_id: i64, account_id: i64) -> AppResult<()> {
     viewer.require_manage_members(org_id)?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| async {
+    as_viewer!(viewer, |actor| async {
         let txn = ctx.db.begin().await?;
         let current = keeping_an_owner(&txn, org_id, account_id, false).await?;
         membership::Entity::delete_by_id((org_id, account_id)).exec(&txn).await?;
-        ctx.commit(txn, &actor, vec![member_event(EventKind::MemberRemoved, org_id, account_id, current.role)]).await?;
+        ctx.commit(txn, actor, vec![member_event(EventKind::MemberRemoved, org_id, account_id, current.role)]).await?;
         Ok(())
     })
-    .await
 }
 
 pub async fn add_member(

@@ -22,7 +22,8 @@ use sha2::Digest;
 
 use serde_json::json;
 
-use super::{Ctx, now, retry_transient};
+use super::common::{ExecOne, found, rows_by_ids};
+use super::{Ctx, as_viewer, now, retry_transient};
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};

@@ -108,7 +108,6 @@ pub async fn start_session(
         token_hash: Set(sha256_hex(&refresh_token)),
         created_at: Set(now),
         expires_at: Set(refresh_expires_at),
-        revoked_at: Set(None),
         ..Default::default()
     }
     .insert(db)
@@ -120,8 +119,7 @@ pub async fn start_session(
 /// Command: swaps a refresh token for new tokens; the old one stops working. A refresh token
 /// used twice means it leaked: every session of that account is revoked (and recorded).
 pub async fn refresh_session(ctx: Ctx<'_>, viewer: &Viewer, refresh_token: &str) -> AppResult<IssuedTokens> {
-    let actor = Actor::of(viewer);
-    retry_transient(|| refresh(ctx, &actor, refresh_token)).await
+    as_viewer!(viewer, |actor| refresh(ctx, actor, refresh_token))
 }
 
 async fn refresh(ctx: Ctx<'_>, actor: &Actor, refresh_token: &str) -> AppResult<IssuedTokens> {
@@ -150,15 +148,12 @@ async fn refresh(ctx: Ctx<'_>, actor: &Actor, refresh_token: &str) -> AppResult<
     if found.expires_at <= now {
         return Err(AppError::Unauthenticated);
     }
-    let revoked = session::Entity::update_many()
+    session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::val(now))
         .filter(session::Column::Id.eq(found.id))
         .filter(session::Column::RevokedAt.is_null())
-        .exec(&txn)
+        .exec_one(&txn, || AppError::Unauthenticated)
         .await?;
-    if revoked.rows_affected != 1 {
-        return Err(AppError::Unauthenticated);
-    }
     let account = account::Entity::find_by_id(found.account_id)
         .one(&txn)
         .await?
@@ -173,9 +168,8 @@ async fn refresh(ctx: Ctx<'_>, actor: &Actor, refresh_token: &str) -> AppResult<
 /// Command: revokes the session of a refresh token; its access tokens stop working too. An
 /// unknown or already revoked token answers `false` and changes nothing.
 pub async fn sign_out(ctx: Ctx<'_>, viewer: &Viewer, refresh_token: &str) -> AppResult<bool> {
-    let actor = Actor::of(viewer);
     let hash = sha256_hex(refresh_token.trim());
-    retry_transient(|| async {
+    as_viewer!(viewer, |actor| async {
         let txn = ctx.db.begin().await?;
         let revoked = session::Entity::update_many()
             .col_expr(session::Column::RevokedAt, Expr::val(super::now()))
@@ -188,7 +182,6 @@ pub async fn sign_out(ctx: Ctx<'_>, viewer: &Viewer, refresh_token: &str) -> App
         ctx.commit(txn, &actor.as_account(session.account_id), vec![event]).await?;
         Ok(true)
     })
-    .await
 }
 
 /// Who an access token speaks for, as kept between requests: no password hash, and the

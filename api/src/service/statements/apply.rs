@@ -38,8 +38,6 @@ pub(super) async fn apply_batch(
             amount_fen: Set(l.amount_fen),
             channel: Set(channel),
             external_reference: Set(l.reference.clone().or(l.line_id.clone())),
-            donor_account_id: Set(None),
-            partner_key_id: Set(None),
             display_mode: Set(if name.is_empty() { DisplayMode::Anonymous } else { DisplayMode::Masked }),
             donor_name: Set(name.chars().take(100).collect()),
             message: Set(String::new()),
