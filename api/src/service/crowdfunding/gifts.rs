@@ -91,8 +91,7 @@ pub async fn donate_as(
         (None, Some(p)) => Donor::Partner { key_id: p.key_id },
         (None, None) => return Err(AppError::Unauthenticated),
     };
-    let actor = Actor::of(viewer);
-    retry_transient(|| donate_with_contact(ctx, &actor, &donor, input.clone(), &contact)).await
+    as_viewer!(viewer, |actor| donate_with_contact(ctx, actor, &donor, input.clone(), &contact))
 }
 
 /// Command: confirms a pledge once its money arrived (staff or a RECONCILE key).
@@ -103,8 +102,7 @@ pub async fn confirm_donation(
     external_reference: Option<String>,
 ) -> AppResult<donation::Model> {
     viewer.require_reconcile_donations()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| confirm(ctx, &actor, id, external_reference.clone())).await
+    as_viewer!(viewer, |actor| confirm(ctx, actor, id, external_reference.clone()))
 }
 
 /// Command: cancels a pledge (whoever reconciles, or the donor who made it).
@@ -118,8 +116,7 @@ pub async fn cancel_donation(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResul
         }
     };
     viewer.require_cancel_donation(current.donor_account_id)?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| cancel(ctx, &actor, id)).await
+    as_viewer!(viewer, |actor| cancel(ctx, actor, id))
 }
 
 /// Command: refunds a confirmed or held donation, in full or in part (staff or a RECONCILE key).
@@ -131,8 +128,7 @@ pub async fn refund_donation(
     reason: Option<String>,
 ) -> AppResult<(donation::Model, donation::Model)> {
     viewer.require_reconcile_donations()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| refund(ctx, &actor, id, amount_fen, reason.clone())).await
+    as_viewer!(viewer, |actor| refund(ctx, actor, id, amount_fen, reason.clone()))
 }
 
 /// Command: records that money for donation `id` arrived (staff or a RECONCILE key): a live
@@ -145,15 +141,13 @@ pub async fn record_donation_payment(
     external_reference: Option<String>,
 ) -> AppResult<(donation::Model, PaymentOutcome)> {
     viewer.require_reconcile_donations()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| receive(ctx, &actor, id, external_reference.clone(), Arrival::Payment)).await
+    as_viewer!(viewer, |actor| receive(ctx, actor, id, external_reference.clone(), Arrival::Payment))
 }
 
 /// Command: counts a held late payment after all (staff or a RECONCILE key).
 pub async fn accept_late_payment(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResult<donation::Model> {
     viewer.require_reconcile_donations()?;
-    let actor = Actor::of(viewer);
-    retry_transient(|| accept_late(ctx, &actor, id)).await
+    as_viewer!(viewer, |actor| accept_late(ctx, actor, id))
 }
 
 pub(crate) fn donation_event(kind: EventKind, d: &donation::Model) -> NewEvent {
