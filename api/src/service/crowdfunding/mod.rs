@@ -23,7 +23,7 @@ use serde_json::json;
 
 use super::common::{ExecOne, changed_meanwhile, found, grouped, rows_by_ids};
 use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
-use super::{Ctx, as_viewer, retry_transient};
+use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
