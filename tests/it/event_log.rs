@@ -368,8 +368,18 @@ async fn an_instance_delivers_after_restart_what_was_committed_while_it_was_down
     let (id, row) = org_row(&first, "重启测试组织").await;
     let page = "query($id: ID!) { node(id: $id) { ... on Organization { name } } }";
     first.ok_as(&anonymous, page, json!({ "id": id })).await;
-    // Let the follower record its position, then stop the instance.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Let the follower record its position past the last event (it saves at most once a
+    // second while the log moves, and once idle), then stop the instance.
+    let saved = eventually(Duration::from_secs(10), || async {
+        use sea_orm::ConnectionTrait;
+        let sql = "SELECT COUNT(*) AS n FROM event_consumers WHERE name = 'cache-coherence' \
+                   AND event_id >= (SELECT MAX(id) FROM domain_events)";
+        let backend = first.state.db.get_database_backend();
+        let row = first.state.db.query_one_raw(sea_orm::Statement::from_string(backend, sql)).await.expect("query");
+        row.and_then(|r| r.try_get::<i64>("", "n").ok()).unwrap_or(0) == 1
+    })
+    .await;
+    assert!(saved, "the follower saved its position past the last event");
     let settings = (*first.state.settings).clone();
     first.stop().await;
 
@@ -394,7 +404,8 @@ async fn an_instance_delivers_after_restart_what_was_committed_while_it_was_down
     api::service::organization::update(ctx, &Actor::cli("test"), row, patch).await.expect("write");
 
     let second = spawn_second_instance(&first).await;
-    let reached = eventually(Duration::from_secs(2), || async {
+    // Within the follower's first reads; the margin is for a loaded machine, not a speed goal.
+    let reached = eventually(Duration::from_secs(5), || async {
         second.ok_as(&anonymous, page, json!({ "id": id })).await["node"]["name"] == "停机期间改的名"
     })
     .await;
