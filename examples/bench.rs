@@ -123,14 +123,23 @@ async fn send(client: &reqwest::Client, shot: &Shot) -> bool {
     }
 }
 
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
+/// The server's resident memory now and its peak so far (`VmRSS` and `VmHWM`), in MiB.
+fn rss_mib(pid: u32) -> Memory {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    Memory { now: field("VmRSS:"), peak: field("VmHWM:") }
+}
+
+#[derive(Clone, Copy, Default)]
+struct Memory {
+    now: f64,
+    peak: f64,
 }
 
 /// CPU time the process has used, user and system, all threads, in microseconds (from
@@ -370,7 +379,7 @@ struct Row {
     sql_per_request: Option<f64>,
     /// Server CPU (user + system, every thread) per request, in µs.
     cpu_us: Option<f64>,
-    rss: f64,
+    rss: Memory,
     note: Option<String>,
 }
 
@@ -809,12 +818,12 @@ async fn bench_backend(opts: &Options, backend: &str, scale: &str) -> f64 {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
     println!(
-        "{:<52} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
-        "scenario", "req/s", "p50 ms", "p99 ms", "×base", "×poem", "SQL/req", "CPU µs", "RSS MiB"
+        "{:<52} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>8}",
+        "scenario", "req/s", "p50 ms", "p99 ms", "×base", "×poem", "SQL/req", "CPU µs", "RSS MiB", "peak MiB"
     );
     for row in std::iter::once(&reference_row).chain(rows.iter()) {
         println!(
-            "{:<52} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>9} {:>7.1}{}",
+            "{:<52} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>9} {:>7.1} {:>8.1}{}",
             row.name,
             row.stats.rps,
             row.stats.p50_ms,
@@ -823,7 +832,8 @@ async fn bench_backend(opts: &Options, backend: &str, scale: &str) -> f64 {
             row.stats.rps / reference_row.stats.rps,
             row.sql_per_request.map(|s| format!("{s:.2}")).unwrap_or_else(|| "-".into()),
             row.cpu_us.map(|c| format!("{c:.0}")).unwrap_or_else(|| "-".into()),
-            row.rss,
+            row.rss.now,
+            row.rss.peak,
             if row.stats.errors > 0 {
                 format!("  ({} errors of {})", row.stats.errors, row.stats.requests)
             } else {

@@ -33,6 +33,7 @@ pub struct Metrics {
     pub http_requests: IntCounter,
     pub response_cache_hits: IntCounter,
     pub response_cache_misses: IntCounter,
+    pub parsed_documents_reused: IntCounter,
     /// Mirrors the process-wide count of the service layer's retries.
     transient_retries: Mirror,
     /// The Redis tier's health, rendered only when Redis is configured.
@@ -99,6 +100,11 @@ impl Metrics {
                 &registry,
                 "incubase_response_cache_misses_total",
                 "Cacheable answers computed because no valid entry existed",
+            ),
+            parsed_documents_reused: counter(
+                &registry,
+                "incubase_parsed_documents_reused_total",
+                "GraphQL operations whose query text was parsed before and not parsed again",
             ),
             transient_retries,
             redis: RedisMetrics::new(),

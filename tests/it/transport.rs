@@ -296,3 +296,69 @@ async fn slow_headers_and_slow_bodies_are_cut_off() {
     let status = client.get(app.url("/health")).send().await.expect("healthy").status();
     assert_eq!(status.as_u16(), 200);
 }
+
+fn reused(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with("incubase_parsed_documents_reused_total "))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .expect("reuse counter")
+}
+
+#[tokio::test]
+async fn a_reused_document_still_follows_each_request() {
+    use crate::helpers::Credentials;
+    // Two servers in one process share the parsed documents; each keeps its own limits.
+    let roomy = spawn_app(Backend::Sqlite).await;
+    let strict = spawn_app_with(Backend::Sqlite, |s| s.limits.max_depth = 4).await;
+    let metrics = |app: &TestApp| {
+        let url = app.url("/metrics");
+        let client = app.client.clone();
+        async move { reused(&client.get(url).send().await.expect("sent").text().await.expect("text")) }
+    };
+    for name in ["复用甲", "复用乙"] {
+        crate::organizations::create(&roomy, json!({ "name": name })).await;
+    }
+
+    // The same text with other variables: each request answers its own.
+    let page =
+        "query ReusedPage($n: Int) { organizations(first: $n) { edges { node { name stageHistory { note } } } } }";
+    let before = metrics(&roomy).await;
+    let one = roomy.ok(page, json!({ "n": 1 })).await;
+    let two = roomy.ok(page, json!({ "n": 2 })).await;
+    assert_eq!(one["organizations"]["edges"].as_array().map(Vec::len), Some(1));
+    assert_eq!(two["organizations"]["edges"].as_array().map(Vec::len), Some(2));
+    assert!(metrics(&roomy).await > before, "the second request reused the parsed text");
+
+    // The other server's own depth limit still refuses the text the first one kept.
+    let (status, body) = post(&strict, "application/json", GQL_RESPONSE, json!({ "query": page }).to_string()).await;
+    assert_eq!((status, code(&body)), (400, "QUERY_TOO_DEEP"), "{body}");
+
+    // Each request's own viewer: the same text answers the manager and an anonymous visitor apart.
+    let who = "query ReusedViewer { viewer { isAuthenticated } }";
+    let signed_in = roomy.ok(who, json!({})).await;
+    let anonymous = roomy.ok_as(&Credentials::anonymous(), who, json!({})).await;
+    assert_eq!(signed_in["viewer"]["isAuthenticated"], true);
+    assert_eq!(anonymous["viewer"]["isAuthenticated"], false);
+
+    // A mutation parsed for a POST is still refused over GET, and still runs only when POSTed.
+    let create = r#"mutation ReusedCreate { createOrganization(input: { name: "复用丙" }) { organization { name } } }"#;
+    roomy.ok(create, json!({})).await;
+    let response = roomy
+        .client
+        .get(roomy.url("/graphql"))
+        .query(&[("query", create)])
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 405, "mutation over GET");
+    assert_eq!(organization_count(&roomy).await, 3, "the GET mutation did not run");
+
+    // Text that does not parse is never kept: it fails the same way every time.
+    let broken = json!({ "query": "query ReusedBroken { organizations { " }).to_string();
+    for _ in 0..2 {
+        let (status, body) = post(&roomy, "application/json", GQL_RESPONSE, broken.clone()).await;
+        assert_eq!((status, code(&body)), (400, "GRAPHQL_PARSE_FAILED"));
+    }
+}

@@ -434,6 +434,11 @@ impl GraphQLEndpoint {
                 "QUERY_TOO_DEEP",
             );
         }
+        // A text parsed before is not parsed again; every check below still runs on it.
+        let reused = parsed_documents::reuse(&mut request);
+        if reused {
+            counters.parsed_documents_reused.inc();
+        }
         let (operation_type, named) = match request.parsed_query() {
             Ok(doc) => {
                 if let Err(over) = cost::check(doc, limits) {
@@ -443,6 +448,9 @@ impl GraphQLEndpoint {
             }
             Err(e) => return request_error(StatusCode::BAD_REQUEST, &e.message, "GRAPHQL_PARSE_FAILED"),
         };
+        if !reused {
+            parsed_documents::keep(&mut request);
+        }
         // Logs and metrics name the operation by the document when the request did not.
         let name = name.clone().or(named);
         if is_get && operation_type.is_some_and(|t| t != OperationType::Query) {
@@ -584,6 +592,49 @@ fn sole_operation_name(doc: &async_graphql::parser::types::ExecutableDocument) -
     match &doc.operations {
         DocumentOperations::Multiple(ops) if ops.len() == 1 => ops.keys().next().map(ToString::to_string),
         _ => None,
+    }
+}
+
+/// Parsed documents by query text, shared by every schema in the process: parsing reads
+/// nothing but the text, so a document parsed once serves every request that sends the same
+/// text. Only documents that parsed and passed the cost limits are kept; a reused one still goes
+/// through the nesting, cost, GET and rate rules, validation and execution of its own request.
+mod parsed_documents {
+    use std::sync::{Arc, LazyLock};
+
+    use async_graphql::parser::types::ExecutableDocument;
+
+    /// The cache's budget, in KiB of estimated parsed size.
+    const MAX_KIB: u64 = 16 * 1024;
+    /// A parsed document takes about this many times its text's bytes (names, positions, nodes).
+    const BYTES_PER_TEXT_BYTE: usize = 8;
+
+    static DOCUMENTS: LazyLock<moka::sync::Cache<String, Arc<ExecutableDocument>>> = LazyLock::new(|| {
+        moka::sync::Cache::builder()
+            .max_capacity(MAX_KIB)
+            .weigher(|text: &String, _| {
+                u32::try_from((text.len() * BYTES_PER_TEXT_BYTE).div_ceil(1024)).unwrap_or(u32::MAX).max(1)
+            })
+            .build()
+    });
+
+    /// Gives the request the document parsed earlier from the same text; says whether it did.
+    pub(super) fn reuse(request: &mut async_graphql::Request) -> bool {
+        match DOCUMENTS.get(request.query.as_str()) {
+            Some(document) => {
+                request.set_parsed_query(ExecutableDocument::clone(&document));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Keeps the request's parsed document for the next request with the same text.
+    pub(super) fn keep(request: &mut async_graphql::Request) {
+        if let Ok(document) = request.parsed_query() {
+            let document = Arc::new(document.clone());
+            DOCUMENTS.insert(request.query.clone(), document);
+        }
     }
 }
 
