@@ -69,7 +69,7 @@ pub(super) async fn upload(req: &Request, body: Body, state: Data<&AppState>) ->
         return error_response(StatusCode::REQUEST_TIMEOUT, "the statement took too long to arrive", "REQUEST_TIMEOUT");
     };
     let content = match read {
-        Ok(bytes) => match String::from_utf8(bytes.to_vec()) {
+        Ok(bytes) => match String::from_utf8(Vec::from(bytes)) {
             Ok(text) => text,
             Err(_) => {
                 return error_response(StatusCode::BAD_REQUEST, "the statement is not UTF-8 text", "BAD_USER_INPUT");

@@ -87,9 +87,19 @@ pub enum PaymentOutcome {
 /// Whether a pledge's time to be paid has run out. Exact whether or not the expiry sweep has
 /// marked it yet: the status says PLEDGED until the sweep runs, the clock does not wait.
 pub fn pledge_expired(d: &donation::Model, ttl: std::time::Duration, now: DateTime<Utc>) -> bool {
-    match d.status {
+    pledge_expired_at(d.status, d.created_at, ttl, now)
+}
+
+/// [`pledge_expired`] from a donation's status and creation time alone.
+pub fn pledge_expired_at(
+    status: DonationStatus,
+    created_at: DateTime<Utc>,
+    ttl: std::time::Duration,
+    now: DateTime<Utc>,
+) -> bool {
+    match status {
         DonationStatus::Expired => true,
-        DonationStatus::Pledged => Duration::from_std(ttl).is_ok_and(|ttl| d.created_at + ttl <= now),
+        DonationStatus::Pledged => Duration::from_std(ttl).is_ok_and(|ttl| created_at + ttl <= now),
         _ => false,
     }
 }

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use entity::campaign::{self, CampaignStatus};
 use entity::donation::{self, DonationStatus};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect};
 use serde::{Deserialize, Serialize};
 
 use super::BATCH;
@@ -103,52 +103,47 @@ pub async fn plan(
     let references: HashSet<&str> = lines.iter().filter_map(|l| l.reference.as_deref()).collect();
     let keys: HashSet<&str> = lines.iter().filter_map(|l| l.client_key.as_deref()).collect();
     let line_keys: HashSet<String> = lines.iter().filter_map(line_key).collect();
-    let mut found: Vec<donation::Model> = Vec::new();
+    // Only what matching needs: a statement of 10,000 lines matches 10,000 donations, and
+    // their whole rows (names, messages, digests) would be most of an import's memory.
+    let mut found: Vec<Candidate> = Vec::new();
     for chunk in references.into_iter().collect::<Vec<_>>().chunks(BATCH) {
-        found.extend(
-            donation::Entity::find()
-                .filter(donation::Column::ExternalReference.is_in(chunk.iter().copied()))
-                .filter(donation::Column::RefundOfId.is_null())
-                .all(db)
-                .await?,
-        );
+        let select = donation::Entity::find()
+            .filter(donation::Column::ExternalReference.is_in(chunk.iter().copied()))
+            .filter(donation::Column::RefundOfId.is_null());
+        found.extend(Candidate::select(select).all(db).await?);
     }
     for chunk in keys.into_iter().collect::<Vec<_>>().chunks(BATCH) {
-        found.extend(
-            donation::Entity::find().filter(donation::Column::ClientKey.is_in(chunk.iter().copied())).all(db).await?,
-        );
+        let select = donation::Entity::find().filter(donation::Column::ClientKey.is_in(chunk.iter().copied()));
+        found.extend(Candidate::select(select).all(db).await?);
     }
     for chunk in line_keys.iter().collect::<Vec<_>>().chunks(BATCH) {
-        found.extend(
-            donation::Entity::find()
-                .filter(donation::Column::ClientScope.eq(CREATED_SCOPE))
-                .filter(donation::Column::ClientKey.is_in(chunk.iter().map(|s| s.as_str())))
-                .all(db)
-                .await?,
-        );
+        let select = donation::Entity::find()
+            .filter(donation::Column::ClientScope.eq(CREATED_SCOPE))
+            .filter(donation::Column::ClientKey.is_in(chunk.iter().map(|s| s.as_str())));
+        found.extend(Candidate::select(select).all(db).await?);
     }
     // A reference may name several records over time; the live one wins.
-    let rank = |d: &donation::Model| match d.status {
+    let rank = |d: &Candidate| match d.status {
         DonationStatus::Pledged | DonationStatus::Expired | DonationStatus::Cancelled => 0,
         _ => 1,
     };
-    let mut by_reference: HashMap<String, donation::Model> = HashMap::new();
-    let mut by_key: HashMap<String, donation::Model> = HashMap::new();
-    let mut created: HashMap<String, donation::Model> = HashMap::new();
-    for d in found {
+    let mut by_reference: HashMap<&str, &Candidate> = HashMap::new();
+    let mut by_key: HashMap<&str, &Candidate> = HashMap::new();
+    let mut created: HashMap<&str, &Candidate> = HashMap::new();
+    for d in &found {
         if d.client_scope.as_deref() == Some(CREATED_SCOPE)
             && let Some(k) = &d.client_key
         {
-            created.insert(k.clone(), d.clone());
+            created.insert(k, d);
         }
         if let Some(r) = &d.external_reference {
-            let keep = by_reference.get(r).is_none_or(|e| rank(&d) < rank(e));
+            let keep = by_reference.get(r.as_str()).is_none_or(|e| rank(d) < rank(e));
             if keep {
-                by_reference.insert(r.clone(), d.clone());
+                by_reference.insert(r, d);
             }
         }
         if let Some(k) = &d.client_key {
-            by_key.insert(k.clone(), d);
+            by_key.insert(k, d);
         }
     }
     let mut campaign_ids: HashSet<i64> = by_reference.values().chain(by_key.values()).map(|d| d.campaign_id).collect();
@@ -190,9 +185,9 @@ pub async fn plan(
         let matched = l
             .reference
             .as_ref()
-            .and_then(|r| by_reference.get(r))
-            .or_else(|| l.client_key.as_ref().and_then(|k| by_key.get(k)))
-            .or_else(|| identity.as_ref().and_then(|k| created.get(k)));
+            .and_then(|r| by_reference.get(r.as_str()))
+            .or_else(|| l.client_key.as_ref().and_then(|k| by_key.get(k.as_str())))
+            .or_else(|| identity.as_ref().and_then(|k| created.get(k.as_str())));
         match matched {
             Some(d) => {
                 p.donation_id = Some(d.id);
@@ -212,7 +207,9 @@ pub async fn plan(
                         }
                         _ if cancelled => (LineAction::Hold, Some(Mismatch::CampaignNotActive)),
                         DonationStatus::Cancelled => (LineAction::Hold, Some(Mismatch::PledgeCancelled)),
-                        _ if cf::pledge_expired(d, ttl, now) => (LineAction::Hold, Some(Mismatch::PledgeExpired)),
+                        _ if cf::pledge_expired_at(d.status, d.created_at, ttl, now) => {
+                            (LineAction::Hold, Some(Mismatch::PledgeExpired))
+                        }
                         _ => (LineAction::Confirm, None),
                     }
                 };
@@ -233,6 +230,38 @@ pub async fn plan(
         out.push(p);
     }
     Ok(out)
+}
+
+/// The columns of a donation that matching a line reads.
+#[derive(Debug, FromQueryResult)]
+struct Candidate {
+    id: i64,
+    campaign_id: i64,
+    amount_fen: i64,
+    status: DonationStatus,
+    external_reference: Option<String>,
+    client_scope: Option<String>,
+    client_key: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl Candidate {
+    fn select(select: sea_orm::Select<donation::Entity>) -> sea_orm::Selector<sea_orm::SelectModel<Self>> {
+        use donation::Column as C;
+        select
+            .select_only()
+            .columns([
+                C::Id,
+                C::CampaignId,
+                C::AmountFen,
+                C::Status,
+                C::ExternalReference,
+                C::ClientScope,
+                C::ClientKey,
+                C::CreatedAt,
+            ])
+            .into_model()
+    }
 }
 
 /// A campaign named on a statement line: its global ID as the API shows it, or its number.
