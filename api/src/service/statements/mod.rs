@@ -15,8 +15,10 @@ mod plan;
 use chrono::DateTime;
 use entity::donation::DonationChannel;
 use entity::statement_import;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, Set, Statement,
+    TransactionTrait,
+};
 use serde_json::json;
 
 pub use parse::{CsvProfile, ProfileName, StatementLine, csv_profile, parse, parse_yuan};
@@ -99,10 +101,15 @@ pub async fn import(
     if let Some(done) = find_import(ctx.db, &identity).await?.filter(|i| i.status == "APPLIED") {
         return report_of(done);
     }
-    let lines = parse(req.profile, &req.content)?;
     let now = super::now();
-    let mut planned = plan(ctx.db, &lines, req.create_unmatched, ctx.settings.pledge_ttl, now).await?;
-    if req.dry_run {
+    let mut planned = {
+        let lines = parse(req.profile, &req.content)?;
+        plan(ctx.db, &lines, req.create_unmatched, ctx.settings.pledge_ttl, now).await?
+    };
+    // The text and its parsed lines are not needed once matched: an import's memory peaks
+    // when its report is written, and they would still be held then.
+    let ImportRequest { profile, dry_run, .. } = req;
+    if dry_run {
         let totals = Totals::of(&planned);
         return Ok(ImportReport { dry_run: true, already_imported: false, import: None, lines: planned, totals });
     }
@@ -113,7 +120,7 @@ pub async fn import(
         None => {
             let inserted = statement_import::ActiveModel {
                 identity: Set(identity.clone()),
-                profile: Set(req.profile.as_str().to_owned()),
+                profile: Set(profile.as_str().to_owned()),
                 status: Set("APPLYING".into()),
                 line_count: Set(planned.len() as i64),
                 report: Set("[]".into()),
@@ -136,7 +143,7 @@ pub async fn import(
             }
         }
     };
-    let channel = csv_profile(req.profile).map(|p| p.channel).unwrap_or(DonationChannel::OnlinePlatform);
+    let channel = csv_profile(profile).map(|p| p.channel).unwrap_or(DonationChannel::OnlinePlatform);
     for batch in planned.chunks_mut(BATCH) {
         if batch.iter().all(|l| l.action == LineAction::Skip) {
             continue;
@@ -148,21 +155,27 @@ pub async fn import(
     let totals = Totals::of(&planned);
     let report = serde_json::to_string(&planned).map_err(|e| AppError::Internal(e.to_string()))?;
     let txn = ctx.db.begin().await?;
-    statement_import::Entity::update_many()
-        .col_expr(statement_import::Column::Status, Expr::val("APPLIED"))
-        .col_expr(statement_import::Column::LineCount, Expr::val(totals.lines))
-        .col_expr(statement_import::Column::ConfirmedCount, Expr::val(totals.confirmed))
-        .col_expr(statement_import::Column::HeldCount, Expr::val(totals.held))
-        .col_expr(statement_import::Column::CreatedCount, Expr::val(totals.created))
-        .col_expr(statement_import::Column::MismatchCount, Expr::val(totals.mismatches))
-        .col_expr(statement_import::Column::ConfirmedFen, Expr::val(totals.confirmed_fen))
-        .col_expr(statement_import::Column::Report, Expr::val(report))
-        .col_expr(statement_import::Column::AppliedAt, Expr::val(Some(now)))
-        .filter(statement_import::Column::Id.eq(started.id))
-        .exec(&txn)
-        .await?;
+    // A raw statement: the report (about 200 bytes a line) is bound once, not copied again
+    // by a query builder.
+    let backend = txn.get_database_backend();
+    let sql = "UPDATE statement_imports SET status = 'APPLIED', line_count = $1, confirmed_count = $2, \
+        held_count = $3, created_count = $4, mismatch_count = $5, confirmed_fen = $6, report = $7, applied_at = $8 \
+        WHERE id = $9";
+    let sql = if backend == DatabaseBackend::Postgres { sql.to_owned() } else { sql.replace('$', "?") };
+    let values: [sea_orm::Value; 9] = [
+        totals.lines.into(),
+        totals.confirmed.into(),
+        totals.held.into(),
+        totals.created.into(),
+        totals.mismatches.into(),
+        totals.confirmed_fen.into(),
+        report.into(),
+        Some(now).into(),
+        started.id.into(),
+    ];
+    txn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
     let event = NewEvent::new(EventKind::StatementImported, started.id).payload(json!({
-        "profile": req.profile.as_str(),
+        "profile": profile.as_str(),
         "lines": totals.lines,
         "confirmed": totals.confirmed,
         "held": totals.held,
