@@ -586,6 +586,15 @@ async fn statement_apply(server: &Server, token: &str, campaign: &str, env: &[(S
     }
 }
 
+/// `GLIBC_TUNABLES` as `deploy/systemd/incubase.service` sets it.
+fn production_tunables() -> String {
+    let unit = std::fs::read_to_string("deploy/systemd/incubase.service").expect("run from the repository's root");
+    unit.lines()
+        .find_map(|l| l.strip_prefix("Environment=GLIBC_TUNABLES="))
+        .expect("the unit sets GLIBC_TUNABLES")
+        .to_owned()
+}
+
 /// Runs every scenario on one backend at one scale; returns the uncached campaign list's p50.
 async fn bench_backend(opts: &Options, backend: &str, scale: &str) -> f64 {
     let id = uuid::Uuid::new_v4().simple().to_string();
@@ -596,6 +605,8 @@ async fn bench_backend(opts: &Options, backend: &str, scale: &str) -> f64 {
         ("INCUBASE_RATE_LIMIT_PER_MINUTE".to_owned(), "100000000".to_owned()),
         ("INCUBASE_ANONYMOUS_MUTATIONS_PER_MINUTE".to_owned(), "100000000".to_owned()),
         ("INCUBASE_SIGNIN_LIMIT_PER_ADDRESS".to_owned(), "100000".to_owned()),
+        // The allocator settings production runs with (the systemd unit's).
+        ("GLIBC_TUNABLES".to_owned(), production_tunables()),
     ];
     let mut pg_name = None;
     if backend == "postgres" {
