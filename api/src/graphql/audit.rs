@@ -186,12 +186,10 @@ async fn entries(
     last: Option<i32>,
     before: Option<String>,
 ) -> Result<PagedConnection<AuditEntry>> {
-    let state = state(ctx)?;
-    let args = connection::args(first, after, last, before);
-    let page = audit::list(&state.db, &filter, &args, &state.settings.limits, connection::wants_total(ctx))
-        .await
-        .map_err(|e| e.extend())?;
-    Ok(connection::from_page(page, AuditEntry))
+    connection::list(ctx, connection::args(first, after, last, before), AuditEntry, async |db, page| {
+        audit::list(db, &filter, page).await
+    })
+    .await
 }
 
 /// The `history` field of the objects staff look after. Each such object flattens it in

@@ -726,10 +726,7 @@ where
     E::Model: Sync,
     T: async_graphql::OutputType,
 {
-    connection::list(ctx, args, to_node, async |q| {
-        pagination::paginate(q.db, E::find(), &key, &q.args, q.limits, q.with_total).await
-    })
-    .await
+    connection::list(ctx, args, to_node, async |db, page| pagination::paginate(db, E::find(), &key, page).await).await
 }
 
 /// The organization and the account a member mutation names, decoded in that order.

@@ -122,18 +122,8 @@ impl From<service::Preferences> for NotificationPreferences {
 }
 
 pub async fn inbox(ctx: &Context<'_>, unread_only: bool, args: PageArgs) -> Result<PagedConnection<Notification>> {
-    let state = state(ctx)?;
-    let page = service::inbox(
-        &state.db,
-        viewer(ctx),
-        unread_only,
-        &args,
-        &state.settings.limits,
-        connection::wants_total(ctx),
-    )
-    .await
-    .map_err(|e| e.extend())?;
-    Ok(connection::from_page(page, Notification))
+    connection::list(ctx, args, Notification, async |db, page| service::inbox(db, viewer(ctx), unread_only, page).await)
+        .await
 }
 
 pub async fn unread(ctx: &Context<'_>) -> Result<u64> {

@@ -84,29 +84,20 @@ impl WebhookEndpoint {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<PagedConnection<WebhookDelivery>> {
-        let state = state(ctx)?;
-        let page = service::deliveries(
-            &state.db,
-            viewer(ctx),
-            self.0.id,
-            status.map(WebhookDeliveryStatus::as_str),
-            &connection::args(first, after, last, before),
-            &state.settings.limits,
-            connection::wants_total(ctx),
-        )
-        .await
-        .map_err(|e| e.extend())?;
         let wants_attempts = !connection::node_selections(ctx, "attempts").is_empty();
-        let attempts = if wants_attempts {
-            let ids: Vec<i64> = page.items.iter().map(|(_, d)| d.id).collect();
-            service::attempts_of(&state.db, &ids, ATTEMPTS_SHOWN).await.map_err(|e| e.extend())?
-        } else {
-            HashMap::new()
-        };
-        Ok(connection::from_page(page, |d| {
-            let attempts = attempts.get(&d.id).cloned().unwrap_or_default();
-            WebhookDelivery { row: d, attempts }
-        }))
+        let to_node = |(attempts, row)| WebhookDelivery { row, attempts };
+        connection::list(ctx, connection::args(first, after, last, before), to_node, async |db, page| {
+            let status = status.map(WebhookDeliveryStatus::as_str);
+            let page = service::deliveries(db, viewer(ctx), self.0.id, status, page).await?;
+            let mut attempts = if wants_attempts {
+                let ids: Vec<i64> = page.items.iter().map(|(_, d)| d.id).collect();
+                service::attempts_of(db, &ids, ATTEMPTS_SHOWN).await?
+            } else {
+                HashMap::new()
+            };
+            crate::error::AppResult::Ok(page.map(|d| (attempts.remove(&d.id).unwrap_or_default(), d)))
+        })
+        .await
     }
 }
 
@@ -234,8 +225,8 @@ impl WebhookQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<PagedConnection<WebhookEndpoint>> {
-        connection::list(ctx, connection::args(first, after, last, before), WebhookEndpoint, async |q| {
-            service::endpoints(q.db, viewer(ctx), &q.args, q.limits, q.with_total).await
+        connection::list(ctx, connection::args(first, after, last, before), WebhookEndpoint, async |db, page| {
+            service::endpoints(db, viewer(ctx), page).await
         })
         .await
     }

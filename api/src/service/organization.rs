@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::common::{ExecOne, changed_meanwhile, found, grouped};
 use super::credit_code;
-use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageArgs, PageRequest, SortDirection, SortKey, SortValue};
 use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
 use crate::config::Limits;
@@ -202,9 +202,7 @@ pub async fn list(
     filter: &OrganizationFilter,
     sort: OrganizationSort,
     direction: SortDirection,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<OrganizationRecord>> {
     use organization::Column as C;
     let mut select = organization::Entity::find();
@@ -237,7 +235,7 @@ pub async fn list(
             (SortValue::Time(m.updated_at), m.id)
         }),
     };
-    let page = pagination::paginate(db, select, &key, args, limits, with_total).await?;
+    let page = pagination::paginate(db, select, &key, page).await?;
     let ids: Vec<i64> = page.items.iter().map(|(_, m)| m.id).collect();
     let mut areas = focus_areas_of(db, &ids).await?;
     Ok(page.map(|org| OrganizationRecord { focus_areas: areas.remove(&org.id).unwrap_or_default(), org }))
@@ -624,7 +622,7 @@ impl Directory<'_> {
     ) -> AppResult<Page<OrganizationRecord>> {
         pagination::validate(args, self.limits)?;
         let shape = (filter, sort, direction, args, with_total);
-        let load = list(self.db, filter, sort, direction, args, self.limits, with_total);
+        let load = list(self.db, filter, sort, direction, PageRequest { args, limits: self.limits, with_total });
         self.cache.get_or_load_shaped(CACHE_TAG, "list", &shape, load).await
     }
 }

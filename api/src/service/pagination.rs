@@ -23,6 +23,17 @@ pub struct PageArgs {
     pub before: Option<String>,
 }
 
+/// What a list takes besides its own filters: which page the client asked for, within which
+/// limits, and whether to count the rows of all pages (counting costs a statement).
+#[derive(Clone, Copy, Debug)]
+pub struct PageRequest<'a> {
+    /// The client's `first/after/last/before`.
+    pub args: &'a PageArgs,
+    pub limits: &'a Limits,
+    /// Whether `totalCount` was selected.
+    pub with_total: bool,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Page<T> {
     /// Rows in display order, each with its cursor.
@@ -161,15 +172,14 @@ pub async fn paginate<E, C>(
     db: &C,
     select: Select<E>,
     key: &SortKey<E>,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<E::Model>>
 where
     E: EntityTrait,
     E::Model: Sync,
     C: ConnectionTrait,
 {
+    let PageRequest { args, limits, with_total } = page;
     let (limit, backward) = validate(args, limits)?;
     let total_count = if with_total { Some(select.clone().count(db).await?) } else { None };
 

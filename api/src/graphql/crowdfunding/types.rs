@@ -213,8 +213,8 @@ impl Campaign {
             return Ok(None);
         }
         let statuses: Vec<donation::DonationStatus> = status.unwrap_or_default().into_iter().map(Into::into).collect();
-        connection::list(ctx, connection::args(first, after, last, before), Donation, async |q| {
-            service::campaign_donations(q.db, self.0.campaign.id, &statuses, &q.args, q.limits, q.with_total).await
+        connection::list(ctx, connection::args(first, after, last, before), Donation, async |db, page| {
+            service::campaign_donations(db, self.0.campaign.id, &statuses, page).await
         })
         .await
         .map(Some)

@@ -132,8 +132,8 @@ impl EventQuery {
         before: Option<String>,
     ) -> Result<PagedConnection<Registration>> {
         let account = viewer(ctx).require_account().extend()?;
-        connection::list(ctx, connection::args(first, after, last, before), Registration, async |q| {
-            service::registrations_of_account(q.db, account.id, &q.args, q.limits, q.with_total).await
+        connection::list(ctx, connection::args(first, after, last, before), Registration, async |db, page| {
+            service::registrations_of_account(db, account.id, page).await
         })
         .await
     }

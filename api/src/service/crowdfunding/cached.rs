@@ -25,7 +25,7 @@ impl Crowdfunding<'_> {
     ) -> AppResult<Page<CampaignRecord>> {
         pagination::validate(args, self.limits)?;
         let shape = (filter, sort, direction, args, with_total);
-        let load = list(self.db, filter, sort, direction, args, self.limits, with_total);
+        let load = list(self.db, filter, sort, direction, PageRequest { args, limits: self.limits, with_total });
         self.cache.get_or_load_shaped(CACHE_TAG, "list", &shape, load).await
     }
 
@@ -36,7 +36,7 @@ impl Crowdfunding<'_> {
 
     pub async fn donor_wall(&self, campaign_id: i64, args: &PageArgs, with_total: bool) -> AppResult<Page<WallEntry>> {
         pagination::validate(args, self.limits)?;
-        let load = donor_wall(self.db, campaign_id, args, self.limits, with_total);
+        let load = donor_wall(self.db, campaign_id, PageRequest { args, limits: self.limits, with_total });
         self.cache.get_or_load_shaped(CACHE_TAG, "wall", &(campaign_id, args, with_total), load).await
     }
 

@@ -40,15 +40,13 @@ impl WallEntry {
 pub async fn donor_wall(
     db: &impl ConnectionTrait,
     campaign_id: i64,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<WallEntry>> {
     let select = donation::Entity::find()
         .filter(donation::Column::CampaignId.eq(campaign_id))
         .filter(donation::Column::Status.eq(DonationStatus::Confirmed))
         .filter(donation::Column::RefundedAt.is_null());
-    let page = pagination::paginate(db, select, &newest_first(), args, limits, with_total).await?;
+    let page = pagination::paginate(db, select, &newest_first(), page).await?;
     Ok(page.map(|d| WallEntry::of(&d)))
 }
 
@@ -107,27 +105,23 @@ pub async fn campaign_donations(
     db: &impl ConnectionTrait,
     campaign_id: i64,
     statuses: &[DonationStatus],
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<donation::Model>> {
     let mut select = donation::Entity::find().filter(donation::Column::CampaignId.eq(campaign_id));
     if !statuses.is_empty() {
         select = select.filter(donation::Column::Status.is_in(statuses.iter().copied()));
     }
-    pagination::paginate(db, select, &newest_first(), args, limits, with_total).await
+    pagination::paginate(db, select, &newest_first(), page).await
 }
 
 /// An account's own donation records (refunds included), newest first.
 pub async fn donations_of_account(
     db: &impl ConnectionTrait,
     account_id: i64,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<donation::Model>> {
     let select = donation::Entity::find().filter(donation::Column::DonorAccountId.eq(account_id));
-    pagination::paginate(db, select, &newest_first(), args, limits, with_total).await
+    pagination::paginate(db, select, &newest_first(), page).await
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

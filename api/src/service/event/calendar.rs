@@ -53,14 +53,12 @@ pub(super) fn filtered(filter: &EventFilter) -> AppResult<sea_orm::Select<event:
 pub async fn list(
     db: &impl ConnectionTrait,
     filter: &EventFilter,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<event::Model>> {
     let key = SortKey::<event::Entity>::time(event::Column::StartsAt, event::Column::Id, SortDirection::Asc, |m| {
         (SortValue::Time(m.starts_at), m.id)
     });
-    pagination::paginate(db, filtered(filter)?, &key, args, limits, with_total).await
+    pagination::paginate(db, filtered(filter)?, &key, page).await
 }
 
 /// The first instant of a month in the base's zone, and of the next month.
@@ -130,7 +128,7 @@ pub struct Events<'a> {
 impl Events<'_> {
     pub async fn list(&self, filter: &EventFilter, args: &PageArgs, with_total: bool) -> AppResult<Page<event::Model>> {
         pagination::validate(args, self.limits)?;
-        let load = list(self.db, filter, args, self.limits, with_total);
+        let load = list(self.db, filter, PageRequest { args, limits: self.limits, with_total });
         self.cache.get_or_load_shaped(CACHE_TAG, "list", &(filter, args, with_total), load).await
     }
 

@@ -22,10 +22,9 @@ use serde_json::json;
 pub use parse::{CsvProfile, ProfileName, StatementLine, csv_profile, parse, parse_yuan};
 pub use plan::{LineAction, Mismatch, PlannedLine, Totals, plan};
 
-use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageRequest, SortDirection, SortKey, SortValue};
 use super::{Ctx, retry_transient};
 use crate::auth::Viewer;
-use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};
 
@@ -176,12 +175,7 @@ pub async fn import(
 }
 
 /// Imports kept, newest first.
-pub async fn imports(
-    db: &impl ConnectionTrait,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
-) -> AppResult<Page<statement_import::Model>> {
+pub async fn imports(db: &impl ConnectionTrait, page: PageRequest<'_>) -> AppResult<Page<statement_import::Model>> {
     let key = SortKey {
         column: statement_import::Column::CreatedAt,
         id: statement_import::Column::Id,
@@ -189,7 +183,7 @@ pub async fn imports(
         value_of: |m: &statement_import::Model| (SortValue::Time(m.created_at), m.id),
         sample: SortValue::Time(DateTime::UNIX_EPOCH),
     };
-    pagination::paginate(db, statement_import::Entity::find(), &key, args, limits, with_total).await
+    pagination::paginate(db, statement_import::Entity::find(), &key, page).await
 }
 
 pub async fn import_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<statement_import::Model>> {
