@@ -7,7 +7,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use super::kinds::Aggregate;
 use super::log::ActorKind;
 use crate::error::AppResult;
-use crate::service::pagination::{self, Page, PageRequest, SortDirection, SortKey, SortValue};
+use crate::service::pagination::{self, Page, PageRequest, SortDirection, SortKey};
 
 #[derive(Clone, Debug, Default)]
 pub struct AuditFilter {
@@ -24,7 +24,6 @@ fn newest_first() -> SortKey<domain_event::Entity> {
         domain_event::Column::OccurredAt,
         domain_event::Column::Id,
         SortDirection::Desc,
-        |e| (SortValue::Time(e.occurred_at), e.id),
     )
 }
 

@@ -16,7 +16,7 @@ use sea_orm::{
 use serde_json::json;
 
 use super::channels::{Channel, Outgoing};
-use super::pagination::{self, Page, PageRequest, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageRequest, SortDirection, SortKey};
 use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
@@ -550,7 +550,6 @@ pub async fn inbox(
         notification::Column::CreatedAt,
         notification::Column::Id,
         SortDirection::Desc,
-        |m| (SortValue::Time(m.created_at), m.id),
     );
     let mut select = notification::Entity::find().filter(notification::Column::AccountId.eq(account.id));
     if unread_only {

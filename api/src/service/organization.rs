@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::common::{ExecOne, changed_meanwhile, found, grouped};
 use super::credit_code;
-use super::pagination::{self, Page, PageArgs, PageRequest, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageArgs, PageRequest, SortDirection, SortKey};
 use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
 use crate::config::Limits;
@@ -225,15 +225,9 @@ pub async fn list(
         select = select.filter(matches);
     }
     let key = match sort {
-        OrganizationSort::Name => SortKey::<organization::Entity>::text(C::Name, C::Id, direction, |m| {
-            (SortValue::Text(m.name.clone()), m.id)
-        }),
-        OrganizationSort::CreatedAt => SortKey::<organization::Entity>::time(C::CreatedAt, C::Id, direction, |m| {
-            (SortValue::Time(m.created_at), m.id)
-        }),
-        OrganizationSort::UpdatedAt => SortKey::<organization::Entity>::time(C::UpdatedAt, C::Id, direction, |m| {
-            (SortValue::Time(m.updated_at), m.id)
-        }),
+        OrganizationSort::Name => SortKey::<organization::Entity>::text(C::Name, C::Id, direction),
+        OrganizationSort::CreatedAt => SortKey::<organization::Entity>::time(C::CreatedAt, C::Id, direction),
+        OrganizationSort::UpdatedAt => SortKey::<organization::Entity>::time(C::UpdatedAt, C::Id, direction),
     };
     let page = pagination::paginate(db, select, &key, page).await?;
     let ids: Vec<i64> = page.items.iter().map(|(_, m)| m.id).collect();

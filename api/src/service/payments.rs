@@ -482,12 +482,11 @@ pub async fn kept(
     outcomes: &[NotifyOutcome],
     page: super::pagination::PageRequest<'_>,
 ) -> AppResult<super::pagination::Page<payment_notification::Model>> {
-    use super::pagination::{SortDirection, SortKey, SortValue};
-    let key = SortKey::time(
+    use super::pagination::{SortDirection, SortKey};
+    let key = SortKey::<payment_notification::Entity>::time(
         payment_notification::Column::ReceivedAt,
         payment_notification::Column::Id,
         SortDirection::Desc,
-        |m: &payment_notification::Model| (SortValue::Time(m.received_at), m.id),
     );
     let mut select = payment_notification::Entity::find();
     if !outcomes.is_empty() {

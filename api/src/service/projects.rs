@@ -18,7 +18,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use super::grants::{BudgetLine, PeopleByGroup, bounded_text, required_text, validate_budget_lines};
-use super::pagination::{self, Page, PageRequest, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageRequest, SortDirection, SortKey};
 use serde_json::json;
 
 use super::common::{found, grouped, rows_by_ids};
@@ -104,10 +104,7 @@ pub async fn list_projects(
     if !filter.sources.is_empty() {
         select = select.filter(project::Column::Source.is_in(filter.sources.iter().copied()));
     }
-    let key =
-        SortKey::<project::Entity>::time(project::Column::CreatedAt, project::Column::Id, SortDirection::Desc, |m| {
-            (SortValue::Time(m.created_at), m.id)
-        });
+    let key = SortKey::<project::Entity>::time(project::Column::CreatedAt, project::Column::Id, SortDirection::Desc);
     let page = pagination::paginate(db, select, &key, page).await?;
     Ok(page.map(ProjectRecord::from_model))
 }
@@ -548,10 +545,7 @@ pub async fn list_service_records(
     page: PageRequest<'_>,
 ) -> AppResult<Page<record::Model>> {
     let select = record::Entity::find().filter(record::Column::ProjectId.eq(project_id));
-    let key =
-        SortKey::<record::Entity>::time(record::Column::CreatedAt, record::Column::Id, SortDirection::Desc, |m| {
-            (SortValue::Time(m.created_at), m.id)
-        });
+    let key = SortKey::<record::Entity>::time(record::Column::CreatedAt, record::Column::Id, SortDirection::Desc);
     pagination::paginate(db, select, &key, page).await
 }
 

@@ -12,7 +12,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use super::common::{found, rows_by_ids};
-use super::pagination::{self, Page, PageRequest, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageRequest, SortDirection, SortKey};
 use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
@@ -674,8 +674,7 @@ pub async fn list(
             .collect();
         select = select.filter(C::Id.is_in(fitting));
     }
-    let key =
-        SortKey::<space::Entity>::text(C::Name, C::Id, SortDirection::Asc, |m| (SortValue::Text(m.name.clone()), m.id));
+    let key = SortKey::<space::Entity>::text(C::Name, C::Id, SortDirection::Asc);
     let page = pagination::paginate(db, select, &key, page).await?;
     let items = page
         .items

@@ -18,7 +18,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 
 use super::common::found;
-use super::pagination::{self, Page, PageRequest, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageRequest, SortDirection, SortKey};
 use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
@@ -646,7 +646,6 @@ pub async fn endpoints(
         webhook_endpoint::Column::CreatedAt,
         webhook_endpoint::Column::Id,
         SortDirection::Desc,
-        |m| (SortValue::Time(m.created_at), m.id),
     );
     pagination::paginate(db, webhook_endpoint::Entity::find(), &key, page).await
 }
@@ -673,7 +672,6 @@ pub async fn deliveries(
         webhook_delivery::Column::CreatedAt,
         webhook_delivery::Column::Id,
         SortDirection::Desc,
-        |m| (SortValue::Time(m.created_at), m.id),
     );
     let mut select = webhook_delivery::Entity::find().filter(webhook_delivery::Column::EndpointId.eq(endpoint_id));
     if let Some(status) = status {

@@ -17,7 +17,7 @@ use sea_orm::{
 use serde_json::json;
 
 use super::common::{ExecOne, found};
-use super::pagination::{self, Page, PageRequest, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageRequest, SortDirection, SortKey};
 use super::space::{self, CheckAt, SpaceRecord, blocked_intervals};
 use super::{Ctx, as_viewer};
 use crate::auth::Viewer;

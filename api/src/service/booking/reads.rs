@@ -89,10 +89,7 @@ pub async fn of_account(
     page: PageRequest<'_>,
 ) -> AppResult<Page<booking::Model>> {
     let select = booking::Entity::find().filter(booking::Column::BookedByAccountId.eq(account_id));
-    let key =
-        SortKey::<booking::Entity>::time(booking::Column::StartsAt, booking::Column::Id, SortDirection::Desc, |m| {
-            (SortValue::Time(m.starts_at), m.id)
-        });
+    let key = SortKey::<booking::Entity>::time(booking::Column::StartsAt, booking::Column::Id, SortDirection::Desc);
     pagination::paginate(db, select, &key, page).await
 }
 
@@ -103,9 +100,6 @@ pub async fn requests(
     page: PageRequest<'_>,
 ) -> AppResult<Page<booking::Model>> {
     let select = booking::Entity::find().filter(booking::Column::Status.eq(status));
-    let key =
-        SortKey::<booking::Entity>::time(booking::Column::CreatedAt, booking::Column::Id, SortDirection::Asc, |m| {
-            (SortValue::Time(m.created_at), m.id)
-        });
+    let key = SortKey::<booking::Entity>::time(booking::Column::CreatedAt, booking::Column::Id, SortDirection::Asc);
     pagination::paginate(db, select, &key, page).await
 }

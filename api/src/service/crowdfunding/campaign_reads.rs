@@ -94,12 +94,8 @@ pub async fn list(
         select = select.filter(matches);
     }
     let key = match sort {
-        CampaignSort::CreatedAt => {
-            SortKey::<campaign::Entity>::time(C::CreatedAt, C::Id, direction, |m| (SortValue::Time(m.created_at), m.id))
-        }
-        CampaignSort::EndsAt => {
-            SortKey::<campaign::Entity>::time(C::EndsAt, C::Id, direction, |m| (SortValue::Time(m.ends_at), m.id))
-        }
+        CampaignSort::CreatedAt => SortKey::<campaign::Entity>::time(C::CreatedAt, C::Id, direction),
+        CampaignSort::EndsAt => SortKey::<campaign::Entity>::time(C::EndsAt, C::Id, direction),
     };
     // The budget lines only when the page shows them (`Crowdfunding::budgets`).
     Ok(pagination::paginate(db, select, &key, page).await?.map(|campaign| CampaignRecord { campaign, budget: None }))

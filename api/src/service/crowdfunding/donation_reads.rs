@@ -8,9 +8,7 @@ pub(crate) fn donation_status_name(status: DonationStatus) -> String {
 }
 
 pub(super) fn newest_first() -> SortKey<donation::Entity> {
-    SortKey::<donation::Entity>::time(donation::Column::CreatedAt, donation::Column::Id, SortDirection::Desc, |m| {
-        (SortValue::Time(m.created_at), m.id)
-    })
+    SortKey::<donation::Entity>::time(donation::Column::CreatedAt, donation::Column::Id, SortDirection::Desc)
 }
 
 /// One line of a campaign's public donor wall; the donor's identity is already masked.
@@ -90,14 +88,14 @@ pub async fn recent_donors(
             pages.entry(row.campaign_id).or_default().push(row);
         }
     }
-    Ok(pages
+    pages
         .into_iter()
         .map(|(campaign_id, mut rows)| {
             rows.sort_unstable_by_key(|d| std::cmp::Reverse((d.created_at, d.id)));
-            let page = pagination::first_page(rows, &newest_first(), first);
-            (campaign_id, page.map(|d| WallEntry::of(&d)))
+            let page = pagination::first_page(rows, &newest_first(), first)?;
+            Ok((campaign_id, page.map(|d| WallEntry::of(&d))))
         })
-        .collect())
+        .collect()
 }
 
 /// Every donation record of a campaign (staff and reconciling partners), newest first.

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::common::{ExecOne, changed_meanwhile, found, grouped, rows_by_ids};
-use super::pagination::{self, Page, PageArgs, PageRequest, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageArgs, PageRequest, SortDirection, SortKey};
 use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
 use crate::config::Limits;

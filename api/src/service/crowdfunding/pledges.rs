@@ -196,9 +196,6 @@ pub async fn refund_queue(
     if !reasons.is_empty() {
         select = select.filter(donation::Column::HoldReason.is_in(reasons.iter().copied()));
     }
-    let key =
-        SortKey::time(donation::Column::CreatedAt, donation::Column::Id, SortDirection::Asc, |m: &donation::Model| {
-            (SortValue::Time(m.created_at), m.id)
-        });
+    let key = SortKey::<donation::Entity>::time(donation::Column::CreatedAt, donation::Column::Id, SortDirection::Asc);
     pagination::paginate(db, select, &key, page).await
 }

@@ -55,9 +55,7 @@ pub async fn list(
     filter: &EventFilter,
     page: PageRequest<'_>,
 ) -> AppResult<Page<event::Model>> {
-    let key = SortKey::<event::Entity>::time(event::Column::StartsAt, event::Column::Id, SortDirection::Asc, |m| {
-        (SortValue::Time(m.starts_at), m.id)
-    });
+    let key = SortKey::<event::Entity>::time(event::Column::StartsAt, event::Column::Id, SortDirection::Asc);
     pagination::paginate(db, filtered(filter)?, &key, page).await
 }
 

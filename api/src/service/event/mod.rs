@@ -27,7 +27,7 @@ use sea_orm::ActiveEnum;
 use serde_json::json;
 
 use super::common::{found, grouped, rows_by_ids};
-use super::pagination::{self, Page, PageArgs, PageRequest, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageArgs, PageRequest, SortDirection, SortKey};
 use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
 use crate::config::Limits;

@@ -560,7 +560,6 @@ pub async fn registrations_of_event(
         registration::Column::QueuedAt,
         registration::Column::Id,
         SortDirection::Asc,
-        |m| (SortValue::Time(m.queued_at), m.id),
     );
     pagination::paginate(db, select, &key, page).await
 }
@@ -575,7 +574,6 @@ pub async fn registrations_of_account(
         registration::Column::CreatedAt,
         registration::Column::Id,
         SortDirection::Desc,
-        |m| (SortValue::Time(m.created_at), m.id),
     );
     pagination::paginate(db, select, &key, page).await
 }

@@ -18,7 +18,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::pagination::{self, Page, PageRequest, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageRequest, SortDirection, SortKey};
 use serde_json::json;
 
 use super::common::{ExecOne, changed_meanwhile, found, grouped, rows_by_ids};

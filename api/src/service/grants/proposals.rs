@@ -135,10 +135,7 @@ pub async fn list_proposals(
         }
         select = select.filter(visible);
     }
-    let key =
-        SortKey::<proposal::Entity>::time(proposal::Column::CreatedAt, proposal::Column::Id, SortDirection::Asc, |m| {
-            (SortValue::Time(m.created_at), m.id)
-        });
+    let key = SortKey::<proposal::Entity>::time(proposal::Column::CreatedAt, proposal::Column::Id, SortDirection::Asc);
     let page = pagination::paginate(db, select, &key, page).await?;
     Ok(page.map(ProposalRecord::from_model))
 }

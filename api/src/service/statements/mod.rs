@@ -12,7 +12,6 @@ mod apply;
 mod parse;
 mod plan;
 
-use chrono::DateTime;
 use entity::donation::DonationChannel;
 use entity::statement_import;
 use sea_orm::sea_query::Expr;
@@ -22,7 +21,7 @@ use serde_json::json;
 pub use parse::{CsvProfile, ProfileName, StatementLine, csv_profile, parse, parse_yuan};
 pub use plan::{LineAction, Mismatch, PlannedLine, Totals, plan};
 
-use super::pagination::{self, Page, PageRequest, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageRequest, SortDirection, SortKey};
 use super::{Ctx, retry_transient};
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
@@ -176,13 +175,11 @@ pub async fn import(
 
 /// Imports kept, newest first.
 pub async fn imports(db: &impl ConnectionTrait, page: PageRequest<'_>) -> AppResult<Page<statement_import::Model>> {
-    let key = SortKey {
-        column: statement_import::Column::CreatedAt,
-        id: statement_import::Column::Id,
-        direction: SortDirection::Desc,
-        value_of: |m: &statement_import::Model| (SortValue::Time(m.created_at), m.id),
-        sample: SortValue::Time(DateTime::UNIX_EPOCH),
-    };
+    let key = SortKey::<statement_import::Entity>::time(
+        statement_import::Column::CreatedAt,
+        statement_import::Column::Id,
+        SortDirection::Desc,
+    );
     pagination::paginate(db, statement_import::Entity::find(), &key, page).await
 }
 
