@@ -1,7 +1,7 @@
 //! The event log in the schema: `auditLog` for admins, `history` connections on the objects
 //! staff look after, and the live streams every message of which carries its cursor
 //! (`eventSeats`, `spaceCalendar`, `myActivity`; `campaignProgress` lives with crowdfunding).
-use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Json, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Json, Object, Result, ResultExt, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::domain_event;
 
@@ -248,7 +248,7 @@ impl AuditQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<PagedConnection<AuditEntry>> {
-        viewer(ctx).require_admin("read the audit log").map_err(|e| e.extend())?;
+        viewer(ctx).require_admin("read the audit log").extend()?;
         let filter = service_filter(filter.unwrap_or_default())?;
         entries(ctx, filter, first, after, last, before).await
     }
@@ -259,10 +259,9 @@ impl AuditQuery {
 /// Resolves a subscription's `after` argument.
 pub async fn resume(state: &AppState, after: Option<String>) -> Result<Option<Position>> {
     match after {
-        Some(cursor) => crate::events::log::resume_from(&state.db, &cursor, state.settings.replay_window)
-            .await
-            .map(Some)
-            .map_err(|e| e.extend()),
+        Some(cursor) => {
+            crate::events::log::resume_from(&state.db, &cursor, state.settings.replay_window).await.map(Some).extend()
+        }
         None => Ok(None),
     }
 }
@@ -356,13 +355,13 @@ impl ActivitySubscription {
         after: Option<String>,
     ) -> Result<impl futures::Stream<Item = ActivityItem> + use<>> {
         let viewer = viewer(ctx).clone();
-        let account_id = viewer.require_account().map_err(|e| e.extend())?.id;
+        let account_id = viewer.require_account().extend()?.id;
         let state = state(ctx)?.clone();
         let after = resume(&state, after).await?;
         let (_, items) =
             crate::events::live::events(&state.log, state.db.clone(), after, move |e| concerns(&viewer, account_id, e))
                 .await
-                .map_err(|e| e.extend())?;
+                .extend()?;
         Ok(futures::StreamExt::map(items, |e| ActivityItem::of(&e)))
     }
 }

@@ -37,7 +37,7 @@ impl CrowdfundingSubscription {
         let (start, changes) =
             crate::events::live::events(&state.log, state.db.clone(), after, move |e| changes_progress(e, row))
                 .await
-                .map_err(|e| e.extend())?;
+                .extend()?;
         let record = service::find_by_id(&state.db, row).await.extend()?;
         let Some(record) = record.filter(|r| visible(viewer(ctx), r)) else {
             return Err(AppError::NotFound("campaign".into()).extend());

@@ -58,7 +58,7 @@ impl EventSubscription {
         let (start, changes) =
             crate::events::live::events(&state.log, state.db.clone(), after, move |e| changes_seats(e, id))
                 .await
-                .map_err(|e| e.extend())?;
+                .extend()?;
         let event = service::find(&state.db, id).await.extend()?;
         let v = viewer(ctx);
         if event.status == entity::event::EventStatus::Draft && !v.can_manage_event(event.organizer_id) {

@@ -79,7 +79,7 @@ impl SpaceSubscription {
             calendar_change(&viewer, e, id, from, to)
         })
         .await
-        .map_err(|e| e.extend())?;
+        .extend()?;
         let db = state.db.clone();
         Ok(futures::StreamExt::filter_map(changes, move |e| {
             let db = db.clone();
