@@ -256,14 +256,23 @@ impl AuditQuery {
 
 // ---------------------------------------------------------------- live streams
 
-/// Resolves a subscription's `after` argument.
-pub async fn resume(state: &AppState, after: Option<String>) -> Result<Option<Position>> {
-    match after {
+/// The events `wanted` accepts for a subscription: from the client's cursor `after` (what it
+/// missed, then live) or from now; with the position the stream starts after.
+pub async fn live_events<F>(
+    state: &AppState,
+    after: Option<&str>,
+    wanted: F,
+) -> Result<(Position, impl futures::Stream<Item = std::sync::Arc<domain_event::Model>> + Send + 'static + use<F>)>
+where
+    F: Fn(&domain_event::Model) -> bool + Send + Sync + 'static,
+{
+    let after = match after {
         Some(cursor) => {
-            crate::events::log::resume_from(&state.db, &cursor, state.settings.replay_window).await.map(Some).extend()
+            Some(crate::events::log::resume_from(&state.db, cursor, state.settings.replay_window).await.extend()?)
         }
-        None => Ok(None),
-    }
+        None => None,
+    };
+    crate::events::live::events(&state.log, state.db.clone(), after, wanted).await.extend()
 }
 
 /// Something that happened which concerns the signed-in viewer.
@@ -357,11 +366,7 @@ impl ActivitySubscription {
         let viewer = viewer(ctx).clone();
         let account_id = viewer.require_account().extend()?.id;
         let state = state(ctx)?.clone();
-        let after = resume(&state, after).await?;
-        let (_, items) =
-            crate::events::live::events(&state.log, state.db.clone(), after, move |e| concerns(&viewer, account_id, e))
-                .await
-                .extend()?;
+        let (_, items) = live_events(&state, after.as_deref(), move |e| concerns(&viewer, account_id, e)).await?;
         Ok(futures::StreamExt::map(items, |e| ActivityItem::of(&e)))
     }
 }
