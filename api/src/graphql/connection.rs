@@ -19,6 +19,12 @@ pub fn args(first: Option<i32>, after: Option<String>, last: Option<i32>, before
     PageArgs { first, after, last, before }
 }
 
+/// The page the client asked for on this connection field: `args`, within the server's
+/// limits, counting all pages' rows when `totalCount` was selected.
+pub fn page_request<'a>(ctx: &Context<'a>, args: &'a PageArgs) -> async_graphql::Result<PageRequest<'a>> {
+    Ok(PageRequest { args, limits: &super::state(ctx)?.settings.limits, with_total: wants_total(ctx) })
+}
+
 /// Whether the query selected `totalCount` on this connection (counting costs a statement).
 pub fn wants_total(ctx: &Context<'_>) -> bool {
     ctx.look_ahead().field("totalCount").exists()
@@ -75,9 +81,8 @@ pub async fn list<R, T: OutputType, E: ErrorExtensions>(
     to_node: impl Fn(R) -> T,
     load: impl AsyncFnOnce(&DatabaseConnection, PageRequest<'_>) -> Result<Page<R>, E>,
 ) -> async_graphql::Result<PagedConnection<T>> {
-    let state = super::state(ctx)?;
-    let request = PageRequest { args: &args, limits: &state.settings.limits, with_total: wants_total(ctx) };
-    let page = load(&state.db, request).await.map_err(|e| e.extend())?;
+    let request = page_request(ctx, &args)?;
+    let page = load(&super::state(ctx)?.db, request).await.map_err(|e| e.extend())?;
     Ok(from_page(page, to_node))
 }
 

@@ -17,10 +17,9 @@ use serde_json::json;
 
 use super::common::{ExecOne, changed_meanwhile, found, grouped};
 use super::credit_code;
-use super::pagination::{self, Page, PageArgs, PageRequest, SortDirection, SortKey};
+use super::pagination::{self, Page, PageRequest, SortDirection, SortKey};
 use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
-use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};
 use crate::service::validate::{optional_text, optional_url, required_text};
@@ -588,7 +587,6 @@ const CACHE_TAG: &str = crate::tags::ORGANIZATIONS;
 pub struct Directory<'a> {
     pub db: &'a DatabaseConnection,
     pub cache: &'a crate::cache::Cache,
-    pub limits: &'a Limits,
 }
 
 impl Directory<'_> {
@@ -611,12 +609,11 @@ impl Directory<'_> {
         filter: &OrganizationFilter,
         sort: OrganizationSort,
         direction: SortDirection,
-        args: &PageArgs,
-        with_total: bool,
+        page: PageRequest<'_>,
     ) -> AppResult<Page<OrganizationRecord>> {
-        pagination::validate(args, self.limits)?;
-        let shape = (filter, sort, direction, args, with_total);
-        let load = list(self.db, filter, sort, direction, PageRequest { args, limits: self.limits, with_total });
+        pagination::validate(page.args, page.limits)?;
+        let shape = (filter, sort, direction, page.args, page.with_total);
+        let load = list(self.db, filter, sort, direction, page);
         self.cache.get_or_load_shaped(CACHE_TAG, "list", &shape, load).await
     }
 }

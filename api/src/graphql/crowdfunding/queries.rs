@@ -47,15 +47,10 @@ impl CrowdfundingQuery {
             search: filter.search,
             include_unpublished,
         };
+        let args = connection::args(first, after, last, before);
         let page = state(ctx)?
             .crowdfunding()
-            .list(
-                &service_filter,
-                sort,
-                direction.into(),
-                &connection::args(first, after, last, before),
-                connection::wants_total(ctx),
-            )
+            .list(&service_filter, sort, direction.into(), connection::page_request(ctx, &args)?)
             .await
             .extend()?;
         load_ahead(ctx, &page.items).await?;

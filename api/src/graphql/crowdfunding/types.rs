@@ -190,9 +190,10 @@ impl Campaign {
                 return Ok(connection::from_page(page, DonorWallEntry));
             }
         }
+        let args = connection::args(first, after, last, before);
         let page = state
             .crowdfunding()
-            .donor_wall(self.0.campaign.id, &connection::args(first, after, last, before), connection::wants_total(ctx))
+            .donor_wall(self.0.campaign.id, connection::page_request(ctx, &args)?)
             .await
             .extend()?;
         Ok(connection::from_page(page, DonorWallEntry))

@@ -7,7 +7,6 @@ use super::*;
 pub struct Crowdfunding<'a> {
     pub db: &'a DatabaseConnection,
     pub cache: &'a crate::cache::Cache,
-    pub limits: &'a Limits,
 }
 
 impl Crowdfunding<'_> {
@@ -20,12 +19,11 @@ impl Crowdfunding<'_> {
         filter: &CampaignFilter,
         sort: CampaignSort,
         direction: SortDirection,
-        args: &PageArgs,
-        with_total: bool,
+        page: PageRequest<'_>,
     ) -> AppResult<Page<CampaignRecord>> {
-        pagination::validate(args, self.limits)?;
-        let shape = (filter, sort, direction, args, with_total);
-        let load = list(self.db, filter, sort, direction, PageRequest { args, limits: self.limits, with_total });
+        pagination::validate(page.args, page.limits)?;
+        let shape = (filter, sort, direction, page.args, page.with_total);
+        let load = list(self.db, filter, sort, direction, page);
         self.cache.get_or_load_shaped(CACHE_TAG, "list", &shape, load).await
     }
 
@@ -34,10 +32,10 @@ impl Crowdfunding<'_> {
         self.cache.get_or_load_shaped(CACHE_TAG, "budgets", &campaign_ids, budgets_of(self.db, campaign_ids)).await
     }
 
-    pub async fn donor_wall(&self, campaign_id: i64, args: &PageArgs, with_total: bool) -> AppResult<Page<WallEntry>> {
-        pagination::validate(args, self.limits)?;
-        let load = donor_wall(self.db, campaign_id, PageRequest { args, limits: self.limits, with_total });
-        self.cache.get_or_load_shaped(CACHE_TAG, "wall", &(campaign_id, args, with_total), load).await
+    pub async fn donor_wall(&self, campaign_id: i64, page: PageRequest<'_>) -> AppResult<Page<WallEntry>> {
+        pagination::validate(page.args, page.limits)?;
+        let load = donor_wall(self.db, campaign_id, page);
+        self.cache.get_or_load_shaped(CACHE_TAG, "wall", &(campaign_id, page.args, page.with_total), load).await
     }
 
     /// The first `first` lines of many campaigns' donor walls (see `recent_donors`), cached

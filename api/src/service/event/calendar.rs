@@ -120,14 +120,13 @@ pub fn days_in_month(event: &event::Model, year: i32, month: u32) -> Vec<NaiveDa
 pub struct Events<'a> {
     pub db: &'a DatabaseConnection,
     pub cache: &'a crate::cache::Cache,
-    pub limits: &'a Limits,
 }
 
 impl Events<'_> {
-    pub async fn list(&self, filter: &EventFilter, args: &PageArgs, with_total: bool) -> AppResult<Page<event::Model>> {
-        pagination::validate(args, self.limits)?;
-        let load = list(self.db, filter, PageRequest { args, limits: self.limits, with_total });
-        self.cache.get_or_load_shaped(CACHE_TAG, "list", &(filter, args, with_total), load).await
+    pub async fn list(&self, filter: &EventFilter, page: PageRequest<'_>) -> AppResult<Page<event::Model>> {
+        pagination::validate(page.args, page.limits)?;
+        let load = list(self.db, filter, page);
+        self.cache.get_or_load_shaped(CACHE_TAG, "list", &(filter, page.args, page.with_total), load).await
     }
 
     pub async fn month(&self, year: i32, m: u32, include_drafts: bool) -> AppResult<Vec<event::Model>> {
