@@ -253,10 +253,7 @@ pub async fn create_project(ctx: Ctx<'_>, actor: &Actor, input: NewProject) -> A
     model.funded_fen = Set(funded);
     model.created_at = Set(now);
     model.updated_at = Set(now);
-    let saved = model.insert(db).await.map_err(|e| match AppError::from(e) {
-        AppError::Conflict(_) => AppError::Conflict("this award already has a project".into()),
-        other => other,
-    })?;
+    let saved = model.insert(db).await.map_err(AppError::on_unique("this award already has a project"))?;
     let event = project_event(
         EventKind::ServiceProjectCreated,
         saved.id,
