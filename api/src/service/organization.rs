@@ -611,9 +611,7 @@ impl Directory<'_> {
         direction: SortDirection,
         page: PageRequest<'_>,
     ) -> AppResult<Page<OrganizationRecord>> {
-        pagination::validate(page.args, page.limits)?;
-        let shape = (filter, sort, direction, page.args, page.with_total);
         let load = list(self.db, filter, sort, direction, page);
-        self.cache.get_or_load_shaped(CACHE_TAG, "list", &shape, load).await
+        pagination::through_cache(self.cache, CACHE_TAG, "list", (filter, sort, direction), page, load).await
     }
 }

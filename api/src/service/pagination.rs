@@ -219,6 +219,24 @@ where
     Ok(Page { items, has_next_page, has_previous_page, total_count })
 }
 
+/// A page of a list read through `cache` under `tag`: the page asked for is checked first
+/// (a refused one is neither loaded nor cached), and the entry is keyed by `shape` (the
+/// list's filters) and the page, `totalCount` included.
+pub async fn through_cache<T>(
+    cache: &crate::cache::Cache,
+    tag: &str,
+    prefix: &str,
+    shape: impl Serialize,
+    page: PageRequest<'_>,
+    load: impl Future<Output = AppResult<Page<T>>>,
+) -> AppResult<Page<T>>
+where
+    T: Serialize + serde::de::DeserializeOwned,
+{
+    validate(page.args, page.limits)?;
+    cache.get_or_load_shaped(tag, prefix, &(shape, page.args, page.with_total), load).await
+}
+
 fn with_cursors<E: EntityTrait>(rows: Vec<E::Model>, key: &SortKey<E>) -> AppResult<Vec<(String, E::Model)>> {
     rows.into_iter()
         .map(|row| {

@@ -21,10 +21,8 @@ impl Crowdfunding<'_> {
         direction: SortDirection,
         page: PageRequest<'_>,
     ) -> AppResult<Page<CampaignRecord>> {
-        pagination::validate(page.args, page.limits)?;
-        let shape = (filter, sort, direction, page.args, page.with_total);
         let load = list(self.db, filter, sort, direction, page);
-        self.cache.get_or_load_shaped(CACHE_TAG, "list", &shape, load).await
+        pagination::through_cache(self.cache, CACHE_TAG, "list", (filter, sort, direction), page, load).await
     }
 
     /// The budget lines of a page of campaigns (which `list` leaves out), cached as one entry.
@@ -33,9 +31,8 @@ impl Crowdfunding<'_> {
     }
 
     pub async fn donor_wall(&self, campaign_id: i64, page: PageRequest<'_>) -> AppResult<Page<WallEntry>> {
-        pagination::validate(page.args, page.limits)?;
         let load = donor_wall(self.db, campaign_id, page);
-        self.cache.get_or_load_shaped(CACHE_TAG, "wall", &(campaign_id, page.args, page.with_total), load).await
+        pagination::through_cache(self.cache, CACHE_TAG, "wall", campaign_id, page, load).await
     }
 
     /// The first `first` lines of many campaigns' donor walls (see `recent_donors`), cached

@@ -124,9 +124,7 @@ pub struct Events<'a> {
 
 impl Events<'_> {
     pub async fn list(&self, filter: &EventFilter, page: PageRequest<'_>) -> AppResult<Page<event::Model>> {
-        pagination::validate(page.args, page.limits)?;
-        let load = list(self.db, filter, page);
-        self.cache.get_or_load_shaped(CACHE_TAG, "list", &(filter, page.args, page.with_total), load).await
+        pagination::through_cache(self.cache, CACHE_TAG, "list", filter, page, list(self.db, filter, page)).await
     }
 
     pub async fn month(&self, year: i32, m: u32, include_drafts: bool) -> AppResult<Vec<event::Model>> {
