@@ -151,6 +151,15 @@ impl AppError {
         Self::Conflict(Rejection::new(message).reason(reason))
     }
 
+    /// For a write that may take a unique key: the database's CONFLICT answers `rejection`
+    /// instead (the caller knows what was taken); other failures convert as usual.
+    pub fn on_unique(rejection: impl Into<Rejection>) -> impl FnOnce(DbErr) -> Self {
+        move |e| match Self::from(e) {
+            Self::Conflict(_) => Self::Conflict(rejection.into()),
+            other => other,
+        }
+    }
+
     /// A rule broken by the value of `field` (`BAD_USER_INPUT` with `reason` and `field`).
     pub fn rule(field: &str, reason: &'static str, message: impl Into<String>) -> Self {
         Self::BadUserInput(Rejection::new(message).reason(reason).field(field))

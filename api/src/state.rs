@@ -55,15 +55,15 @@ impl AppState {
     }
 
     pub fn crowdfunding(&self) -> Crowdfunding<'_> {
-        Crowdfunding { db: &self.db, cache: &self.cache, limits: &self.settings.limits }
+        Crowdfunding { db: &self.db, cache: &self.cache }
     }
 
     pub fn directory(&self) -> Directory<'_> {
-        Directory { db: &self.db, cache: &self.cache, limits: &self.settings.limits }
+        Directory { db: &self.db, cache: &self.cache }
     }
 
     pub fn events(&self) -> crate::service::event::Events<'_> {
-        crate::service::event::Events { db: &self.db, cache: &self.cache, limits: &self.settings.limits }
+        crate::service::event::Events { db: &self.db, cache: &self.cache }
     }
 
     pub fn calendar(&self) -> crate::service::booking::Calendar<'_> {

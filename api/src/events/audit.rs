@@ -6,9 +6,8 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::kinds::Aggregate;
 use super::log::ActorKind;
-use crate::config::Limits;
 use crate::error::AppResult;
-use crate::service::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use crate::service::pagination::{self, Page, PageRequest, SortDirection, SortKey};
 
 #[derive(Clone, Debug, Default)]
 pub struct AuditFilter {
@@ -25,16 +24,13 @@ fn newest_first() -> SortKey<domain_event::Entity> {
         domain_event::Column::OccurredAt,
         domain_event::Column::Id,
         SortDirection::Desc,
-        |e| (SortValue::Time(e.occurred_at), e.id),
     )
 }
 
 pub async fn list(
     db: &impl ConnectionTrait,
     filter: &AuditFilter,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<domain_event::Model>> {
     let mut select = domain_event::Entity::find();
     if let Some((aggregate, id)) = filter.aggregate {
@@ -57,7 +53,7 @@ pub async fn list(
     if let Some(to) = filter.to {
         select = select.filter(domain_event::Column::OccurredAt.lt(to));
     }
-    pagination::paginate(db, select, &newest_first(), args, limits, with_total).await
+    pagination::paginate(db, select, &newest_first(), page).await
 }
 
 /// Deletes operational events older than `operational`, and audit events older than `audit`

@@ -28,6 +28,31 @@ struct State<F> {
     wanted: F,
 }
 
+/// What a subscriber is shown for each event of `changes`, read by `read` as the event
+/// arrives. An event whose subject is gone (`Ok(None)`) is skipped; so is one whose read
+/// fails, which is logged (`what` names what could not be read).
+pub fn messages<T, Fut>(
+    changes: impl Stream<Item = Arc<domain_event::Model>>,
+    what: &'static str,
+    read: impl Fn(Arc<domain_event::Model>) -> Fut,
+) -> impl Stream<Item = T>
+where
+    Fut: Future<Output = crate::error::AppResult<Option<T>>>,
+{
+    futures::StreamExt::filter_map(changes, move |event| {
+        let message = read(event);
+        async move {
+            match message.await {
+                Ok(message) => message,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read {what} for a subscriber");
+                    None
+                }
+            }
+        }
+    })
+}
+
 /// Every event `wanted` accepts after `after` (or after now, when `None`), first what is in
 /// the log, then live. The position a stream starts after is returned with it, so the first
 /// message of a subscription (a snapshot read after this call) can carry a cursor too.

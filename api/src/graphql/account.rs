@@ -2,7 +2,7 @@
 //! verifying and changing the email address, deleting the account. (The data download is
 //! `GET /account/export`, see `crate::http`.)
 use crate::graphql::common::payload;
-use async_graphql::{Context, ErrorExtensions, InputObject, Object, Result, SimpleObject};
+use async_graphql::{Context, InputObject, Object, Result, ResultExt, SimpleObject};
 
 use super::identity::{OwnAccount, viewer};
 use super::state;
@@ -110,7 +110,7 @@ impl AccountMutation {
         input: RequestPasswordResetInput,
     ) -> Result<RequestPasswordResetPayload> {
         let state = state(ctx)?;
-        service::request_password_reset(state.ctx(), viewer(ctx), &input.email).await.map_err(|e| e.extend())?;
+        service::request_password_reset(state.ctx(), viewer(ctx), &input.email).await.extend()?;
         let minutes = state.settings.accounts.password_reset_ttl.as_secs() / 60;
         Ok(RequestPasswordResetPayload { accepted: true, valid_for_minutes: count(minutes.max(1)) })
     }
@@ -119,9 +119,8 @@ impl AccountMutation {
     /// expired or replaced token is refused (`TOKEN_INVALID`).
     async fn reset_password(&self, ctx: &Context<'_>, input: ResetPasswordInput) -> Result<ResetPasswordPayload> {
         let state = state(ctx)?;
-        let reset = service::reset_password(state.ctx(), viewer(ctx), &input.token, &input.new_password)
-            .await
-            .map_err(|e| e.extend())?;
+        let reset =
+            service::reset_password(state.ctx(), viewer(ctx), &input.token, &input.new_password).await.extend()?;
         Ok(ResetPasswordPayload { account: OwnAccount(reset.account), sessions_ended: count(reset.sessions_ended) })
     }
 
@@ -130,14 +129,14 @@ impl AccountMutation {
         let state = state(ctx)?;
         let ended = service::change_password(state.ctx(), viewer(ctx), &input.current_password, &input.new_password)
             .await
-            .map_err(|e| e.extend())?;
+            .extend()?;
         Ok(ChangePasswordPayload { sessions_ended: count(ended) })
     }
 
     /// Mails a token that verifies the signed-in person's address.
     async fn request_email_verification(&self, ctx: &Context<'_>) -> Result<RequestEmailVerificationPayload> {
         let state = state(ctx)?;
-        let sent = service::request_email_verification(state.ctx(), viewer(ctx)).await.map_err(|e| e.extend())?;
+        let sent = service::request_email_verification(state.ctx(), viewer(ctx)).await.extend()?;
         Ok(RequestEmailVerificationPayload { sent })
     }
 
@@ -149,16 +148,14 @@ impl AccountMutation {
         input: RequestEmailChangeInput,
     ) -> Result<RequestEmailChangePayload> {
         let state = state(ctx)?;
-        service::request_email_change(state.ctx(), viewer(ctx), &input.new_email, &input.password)
-            .await
-            .map_err(|e| e.extend())?;
+        service::request_email_change(state.ctx(), viewer(ctx), &input.new_email, &input.password).await.extend()?;
         Ok(RequestEmailChangePayload { sent: true })
     }
 
     /// Uses a mailed verification or email change token (once; no sign-in needed).
     async fn verify_email(&self, ctx: &Context<'_>, input: VerifyEmailInput) -> Result<VerifyEmailPayload> {
         let state = state(ctx)?;
-        let account = service::verify_email(state.ctx(), viewer(ctx), &input.token).await.map_err(|e| e.extend())?;
+        let account = service::verify_email(state.ctx(), viewer(ctx), &input.token).await.extend()?;
         Ok(VerifyEmailPayload { account: OwnAccount(account) })
     }
 
@@ -166,7 +163,7 @@ impl AccountMutation {
     /// is erased, anonymized and kept). The last owner of an organization hands it over first.
     async fn delete_account(&self, ctx: &Context<'_>, input: DeleteAccountInput) -> Result<DeleteAccountPayload> {
         let state = state(ctx)?;
-        let d = service::delete_account(state.ctx(), viewer(ctx), &input.password).await.map_err(|e| e.extend())?;
+        let d = service::delete_account(state.ctx(), viewer(ctx), &input.password).await.extend()?;
         Ok(DeleteAccountPayload {
             deleted: true,
             registrations_cancelled: count(d.registrations_cancelled),

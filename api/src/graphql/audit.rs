@@ -1,7 +1,7 @@
 //! The event log in the schema: `auditLog` for admins, `history` connections on the objects
 //! staff look after, and the live streams every message of which carries its cursor
 //! (`eventSeats`, `spaceCalendar`, `myActivity`; `campaignProgress` lives with crowdfunding).
-use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Json, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Json, Object, Result, ResultExt, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::domain_event;
 
@@ -186,12 +186,10 @@ async fn entries(
     last: Option<i32>,
     before: Option<String>,
 ) -> Result<PagedConnection<AuditEntry>> {
-    let state = state(ctx)?;
-    let args = connection::args(first, after, last, before);
-    let page = audit::list(&state.db, &filter, &args, &state.settings.limits, connection::wants_total(ctx))
-        .await
-        .map_err(|e| e.extend())?;
-    Ok(connection::from_page(page, AuditEntry))
+    connection::list(ctx, connection::args(first, after, last, before), AuditEntry, async |db, page| {
+        audit::list(db, &filter, page).await
+    })
+    .await
 }
 
 /// The `history` field of the objects staff look after. Each such object flattens it in
@@ -250,7 +248,7 @@ impl AuditQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<PagedConnection<AuditEntry>> {
-        viewer(ctx).require_admin("read the audit log").map_err(|e| e.extend())?;
+        viewer(ctx).require_admin("read the audit log").extend()?;
         let filter = service_filter(filter.unwrap_or_default())?;
         entries(ctx, filter, first, after, last, before).await
     }
@@ -258,15 +256,23 @@ impl AuditQuery {
 
 // ---------------------------------------------------------------- live streams
 
-/// Resolves a subscription's `after` argument.
-pub async fn resume(state: &AppState, after: Option<String>) -> Result<Option<Position>> {
-    match after {
-        Some(cursor) => crate::events::log::resume_from(&state.db, &cursor, state.settings.replay_window)
-            .await
-            .map(Some)
-            .map_err(|e| e.extend()),
-        None => Ok(None),
-    }
+/// The events `wanted` accepts for a subscription: from the client's cursor `after` (what it
+/// missed, then live) or from now; with the position the stream starts after.
+pub async fn live_events<F>(
+    state: &AppState,
+    after: Option<&str>,
+    wanted: F,
+) -> Result<(Position, impl futures::Stream<Item = std::sync::Arc<domain_event::Model>> + Send + 'static + use<F>)>
+where
+    F: Fn(&domain_event::Model) -> bool + Send + Sync + 'static,
+{
+    let after = match after {
+        Some(cursor) => {
+            Some(crate::events::log::resume_from(&state.db, cursor, state.settings.replay_window).await.extend()?)
+        }
+        None => None,
+    };
+    crate::events::live::events(&state.log, state.db.clone(), after, wanted).await.extend()
 }
 
 /// Something that happened which concerns the signed-in viewer.
@@ -358,13 +364,9 @@ impl ActivitySubscription {
         after: Option<String>,
     ) -> Result<impl futures::Stream<Item = ActivityItem> + use<>> {
         let viewer = viewer(ctx).clone();
-        let account_id = viewer.require_account().map_err(|e| e.extend())?.id;
+        let account_id = viewer.require_account().extend()?.id;
         let state = state(ctx)?.clone();
-        let after = resume(&state, after).await?;
-        let (_, items) =
-            crate::events::live::events(&state.log, state.db.clone(), after, move |e| concerns(&viewer, account_id, e))
-                .await
-                .map_err(|e| e.extend())?;
+        let (_, items) = live_events(&state, after.as_deref(), move |e| concerns(&viewer, account_id, e)).await?;
         Ok(futures::StreamExt::map(items, |e| ActivityItem::of(&e)))
     }
 }

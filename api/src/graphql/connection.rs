@@ -4,7 +4,7 @@ use async_graphql::{Context, ErrorExtensions, OutputType, SelectionField, Simple
 use sea_orm::DatabaseConnection;
 
 use crate::config::Limits;
-use crate::service::pagination::{Page, PageArgs};
+use crate::service::pagination::{Page, PageArgs, PageRequest};
 
 /// Fields every connection has besides edges and pageInfo.
 #[derive(SimpleObject)]
@@ -17,6 +17,12 @@ pub type PagedConnection<T> = Connection<String, T, ConnectionTotals>;
 
 pub fn args(first: Option<i32>, after: Option<String>, last: Option<i32>, before: Option<String>) -> PageArgs {
     PageArgs { first, after, last, before }
+}
+
+/// The page the client asked for on this connection field: `args`, within the server's
+/// limits, counting all pages' rows when `totalCount` was selected.
+pub fn page_request<'a>(ctx: &Context<'a>, args: &'a PageArgs) -> async_graphql::Result<PageRequest<'a>> {
+    Ok(PageRequest { args, limits: &super::state(ctx)?.settings.limits, with_total: wants_total(ctx) })
 }
 
 /// Whether the query selected `totalCount` on this connection (counting costs a statement).
@@ -66,27 +72,17 @@ pub fn from_page<R, T: OutputType>(page: Page<R>, to_node: impl Fn(R) -> T) -> P
     connection
 }
 
-/// What a list service takes besides its own filters.
-pub struct PageQuery<'a> {
-    pub db: &'a DatabaseConnection,
-    /// The client's `first/after/last/before`.
-    pub args: PageArgs,
-    pub limits: &'a Limits,
-    /// Whether `totalCount` was selected (counting costs a statement).
-    pub with_total: bool,
-}
-
-/// A connection over one page of a list service: `load` is handed the database, the client's
-/// arguments, the limits and whether to count; its rows become nodes through `to_node`.
+/// A connection over one page of a list service: `load` is handed the database and the page
+/// the client asked for (with the limits, and whether `totalCount` was selected); its rows
+/// become nodes through `to_node`.
 pub async fn list<R, T: OutputType, E: ErrorExtensions>(
     ctx: &Context<'_>,
     args: PageArgs,
     to_node: impl Fn(R) -> T,
-    load: impl AsyncFnOnce(PageQuery<'_>) -> Result<Page<R>, E>,
+    load: impl AsyncFnOnce(&DatabaseConnection, PageRequest<'_>) -> Result<Page<R>, E>,
 ) -> async_graphql::Result<PagedConnection<T>> {
-    let state = super::state(ctx)?;
-    let query = PageQuery { db: &state.db, args, limits: &state.settings.limits, with_total: wants_total(ctx) };
-    let page = load(query).await.map_err(|e| e.extend())?;
+    let request = page_request(ctx, &args)?;
+    let page = load(&super::state(ctx)?.db, request).await.map_err(|e| e.extend())?;
     Ok(from_page(page, to_node))
 }
 

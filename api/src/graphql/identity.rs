@@ -12,7 +12,7 @@ use super::state;
 use crate::auth::Viewer;
 use crate::error::AppError;
 use crate::service::identity::{self as service, Added};
-use crate::service::pagination::{self, SortDirection, SortKey, SortValue};
+use crate::service::pagination::{self, SortDirection, SortKey};
 use crate::service::trusted_documents;
 
 pub use super::ids::{ACCOUNT, API_KEY};
@@ -362,13 +362,8 @@ impl IdentityQuery {
         before: Option<String>,
     ) -> Result<PagedConnection<ApiKey>> {
         viewer(ctx).require_admin("list API keys").extend()?;
-        let created = |m: &api_key::Model| (SortValue::Time(m.created_at), m.id);
-        let key = SortKey::<api_key::Entity>::time(
-            api_key::Column::CreatedAt,
-            api_key::Column::Id,
-            SortDirection::Desc,
-            created,
-        );
+        let key =
+            SortKey::<api_key::Entity>::time(api_key::Column::CreatedAt, api_key::Column::Id, SortDirection::Desc);
         newest_first(ctx, connection::args(first, after, last, before), key, ApiKey).await
     }
 
@@ -383,10 +378,8 @@ impl IdentityQuery {
         before: Option<String>,
     ) -> Result<PagedConnection<TrustedDocument>> {
         viewer(ctx).require_list_documents().extend()?;
-        let created = |m: &trusted_document::Model| (SortValue::Time(m.created_at), m.id);
         use trusted_document::Column;
-        let key =
-            SortKey::<trusted_document::Entity>::time(Column::CreatedAt, Column::Id, SortDirection::Desc, created);
+        let key = SortKey::<trusted_document::Entity>::time(Column::CreatedAt, Column::Id, SortDirection::Desc);
         newest_first(ctx, connection::args(first, after, last, before), key, TrustedDocument).await
     }
 }
@@ -726,10 +719,7 @@ where
     E::Model: Sync,
     T: async_graphql::OutputType,
 {
-    connection::list(ctx, args, to_node, async |q| {
-        pagination::paginate(q.db, E::find(), &key, &q.args, q.limits, q.with_total).await
-    })
-    .await
+    connection::list(ctx, args, to_node, async |db, page| pagination::paginate(db, E::find(), &key, page).await).await
 }
 
 /// The organization and the account a member mutation names, decoded in that order.

@@ -1,5 +1,5 @@
 //! The Relay `Node` interface with `node(id:)` and `nodes(ids:)`.
-use async_graphql::{Context, ID, Interface, Object, Result};
+use async_graphql::{Context, ID, Interface, Object, Result, ResultExt};
 
 use std::collections::HashMap;
 
@@ -89,7 +89,7 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
     } else {
         crate::service::crowdfunding::donations_by_ids(&state.db, &donation_ids)
             .await
-            .map_err(|e| e.extend())?
+            .extend()?
             .into_iter()
             .filter(|d| viewer.can_reconcile_donations() || own(viewer, d.donor_account_id))
             .map(|d| (d.id, d))
@@ -100,8 +100,7 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
     let registration_ids = row_ids(ids::REGISTRATION);
     let mut registrations: HashMap<i64, entity::registration::Model> = HashMap::new();
     if !registration_ids.is_empty() {
-        let rows =
-            crate::service::event::registrations_by_ids(&state.db, &registration_ids).await.map_err(|e| e.extend())?;
+        let rows = crate::service::event::registrations_by_ids(&state.db, &registration_ids).await.extend()?;
         let event_rows = loaders.event.get_many(rows.iter().map(|r| r.event_id).collect()).await?;
         for r in rows {
             let organizes = event_rows.get(&r.event_id).is_some_and(|e| viewer.can_manage_event(e.organizer_id));

@@ -1,6 +1,6 @@
 //! The signed-in person's inbox in the schema (`viewer.notifications`) and its commands.
 use crate::graphql::common::payload;
-use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result, ResultExt, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::notification;
 
@@ -122,27 +122,17 @@ impl From<service::Preferences> for NotificationPreferences {
 }
 
 pub async fn inbox(ctx: &Context<'_>, unread_only: bool, args: PageArgs) -> Result<PagedConnection<Notification>> {
-    let state = state(ctx)?;
-    let page = service::inbox(
-        &state.db,
-        viewer(ctx),
-        unread_only,
-        &args,
-        &state.settings.limits,
-        connection::wants_total(ctx),
-    )
-    .await
-    .map_err(|e| e.extend())?;
-    Ok(connection::from_page(page, Notification))
+    connection::list(ctx, args, Notification, async |db, page| service::inbox(db, viewer(ctx), unread_only, page).await)
+        .await
 }
 
 pub async fn unread(ctx: &Context<'_>) -> Result<u64> {
-    service::unread_count(&state(ctx)?.db, viewer(ctx)).await.map_err(|e| e.extend())
+    service::unread_count(&state(ctx)?.db, viewer(ctx)).await.extend()
 }
 
 pub async fn preferences(ctx: &Context<'_>) -> Result<NotificationPreferences> {
-    let account = viewer(ctx).require_account().map_err(|e| e.extend())?.id;
-    Ok(service::preferences(&state(ctx)?.db, account).await.map_err(|e| e.extend())?.into())
+    let account = viewer(ctx).require_account().extend()?.id;
+    Ok(service::preferences(&state(ctx)?.db, account).await.extend()?.into())
 }
 
 #[derive(InputObject)]
@@ -189,8 +179,8 @@ impl NotificationMutation {
     ) -> Result<MarkNotificationsReadPayload> {
         let ids = input.ids.map(|list| ids::decode_all(&list, NOTIFICATION, "ids")).transpose()?;
         let state = state(ctx)?;
-        let marked = service::mark_read(state.ctx(), viewer(ctx), ids).await.map_err(|e| e.extend())?;
-        let unread_count = service::unread_count(&state.db, viewer(ctx)).await.map_err(|e| e.extend())?;
+        let marked = service::mark_read(state.ctx(), viewer(ctx), ids).await.extend()?;
+        let unread_count = service::unread_count(&state.db, viewer(ctx)).await.extend()?;
         Ok(MarkNotificationsReadPayload { marked, unread_count })
     }
 
@@ -210,7 +200,7 @@ impl NotificationMutation {
             wechat_openid: input.wechat_open_id.into(),
             wechat_kinds: input.wechat_kinds,
         };
-        let prefs = service::update_preferences(state.ctx(), viewer(ctx), patch).await.map_err(|e| e.extend())?;
+        let prefs = service::update_preferences(state.ctx(), viewer(ctx), patch).await.extend()?;
         Ok(UpdateNotificationPreferencesPayload { preferences: prefs.into() })
     }
 }

@@ -348,15 +348,10 @@ impl OrganizationQuery {
             OrganizationOrderField::CreatedAt => OrganizationSort::CreatedAt,
             OrganizationOrderField::UpdatedAt => OrganizationSort::UpdatedAt,
         };
+        let args = connection::args(first, after, last, before);
         let page = state(ctx)?
             .directory()
-            .list(
-                &service_filter,
-                sort,
-                order.direction.into(),
-                &connection::args(first, after, last, before),
-                connection::wants_total(ctx),
-            )
+            .list(&service_filter, sort, order.direction.into(), connection::page_request(ctx, &args)?)
             .await
             .extend()?;
         // Histories of the whole page in one statement, primed for the nested resolvers.

@@ -117,8 +117,8 @@ impl PaymentQuery {
     ) -> Result<PagedConnection<PaymentNotification>> {
         viewer(ctx).require_reconcile_donations().extend()?;
         let outcomes: Vec<NotifyOutcome> = outcome.unwrap_or_default().into_iter().map(|o| o.service()).collect();
-        connection::list(ctx, connection::args(first, after, last, before), PaymentNotification, async |q| {
-            service::kept(q.db, &outcomes, &q.args, q.limits, q.with_total).await
+        connection::list(ctx, connection::args(first, after, last, before), PaymentNotification, async |db, page| {
+            service::kept(db, &outcomes, page).await
         })
         .await
     }

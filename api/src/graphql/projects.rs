@@ -177,8 +177,8 @@ impl ServiceProject {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<PagedConnection<ServiceRecord>> {
-        connection::list(ctx, connection::args(first, after, last, before), ServiceRecord, async |q| {
-            service::list_service_records(q.db, self.0.project.id, &q.args, q.limits, q.with_total).await
+        connection::list(ctx, connection::args(first, after, last, before), ServiceRecord, async |db, page| {
+            service::list_service_records(db, self.0.project.id, page).await
         })
         .await
     }
@@ -502,8 +502,8 @@ impl ProjectQuery {
             organization_id,
             sources: filter.source.unwrap_or_default().into_iter().map(Into::into).collect(),
         };
-        connection::list(ctx, connection::args(first, after, last, before), ServiceProject, async |q| {
-            service::list_projects(q.db, &service_filter, &q.args, q.limits, q.with_total).await
+        connection::list(ctx, connection::args(first, after, last, before), ServiceProject, async |db, page| {
+            service::list_projects(db, &service_filter, page).await
         })
         .await
     }

@@ -249,8 +249,8 @@ impl StatementQuery {
         before: Option<String>,
     ) -> Result<PagedConnection<StatementImport>> {
         viewer(ctx).require_reconcile_donations().extend()?;
-        connection::list(ctx, connection::args(first, after, last, before), StatementImport, async |q| {
-            service::imports(q.db, &q.args, q.limits, q.with_total).await
+        connection::list(ctx, connection::args(first, after, last, before), StatementImport, async |db, page| {
+            service::imports(db, page).await
         })
         .await
     }

@@ -2,7 +2,7 @@
 use crate::graphql::common::payload;
 use std::collections::HashMap;
 
-use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, ResultExt, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{webhook_attempt, webhook_delivery, webhook_endpoint};
 
@@ -84,29 +84,20 @@ impl WebhookEndpoint {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<PagedConnection<WebhookDelivery>> {
-        let state = state(ctx)?;
-        let page = service::deliveries(
-            &state.db,
-            viewer(ctx),
-            self.0.id,
-            status.map(WebhookDeliveryStatus::as_str),
-            &connection::args(first, after, last, before),
-            &state.settings.limits,
-            connection::wants_total(ctx),
-        )
-        .await
-        .map_err(|e| e.extend())?;
         let wants_attempts = !connection::node_selections(ctx, "attempts").is_empty();
-        let attempts = if wants_attempts {
-            let ids: Vec<i64> = page.items.iter().map(|(_, d)| d.id).collect();
-            service::attempts_of(&state.db, &ids, ATTEMPTS_SHOWN).await.map_err(|e| e.extend())?
-        } else {
-            HashMap::new()
-        };
-        Ok(connection::from_page(page, |d| {
-            let attempts = attempts.get(&d.id).cloned().unwrap_or_default();
-            WebhookDelivery { row: d, attempts }
-        }))
+        let to_node = |(attempts, row)| WebhookDelivery { row, attempts };
+        connection::list(ctx, connection::args(first, after, last, before), to_node, async |db, page| {
+            let status = status.map(WebhookDeliveryStatus::as_str);
+            let page = service::deliveries(db, viewer(ctx), self.0.id, status, page).await?;
+            let mut attempts = if wants_attempts {
+                let ids: Vec<i64> = page.items.iter().map(|(_, d)| d.id).collect();
+                service::attempts_of(db, &ids, ATTEMPTS_SHOWN).await?
+            } else {
+                HashMap::new()
+            };
+            crate::error::AppResult::Ok(page.map(|d| (attempts.remove(&d.id).unwrap_or_default(), d)))
+        })
+        .await
     }
 }
 
@@ -234,8 +225,8 @@ impl WebhookQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<PagedConnection<WebhookEndpoint>> {
-        connection::list(ctx, connection::args(first, after, last, before), WebhookEndpoint, async |q| {
-            service::endpoints(q.db, viewer(ctx), &q.args, q.limits, q.with_total).await
+        connection::list(ctx, connection::args(first, after, last, before), WebhookEndpoint, async |db, page| {
+            service::endpoints(db, viewer(ctx), page).await
         })
         .await
     }
@@ -244,7 +235,7 @@ impl WebhookQuery {
     async fn webhook_endpoint(&self, ctx: &Context<'_>, id: ID) -> Result<Option<WebhookEndpoint>> {
         let id = ids::decode(&id, ENDPOINT, "id")?;
         let state = state(ctx)?;
-        let found = service::endpoint_by_id(&state.db, viewer(ctx), id).await.map_err(|e| e.extend())?;
+        let found = service::endpoint_by_id(&state.db, viewer(ctx), id).await.extend()?;
         Ok(found.map(WebhookEndpoint))
     }
 
@@ -356,7 +347,7 @@ impl WebhookMutation {
         let state = state(ctx)?;
         let new =
             NewEndpoint { url: input.url, event_types: input.event_types, description: input.description, api_key_id };
-        let created = service::create_endpoint(state.ctx(), viewer(ctx), new).await.map_err(|e| e.extend())?;
+        let created = service::create_endpoint(state.ctx(), viewer(ctx), new).await.extend()?;
         Ok(WebhookEndpointWithSecretPayload { endpoint: WebhookEndpoint(created.endpoint), secret: created.secret })
     }
 
@@ -374,7 +365,7 @@ impl WebhookMutation {
             description: input.description.map(Some),
             enabled: input.enabled,
         };
-        let updated = service::update_endpoint(state.ctx(), viewer(ctx), id, patch).await.map_err(|e| e.extend())?;
+        let updated = service::update_endpoint(state.ctx(), viewer(ctx), id, patch).await.extend()?;
         Ok(WebhookEndpointPayload { endpoint: WebhookEndpoint(updated) })
     }
 
@@ -387,9 +378,8 @@ impl WebhookMutation {
     ) -> Result<WebhookEndpointWithSecretPayload> {
         let id = ids::decode(&input.id, ENDPOINT, "id")?;
         let state = state(ctx)?;
-        let rotated = service::rotate_secret(state.ctx(), viewer(ctx), id, input.grace_hours.map(i64::from))
-            .await
-            .map_err(|e| e.extend())?;
+        let rotated =
+            service::rotate_secret(state.ctx(), viewer(ctx), id, input.grace_hours.map(i64::from)).await.extend()?;
         Ok(WebhookEndpointWithSecretPayload { endpoint: WebhookEndpoint(rotated.endpoint), secret: rotated.secret })
     }
 
@@ -401,7 +391,7 @@ impl WebhookMutation {
     ) -> Result<DeleteWebhookEndpointPayload> {
         let id = ids::decode(&input.id, ENDPOINT, "id")?;
         let state = state(ctx)?;
-        service::delete_endpoint(state.ctx(), viewer(ctx), id).await.map_err(|e| e.extend())?;
+        service::delete_endpoint(state.ctx(), viewer(ctx), id).await.extend()?;
         Ok(DeleteWebhookEndpointPayload { deleted_id: input.id })
     }
 
@@ -413,7 +403,7 @@ impl WebhookMutation {
     ) -> Result<RedeliverWebhookPayload> {
         let id = ids::decode(&input.delivery_id, DELIVERY, "deliveryId")?;
         let state = state(ctx)?;
-        let queued = service::redeliver(state.ctx(), viewer(ctx), id).await.map_err(|e| e.extend())?;
+        let queued = service::redeliver(state.ctx(), viewer(ctx), id).await.extend()?;
         Ok(RedeliverWebhookPayload { delivery: WebhookDelivery { row: queued, attempts: Vec::new() } })
     }
 
@@ -426,7 +416,7 @@ impl WebhookMutation {
     ) -> Result<ReplayWebhookEventsPayload> {
         let id = ids::decode(&input.endpoint_id, ENDPOINT, "endpointId")?;
         let state = state(ctx)?;
-        let queued = service::replay_since(state.ctx(), viewer(ctx), id, input.since).await.map_err(|e| e.extend())?;
+        let queued = service::replay_since(state.ctx(), viewer(ctx), id, input.since).await.extend()?;
         Ok(ReplayWebhookEventsPayload { queued: i32::try_from(queued).unwrap_or(i32::MAX) })
     }
 }

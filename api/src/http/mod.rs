@@ -65,6 +65,21 @@ pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
         }))
 }
 
+/// What a plain route starts with: its viewer, allowed by `require`, and its query string as
+/// `T`; or the answer that refuses the request (checked in that order).
+pub(crate) async fn route_request<T: serde::de::DeserializeOwned>(
+    req: &Request,
+    state: &AppState,
+    require: impl FnOnce(&Viewer) -> crate::error::AppResult<()>,
+) -> Result<(Viewer, T), Response> {
+    let viewer = route_viewer(req, state).await?;
+    require(&viewer).map_err(|error| service_error_response(&error))?;
+    let params = req
+        .params()
+        .map_err(|e| error_response(StatusCode::BAD_REQUEST, &format!("bad query string: {e}"), "BAD_USER_INPUT"))?;
+    Ok((viewer, params))
+}
+
 /// Who sent a request to a plain HTTP route (reports, downloads), or the answer refusing it:
 /// the same credentials and errors as `/graphql`.
 pub(crate) async fn route_viewer(req: &Request, state: &AppState) -> Result<Viewer, Response> {

@@ -4,7 +4,8 @@ use poem::http::{StatusCode, header};
 use poem::{Request, Response, handler};
 use serde::Deserialize;
 
-use super::{error_response, route_viewer, service_error_response};
+use super::{error_response, route_request, route_viewer, service_error_response};
+use crate::auth::Viewer;
 use crate::error::AppError;
 use crate::service::impact;
 use crate::state::AppState;
@@ -21,16 +22,9 @@ struct ImpactReportParams {
 /// `GET /reports/impact.csv?from=2026-01-01&to=2026-12-31&groupBy=QUARTER`.
 #[handler]
 pub(super) async fn impact_csv(req: &Request, state: poem::web::Data<&AppState>) -> Response {
-    let viewer = match route_viewer(req, &state).await {
-        Ok(viewer) => viewer,
+    let (_, params): (_, ImpactReportParams) = match route_request(req, &state, Viewer::require_impact_report).await {
+        Ok(found) => found,
         Err(refused) => return refused,
-    };
-    if let Err(error) = viewer.require_impact_report() {
-        return service_error_response(&error);
-    }
-    let params: ImpactReportParams = match req.params() {
-        Ok(p) => p,
-        Err(e) => return error_response(StatusCode::BAD_REQUEST, &format!("bad query string: {e}"), "BAD_USER_INPUT"),
     };
     let date = |name: &str, raw: Option<String>| -> Result<chrono::NaiveDate, String> {
         let raw = raw.ok_or_else(|| format!("`{name}` (YYYY-MM-DD) is required"))?;

@@ -14,7 +14,8 @@ use poem::{Body, Request, Response, handler};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{error_response, route_viewer, service_error_response};
+use super::{error_response, route_request, service_error_response};
+use crate::auth::Viewer;
 use crate::error::AppError;
 use crate::graphql::ids;
 use crate::service::statements::{self, ImportRequest, ProfileName};
@@ -44,17 +45,10 @@ fn failed(error: &AppError) -> Response {
 
 #[handler]
 pub(super) async fn upload(req: &Request, body: Body, state: Data<&AppState>) -> Response {
-    let viewer = match route_viewer(req, &state).await {
-        Ok(viewer) => viewer,
-        Err(refused) => return refused,
-    };
     // Refused before the body is read.
-    if let Err(error) = viewer.require_reconcile_donations() {
-        return failed(&error);
-    }
-    let params: Params = match req.params() {
-        Ok(p) => p,
-        Err(e) => return error_response(StatusCode::BAD_REQUEST, &format!("bad query string: {e}"), "BAD_USER_INPUT"),
+    let (viewer, params): (_, Params) = match route_request(req, &state, Viewer::require_reconcile_donations).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
     };
     let Some(profile) = profile(params.profile.as_deref()) else {
         return error_response(

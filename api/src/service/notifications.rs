@@ -16,10 +16,9 @@ use sea_orm::{
 use serde_json::json;
 
 use super::channels::{Channel, Outgoing};
-use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageRequest, SortDirection, SortKey};
 use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
-use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{EventKind, NewEvent};
 
@@ -544,22 +543,19 @@ pub async fn inbox(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     unread_only: bool,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<notification::Model>> {
     let account = viewer.require_account()?;
     let key = SortKey::<notification::Entity>::time(
         notification::Column::CreatedAt,
         notification::Column::Id,
         SortDirection::Desc,
-        |m| (SortValue::Time(m.created_at), m.id),
     );
     let mut select = notification::Entity::find().filter(notification::Column::AccountId.eq(account.id));
     if unread_only {
         select = select.filter(notification::Column::ReadAt.is_null());
     }
-    pagination::paginate(db, select, &key, args, limits, with_total).await
+    pagination::paginate(db, select, &key, page).await
 }
 
 pub async fn unread_count(db: &impl ConnectionTrait, viewer: &Viewer) -> AppResult<u64> {

@@ -17,10 +17,9 @@ use serde_json::json;
 
 use super::common::{ExecOne, changed_meanwhile, found, grouped};
 use super::credit_code;
-use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageRequest, SortDirection, SortKey};
 use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
-use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};
 use crate::service::validate::{optional_text, optional_url, required_text};
@@ -202,9 +201,7 @@ pub async fn list(
     filter: &OrganizationFilter,
     sort: OrganizationSort,
     direction: SortDirection,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<OrganizationRecord>> {
     use organization::Column as C;
     let mut select = organization::Entity::find();
@@ -227,17 +224,11 @@ pub async fn list(
         select = select.filter(matches);
     }
     let key = match sort {
-        OrganizationSort::Name => SortKey::<organization::Entity>::text(C::Name, C::Id, direction, |m| {
-            (SortValue::Text(m.name.clone()), m.id)
-        }),
-        OrganizationSort::CreatedAt => SortKey::<organization::Entity>::time(C::CreatedAt, C::Id, direction, |m| {
-            (SortValue::Time(m.created_at), m.id)
-        }),
-        OrganizationSort::UpdatedAt => SortKey::<organization::Entity>::time(C::UpdatedAt, C::Id, direction, |m| {
-            (SortValue::Time(m.updated_at), m.id)
-        }),
+        OrganizationSort::Name => SortKey::<organization::Entity>::text(C::Name, C::Id, direction),
+        OrganizationSort::CreatedAt => SortKey::<organization::Entity>::time(C::CreatedAt, C::Id, direction),
+        OrganizationSort::UpdatedAt => SortKey::<organization::Entity>::time(C::UpdatedAt, C::Id, direction),
     };
-    let page = pagination::paginate(db, select, &key, args, limits, with_total).await?;
+    let page = pagination::paginate(db, select, &key, page).await?;
     let ids: Vec<i64> = page.items.iter().map(|(_, m)| m.id).collect();
     let mut areas = focus_areas_of(db, &ids).await?;
     Ok(page.map(|org| OrganizationRecord { focus_areas: areas.remove(&org.id).unwrap_or_default(), org }))
@@ -596,7 +587,6 @@ const CACHE_TAG: &str = crate::tags::ORGANIZATIONS;
 pub struct Directory<'a> {
     pub db: &'a DatabaseConnection,
     pub cache: &'a crate::cache::Cache,
-    pub limits: &'a Limits,
 }
 
 impl Directory<'_> {
@@ -619,12 +609,9 @@ impl Directory<'_> {
         filter: &OrganizationFilter,
         sort: OrganizationSort,
         direction: SortDirection,
-        args: &PageArgs,
-        with_total: bool,
+        page: PageRequest<'_>,
     ) -> AppResult<Page<OrganizationRecord>> {
-        pagination::validate(args, self.limits)?;
-        let shape = (filter, sort, direction, args, with_total);
-        let load = list(self.db, filter, sort, direction, args, self.limits, with_total);
-        self.cache.get_or_load_shaped(CACHE_TAG, "list", &shape, load).await
+        let load = list(self.db, filter, sort, direction, page);
+        pagination::through_cache(self.cache, CACHE_TAG, "list", (filter, sort, direction), page, load).await
     }
 }

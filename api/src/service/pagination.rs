@@ -6,8 +6,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    Select, Value,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, ModelTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select, Value,
 };
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +21,17 @@ pub struct PageArgs {
     pub after: Option<String>,
     pub last: Option<i32>,
     pub before: Option<String>,
+}
+
+/// What a list takes besides its own filters: which page the client asked for, within which
+/// limits, and whether to count the rows of all pages (counting costs a statement).
+#[derive(Clone, Copy, Debug)]
+pub struct PageRequest<'a> {
+    /// The client's `first/after/last/before`.
+    pub args: &'a PageArgs,
+    pub limits: &'a Limits,
+    /// Whether `totalCount` was selected.
+    pub with_total: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -52,7 +63,7 @@ pub enum SortDirection {
 
 /// The value a row sorts by, as it travels inside a cursor.
 #[derive(Clone, Debug, PartialEq)]
-pub enum SortValue {
+enum SortValue {
     Text(String),
     Time(DateTime<Utc>),
 }
@@ -125,35 +136,38 @@ pub fn validate(args: &PageArgs, limits: &Limits) -> AppResult<(u64, bool)> {
     Ok((size, backward))
 }
 
-/// How one list sorts: a column, its direction, and how to read the sort value of a row.
+/// How one list sorts: a column, its direction, ties broken by the `id` column. A row's
+/// cursor holds its values of both, read from the row.
 pub struct SortKey<E: EntityTrait> {
     pub column: E::Column,
     pub id: E::Column,
     pub direction: SortDirection,
-    pub value_of: fn(&E::Model) -> (SortValue, i64),
-    /// A value of the right kind, to decode cursors into.
-    pub sample: SortValue,
+    /// A value of the column's kind, to decode cursors into.
+    sample: SortValue,
 }
 
 impl<E: EntityTrait> SortKey<E> {
     /// Sorted by a time column, ties broken by `id`.
-    pub fn time(
-        column: E::Column,
-        id: E::Column,
-        direction: SortDirection,
-        value_of: fn(&E::Model) -> (SortValue, i64),
-    ) -> Self {
-        Self { column, id, direction, value_of, sample: SortValue::Time(DateTime::UNIX_EPOCH) }
+    pub fn time(column: E::Column, id: E::Column, direction: SortDirection) -> Self {
+        Self { column, id, direction, sample: SortValue::Time(DateTime::UNIX_EPOCH) }
     }
 
     /// Sorted by a text column, ties broken by `id`.
-    pub fn text(
-        column: E::Column,
-        id: E::Column,
-        direction: SortDirection,
-        value_of: fn(&E::Model) -> (SortValue, i64),
-    ) -> Self {
-        Self { column, id, direction, value_of, sample: SortValue::Text(String::new()) }
+    pub fn text(column: E::Column, id: E::Column, direction: SortDirection) -> Self {
+        Self { column, id, direction, sample: SortValue::Text(String::new()) }
+    }
+
+    /// The row's sort value and id, as its cursor holds them.
+    fn value_of(&self, row: &E::Model) -> AppResult<(SortValue, i64)> {
+        let value = match (&self.sample, row.get(self.column)) {
+            (SortValue::Time(_), Value::ChronoDateTimeUtc(Some(t))) => SortValue::Time(t),
+            (SortValue::Text(_), Value::String(Some(s))) => SortValue::Text(s),
+            (_, other) => return Err(AppError::Internal(format!("sort column holds {other:?}"))),
+        };
+        match row.get(self.id) {
+            Value::BigInt(Some(id)) => Ok((value, id)),
+            other => Err(AppError::Internal(format!("id column holds {other:?}"))),
+        }
     }
 }
 
@@ -161,15 +175,14 @@ pub async fn paginate<E, C>(
     db: &C,
     select: Select<E>,
     key: &SortKey<E>,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<E::Model>>
 where
     E: EntityTrait,
     E::Model: Sync,
     C: ConnectionTrait,
 {
+    let PageRequest { args, limits, with_total } = page;
     let (limit, backward) = validate(args, limits)?;
     let total_count = if with_total { Some(select.clone().count(db).await?) } else { None };
 
@@ -200,17 +213,35 @@ where
     if backward {
         rows.reverse();
     }
-    let items = with_cursors(rows, key);
+    let items = with_cursors(rows, key)?;
     let (has_next_page, has_previous_page) =
         if backward { (args.before.is_some(), more) } else { (more, args.after.is_some()) };
     Ok(Page { items, has_next_page, has_previous_page, total_count })
 }
 
-fn with_cursors<E: EntityTrait>(rows: Vec<E::Model>, key: &SortKey<E>) -> Vec<(String, E::Model)> {
+/// A page of a list read through `cache` under `tag`: the page asked for is checked first
+/// (a refused one is neither loaded nor cached), and the entry is keyed by `shape` (the
+/// list's filters) and the page, `totalCount` included.
+pub async fn through_cache<T>(
+    cache: &crate::cache::Cache,
+    tag: &str,
+    prefix: &str,
+    shape: impl Serialize,
+    page: PageRequest<'_>,
+    load: impl Future<Output = AppResult<Page<T>>>,
+) -> AppResult<Page<T>>
+where
+    T: Serialize + serde::de::DeserializeOwned,
+{
+    validate(page.args, page.limits)?;
+    cache.get_or_load_shaped(tag, prefix, &(shape, page.args, page.with_total), load).await
+}
+
+fn with_cursors<E: EntityTrait>(rows: Vec<E::Model>, key: &SortKey<E>) -> AppResult<Vec<(String, E::Model)>> {
     rows.into_iter()
         .map(|row| {
-            let (value, id) = (key.value_of)(&row);
-            (encode_cursor(&value, id), row)
+            let (value, id) = key.value_of(&row)?;
+            Ok((encode_cursor(&value, id), row))
         })
         .collect()
 }
@@ -218,10 +249,10 @@ fn with_cursors<E: EntityTrait>(rows: Vec<E::Model>, key: &SortKey<E>) -> Vec<(S
 /// The first page of `limit` rows from `rows`, which hold up to `limit + 1` rows in `key`'s
 /// order: what `paginate` answers for `first: limit` with no cursor, for rows fetched by a
 /// query of its own (e.g. the first pages of many parents in one statement).
-pub fn first_page<E: EntityTrait>(mut rows: Vec<E::Model>, key: &SortKey<E>, limit: u64) -> Page<E::Model> {
+pub fn first_page<E: EntityTrait>(mut rows: Vec<E::Model>, key: &SortKey<E>, limit: u64) -> AppResult<Page<E::Model>> {
     let more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
-    Page { items: with_cursors(rows, key), has_next_page: more, has_previous_page: false, total_count: None }
+    Ok(Page { items: with_cursors(rows, key)?, has_next_page: more, has_previous_page: false, total_count: None })
 }
 
 /// What a search box filters by: any of `columns` contains the trimmed `search`, ignoring case;

@@ -480,20 +480,17 @@ async fn record_once(ctx: Ctx<'_>, actor: &Actor, payment: &Payment) -> AppResul
 pub async fn kept(
     db: &impl sea_orm::ConnectionTrait,
     outcomes: &[NotifyOutcome],
-    args: &super::pagination::PageArgs,
-    limits: &crate::config::Limits,
-    with_total: bool,
+    page: super::pagination::PageRequest<'_>,
 ) -> AppResult<super::pagination::Page<payment_notification::Model>> {
-    use super::pagination::{SortDirection, SortKey, SortValue};
-    let key = SortKey::time(
+    use super::pagination::{SortDirection, SortKey};
+    let key = SortKey::<payment_notification::Entity>::time(
         payment_notification::Column::ReceivedAt,
         payment_notification::Column::Id,
         SortDirection::Desc,
-        |m: &payment_notification::Model| (SortValue::Time(m.received_at), m.id),
     );
     let mut select = payment_notification::Entity::find();
     if !outcomes.is_empty() {
         select = select.filter(payment_notification::Column::Outcome.is_in(outcomes.iter().map(|o| o.as_str())));
     }
-    super::pagination::paginate(db, select, &key, args, limits, with_total).await
+    super::pagination::paginate(db, select, &key, page).await
 }

@@ -18,13 +18,12 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use super::grants::{BudgetLine, PeopleByGroup, bounded_text, required_text, validate_budget_lines};
-use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageRequest, SortDirection, SortKey};
 use serde_json::json;
 
 use super::common::{found, grouped, rows_by_ids};
 use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
-use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};
 
@@ -96,9 +95,7 @@ pub struct ProjectFilter {
 pub async fn list_projects(
     db: &impl ConnectionTrait,
     filter: &ProjectFilter,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<ProjectRecord>> {
     let mut select = project::Entity::find();
     if let Some(org) = filter.organization_id {
@@ -107,11 +104,8 @@ pub async fn list_projects(
     if !filter.sources.is_empty() {
         select = select.filter(project::Column::Source.is_in(filter.sources.iter().copied()));
     }
-    let key =
-        SortKey::<project::Entity>::time(project::Column::CreatedAt, project::Column::Id, SortDirection::Desc, |m| {
-            (SortValue::Time(m.created_at), m.id)
-        });
-    let page = pagination::paginate(db, select, &key, args, limits, with_total).await?;
+    let key = SortKey::<project::Entity>::time(project::Column::CreatedAt, project::Column::Id, SortDirection::Desc);
+    let page = pagination::paginate(db, select, &key, page).await?;
     Ok(page.map(ProjectRecord::from_model))
 }
 
@@ -259,10 +253,7 @@ pub async fn create_project(ctx: Ctx<'_>, actor: &Actor, input: NewProject) -> A
     model.funded_fen = Set(funded);
     model.created_at = Set(now);
     model.updated_at = Set(now);
-    let saved = model.insert(db).await.map_err(|e| match AppError::from(e) {
-        AppError::Conflict(_) => AppError::Conflict("this award already has a project".into()),
-        other => other,
-    })?;
+    let saved = model.insert(db).await.map_err(AppError::on_unique("this award already has a project"))?;
     let event = project_event(
         EventKind::ServiceProjectCreated,
         saved.id,
@@ -548,16 +539,11 @@ pub async fn add_service_record(
 pub async fn list_service_records(
     db: &impl ConnectionTrait,
     project_id: i64,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<record::Model>> {
     let select = record::Entity::find().filter(record::Column::ProjectId.eq(project_id));
-    let key =
-        SortKey::<record::Entity>::time(record::Column::CreatedAt, record::Column::Id, SortDirection::Desc, |m| {
-            (SortValue::Time(m.created_at), m.id)
-        });
-    pagination::paginate(db, select, &key, args, limits, with_total).await
+    let key = SortKey::<record::Entity>::time(record::Column::CreatedAt, record::Column::Id, SortDirection::Desc);
+    pagination::paginate(db, select, &key, page).await
 }
 
 /// A project id and its sums of women, children, families, elderly, others.

@@ -261,6 +261,24 @@ async fn proven(
     Ok(found.map(|d| (d, contact, digest)))
 }
 
+/// `proven`, for a guest's lookup: the receipt number is checked, then counted against the
+/// limits (per receipt number and per client address) before anything is read.
+async fn proven_within_limits(
+    db: &impl ConnectionTrait,
+    settings: &Settings,
+    limiter: &SignInLimiter,
+    viewer: &Viewer,
+    receipt_number: &str,
+    contact: &str,
+) -> AppResult<Option<(donation::Model, Contact, String)>> {
+    let number = receipt_number.trim();
+    if number.is_empty() || number.len() > 40 {
+        return Err(AppError::bad_input("receiptNumber", "receiptNumber is 1 to 40 characters"));
+    }
+    count_lookup(limiter, viewer, number)?;
+    proven(db, settings, number, contact).await
+}
+
 /// A guest's receipt by its number and the phone or email they were named by (anyone, within
 /// the limits). The same `None` for an unknown number and a wrong contact.
 pub async fn lookup(
@@ -271,12 +289,7 @@ pub async fn lookup(
     receipt_number: &str,
     contact: &str,
 ) -> AppResult<Option<Receipt>> {
-    let number = receipt_number.trim();
-    if number.is_empty() || number.len() > 40 {
-        return Err(AppError::bad_input("receiptNumber", "receiptNumber is 1 to 40 characters"));
-    }
-    count_lookup(limiter, viewer, number)?;
-    match proven(db, settings, number, contact).await? {
+    match proven_within_limits(db, settings, limiter, viewer, receipt_number, contact).await? {
         Some((d, _, _)) => receipt_of(db, d).await,
         None => Ok(None),
     }
@@ -406,12 +419,8 @@ pub async fn guest_statement(
     to: DateTime<Utc>,
 ) -> AppResult<Option<Statement>> {
     check_period(from, to)?;
-    let number = receipt_number.trim();
-    if number.is_empty() || number.len() > 40 {
-        return Err(AppError::bad_input("receiptNumber", "receiptNumber is 1 to 40 characters"));
-    }
-    count_lookup(limiter, viewer, number)?;
-    let Some((_, contact, digest)) = proven(db, settings, number, contact).await? else { return Ok(None) };
+    let proof = proven_within_limits(db, settings, limiter, viewer, receipt_number, contact).await?;
+    let Some((_, contact, digest)) = proof else { return Ok(None) };
     let column = match contact {
         Contact::Phone(_) => donation::Column::GuestPhoneDigest,
         Contact::Email(_) => donation::Column::GuestEmailDigest,

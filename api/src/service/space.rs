@@ -12,10 +12,9 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use super::common::{found, rows_by_ids};
-use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageRequest, SortDirection, SortKey};
 use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
-use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};
 use crate::service::validate::required_text;
@@ -644,9 +643,7 @@ pub struct SpaceFilter {
 pub async fn list(
     db: &impl ConnectionTrait,
     filter: &SpaceFilter,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<SpaceRecord>> {
     use space::Column as C;
     let mut select = space::Entity::find();
@@ -677,9 +674,8 @@ pub async fn list(
             .collect();
         select = select.filter(C::Id.is_in(fitting));
     }
-    let key =
-        SortKey::<space::Entity>::text(C::Name, C::Id, SortDirection::Asc, |m| (SortValue::Text(m.name.clone()), m.id));
-    let page = pagination::paginate(db, select, &key, args, limits, with_total).await?;
+    let key = SortKey::<space::Entity>::text(C::Name, C::Id, SortDirection::Asc);
+    let page = pagination::paginate(db, select, &key, page).await?;
     let items = page
         .items
         .into_iter()

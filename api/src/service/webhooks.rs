@@ -18,10 +18,9 @@ use sea_orm::{
 use serde_json::{Value, json};
 
 use super::common::found;
-use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageRequest, SortDirection, SortKey};
 use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
-use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, Aggregate, EventKind, NewEvent};
 
@@ -640,18 +639,15 @@ pub async fn queue_rows(
 pub async fn endpoints(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<webhook_endpoint::Model>> {
     viewer.require_manage_webhooks()?;
     let key = SortKey::<webhook_endpoint::Entity>::time(
         webhook_endpoint::Column::CreatedAt,
         webhook_endpoint::Column::Id,
         SortDirection::Desc,
-        |m| (SortValue::Time(m.created_at), m.id),
     );
-    pagination::paginate(db, webhook_endpoint::Entity::find(), &key, args, limits, with_total).await
+    pagination::paginate(db, webhook_endpoint::Entity::find(), &key, page).await
 }
 
 pub async fn endpoint_by_id(
@@ -669,22 +665,19 @@ pub async fn deliveries(
     viewer: &Viewer,
     endpoint_id: i64,
     status: Option<&str>,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<webhook_delivery::Model>> {
     viewer.require_manage_webhooks()?;
     let key = SortKey::<webhook_delivery::Entity>::time(
         webhook_delivery::Column::CreatedAt,
         webhook_delivery::Column::Id,
         SortDirection::Desc,
-        |m| (SortValue::Time(m.created_at), m.id),
     );
     let mut select = webhook_delivery::Entity::find().filter(webhook_delivery::Column::EndpointId.eq(endpoint_id));
     if let Some(status) = status {
         select = select.filter(webhook_delivery::Column::Status.eq(status));
     }
-    pagination::paginate(db, select, &key, args, limits, with_total).await
+    pagination::paginate(db, select, &key, page).await
 }
 
 /// The newest `per_delivery` attempts of each of `delivery_ids`, newest first: one statement

@@ -47,15 +47,10 @@ impl CrowdfundingQuery {
             search: filter.search,
             include_unpublished,
         };
+        let args = connection::args(first, after, last, before);
         let page = state(ctx)?
             .crowdfunding()
-            .list(
-                &service_filter,
-                sort,
-                direction.into(),
-                &connection::args(first, after, last, before),
-                connection::wants_total(ctx),
-            )
+            .list(&service_filter, sort, direction.into(), connection::page_request(ctx, &args)?)
             .await
             .extend()?;
         load_ahead(ctx, &page.items).await?;
@@ -72,8 +67,8 @@ impl CrowdfundingQuery {
         before: Option<String>,
     ) -> Result<PagedConnection<Donation>> {
         let account = viewer(ctx).require_account().extend()?;
-        connection::list(ctx, connection::args(first, after, last, before), Donation, async |q| {
-            service::donations_of_account(q.db, account.id, &q.args, q.limits, q.with_total).await
+        connection::list(ctx, connection::args(first, after, last, before), Donation, async |db, page| {
+            service::donations_of_account(db, account.id, page).await
         })
         .await
     }
@@ -95,8 +90,8 @@ impl CrowdfundingQuery {
         viewer(ctx).require_reconcile_donations().extend()?;
         let campaign = ids::decode_optional(campaign_id.as_ref(), CAMPAIGN, "campaignId")?;
         let reasons: Vec<donation::HoldReason> = reason.unwrap_or_default().into_iter().map(Into::into).collect();
-        connection::list(ctx, connection::args(first, after, last, before), Donation, async |q| {
-            service::refund_queue(q.db, campaign, &reasons, &q.args, q.limits, q.with_total).await
+        connection::list(ctx, connection::args(first, after, last, before), Donation, async |db, page| {
+            service::refund_queue(db, campaign, &reasons, page).await
         })
         .await
     }

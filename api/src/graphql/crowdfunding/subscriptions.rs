@@ -33,11 +33,8 @@ impl CrowdfundingSubscription {
     ) -> Result<impl futures::Stream<Item = CampaignProgressChange> + use<>> {
         let row = ids::decode(&id, CAMPAIGN, "id")?;
         let state = state(ctx)?.clone();
-        let after = crate::graphql::audit::resume(&state, after).await?;
-        let (start, changes) =
-            crate::events::live::events(&state.log, state.db.clone(), after, move |e| changes_progress(e, row))
-                .await
-                .map_err(|e| e.extend())?;
+        let wanted = move |e: &entity::domain_event::Model| changes_progress(e, row);
+        let (start, changes) = crate::graphql::audit::live_events(&state, after.as_deref(), wanted).await?;
         let record = service::find_by_id(&state.db, row).await.extend()?;
         let Some(record) = record.filter(|r| visible(viewer(ctx), r)) else {
             return Err(AppError::NotFound("campaign".into()).extend());
@@ -50,23 +47,17 @@ impl CrowdfundingSubscription {
             progress: CampaignProgress::of(&record),
         };
         let first = if after.is_some() { None } else { Some(first) };
-        let changes = futures::StreamExt::filter_map(changes, move |event| {
+        let changes = crate::events::live::messages(changes, "campaign progress", move |event| {
             let state = state_for_changes.clone();
             async move {
                 // Through the cache: a thousand subscribers cost one load, not a thousand.
-                match state.crowdfunding().campaign(row).await {
-                    Ok(Some(record)) => Some(CampaignProgressChange {
-                        cursor: crate::events::Position::of(&event).cursor(),
-                        event_type: Some(event.event_type.clone()),
-                        event_id: Some(ids::encode(crate::graphql::audit::AUDIT_ENTRY, event.id)),
-                        progress: CampaignProgress::of(&record),
-                    }),
-                    Ok(None) => None,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot read campaign progress for a subscriber");
-                        None
-                    }
-                }
+                let record = state.crowdfunding().campaign(row).await?;
+                Ok(record.map(|record| CampaignProgressChange {
+                    cursor: crate::events::Position::of(&event).cursor(),
+                    event_type: Some(event.event_type.clone()),
+                    event_id: Some(ids::encode(crate::graphql::audit::AUDIT_ENTRY, event.id)),
+                    progress: CampaignProgress::of(&record),
+                }))
             }
         });
         Ok(futures::StreamExt::chain(futures::stream::iter(first), changes))

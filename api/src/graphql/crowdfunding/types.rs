@@ -190,9 +190,10 @@ impl Campaign {
                 return Ok(connection::from_page(page, DonorWallEntry));
             }
         }
+        let args = connection::args(first, after, last, before);
         let page = state
             .crowdfunding()
-            .donor_wall(self.0.campaign.id, &connection::args(first, after, last, before), connection::wants_total(ctx))
+            .donor_wall(self.0.campaign.id, connection::page_request(ctx, &args)?)
             .await
             .extend()?;
         Ok(connection::from_page(page, DonorWallEntry))
@@ -213,8 +214,8 @@ impl Campaign {
             return Ok(None);
         }
         let statuses: Vec<donation::DonationStatus> = status.unwrap_or_default().into_iter().map(Into::into).collect();
-        connection::list(ctx, connection::args(first, after, last, before), Donation, async |q| {
-            service::campaign_donations(q.db, self.0.campaign.id, &statuses, &q.args, q.limits, q.with_total).await
+        connection::list(ctx, connection::args(first, after, last, before), Donation, async |db, page| {
+            service::campaign_donations(db, self.0.campaign.id, &statuses, page).await
         })
         .await
         .map(Some)

@@ -85,11 +85,8 @@ impl EventQuery {
                 && (viewer(ctx).is_staff() || organizer_id.is_some_and(|o| viewer(ctx).can_manage_event(o))),
             delegation_origins: filter.delegation_origin.unwrap_or_default().into_iter().map(Into::into).collect(),
         };
-        let page = state
-            .events()
-            .list(&service_filter, &connection::args(first, after, last, before), connection::wants_total(ctx))
-            .await
-            .extend()?;
+        let args = connection::args(first, after, last, before);
+        let page = state.events().list(&service_filter, connection::page_request(ctx, &args)?).await.extend()?;
         load_ahead(ctx, &page.items).await?;
         Ok(connection::from_page(page, Event::from_model))
     }
@@ -132,8 +129,8 @@ impl EventQuery {
         before: Option<String>,
     ) -> Result<PagedConnection<Registration>> {
         let account = viewer(ctx).require_account().extend()?;
-        connection::list(ctx, connection::args(first, after, last, before), Registration, async |q| {
-            service::registrations_of_account(q.db, account.id, &q.args, q.limits, q.with_total).await
+        connection::list(ctx, connection::args(first, after, last, before), Registration, async |db, page| {
+            service::registrations_of_account(db, account.id, page).await
         })
         .await
     }

@@ -54,11 +54,8 @@ impl EventSubscription {
     ) -> Result<impl futures::Stream<Item = EventSeatsChange> + use<>> {
         let id = ids::decode(&event_id, EVENT, "eventId")?;
         let state = state(ctx)?.clone();
-        let after = crate::graphql::audit::resume(&state, after).await?;
-        let (start, changes) =
-            crate::events::live::events(&state.log, state.db.clone(), after, move |e| changes_seats(e, id))
-                .await
-                .map_err(|e| e.extend())?;
+        let wanted = move |e: &entity::domain_event::Model| changes_seats(e, id);
+        let (start, changes) = crate::graphql::audit::live_events(&state, after.as_deref(), wanted).await?;
         let event = service::find(&state.db, id).await.extend()?;
         let v = viewer(ctx);
         if event.status == entity::event::EventStatus::Draft && !v.can_manage_event(event.organizer_id) {
@@ -75,24 +72,18 @@ impl EventSubscription {
             }),
         };
         let db = state.db.clone();
-        let changes = futures::StreamExt::filter_map(changes, move |e| {
+        let changes = crate::events::live::messages(changes, "seats", move |e| {
             let db = db.clone();
             async move {
                 let registration = (e.aggregate_type == crate::events::Aggregate::Registration.type_name())
                     .then(|| ids::encode(REGISTRATION, e.aggregate_id));
-                match seats_now(&db, id).await {
-                    Ok(seats) => Some(EventSeatsChange {
-                        cursor: crate::events::Position::of(&e).cursor(),
-                        event_type: Some(e.event_type.clone()),
-                        event_id: Some(ids::encode(crate::graphql::audit::AUDIT_ENTRY, e.id)),
-                        registration_id: registration,
-                        seats,
-                    }),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "cannot read seats for a subscriber");
-                        None
-                    }
-                }
+                Ok(Some(EventSeatsChange {
+                    cursor: crate::events::Position::of(&e).cursor(),
+                    event_type: Some(e.event_type.clone()),
+                    event_id: Some(ids::encode(crate::graphql::audit::AUDIT_ENTRY, e.id)),
+                    registration_id: registration,
+                    seats: seats_now(&db, id).await?,
+                }))
             }
         });
         Ok(futures::StreamExt::chain(futures::stream::iter(first), changes))

@@ -170,8 +170,8 @@ pub(super) async fn registrations_of(
     }
     let statuses: Vec<registration::RegistrationStatus> =
         status.unwrap_or_default().into_iter().map(Into::into).collect();
-    connection::list(ctx, connection::args(first, after, last, before), Registration, async |q| {
-        service::registrations_of_event(q.db, m.id, &statuses, &q.args, q.limits, q.with_total).await
+    connection::list(ctx, connection::args(first, after, last, before), Registration, async |db, page| {
+        service::registrations_of_event(db, m.id, &statuses, page).await
     })
     .await
     .map(Some)

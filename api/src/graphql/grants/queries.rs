@@ -16,8 +16,8 @@ impl GrantQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<PagedConnection<GrantRound>> {
-        connection::list(ctx, connection::args(first, after, last, before), GrantRound, async |q| {
-            service::list_rounds(q.db, &q.args, q.limits, q.with_total).await
+        connection::list(ctx, connection::args(first, after, last, before), GrantRound, async |db, page| {
+            service::list_rounds(db, page).await
         })
         .await
     }

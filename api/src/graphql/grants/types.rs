@@ -88,8 +88,8 @@ impl GrantRound {
                 reviewer_id: account.map(|a| a.id),
             }
         };
-        connection::list(ctx, connection::args(first, after, last, before), GrantProposal, async |q| {
-            service::list_proposals(q.db, self.0.round.id, scope, &q.args, q.limits, q.with_total).await
+        connection::list(ctx, connection::args(first, after, last, before), GrantProposal, async |db, page| {
+            service::list_proposals(db, self.0.round.id, scope, page).await
         })
         .await
     }

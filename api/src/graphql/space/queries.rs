@@ -30,8 +30,8 @@ impl SpaceQuery {
             min_capacity: filter.min_capacity,
             available_between: filter.available_between.map(|r| (r.from, r.to)),
         };
-        connection::list(ctx, connection::args(first, after, last, before), Space, async |q| {
-            spaces::list(q.db, &service_filter, &q.args, q.limits, q.with_total).await
+        connection::list(ctx, connection::args(first, after, last, before), Space, async |db, page| {
+            spaces::list(db, &service_filter, page).await
         })
         .await
     }
@@ -67,8 +67,8 @@ impl SpaceQuery {
         before: Option<String>,
     ) -> Result<PagedConnection<Booking>> {
         let account = viewer(ctx).require_account().extend()?;
-        connection::list(ctx, connection::args(first, after, last, before), Booking, async |q| {
-            service::of_account(q.db, account.id, &q.args, q.limits, q.with_total).await
+        connection::list(ctx, connection::args(first, after, last, before), Booking, async |db, page| {
+            service::of_account(db, account.id, page).await
         })
         .await
     }
@@ -84,15 +84,8 @@ impl SpaceQuery {
         before: Option<String>,
     ) -> Result<PagedConnection<Booking>> {
         viewer(ctx).require_decide_bookings().extend()?;
-        connection::list(ctx, connection::args(first, after, last, before), Booking, async |q| {
-            service::requests(
-                q.db,
-                status.map(Into::into).unwrap_or(EntityStatus::Pending),
-                &q.args,
-                q.limits,
-                q.with_total,
-            )
-            .await
+        connection::list(ctx, connection::args(first, after, last, before), Booking, async |db, page| {
+            service::requests(db, status.map(Into::into).unwrap_or(EntityStatus::Pending), page).await
         })
         .await
     }

@@ -70,33 +70,22 @@ impl SpaceSubscription {
             return Err(AppError::bad_input("to", "`to` is after `from`, at most 62 days later").extend());
         }
         let state = state(ctx)?.clone();
-        let after = crate::graphql::audit::resume(&state, after).await?;
+        let viewer = viewer(ctx).clone();
+        let wanted = move |e: &entity::domain_event::Model| calendar_change(&viewer, e, id, from, to);
+        let (_, changes) = crate::graphql::audit::live_events(&state, after.as_deref(), wanted).await?;
         if spaces::find(&state.db, id).await.extend()?.is_none() {
             return Err(AppError::NotFound("space".into()).extend());
         }
-        let viewer = viewer(ctx).clone();
-        let (_, changes) = crate::events::live::events(&state.log, state.db.clone(), after, move |e| {
-            calendar_change(&viewer, e, id, from, to)
-        })
-        .await
-        .map_err(|e| e.extend())?;
         let db = state.db.clone();
-        Ok(futures::StreamExt::filter_map(changes, move |e| {
+        Ok(crate::events::live::messages(changes, "a booking", move |e| {
             let db = db.clone();
             async move {
-                match service::find(&db, e.aggregate_id).await {
-                    Ok(Some(booking)) => Some(SpaceCalendarChange {
-                        cursor: crate::events::Position::of(&e).cursor(),
-                        event_type: e.event_type.clone(),
-                        event_id: ids::encode(crate::graphql::audit::AUDIT_ENTRY, e.id),
-                        booking: Booking(booking),
-                    }),
-                    Ok(None) => None,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "cannot read a booking for a subscriber");
-                        None
-                    }
-                }
+                Ok(service::find(&db, e.aggregate_id).await?.map(|booking| SpaceCalendarChange {
+                    cursor: crate::events::Position::of(&e).cursor(),
+                    event_type: e.event_type.clone(),
+                    event_id: ids::encode(crate::graphql::audit::AUDIT_ENTRY, e.id),
+                    booking: Booking(booking),
+                }))
             }
         }))
     }

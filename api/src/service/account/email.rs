@@ -118,12 +118,9 @@ pub async fn verify_email(ctx: Ctx<'_>, viewer: &Viewer, token: &str) -> AppResu
                     .filter(account::Column::Id.eq(current.id))
                     .exec(&txn)
                     .await
-                    .map_err(|e| match AppError::from(e) {
-                        AppError::Conflict(_) => {
-                            AppError::conflict("EMAIL_TAKEN", "an account with this email already exists")
-                        }
-                        other => other,
-                    })?;
+                    .map_err(AppError::on_unique(
+                        crate::error::Rejection::new("an account with this email already exists").reason("EMAIL_TAKEN"),
+                    ))?;
                 // A verification mailed to the old address means nothing now.
                 account_token::Entity::delete_many()
                     .filter(account_token::Column::AccountId.eq(current.id))

@@ -17,11 +17,10 @@ use sea_orm::{
 use serde_json::json;
 
 use super::common::{ExecOne, found};
-use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageRequest, SortDirection, SortKey};
 use super::space::{self, CheckAt, SpaceRecord, blocked_intervals};
 use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
-use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};
 use crate::service::validate::optional_text;

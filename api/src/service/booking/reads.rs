@@ -86,30 +86,20 @@ pub async fn availability(
 pub async fn of_account(
     db: &impl ConnectionTrait,
     account_id: i64,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<booking::Model>> {
     let select = booking::Entity::find().filter(booking::Column::BookedByAccountId.eq(account_id));
-    let key =
-        SortKey::<booking::Entity>::time(booking::Column::StartsAt, booking::Column::Id, SortDirection::Desc, |m| {
-            (SortValue::Time(m.starts_at), m.id)
-        });
-    pagination::paginate(db, select, &key, args, limits, with_total).await
+    let key = SortKey::<booking::Entity>::time(booking::Column::StartsAt, booking::Column::Id, SortDirection::Desc);
+    pagination::paginate(db, select, &key, page).await
 }
 
 /// Bookings in `status`, oldest request first: the managers' queue.
 pub async fn requests(
     db: &impl ConnectionTrait,
     status: BookingStatus,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<booking::Model>> {
     let select = booking::Entity::find().filter(booking::Column::Status.eq(status));
-    let key =
-        SortKey::<booking::Entity>::time(booking::Column::CreatedAt, booking::Column::Id, SortDirection::Asc, |m| {
-            (SortValue::Time(m.created_at), m.id)
-        });
-    pagination::paginate(db, select, &key, args, limits, with_total).await
+    let key = SortKey::<booking::Entity>::time(booking::Column::CreatedAt, booking::Column::Id, SortDirection::Asc);
+    pagination::paginate(db, select, &key, page).await
 }

@@ -7,7 +7,6 @@ use super::*;
 pub struct Crowdfunding<'a> {
     pub db: &'a DatabaseConnection,
     pub cache: &'a crate::cache::Cache,
-    pub limits: &'a Limits,
 }
 
 impl Crowdfunding<'_> {
@@ -20,13 +19,10 @@ impl Crowdfunding<'_> {
         filter: &CampaignFilter,
         sort: CampaignSort,
         direction: SortDirection,
-        args: &PageArgs,
-        with_total: bool,
+        page: PageRequest<'_>,
     ) -> AppResult<Page<CampaignRecord>> {
-        pagination::validate(args, self.limits)?;
-        let shape = (filter, sort, direction, args, with_total);
-        let load = list(self.db, filter, sort, direction, args, self.limits, with_total);
-        self.cache.get_or_load_shaped(CACHE_TAG, "list", &shape, load).await
+        let load = list(self.db, filter, sort, direction, page);
+        pagination::through_cache(self.cache, CACHE_TAG, "list", (filter, sort, direction), page, load).await
     }
 
     /// The budget lines of a page of campaigns (which `list` leaves out), cached as one entry.
@@ -34,10 +30,9 @@ impl Crowdfunding<'_> {
         self.cache.get_or_load_shaped(CACHE_TAG, "budgets", &campaign_ids, budgets_of(self.db, campaign_ids)).await
     }
 
-    pub async fn donor_wall(&self, campaign_id: i64, args: &PageArgs, with_total: bool) -> AppResult<Page<WallEntry>> {
-        pagination::validate(args, self.limits)?;
-        let load = donor_wall(self.db, campaign_id, args, self.limits, with_total);
-        self.cache.get_or_load_shaped(CACHE_TAG, "wall", &(campaign_id, args, with_total), load).await
+    pub async fn donor_wall(&self, campaign_id: i64, page: PageRequest<'_>) -> AppResult<Page<WallEntry>> {
+        let load = donor_wall(self.db, campaign_id, page);
+        pagination::through_cache(self.cache, CACHE_TAG, "wall", campaign_id, page, load).await
     }
 
     /// The first `first` lines of many campaigns' donor walls (see `recent_donors`), cached

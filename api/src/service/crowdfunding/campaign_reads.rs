@@ -77,9 +77,7 @@ pub async fn list(
     filter: &CampaignFilter,
     sort: CampaignSort,
     direction: SortDirection,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<CampaignRecord>> {
     use campaign::Column as C;
     let mut select = campaign::Entity::find();
@@ -96,21 +94,9 @@ pub async fn list(
         select = select.filter(matches);
     }
     let key = match sort {
-        CampaignSort::CreatedAt => {
-            SortKey::<campaign::Entity>::time(C::CreatedAt, C::Id, direction, |m| (SortValue::Time(m.created_at), m.id))
-        }
-        CampaignSort::EndsAt => {
-            SortKey::<campaign::Entity>::time(C::EndsAt, C::Id, direction, |m| (SortValue::Time(m.ends_at), m.id))
-        }
+        CampaignSort::CreatedAt => SortKey::<campaign::Entity>::time(C::CreatedAt, C::Id, direction),
+        CampaignSort::EndsAt => SortKey::<campaign::Entity>::time(C::EndsAt, C::Id, direction),
     };
-    let page = pagination::paginate(db, select, &key, args, limits, with_total).await?;
-    let (cursors, rows): (Vec<String>, Vec<campaign::Model>) = page.items.into_iter().unzip();
     // The budget lines only when the page shows them (`Crowdfunding::budgets`).
-    let records = rows.into_iter().map(|campaign| CampaignRecord { campaign, budget: None });
-    Ok(Page {
-        items: cursors.into_iter().zip(records).collect(),
-        has_next_page: page.has_next_page,
-        has_previous_page: page.has_previous_page,
-        total_count: page.total_count,
-    })
+    Ok(pagination::paginate(db, select, &key, page).await?.map(|campaign| CampaignRecord { campaign, budget: None }))
 }

@@ -8,9 +8,7 @@ pub(crate) fn donation_status_name(status: DonationStatus) -> String {
 }
 
 pub(super) fn newest_first() -> SortKey<donation::Entity> {
-    SortKey::<donation::Entity>::time(donation::Column::CreatedAt, donation::Column::Id, SortDirection::Desc, |m| {
-        (SortValue::Time(m.created_at), m.id)
-    })
+    SortKey::<donation::Entity>::time(donation::Column::CreatedAt, donation::Column::Id, SortDirection::Desc)
 }
 
 /// One line of a campaign's public donor wall; the donor's identity is already masked.
@@ -40,15 +38,13 @@ impl WallEntry {
 pub async fn donor_wall(
     db: &impl ConnectionTrait,
     campaign_id: i64,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<WallEntry>> {
     let select = donation::Entity::find()
         .filter(donation::Column::CampaignId.eq(campaign_id))
         .filter(donation::Column::Status.eq(DonationStatus::Confirmed))
         .filter(donation::Column::RefundedAt.is_null());
-    let page = pagination::paginate(db, select, &newest_first(), args, limits, with_total).await?;
+    let page = pagination::paginate(db, select, &newest_first(), page).await?;
     Ok(page.map(|d| WallEntry::of(&d)))
 }
 
@@ -92,14 +88,14 @@ pub async fn recent_donors(
             pages.entry(row.campaign_id).or_default().push(row);
         }
     }
-    Ok(pages
+    pages
         .into_iter()
         .map(|(campaign_id, mut rows)| {
             rows.sort_unstable_by_key(|d| std::cmp::Reverse((d.created_at, d.id)));
-            let page = pagination::first_page(rows, &newest_first(), first);
-            (campaign_id, page.map(|d| WallEntry::of(&d)))
+            let page = pagination::first_page(rows, &newest_first(), first)?;
+            Ok((campaign_id, page.map(|d| WallEntry::of(&d))))
         })
-        .collect())
+        .collect()
 }
 
 /// Every donation record of a campaign (staff and reconciling partners), newest first.
@@ -107,27 +103,23 @@ pub async fn campaign_donations(
     db: &impl ConnectionTrait,
     campaign_id: i64,
     statuses: &[DonationStatus],
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<donation::Model>> {
     let mut select = donation::Entity::find().filter(donation::Column::CampaignId.eq(campaign_id));
     if !statuses.is_empty() {
         select = select.filter(donation::Column::Status.is_in(statuses.iter().copied()));
     }
-    pagination::paginate(db, select, &newest_first(), args, limits, with_total).await
+    pagination::paginate(db, select, &newest_first(), page).await
 }
 
 /// An account's own donation records (refunds included), newest first.
 pub async fn donations_of_account(
     db: &impl ConnectionTrait,
     account_id: i64,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<donation::Model>> {
     let select = donation::Entity::find().filter(donation::Column::DonorAccountId.eq(account_id));
-    pagination::paginate(db, select, &newest_first(), args, limits, with_total).await
+    pagination::paginate(db, select, &newest_first(), page).await
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -22,10 +22,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::common::{ExecOne, changed_meanwhile, found, grouped, rows_by_ids};
-use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageRequest, SortDirection, SortKey};
 use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
-use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};
 use crate::service::validate::{optional_text, optional_url, required_text};

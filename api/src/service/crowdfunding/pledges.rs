@@ -185,9 +185,7 @@ pub async fn refund_queue(
     db: &impl ConnectionTrait,
     campaign_id: Option<i64>,
     reasons: &[HoldReason],
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<donation::Model>> {
     let mut select = donation::Entity::find()
         .filter(donation::Column::Status.eq(DonationStatus::Received))
@@ -198,9 +196,6 @@ pub async fn refund_queue(
     if !reasons.is_empty() {
         select = select.filter(donation::Column::HoldReason.is_in(reasons.iter().copied()));
     }
-    let key =
-        SortKey::time(donation::Column::CreatedAt, donation::Column::Id, SortDirection::Asc, |m: &donation::Model| {
-            (SortValue::Time(m.created_at), m.id)
-        });
-    pagination::paginate(db, select, &key, args, limits, with_total).await
+    let key = SortKey::<donation::Entity>::time(donation::Column::CreatedAt, donation::Column::Id, SortDirection::Asc);
+    pagination::paginate(db, select, &key, page).await
 }

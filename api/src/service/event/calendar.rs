@@ -53,14 +53,10 @@ pub(super) fn filtered(filter: &EventFilter) -> AppResult<sea_orm::Select<event:
 pub async fn list(
     db: &impl ConnectionTrait,
     filter: &EventFilter,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<event::Model>> {
-    let key = SortKey::<event::Entity>::time(event::Column::StartsAt, event::Column::Id, SortDirection::Asc, |m| {
-        (SortValue::Time(m.starts_at), m.id)
-    });
-    pagination::paginate(db, filtered(filter)?, &key, args, limits, with_total).await
+    let key = SortKey::<event::Entity>::time(event::Column::StartsAt, event::Column::Id, SortDirection::Asc);
+    pagination::paginate(db, filtered(filter)?, &key, page).await
 }
 
 /// The first instant of a month in the base's zone, and of the next month.
@@ -124,14 +120,11 @@ pub fn days_in_month(event: &event::Model, year: i32, month: u32) -> Vec<NaiveDa
 pub struct Events<'a> {
     pub db: &'a DatabaseConnection,
     pub cache: &'a crate::cache::Cache,
-    pub limits: &'a Limits,
 }
 
 impl Events<'_> {
-    pub async fn list(&self, filter: &EventFilter, args: &PageArgs, with_total: bool) -> AppResult<Page<event::Model>> {
-        pagination::validate(args, self.limits)?;
-        let load = list(self.db, filter, args, self.limits, with_total);
-        self.cache.get_or_load_shaped(CACHE_TAG, "list", &(filter, args, with_total), load).await
+    pub async fn list(&self, filter: &EventFilter, page: PageRequest<'_>) -> AppResult<Page<event::Model>> {
+        pagination::through_cache(self.cache, CACHE_TAG, "list", filter, page, list(self.db, filter, page)).await
     }
 
     pub async fn month(&self, year: i32, m: u32, include_drafts: bool) -> AppResult<Vec<event::Model>> {

@@ -27,10 +27,9 @@ use sea_orm::ActiveEnum;
 use serde_json::json;
 
 use super::common::{found, grouped, rows_by_ids};
-use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageRequest, SortDirection, SortKey};
 use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
-use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind as Kind, NewEvent as LogEvent};
 use crate::service::validate::{optional_text, required_text};

@@ -550,9 +550,7 @@ pub async fn registrations_of_event(
     db: &impl ConnectionTrait,
     event_id: i64,
     statuses: &[RegistrationStatus],
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<registration::Model>> {
     let mut select = registration::Entity::find().filter(registration::Column::EventId.eq(event_id));
     if !statuses.is_empty() {
@@ -562,24 +560,20 @@ pub async fn registrations_of_event(
         registration::Column::QueuedAt,
         registration::Column::Id,
         SortDirection::Asc,
-        |m| (SortValue::Time(m.queued_at), m.id),
     );
-    pagination::paginate(db, select, &key, args, limits, with_total).await
+    pagination::paginate(db, select, &key, page).await
 }
 
 pub async fn registrations_of_account(
     db: &impl ConnectionTrait,
     account_id: i64,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<registration::Model>> {
     let select = registration::Entity::find().filter(registration::Column::AccountId.eq(account_id));
     let key = SortKey::<registration::Entity>::time(
         registration::Column::CreatedAt,
         registration::Column::Id,
         SortDirection::Desc,
-        |m| (SortValue::Time(m.created_at), m.id),
     );
-    pagination::paginate(db, select, &key, args, limits, with_total).await
+    pagination::paginate(db, select, &key, page).await
 }

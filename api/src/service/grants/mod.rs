@@ -18,13 +18,12 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageRequest, SortDirection, SortKey};
 use serde_json::json;
 
 use super::common::{ExecOne, changed_meanwhile, found, grouped, rows_by_ids};
 use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
-use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};
 pub(crate) use crate::service::validate::required_text;

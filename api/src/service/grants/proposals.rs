@@ -120,9 +120,7 @@ pub async fn list_proposals(
     db: &impl ConnectionTrait,
     round_id: i64,
     scope: ProposalScope,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
+    page: PageRequest<'_>,
 ) -> AppResult<Page<ProposalRecord>> {
     let mut select = proposal::Entity::find().filter(proposal::Column::RoundId.eq(round_id));
     if let ProposalScope::Limited { organization_ids, reviewer_id } = scope {
@@ -137,11 +135,8 @@ pub async fn list_proposals(
         }
         select = select.filter(visible);
     }
-    let key =
-        SortKey::<proposal::Entity>::time(proposal::Column::CreatedAt, proposal::Column::Id, SortDirection::Asc, |m| {
-            (SortValue::Time(m.created_at), m.id)
-        });
-    let page = pagination::paginate(db, select, &key, args, limits, with_total).await?;
+    let key = SortKey::<proposal::Entity>::time(proposal::Column::CreatedAt, proposal::Column::Id, SortDirection::Asc);
+    let page = pagination::paginate(db, select, &key, page).await?;
     Ok(page.map(ProposalRecord::from_model))
 }
 

@@ -60,10 +60,7 @@ pub async fn assign_reviewer(
     }
     .insert(&txn)
     .await
-    .map_err(|e| match AppError::from(e) {
-        AppError::Conflict(_) => AppError::Conflict("this reviewer is already assigned to the proposal".into()),
-        other => other,
-    })?;
+    .map_err(AppError::on_unique("this reviewer is already assigned to the proposal"))?;
     let event = review_event(EventKind::GrantReviewerAssigned, &model, current.proposal.round_id);
     ctx.commit(txn, actor, vec![event]).await?;
     Ok(ReviewRecord::from_model(model))

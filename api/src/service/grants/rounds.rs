@@ -150,16 +150,9 @@ pub async fn rounds_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<
 }
 
 /// Rounds, the latest opening first.
-pub async fn list_rounds(
-    db: &impl ConnectionTrait,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
-) -> AppResult<Page<RoundRecord>> {
-    let key = SortKey::<round::Entity>::time(round::Column::OpensAt, round::Column::Id, SortDirection::Desc, |m| {
-        (SortValue::Time(m.opens_at), m.id)
-    });
-    let page = pagination::paginate(db, round::Entity::find(), &key, args, limits, with_total).await?;
+pub async fn list_rounds(db: &impl ConnectionTrait, page: PageRequest<'_>) -> AppResult<Page<RoundRecord>> {
+    let key = SortKey::<round::Entity>::time(round::Column::OpensAt, round::Column::Id, SortDirection::Desc);
+    let page = pagination::paginate(db, round::Entity::find(), &key, page).await?;
     Ok(page.map(RoundRecord::from_model))
 }
 

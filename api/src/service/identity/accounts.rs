@@ -77,10 +77,7 @@ pub(crate) async fn insert_account(
     }
     .insert(txn)
     .await
-    .map_err(|e| match AppError::from(e) {
-        AppError::Conflict(_) => AppError::Conflict("an account with this email already exists".into()),
-        other => other,
-    })?;
+    .map_err(AppError::on_unique("an account with this email already exists"))?;
     let mut events = vec![
         NewEvent::new(EventKind::AccountCreated, account.id)
             .account(Some(account.id))

@@ -103,10 +103,7 @@ pub async fn add_member(
             }
             .insert(db)
             .await
-            .map_err(|e| match AppError::from(e) {
-                AppError::Conflict(_) => AppError::Conflict("this email is already invited".into()),
-                other => other,
-            })?;
+            .map_err(AppError::on_unique("this email is already invited"))?;
             Added::Invited(invite)
         }
     };

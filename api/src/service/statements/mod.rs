@@ -12,7 +12,6 @@ mod apply;
 mod parse;
 mod plan;
 
-use chrono::DateTime;
 use entity::donation::DonationChannel;
 use entity::statement_import;
 use sea_orm::{
@@ -24,10 +23,9 @@ use serde_json::json;
 pub use parse::{CsvProfile, ProfileName, StatementLine, csv_profile, parse, parse_yuan};
 pub use plan::{LineAction, Mismatch, PlannedLine, Totals, plan};
 
-use super::pagination::{self, Page, PageArgs, SortDirection, SortKey, SortValue};
+use super::pagination::{self, Page, PageRequest, SortDirection, SortKey};
 use super::{Ctx, retry_transient};
 use crate::auth::Viewer;
-use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, EventKind, NewEvent};
 
@@ -189,20 +187,13 @@ pub async fn import(
 }
 
 /// Imports kept, newest first.
-pub async fn imports(
-    db: &impl ConnectionTrait,
-    args: &PageArgs,
-    limits: &Limits,
-    with_total: bool,
-) -> AppResult<Page<statement_import::Model>> {
-    let key = SortKey {
-        column: statement_import::Column::CreatedAt,
-        id: statement_import::Column::Id,
-        direction: SortDirection::Desc,
-        value_of: |m: &statement_import::Model| (SortValue::Time(m.created_at), m.id),
-        sample: SortValue::Time(DateTime::UNIX_EPOCH),
-    };
-    pagination::paginate(db, statement_import::Entity::find(), &key, args, limits, with_total).await
+pub async fn imports(db: &impl ConnectionTrait, page: PageRequest<'_>) -> AppResult<Page<statement_import::Model>> {
+    let key = SortKey::<statement_import::Entity>::time(
+        statement_import::Column::CreatedAt,
+        statement_import::Column::Id,
+        SortDirection::Desc,
+    );
+    pagination::paginate(db, statement_import::Entity::find(), &key, page).await
 }
 
 pub async fn import_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<statement_import::Model>> {
