@@ -106,7 +106,8 @@ pub async fn import(
     };
     // The text and its parsed lines are not needed once matched: an import's memory peaks
     // when its report is written, and they would still be held then.
-    let ImportRequest { profile, dry_run, .. } = req;
+    let (profile, dry_run) = (req.profile, req.dry_run);
+    drop(req);
     if dry_run {
         let totals = Totals::of(&planned);
         return Ok(ImportReport { dry_run: true, already_imported: false, import: None, lines: planned, totals });
