@@ -13,7 +13,7 @@ use crate::cache::Cache;
 use crate::config::{Environment, Settings};
 use crate::db;
 use crate::events::{EventLog, FollowerSettings};
-use crate::graphql::build_schema;
+use crate::graphql::{build_lean_schema, build_schema};
 use crate::listener::HeaderTimeoutAcceptor;
 use crate::metrics::Metrics;
 use crate::ratelimit::OperationLimiter;
@@ -90,9 +90,10 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then waits for in-flight requests (up to 30 s).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        let schema =
-            build_schema(Some(self.state.clone()), &self.state.settings.limits, &self.state.settings.environment);
-        let app = crate::http::routes(schema, self.state.clone());
+        let (limits, environment) = (&self.state.settings.limits, &self.state.settings.environment);
+        let schema = build_schema(Some(self.state.clone()), limits, environment);
+        let lean = build_lean_schema(Some(self.state.clone()), limits, environment);
+        let app = crate::http::routes(schema, lean, self.state.clone());
         let purger = tokio::spawn(purge_hourly(self.state.clone()));
         let expirer = tokio::spawn(expire_pledges_every_minute(self.state.clone()));
         let edge = tokio::spawn(follow_edge(self.state.clone()));

@@ -362,3 +362,65 @@ async fn a_reused_document_still_follows_each_request() {
         assert_eq!((status, code(&body)), (400, "GRAPHQL_PARSE_FAILED"));
     }
 }
+
+#[tokio::test]
+async fn request_errors_are_coded_alike_with_and_without_the_cache_collector() {
+    use api::service::identity::Role;
+    // Anonymous queries run on the full schema (they may be cached); a signed-in person's run
+    // on the extension-free one, whose request errors the full schema codes afterwards.
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.limits.max_depth = 4;
+        s.limits.max_complexity = 20;
+    })
+    .await;
+    let person = app.account("lean", &[Role::Donor]).await;
+    let send = |token: Option<&str>, body: Value| {
+        let mut request = app.client.post(app.url("/graphql")).header("accept", GQL_RESPONSE).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let response = request.send().await.expect("sent");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.expect("json"))
+        }
+    };
+    let wide: String = (0..30).map(|i| format!("a{i}: organizations {{ totalCount }} ")).collect();
+    let two = "query A { __typename } query B { __typename }";
+    let cases = [
+        (
+            json!({ "query": "{ organizations(first: 1) { edges { node { stageHistory { note } } } } }" }),
+            "QUERY_TOO_DEEP",
+        ),
+        (json!({ "query": format!("{{ {wide} }}") }), "QUERY_TOO_COMPLEX"),
+        (json!({ "query": "{ noSuchField }" }), "GRAPHQL_VALIDATION_FAILED"),
+        (
+            json!({ "query": "query($n: Int!) { organizations(first: $n) { totalCount } }" }),
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        (json!({ "query": two }), "GRAPHQL_VALIDATION_FAILED"),
+        (json!({ "query": two, "operationName": "C" }), "GRAPHQL_VALIDATION_FAILED"),
+        (json!({ "query": "{ organizations { totalCount }" }), "GRAPHQL_PARSE_FAILED"),
+    ];
+    for (body, expected) in cases {
+        let (status, anonymous) = send(None, body.clone()).await;
+        assert_eq!((status, code(&anonymous)), (400, expected), "anonymous {body}: {anonymous}");
+        assert!(anonymous.get("data").is_none(), "a request error has no data: {anonymous}");
+        let (status, signed_in) = send(Some(&person.token), body.clone()).await;
+        assert_eq!((status, code(&signed_in)), (400, expected), "signed in {body}: {signed_in}");
+        assert_eq!(signed_in["errors"], anonymous["errors"], "the same errors either way for {body}");
+    }
+    // A field's error on the extension-free schema is an execution error: 200, data, a path.
+    let (status, body) = send(
+        Some(&person.token),
+        json!({ "query": r#"mutation { createOrganization(input: { name: "" }) { organization { id } } }"# }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("data").is_some(), "{body}");
+    assert_eq!(body["errors"][0]["path"], json!(["createOrganization"]), "{body}");
+    assert_ne!(code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+    // A valid query signed in answers as before.
+    let (status, body) = send(Some(&person.token), json!({ "query": "{ viewer { account { email } } }" })).await;
+    assert_eq!((status, &body["data"]["viewer"]["account"]["email"]), (200, &json!(person.email)), "{body}");
+}

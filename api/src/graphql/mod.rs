@@ -74,6 +74,29 @@ pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema with its limits; `state` is `None` when only the SDL is wanted.
 pub fn build_schema(state: Option<AppState>, limits: &Limits, environment: &Environment) -> AppSchema {
+    builder(state, limits, environment)
+        // Depth and complexity are enforced by `TrackOutcome`, which codes the refusals.
+        .extension(TrackOutcome { max_depth: limits.max_depth, max_complexity: limits.max_complexity })
+        .finish()
+}
+
+/// The same schema without extensions, for executions that collect no cache tags.
+///
+/// With any extension registered, async-graphql runs every field through the extension
+/// chain (a boxed future per field and extension); without one it resolves fields directly.
+/// This schema refuses exactly what [`build_schema`]'s refuses (the same registry, rules and
+/// limits, the depth and complexity ones given to the builder here), but its request errors
+/// carry no code and it does not mark the start of execution: the transport then asks
+/// [`request_errors`] on the full schema for the coded errors, on the error path only.
+pub fn build_lean_schema(state: Option<AppState>, limits: &Limits, environment: &Environment) -> AppSchema {
+    builder(state, limits, environment).limit_depth(limits.max_depth).limit_complexity(limits.max_complexity).finish()
+}
+
+fn builder(
+    state: Option<AppState>,
+    limits: &Limits,
+    environment: &Environment,
+) -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
     let development = *environment == Environment::Development;
     let (introspection, suggestions) = match &state {
         Some(state) => (state.settings.introspection_enabled(), state.settings.suggestions_enabled()),
@@ -81,9 +104,7 @@ pub fn build_schema(state: Option<AppState>, limits: &Limits, environment: &Envi
     };
     let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .limit_recursive_depth(limits.max_depth.max(32))
-        .limit_directives(limits.max_directives_per_field)
-        // Depth and complexity are enforced by `TrackOutcome`, which codes the refusals.
-        .extension(TrackOutcome { max_depth: limits.max_depth, max_complexity: limits.max_complexity });
+        .limit_directives(limits.max_directives_per_field);
     if !introspection {
         builder = builder.disable_introspection();
     }
@@ -93,7 +114,7 @@ pub fn build_schema(state: Option<AppState>, limits: &Limits, environment: &Envi
     if let Some(state) = state {
         builder = builder.data(state);
     }
-    builder.finish()
+    builder
 }
 
 /// The SDL as committed in `schema.graphql`.

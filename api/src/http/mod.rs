@@ -34,9 +34,12 @@ use crate::state::AppState;
 
 pub(crate) use credentials::{Presented, authenticate};
 
-pub fn routes(schema: AppSchema, state: AppState) -> impl Endpoint {
+/// The routes. `schema` is the full schema ([`crate::graphql::build_schema`]); `lean` its
+/// extension-free twin ([`crate::graphql::build_lean_schema`]), which runs the operations that
+/// collect no cache tags.
+pub fn routes(schema: AppSchema, lean: AppSchema, state: AppState) -> impl Endpoint {
     let subscriptions = subscriptions::SubscriptionEndpoint { schema: schema.clone(), state: state.clone() };
-    let graphql = transport::GraphQLEndpoint { schema, state: state.clone() };
+    let graphql = transport::GraphQLEndpoint { schema, lean, state: state.clone() };
     let mut route = Route::new();
     if state.settings.debug_panic_route {
         route = route.at("/debug/panic", get(ops::debug_panic));

@@ -31,7 +31,10 @@ use crate::trusted;
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
 pub(super) struct GraphQLEndpoint {
+    /// Runs the operations whose answer may be cached (its extension collects what they read).
     pub(super) schema: AppSchema,
+    /// Runs every other operation: no per-field extension hook (see `build_lean_schema`).
+    pub(super) lean: AppSchema,
     pub(super) state: AppState,
 }
 
@@ -496,16 +499,21 @@ impl GraphQLEndpoint {
         let counters = &self.state.metrics;
         let limits = &self.state.settings.limits;
         let outcome = RequestOutcome::default();
+        // An operation that collects no cache tags runs on the extension-free schema. Its
+        // request errors are uncoded, so the full schema codes them (on the error path only)
+        // from what is kept here.
+        let retry =
+            tags.is_none().then(|| (request.query.clone(), request.variables.clone(), request.operation_name.clone()));
         let request = request
             .data(Loaders::new(&self.state.db))
             .data(outcome.clone())
             .data(context.viewer.clone())
             .data(context.address.clone());
-        let request = match tags {
-            Some(tags) => request.data(tags),
-            None => request,
+        let (schema, request) = match tags {
+            Some(tags) => (&self.schema, request.data(tags)),
+            None => (&self.lean, request),
         };
-        let response = match tokio::time::timeout(limits.execution_timeout, self.schema.execute(request)).await {
+        let mut response = match tokio::time::timeout(limits.execution_timeout, schema.execute(request)).await {
             Ok(response) => response,
             Err(_) => {
                 // Dropping the execution cancels it and returns its database connection.
@@ -519,16 +527,33 @@ impl GraphQLEndpoint {
                 return OpOutcome::new(StatusCode::SERVICE_UNAVAILABLE, body.to_string(), name, 1);
             }
         };
-        let errors = response.errors.len();
-        if !outcome.executed() && errors > 0 {
+        let request_errors = if response.errors.is_empty() {
+            None
+        } else if let Some((query, variables, operation_name)) = retry {
+            // A request error has no `data` and no path (every field error has one). Only
+            // then can it be one, and the full schema tells which, with the codes.
+            let maybe =
+                response.data == async_graphql::Value::Null && response.errors.iter().all(|e| e.path.is_empty());
+            if maybe {
+                Some(crate::graphql::request_errors(&self.schema, query, variables, operation_name).await)
+                    .filter(|errors| !errors.is_empty())
+            } else {
+                None
+            }
+        } else if !outcome.executed() {
+            Some(std::mem::take(&mut response.errors))
+        } else {
+            None
+        };
+        if let Some(errors) = request_errors {
             // A request error: nothing ran, so there is no `data`. The schema's `TrackOutcome`
             // codes parse and validation errors by their stage; what is left uncoded failed
             // between validation and execution (no such operation, no operation name among
             // several), which is a validation failure by the spec.
             counters.graphql_request_errors.inc();
             let status = if media == MediaType::GraphQLResponse { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-            let coded: Vec<async_graphql::ServerError> = response
-                .errors
+            let count = errors.len();
+            let coded: Vec<async_graphql::ServerError> = errors
                 .into_iter()
                 .map(|mut e| {
                     let mut extensions = e.extensions.take().unwrap_or_default();
@@ -539,8 +564,9 @@ impl GraphQLEndpoint {
                     e
                 })
                 .collect();
-            return OpOutcome::new(status, json!({ "errors": coded }).to_string(), name, errors);
+            return OpOutcome::new(status, json!({ "errors": coded }).to_string(), name, count);
         }
+        let errors = response.errors.len();
         let body =
             serde_json::to_string(&response).unwrap_or_else(|_| error_body("internal error", "INTERNAL").to_string());
         OpOutcome::new(StatusCode::OK, body, name, errors)
