@@ -76,6 +76,11 @@ where
     Ok(<C::EntityName as EntityTrait>::find().filter(id.is_in(ids.iter().copied())).all(db).await?)
 }
 
+/// The names whose flag is set, in order: a patch's changed fields for the audit trail.
+pub fn names_set<const N: usize>(fields: [(&'static str, bool); N]) -> Vec<&'static str> {
+    fields.into_iter().filter_map(|(name, set)| set.then_some(name)).collect()
+}
+
 /// The answer when a row changed between the read and the write conditional on it.
 pub fn changed_meanwhile(what: &str) -> AppError {
     AppError::Conflict(format!("the {what} changed meanwhile; reload and retry").into())

@@ -95,7 +95,7 @@ pub struct OrganizationPatch {
 impl OrganizationPatch {
     /// The names of the fields the patch sets, for the audit trail.
     fn changed_fields(&self) -> Vec<&'static str> {
-        [
+        crate::service::common::names_set([
             ("name", self.name.is_some()),
             ("nameTraditional", self.name_traditional.is_some()),
             ("nameEn", self.name_en.is_some()),
@@ -110,10 +110,7 @@ impl OrganizationPatch {
             ("website", self.website.is_some()),
             ("description", self.description.is_some()),
             ("logoUrl", self.logo_url.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(name, set)| set.then_some(name))
-        .collect()
+        ])
     }
 }
 

@@ -121,23 +121,27 @@ pub fn contact_digest(settings: &Settings, contact: &Contact) -> AppResult<Strin
 /// The digests a guest's donation keeps: `(phone, email)`. A contact given in a bad shape is
 /// `BAD_USER_INPUT` (fields `guestPhone`, `guestEmail`).
 pub fn digests_of(settings: &Settings, contact: &GuestContact) -> AppResult<(Option<String>, Option<String>)> {
-    let phone = match contact.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-        Some(raw) => {
-            let p = normalize_phone(raw)
-                .ok_or_else(|| AppError::bad_input("guestPhone", "guestPhone is not a phone number"))?;
-            Some(contact_digest(settings, &Contact::Phone(p))?)
-        }
-        None => None,
-    };
-    let email = match contact.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
-        Some(raw) => {
-            let e = normalize_email(raw)
-                .ok_or_else(|| AppError::bad_input("guestEmail", "guestEmail is not an email address"))?;
-            Some(contact_digest(settings, &Contact::Email(e))?)
-        }
-        None => None,
-    };
+    let phone = digest_given(settings, contact.phone.as_deref(), "guestPhone", "a phone number", |raw| {
+        normalize_phone(raw).map(Contact::Phone)
+    })?;
+    let email = digest_given(settings, contact.email.as_deref(), "guestEmail", "an email address", |raw| {
+        normalize_email(raw).map(Contact::Email)
+    })?;
     Ok((phone, email))
+}
+
+/// The digest of one contact field when it was given (not blank); `BAD_USER_INPUT` on `field`
+/// when it is not `what` it should be.
+fn digest_given(
+    settings: &Settings,
+    raw: Option<&str>,
+    field: &str,
+    what: &str,
+    parse: impl FnOnce(&str) -> Option<Contact>,
+) -> AppResult<Option<String>> {
+    let Some(raw) = raw.map(str::trim).filter(|v| !v.is_empty()) else { return Ok(None) };
+    let contact = parse(raw).ok_or_else(|| AppError::bad_input(field, format!("{field} is not {what}")))?;
+    contact_digest(settings, &contact).map(Some)
 }
 
 /// Whether `d` was given by the guest named by `contact` (constant-time comparison).

@@ -46,7 +46,7 @@ impl CampaignPatch {
 
     /// The names of the fields the patch sets, for the audit trail.
     fn changed_fields(&self) -> Vec<&'static str> {
-        [
+        crate::service::common::names_set([
             ("title", self.title.is_some()),
             ("story", self.story.is_some()),
             ("coverUrl", self.cover_url.is_some()),
@@ -57,10 +57,7 @@ impl CampaignPatch {
             ("fundraisingQualification", self.fundraising_qualification.is_some()),
             ("filingNumber", self.filing_number.is_some()),
             ("budget", self.budget.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(name, set)| set.then_some(name))
-        .collect()
+        ])
     }
 }
 
