@@ -13,6 +13,15 @@ fn schema_graphql_is_up_to_date() {
     }
 }
 
+#[test]
+fn the_extension_free_twin_serves_the_same_schema() {
+    // Operations that collect no cache tags run on the twin: clients must not see a difference.
+    let (limits, environment) = (api::config::Limits::default(), api::config::Environment::Development);
+    let full = api::graphql::build_schema(None, &limits, &environment).sdl();
+    let lean = api::graphql::build_lean_schema(None, &limits, &environment).sdl();
+    assert!(full == lean, "the twins' SDL differs:\n{}", diff_lines(&full, &lean).join("\n"));
+}
+
 /// Lines only in one of the two texts, marked - (committed) and + (current).
 fn diff_lines(old: &str, new: &str) -> Vec<String> {
     let old_set: std::collections::HashSet<&str> = old.lines().collect();
