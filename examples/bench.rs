@@ -632,7 +632,7 @@ async fn bench_backend(opts: &Options, backend: &str, scale: &str) -> f64 {
     let uncached = start(&opts.server, &["serve"], &uncached_env).await;
     // For profilers (`perf record -p`): which process serves which rows.
     eprintln!(
-        "server pid {} (cached rows), uncached server pid {} (rows 3, 3a, 3b)",
+        "server pid {} (cached rows), uncached server pid {} (rows 3, 3a, 3b, 7u)",
         server.child.id().unwrap_or(0),
         uncached.child.id().unwrap_or(0)
     );
@@ -787,7 +787,24 @@ async fn bench_backend(opts: &Options, backend: &str, scale: &str) -> f64 {
     let week = json!({ "ids": space_ids, "f": (now + chrono::Duration::days(1)).to_rfc3339(), "t": (now + chrono::Duration::days(8)).to_rfc3339() });
     if opts.wants("7") {
         rows.push(
-            scenario("7 availability, all spaces, a week", &server, gql(&server.base, availability, week), opts).await,
+            scenario(
+                "7 availability, all spaces, a week",
+                &server,
+                gql(&server.base, availability, week.clone()),
+                opts,
+            )
+            .await,
+        );
+    }
+    if opts.wants("7u") {
+        rows.push(
+            scenario(
+                "7u availability, all spaces, a week, uncached",
+                &uncached,
+                gql(&uncached.base, availability, week),
+                opts,
+            )
+            .await,
         );
     }
     let mut authed = gql(&server.base, page, json!({ "s": slug }));

@@ -5,8 +5,10 @@
 //! while it executes* ([`ResponseTags`]): every resolved field names its object type, and each
 //! type of the schema is either part of a cacheable family (organizations, campaigns, events
 //! as the calendar shows them, the impact dashboard), neutral (`PageInfo`), or never cached — so a type or field added later is
-//! uncached until someone decides otherwise, and an answer that touched anything private,
-//! live or time-dependent is simply not stored. Single-entity root fields (`campaign(id:)`,
+//! uncached until someone decides otherwise, and an answer that touched anything private or
+//! live is simply not stored. An answer that depends on the clock (`availability`: notice and
+//! advance limits move with it) is kept only until the instant its resolver names
+//! ([`ResponseTags::holds_until`]). Single-entity root fields (`campaign(id:)`,
 //! `organization(slug:)`, `event(id:)`) scope their subtree to an entity tag (`campaign:42`), so a donation
 //! to one campaign does not evict another campaign's page; lists and everything else depend on
 //! the family's list tag (`campaigns`), which every write of the family bumps.
@@ -24,6 +26,7 @@ use std::time::Duration;
 
 use async_graphql::extensions::ResolveInfo;
 use async_graphql::{Context, QueryPathNode, QueryPathSegment};
+use chrono::{DateTime, Utc};
 use sha2::Digest;
 use tokio::sync::watch;
 
@@ -31,7 +34,7 @@ use crate::cache::Cache;
 use crate::tags;
 
 /// How many families there are.
-const FAMILIES: usize = 4;
+const FAMILIES: usize = 5;
 
 /// The families of public data a cached answer may contain, each with the tag every write of
 /// the family bumps.
@@ -41,10 +44,13 @@ pub enum Family {
     Campaign,
     Impact,
     Event,
+    /// Spaces and when they are free (`availability`).
+    Space,
 }
 
 impl Family {
-    const ALL: [Family; FAMILIES] = [Family::Organization, Family::Campaign, Family::Impact, Family::Event];
+    const ALL: [Family; FAMILIES] =
+        [Family::Organization, Family::Campaign, Family::Impact, Family::Event, Family::Space];
 
     pub fn list_tag(self) -> &'static str {
         match self {
@@ -52,6 +58,7 @@ impl Family {
             Family::Campaign => tags::CAMPAIGNS,
             Family::Impact => tags::IMPACT,
             Family::Event => tags::EVENTS,
+            Family::Space => tags::BOOKINGS,
         }
     }
 
@@ -62,7 +69,8 @@ impl Family {
             Family::Organization => tags::Entity::Organization.tag(id),
             Family::Campaign => tags::Entity::Campaign.tag(id),
             Family::Event => tags::Entity::Event.tag(id),
-            Family::Impact => tags::IMPACT.to_owned(),
+            // Spaces have no tags of their own: every space and booking write bumps the list tag.
+            Family::Impact | Family::Space => self.list_tag().to_owned(),
         }
     }
 
@@ -108,6 +116,8 @@ fn type_rule(name: &str) -> Rule {
         // in `EVENT_FIELDS` (seat counts, attendance and registrations are live).
         "EventCalendarMonth" | "CalendarDay" | "EventConnection" | "EventEdge" | "Venue" | "Question" | "Event"
         | "Training" | "Salon" | "Exhibition" | "ExchangeEvent" | "PromotionEvent" => Rule::Family(Family::Event),
+        // Spaces and their free windows; bookings themselves are never cached.
+        "Space" | "OpeningPeriod" | "SpaceClosure" | "SpaceAvailability" | "TimeSlot" => Rule::Family(Family::Space),
         "PageInfo" => Rule::Neutral,
         _ => Rule::Never,
     }
@@ -175,6 +185,7 @@ fn root_field_allowed(field: &str) -> bool {
             | "event"
             | "events"
             | "eventCalendar"
+            | "availability"
             | "node"
             | "nodes"
             | "__typename"
@@ -217,6 +228,16 @@ struct Collected {
     /// A generation could not be read (Redis unreachable): this answer is not kept, but the
     /// query is not remembered as uncacheable either.
     unavailable: bool,
+    /// The earliest instant at which a resolver said its part of the answer may change.
+    until: Option<DateTime<Utc>>,
+}
+
+/// What a kept answer depends on: tags with their generations, and the clock.
+pub struct Dependencies {
+    pub tags: Vec<String>,
+    pub generations: Vec<u64>,
+    /// Served only before this instant.
+    pub until: Option<DateTime<Utc>>,
 }
 
 impl ResponseTags {
@@ -235,6 +256,7 @@ impl ResponseTags {
                 scopes: HashMap::new(),
                 escaped: Vec::new(),
                 unavailable: false,
+                until: None,
             })),
             cache,
         }
@@ -342,13 +364,22 @@ impl ResponseTags {
         }
     }
 
+    /// The answer computed now holds only while the clock is before `until` (the next instant at
+    /// which the resolver's rules may answer differently with the same data).
+    pub fn holds_until(ctx: &Context<'_>, until: DateTime<Utc>) {
+        if let Some(tags) = ctx.data_opt::<ResponseTags>() {
+            let mut c = tags.lock();
+            c.until = Some(c.until.map_or(until, |t| t.min(until)));
+        }
+    }
+
     /// Whether the answer went uncached only because the cache could not be asked.
     pub fn cache_unavailable(&self) -> bool {
         self.lock().unavailable
     }
 
-    /// The tags and generations the answer depends on; `None` when it must not be cached.
-    pub fn finish(&self) -> Option<(Vec<String>, Vec<u64>)> {
+    /// What the answer depends on; `None` when it must not be cached.
+    pub fn finish(&self) -> Option<Dependencies> {
         let c = self.lock();
         if !c.cacheable {
             return None;
@@ -365,7 +396,7 @@ impl ResponseTags {
             tags.push(tag.clone());
             generations.push(*g);
         }
-        Some((tags, generations))
+        Some(Dependencies { tags, generations, until: c.until })
     }
 }
 
@@ -377,14 +408,21 @@ pub struct CachedResponse {
     /// The tags the answer read, and their generations when it was computed.
     pub tags: Vec<String>,
     pub generations: Vec<u64>,
+    /// Served only before this instant (answers that depend on the clock).
+    pub until: Option<DateTime<Utc>>,
     /// The generation session (`Cache::generation_session`) the generations belong to.
     pub session: u64,
 }
 
 impl CachedResponse {
-    /// The form kept in Redis, where other instances find it: tags, generations, body.
+    /// The form kept in Redis, where other instances find it: tags, generations (and after
+    /// them `@` and the expiry in Unix microseconds), body. An instance that predates expiries
+    /// fails to read such an entry's generations and ignores it.
     pub fn encode(&self) -> String {
-        let generations: Vec<String> = self.generations.iter().map(u64::to_string).collect();
+        let mut generations: Vec<String> = self.generations.iter().map(u64::to_string).collect();
+        if let Some(until) = self.until {
+            generations.push(format!("@{}", until.timestamp_micros()));
+        }
         format!("{}\n{}\n{}", self.tags.join(" "), generations.join(" "), self.body)
     }
 
@@ -392,12 +430,24 @@ impl CachedResponse {
     pub fn decode(raw: &str, session: u64) -> Option<Self> {
         let mut parts = raw.splitn(3, '\n');
         let tags: Vec<String> = parts.next()?.split_whitespace().map(str::to_owned).collect();
-        let generations: Vec<u64> = parts.next()?.split_whitespace().map(str::parse).collect::<Result<_, _>>().ok()?;
+        let mut until = None;
+        let mut generations = Vec::new();
+        for token in parts.next()?.split_whitespace() {
+            match token.strip_prefix('@') {
+                Some(micros) => until = Some(DateTime::from_timestamp_micros(micros.parse().ok()?)?),
+                None => generations.push(token.parse().ok()?),
+            }
+        }
         let body: Arc<str> = Arc::from(parts.next()?);
         if tags.len() != generations.len() {
             return None;
         }
-        Some(Self { etag: etag(&body), body, tags, generations, session })
+        Some(Self { etag: etag(&body), body, tags, generations, until, session })
+    }
+
+    /// Whether the clock still lets it be served at `now`.
+    pub fn current_at(&self, now: DateTime<Utc>) -> bool {
+        self.until.is_none_or(|until| now < until)
     }
 }
 
@@ -533,16 +583,10 @@ impl ResponseCache {
         self.entries.get(key)
     }
 
-    pub fn put(
-        &self,
-        key: Key,
-        body: Arc<str>,
-        tags: Vec<String>,
-        generations: Vec<u64>,
-        session: u64,
-    ) -> Arc<CachedResponse> {
+    pub fn put(&self, key: Key, body: Arc<str>, depends: Dependencies, session: u64) -> Arc<CachedResponse> {
         let etag = etag(&body);
-        let entry = Arc::new(CachedResponse { body, etag, tags, generations, session });
+        let Dependencies { tags, generations, until } = depends;
+        let entry = Arc::new(CachedResponse { body, etag, tags, generations, until, session });
         self.entries.insert(key, entry.clone());
         entry
     }

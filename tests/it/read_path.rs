@@ -127,6 +127,69 @@ fn availability_from_intervals_equals_the_slot_by_slot_rules() {
     assert!(compared_slots > 1000, "the cases found free windows to compare: {compared_slots}");
 }
 
+/// The instant an answer is cached until: up to it (exclusive) the clock changes nothing, and
+/// it is no later than needed (an always-open space's first window moves right after it).
+#[test]
+fn availability_holds_until_the_clock_can_change_it() {
+    let mut rng = StdRng::seed_from_u64(16);
+    let zones = ["Asia/Shanghai", "Europe/London", "Australia/Lord_Howe"];
+    let anchor: DateTime<Utc> = "2026-03-27T10:07:00Z".parse().expect("anchor");
+    let mut moved_within_a_step = 0;
+    for case in 0..600 {
+        let space = random_space(&mut rng, zones[case % zones.len()]);
+        let from = space::align_up(anchor + Duration::seconds(rng.random_range(0..3 * 86_400)));
+        let to = from + Duration::minutes(15 * rng.random_range(2..700));
+        let now = from
+            + Duration::seconds(rng.random_range(-86_400..86_400))
+            + Duration::microseconds(rng.random_range(0..1_000_000));
+        let duration = Duration::minutes([15, 60, 90, 37][rng.random_range(0..4)]);
+        let blocked = [(from + Duration::hours(3), from + Duration::hours(4))];
+        let until = space::windows_hold_until(&space, now);
+        assert!(
+            now <= until && until <= now + Duration::minutes(space::SLOT_STEP_MINUTES),
+            "case {case}: {now} → {until}"
+        );
+        let answer = space::free_windows(&space, from, to, duration, now, &blocked);
+        let span = (until - now).num_microseconds().expect("micros");
+        for later in [now + Duration::microseconds(rng.random_range(0..span.max(1))), until - Duration::microseconds(1)]
+        {
+            if later >= now {
+                assert_eq!(
+                    space::free_windows(&space, from, to, duration, later, &blocked),
+                    answer,
+                    "case {case}: {now} → {later}, until {until}"
+                );
+            }
+        }
+        if space::free_windows(&space, from, to, duration, until + Duration::microseconds(1), &blocked) != answer {
+            moved_within_a_step += 1;
+        }
+    }
+    assert!(moved_within_a_step > 20, "answers that move right after their expiry: {moved_within_a_step}");
+
+    // Open around the clock with 10 minutes' notice: the first start is the grid point after
+    // now + 10 min, and moves a step as soon as now + 10 min passes it.
+    let mut always = random_space(&mut rng, "Asia/Shanghai");
+    always.hours = [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun]
+        .into_iter()
+        .map(|weekday| OpeningHours { weekday, opens: 0, closes: 1440 })
+        .collect();
+    always.closures.clear();
+    always.space.capacity = 30;
+    always.space.min_notice_minutes = 10;
+    always.space.max_advance_days = 90;
+    let now = Utc.with_ymd_and_hms(2026, 6, 1, 9, 1, 30).single().expect("time");
+    let until = space::windows_hold_until(&always, now);
+    assert_eq!(until, Utc.with_ymd_and_hms(2026, 6, 1, 9, 5, 0).single().expect("time"), "09:15 minus the notice");
+    let window = |at| space::free_windows(&always, now, now + Duration::days(1), Duration::minutes(60), at, &[])[0].0;
+    assert_eq!(window(now), Utc.with_ymd_and_hms(2026, 6, 1, 9, 15, 0).single().expect("time"));
+    assert_eq!(window(until), window(now));
+    assert_eq!(
+        window(until + Duration::microseconds(1)),
+        Utc.with_ymd_and_hms(2026, 6, 1, 9, 30, 0).single().expect("time")
+    );
+}
+
 /// Zero-length and out-of-order windows give nothing, as the slot walk does.
 #[test]
 fn availability_of_an_empty_window_is_empty() {

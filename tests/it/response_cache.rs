@@ -198,6 +198,63 @@ backend_tests! {
 }
 
 backend_tests! {
+    async fn availability_is_cached_until_a_booking_a_space_write_or_the_clock_moves_it(app) {
+        use crate::spaces::at;
+        let room = crate::spaces::space(&app, "缓存活动室", 20, json!({})).await;
+        let week = "query($ids: [ID!]!, $f: DateTime!, $t: DateTime!) { availability(spaceIds: $ids, from: $f, to: $t, durationMinutes: 60) { space { name capacity } slots { startsAt endsAt } } }";
+        let vars = json!({ "ids": [room["id"]], "f": at(2, 0, 0), "t": at(3, 0, 0) });
+        let anonymous = Credentials::anonymous();
+        let windows = |data: &Value| data["availability"][0]["slots"].as_array().map_or(0, Vec::len);
+        let first = app.ok_as(&anonymous, week, vars.clone()).await;
+        assert_eq!(windows(&first), 1, "open 08:00–22:00: {first}");
+        let (before, sql) = (hits(&app).await, app.sql_statements());
+        assert_eq!(app.ok_as(&anonymous, week, vars.clone()).await, first);
+        assert_eq!((hits(&app).await, app.sql_statements()), (before + 1, sql), "a polled week is a hit");
+
+        // A confirmed booking splits the day at once; so does a change of the space itself.
+        let book = "mutation($input: CreateBookingInput!) { createBooking(input: $input) { booking { status } } }";
+        let input = json!({ "spaceId": room["id"], "startsAt": at(2, 12, 0), "endsAt": at(2, 13, 0), "attendees": 5, "purpose": "项目管理培训" });
+        assert_eq!(app.ok(book, json!({ "input": input })).await["createBooking"]["booking"]["status"], "CONFIRMED");
+        assert_eq!(windows(&app.ok_as(&anonymous, week, vars.clone()).await), 2, "the booking shows at once");
+        let update = "mutation($i: UpdateSpaceInput!) { updateSpace(input: $i) { space { capacity } } }";
+        app.ok(update, json!({ "i": { "id": room["id"], "capacity": 25 } })).await;
+        let data = app.ok_as(&anonymous, week, vars.clone()).await;
+        assert_eq!((data["availability"][0]["space"]["capacity"].clone(), windows(&data)), (json!(25), 2));
+
+        // The space's bookings themselves are never kept.
+        let calendar = "query($ids: [ID!]!, $f: DateTime!, $t: DateTime!) { availability(spaceIds: $ids, from: $f, to: $t, durationMinutes: 60) { space { bookings(from: $f, to: $t) { startsAt } } } }";
+        app.ok_as(&anonymous, calendar, vars.clone()).await;
+        let before = hits(&app).await;
+        app.ok_as(&anonymous, calendar, vars).await;
+        assert_eq!(hits(&app).await, before, "bookings are read live");
+    }
+}
+
+/// Answers that depend on the clock carry their expiry into the shared tier, and are not
+/// served after it.
+#[test]
+fn an_expiring_answer_keeps_its_expiry_in_the_shared_tier() {
+    use api::response_cache::CachedResponse;
+    let until = chrono::Utc::now() + chrono::Duration::minutes(7);
+    let entry = CachedResponse {
+        body: std::sync::Arc::from("{\"data\":{}}"),
+        etag: api::response_cache::etag("{\"data\":{}}"),
+        tags: vec!["bookings".into(), "organizations".into()],
+        generations: vec![3, 9],
+        until: Some(until),
+        session: 1,
+    };
+    let back = CachedResponse::decode(&entry.encode(), 1).expect("decodes");
+    assert_eq!((&back.tags, &back.generations, back.body.as_ref()), (&entry.tags, &vec![3, 9], "{\"data\":{}}"));
+    assert_eq!(back.until.map(|t| t.timestamp_micros()), Some(until.timestamp_micros()));
+    assert!(back.current_at(until - chrono::Duration::microseconds(1)));
+    assert!(!back.current_at(until), "not served from its expiry on");
+    let lasting = CachedResponse { until: None, ..entry };
+    let back = CachedResponse::decode(&lasting.encode(), 1).expect("decodes");
+    assert!(back.until.is_none() && back.current_at(until + chrono::Duration::days(365)));
+}
+
+backend_tests! {
     async fn the_event_calendar_is_cached_and_fresh_after_event_writes(app) {
         use crate::events::{TRANSITION, organizer, published_event, register_as};
         let org = organizer(&app).await;

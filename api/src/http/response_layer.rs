@@ -114,8 +114,8 @@ impl ResponseLayer<'_> {
                 let same_session = state.cache.generation_session() == session;
                 if out.status == StatusCode::OK && out.errors == 0 && same_session {
                     match collector.finish() {
-                        Some((tags, generations)) => {
-                            let entry = responses.put(key, out.body.clone(), tags, generations, session);
+                        Some(depends) => {
+                            let entry = responses.put(key, out.body.clone(), depends, session);
                             out.etag = Some(entry.etag.clone());
                             out.public = true;
                             let cache = state.cache.clone();
@@ -133,10 +133,11 @@ impl ResponseLayer<'_> {
         }
     }
 
-    /// Whether a cached answer may still be served: same generation session, and every tag
-    /// still at the generation the answer was computed under.
+    /// Whether a cached answer may still be served: same generation session, before its expiry
+    /// (if it has one), and every tag still at the generation the answer was computed under.
     async fn still_valid(&self, entry: &response_cache::CachedResponse) -> bool {
         entry.session == self.state.cache.generation_session()
+            && entry.current_at(crate::service::now())
             && self.state.cache.generations(&entry.tags).await.is_some_and(|current| current == entry.generations)
     }
 }

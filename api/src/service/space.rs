@@ -274,6 +274,22 @@ pub fn free_windows(
     windows.into_iter().filter_map(|(first, last)| Some((at(first)?, at(last + length)?))).collect()
 }
 
+/// The first instant after `now` at which [`free_windows`] may answer differently for `space`
+/// with the same bookings: the clock enters only through the notice and advance limits, so
+/// the answer moves when `now` or `now + notice` passes a start of the grid (that start falls
+/// out), or `now + advance` does (a start comes in; advance is whole days, so on the grid with
+/// `now`). At most one grid step away.
+pub fn windows_hold_until(space: &SpaceRecord, now: DateTime<Utc>) -> DateTime<Utc> {
+    let step = Duration::minutes(SLOT_STEP_MINUTES);
+    let notice = Duration::minutes(space.space.min_notice_minutes.max(0).into());
+    // The first start of the grid at or after `t`.
+    let grid_at_or_after = |t: DateTime<Utc>| {
+        let down = at(t.timestamp().div_euclid(step.num_seconds()) * step.num_seconds()).unwrap_or(t);
+        if down == t { down } else { down + step }
+    };
+    grid_at_or_after(now).min(grid_at_or_after(now + notice) - notice)
+}
+
 fn at(seconds: i64) -> Option<DateTime<Utc>> {
     Utc.timestamp_opt(seconds, 0).single()
 }

@@ -48,7 +48,9 @@ impl SpaceQuery {
     ) -> Result<Vec<SpaceAvailability>> {
         let ids = ids::decode_all(&space_ids, SPACE, "spaceIds")?;
         let found = service::availability(&state(ctx)?.db, &ids, from, to, duration_minutes).await.extend()?;
+        ResponseTags::holds_until(ctx, found.holds_until);
         Ok(found
+            .spaces
             .into_iter()
             .map(|(space, windows)| SpaceAvailability {
                 space: Space(space),

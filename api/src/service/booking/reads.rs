@@ -43,6 +43,14 @@ pub async fn calendar(
         .await?)
 }
 
+/// Free windows per space, in the order asked, as computed at one instant.
+pub struct Availability {
+    pub spaces: Vec<(SpaceRecord, Vec<(DateTime<Utc>, DateTime<Utc>)>)>,
+    /// Until this instant the same bookings give the same answer (see
+    /// [`space::windows_hold_until`]).
+    pub holds_until: DateTime<Utc>,
+}
+
 /// Free windows per space where a booking of `duration` fits.
 pub async fn availability(
     db: &impl ConnectionTrait,
@@ -50,7 +58,7 @@ pub async fn availability(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     duration_minutes: i32,
-) -> AppResult<Vec<(SpaceRecord, Vec<(DateTime<Utc>, DateTime<Utc>)>)>> {
+) -> AppResult<Availability> {
     check_window(from, to, MAX_AVAILABILITY_DAYS)?;
     if space_ids.is_empty() || space_ids.len() > MAX_AVAILABILITY_SPACES {
         return Err(AppError::bad_input("spaceIds", format!("ask for 1 to {MAX_AVAILABILITY_SPACES} spaces")));
@@ -80,7 +88,8 @@ pub async fn availability(
         })
         .collect();
     out.sort_by_key(|(s, _)| space_ids.iter().position(|id| *id == s.space.id));
-    Ok(out)
+    let holds_until = out.iter().map(|(s, _)| space::windows_hold_until(s, now)).min().unwrap_or(now);
+    Ok(Availability { spaces: out, holds_until })
 }
 
 pub async fn of_account(
