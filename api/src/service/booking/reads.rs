@@ -43,9 +43,12 @@ pub async fn calendar(
         .await?)
 }
 
+/// A free window: its first start and the last end of a booking inside it.
+pub type Window = (DateTime<Utc>, DateTime<Utc>);
+
 /// Free windows per space, in the order asked, as computed at one instant.
 pub struct Availability {
-    pub spaces: Vec<(SpaceRecord, Vec<(DateTime<Utc>, DateTime<Utc>)>)>,
+    pub spaces: Vec<(SpaceRecord, Vec<Window>)>,
     /// Until this instant the same bookings give the same answer (see
     /// [`space::windows_hold_until`]).
     pub holds_until: DateTime<Utc>,
