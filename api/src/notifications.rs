@@ -134,19 +134,35 @@ async fn round(
         }
         return Ok(None);
     };
+    // On PostgreSQL the instance holding the lock plans, the others leave these events to it
+    // rather than plan what they would not write (planning reads the rows events name). On
+    // SQLite (one instance, one writer connection, no lock) the transaction starts only once
+    // there is something to write, so planning never holds the writer.
+    let postgres = writes.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
+    let mut locked = None;
+    if postgres {
+        let txn = writes.begin().await?;
+        if !consumer::try_lock(&txn, LOCK).await? {
+            txn.rollback().await?;
+            *read_to = None;
+            return Ok(None);
+        }
+        locked = Some(txn);
+    }
     let now = crate::service::now();
     let outbox = rules::rows_for(db, &events, email, now).await?;
     if outbox.is_empty() {
         // Nothing to write: move on in memory; a restart reads these again and writes nothing.
+        if let Some(txn) = locked {
+            txn.rollback().await?;
+        }
         *read_to = Some(last);
         return Ok(Some(0));
     }
-    let txn = writes.begin().await?;
-    if !consumer::try_lock(&txn, LOCK).await? {
-        txn.rollback().await?;
-        *read_to = None;
-        return Ok(None);
-    }
+    let txn = match locked {
+        Some(txn) => txn,
+        None => writes.begin().await?,
+    };
     // Rows are unique per (person, event): another instance that wrote them first wins.
     let written = rules::insert(&txn, outbox.inbox).await?;
     // Messages relayed to SMS and WeChat, in the same transaction as the position.

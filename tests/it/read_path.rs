@@ -393,3 +393,45 @@ crate::backend_tests! {
         }
     }
 }
+
+crate::backend_tests! {
+    /// The notifications of a batch of confirmations read each row they name once: six
+    /// confirmations on one campaign by three donors cost the donations and the campaign's title
+    /// once each (plus the recipients' settings and accounts), not two reads per event, and
+    /// every donor is thanked with their own receipt numbers.
+    async fn notifications_of_a_batch_of_confirmations_read_each_named_row_once(app) {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+        let org = row_of(&crate::organizations::create(&app, json!({ "name": "厦门市批量通知儿童服务中心" })).await["id"]);
+        let campaign = campaign_in(&app, org, "ACTIVE").await;
+        let manager = Credentials::account(&app.manager);
+        let mut receipts: Vec<(i64, String)> = Vec::new();
+        for d in 0..3 {
+            let account = app.account(&format!("batch-donor-{d}"), &[api::service::identity::Role::Donor]).await;
+            let donor = Credentials::account(&account);
+            for k in 0..2 {
+                let input = json!({ "campaignId": campaign_gid(campaign), "amountFen": 500 + k,
+                    "channel": "ONLINE_PLATFORM", "clientKey": format!("batch-{d}-{k}") });
+                let given = app.ok_as(&donor, DONATE, json!({ "i": input })).await;
+                let c = app.ok_as(&manager, CONFIRM_STATUS, json!({ "i": { "id": given["donate"]["donation"]["id"] } })).await;
+                receipts.push((account.id, c["confirmDonation"]["donation"]["receiptNumber"].as_str().expect("receipt").to_owned()));
+            }
+        }
+        let events = entity::domain_event::Entity::find()
+            .filter(entity::domain_event::Column::EventType.eq("donation.confirmed"))
+            .order_by_asc(entity::domain_event::Column::Id)
+            .all(&app.state.db)
+            .await
+            .expect("events");
+        assert_eq!(events.len(), 6);
+        let before = app.sql_statements();
+        let outbox = api::service::notifications::rows_for(&app.state.db, &events, false, Utc::now()).await.expect("planned");
+        let statements = app.sql_statements() - before;
+        assert!(statements <= 4, "donations, the campaign, settings, accounts: {statements}");
+        assert_eq!(outbox.inbox.len(), 6, "each confirmation thanks its donor");
+        for (row, (account_id, receipt)) in outbox.inbox.iter().zip(&receipts) {
+            assert_eq!(row.account_id.clone().unwrap(), *account_id);
+            let body = row.body.clone().unwrap();
+            assert!(body.contains(receipt.as_str()) && body.contains("捐赠"), "{body} names {receipt}");
+        }
+    }
+}

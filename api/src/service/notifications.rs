@@ -112,18 +112,62 @@ fn payload_id(e: &domain_event::Model, key: &str) -> Option<i64> {
     e.payload.get(key).and_then(serde_json::Value::as_i64)
 }
 
-async fn event_title(db: &impl ConnectionTrait, id: Option<i64>) -> AppResult<String> {
-    name_of::<event::Entity>(db, id, |e| e.title).await
+/// Rows a batch of events names, each read once per batch however many events name it (the
+/// confirmations of a busy campaign all name that campaign): titles and names by table and id,
+/// and the confirmed donations, read for the whole batch at once.
+#[derive(Default)]
+struct Lookups {
+    names: HashMap<(&'static str, i64), String>,
+    donations: HashMap<i64, donation::Model>,
 }
 
-/// What the row `id` of `E` is called (`name` reads it); empty without an id or a row.
-async fn name_of<E>(db: &impl ConnectionTrait, id: Option<i64>, name: fn(E::Model) -> String) -> AppResult<String>
-where
-    E: EntityTrait,
-    i64: Into<<E::PrimaryKey as PrimaryKeyTrait>::ValueType>,
-{
-    let Some(id) = id else { return Ok(String::new()) };
-    Ok(E::find_by_id(id).one(db).await?.map(name).unwrap_or_default())
+impl Lookups {
+    /// Reads the donations that `events` confirm, in one statement.
+    async fn for_batch(db: &impl ConnectionTrait, events: &[&domain_event::Model]) -> AppResult<Self> {
+        let confirmed: Vec<i64> = events
+            .iter()
+            .filter(|e| e.account_id.is_some() && EventKind::parse(&e.event_type) == Some(EventKind::DonationConfirmed))
+            .map(|e| e.aggregate_id)
+            .collect();
+        let donations = if confirmed.is_empty() {
+            HashMap::new()
+        } else {
+            super::common::by_id(db, donation::Column::Id, confirmed, |d| d.id).await?
+        };
+        Ok(Self { names: HashMap::new(), donations })
+    }
+
+    async fn event_title(&mut self, db: &impl ConnectionTrait, id: Option<i64>) -> AppResult<String> {
+        self.name_of::<event::Entity>(db, id, |e| e.title).await
+    }
+
+    /// What the row `id` of `E` is called (`name` reads it); empty without an id or a row.
+    async fn name_of<E>(
+        &mut self,
+        db: &impl ConnectionTrait,
+        id: Option<i64>,
+        name: fn(E::Model) -> String,
+    ) -> AppResult<String>
+    where
+        E: EntityTrait,
+        i64: Into<<E::PrimaryKey as PrimaryKeyTrait>::ValueType>,
+    {
+        let Some(id) = id else { return Ok(String::new()) };
+        let key = (E::default().table_name(), id);
+        if let Some(known) = self.names.get(&key) {
+            return Ok(known.clone());
+        }
+        let found = E::find_by_id(id).one(db).await?.map(name).unwrap_or_default();
+        self.names.insert(key, found.clone());
+        Ok(found)
+    }
+
+    async fn donation(&mut self, db: &impl ConnectionTrait, id: i64) -> AppResult<Option<donation::Model>> {
+        if let Some(known) = self.donations.get(&id) {
+            return Ok(Some(known.clone()));
+        }
+        Ok(donation::Entity::find_by_id(id).one(db).await?)
+    }
 }
 
 /// Owners and editors of an organization.
@@ -146,7 +190,7 @@ fn local_time(t: &serde_json::Value) -> String {
 }
 
 /// What `e` tells whom; `None` when it tells no one.
-async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<Option<Plan>> {
+async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model, lookups: &mut Lookups) -> AppResult<Option<Plan>> {
     use EventKind::*;
     let Some(kind) = EventKind::parse(&e.event_type) else { return Ok(None) };
     let personal = e.account_id.into_iter().collect::<Vec<_>>();
@@ -179,7 +223,7 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
         | RegistrationPromoted
         | RegistrationApproved
         | RegistrationRejected => {
-            let name = event_title(db, payload_id(e, "eventId")).await?;
+            let name = lookups.event_title(db, payload_id(e, "eventId")).await?;
             let (hans, hant) = match kind {
                 RegistrationConfirmed => ("报名成功", "報名成功"),
                 RegistrationWaitlisted => ("已进入候补名单", "已進入候補名單"),
@@ -238,7 +282,7 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
                 .collect::<HashSet<_>>()
                 .into_iter()
                 .collect();
-            let name = event_title(db, Some(e.aggregate_id)).await?;
+            let name = lookups.event_title(db, Some(e.aggregate_id)).await?;
             let (title, body, vars) = if kind == EventCancelled {
                 (
                     Text::new("活动已取消", "活動已取消"),
@@ -261,7 +305,7 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
         // An event's reservation follows the event, whose registrants are told about it.
         BookingConfirmed | BookingCancelled if e.payload.get("eventId").is_some_and(|v| !v.is_null()) => None,
         BookingConfirmed | BookingRejected | BookingCancelled => {
-            let room = name_of::<space::Entity>(db, payload_id(e, "spaceId"), |s| s.name).await?;
+            let room = lookups.name_of::<space::Entity>(db, payload_id(e, "spaceId"), |s| s.name).await?;
             let when = local_time(&e.payload["startsAt"]);
             let (hans, hant, verb_hans, verb_hant) = match kind {
                 BookingConfirmed => ("场地预约已确认", "場地預約已確認", "已确认", "已確認"),
@@ -279,7 +323,7 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
             )
         }
         CampaignApproved | CampaignReturned => {
-            let name = name_of::<campaign::Entity>(db, Some(e.aggregate_id), |c| c.title).await?;
+            let name = lookups.name_of::<campaign::Entity>(db, Some(e.aggregate_id), |c| c.title).await?;
             let (title, body) = if kind == CampaignApproved {
                 (
                     Text::new("众筹项目已通过审核", "眾籌項目已通過審核"),
@@ -297,9 +341,10 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
             plan(members(db, e.organization_id).await?, title, body, json!({ "campaignTitle": name }))
         }
         DonationConfirmed => {
-            let found = donation::Entity::find_by_id(e.aggregate_id).one(db).await?;
+            let found = lookups.donation(db, e.aggregate_id).await?;
             let receipt = found.as_ref().and_then(|d| d.receipt_number.clone()).unwrap_or_default();
-            let name = name_of::<campaign::Entity>(db, found.as_ref().map(|d| d.campaign_id), |c| c.title).await?;
+            let name =
+                lookups.name_of::<campaign::Entity>(db, found.as_ref().map(|d| d.campaign_id), |c| c.title).await?;
             let yuan = payload_id(e, "amountFen").map(|f| format!("{}.{:02}", f / 100, f % 100)).unwrap_or_default();
             plan(
                 personal,
@@ -312,7 +357,7 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
             )
         }
         GrantReviewerAssigned => {
-            let name = name_of::<grant_proposal::Entity>(db, Some(e.aggregate_id), |p| p.title).await?;
+            let name = lookups.name_of::<grant_proposal::Entity>(db, Some(e.aggregate_id), |p| p.title).await?;
             plan(
                 personal,
                 Text::new("新的评审任务", "新的評審任務"),
@@ -336,7 +381,7 @@ async fn plan(db: &impl ConnectionTrait, e: &domain_event::Model) -> AppResult<O
             plan(members(db, e.organization_id).await?, title, body, json!({ "proposalTitle": name }))
         }
         MemberAdded => {
-            let name = name_of::<organization::Entity>(db, Some(e.aggregate_id), |o| o.name).await?;
+            let name = lookups.name_of::<organization::Entity>(db, Some(e.aggregate_id), |o| o.name).await?;
             plan(
                 personal,
                 Text::new("您已加入组织", "您已加入組織"),
@@ -450,8 +495,11 @@ pub async fn rows_for(
 ) -> AppResult<Outbox> {
     let mut plans = Vec::new();
     // Command-line writes (the demo seed's year of history, create-admin) tell no one.
-    for e in events.iter().filter(|e| e.actor_kind != crate::events::ActorKind::Cli.as_str()) {
-        if let Some(plan) = plan(db, e).await?
+    let told: Vec<&domain_event::Model> =
+        events.iter().filter(|e| e.actor_kind != crate::events::ActorKind::Cli.as_str()).collect();
+    let mut lookups = Lookups::for_batch(db, &told).await?;
+    for e in told {
+        if let Some(plan) = plan(db, e, &mut lookups).await?
             && !plan.recipients.is_empty()
         {
             plans.push((e, plan));
