@@ -221,6 +221,17 @@ backend_tests! {
         let data = app.ok_as(&anonymous, week, vars.clone()).await;
         assert_eq!((data["availability"][0]["space"]["capacity"].clone(), windows(&data)), (json!(25), 2));
 
+        // No such space: an empty answer that no clock changes, kept like the others.
+        let none = json!({ "ids": [api::graphql::ids::encode("Space", 987_654).to_string()], "f": at(2, 0, 0), "t": at(3, 0, 0) });
+        assert_eq!(app.ok_as(&anonymous, week, none.clone()).await["availability"], json!([]));
+        let before = hits(&app).await;
+        app.ok_as(&anonymous, week, none.clone()).await;
+        assert_eq!(hits(&app).await, before + 1, "an empty week is a hit");
+        crate::spaces::space(&app, "新建活动室", 10, json!({})).await;
+        let before = hits(&app).await;
+        app.ok_as(&anonymous, week, none).await;
+        assert_eq!(hits(&app).await, before, "until a space is added: the one asked for may be it");
+
         // The space's bookings themselves are never kept.
         let calendar = "query($ids: [ID!]!, $f: DateTime!, $t: DateTime!) { availability(spaceIds: $ids, from: $f, to: $t, durationMinutes: 60) { space { bookings(from: $f, to: $t) { startsAt } } } }";
         app.ok_as(&anonymous, calendar, vars.clone()).await;

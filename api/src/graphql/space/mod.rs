@@ -15,7 +15,7 @@ use super::organization::Organization;
 use super::state;
 use crate::error::AppError;
 use crate::events::Aggregate;
-use crate::response_cache::ResponseTags;
+use crate::response_cache::{Family, ResponseTags};
 use crate::service::booking::{self as service, BookingRequest, CancelScope, OnConflict};
 use crate::service::recurrence::Recurrence;
 use crate::service::space::{

@@ -48,7 +48,13 @@ impl SpaceQuery {
     ) -> Result<Vec<SpaceAvailability>> {
         let ids = ids::decode_all(&space_ids, SPACE, "spaceIds")?;
         let found = service::availability(&state(ctx)?.db, &ids, from, to, duration_minutes).await.extend()?;
-        ResponseTags::holds_until(ctx, found.holds_until);
+        if let Some(until) = found.holds_until {
+            ResponseTags::holds_until(ctx, until);
+        }
+        // A space asked for and not found is absent until a space write (the family's tag).
+        if found.spaces.len() < ids.len() {
+            ResponseTags::missing(ctx, Family::Space);
+        }
         Ok(found
             .spaces
             .into_iter()

@@ -50,8 +50,8 @@ pub type Window = (DateTime<Utc>, DateTime<Utc>);
 pub struct Availability {
     pub spaces: Vec<(SpaceRecord, Vec<Window>)>,
     /// Until this instant the same bookings give the same answer (see
-    /// [`space::windows_hold_until`]).
-    pub holds_until: DateTime<Utc>,
+    /// [`space::windows_hold_until`]); `None` when no space was found, which no clock changes.
+    pub holds_until: Option<DateTime<Utc>>,
 }
 
 /// Free windows per space where a booking of `duration` fits.
@@ -91,7 +91,7 @@ pub async fn availability(
         })
         .collect();
     out.sort_by_key(|(s, _)| space_ids.iter().position(|id| *id == s.space.id));
-    let holds_until = out.iter().map(|(s, _)| space::windows_hold_until(s, now)).min().unwrap_or(now);
+    let holds_until = out.iter().map(|(s, _)| space::windows_hold_until(s, now)).min();
     Ok(Availability { spaces: out, holds_until })
 }
 
