@@ -162,11 +162,12 @@ impl Lookups {
         Ok(found)
     }
 
+    /// The donation an event confirms: read with the batch (each is confirmed once), or else now.
     async fn donation(&mut self, db: &impl ConnectionTrait, id: i64) -> AppResult<Option<donation::Model>> {
-        if let Some(known) = self.donations.get(&id) {
-            return Ok(Some(known.clone()));
+        match self.donations.remove(&id) {
+            Some(known) => Ok(Some(known)),
+            None => Ok(donation::Entity::find_by_id(id).one(db).await?),
         }
-        Ok(donation::Entity::find_by_id(id).one(db).await?)
     }
 }
 

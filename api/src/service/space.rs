@@ -280,14 +280,8 @@ pub fn free_windows(
 /// out), or `now + advance` does (a start comes in; advance is whole days, so on the grid with
 /// `now`). At most one grid step away.
 pub fn windows_hold_until(space: &SpaceRecord, now: DateTime<Utc>) -> DateTime<Utc> {
-    let step = Duration::minutes(SLOT_STEP_MINUTES);
     let notice = Duration::minutes(space.space.min_notice_minutes.max(0).into());
-    // The first start of the grid at or after `t`.
-    let grid_at_or_after = |t: DateTime<Utc>| {
-        let down = at(t.timestamp().div_euclid(step.num_seconds()) * step.num_seconds()).unwrap_or(t);
-        if down == t { down } else { down + step }
-    };
-    grid_at_or_after(now).min(grid_at_or_after(now + notice) - notice)
+    align_up(now).min(align_up(now + notice) - notice)
 }
 
 fn at(seconds: i64) -> Option<DateTime<Utc>> {
