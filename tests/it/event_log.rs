@@ -53,7 +53,8 @@ async fn pledge(app: &TestApp, campaign: &str, donor: &Credentials) -> Value {
 backend_tests! {
     async fn audit_log_names_who_confirmed_a_donation(app) {
         let (_, org) = org_row(&app, "审计测试组织").await;
-        let campaign = campaign_gid(campaign_in(&app, org, "ACTIVE").await);
+        let campaign_row = campaign_in(&app, org, "ACTIVE").await;
+        let campaign = campaign_gid(campaign_row);
         let donor = Credentials::account(&app.account("donor", &[Role::Donor]).await);
         let donation = pledge(&app, &campaign, &donor).await;
         app.ok(CONFIRM, json!({ "i": { "id": donation } })).await;
@@ -68,7 +69,14 @@ backend_tests! {
         assert_eq!(entry["aggregateId"], donation);
         assert_eq!(entry["actor"]["kind"], "ACCOUNT");
         assert_eq!(entry["actor"]["account"]["id"], app.manager.global_id, "the manager who confirmed it");
-        assert_eq!(entry["payload"]["amountFen"], 8_800);
+        // Written by one statement from the row it read on PostgreSQL, in Rust on SQLite: the same.
+        assert_eq!(entry["payload"], json!({ "amountFen": 8_800, "campaignId": campaign_row }), "{entry:#}");
+        let row = crate::crowdfunding::row_of(&donation);
+        let named = crate::reconcile::sql_i64(&app, &format!(
+            "SELECT COUNT(*) FROM domain_events e JOIN donations d ON d.id = e.aggregate_id \
+             WHERE e.aggregate_type = 'Donation' AND e.aggregate_id = {row} AND e.account_id = d.donor_account_id",
+        )).await;
+        assert_eq!(named, 2, "the pledge and its confirmation both name the donor's account");
 
         // The whole log is the admins'; everyone else is refused.
         let manager = app.gql(AUDIT, filter.clone()).await;

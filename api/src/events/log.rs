@@ -165,7 +165,10 @@ pub const COLUMNS: &str = "event_type, aggregate_type, aggregate_id, actor_kind,
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FromStatement<'a> {
     pub aggregate_id: Option<&'a str>,
+    pub account_id: Option<&'a str>,
     pub organization_id: Option<&'a str>,
+    /// A JSON expression in place of the event's payload.
+    pub payload: Option<&'a str>,
 }
 
 /// `event`'s row as SQL expressions for [`COLUMNS`] (`$first`… on PostgreSQL, `?` on SQLite),
@@ -186,9 +189,9 @@ pub fn row(
         (None, actor.id.into()),
         (None, actor.label.clone().into()),
         (None, actor.address.clone().into()),
-        (None, event.account_id.into()),
+        (from.account_id, event.account_id.into()),
         (from.organization_id, event.organization_id.into()),
-        (None, sea_orm::Value::Json(Some(Box::new(event.payload.clone())))),
+        (from.payload, sea_orm::Value::Json(Some(Box::new(event.payload.clone())))),
         (None, (event.kind.retention() == Retention::Audit).into()),
         (None, now.into()),
     ];

@@ -117,13 +117,12 @@ pub(crate) async fn lock_donation(db: &impl ConnectionTrait, id: i64) -> AppResu
         .ok_or_else(|| AppError::NotFound("donation".into()))
 }
 
-/// Reads donation `id` with its campaign in one statement. With `lock` only the donation row
-/// is locked (`FOR UPDATE OF donations`): the campaign row, which every gift to it shares, is
-/// taken later and as briefly as possible.
-async fn donation_with_campaign(
+/// Reads donation `id` with its campaign in one statement, locking only the donation row
+/// (`FOR UPDATE OF donations`): the campaign row, which every gift to it shares, is taken
+/// later and as briefly as possible.
+async fn lock_donation_with_campaign(
     db: &impl ConnectionTrait,
     id: i64,
-    lock: bool,
 ) -> AppResult<(donation::Model, campaign::Model)> {
     use sea_orm::sea_query::LockType;
     let of_campaign: sea_orm::RelationDef = donation::Entity::belongs_to(campaign::Entity)
@@ -132,9 +131,7 @@ async fn donation_with_campaign(
         .into();
     let mut select =
         donation::Entity::find_by_id(id).join(sea_orm::JoinType::InnerJoin, of_campaign).select_also(campaign::Entity);
-    if lock {
-        sea_orm::QueryTrait::query(&mut select).lock_with_tables(LockType::Update, [donation::Entity]);
-    }
+    sea_orm::QueryTrait::query(&mut select).lock_with_tables(LockType::Update, [donation::Entity]);
     match select.one(db).await? {
         Some((d, Some(c))) => Ok((d, c)),
         Some((_, None)) => Err(AppError::NotFound("campaign".into())),
@@ -168,7 +165,7 @@ enum Decision {
 fn decide(
     ctx: Ctx<'_>,
     current: &donation::Model,
-    c: &campaign::Model,
+    campaign_status: CampaignStatus,
     arrival: Arrival,
     now: DateTime<Utc>,
 ) -> AppResult<Decision> {
@@ -188,7 +185,7 @@ fn decide(
         }
     }
     let expired = pledge_expired(current, ctx.settings.pledge_ttl, now);
-    let reason = if c.status == CampaignStatus::Cancelled {
+    let reason = if campaign_status == CampaignStatus::Cancelled {
         if arrival == Arrival::Confirm {
             return Err(AppError::conflict(
                 "CAMPAIGN_CANCELLED",
@@ -216,12 +213,14 @@ const OPTIMISTIC_ATTEMPTS: usize = 3;
 /// its hold reason and counts nowhere. A repeated payment changes nothing. Of concurrent
 /// arrivals one records.
 ///
-/// On PostgreSQL the common case takes no lock and no transaction of its own: the donation is
-/// read with its campaign, and when it is to count, one statement confirms it on the
-/// condition that its status is still the one read, counts it and appends its event (see
-/// [`count_statement`]). When the status changed meanwhile the read and the decision run
-/// again, so the answer is the one a confirmation that waited would give. Holds (rare) and
-/// SQLite take the locked transaction.
+/// On PostgreSQL the common case is one statement with no lock and no transaction of its own
+/// ([`confirm_statement`]): it reads the donation with its campaign's status and, when the
+/// donation is to count, confirms it on the condition that its status is still the one read,
+/// counts it and appends its event. When it did not count, the decision is taken in Rust on
+/// the row it read: a repeat or a refusal is answered from it; when the status changed between
+/// the statement's read and its write (a racing confirmation, cancellation, payment or the
+/// expiry sweep) the statement runs again, so the answer is the one a confirmation that waited
+/// would give. Holds (rare) and SQLite take the locked transaction.
 pub async fn receive(
     ctx: Ctx<'_>,
     actor: &Actor,
@@ -233,20 +232,18 @@ pub async fn receive(
     if ctx.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         for _ in 0..OPTIMISTIC_ATTEMPTS {
             let now = crate::service::now();
-            let (current, c) = donation_with_campaign(ctx.db, id, false).await?;
-            match decide(ctx, &current, &c, arrival, now)? {
+            let statement = confirm_statement(ctx, actor, id, now, external_reference.clone());
+            let (current, campaign_status, counted) = confirmed_or_read(ctx.db, statement, now).await?;
+            if let Some((receipt, appended)) = counted {
+                ctx.log.published(&appended).await;
+                let reference = external_reference.clone().or(current.external_reference.clone());
+                return Ok((confirmed_model(current, now, reference, receipt), PaymentOutcome::Confirmed));
+            }
+            match decide(ctx, &current, campaign_status, arrival, now)? {
                 Decision::AlreadyRecorded => return Ok((current, PaymentOutcome::AlreadyRecorded)),
                 Decision::Hold { .. } => break,
-                Decision::Count => {
-                    let reference = external_reference.clone().or(current.external_reference.clone());
-                    let from = current.status;
-                    let statement = count_statement(ctx.db, actor, &current, now, reference.clone(), from);
-                    let Some((receipt, appended)) = counted(ctx.db, statement, &current, now).await? else {
-                        continue;
-                    };
-                    ctx.log.published(&appended).await;
-                    return Ok((confirmed_model(current, now, reference, receipt), PaymentOutcome::Confirmed));
-                }
+                // It was to count when read, and changed before the write: read again.
+                Decision::Count => continue,
             }
         }
     }
@@ -267,9 +264,9 @@ pub(crate) async fn receive_in(
     arrival: Arrival,
 ) -> AppResult<(donation::Model, PaymentOutcome, crate::events::Appended)> {
     let now = crate::service::now();
-    let (current, c) = donation_with_campaign(txn, id, true).await?;
+    let (current, c) = lock_donation_with_campaign(txn, id).await?;
     let reference = external_reference.or(current.external_reference.clone());
-    let (reason, expired) = match decide(ctx, &current, &c, arrival, now)? {
+    let (reason, expired) = match decide(ctx, &current, c.status, arrival, now)? {
         Decision::AlreadyRecorded => {
             return Ok((current, PaymentOutcome::AlreadyRecorded, crate::events::Appended::default()));
         }
@@ -361,6 +358,76 @@ fn count_statement(
     sea_orm::Statement::from_sql_and_values(backend, sql, values)
 }
 
+/// The one statement that confirms donation `id` on PostgreSQL if it is to count now: read
+/// with its campaign's status (`cur`), it counts when it is PLEDGED, within its time to be paid
+/// and its campaign is not cancelled (the condition under which [`decide`] says
+/// [`Decision::Count`]); then `incubase_confirm_donation` confirms it if its status is still the
+/// one read and counts it, and `donation.confirmed` is appended only when that returned a
+/// receipt number. The row comes back as it was read, with the receipt sequence and the
+/// event's id when it counted.
+fn confirm_statement(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: i64,
+    now: DateTime<Utc>,
+    reference: Option<String>,
+) -> sea_orm::Statement {
+    use sea_orm::ActiveEnum;
+    let backend = ctx.db.get_database_backend();
+    // Within its time to be paid: created after `now - ttl` (see `pledge_expired_at`).
+    let paid_from = Duration::from_std(ctx.settings.pledge_ttl).ok().and_then(|ttl| now.checked_sub_signed(ttl));
+    let mut values: Vec<sea_orm::Value> = vec![
+        id.into(),
+        DonationStatus::Pledged.to_value().into(),
+        paid_from.into(),
+        CampaignStatus::Cancelled.to_value().into(),
+        DonationStatus::Confirmed.to_value().into(),
+        now.into(),
+        reference.into(),
+        year_at_base(now).into(),
+    ];
+    let event = NewEvent::new(EventKind::DonationConfirmed, 0);
+    let from = crate::events::log::FromStatement {
+        aggregate_id: Some("ok.id"),
+        account_id: Some("ok.donor_account_id"),
+        // What `donation_event` writes, built from the row the statement read.
+        payload: Some("jsonb_build_object('amountFen', ok.amount_fen, 'campaignId', ok.campaign_id)::json"),
+        ..Default::default()
+    };
+    let row = crate::events::log::row(backend, actor, &event, now, from, &mut values);
+    let sql = format!(
+        "WITH cur AS (SELECT d.*, c.status AS campaign_status FROM donations d \
+           LEFT JOIN campaigns c ON c.id = d.campaign_id WHERE d.id = $1), \
+         ok AS (SELECT * FROM cur WHERE status = $2 AND ($3::timestamptz IS NULL OR created_at > $3) \
+           AND campaign_status <> $4), \
+         n AS (SELECT incubase_confirm_donation(ok.id, ok.status, $5, $6, COALESCE($7, ok.external_reference), $8) \
+           AS n FROM ok), \
+         e AS (INSERT INTO domain_events ({}) SELECT {row} FROM ok, n WHERE n.n IS NOT NULL RETURNING id) \
+         SELECT cur.*, n.n AS last_number, (SELECT id FROM e) AS event_id FROM cur LEFT JOIN n ON true",
+        crate::events::log::COLUMNS
+    );
+    sea_orm::Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Runs a [`confirm_statement`]: the donation as it was read, its campaign's status, and the
+/// receipt number with the appended event when it counted.
+async fn confirmed_or_read(
+    db: &impl ConnectionTrait,
+    statement: sea_orm::Statement,
+    now: DateTime<Utc>,
+) -> AppResult<(donation::Model, CampaignStatus, Option<(String, crate::events::Appended)>)> {
+    let row = db.query_one_raw(statement).await?.ok_or_else(|| AppError::NotFound("donation".into()))?;
+    let current = <donation::Model as sea_orm::FromQueryResult>::from_query_result(&row, "")?;
+    let campaign_status = row
+        .try_get::<Option<CampaignStatus>>("", "campaign_status")?
+        .ok_or_else(|| AppError::NotFound("campaign".into()))?;
+    let counted = match (row.try_get::<Option<i64>>("", "last_number")?, row.try_get::<Option<i64>>("", "event_id")?) {
+        (Some(n), Some(event_id)) => Some((receipt_number(year_at_base(now), n), confirmed_event(&current, event_id))),
+        _ => None,
+    };
+    Ok((current, campaign_status, counted))
+}
+
 /// Runs a [`count_statement`]: the receipt number and the appended event, or `None` when the
 /// donation was no longer in the status it was read in.
 async fn counted(
@@ -375,9 +442,13 @@ async fn counted(
     else {
         return Ok(None);
     };
+    Ok(Some((receipt_number(year_at_base(now), n), confirmed_event(current, event_id))))
+}
+
+/// The `donation.confirmed` event a statement appended for `current` as `event_id`.
+fn confirmed_event(current: &donation::Model, event_id: i64) -> crate::events::Appended {
     let event = donation_event(EventKind::DonationConfirmed, current);
-    let appended = crate::events::Appended { events: vec![(event_id, event.kind, event.aggregate_id, event.payload)] };
-    Ok(Some((receipt_number(year_at_base(now), n), appended)))
+    crate::events::Appended { events: vec![(event_id, event.kind, event.aggregate_id, event.payload)] }
 }
 
 /// Makes `current` count: CONFIRMED, added to the campaign's totals, with the next receipt

@@ -331,8 +331,11 @@ async fn pledge_in_one_statement(
             exprs.push(format!("${}", values.len()));
         }
     }
-    let from =
-        crate::events::log::FromStatement { aggregate_id: Some("d.id"), organization_id: Some("c.organization_id") };
+    let from = crate::events::log::FromStatement {
+        aggregate_id: Some("d.id"),
+        organization_id: Some("c.organization_id"),
+        ..Default::default()
+    };
     let event_row = crate::events::log::row(backend, actor, &event, now, from, &mut values);
     let sql = format!(
         "WITH c AS (SELECT id, organization_id FROM campaigns WHERE id = $1 AND status = $2 AND starts_at <= $3 \
