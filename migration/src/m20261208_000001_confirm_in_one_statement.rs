@@ -12,7 +12,7 @@ use sea_orm_migration::sea_orm::DatabaseBackend;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const CREATE: &str = "CREATE OR REPLACE FUNCTION incubase_confirm_donation(\
+pub(crate) const CREATE: &str = "CREATE OR REPLACE FUNCTION incubase_confirm_donation(\
     p_donation bigint, p_from text, p_confirmed text, p_now timestamptz, p_reference text, p_year integer) \
   RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$ \
   DECLARE v_campaign bigint; v_account bigint; v_amount bigint; \
