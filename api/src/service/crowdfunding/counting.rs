@@ -324,11 +324,12 @@ fn receipt_number(year: i32, n: i64) -> String {
     format!("{year}-{n:06}")
 }
 
-/// The one statement that confirms `current` on PostgreSQL: `incubase_confirm_donation`
-/// (migration m20261208_000001) makes it CONFIRMED if its status is still `from`, then counts
-/// it (campaign totals, donor count, receipt number: `incubase_count_confirmation`), and the
-/// `donation.confirmed` event is appended only when it did. The donation row, the campaign
-/// row and the year's receipt counter are taken in that order, always.
+/// The one statement that confirms `current` inside a caller's transaction on PostgreSQL:
+/// `incubase_confirm_donation` (migrations m20261208_000001, m20261209_000001) locks it if its
+/// status is still `from`, counts it (campaign totals, donor count, the year's receipt number)
+/// and makes it CONFIRMED with that number in one update, and the `donation.confirmed` event
+/// is appended only when it did. The donation row, the campaign row and the year's receipt
+/// counter are taken in that order, always.
 fn count_statement(
     db: &impl ConnectionTrait,
     actor: &Actor,
