@@ -34,6 +34,11 @@ pub struct Metrics {
     pub response_cache_hits: IntCounter,
     pub response_cache_misses: IntCounter,
     pub parsed_documents_reused: IntCounter,
+    /// Confirmations handed to this instance's confirmation task and not yet taken by it.
+    pub confirmations_waiting: IntGauge,
+    /// Transactions that counted several confirmations together, and the confirmations they counted.
+    pub confirmation_batches: IntCounter,
+    pub confirmations_counted_together: IntCounter,
     /// Mirrors the process-wide count of the service layer's retries.
     transient_retries: Mirror,
     /// The Redis tier's health, rendered only when Redis is configured.
@@ -105,6 +110,25 @@ impl Metrics {
                 &registry,
                 "incubase_parsed_documents_reused_total",
                 "GraphQL operations whose query text was parsed before and not parsed again",
+            ),
+            confirmations_waiting: {
+                let g = IntGauge::new(
+                    "incubase_confirmations_waiting",
+                    "Confirmations waiting for this instance's confirmation task",
+                )
+                .expect("valid gauge");
+                registry.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
+            confirmation_batches: counter(
+                &registry,
+                "incubase_confirmation_batches_total",
+                "Transactions that counted several confirmations together",
+            ),
+            confirmations_counted_together: counter(
+                &registry,
+                "incubase_confirmations_counted_together_total",
+                "Confirmations counted in a transaction with others",
             ),
             transient_retries,
             redis: RedisMetrics::new(),
@@ -237,8 +261,23 @@ impl RedisMetrics {
 /// The spawner of DataLoader batches: a batch runs in its own task, and counts its statements
 /// for the operation that asked for it.
 pub fn spawn_counted(fut: futures::future::BoxFuture<'static, ()>) -> tokio::task::JoinHandle<()> {
-    match STATEMENTS.try_with(Arc::clone) {
-        Ok(count) => tokio::spawn(STATEMENTS.scope(count, fut)),
-        Err(_) => tokio::spawn(fut),
+    tokio::spawn(counted_for(operation_count(), fut))
+}
+
+/// The running operation's statement count, for work done for it in another task.
+pub fn operation_count() -> Option<OperationCount> {
+    STATEMENTS.try_with(Arc::clone).ok().map(OperationCount)
+}
+
+/// One operation's statement count, carried to the task that works for it.
+#[derive(Clone, Debug)]
+pub struct OperationCount(Arc<AtomicU64>);
+
+/// Runs `fut` with its statements counted for the operation `count` belongs to (none: only
+/// in the totals).
+pub async fn counted_for<F: Future>(count: Option<OperationCount>, fut: F) -> F::Output {
+    match count {
+        Some(OperationCount(count)) => STATEMENTS.scope(count, fut).await,
+        None => fut.await,
     }
 }

@@ -228,7 +228,14 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         governor::Quota::per_hour(nonzero(settings.accounts.mails_per_email_per_hour)),
         governor::Quota::per_hour(nonzero(settings.accounts.mails_per_address_per_hour)),
     );
+    let confirmations = Arc::new(crate::service::crowdfunding::ConfirmationBatches::new(
+        db.clone(),
+        settings.pledge_ttl,
+        settings.confirmation_batch,
+        metrics.clone(),
+    ));
     Ok(AppState {
+        confirmations,
         receipt_lookup_limiter,
         mailer,
         account_mail_limiter,

@@ -38,6 +38,8 @@ pub struct AppState {
     pub account_mail_limiter: Arc<SignInLimiter>,
     /// Limits on guests' receipt lookups and statements, per receipt number and per client.
     pub receipt_lookup_limiter: Arc<SignInLimiter>,
+    /// This instance's confirmations, counted together while others run (PostgreSQL).
+    pub confirmations: Arc<crate::service::crowdfunding::ConfirmationBatches>,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
             sign_in_limiter: &self.sign_in_limiter,
             mailer: self.mailer.as_ref(),
             account_mail_limiter: &self.account_mail_limiter,
+            confirmations: &self.confirmations,
         }
     }
 

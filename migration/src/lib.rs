@@ -28,6 +28,7 @@ mod m20261206_000001_event_doorbell_after_commit;
 mod m20261207_000001_confirmation_in_one_call;
 mod m20261208_000001_confirm_in_one_statement;
 mod m20261209_000001_confirm_with_one_donation_update;
+mod m20261210_000001_confirm_in_batches;
 
 pub struct Migrator;
 
@@ -61,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_confirmation_in_one_call::Migration),
             Box::new(m20261208_000001_confirm_in_one_statement::Migration),
             Box::new(m20261209_000001_confirm_with_one_donation_update::Migration),
+            Box::new(m20261210_000001_confirm_in_batches::Migration),
         ]
     }
 }

@@ -402,6 +402,7 @@ async fn an_instance_delivers_after_restart_what_was_committed_while_it_was_down
         sign_in_limiter: &state.sign_in_limiter,
         mailer: None,
         account_mail_limiter: &state.account_mail_limiter,
+        confirmations: &state.confirmations,
     };
     let db = api::db::connect(&settings, std::sync::Arc::new(api::metrics::Metrics::default())).await.expect("db");
     let ctx = api::service::Ctx { db: &db, ..ctx };

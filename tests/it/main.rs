@@ -10,6 +10,7 @@ mod authz;
 mod browser;
 mod cache;
 mod channels;
+mod confirmations;
 mod crowdfunding;
 mod dashboard;
 mod deployment;

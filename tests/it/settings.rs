@@ -54,6 +54,7 @@ fn every_bad_value_gets_its_one_line_error_naming_the_variable() {
         ("INCUBASE_PASSWORD_RESET_TTL_SECS", "0".into(), r#"invalid setting INCUBASE_PASSWORD_RESET_TTL_SECS="0": must be greater than zero"#.into()),
         ("INCUBASE_PAYMENT_NOTIFY_TOLERANCE_SECS", "x".into(), r#"invalid setting INCUBASE_PAYMENT_NOTIFY_TOLERANCE_SECS="x": invalid digit found in string"#.into()),
         ("INCUBASE_WEBHOOK_POLL_MS", "0".into(), r#"invalid setting INCUBASE_WEBHOOK_POLL_MS="0": must be greater than zero"#.into()),
+        ("INCUBASE_CONFIRMATION_BATCH", "0".into(), r#"invalid setting INCUBASE_CONFIRMATION_BATCH="0": must be greater than zero"#.into()),
     ];
     let mut bad = Vec::new();
     for (name, value, expected) in &cases {
@@ -98,10 +99,13 @@ fn settings_are_read_with_their_units_trimming_and_defaults() {
         ("INCUBASE_GRAPHIQL", "1"),
         ("INCUBASE_SUGGESTIONS", "   "),
         ("INCUBASE_JWT_PREVIOUS_SECRETS", " , "),
+        ("INCUBASE_CONFIRMATION_BATCH", "1"),
         ("UNKNOWN", "garbage"),
     ];
     let s = Settings::from_lookup(|n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())).unwrap();
     assert_eq!(s.listen.to_string(), "0.0.0.0:9000");
+    assert_eq!(s.confirmation_batch, 1);
+    assert_eq!(Settings::from_lookup(|_| None).unwrap().confirmation_batch, 64);
     assert_eq!(s.environment, api::config::Environment::Production);
     assert_eq!(s.database_acquire_timeout, Duration::from_millis(1500));
     assert_eq!(s.redis_url.as_deref(), Some("redis://h:6379"));

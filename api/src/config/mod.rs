@@ -164,6 +164,11 @@ pub struct Settings {
     /// How long a pledge waits for its money before it expires (`INCUBASE_PLEDGE_TTL_HOURS`).
     #[serde(rename = "INCUBASE_PLEDGE_TTL_HOURS", deserialize_with = "values::duration::<_, HOUR>")]
     pub pledge_ttl: Duration,
+    /// The most confirmations one transaction counts together on PostgreSQL
+    /// (`INCUBASE_CONFIRMATION_BATCH`, 64); `1`: each confirmation runs alone, as its own
+    /// statement, on the request's task.
+    #[serde(rename = "INCUBASE_CONFIRMATION_BATCH", deserialize_with = "values::positive")]
+    pub confirmation_batch: usize,
     #[serde(skip)]
     pub accounts: AccountSettings,
     /// Keys guests' receipt lookups and the printable receipts' links
@@ -476,6 +481,7 @@ impl Settings {
             smtp_from: "妇女社会组织孵化基地 <noreply@incubase.local>".to_owned(),
             accounts: AccountSettings::default(),
             pledge_ttl: Duration::from_secs(72 * 3600),
+            confirmation_batch: 64,
             receipt_secret: None,
             receipt_lookups_per_address_per_hour: 30,
             receipt_lookups_per_receipt_per_hour: 10,

@@ -214,6 +214,11 @@ pub fn row(
 /// Appends `events` in `txn` (one statement for all of them). A transaction that rolls back
 /// takes its events with it.
 pub async fn append(txn: &DatabaseTransaction, actor: &Actor, events: Vec<NewEvent>) -> AppResult<Appended> {
+    append_each(txn, events.into_iter().map(|e| (actor, e)).collect()).await
+}
+
+/// Appends events each caused by its own actor (confirmations counted together), in one statement.
+pub async fn append_each(txn: &DatabaseTransaction, events: Vec<(&Actor, NewEvent)>) -> AppResult<Appended> {
     if events.is_empty() {
         return Ok(Appended::default());
     }
@@ -222,12 +227,12 @@ pub async fn append(txn: &DatabaseTransaction, actor: &Actor, events: Vec<NewEve
     let mut values: Vec<sea_orm::Value> = Vec::with_capacity(events.len() * 12);
     let rows: Vec<String> = events
         .iter()
-        .map(|e| format!("({})", row(backend, actor, e, now, FromStatement::default(), &mut values)))
+        .map(|(actor, e)| format!("({})", row(backend, actor, e, now, FromStatement::default(), &mut values)))
         .collect();
     let sql = format!("INSERT INTO domain_events ({COLUMNS}) VALUES {} RETURNING id", rows.join(", "));
     let rows = txn.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
     let mut appended = Appended::default();
-    for (row, event) in rows.iter().zip(events) {
+    for (row, (_, event)) in rows.iter().zip(events) {
         let id: i64 = row.try_get("", "id")?;
         appended.events.push((id, event.kind, event.aggregate_id, event.payload));
     }

@@ -38,6 +38,8 @@ pub struct Ctx<'a> {
     /// Where account mails (resets, verifications) go out; `None` without SMTP.
     pub mailer: Option<&'a crate::mail::Mailer>,
     pub account_mail_limiter: &'a identity::SignInLimiter,
+    /// This instance's confirmations, counted together while others run.
+    pub confirmations: &'a crowdfunding::ConfirmationBatches,
 }
 
 impl Ctx<'_> {

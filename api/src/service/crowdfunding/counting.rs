@@ -220,7 +220,10 @@ const OPTIMISTIC_ATTEMPTS: usize = 3;
 /// the row it read: a repeat or a refusal is answered from it; when the status changed between
 /// the statement's read and its write (a racing confirmation, cancellation, payment or the
 /// expiry sweep) the statement runs again, so the answer is the one a confirmation that waited
-/// would give. Holds (rare) and SQLite take the locked transaction.
+/// would give. Holds (rare) and SQLite take the locked transaction. The first attempt goes
+/// through this instance's confirmation task ([`ConfirmationBatches`]): alone it is the same
+/// statement; while another confirmation runs, it waits and is counted together with the
+/// others that waited, in one transaction; what that task does not answer is tried here.
 pub async fn receive(
     ctx: Ctx<'_>,
     actor: &Actor,
@@ -230,10 +233,21 @@ pub async fn receive(
 ) -> AppResult<(donation::Model, PaymentOutcome)> {
     let external_reference = optional_text("externalReference", external_reference, 200)?;
     if ctx.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        for _ in 0..OPTIMISTIC_ATTEMPTS {
-            let now = crate::service::now();
-            let statement = confirm_statement(ctx, actor, id, now, external_reference.clone());
-            let (current, campaign_status, counted) = confirmed_or_read(ctx.db, statement, now).await?;
+        for attempt in 0..OPTIMISTIC_ATTEMPTS {
+            // First with whatever else this instance is confirming now (see `batches`).
+            let batched = match attempt {
+                0 => ctx.confirmations.confirm(actor, id, external_reference.clone()).await?,
+                _ => None,
+            };
+            let (now, (current, campaign_status, counted)) = match batched {
+                Some(answer) => answer,
+                None => {
+                    let now = crate::service::now();
+                    let statement =
+                        confirm_statement(ctx.settings.pledge_ttl, actor, id, now, external_reference.clone());
+                    (now, confirmed_or_read(ctx.db, statement, now).await?)
+                }
+            };
             if let Some((receipt, appended)) = counted {
                 ctx.log.published(&appended).await;
                 let reference = external_reference.clone().or(current.external_reference.clone());
@@ -320,7 +334,7 @@ fn confirmed_model(
 }
 
 /// The receipt number of sequence `n` in `year`.
-fn receipt_number(year: i32, n: i64) -> String {
+pub(super) fn receipt_number(year: i32, n: i64) -> String {
     format!("{year}-{n:06}")
 }
 
@@ -366,17 +380,16 @@ fn count_statement(
 /// one read and counts it, and `donation.confirmed` is appended only when that returned a
 /// receipt number. The row comes back as it was read, with the receipt sequence and the
 /// event's id when it counted.
-fn confirm_statement(
-    ctx: Ctx<'_>,
+pub(super) fn confirm_statement(
+    ttl: std::time::Duration,
     actor: &Actor,
     id: i64,
     now: DateTime<Utc>,
     reference: Option<String>,
 ) -> sea_orm::Statement {
     use sea_orm::ActiveEnum;
-    let backend = ctx.db.get_database_backend();
-    // Within its time to be paid: created after `now - ttl` (see `pledge_expired_at`).
-    let paid_from = Duration::from_std(ctx.settings.pledge_ttl).ok().and_then(|ttl| now.checked_sub_signed(ttl));
+    let backend = sea_orm::DatabaseBackend::Postgres;
+    let paid_from = paid_from(ttl, now);
     let mut values: Vec<sea_orm::Value> = vec![
         id.into(),
         DonationStatus::Pledged.to_value().into(),
@@ -410,13 +423,23 @@ fn confirm_statement(
     sea_orm::Statement::from_sql_and_values(backend, sql, values)
 }
 
+/// The earliest creation time of a pledge still within its time to be paid at `now` (see
+/// `pledge_expired_at`); `None` when the TTL is too large to subtract.
+pub(super) fn paid_from(ttl: std::time::Duration, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    Duration::from_std(ttl).ok().and_then(|ttl| now.checked_sub_signed(ttl))
+}
+
+/// A donation as a confirmation read it, its campaign's status, and the receipt number with
+/// the appended event when the confirmation counted it.
+pub(super) type ConfirmationRead = (donation::Model, CampaignStatus, Option<(String, crate::events::Appended)>);
+
 /// Runs a [`confirm_statement`]: the donation as it was read, its campaign's status, and the
 /// receipt number with the appended event when it counted.
-async fn confirmed_or_read(
+pub(super) async fn confirmed_or_read(
     db: &impl ConnectionTrait,
     statement: sea_orm::Statement,
     now: DateTime<Utc>,
-) -> AppResult<(donation::Model, CampaignStatus, Option<(String, crate::events::Appended)>)> {
+) -> AppResult<ConfirmationRead> {
     let row = db.query_one_raw(statement).await?.ok_or_else(|| AppError::NotFound("donation".into()))?;
     let current = <donation::Model as sea_orm::FromQueryResult>::from_query_result(&row, "")?;
     let campaign_status = row
@@ -447,7 +470,7 @@ async fn counted(
 }
 
 /// The `donation.confirmed` event a statement appended for `current` as `event_id`.
-fn confirmed_event(current: &donation::Model, event_id: i64) -> crate::events::Appended {
+pub(super) fn confirmed_event(current: &donation::Model, event_id: i64) -> crate::events::Appended {
     let event = donation_event(EventKind::DonationConfirmed, current);
     crate::events::Appended { events: vec![(event_id, event.kind, event.aggregate_id, event.payload)] }
 }

@@ -168,6 +168,7 @@ pub fn mask_name(name: &str) -> String {
     }
 }
 
+mod batches;
 mod cached;
 mod campaign_reads;
 mod campaign_writes;
@@ -176,6 +177,7 @@ mod donation_reads;
 mod gifts;
 mod pledges;
 
+pub use batches::ConfirmationBatches;
 pub use cached::*;
 pub use campaign_reads::*;
 pub use campaign_writes::*;
