@@ -12,13 +12,12 @@
 //! already in the batch, and every confirmation of a batch that failed are answered by their
 //! callers' own path, exactly as without batching. SQLite has one writer and never batches.
 use std::collections::{HashMap, HashSet};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{mpsc, oneshot};
 
 #[allow(unused_imports)]
 use super::*;
-use std::sync::Arc;
 
 use crate::metrics::{Metrics, OperationCount, counted_for, operation_count};
 
