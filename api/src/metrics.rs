@@ -61,6 +61,13 @@ fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
     counter
 }
 
+#[allow(clippy::expect_used)] // As `counter`.
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let gauge = IntGauge::new(name, help).expect("valid gauge");
+    registry.register(Box::new(gauge.clone())).expect("unique metric");
+    gauge
+}
+
 impl Metrics {
     #[allow(clippy::expect_used)]
     pub fn new() -> Self {
@@ -111,15 +118,11 @@ impl Metrics {
                 "incubase_parsed_documents_reused_total",
                 "GraphQL operations whose query text was parsed before and not parsed again",
             ),
-            confirmations_waiting: {
-                let g = IntGauge::new(
-                    "incubase_confirmations_waiting",
-                    "Confirmations waiting for this instance's confirmation task",
-                )
-                .expect("valid gauge");
-                registry.register(Box::new(g.clone())).expect("unique metric");
-                g
-            },
+            confirmations_waiting: gauge(
+                &registry,
+                "incubase_confirmations_waiting",
+                "Confirmations waiting for this instance's confirmation task",
+            ),
             confirmation_batches: counter(
                 &registry,
                 "incubase_confirmation_batches_total",
@@ -222,23 +225,18 @@ struct RedisMetrics {
 }
 
 impl RedisMetrics {
-    #[allow(clippy::expect_used)]
     fn new() -> Self {
         let registry = Registry::new();
         let mirror = |name: &str, help: &str| Mirror(Mutex::new(counter(&registry, name, help)));
-        let gauge = |name: &str, help: &str| {
-            let g = IntGauge::new(name, help).expect("valid gauge");
-            registry.register(Box::new(g.clone())).expect("unique metric");
-            g
-        };
         Self {
             timeouts: mirror("incubase_redis_timeouts_total", "Redis calls that waited until the timeout"),
             errors: mirror("incubase_redis_errors_total", "Redis calls that failed with an error"),
             slow: mirror("incubase_redis_slow_replies_total", "Redis calls answered slowly"),
             skipped: mirror("incubase_redis_skipped_total", "Redis calls not made (breaker open or too many waiting)"),
             circuit_opened: mirror("incubase_redis_circuit_opened_total", "Times the Redis breaker opened"),
-            circuit_open: gauge("incubase_redis_circuit_open", "1 while the Redis breaker is open"),
+            circuit_open: gauge(&registry, "incubase_redis_circuit_open", "1 while the Redis breaker is open"),
             pending_invalidations: gauge(
+                &registry,
                 "incubase_cache_pending_invalidations",
                 "Invalidations waiting for Redis to come back",
             ),

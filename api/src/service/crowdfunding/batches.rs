@@ -88,14 +88,11 @@ async fn run(
 ) {
     let mut jobs = Vec::with_capacity(most);
     while receiver.recv_many(&mut jobs, most).await > 0 {
-        let taken = std::mem::replace(&mut jobs, Vec::with_capacity(most));
+        let taken = std::mem::take(&mut jobs);
         metrics.confirmations_waiting.sub(i64::try_from(taken.len()).unwrap_or(i64::MAX));
-        if taken.len() == 1 {
-            for job in taken {
-                alone(&db, ttl, job).await;
-            }
-        } else {
-            together(&db, ttl, &metrics, taken).await;
+        match <[Job; 1]>::try_from(taken) {
+            Ok([job]) => alone(&db, ttl, job).await,
+            Err(taken) => together(&db, ttl, &metrics, taken).await,
         }
     }
 }
