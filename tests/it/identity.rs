@@ -63,6 +63,44 @@ backend_tests! {
         assert_eq!(body["errors"][0]["extensions"]["field"], "email");
     }
 
+    async fn passwords_hashed_with_older_parameters_are_hashed_anew_at_sign_in(app) {
+        use argon2::PasswordHasher;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let anon = Credentials::anonymous();
+        sign_up(&app, "rehash@example.org").await;
+        let stored = || async {
+            entity::account::Entity::find()
+                .filter(entity::account::Column::Email.eq("rehash@example.org"))
+                .one(&app.state.db)
+                .await
+                .unwrap()
+                .unwrap()
+                .password_hash
+        };
+        assert!(stored().await.contains("$m=9216,t=4,p=1$"), "new hashes: 9 MiB, 4 passes");
+        // A hash of the crate's defaults (19 MiB, 2 passes), as accounts made before carry.
+        let older = argon2::Argon2::default().hash_password(b"Spring-Festival-2026").unwrap().to_string();
+        assert!(older.contains("$m=19456,t=2,p=1$"));
+        let set_hash = entity::account::Entity::update_many()
+            .col_expr(entity::account::Column::PasswordHash, sea_orm::sea_query::Expr::value(older.clone()))
+            .filter(entity::account::Column::Email.eq("rehash@example.org"));
+        set_hash.exec(&app.state.db).await.unwrap();
+
+        let wrong = app.gql_as(&anon, SIGN_IN, json!({ "i": { "email": "rehash@example.org", "password": "wrong-password-1" } })).await;
+        assert_eq!(wrong["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+        assert_eq!(stored().await, older, "a wrong password changes nothing");
+
+        let signed_in = app.ok_as(&anon, SIGN_IN, json!({ "i": { "email": "rehash@example.org", "password": "Spring-Festival-2026" } })).await;
+        assert!(token(&signed_in, "signIn").len() > 20, "the older hash still verifies");
+        let anew = stored().await;
+        assert!(anew.contains("$m=9216,t=4,p=1$"), "stored hashed anew: {anew}");
+        let again = app.ok_as(&anon, SIGN_IN, json!({ "i": { "email": "rehash@example.org", "password": "Spring-Festival-2026" } })).await;
+        assert!(token(&again, "signIn").len() > 20, "and the new hash verifies");
+        assert_eq!(stored().await, anew, "a current hash is kept as it is");
+        let wrong = app.gql_as(&anon, SIGN_IN, json!({ "i": { "email": "rehash@example.org", "password": "wrong-password-1" } })).await;
+        assert_eq!(wrong["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    }
+
     async fn refresh_rotates_and_sign_out_revokes(app) {
         let anon = Credentials::anonymous();
         let data = sign_up(&app, "rotate@example.org").await;

@@ -192,5 +192,30 @@ pub async fn verify_credentials(db: &DatabaseConnection, email: &str, password: 
     if !verify_password(password.to_owned(), account.password_hash.clone()).await || account.disabled_at.is_some() {
         return Err(wrong());
     }
+    if needs_rehash(&account.password_hash) {
+        rehash(db, &account, password).await;
+    }
     Ok(account)
+}
+
+/// Stores a password that just verified against a hash of older parameters hashed with
+/// today's. Only if the hash is still the one verified (a password changed meanwhile wins);
+/// the sign-in goes on if this fails, and the next sign-in tries again.
+async fn rehash(db: &DatabaseConnection, account: &account::Model, password: &str) {
+    let stored = match hash_password(password.to_owned()).await {
+        Ok(hash) => {
+            account::Entity::update_many()
+                .col_expr(account::Column::PasswordHash, sea_orm::sea_query::Expr::value(hash))
+                .filter(account::Column::Id.eq(account.id))
+                .filter(account::Column::PasswordHash.eq(account.password_hash.as_str()))
+                .exec(db)
+                .await
+                .map(|_| ())
+                .map_err(AppError::from)
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = stored {
+        tracing::warn!(account = account.id, error = %e, "could not store the password hashed anew");
+    }
 }
