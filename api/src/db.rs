@@ -20,6 +20,18 @@ const TRUSTED_AFTER_USE: Duration = Duration::from_millis(500);
 fn check_on_acquire(options: &mut ConnectOptions, settings: &Settings) {
     if settings.is_postgres() {
         options.test_before_acquire_if_idle_for(TRUSTED_AFTER_USE);
+        // A connection's socket buffers grow to the largest message it has sent or read (a
+        // statement import's batch, its report) and sqlx keeps them so: back in the pool, one
+        // grown past 8 KiB is given its small buffers again. (A no-op for the others: two
+        // capacity checks.)
+        options.map_sqlx_postgres_pool_opts(|pool| {
+            pool.after_release(|conn, _| {
+                Box::pin(async move {
+                    sea_orm::sqlx::Connection::shrink_buffers(conn);
+                    Ok(true)
+                })
+            })
+        });
     } else {
         options.test_before_acquire(false);
     }

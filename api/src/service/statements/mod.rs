@@ -168,7 +168,7 @@ pub async fn import(
         totals.created.into(),
         totals.mismatches.into(),
         totals.confirmed_fen.into(),
-        report.into(),
+        report.as_str().into(),
         Some(now).into(),
         started.id.into(),
     ];
@@ -183,8 +183,20 @@ pub async fn import(
         "confirmedFen": totals.confirmed_fen,
     }));
     ctx.commit(txn, actor, vec![event]).await?;
-    let import = statement_import::Entity::find_by_id(started.id).one(ctx.db).await?;
-    Ok(ImportReport { dry_run: false, already_imported: false, import, lines: planned, totals })
+    // The row as the update left it, not read back: its report is the text just written.
+    let import = statement_import::Model {
+        status: "APPLIED".into(),
+        line_count: totals.lines,
+        confirmed_count: totals.confirmed,
+        held_count: totals.held,
+        created_count: totals.created,
+        mismatch_count: totals.mismatches,
+        confirmed_fen: totals.confirmed_fen,
+        report,
+        applied_at: Some(now),
+        ..started
+    };
+    Ok(ImportReport { dry_run: false, already_imported: false, import: Some(import), lines: planned, totals })
 }
 
 /// Imports kept, newest first.
