@@ -212,3 +212,20 @@ fn redis_urls_name_a_server_or_sentinels_and_a_master() {
         .map(|e| e.to_string());
     assert!(err.as_deref().is_some_and(|e| e.contains("REDIS_URL") && !e.contains("secret")), "{err:?}");
 }
+
+#[test]
+fn kept_statement_reports_leave_absent_values_out_and_read_older_ones_with_nulls() {
+    use api::service::statements::PlannedLine;
+    let older = r#"[{"line":1,"lineId":"4200001","reference":null,"amountFen":10000,"action":"CONFIRM","reason":null,
+        "donationId":7,"campaignId":null,"receiptNumber":"2026-000002"},
+        {"line":2,"lineId":null,"reference":"WX-ZZZ","amountFen":800,"action":"SKIP","reason":"UNKNOWN_REFERENCE","donationId":null,"campaignId":null}]"#;
+    let lines: Vec<PlannedLine> = serde_json::from_str(older).expect("a report kept with nulls");
+    assert_eq!(lines[0].receipt_number.as_deref(), Some("2026-000002"));
+    assert_eq!(lines[1].receipt_number, None, "kept before receipt numbers were");
+    let written = serde_json::to_string(&lines).expect("report");
+    assert_eq!(
+        written,
+        r#"[{"line":1,"lineId":"4200001","amountFen":10000,"action":"CONFIRM","donationId":7,"receiptNumber":"2026-000002"},{"line":2,"reference":"WX-ZZZ","amountFen":800,"action":"SKIP","reason":"UNKNOWN_REFERENCE"}]"#
+    );
+    assert_eq!(serde_json::from_str::<Vec<PlannedLine>>(&written).expect("reads back"), lines);
+}
