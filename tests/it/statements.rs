@@ -116,6 +116,18 @@ backend_tests! {
         }
         assert_eq!(sql_i64(&app, "SELECT COUNT(*) FROM domain_events WHERE event_type = 'donation.confirmed'").await, LINES);
 
+        // The kept report is whole: written in pieces (it is longer than one), read as one.
+        assert!(sql_i64(&app, "SELECT CAST(length(report) AS BIGINT) FROM statement_imports").await > 128 * 1024, "more than one piece");
+        let kept = "{ statementImports(first: 1) { edges { node { report { lineCount confirmedCount confirmedFen
+            lines(first: 2, after: \"line:1232\") { edges { node { line action receiptNumber } } } } } } } }";
+        let manager = crate::helpers::Credentials::account(&app.manager);
+        let kept = app.ok_as(&manager, kept, json!({})).await["statementImports"]["edges"][0]["node"]["report"].clone();
+        assert_eq!((kept["lineCount"].clone(), kept["confirmedCount"].clone(), kept["confirmedFen"].clone()),
+            (json!(LINES), json!(LINES), json!(expected_fen)));
+        let last: Vec<Value> = kept["lines"]["edges"].as_array().expect("lines").iter().map(|e| e["node"]["line"].clone()).collect();
+        assert_eq!(last, vec![json!(1233), json!(1234)], "the last lines, after the cut between pieces");
+        assert!(kept["lines"]["edges"][1]["node"]["receiptNumber"].as_str().is_some_and(|r| r.starts_with(&year)));
+
         // The same statement again: the kept import, nothing changed.
         let events = event_count(&app).await;
         let (status, again) = upload(&app, &app.manager.token, query, content).await;
