@@ -203,16 +203,14 @@ pub async fn verify_credentials(db: &DatabaseConnection, email: &str, password: 
 /// the sign-in goes on if this fails, and the next sign-in tries again.
 async fn rehash(db: &DatabaseConnection, account: &account::Model, password: &str) {
     let stored = match hash_password(password.to_owned()).await {
-        Ok(hash) => {
-            account::Entity::update_many()
-                .col_expr(account::Column::PasswordHash, sea_orm::sea_query::Expr::value(hash))
-                .filter(account::Column::Id.eq(account.id))
-                .filter(account::Column::PasswordHash.eq(account.password_hash.as_str()))
-                .exec(db)
-                .await
-                .map(|_| ())
-                .map_err(AppError::from)
-        }
+        Ok(hash) => account::Entity::update_many()
+            .col_expr(account::Column::PasswordHash, sea_orm::sea_query::Expr::value(hash))
+            .filter(account::Column::Id.eq(account.id))
+            .filter(account::Column::PasswordHash.eq(account.password_hash.as_str()))
+            .exec(db)
+            .await
+            .map(|_| ())
+            .map_err(AppError::from),
         Err(e) => Err(e),
     };
     if let Err(e) = stored {

@@ -64,7 +64,10 @@ async fn hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -
 
 pub async fn hash_password(password: String) -> AppResult<String> {
     hashing(move || {
-        argon2().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| AppError::Internal(e.to_string()))
+        argon2()
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| AppError::Internal(e.to_string()))
     })
     .await?
 }
