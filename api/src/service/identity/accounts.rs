@@ -202,17 +202,17 @@ pub async fn verify_credentials(db: &DatabaseConnection, email: &str, password: 
 /// today's. Only if the hash is still the one verified (a password changed meanwhile wins);
 /// the sign-in goes on if this fails, and the next sign-in tries again.
 async fn rehash(db: &DatabaseConnection, account: &account::Model, password: &str) {
-    let stored = match hash_password(password.to_owned()).await {
-        Ok(hash) => account::Entity::update_many()
+    let stored: AppResult<()> = async {
+        let hash = hash_password(password.to_owned()).await?;
+        account::Entity::update_many()
             .col_expr(account::Column::PasswordHash, sea_orm::sea_query::Expr::value(hash))
             .filter(account::Column::Id.eq(account.id))
             .filter(account::Column::PasswordHash.eq(account.password_hash.as_str()))
             .exec(db)
-            .await
-            .map(|_| ())
-            .map_err(AppError::from),
-        Err(e) => Err(e),
-    };
+            .await?;
+        Ok(())
+    }
+    .await;
     if let Err(e) = stored {
         tracing::warn!(account = account.id, error = %e, "could not store the password hashed anew");
     }

@@ -82,8 +82,9 @@ pub(crate) async fn verify_password(password: String, hash: String) -> bool {
 /// a successful sign-in then stores the password hashed anew.
 pub(crate) fn needs_rehash(hash: &str) -> bool {
     let Ok(parsed) = argon2::PasswordHash::new(hash) else { return true };
-    let current = argon2::Params::try_from(&parsed).ok().map(|p| (p.m_cost(), p.t_cost(), p.p_cost()));
-    parsed.algorithm.as_str() != "argon2id" || current != Some((ARGON2_M_COST_KIB, ARGON2_T_COST, 1))
+    let costs = |p: &argon2::Params| (p.m_cost(), p.t_cost(), p.p_cost());
+    let made_with = argon2::Params::try_from(&parsed).ok().map(|p| costs(&p));
+    parsed.algorithm.as_str() != "argon2id" || made_with != Some(costs(argon2().params()))
 }
 
 /// A real hash of a random password, so an unknown email costs the same time as a wrong

@@ -220,9 +220,8 @@ fn report_pieces(report: &str) -> impl Iterator<Item = &str> {
         if rest.is_empty() {
             return None;
         }
-        let cut = rest.floor_char_boundary(REPORT_PIECE_BYTES.min(rest.len()));
-        let cut = if cut == 0 { rest.len() } else { cut };
-        let (piece, after) = rest.split_at(cut);
+        // A character is at most 4 bytes, so every piece holds at least one.
+        let (piece, after) = rest.split_at(rest.floor_char_boundary(REPORT_PIECE_BYTES.min(rest.len())));
         rest = after;
         Some(piece)
     })
