@@ -397,6 +397,12 @@ impl Viewer {
         self.require_account()
     }
 
+    /// A space that is lent with the base's approval is set as an event's venue (or its
+    /// reservation moved) by those who approve bookings; an organizer asks them.
+    pub fn may_reserve_without_approval(&self) -> bool {
+        self.is_staff()
+    }
+
     /// The requester or staff.
     pub fn can_cancel_booking(&self, booked_by: i64) -> bool {
         self.is_staff() || self.account.as_ref().is_some_and(|a| a.id == booked_by)

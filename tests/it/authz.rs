@@ -509,6 +509,7 @@ async fn call(app: &TestApp, f: &Fixture, mutation: &str, who: Who) -> (&'static
             let training = api::service::event::create(
                 ctx,
                 &crate::helpers::actor(),
+                true,
                 api::service::event::NewEvent {
                     kind: entity::event::EventKind::Training,
                     title: "矩阵培训第一期".into(),

@@ -51,12 +51,16 @@ fn sign(key: &PrivateKey, message: &[u8]) -> String {
 
 /// A WeChat Pay TRANSACTION.SUCCESS notification body, its resource encrypted with the APIv3 key.
 fn wechat_body(out_trade_no: &str, transaction_id: &str, total: i64) -> String {
+    wechat_body_in(out_trade_no, transaction_id, total, "CNY")
+}
+
+fn wechat_body_in(out_trade_no: &str, transaction_id: &str, total: i64, currency: &str) -> String {
     let transaction = json!({
         "mchid": "1600000001", "appid": "wx8888888888888888", "out_trade_no": out_trade_no,
         "transaction_id": transaction_id, "trade_type": "JSAPI", "trade_state": "SUCCESS",
         "trade_state_desc": "支付成功", "bank_type": "OTHERS", "success_time": "2026-12-01T10:00:00+08:00",
         "payer": { "openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o" },
-        "amount": { "total": total, "payer_total": total, "currency": "CNY", "payer_currency": "CNY" }
+        "amount": { "total": total, "payer_total": total, "currency": currency, "payer_currency": currency }
     });
     let nonce = "fdasflkja484";
     let cipher = Aes256Gcm::new_from_slice(APIV3_KEY).expect("key");
@@ -133,6 +137,16 @@ fn alipay_params(
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
+    let content = api::service::payments::alipay_signed_content(&params);
+    params.push(("sign".into(), sign(key, content.as_bytes())));
+    params.push(("sign_type".into(), "RSA2".into()));
+    params
+}
+
+/// The parameters with one more, signed anew.
+fn alipay_with(key: &PrivateKey, mut params: Vec<(String, String)>, name: &str, value: &str) -> Vec<(String, String)> {
+    params.retain(|(k, _)| k != "sign" && k != "sign_type");
+    params.push((name.into(), value.into()));
     let content = api::service::payments::alipay_signed_content(&params);
     params.push(("sign".into(), sign(key, content.as_bytes())));
     params.push(("sign_type".into(), "RSA2".into()));
@@ -363,6 +377,45 @@ configured_tests! {
         assert_eq!(notifications(&app).await, 1);
         let actor = sql_text(&app, "SELECT actor_label FROM domain_events WHERE event_type = 'donation.confirmed'").await;
         assert_eq!(actor.as_deref(), Some("alipay-notify"));
+    }
+
+    async fn money_in_another_currency_confirms_nothing_and_is_kept_for_staff(app) {
+        let campaign_row = campaign_in(&app, org_row(&app, "厦门市思明区妇女儿童服务中心").await, "ACTIVE").await;
+        let campaign = campaign_gid(campaign_row);
+        let donor = Credentials::account(&app.account("donor", &[Role::Donor]).await);
+        let (platform, _) = keys();
+        let wechat = pledge_with(&app, &donor, &campaign, 10_000, Some("WX-FX-1"), "fx-key-1").await;
+        let alipay = pledge_with(&app, &donor, &campaign, 10_000, Some("ALI-FX-1"), "fx-key-2").await;
+        let now = Utc::now();
+
+        // 10,000 in the smallest unit of US dollars is not 100 yuan, though the number matches.
+        let n = signed_wechat(platform, wechat_body_in("WX-FX-1", "4200000101", 10_000, "USD"), now);
+        assert_eq!(send_wechat(&app, &n).await.0, 204, "acknowledged: a resend could not change it");
+        let paid = alipay_params(platform, "ALI-FX-1", "2026120122001400101", "100.00", "TRADE_SUCCESS", now);
+        let cross_border = alipay_with(platform, paid, "trans_currency", "HKD");
+        assert_eq!(send_alipay(&app, &cross_border).await, (200, "success".to_owned()));
+
+        for id in [&wechat, &alipay] {
+            let d = donation(&app, id).await;
+            assert_eq!((d["status"].clone(), d["receiptNumber"].clone()), (json!("PLEDGED"), Value::Null));
+        }
+        assert_eq!(raised_and_sum(&app, campaign_row).await, (0, 0), "nothing counts");
+        assert_eq!(sql_i64(&app, "SELECT COUNT(*) FROM domain_events WHERE event_type = 'donation.confirmed'").await, 0);
+        let flagged = "query($o: [PaymentNotificationOutcome!]) { paymentNotifications(outcome: $o) { totalCount edges { node { platform outTradeNo amountFen outcome donationId } } } }";
+        let seen = app.ok(flagged, json!({ "o": ["OTHER_CURRENCY"] })).await["paymentNotifications"].clone();
+        assert_eq!(seen["totalCount"], 2, "{seen}");
+        let mut nodes: Vec<Value> = seen["edges"].as_array().expect("edges").iter().map(|e| e["node"].clone()).collect();
+        nodes.sort_by_key(|n| n["platform"].as_str().map(str::to_owned));
+        assert_eq!(nodes, vec![
+            json!({ "platform": "ALIPAY", "outTradeNo": "ALI-FX-1", "amountFen": 10_000, "outcome": "OTHER_CURRENCY", "donationId": alipay }),
+            json!({ "platform": "WECHAT_PAY", "outTradeNo": "WX-FX-1", "amountFen": 10_000, "outcome": "OTHER_CURRENCY", "donationId": wechat }),
+        ]);
+
+        // The same order paid in yuan afterwards confirms as usual.
+        let n = signed_wechat(platform, wechat_body("WX-FX-1", "4200000102", 10_000), now);
+        assert_eq!(send_wechat(&app, &n).await.0, 204);
+        assert_eq!(donation(&app, &wechat).await["status"], "CONFIRMED");
+        assert_eq!(raised_and_sum(&app, campaign_row).await, (10_000, 10_000));
     }
 }
 

@@ -89,6 +89,13 @@ backend_tests! {
         let body = app.gql(ADD_SESSION, json!({ "i": { "eventId": salon,
             "startsAt": at(Duration::days(2)), "endsAt": at(Duration::days(2) + Duration::hours(1)) } })).await;
         assert_eq!(ext(&body)["reason"], "WRONG_EVENT_KIND", "{body}");
+        // The training cannot move away from its sessions; it may grow around them.
+        let update = "mutation($i: UpdateEventInput!) { updateEvent(input: $i) { event { endsAt } } }";
+        let body = app.gql(update, json!({ "i": { "id": training, "startsAt": at(Duration::minutes(-30)) } })).await;
+        assert_eq!((ext(&body)["code"].clone(), ext(&body)["reason"].clone()), (json!("BAD_USER_INPUT"), json!("SESSIONS_OUTSIDE")), "{body}");
+        assert!(body["errors"][0]["message"].as_str().unwrap().starts_with("1 of the training's sessions"), "{body}");
+        let longer = app.ok(update, json!({ "i": { "id": training, "endsAt": at(Duration::hours(6)) } })).await;
+        assert!(longer["updateEvent"]["event"]["endsAt"].is_string());
 
         let a = ticket(&app, &training, "a").await;
         let b = ticket(&app, &training, "b").await;

@@ -137,6 +137,51 @@ backend_tests! {
         assert_eq!(evening["createBooking"]["booking"]["status"], "CONFIRMED");
     }
 
+    async fn an_organizer_cannot_take_a_room_that_needs_approval_but_staff_can_set_it(app) {
+        let org = organizer(&app).await;
+        let member = app.account("organizer-member", &[Role::Donor]).await;
+        let org_row = api::graphql::ids::parse(&org).expect("global id").1;
+        api::service::identity::add_member(app.state.ctx(), &crate::helpers::actor(), org_row, &member.email,
+            entity::membership::MemberRole::Editor, 0).await.expect("member");
+        let member = Credentials::account(&member);
+        let hall = space(&app, "审批多功能厅", 100, json!({ "kind": "HALL", "requiresApproval": true })).await;
+        let room = space(&app, "开放活动室", 40, json!({})).await;
+
+        // A member's event cannot take the hall: that is the base's to approve. Nothing is written.
+        let body = app.gql_as(&member, CREATE_EVENT, salon(&org, &hall, &at(4, 10, 0), &at(4, 12, 0), 30)).await;
+        assert_eq!(ext(&body)["code"], "BAD_USER_INPUT", "{body}");
+        assert_eq!(ext(&body)["reason"], "APPROVAL_REQUIRED", "{body}");
+        assert_eq!(ext(&body)["field"], "venue.spaceId", "{body}");
+        assert_eq!(event_count(&app).await, 0, "nothing written");
+        assert!(calendar(&app, &Credentials::anonymous(), &hall, 4).await.is_empty());
+
+        // A room lent without approval is theirs to take; moving the event to the hall is not.
+        let created = app.ok_as(&member, CREATE_EVENT, salon(&org, &room, &at(4, 10, 0), &at(4, 12, 0), 30)).await;
+        let event = created["createEvent"]["event"]["id"].clone();
+        let body = app.gql_as(&member, UPDATE_EVENT, json!({ "i": { "id": event, "venue": { "spaceId": hall["id"] } } })).await;
+        assert_eq!(ext(&body)["reason"], "APPROVAL_REQUIRED", "{body}");
+        assert_eq!(calendar(&app, &Credentials::anonymous(), &room, 4).await.len(), 1, "still in the room");
+        assert!(calendar(&app, &Credentials::anonymous(), &hall, 4).await.is_empty());
+
+        // Staff set the hall; the member edits the event in it, but cannot move its time.
+        app.ok(UPDATE_EVENT, json!({ "i": { "id": event, "venue": { "spaceId": hall["id"] } } })).await;
+        let held = calendar(&app, &Credentials::anonymous(), &hall, 4).await;
+        assert_eq!((held.len(), held[0]["status"].clone()), (1, json!("CONFIRMED")), "{held:?}");
+        app.ok_as(&member, UPDATE_EVENT, json!({ "i": { "id": event, "capacity": 50 } })).await;
+        app.ok_as(&member, TRANSITION, json!({ "input": { "id": event, "status": "PUBLISHED" } })).await;
+        let body = app.gql_as(&member, UPDATE_EVENT,
+            json!({ "i": { "id": event, "startsAt": at(4, 14, 0), "endsAt": at(4, 16, 0) } })).await;
+        assert_eq!(ext(&body)["reason"], "APPROVAL_REQUIRED", "{body}");
+        let held = calendar(&app, &Credentials::anonymous(), &hall, 4).await;
+        assert_eq!((held.len(), held[0]["attendees"].clone()), (1, json!(50)));
+        assert_eq!(held[0]["startsAt"].as_str().unwrap()[..16], at(4, 10, 0)[..16], "not moved");
+        let moved = app.ok(UPDATE_EVENT, json!({ "i": { "id": event, "startsAt": at(4, 14, 0), "endsAt": at(4, 16, 0) } })).await;
+        assert_eq!(moved["updateEvent"]["event"]["startsAt"].as_str().unwrap()[..16], at(4, 14, 0)[..16]);
+        // Moving out of the hall, or cancelling, frees it whoever does it.
+        app.ok_as(&member, TRANSITION, json!({ "input": { "id": event, "status": "CANCELLED" } })).await;
+        assert!(calendar(&app, &Credentials::anonymous(), &hall, 4).await.is_empty(), "the hall is free again");
+    }
+
     async fn two_events_cannot_share_a_room_and_the_database_refuses_it_too(app) {
         let org = organizer(&app).await;
         let room = space(&app, "亲子活动室", 30, json!({})).await;

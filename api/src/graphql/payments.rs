@@ -23,6 +23,8 @@ pub enum PaymentNotificationOutcome {
     AlreadyRecorded,
     /// The amount is not the pledge's: nothing was confirmed.
     AmountDiffers,
+    /// The money is in another currency than yuan: nothing was confirmed.
+    OtherCurrency,
     /// No pledge has the order number.
     UnknownReference,
 }
@@ -34,14 +36,22 @@ impl PaymentNotificationOutcome {
             Self::Held => NotifyOutcome::Held,
             Self::AlreadyRecorded => NotifyOutcome::AlreadyRecorded,
             Self::AmountDiffers => NotifyOutcome::AmountDiffers,
+            Self::OtherCurrency => NotifyOutcome::OtherCurrency,
             Self::UnknownReference => NotifyOutcome::UnknownReference,
         }
     }
 
     fn parse(stored: &str) -> Option<Self> {
-        [Self::Confirmed, Self::Held, Self::AlreadyRecorded, Self::AmountDiffers, Self::UnknownReference]
-            .into_iter()
-            .find(|o| o.service().as_str() == stored)
+        [
+            Self::Confirmed,
+            Self::Held,
+            Self::AlreadyRecorded,
+            Self::AmountDiffers,
+            Self::OtherCurrency,
+            Self::UnknownReference,
+        ]
+        .into_iter()
+        .find(|o| o.service().as_str() == stored)
     }
 }
 
@@ -105,7 +115,8 @@ pub struct PaymentQuery;
 #[Object]
 impl PaymentQuery {
     /// Staff and RECONCILE keys: verified payment notifications, newest first, optionally only
-    /// some outcomes (`[AMOUNT_DIFFERS, UNKNOWN_REFERENCE]`: payments that confirmed nothing).
+    /// some outcomes (`[AMOUNT_DIFFERS, OTHER_CURRENCY, UNKNOWN_REFERENCE]`: payments that confirmed
+    /// nothing).
     async fn payment_notifications(
         &self,
         ctx: &Context<'_>,

@@ -177,6 +177,7 @@ pub async fn events(ctx: Ctx<'_>) -> AppResult<usize> {
         let event = ev::create(
             ctx,
             &actor(),
+            true,
             NewEvent {
                 kind,
                 title_traditional: exchange.then(|| traditional(&title)),
@@ -216,10 +217,10 @@ pub async fn events(ctx: Ctx<'_>) -> AppResult<usize> {
             },
         )
         .await?;
-        ev::transition(ctx, &actor(), event.id, entity::event::EventStatus::Published).await?;
+        ev::transition(ctx, &actor(), true, event.id, entity::event::EventStatus::Published).await?;
         let past = ends_at < now;
         if past {
-            ev::transition(ctx, &actor(), event.id, entity::event::EventStatus::Completed).await?;
+            ev::transition(ctx, &actor(), true, event.id, entity::event::EventStatus::Completed).await?;
         }
         if kind == EventKind::Exhibition {
             for n in 0..rng.random_range(4..8) {

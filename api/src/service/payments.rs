@@ -16,9 +16,10 @@
 //!   actor being the platform (a `SYSTEM` actor);
 //! - every verified notification is kept once per platform and transaction
 //!   (`payment_notifications`, unique), so a resent notification changes nothing;
-//! - an amount that differs from the pledge's, or an order no pledge has, confirms nothing: it
-//!   is kept with the outcome `AMOUNT_DIFFERS` / `UNKNOWN_REFERENCE` for staff (and answered
-//!   as received, so the platform stops resending what a retry cannot change).
+//! - an amount that differs from the pledge's, an order no pledge has, or money in another
+//!   currency than yuan (pledges are in fen) confirms nothing: it is kept with the outcome
+//!   `AMOUNT_DIFFERS` / `UNKNOWN_REFERENCE` / `OTHER_CURRENCY` for staff (and answered as
+//!   received, so the platform stops resending what a retry cannot change).
 //!
 //! A notification that fails verification is refused before anything is read or written.
 use std::time::Duration;
@@ -80,7 +81,17 @@ pub struct Payment {
     pub transaction_id: String,
     /// The merchant's order number the payment was made for.
     pub out_trade_no: String,
+    /// In the currency's smallest unit: fen when `currency` is `CNY`.
     pub amount_fen: i64,
+    /// ISO 4217, as the platform names it (`CNY` when it names none).
+    pub currency: String,
+}
+
+/// The currency pledges are made in.
+pub const PLEDGE_CURRENCY: &str = "CNY";
+
+fn pledge_currency() -> String {
+    PLEDGE_CURRENCY.to_owned()
 }
 
 /// What a verified notification says.
@@ -128,6 +139,8 @@ pub enum NotifyOutcome {
     AlreadyRecorded,
     /// The amount is not the pledge's: nothing confirmed, kept for staff.
     AmountDiffers,
+    /// The money is in another currency than the pledge's yuan: nothing confirmed, kept for staff.
+    OtherCurrency,
     /// No pledge has this order number: kept for staff.
     UnknownReference,
     /// This transaction was notified before: nothing changed.
@@ -143,6 +156,7 @@ impl NotifyOutcome {
             NotifyOutcome::Held => "HELD",
             NotifyOutcome::AlreadyRecorded => "ALREADY_RECORDED",
             NotifyOutcome::AmountDiffers => "AMOUNT_DIFFERS",
+            NotifyOutcome::OtherCurrency => "OTHER_CURRENCY",
             NotifyOutcome::UnknownReference => "UNKNOWN_REFERENCE",
             NotifyOutcome::Duplicate => "DUPLICATE",
             NotifyOutcome::NotAPayment => "NOT_A_PAYMENT",
@@ -231,6 +245,8 @@ struct WechatTransaction {
 #[derive(Deserialize)]
 struct WechatAmount {
     total: i64,
+    #[serde(default = "pledge_currency")]
+    currency: String,
 }
 
 fn verify_wechatpay(
@@ -282,6 +298,7 @@ fn verify_wechatpay(
         transaction_id: tx.transaction_id,
         out_trade_no: tx.out_trade_no,
         amount_fen: tx.amount.total,
+        currency: tx.amount.currency,
     }))
 }
 
@@ -342,6 +359,8 @@ fn verify_alipay(
             .map(str::to_owned)
             .ok_or_else(|| refuse(Rejection::Malformed, format!("{name} is missing")))
     };
+    // Cross-border trades name the currency the buyer paid in; a domestic one names none.
+    let currency = get("trans_currency").filter(|c| !c.is_empty()).unwrap_or(PLEDGE_CURRENCY).to_owned();
     let amount = field("total_amount")?;
     let amount_fen = statements::parse_yuan(&amount)
         .ok_or_else(|| refuse(Rejection::Malformed, format!("total_amount {amount:?} is not an amount")))?;
@@ -350,6 +369,7 @@ fn verify_alipay(
         transaction_id: field("trade_no")?,
         out_trade_no: field("out_trade_no")?,
         amount_fen,
+        currency,
     }))
 }
 
@@ -431,6 +451,10 @@ async fn record_once(ctx: Ctx<'_>, actor: &Actor, payment: &Payment) -> AppResul
     let txn = ctx.db.begin().await?;
     let (outcome, appended) = match (planned.action, planned.donation_id) {
         _ if ambiguous => (NotifyOutcome::UnknownReference, crate::events::Appended::default()),
+        // The amount is in another unit than the pledge's: whatever it matched, it is not that.
+        _ if !payment.currency.eq_ignore_ascii_case(PLEDGE_CURRENCY) => {
+            (NotifyOutcome::OtherCurrency, crate::events::Appended::default())
+        }
         (LineAction::Confirm | LineAction::Hold, Some(id)) => {
             let reference = Some(payment.out_trade_no.clone());
             let (_, recorded, appended) = cf::receive_in(&txn, ctx, actor, id, reference, Arrival::Payment).await?;

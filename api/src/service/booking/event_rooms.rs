@@ -38,12 +38,15 @@ pub async fn prepare_event_venue(db: &impl ConnectionTrait, space_id: i64, capac
 /// event keeps its booking as the record of the room's use. The overlap guarantee is the one
 /// every booking has; a clash is the same `CONFLICT` a booking gets. `space` is what
 /// `prepare_event_venue` returned for the event's space (`None` when it has none); `account_id`
-/// books a reservation that does not exist yet. Returns the log events to append.
+/// books a reservation that does not exist yet; without `approves`, a space that needs the
+/// base's approval is not reserved or moved (`APPROVAL_REQUIRED`), only kept as staff set it.
+/// Returns the log events to append.
 pub async fn sync_event_booking(
     db: &sea_orm::DatabaseTransaction,
     event: &entity::event::Model,
     space: Option<&SpaceRecord>,
     account_id: Option<i64>,
+    approves: bool,
 ) -> AppResult<Vec<NewEvent>> {
     use entity::event::EventStatus;
     let existing = booking::Entity::find().filter(booking::Column::EventId.eq(event.id)).one(db).await?;
@@ -84,6 +87,16 @@ pub async fn sync_event_booking(
                 == (event.starts_at, event.ends_at, blocked_start, blocked_end)
     };
     let holds_room = existing.as_ref().is_some_and(wanted);
+    if !holds_room && space.space.requires_approval && !approves {
+        return Err(AppError::rule(
+            "venue.spaceId",
+            "APPROVAL_REQUIRED",
+            format!(
+                "{} is lent with the base's approval: its staff set it as an event's venue or move the event in it",
+                space.space.name
+            ),
+        ));
+    }
     if !holds_room && !overlapping_confirmed(db, space.space.id, (blocked_start, blocked_end), except).await?.is_empty()
     {
         return Err(conflict_error(db, space, event.starts_at, event.ends_at, event.capacity, except).await?);

@@ -127,19 +127,22 @@ pub(super) async fn managed(db: &impl ConnectionTrait, viewer: &Viewer, id: i64)
 /// Command: an organizer (its members, or staff) creates an event as a draft.
 pub async fn create_event(ctx: Ctx<'_>, viewer: &Viewer, input: NewEvent) -> AppResult<event::Model> {
     viewer.require_manage_event(input.organizer_id)?;
-    as_viewer!(viewer, |actor| create(ctx, actor, input.clone()))
+    let approves = viewer.may_reserve_without_approval();
+    as_viewer!(viewer, |actor| create(ctx, actor, approves, input.clone()))
 }
 
 /// Command: the organizer edits an event (more seats promote the waitlist).
 pub async fn update_event(ctx: Ctx<'_>, viewer: &Viewer, id: i64, patch: EventPatch) -> AppResult<event::Model> {
     managed(ctx.db, viewer, id).await?;
-    as_viewer!(viewer, |actor| update(ctx, actor, id, patch.clone()))
+    let approves = viewer.may_reserve_without_approval();
+    as_viewer!(viewer, |actor| update(ctx, actor, approves, id, patch.clone()))
 }
 
 /// Command: the organizer publishes, cancels or completes an event.
 pub async fn change_event_status(ctx: Ctx<'_>, viewer: &Viewer, id: i64, to: EventStatus) -> AppResult<event::Model> {
     managed(ctx.db, viewer, id).await?;
-    as_viewer!(viewer, |actor| transition(ctx, actor, id, to))
+    let approves = viewer.may_reserve_without_approval();
+    as_viewer!(viewer, |actor| transition(ctx, actor, approves, id, to))
 }
 
 /// Command: an organizer starts a training programme (its cohorts are trainings).
@@ -182,7 +185,8 @@ pub async fn remove_event_delegation(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> 
     as_viewer!(viewer, |actor| remove_delegation(ctx, actor, id))
 }
 
-pub async fn create(ctx: Ctx<'_>, actor: &Actor, input: NewEvent) -> AppResult<event::Model> {
+/// `approves`: whether the actor may reserve a space that needs the base's approval.
+pub async fn create(ctx: Ctx<'_>, actor: &Actor, approves: bool, input: NewEvent) -> AppResult<event::Model> {
     let now = crate::service::now();
     let training = match (input.kind, input.training) {
         (EventKind::Training, Some(t)) => Some(t),
@@ -267,13 +271,21 @@ pub async fn create(ctx: Ctx<'_>, actor: &Actor, input: NewEvent) -> AppResult<e
         &created,
         json!({ "kind": created.kind.to_value(), "title": created.title, "startsAt": created.starts_at }),
     )];
-    events
-        .extend(crate::service::booking::sync_event_booking(&txn, &created, venue.as_ref(), account_of(actor)).await?);
+    events.extend(
+        crate::service::booking::sync_event_booking(&txn, &created, venue.as_ref(), account_of(actor), approves)
+            .await?,
+    );
     ctx.commit(txn, actor, events).await?;
     Ok(created)
 }
 
-pub async fn update(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: EventPatch) -> AppResult<event::Model> {
+pub async fn update(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    approves: bool,
+    id: i64,
+    patch: EventPatch,
+) -> AppResult<event::Model> {
     let txn = ctx.db.begin().await?;
     let mut m = lock_event(&txn, id).await?;
     let old_times = (m.starts_at, m.ends_at);
@@ -362,6 +374,18 @@ pub async fn update(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: EventPatch) -> 
     }
     m.updated_at = crate::service::now();
     check_event(&m)?;
+    if m.kind == EventKind::Training && (m.starts_at, m.ends_at) != old_times {
+        // A session lies within its training, as `addTrainingSession` checks.
+        let sessions = sessions_of(&txn, &[m.id]).await?.remove(&m.id).unwrap_or_default();
+        let outside = sessions.iter().filter(|s| s.starts_at < m.starts_at || s.ends_at > m.ends_at).count();
+        if outside > 0 {
+            return Err(AppError::rule(
+                "startsAt",
+                "SESSIONS_OUTSIDE",
+                format!("{outside} of the training's sessions would lie outside its new start and end"),
+            ));
+        }
+    }
     let venue = match m.venue_space_id {
         Some(space_id) => Some(crate::service::booking::prepare_event_venue(&txn, space_id, m.capacity).await?),
         None => None,
@@ -378,8 +402,10 @@ pub async fn update(ctx: Ctx<'_>, actor: &Actor, id: i64, patch: EventPatch) -> 
         &updated,
         json!({ "capacity": updated.capacity, "moved": moved, "startsAt": updated.starts_at, "endsAt": updated.ends_at }),
     )];
-    events
-        .extend(crate::service::booking::sync_event_booking(&txn, &updated, venue.as_ref(), account_of(actor)).await?);
+    events.extend(
+        crate::service::booking::sync_event_booking(&txn, &updated, venue.as_ref(), account_of(actor), approves)
+            .await?,
+    );
     if grew {
         // More seats: the waitlist moves up, in order.
         events.extend(promote_from_waitlist(&txn, &updated).await?);
@@ -409,7 +435,13 @@ pub fn allowed_next(from: EventStatus) -> &'static [EventStatus] {
     }
 }
 
-pub async fn transition(ctx: Ctx<'_>, actor: &Actor, id: i64, to: EventStatus) -> AppResult<event::Model> {
+pub async fn transition(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    approves: bool,
+    id: i64,
+    to: EventStatus,
+) -> AppResult<event::Model> {
     let now = crate::service::now();
     let txn = ctx.db.begin().await?;
     let m = lock_event(&txn, id).await?;
@@ -435,7 +467,8 @@ pub async fn transition(ctx: Ctx<'_>, actor: &Actor, id: i64, to: EventStatus) -
     active.updated_at = Set(now);
     let updated = active.update(&txn).await?;
     let reservation =
-        crate::service::booking::sync_event_booking(&txn, &updated, venue.as_ref(), account_of(actor)).await?;
+        crate::service::booking::sync_event_booking(&txn, &updated, venue.as_ref(), account_of(actor), approves)
+            .await?;
     let kind = match to {
         EventStatus::Published => Kind::EventPublished,
         EventStatus::Cancelled => Kind::EventCancelled,

@@ -12,6 +12,7 @@ mod apply;
 mod parse;
 mod plan;
 
+use chrono::{DateTime, Utc};
 use entity::donation::DonationChannel;
 use entity::statement_import;
 use sea_orm::{
@@ -153,47 +154,7 @@ pub async fn import(
     }
     let totals = Totals::of(&planned);
     let report = serde_json::to_string(&planned).map_err(|e| AppError::Internal(e.to_string()))?;
-    let txn = ctx.db.begin().await?;
-    // Raw statements: the report (about 160 bytes a line) is bound as it is, not copied again
-    // by a query builder, and in pieces: each statement's arguments and its message to the
-    // database hold a copy of what it binds, which for a whole 10,000-line report was the
-    // import's memory peak.
-    let backend = txn.get_database_backend();
-    let raw = |sql: &str, values: Vec<sea_orm::Value>| {
-        let sql = if backend == DatabaseBackend::Postgres { sql.to_owned() } else { sql.replace('$', "?") };
-        Statement::from_sql_and_values(backend, sql, values)
-    };
-    let mut pieces = report_pieces(&report);
-    let first = pieces.next().unwrap_or_default();
-    let sql = "UPDATE statement_imports SET status = 'APPLIED', line_count = $1, confirmed_count = $2, \
-        held_count = $3, created_count = $4, mismatch_count = $5, confirmed_fen = $6, report = $7, applied_at = $8 \
-        WHERE id = $9";
-    let values = vec![
-        totals.lines.into(),
-        totals.confirmed.into(),
-        totals.held.into(),
-        totals.created.into(),
-        totals.mismatches.into(),
-        totals.confirmed_fen.into(),
-        first.into(),
-        Some(now).into(),
-        started.id.into(),
-    ];
-    txn.execute_raw(raw(sql, values)).await?;
-    for piece in pieces {
-        let sql = "UPDATE statement_imports SET report = report || $1 WHERE id = $2";
-        txn.execute_raw(raw(sql, vec![piece.into(), started.id.into()])).await?;
-    }
-    let event = NewEvent::new(EventKind::StatementImported, started.id).payload(json!({
-        "profile": profile.as_str(),
-        "lines": totals.lines,
-        "confirmed": totals.confirmed,
-        "held": totals.held,
-        "created": totals.created,
-        "mismatches": totals.mismatches,
-        "confirmedFen": totals.confirmed_fen,
-    }));
-    ctx.commit(txn, actor, vec![event]).await?;
+    retry_transient(|| record_applied(ctx, actor, started.id, profile, &totals, &report, now)).await?;
     // The row as the updates left it, not read back.
     let import = statement_import::Model {
         status: "APPLIED".into(),
@@ -208,6 +169,60 @@ pub async fn import(
         ..started
     };
     Ok(ImportReport { dry_run: false, already_imported: false, import: Some(import), lines: planned, totals })
+}
+
+/// The final transaction of an import: its totals, its report and its event.
+async fn record_applied(
+    ctx: Ctx<'_>,
+    actor: &Actor,
+    id: i64,
+    profile: ProfileName,
+    totals: &Totals,
+    report: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let txn = ctx.db.begin().await?;
+    // Raw statements: the report (about 160 bytes a line) is bound as it is, not copied again
+    // by a query builder, and in pieces: each statement's arguments and its message to the
+    // database hold a copy of what it binds, which for a whole 10,000-line report was the
+    // import's memory peak.
+    let backend = txn.get_database_backend();
+    let raw = |sql: &str, values: Vec<sea_orm::Value>| {
+        let sql = if backend == DatabaseBackend::Postgres { sql.to_owned() } else { sql.replace('$', "?") };
+        Statement::from_sql_and_values(backend, sql, values)
+    };
+    let mut pieces = report_pieces(report);
+    let first = pieces.next().unwrap_or_default();
+    let sql = "UPDATE statement_imports SET status = 'APPLIED', line_count = $1, confirmed_count = $2, \
+        held_count = $3, created_count = $4, mismatch_count = $5, confirmed_fen = $6, report = $7, applied_at = $8 \
+        WHERE id = $9";
+    let values = vec![
+        totals.lines.into(),
+        totals.confirmed.into(),
+        totals.held.into(),
+        totals.created.into(),
+        totals.mismatches.into(),
+        totals.confirmed_fen.into(),
+        first.into(),
+        Some(now).into(),
+        id.into(),
+    ];
+    txn.execute_raw(raw(sql, values)).await?;
+    for piece in pieces {
+        let sql = "UPDATE statement_imports SET report = report || $1 WHERE id = $2";
+        txn.execute_raw(raw(sql, vec![piece.into(), id.into()])).await?;
+    }
+    let event = NewEvent::new(EventKind::StatementImported, id).payload(json!({
+        "profile": profile.as_str(),
+        "lines": totals.lines,
+        "confirmed": totals.confirmed,
+        "held": totals.held,
+        "created": totals.created,
+        "mismatches": totals.mismatches,
+        "confirmedFen": totals.confirmed_fen,
+    }));
+    ctx.commit(txn, actor, vec![event]).await?;
+    Ok(())
 }
 
 /// Bytes of a report bound per statement.
