@@ -6,12 +6,16 @@ use chrono::Duration;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
+use crate::crowdfunding::sql_i64;
 use crate::events::{CREATE_EVENT, TRANSITION, at, organizer, register_as};
-use crate::helpers::TestApp;
+use crate::helpers::{Credentials, TestApp};
 use api::service::identity::Role;
 
 const ADD_SESSION: &str = r#"
 mutation($i: AddTrainingSessionInput!) { addTrainingSession(input: $i) { session { id topic startsAt endsAt } } }"#;
+
+const REMOVE_SESSION: &str = r#"
+mutation($i: RemoveTrainingSessionInput!) { removeTrainingSession(input: $i) { removedSessionId } }"#;
 
 const CHECK_IN: &str = r#"
 mutation($i: CheckInInput!) { checkIn(input: $i) { alreadyCheckedIn registration { sessionsAttended } } }"#;
@@ -166,5 +170,84 @@ backend_tests! {
         assert_eq!(data["registrations"]["edges"][0]["node"]["sessionsAttended"], 1);
         assert_eq!(data["impact"]["total"], 1);
         assert_eq!(data["registrations"]["edges"][0]["node"]["certificateEligible"], false, "1 of 4 is below 75%");
+    }
+
+    async fn a_session_without_check_ins_can_be_removed_one_with_them_stays(app) {
+        let (training, sessions) = training_with_sessions(&app, 50).await;
+        let a = ticket(&app, &training, "a").await;
+        app.ok(CHECK_IN, json!({ "i": { "eventId": training, "ticketCode": a, "sessionId": sessions[0] } })).await;
+
+        // Only the organizer removes; a session with a check-in stays; nothing changes either way.
+        let outsider = Credentials::account(&app.account("outsider", &[Role::Donor]).await);
+        let body = app.gql_as(&outsider, REMOVE_SESSION, json!({ "i": { "id": sessions[2] } })).await;
+        assert_eq!(ext(&body)["code"], "FORBIDDEN", "{body}");
+        let body = app.gql(REMOVE_SESSION, json!({ "i": { "id": sessions[0] } })).await;
+        assert_eq!((ext(&body)["code"].clone(), ext(&body)["reason"].clone()), (json!("CONFLICT"), json!("SESSION_ATTENDED")), "{body}");
+        let missing = api::graphql::ids::encode("TrainingSession", 999_999).to_string();
+        let body = app.gql(REMOVE_SESSION, json!({ "i": { "id": missing } })).await;
+        assert_eq!(ext(&body)["code"], "NOT_FOUND", "{body}");
+        assert_eq!(app.ok(PARTICIPANTS, json!({ "id": training })).await["event"]["sessions"].as_array().unwrap().len(), 4);
+
+        // A session nobody attended goes, and is logged; the share for the certificate follows.
+        let removed = app.ok(REMOVE_SESSION, json!({ "i": { "id": sessions[3] } })).await;
+        assert_eq!(removed["removeTrainingSession"]["removedSessionId"], sessions[3]);
+        let data = app.ok(PARTICIPANTS, json!({ "id": training })).await["event"].clone();
+        let left: Vec<&str> = data["sessions"].as_array().unwrap().iter().map(|s| s["topic"].as_str().unwrap()).collect();
+        assert_eq!(left, ["项目设计", "预算管理", "执行与监测"]);
+        assert_eq!(sql_i64(&app, "SELECT COUNT(*) FROM domain_events WHERE event_type = 'event.session_removed'").await, 1);
+        let body = app.gql(REMOVE_SESSION, json!({ "i": { "id": sessions[3] } })).await;
+        assert_eq!(ext(&body)["code"], "NOT_FOUND", "removed once: {body}");
+        // A completed training keeps its sessions.
+        app.ok(TRANSITION, json!({ "input": { "id": training, "status": "COMPLETED" } })).await;
+        let body = app.gql(REMOVE_SESSION, json!({ "i": { "id": sessions[2] } })).await;
+        assert_eq!(ext(&body)["reason"], "EVENT_CLOSED", "{body}");
+    }
+
+    async fn removing_a_session_while_people_check_in_at_it_loses_no_attendance(app) {
+        let (training, sessions) = training_with_sessions(&app, 50).await;
+        let mut codes = Vec::new();
+        for i in 0..6 {
+            codes.push(ticket(&app, &training, &format!("p{i}")).await);
+        }
+        let send = |query: &'static str, variables: Value| {
+            let (client, url, token) = (app.client.clone(), app.url("/graphql"), app.manager.token.clone());
+            tokio::spawn(async move {
+                let body: Value = client.post(url).bearer_auth(token)
+                    .json(&json!({ "query": query, "variables": variables }))
+                    .send().await.unwrap().json().await.unwrap();
+                body
+            })
+        };
+        let mut scans = Vec::new();
+        for (i, code) in codes.iter().enumerate() {
+            if i == 3 {
+                scans.push(send(REMOVE_SESSION, json!({ "i": { "id": sessions[1] } })));
+            }
+            scans.push(send(CHECK_IN, json!({ "i": { "eventId": training, "ticketCode": code, "sessionId": sessions[1] } })));
+        }
+        let mut removed = None;
+        let mut checked_in = 0;
+        for task in scans {
+            let body = task.await.unwrap();
+            if body["data"]["removeTrainingSession"].is_object() {
+                removed = Some(true);
+            } else if ext(&body)["reason"] == "SESSION_ATTENDED" {
+                removed = Some(false);
+            } else if body["data"]["checkIn"]["alreadyCheckedIn"] == false {
+                checked_in += 1;
+            } else {
+                // A scan after the removal: the session is gone, nothing recorded.
+                assert_eq!(ext(&body)["field"], "sessionId", "{body}");
+            }
+        }
+        let removed = removed.expect("the removal answered");
+        let rows = sql_i64(&app, "SELECT COUNT(*) FROM session_attendances").await;
+        let counted = sql_i64(&app, "SELECT CAST(COALESCE(SUM(sessions_attended), 0) AS BIGINT) FROM registrations").await;
+        assert_eq!((rows, counted), (checked_in, checked_in), "every recorded check-in is kept and counted once");
+        if removed {
+            assert_eq!(checked_in, 0, "a session with check-ins is never removed");
+        } else {
+            assert!(checked_in > 0);
+        }
     }
 }

@@ -62,6 +62,7 @@ pub fn tags(kind: EventKind, aggregate_id: i64, payload: &Value) -> Vec<String> 
         EventDelegationAdded | EventDelegationRemoved => vec![list(tags::EVENTS), list(tags::IMPACT)],
         // Exhibits, sessions and seats are read live, never from the cache.
         EventSessionAdded
+        | EventSessionRemoved
         | EventExhibitAdded
         | EventExhibitRemoved
         | EventIdentityDocumentsPurged

@@ -168,6 +168,8 @@ event_kinds! {
     EventDelegationRemoved => "event.delegation_removed", Event, Operational;
     /// A training got a dated session (check-in is then per session).
     EventSessionAdded => "event.session_added", Event, Operational;
+    /// A training's session without check-ins was removed.
+    EventSessionRemoved => "event.session_removed", Event, Operational;
     /// Identity document numbers of an ended event's registrations were erased.
     EventIdentityDocumentsPurged => "event.identity_documents_purged", Event, Audit;
     TrainingProgrammeCreated => "training_programme.created", TrainingProgramme, Operational;

@@ -236,6 +236,13 @@ pub struct AddTrainingSessionInput {
 }
 
 payload!(AddTrainingSessionPayload { session: TrainingSession });
+
+#[derive(InputObject)]
+pub struct RemoveTrainingSessionInput {
+    pub id: ID,
+}
+
+payload!(RemoveTrainingSessionPayload { removed_session_id: ID });
 payload!(EventPayload { event: Event });
 payload!(CreateTrainingProgrammePayload { programme: TrainingProgramme });
 payload!(AddExhibitPayload { exhibit: Exhibit });

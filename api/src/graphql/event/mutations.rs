@@ -70,6 +70,18 @@ impl EventMutation {
         Ok(AddTrainingSessionPayload { session: TrainingSession(session) })
     }
 
+    /// Removes a session nobody has checked in to (`SESSION_ATTENDED` otherwise); not from a
+    /// cancelled or completed training.
+    async fn remove_training_session(
+        &self,
+        ctx: &Context<'_>,
+        input: RemoveTrainingSessionInput,
+    ) -> Result<RemoveTrainingSessionPayload> {
+        let id = ids::decode(&input.id, SESSION, "id")?;
+        service::remove_training_session_as(state(ctx)?.ctx(), viewer(ctx), id).await.extend()?;
+        Ok(RemoveTrainingSessionPayload { removed_session_id: input.id })
+    }
+
     async fn add_delegation(&self, ctx: &Context<'_>, input: AddDelegationInput) -> Result<AddDelegationPayload> {
         let new = input.into_new()?;
         let delegation = service::add_event_delegation(state(ctx)?.ctx(), viewer(ctx), new).await.extend()?;

@@ -1,6 +1,7 @@
 //! Training sessions: dated sessions, check-in per session and certificates.
 #[allow(unused_imports)]
 use super::*;
+use sea_orm::PaginatorTrait;
 
 pub const MAX_SESSIONS: usize = 100;
 
@@ -59,6 +60,46 @@ pub async fn add_session(ctx: Ctx<'_>, actor: &Actor, input: NewSession) -> AppR
     );
     ctx.commit(txn, actor, vec![log]).await?;
     Ok(row)
+}
+
+/// Command: the organizer removes a session nobody has checked in to (a session with
+/// check-ins is part of the participants' record and of their certificates).
+pub async fn remove_training_session_as(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResult<session::Model> {
+    viewer.require_account()?;
+    let found = found::<session::Entity>(ctx.db, id, "training session").await?;
+    managed(ctx.db, viewer, found.event_id).await?;
+    as_viewer!(viewer, |actor| remove_session(ctx, actor, id))
+}
+
+/// Removes a session without attendance. The session's row is locked first: a check-in's
+/// attendance holds a key share of it until its transaction ends, so once the lock is held no
+/// check-in is in flight, none can start, and the count of attendance below is final.
+pub async fn remove_session(ctx: Ctx<'_>, actor: &Actor, id: i64) -> AppResult<session::Model> {
+    let txn = ctx.db.begin().await?;
+    let found = session::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or_else(|| AppError::NotFound("training session".into()))?;
+    let event = find(&txn, found.event_id).await?;
+    if matches!(event.status, EventStatus::Cancelled | EventStatus::Completed) {
+        return Err(AppError::conflict("EVENT_CLOSED", "the sessions of a cancelled or completed training stay"));
+    }
+    let attended = attendance::Entity::find().filter(attendance::Column::SessionId.eq(found.id)).count(&txn).await?;
+    if attended > 0 {
+        return Err(AppError::conflict(
+            "SESSION_ATTENDED",
+            format!("{attended} check-ins were recorded at this session: it stays as the participants' record"),
+        ));
+    }
+    session::Entity::delete_by_id(found.id).exec(&txn).await?;
+    let log = event_event(
+        Kind::EventSessionRemoved,
+        &event,
+        json!({ "sessionId": found.id, "startsAt": found.starts_at, "endsAt": found.ends_at }),
+    );
+    ctx.commit(txn, actor, vec![log]).await?;
+    Ok(found)
 }
 
 /// Sessions of many trainings, in time order.
@@ -121,6 +162,10 @@ pub(super) async fn check_in_to_session(
     .await;
     match inserted {
         Ok(_) => savepoint.commit().await?,
+        Err(err) if matches!(err.sql_err(), Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))) => {
+            // The session was removed since it was read.
+            return Err(AppError::bad_input("sessionId", "no such session of this training"));
+        }
         Err(err) if matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
             // A simultaneous scan of the same ticket at the same session recorded it.
             savepoint.rollback().await?;
