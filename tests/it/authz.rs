@@ -83,6 +83,7 @@ pub const RULES: &[(&str, &[Who])] = &[
     ("addExhibit", ORG_EDITORS),
     ("addDelegation", ORG_EDITORS),
     ("addTrainingSession", ORG_EDITORS),
+    ("removeTrainingSession", ORG_EDITORS),
     ("removeExhibit", ORG_EDITORS),
     ("removeDelegation", ORG_EDITORS),
     ("register", REGISTRANTS),
@@ -499,54 +500,28 @@ async fn call(app: &TestApp, f: &Fixture, mutation: &str, who: Who) -> (&'static
             json!({ "i": { "eventId": f.events.exhibition, "title": "展品" } }),
         ),
         "addTrainingSession" => {
-            // A fresh training per call (its own programme), in the fixture's organization.
-            let org = api::graphql::ids::parse(&f.org_id).expect("id").1;
-            let ctx = app.state.ctx();
-            let programme = api::service::event::create_programme(ctx, &crate::helpers::actor(), "矩阵培训", None, org)
-                .await
-                .expect("programme");
-            let starts = chrono::Utc::now() + chrono::Duration::days(5);
-            let training = api::service::event::create(
-                ctx,
-                &crate::helpers::actor(),
-                true,
-                api::service::event::NewEvent {
-                    kind: entity::event::EventKind::Training,
-                    title: "矩阵培训第一期".into(),
-                    title_traditional: None,
-                    summary: None,
-                    summary_traditional: None,
-                    description: None,
-                    description_traditional: None,
-                    starts_at: starts,
-                    ends_at: starts + chrono::Duration::hours(8),
-                    time_zone: None,
-                    venue_space_id: None,
-                    venue_address: Some("思明区".into()),
-                    organizer_id: org,
-                    capacity: 20,
-                    group_limit: None,
-                    registration_opens_at: None,
-                    registration_closes_at: None,
-                    cancellation_deadline: None,
-                    requires_approval: false,
-                    requires_identity_document: false,
-                    audience_tags: vec![],
-                    questions: vec![],
-                    training: Some(api::service::event::TrainingFields {
-                        programme_id: programme.id,
-                        cohort: 1,
-                        ..Default::default()
-                    }),
-                },
-            )
-            .await
-            .expect("training");
+            let (training, starts) = fresh_training(app, f).await;
             (
                 "mutation($i: AddTrainingSessionInput!) { addTrainingSession(input: $i) { session { id } } }",
-                json!({ "i": { "eventId": api::graphql::ids::encode("Event", training.id).to_string(),
+                json!({ "i": { "eventId": api::graphql::ids::encode("Event", training).to_string(),
                     "startsAt": (starts + chrono::Duration::hours(1)).to_rfc3339(),
                     "endsAt": (starts + chrono::Duration::hours(2)).to_rfc3339() } }),
+            )
+        }
+        "removeTrainingSession" => {
+            let (training, starts) = fresh_training(app, f).await;
+            let new = api::service::event::NewSession {
+                event_id: training,
+                topic: None,
+                starts_at: starts + chrono::Duration::hours(1),
+                ends_at: starts + chrono::Duration::hours(2),
+            };
+            let session = api::service::event::add_session(app.state.ctx(), &crate::helpers::actor(), new)
+                .await
+                .expect("session");
+            (
+                "mutation($i: RemoveTrainingSessionInput!) { removeTrainingSession(input: $i) { removedSessionId } }",
+                json!({ "i": { "id": api::graphql::ids::encode("TrainingSession", session.id).to_string() } }),
             )
         }
         "addDelegation" => (
@@ -995,6 +970,54 @@ async fn fresh_organization(app: &TestApp) -> String {
         .as_str()
         .expect("id")
         .to_owned()
+}
+
+/// A fresh training per call (its own programme), in the fixture's organization, five days
+/// ahead: its row and its start.
+async fn fresh_training(app: &TestApp, f: &Fixture) -> (i64, chrono::DateTime<chrono::Utc>) {
+    let org = api::graphql::ids::parse(&f.org_id).expect("id").1;
+    let ctx = app.state.ctx();
+    let programme = api::service::event::create_programme(ctx, &crate::helpers::actor(), "矩阵培训", None, org)
+        .await
+        .expect("programme");
+    let starts = chrono::Utc::now() + chrono::Duration::days(5);
+    let training = api::service::event::create(
+        ctx,
+        &crate::helpers::actor(),
+        true,
+        api::service::event::NewEvent {
+            kind: entity::event::EventKind::Training,
+            title: "矩阵培训第一期".into(),
+            title_traditional: None,
+            summary: None,
+            summary_traditional: None,
+            description: None,
+            description_traditional: None,
+            starts_at: starts,
+            ends_at: starts + chrono::Duration::hours(8),
+            time_zone: None,
+            venue_space_id: None,
+            venue_address: Some("思明区".into()),
+            organizer_id: org,
+            capacity: 20,
+            group_limit: None,
+            registration_opens_at: None,
+            registration_closes_at: None,
+            cancellation_deadline: None,
+            requires_approval: false,
+            requires_identity_document: false,
+            audience_tags: vec![],
+            questions: vec![],
+            training: Some(api::service::event::TrainingFields {
+                programme_id: programme.id,
+                cohort: 1,
+                ..Default::default()
+            }),
+        },
+    )
+    .await
+    .expect("training");
+    (training.id, starts)
 }
 
 async fn fresh_draft_event(app: &TestApp, f: &Fixture) -> String {
