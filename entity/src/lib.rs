@@ -37,6 +37,7 @@ pub mod session;
 pub mod session_attendance;
 pub mod space;
 pub mod statement_import;
+pub mod statement_import_report_piece;
 pub mod training_programme;
 pub mod training_session;
 pub mod trusted_document;

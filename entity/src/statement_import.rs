@@ -19,7 +19,8 @@ pub struct Model {
     pub created_count: i64,
     pub mismatch_count: i64,
     pub confirmed_fen: i64,
-    /// The report: a JSON array of lines with their action and reason.
+    /// The report of an import applied before report pieces (a JSON array of lines with
+    /// their action and reason); empty when the report is in `statement_import_report_pieces`.
     pub report: String,
     pub created_by_account_id: Option<i64>,
     pub partner_key_id: Option<i64>,

@@ -469,6 +469,15 @@ backend_tests! {
         assert_eq!(first["identity"], "WECHAT_PAY:1600000001-20261201");
         assert_eq!(first["report"]["lines"]["totalCount"], 7);
         assert_eq!(first["report"]["lines"]["edges"][0]["node"]["reason"], "AMOUNT_DIFFERS");
+        // An import applied before reports were kept in pieces has it in its row, and reads the same.
+        assert_eq!(sql_i64(&app, "SELECT COUNT(*) FROM statement_import_report_pieces").await, 2, "one piece each");
+        {
+            let db = &app.state.db;
+            db.execute_unprepared("UPDATE statement_imports SET report = (SELECT piece FROM statement_import_report_pieces p \
+                WHERE p.import_id = statement_imports.id)").await.expect("the report into the row");
+            db.execute_unprepared("DELETE FROM statement_import_report_pieces").await.expect("no pieces");
+        }
+        assert_eq!(app.ok(list, json!({})).await["statementImports"], listed, "the same report from the row");
         let body = app.gql_as(&donor, list, json!({})).await;
         assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
         let body = app.gql_as(&donor, IMPORT, input(true)).await;

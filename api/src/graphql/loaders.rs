@@ -117,6 +117,7 @@ pub struct Loaders {
     pub space: Lazy<DataLoader<SpaceLoader>>,
     pub account: Lazy<DataLoader<AccountLoader>>,
     pub booking: Lazy<DataLoader<BookingLoader>>,
+    pub statement_report: Lazy<DataLoader<StatementReportLoader>>,
 }
 
 impl Loaders {
@@ -152,6 +153,7 @@ impl Loaders {
             space: Lazy::new(&db),
             account: Lazy::new(&db),
             booking: Lazy::new(&db),
+            statement_report: Lazy::new(&db),
         }
     }
 
@@ -298,3 +300,4 @@ batch_loader!(WaitlistPositionLoader, i64, events::waitlist_positions);
 batch_loader!(SpaceLoader, crate::service::space::SpaceRecord, crate::service::space::find_by_ids, |r| r.space.id);
 batch_loader!(AccountLoader, entity::account::Model, crate::service::identity::accounts_by_ids, |a| a.id);
 batch_loader!(BookingLoader, entity::booking::Model, crate::service::booking::find_by_ids, |b| b.id);
+batch_loader!(StatementReportLoader, Arc<str>, crate::service::statements::stored_reports);

@@ -8,6 +8,7 @@ use super::common::Fen;
 use super::connection::{self, PagedConnection};
 use super::identity::viewer;
 use super::ids;
+use super::loaders::Loaders;
 use super::state;
 use crate::service::pagination::{self, Page};
 use crate::service::statements::{self as service, ImportReport, PlannedLine, ProfileName, Totals};
@@ -206,8 +207,11 @@ impl StatementImport {
         self.0.applied_at
     }
 
-    async fn report(&self) -> Result<StatementReport> {
-        let lines = service::lines_of(&self.0).extend()?;
+    async fn report(&self, ctx: &Context<'_>) -> Result<StatementReport> {
+        // Imports applied before report pieces keep their report in the row.
+        let pieces =
+            if self.0.report.is_empty() { Loaders::of(ctx)?.statement_report.get(self.0.id).await? } else { None };
+        let lines = service::lines_of(&self.0, pieces.as_deref()).extend()?;
         let totals = Totals::of(&lines);
         Ok(StatementReport { lines, totals })
     }

@@ -14,10 +14,14 @@ mod plan;
 
 use chrono::{DateTime, Utc};
 use entity::donation::DonationChannel;
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use entity::statement_import;
+use entity::statement_import_report_piece as piece;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, Set, Statement,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, Set,
+    Statement, TransactionTrait,
 };
 use serde_json::json;
 
@@ -82,9 +86,9 @@ async fn find_import(db: &impl ConnectionTrait, identity: &str) -> AppResult<Opt
     Ok(statement_import::Entity::find().filter(statement_import::Column::Identity.eq(identity)).one(db).await?)
 }
 
-fn report_of(import: statement_import::Model) -> AppResult<ImportReport> {
-    let lines: Vec<PlannedLine> =
-        serde_json::from_str(&import.report).map_err(|e| AppError::Internal(format!("stored report: {e}")))?;
+async fn report_of(db: &impl ConnectionTrait, import: statement_import::Model) -> AppResult<ImportReport> {
+    let pieces = stored_reports(db, &[import.id]).await?.remove(&import.id);
+    let lines = lines_of(&import, pieces.as_deref())?;
     let totals = Totals::of(&lines);
     Ok(ImportReport { dry_run: false, already_imported: true, import: Some(import), lines, totals })
 }
@@ -98,7 +102,7 @@ pub async fn import(
 ) -> AppResult<ImportReport> {
     let identity = identity(&req)?;
     if let Some(done) = find_import(ctx.db, &identity).await?.filter(|i| i.status == "APPLIED") {
-        return report_of(done);
+        return report_of(ctx.db, done).await;
     }
     let now = super::now();
     let mut planned = {
@@ -155,7 +159,8 @@ pub async fn import(
     let totals = Totals::of(&planned);
     let report = serde_json::to_string(&planned).map_err(|e| AppError::Internal(e.to_string()))?;
     retry_transient(|| record_applied(ctx, actor, started.id, profile, &totals, &report, now)).await?;
-    // The row as the updates left it, not read back.
+    drop(report);
+    // The row as the updates left it (its report in pieces), not read back.
     let import = statement_import::Model {
         status: "APPLIED".into(),
         line_count: totals.lines,
@@ -164,7 +169,7 @@ pub async fn import(
         created_count: totals.created,
         mismatch_count: totals.mismatches,
         confirmed_fen: totals.confirmed_fen,
-        report,
+        report: String::new(),
         applied_at: Some(now),
         ..started
     };
@@ -183,19 +188,17 @@ async fn record_applied(
 ) -> AppResult<()> {
     let txn = ctx.db.begin().await?;
     // Raw statements: the report (about 160 bytes a line) is bound as it is, not copied again
-    // by a query builder, and in pieces: each statement's arguments and its message to the
-    // database hold a copy of what it binds, which for a whole 10,000-line report was the
-    // import's memory peak.
+    // by a query builder, and in pieces of its own rows: each statement's arguments and its
+    // message to the database hold a copy of what they bind, and one value grown piece by
+    // piece was rewritten whole per piece (and held twice by SQLite).
     let backend = txn.get_database_backend();
     let raw = |sql: &str, values: Vec<sea_orm::Value>| {
         let sql = if backend == DatabaseBackend::Postgres { sql.to_owned() } else { sql.replace('$', "?") };
         Statement::from_sql_and_values(backend, sql, values)
     };
-    let mut pieces = report_pieces(report);
-    let first = pieces.next().unwrap_or_default();
     let sql = "UPDATE statement_imports SET status = 'APPLIED', line_count = $1, confirmed_count = $2, \
-        held_count = $3, created_count = $4, mismatch_count = $5, confirmed_fen = $6, report = $7, applied_at = $8 \
-        WHERE id = $9";
+        held_count = $3, created_count = $4, mismatch_count = $5, confirmed_fen = $6, report = '', applied_at = $7 \
+        WHERE id = $8";
     let values = vec![
         totals.lines.into(),
         totals.confirmed.into(),
@@ -203,14 +206,13 @@ async fn record_applied(
         totals.created.into(),
         totals.mismatches.into(),
         totals.confirmed_fen.into(),
-        first.into(),
         Some(now).into(),
         id.into(),
     ];
     txn.execute_raw(raw(sql, values)).await?;
-    for piece in pieces {
-        let sql = "UPDATE statement_imports SET report = report || $1 WHERE id = $2";
-        txn.execute_raw(raw(sql, vec![piece.into(), id.into()])).await?;
+    for (seq, piece) in report_pieces(report).enumerate() {
+        let sql = "INSERT INTO statement_import_report_pieces (import_id, seq, piece) VALUES ($1, $2, $3)";
+        txn.execute_raw(raw(sql, vec![id.into(), (seq as i32).into(), piece.into()])).await?;
     }
     let event = NewEvent::new(EventKind::StatementImported, id).payload(json!({
         "profile": profile.as_str(),
@@ -256,6 +258,24 @@ pub async fn import_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<Optio
     Ok(statement_import::Entity::find_by_id(id).one(db).await?)
 }
 
-pub fn lines_of(import: &statement_import::Model) -> AppResult<Vec<PlannedLine>> {
-    serde_json::from_str(&import.report).map_err(|e| AppError::Internal(format!("stored report: {e}")))
+/// An import's report lines: its `report` column for imports applied before report pieces,
+/// else `pieces`, the report joined from its pieces ([`stored_reports`]; `None`: no lines).
+pub fn lines_of(import: &statement_import::Model, pieces: Option<&str>) -> AppResult<Vec<PlannedLine>> {
+    let text = if import.report.is_empty() { pieces.unwrap_or("[]") } else { import.report.as_str() };
+    serde_json::from_str(text).map_err(|e| AppError::Internal(format!("stored report: {e}")))
+}
+
+/// The reports of these imports kept in pieces, each joined, in one statement.
+pub async fn stored_reports(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, Arc<str>>> {
+    let pieces = piece::Entity::find()
+        .filter(piece::Column::ImportId.is_in(ids.iter().copied()))
+        .order_by_asc(piece::Column::ImportId)
+        .order_by_asc(piece::Column::Seq)
+        .all(db)
+        .await?;
+    let mut joined: HashMap<i64, String> = HashMap::new();
+    for p in pieces {
+        joined.entry(p.import_id).or_default().push_str(&p.piece);
+    }
+    Ok(joined.into_iter().map(|(id, text)| (id, Arc::from(text))).collect())
 }
