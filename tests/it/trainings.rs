@@ -218,36 +218,44 @@ backend_tests! {
                 body
             })
         };
-        let mut scans = Vec::new();
-        for (i, code) in codes.iter().enumerate() {
-            if i == 3 {
-                scans.push(send(REMOVE_SESSION, json!({ "i": { "id": sessions[1] } })));
+        // Three rounds, one per session open now: the removal sent before, amid and after the scans.
+        let (mut kept, mut outcomes) = (0, Vec::new());
+        for (round, at) in [0usize, 3, 6].into_iter().enumerate() {
+            let session = &sessions[round];
+            let mut scans = Vec::new();
+            for i in 0..=codes.len() {
+                if i == at {
+                    scans.push(send(REMOVE_SESSION, json!({ "i": { "id": session } })));
+                }
+                if let Some(code) = codes.get(i) {
+                    scans.push(send(CHECK_IN, json!({ "i": { "eventId": training, "ticketCode": code, "sessionId": session } })));
+                }
             }
-            scans.push(send(CHECK_IN, json!({ "i": { "eventId": training, "ticketCode": code, "sessionId": sessions[1] } })));
-        }
-        let mut removed = None;
-        let mut checked_in = 0;
-        for task in scans {
-            let body = task.await.unwrap();
-            if body["data"]["removeTrainingSession"].is_object() {
-                removed = Some(true);
-            } else if ext(&body)["reason"] == "SESSION_ATTENDED" {
-                removed = Some(false);
-            } else if body["data"]["checkIn"]["alreadyCheckedIn"] == false {
-                checked_in += 1;
+            let (mut removed, mut checked_in) = (None, 0);
+            for task in scans {
+                let body = task.await.unwrap();
+                if body["data"]["removeTrainingSession"].is_object() {
+                    removed = Some(true);
+                } else if ext(&body)["reason"] == "SESSION_ATTENDED" {
+                    removed = Some(false);
+                } else if body["data"]["checkIn"]["alreadyCheckedIn"] == false {
+                    checked_in += 1;
+                } else {
+                    // A scan after the removal: the session is gone, nothing recorded.
+                    assert_eq!(ext(&body)["field"], "sessionId", "{body}");
+                }
+            }
+            let removed = removed.expect("the removal answered");
+            if removed {
+                assert_eq!(checked_in, 0, "a session with check-ins is never removed");
             } else {
-                // A scan after the removal: the session is gone, nothing recorded.
-                assert_eq!(ext(&body)["field"], "sessionId", "{body}");
+                assert!(checked_in > 0);
             }
-        }
-        let removed = removed.expect("the removal answered");
-        let rows = sql_i64(&app, "SELECT COUNT(*) FROM session_attendances").await;
-        let counted = sql_i64(&app, "SELECT CAST(COALESCE(SUM(sessions_attended), 0) AS BIGINT) FROM registrations").await;
-        assert_eq!((rows, counted), (checked_in, checked_in), "every recorded check-in is kept and counted once");
-        if removed {
-            assert_eq!(checked_in, 0, "a session with check-ins is never removed");
-        } else {
-            assert!(checked_in > 0);
+            kept += checked_in;
+            outcomes.push((removed, checked_in));
+            let rows = sql_i64(&app, "SELECT COUNT(*) FROM session_attendances").await;
+            let counted = sql_i64(&app, "SELECT CAST(COALESCE(SUM(sessions_attended), 0) AS BIGINT) FROM registrations").await;
+            assert_eq!((rows, counted), (kept, kept), "every recorded check-in is kept and counted once: {outcomes:?}");
         }
     }
 }
