@@ -88,7 +88,7 @@ pub struct Payment {
 }
 
 /// The currency pledges are made in.
-pub const PLEDGE_CURRENCY: &str = "CNY";
+const PLEDGE_CURRENCY: &str = "CNY";
 
 fn pledge_currency() -> String {
     PLEDGE_CURRENCY.to_owned()

@@ -12,11 +12,11 @@ mod apply;
 mod parse;
 mod plan;
 
-use chrono::{DateTime, Utc};
-use entity::donation::DonationChannel;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+use entity::donation::DonationChannel;
 use entity::statement_import;
 use entity::statement_import_report_piece as piece;
 use sea_orm::{
@@ -87,7 +87,9 @@ async fn find_import(db: &impl ConnectionTrait, identity: &str) -> AppResult<Opt
 }
 
 async fn report_of(db: &impl ConnectionTrait, import: statement_import::Model) -> AppResult<ImportReport> {
-    let pieces = stored_reports(db, &[import.id]).await?.remove(&import.id);
+    // Imports applied before report pieces keep their report in the row.
+    let pieces =
+        if import.report.is_empty() { stored_reports(db, &[import.id]).await?.remove(&import.id) } else { None };
     let lines = lines_of(&import, pieces.as_deref())?;
     let totals = Totals::of(&lines);
     Ok(ImportReport { dry_run: false, already_imported: true, import: Some(import), lines, totals })
