@@ -210,18 +210,6 @@ impl AppError {
             _ => None,
         }
     }
-
-    /// Logs what the client is not told (the detail of an internal failure); call it where an
-    /// error leaves the service for a client.
-    pub fn log_internal(&self) {
-        match self {
-            Self::Internal(detail) => tracing::error!(%detail, "internal error answered"),
-            Self::ServiceUnavailable(detail) | Self::Transient(detail) => {
-                tracing::warn!(%detail, code = %self.code(), "unavailable answered")
-            }
-            _ => {}
-        }
-    }
 }
 
 impl From<DbErr> for AppError {
@@ -240,10 +228,9 @@ impl From<DbErr> for AppError {
                 tracing::warn!(error = %err, "database unavailable");
                 Self::ServiceUnavailable(err.to_string())
             }
-            _ => {
-                tracing::error!(error = %err, "database error");
-                Self::Internal(err.to_string())
-            }
+            // Logged once, where it leaves for a client (`graphql::errors::log_internal`) or
+            // by the background task that met it.
+            _ => Self::Internal(err.to_string()),
         }
     }
 }

@@ -482,6 +482,12 @@ backend_tests! {
         assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
         let body = app.gql_as(&donor, IMPORT, input(true)).await;
         assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
+        // An import is a node, for those who may list them.
+        let node = "query($id: ID!) { node(id: $id) { __typename ... on StatementImport { identity report { confirmedCount } } } }";
+        let found = app.ok(node, json!({ "id": applied["import"]["id"] })).await["node"].clone();
+        assert_eq!(found, json!({ "__typename": "StatementImport", "identity": "WECHAT_PAY:1600000001-20261201", "report": { "confirmedCount": first["report"]["confirmedCount"] } }));
+        let hidden = app.gql_as(&donor, node, json!({ "id": applied["import"]["id"] })).await;
+        assert_eq!(hidden["data"]["node"], Value::Null, "{hidden}");
     }
 }
 
@@ -531,4 +537,26 @@ fn profiles_read_alipay_bank_and_json_statements() {
     let broken = parse(ProfileName::BankCsv, "交易日期,收入金额,流水号\n20261201,abc,B9\n").expect_err("bad amount");
     assert!(broken.to_string().contains("line 2"), "{broken}");
     assert!(parse(ProfileName::WechatPay, "no header here\n").is_err());
+}
+
+#[test]
+fn statements_exported_in_gbk_read_as_their_utf8_text() {
+    use api::service::statements::{ProfileName, decode, parse};
+    let bank = "交易日期,收入金额,对方户名,附言,流水号\n20261201,300.00,陈女士,DON-9,B0009\n";
+    let (gbk, _, lossy) = encoding_rs::GBK.encode(bank);
+    assert!(!lossy && std::str::from_utf8(&gbk).is_err(), "GBK bytes are not UTF-8");
+    // As exported, without a charset: GBK is recognised; with one, it is followed.
+    assert_eq!(decode(ProfileName::BankCsv, gbk.to_vec(), None).expect("gbk"), bank);
+    assert_eq!(decode(ProfileName::Alipay, gbk.to_vec(), Some("GBK")).expect("labelled"), bank);
+    assert_eq!(decode(ProfileName::BankCsv, bank.as_bytes().to_vec(), None).expect("utf-8"), bank);
+    let lines =
+        parse(ProfileName::BankCsv, &decode(ProfileName::BankCsv, gbk.to_vec(), None).expect("gbk")).expect("parsed");
+    assert_eq!((lines[0].payer_name.as_deref(), lines[0].amount_fen), (Some("陈女士"), 30_000));
+
+    let reason = |r: Result<String, api::error::AppError>| r.expect_err("refused").reason().map(str::to_owned);
+    // Said to be UTF-8 but GBK, JSON that is not UTF-8, bytes no encoding reads, a made-up charset.
+    assert_eq!(reason(decode(ProfileName::BankCsv, gbk.to_vec(), Some("utf-8"))).as_deref(), Some("NOT_TEXT"));
+    assert_eq!(reason(decode(ProfileName::Json, gbk.to_vec(), None)).as_deref(), Some("NOT_TEXT"));
+    assert_eq!(reason(decode(ProfileName::BankCsv, vec![0x81, 0x20, 0xff], None)).as_deref(), Some("NOT_TEXT"));
+    assert_eq!(reason(decode(ProfileName::BankCsv, gbk.to_vec(), Some("klingon"))).as_deref(), Some("UNKNOWN_CHARSET"));
 }

@@ -60,11 +60,15 @@ fn bill() -> String {
 }
 
 async fn upload(app: &TestApp, token: &str, query: &str, body: String) -> (u16, Value) {
+    upload_bytes(app, token, query, "text/csv; charset=utf-8", body.into_bytes()).await
+}
+
+async fn upload_bytes(app: &TestApp, token: &str, query: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
     let response = app
         .client
         .post(app.url(&format!("/reconcile/statements?{query}")))
         .bearer_auth(token)
-        .header("content-type", "text/csv; charset=utf-8")
+        .header("content-type", content_type)
         .body(body)
         .send()
         .await
@@ -140,5 +144,18 @@ backend_tests! {
         // A statement that is no statement: the stable reason, as GraphQL gives it.
         let (status, broken) = upload(&app, &app.manager.token, "profile=WECHAT_PAY", "no header\n".into()).await;
         assert_eq!((status, broken["errors"][0]["extensions"]["reason"].clone()), (400, json!("MALFORMED_STATEMENT")));
+
+        // A bank's export in GBK, as downloaded: read without being told; refused when its
+        // label says otherwise, the reason stable.
+        let bank = "交易日期,收入金额,对方户名,附言,流水号\n20261201,300.00,陈女士,无此捐赠,B0009\n";
+        let gbk = encoding_rs::GBK.encode(bank).0.into_owned();
+        let plain = upload_bytes(&app, &app.manager.token, "profile=BANK_CSV&dryRun=true", "text/csv", gbk.clone()).await;
+        assert_eq!(plain.0, 200, "{}", plain.1);
+        assert_eq!((plain.1["report"]["lineCount"].clone(), plain.1["report"]["mismatches"][0]["reference"].clone()),
+            (json!(1), json!("无此捐赠")), "{}", plain.1);
+        let labelled = upload_bytes(&app, &app.manager.token, "profile=BANK_CSV&dryRun=true", "text/csv; charset=GB2312", gbk.clone()).await;
+        assert_eq!(labelled.1["report"], plain.1["report"]);
+        let mislabelled = upload_bytes(&app, &app.manager.token, "profile=BANK_CSV&dryRun=true", "text/csv; charset=utf-8", gbk).await;
+        assert_eq!((mislabelled.0, mislabelled.1["errors"][0]["extensions"]["reason"].clone()), (400, json!("NOT_TEXT")));
     }
 }

@@ -12,6 +12,7 @@ use super::loaders::Loaders;
 use super::organization::Organization;
 use super::projects::ServiceProject;
 use super::space::{Booking, Space};
+use super::statements::StatementImport;
 use crate::error::AppError;
 use async_graphql::ErrorExtensions;
 
@@ -36,6 +37,7 @@ pub enum Node {
     Registration(Registration),
     GrantProposal(GrantProposal),
     Account(Account),
+    StatementImport(StatementImport),
 }
 
 #[derive(Default)]
@@ -47,7 +49,7 @@ impl NodeQuery {
     /// it — each type with the visibility of its own queries: a donation for its donor, staff
     /// and reconciling partners; a registration for its registrant and the event's organizers;
     /// a proposal for staff, its organization's members and its assigned reviewers; an account
-    /// for itself and admins.
+    /// for itself and admins; a statement import for staff and reconciling partners.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
         let found = load_nodes(ctx, std::slice::from_ref(&id)).await?;
         Ok(found.into_iter().next().flatten())
@@ -124,6 +126,15 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
     let account_ids: Vec<i64> =
         row_ids(ids::ACCOUNT).into_iter().filter(|id| viewer.is_admin() || own(viewer, Some(*id))).collect();
     let accounts = if account_ids.is_empty() { HashMap::new() } else { loaders.account.get_many(account_ids).await? };
+    // Statement imports: staff and reconciling partners (as `statementImports`).
+    let import_ids = row_ids(ids::STATEMENT_IMPORT);
+    let imports: HashMap<i64, entity::statement_import::Model> =
+        if import_ids.is_empty() || !viewer.can_reconcile_donations() {
+            HashMap::new()
+        } else {
+            let rows = crate::service::statements::imports_by_ids(&state.db, &import_ids).await.extend()?;
+            rows.into_iter().map(|i| (i.id, i)).collect()
+        };
     // Confirmed bookings are on the public calendar; the others only for the requester and staff.
     let visible = |b: &entity::booking::Model| {
         b.status == entity::booking::BookingStatus::Confirmed || viewer.can_see_booking_details(b.booked_by_account_id)
@@ -153,6 +164,7 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
             ids::REGISTRATION => registrations.get(&row).cloned().map(|r| Node::Registration(Registration(r))),
             ids::PROPOSAL => proposals.remove(&row).map(Node::GrantProposal),
             ids::ACCOUNT => accounts.get(&row).cloned().map(|a| Node::Account(Account(a))),
+            ids::STATEMENT_IMPORT => imports.get(&row).cloned().map(|i| Node::StatementImport(StatementImport(i))),
             _ => None,
         })
         .collect())

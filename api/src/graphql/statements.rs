@@ -186,7 +186,7 @@ pub struct StatementImport(pub statement_import::Model);
 
 #[Object]
 impl StatementImport {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ids::encode(STATEMENT_IMPORT, self.0.id)
     }
 

@@ -2,7 +2,8 @@
 //! larger than a GraphQL request may be (a day of 10,000 WeChat Pay lines is about 2 MiB; the
 //! GraphQL body limit is 1 MiB). The same command as `importStatement`, the same credentials
 //! as `/graphql` ([`super::route_viewer`]); the body is the CSV or JSON text itself, up to
-//! `INCUBASE_MAX_STATEMENT_BYTES`:
+//! `INCUBASE_MAX_STATEMENT_BYTES`, in UTF-8 or (CSV) GBK as exported, or in the `charset` its
+//! `Content-Type` names:
 //!
 //!     POST /reconcile/statements?profile=WECHAT_PAY&statementId=1600000001-20261201&dryRun=false
 //!
@@ -39,6 +40,14 @@ fn profile(raw: Option<&str>) -> Option<ProfileName> {
         .find(|p| raw.is_some_and(|r| r.eq_ignore_ascii_case(p.as_str())))
 }
 
+/// The `charset` parameter of the body's `Content-Type`, if it names one.
+fn charset(req: &Request) -> Option<&str> {
+    req.content_type()?.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim().eq_ignore_ascii_case("charset").then(|| value.trim().trim_matches('"'))
+    })
+}
+
 fn failed(error: &AppError) -> Response {
     service_error_response(error)
 }
@@ -63,11 +72,9 @@ pub(super) async fn upload(req: &Request, body: Body, state: Data<&AppState>) ->
         return error_response(StatusCode::REQUEST_TIMEOUT, "the statement took too long to arrive", "REQUEST_TIMEOUT");
     };
     let content = match read {
-        Ok(bytes) => match String::from_utf8(Vec::from(bytes)) {
+        Ok(bytes) => match statements::decode(profile, Vec::from(bytes), charset(req)) {
             Ok(text) => text,
-            Err(_) => {
-                return error_response(StatusCode::BAD_REQUEST, "the statement is not UTF-8 text", "BAD_USER_INPUT");
-            }
+            Err(error) => return failed(&error),
         },
         Err(_) => {
             return error_response(

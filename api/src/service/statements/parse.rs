@@ -92,6 +92,41 @@ pub fn csv_profile(name: ProfileName) -> Option<CsvProfile> {
     }
 }
 
+/// A statement's bytes as text. A `charset` (from the upload's `Content-Type`) is followed;
+/// without one, UTF-8 is read as it is and anything else of a CSV profile as GB18030, the
+/// superset of GBK in which Alipay's and many banks' exports arrive. JSON is UTF-8 (RFC 8259).
+/// Nothing is replaced: bytes that are not text in the encoding are refused.
+pub fn decode(profile: ProfileName, bytes: Vec<u8>, charset: Option<&str>) -> AppResult<String> {
+    let encoding = match charset {
+        Some(label) => encoding_rs::Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
+            AppError::rule("content", "UNKNOWN_CHARSET", format!("{label:?} is not a character encoding"))
+        })?,
+        None => match String::from_utf8(bytes) {
+            Ok(text) => return Ok(text),
+            Err(e) if profile == ProfileName::Json => {
+                return Err(AppError::rule(
+                    "content",
+                    "NOT_TEXT",
+                    format!("a JSON statement is UTF-8 text: {}", e.utf8_error()),
+                ));
+            }
+            Err(e) => return decode_as(encoding_rs::GB18030, e.into_bytes(), "neither UTF-8 nor GBK (GB18030)"),
+        },
+    };
+    if encoding == encoding_rs::UTF_8 {
+        return String::from_utf8(bytes)
+            .map_err(|e| AppError::rule("content", "NOT_TEXT", format!("not UTF-8 text: {}", e.utf8_error())));
+    }
+    decode_as(encoding, bytes, &format!("not {} text", encoding.name()))
+}
+
+fn decode_as(encoding: &'static encoding_rs::Encoding, bytes: Vec<u8>, refusal: &str) -> AppResult<String> {
+    encoding
+        .decode_without_bom_handling_and_without_replacement(&bytes)
+        .map(|text| text.into_owned())
+        .ok_or_else(|| AppError::rule("content", "NOT_TEXT", format!("the statement is {refusal}")))
+}
+
 /// One payment of a statement, read by a profile.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -167,7 +202,9 @@ pub fn parse(profile: ProfileName, content: &str) -> AppResult<Vec<StatementLine
 fn parse_csv(p: &CsvProfile, content: &str) -> AppResult<Vec<StatementLine>> {
     let content = content.trim_start_matches('\u{feff}');
     let mut header: Option<Vec<String>> = None;
-    let mut out = Vec::new();
+    // Sized by the rows (one pass over the text), not doubled: at most one line per row.
+    let rows = content.bytes().filter(|b| *b == b'\n').count() + 1;
+    let mut out = Vec::with_capacity(rows.min(MAX_LINES + 1));
     for (i, raw) in content.lines().enumerate() {
         let n = i + 1;
         let line = raw.trim_end_matches('\r');
