@@ -210,6 +210,14 @@ async fn promoted_from_the_waitlist_by_mail_in_traditional_script(backend: Backe
     assert_eq!(mine["notifications"]["edges"][0]["node"]["emailStatus"], "SENT");
     assert_eq!(mine["notifications"]["edges"][1]["node"]["emailStatus"], "NONE");
     assert_eq!(mine["notifications"]["edges"][0]["node"]["subjectType"], "Registration");
+    // A notification is a node, for the person it is for only.
+    let node = "query($id: ID!) { node(id: $id) { __typename ... on Notification { kind } } }";
+    let id = mine["notifications"]["edges"][0]["node"]["id"].clone();
+    let found = app.ok_as(&guest_credentials, node, json!({ "id": id })).await["node"].clone();
+    assert_eq!(found, json!({ "__typename": "Notification", "kind": "registration.promoted" }));
+    for other in [Credentials::account(&app.manager), Credentials::anonymous()] {
+        assert_eq!(app.ok_as(&other, node, json!({ "id": id })).await["node"], Value::Null, "not theirs");
+    }
     let marked = app
         .ok_as(&guest_credentials, "mutation { markNotificationsRead(input: {}) { marked unreadCount } }", json!({}))
         .await;

@@ -316,6 +316,12 @@ configured_tests! {
             "outTradeNo": "WX-ORDER-3", "amountFen": 6_999, "outcome": "AMOUNT_DIFFERS", "donationId": wrong_amount }));
         assert_eq!(seen["edges"][1]["node"]["donationId"], Value::Null);
         assert_eq!(app.ok(flagged, json!({})).await["paymentNotifications"]["totalCount"], 6);
+        // A kept notification is a node, for staff and reconciling partners.
+        let first = app.ok("{ paymentNotifications(first: 1) { edges { node { id transactionId } } } }", json!({})).await;
+        let first = first["paymentNotifications"]["edges"][0]["node"].clone();
+        let node = "query($id: ID!) { node(id: $id) { ... on PaymentNotification { id transactionId } } }";
+        assert_eq!(app.ok(node, json!({ "id": first["id"] })).await["node"], first);
+        assert_eq!(app.ok_as(&donor, node, json!({ "id": first["id"] })).await["node"], Value::Null, "staff only");
         let body = app.gql_as(&donor, flagged, json!({})).await;
         assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
     }

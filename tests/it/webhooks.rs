@@ -293,6 +293,14 @@ async fn addresses_redirects_and_visibility(backend: Backend) {
     assert_eq!(private["errors"][0]["extensions"]["reason"], "EVENT_TYPE_NOT_VISIBLE", "{private}");
     let listed = strict.ok_as(&admin, "{ webhookEndpoints { totalCount } }", json!({})).await;
     assert_eq!(listed["webhookEndpoints"]["totalCount"], 0, "refusals stored nothing");
+    // An endpoint is a node, for admins only (as `webhookEndpoints`).
+    let (endpoint, _) = create_endpoint(&strict, &admin, "https://93.184.215.14/h", &["campaign.approved"]).await;
+    let node = "query($id: ID!) { node(id: $id) { __typename ... on WebhookEndpoint { url } } }";
+    let found = strict.ok_as(&admin, node, json!({ "id": endpoint })).await["node"].clone();
+    assert_eq!(found, json!({ "__typename": "WebhookEndpoint", "url": "https://93.184.215.14/h" }));
+    for other in [Credentials::account(&strict.manager), Credentials::anonymous()] {
+        assert_eq!(strict.ok_as(&other, node, json!({ "id": endpoint })).await["node"], Value::Null, "admins only");
+    }
 
     // With the flag (tests): a redirect is recorded, not followed; the schedule ends in FAILED.
     let app = app_with_webhooks(backend, &[200]).await;

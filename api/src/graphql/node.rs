@@ -9,12 +9,20 @@ use super::grants::{GrantProposal, GrantRound};
 use super::identity::Account;
 use super::ids;
 use super::loaders::Loaders;
+use super::notifications::Notification;
 use super::organization::Organization;
+use super::payments::PaymentNotification;
 use super::projects::ServiceProject;
 use super::space::{Booking, Space};
 use super::statements::StatementImport;
+use super::webhooks::WebhookEndpoint;
 use crate::error::AppError;
+use crate::service::common::by_id;
 use async_graphql::ErrorExtensions;
+use entity::notification::Column as NotificationColumn;
+use entity::payment_notification::Column as PaymentColumn;
+use entity::statement_import::Column as StatementImportColumn;
+use entity::webhook_endpoint::Column as EndpointColumn;
 
 pub const MAX_NODES: usize = 100;
 
@@ -38,6 +46,9 @@ pub enum Node {
     GrantProposal(GrantProposal),
     Account(Account),
     StatementImport(StatementImport),
+    PaymentNotification(PaymentNotification),
+    WebhookEndpoint(WebhookEndpoint),
+    Notification(Notification),
 }
 
 #[derive(Default)]
@@ -49,7 +60,8 @@ impl NodeQuery {
     /// it — each type with the visibility of its own queries: a donation for its donor, staff
     /// and reconciling partners; a registration for its registrant and the event's organizers;
     /// a proposal for staff, its organization's members and its assigned reviewers; an account
-    /// for itself and admins; a statement import for staff and reconciling partners.
+    /// for itself and admins; a statement import or payment notification for staff and
+    /// reconciling partners; a webhook endpoint for admins; a notification for its recipient.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
         let found = load_nodes(ctx, std::slice::from_ref(&id)).await?;
         Ok(found.into_iter().next().flatten())
@@ -126,15 +138,27 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
     let account_ids: Vec<i64> =
         row_ids(ids::ACCOUNT).into_iter().filter(|id| viewer.is_admin() || own(viewer, Some(*id))).collect();
     let accounts = if account_ids.is_empty() { HashMap::new() } else { loaders.account.get_many(account_ids).await? };
-    // Statement imports: staff and reconciling partners (as `statementImports`).
-    let import_ids = row_ids(ids::STATEMENT_IMPORT);
-    let imports: HashMap<i64, entity::statement_import::Model> =
-        if import_ids.is_empty() || !viewer.can_reconcile_donations() {
-            HashMap::new()
-        } else {
-            let rows = crate::service::statements::imports_by_ids(&state.db, &import_ids).await.extend()?;
-            rows.into_iter().map(|i| (i.id, i)).collect()
-        };
+    // Records of the base's tools, each as its own list shows them: statement imports and
+    // payment notifications for staff and reconciling partners, webhook endpoints for admins
+    // signed in themselves, a notification for the person it is for.
+    let reconciles = viewer.can_reconcile_donations();
+    let imports = match reconciles {
+        true => by_id(&state.db, StatementImportColumn::Id, row_ids(ids::STATEMENT_IMPORT), |i| i.id).await.extend()?,
+        false => HashMap::new(),
+    };
+    let payments = match reconciles {
+        true => by_id(&state.db, PaymentColumn::Id, row_ids(ids::PAYMENT_NOTIFICATION), |p| p.id).await.extend()?,
+        false => HashMap::new(),
+    };
+    let endpoints = match viewer.require_manage_webhooks() {
+        Ok(()) => by_id(&state.db, EndpointColumn::Id, row_ids(ids::ENDPOINT), |e| e.id).await.extend()?,
+        Err(_) => HashMap::new(),
+    };
+    let mut inbox = match &viewer.account {
+        Some(_) => by_id(&state.db, NotificationColumn::Id, row_ids(ids::NOTIFICATION), |n| n.id).await.extend()?,
+        None => HashMap::new(),
+    };
+    inbox.retain(|_, n| own(viewer, Some(n.account_id)));
     // Confirmed bookings are on the public calendar; the others only for the requester and staff.
     let visible = |b: &entity::booking::Model| {
         b.status == entity::booking::BookingStatus::Confirmed || viewer.can_see_booking_details(b.booked_by_account_id)
@@ -165,6 +189,11 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
             ids::PROPOSAL => proposals.remove(&row).map(Node::GrantProposal),
             ids::ACCOUNT => accounts.get(&row).cloned().map(|a| Node::Account(Account(a))),
             ids::STATEMENT_IMPORT => imports.get(&row).cloned().map(|i| Node::StatementImport(StatementImport(i))),
+            ids::PAYMENT_NOTIFICATION => {
+                payments.get(&row).cloned().map(|p| Node::PaymentNotification(PaymentNotification(p)))
+            }
+            ids::ENDPOINT => endpoints.get(&row).cloned().map(|e| Node::WebhookEndpoint(WebhookEndpoint(e))),
+            ids::NOTIFICATION => inbox.get(&row).cloned().map(|n| Node::Notification(Notification(n))),
             _ => None,
         })
         .collect())

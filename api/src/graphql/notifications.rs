@@ -18,7 +18,7 @@ pub struct Notification(pub notification::Model);
 
 #[Object]
 impl Notification {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ids::encode(NOTIFICATION, self.0.id)
     }
 

@@ -67,7 +67,7 @@ pub struct PaymentNotification(pub payment_notification::Model);
 
 #[Object]
 impl PaymentNotification {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ids::encode(PAYMENT_NOTIFICATION, self.0.id)
     }
 

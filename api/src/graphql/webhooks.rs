@@ -23,7 +23,7 @@ pub struct WebhookEndpoint(pub webhook_endpoint::Model);
 
 #[Object]
 impl WebhookEndpoint {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ids::encode(ENDPOINT, self.0.id)
     }
 

@@ -274,11 +274,6 @@ pub async fn imports(db: &impl ConnectionTrait, page: PageRequest<'_>) -> AppRes
     pagination::paginate(db, statement_import::Entity::find(), &key, page).await
 }
 
-/// Imports by row ID (for `node`), in no order.
-pub async fn imports_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<statement_import::Model>> {
-    Ok(statement_import::Entity::find().filter(statement_import::Column::Id.is_in(ids.iter().copied())).all(db).await?)
-}
-
 /// An import's report lines: its `report` column for imports applied before report pieces,
 /// else `pieces`, the report joined from its pieces ([`stored_reports`]; `None`: no lines).
 pub fn lines_of(import: &statement_import::Model, pieces: Option<&str>) -> AppResult<Vec<PlannedLine>> {
