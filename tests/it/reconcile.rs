@@ -534,6 +534,9 @@ fn profiles_read_alipay_bank_and_json_statements() {
     let json_lines =
         parse(ProfileName::Json, r#"[{ "lineId": "J1", "clientKey": "k-1", "amountFen": 990 }]"#).expect("json");
     assert_eq!((json_lines[0].client_key.as_deref(), json_lines[0].amount_fen), (Some("k-1"), 990));
+    let with_bom =
+        parse(ProfileName::Json, "\u{feff}[{ \"lineId\": \"J2\", \"amountFen\": 1 }]").expect("json with a BOM");
+    assert_eq!(with_bom[0].line_id.as_deref(), Some("J2"));
     let broken = parse(ProfileName::BankCsv, "交易日期,收入金额,流水号\n20261201,abc,B9\n").expect_err("bad amount");
     assert!(broken.to_string().contains("line 2"), "{broken}");
     assert!(parse(ProfileName::WechatPay, "no header here\n").is_err());

@@ -188,6 +188,8 @@ fn bad_line(n: usize, message: impl std::fmt::Display) -> AppError {
 /// Reads a statement into its payment lines (lines that are no payment, such as refunds on a
 /// platform's export, are left out).
 pub fn parse(profile: ProfileName, content: &str) -> AppResult<Vec<StatementLine>> {
+    // A byte-order mark, as editors on Windows write one, is no part of the statement.
+    let content = content.trim_start_matches('\u{feff}');
     let lines = match csv_profile(profile) {
         None => serde_json::from_str::<Vec<StatementLine>>(content)
             .map_err(|e| AppError::rule("content", "MALFORMED_STATEMENT", format!("not a JSON list of lines: {e}")))?,
@@ -200,7 +202,6 @@ pub fn parse(profile: ProfileName, content: &str) -> AppResult<Vec<StatementLine
 }
 
 fn parse_csv(p: &CsvProfile, content: &str) -> AppResult<Vec<StatementLine>> {
-    let content = content.trim_start_matches('\u{feff}');
     let mut header: Option<Vec<String>> = None;
     // Sized by the rows (one pass over the text), not doubled: at most one line per row.
     let rows = content.bytes().filter(|b| *b == b'\n').count() + 1;
