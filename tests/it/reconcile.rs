@@ -367,6 +367,29 @@ fn wechat_bill(rows: &[(&str, &str, &str, &str, &str)]) -> String {
 }
 
 backend_tests! {
+    async fn a_client_key_two_pledges_share_matches_neither(app) {
+        let campaign = campaign_gid(campaign_in(&app, org_row(&app, "厦门市湖里区妇女创业协会").await, "ACTIVE").await);
+        let pledge = |who: Credentials, key: &'static str| {
+            let input = json!({ "campaignId": campaign, "amountFen": 1_000, "channel": "ONLINE_PLATFORM", "clientKey": key });
+            let app = &app;
+            async move { app.ok_as(&who, DONATE, json!({ "i": input })).await["donate"]["donation"]["id"].clone() }
+        };
+        // Client keys are the donors' own: two donors may pick the same one.
+        let first = Credentials::account(&app.account("first", &[Role::Donor]).await);
+        let second = Credentials::account(&app.account("second", &[Role::Donor]).await);
+        let (a, b) = (pledge(first.clone(), "ORDER-1").await, pledge(second, "ORDER-1").await);
+        assert_ne!(a, b);
+        let only = pledge(first, "ORDER-2").await;
+        let content = json!([
+            { "lineId": "J1", "clientKey": "ORDER-1", "amountFen": 1_000 },
+            { "lineId": "J2", "clientKey": "ORDER-2", "amountFen": 1_000 },
+        ]).to_string();
+        let planned = app.ok(IMPORT, json!({ "i": { "profile": "JSON", "content": content, "dryRun": true } })).await;
+        let lines: Vec<Value> = planned["importStatement"]["report"]["lines"]["edges"].as_array().expect("lines").iter()
+            .map(|e| json!([e["node"]["action"], e["node"]["reason"], e["node"]["donationId"]])).collect();
+        assert_eq!(lines, vec![json!(["SKIP", "UNKNOWN_REFERENCE", null]), json!(["CONFIRM", null, only])]);
+    }
+
     async fn a_statement_dry_runs_applies_once_and_reports_every_mismatch(app) {
         let campaign_row = campaign_in(&app, org_row(&app, "厦门市翔安区妇女儿童服务站").await, "ACTIVE").await;
         let campaign = campaign_gid(campaign_row);

@@ -120,7 +120,9 @@ pub async fn plan(
         found.extend(Candidate::select(select).all(db).await?);
     }
     for chunk in keys.into_iter().collect::<Vec<_>>().chunks(BATCH) {
-        let select = donation::Entity::find().filter(donation::Column::ClientKey.is_in(chunk.iter().copied()));
+        let select = donation::Entity::find()
+            .filter(donation::Column::ClientKey.is_in(chunk.iter().copied()))
+            .filter(donation::Column::RefundOfId.is_null());
         found.extend(Candidate::select(select).all(db).await?);
     }
     for chunk in line_keys.iter().collect::<Vec<_>>().chunks(BATCH) {
@@ -135,7 +137,9 @@ pub async fn plan(
         _ => 1,
     };
     let mut by_reference: HashMap<&str, &Candidate> = HashMap::new();
-    let mut by_key: HashMap<&str, &Candidate> = HashMap::new();
+    // A client key is unique only within its scope (an account's, a partner key's): one two
+    // pledges share names neither for sure (`None`), as for payment notifications.
+    let mut by_key: HashMap<&str, Option<&Candidate>> = HashMap::new();
     let mut created: HashMap<&str, &Candidate> = HashMap::new();
     for d in &found {
         if d.client_scope.as_deref() == Some(CREATED_SCOPE)
@@ -149,11 +153,17 @@ pub async fn plan(
                 by_reference.insert(r, d);
             }
         }
-        if let Some(k) = &d.client_key {
-            by_key.insert(k, d);
+        if let Some(k) = &d.client_key
+            && d.client_scope.as_deref() != Some(CREATED_SCOPE)
+        {
+            let entry = by_key.entry(k).or_insert(Some(d));
+            if entry.is_some_and(|e| e.id != d.id) {
+                *entry = None;
+            }
         }
     }
-    let mut campaign_ids: HashSet<i64> = by_reference.values().chain(by_key.values()).map(|d| d.campaign_id).collect();
+    let mut campaign_ids: HashSet<i64> =
+        by_reference.values().copied().chain(by_key.values().flatten().copied()).map(|d| d.campaign_id).collect();
     let named: HashMap<usize, i64> = lines
         .iter()
         .enumerate()
@@ -192,9 +202,9 @@ pub async fn plan(
         let matched = l
             .reference
             .as_ref()
-            .and_then(|r| by_reference.get(r.as_str()))
-            .or_else(|| l.client_key.as_ref().and_then(|k| by_key.get(k.as_str())))
-            .or_else(|| identity.as_ref().and_then(|k| created.get(k.as_str())));
+            .and_then(|r| by_reference.get(r.as_str()).copied())
+            .or_else(|| l.client_key.as_ref().and_then(|k| by_key.get(k.as_str()).copied().flatten()))
+            .or_else(|| identity.as_ref().and_then(|k| created.get(k.as_str()).copied()));
         match matched {
             Some(d) => {
                 p.donation_id = Some(d.id);
