@@ -1,7 +1,7 @@
 //! Money the federation can reconcile: pledges that expire, late payments and payments for
 //! cancelled campaigns held for staff (the refund queue), on both backends.
 use api::service::crowdfunding::{self as service, CampaignAction};
-use api::service::identity::Role;
+use api::service::identity::{self, Role};
 use chrono::{Duration, Utc};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
@@ -370,7 +370,8 @@ backend_tests! {
     async fn a_client_key_two_pledges_share_matches_neither(app) {
         let campaign = campaign_gid(campaign_in(&app, org_row(&app, "厦门市湖里区妇女创业协会").await, "ACTIVE").await);
         let pledge = |who: Credentials, key: &'static str| {
-            let input = json!({ "campaignId": campaign, "amountFen": 1_000, "channel": "ONLINE_PLATFORM", "clientKey": key });
+            let input = json!({ "campaignId": campaign, "amountFen": 1_000, "channel": "ONLINE_PLATFORM", "clientKey": key,
+                "donorName": "李女士" });
             let app = &app;
             async move { app.ok_as(&who, DONATE, json!({ "i": input })).await["donate"]["donation"]["id"].clone() }
         };
@@ -388,6 +389,19 @@ backend_tests! {
         let lines: Vec<Value> = planned["importStatement"]["report"]["lines"]["edges"].as_array().expect("lines").iter()
             .map(|e| json!([e["node"]["action"], e["node"]["reason"], e["node"]["donationId"]])).collect();
         assert_eq!(lines, vec![json!(["SKIP", "UNKNOWN_REFERENCE", null]), json!(["CONFIRM", null, only])]);
+
+        // A partner importing its own statement means its own pledge by the key.
+        let ctx = app.state.ctx();
+        let key = identity::NewApiKey::secret("公益平台", &identity::ApiScope::ALL, None);
+        let partner = Credentials::api_key(&identity::create_api_key(ctx, &crate::helpers::actor(), key, 0).await.expect("key").secret);
+        let theirs = pledge(partner.clone(), "ORDER-1").await;
+        let lines = |planned: Value| -> Vec<Value> {
+            planned["importStatement"]["report"]["lines"]["edges"].as_array().expect("lines").iter()
+                .map(|e| json!([e["node"]["action"], e["node"]["donationId"]])).collect()
+        };
+        let input = json!({ "i": { "profile": "JSON", "content": content, "dryRun": true } });
+        assert_eq!(lines(app.ok_as(&partner, IMPORT, input.clone()).await), vec![json!(["CONFIRM", theirs]), json!(["CONFIRM", only])]);
+        assert_eq!(lines(app.ok(IMPORT, input).await)[0], json!(["SKIP", null]), "staff: three pledges share it");
     }
 
     async fn a_statement_dry_runs_applies_once_and_reports_every_mismatch(app) {

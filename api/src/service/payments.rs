@@ -29,10 +29,10 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use entity::{donation, payment_notification};
+use entity::payment_notification;
 use rsa::PublicKey;
 use rsa::sha2::Sha256;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use serde::Deserialize;
 
 use super::crowdfunding::{self as cf, Arrival, PaymentOutcome};
@@ -390,16 +390,7 @@ pub async fn notify(
     }
 }
 
-/// Whether a pledge has `out_trade_no` as its external reference.
-async fn by_reference(ctx: Ctx<'_>, out_trade_no: &str) -> AppResult<bool> {
-    let found = donation::Entity::find()
-        .filter(donation::Column::ExternalReference.eq(out_trade_no))
-        .filter(donation::Column::RefundOfId.is_null())
-        .count(ctx.db)
-        .await?;
-    Ok(found > 0)
-}
-
+/// Whether this platform's transaction is kept already.
 async fn known(ctx: Ctx<'_>, payment: &Payment) -> AppResult<bool> {
     let found = payment_notification::Entity::find()
         .filter(payment_notification::Column::Provider.eq(payment.provider.as_str()))
@@ -432,25 +423,14 @@ async fn record_once(ctx: Ctx<'_>, actor: &Actor, payment: &Payment) -> AppResul
         campaign_id: None,
         payer_name: None,
     };
-    let planned = statements::plan(ctx.db, &[line], false, ctx.settings.pledge_ttl, now)
+    // A client key is unique per client only: an order number that is no pledge's external
+    // reference and the client key of several pledges names none of them (the plan's rule).
+    let planned = statements::plan(ctx.db, &[line], None, false, ctx.settings.pledge_ttl, now)
         .await?
         .pop()
         .ok_or_else(|| AppError::Internal("a plan of one line is one line".into()))?;
-    // A client key is unique per client only: an order number that is no pledge's external
-    // reference and the client key of several pledges names none of them for sure.
-    let ambiguous = match planned.donation_id {
-        Some(_) if !by_reference(ctx, &payment.out_trade_no).await? => {
-            donation::Entity::find()
-                .filter(donation::Column::ClientKey.eq(payment.out_trade_no.as_str()))
-                .count(ctx.db)
-                .await?
-                > 1
-        }
-        _ => false,
-    };
     let txn = ctx.db.begin().await?;
     let (outcome, appended) = match (planned.action, planned.donation_id) {
-        _ if ambiguous => (NotifyOutcome::UnknownReference, crate::events::Appended::default()),
         // The amount is in another unit than the pledge's: whatever it matched, it is not that.
         _ if !payment.currency.eq_ignore_ascii_case(PLEDGE_CURRENCY) => {
             (NotifyOutcome::OtherCurrency, crate::events::Appended::default())
@@ -481,7 +461,7 @@ async fn record_once(ctx: Ctx<'_>, actor: &Actor, payment: &Payment) -> AppResul
         transaction_id: Set(payment.transaction_id.clone()),
         out_trade_no: Set(payment.out_trade_no.clone()),
         amount_fen: Set(payment.amount_fen),
-        donation_id: Set(planned.donation_id.filter(|_| !ambiguous)),
+        donation_id: Set(planned.donation_id),
         outcome: Set(outcome.as_str().to_owned()),
         received_at: Set(now),
         ..Default::default()

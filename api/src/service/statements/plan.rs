@@ -99,10 +99,12 @@ impl Totals {
 }
 
 /// Matches lines to donations: three statements whatever the statement's size (by reference,
-/// by client key, the campaigns named).
+/// by client key, the campaigns named). `partner`: the partner key importing, whose own
+/// pledges a client key names first.
 pub async fn plan(
     db: &impl ConnectionTrait,
     lines: &[StatementLine],
+    partner: Option<i64>,
     create_unmatched: bool,
     ttl: std::time::Duration,
     now: DateTime<Utc>,
@@ -137,9 +139,8 @@ pub async fn plan(
         _ => 1,
     };
     let mut by_reference: HashMap<&str, &Candidate> = HashMap::new();
-    // A client key is unique only within its scope (an account's, a partner key's): one two
-    // pledges share names neither for sure (`None`), as for payment notifications.
-    let mut by_key: HashMap<&str, Option<&Candidate>> = HashMap::new();
+    // A client key is unique only within its scope (an account's, a partner key's).
+    let mut by_key: HashMap<&str, Vec<&Candidate>> = HashMap::new();
     let mut created: HashMap<&str, &Candidate> = HashMap::new();
     for d in &found {
         if d.client_scope.as_deref() == Some(CREATED_SCOPE)
@@ -156,14 +157,24 @@ pub async fn plan(
         if let Some(k) = &d.client_key
             && d.client_scope.as_deref() != Some(CREATED_SCOPE)
         {
-            let entry = by_key.entry(k).or_insert(Some(d));
-            if entry.is_some_and(|e| e.id != d.id) {
-                *entry = None;
+            let same = by_key.entry(k).or_default();
+            if !same.iter().any(|e| e.id == d.id) {
+                same.push(d);
             }
         }
     }
-    let mut campaign_ids: HashSet<i64> =
-        by_reference.values().copied().chain(by_key.values().flatten().copied()).map(|d| d.campaign_id).collect();
+    // The importing partner's own pledge with the key; else the one pledge that has it. One
+    // two pledges share names neither for sure, as for payment notifications.
+    let own_scope = partner.map(|id| format!("partner:{id}"));
+    let by_key: HashMap<&str, &Candidate> = by_key
+        .into_iter()
+        .filter_map(|(k, same)| {
+            let own = same.iter().find(|d| d.client_scope.is_some() && d.client_scope == own_scope);
+            let only = if same.len() == 1 { same.first() } else { None };
+            own.or(only).map(|d| (k, *d))
+        })
+        .collect();
+    let mut campaign_ids: HashSet<i64> = by_reference.values().chain(by_key.values()).map(|d| d.campaign_id).collect();
     let named: HashMap<usize, i64> = lines
         .iter()
         .enumerate()
@@ -203,7 +214,7 @@ pub async fn plan(
             .reference
             .as_ref()
             .and_then(|r| by_reference.get(r.as_str()).copied())
-            .or_else(|| l.client_key.as_ref().and_then(|k| by_key.get(k.as_str()).copied().flatten()))
+            .or_else(|| l.client_key.as_ref().and_then(|k| by_key.get(k.as_str()).copied()))
             .or_else(|| identity.as_ref().and_then(|k| created.get(k.as_str()).copied()));
         match matched {
             Some(d) => {
