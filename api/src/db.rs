@@ -91,6 +91,9 @@ pub async fn connect_pool(
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true)
+                // A page cache of 1 MiB instead of SQLite's 2: pages it no longer holds are
+                // read again from the operating system's cache.
+                .pragma("cache_size", "-1024")
         });
     }
     let mut db = Database::connect(options).await?;

@@ -425,7 +425,7 @@ async fn record_once(ctx: Ctx<'_>, actor: &Actor, payment: &Payment) -> AppResul
     };
     // A client key is unique per client only: an order number that is no pledge's external
     // reference and the client key of several pledges names none of them (the plan's rule).
-    let planned = statements::plan(ctx.db, &[line], None, false, ctx.settings.pledge_ttl, now)
+    let planned = statements::plan(ctx.db, vec![line], None, false, ctx.settings.pledge_ttl, now)
         .await?
         .pop()
         .ok_or_else(|| AppError::Internal("a plan of one line is one line".into()))?;

@@ -112,7 +112,7 @@ pub async fn import(
     let mut planned = {
         let lines = parse(req.profile, &req.content)?;
         req.content = String::new();
-        plan(ctx.db, &lines, partner, req.create_unmatched, ctx.settings.pledge_ttl, now).await?
+        plan(ctx.db, lines, partner, req.create_unmatched, ctx.settings.pledge_ttl, now).await?
     };
     let (profile, dry_run) = (req.profile, req.dry_run);
     drop(req);

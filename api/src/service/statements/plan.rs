@@ -103,7 +103,7 @@ impl Totals {
 /// pledges a client key names first.
 pub async fn plan(
     db: &impl ConnectionTrait,
-    lines: &[StatementLine],
+    lines: Vec<StatementLine>,
     partner: Option<i64>,
     create_unmatched: bool,
     ttl: std::time::Duration,
@@ -111,7 +111,7 @@ pub async fn plan(
 ) -> AppResult<Vec<PlannedLine>> {
     let references: HashSet<&str> = lines.iter().filter_map(|l| l.reference.as_deref()).collect();
     let keys: HashSet<&str> = lines.iter().filter_map(|l| l.client_key.as_deref()).collect();
-    let line_keys: HashSet<String> = lines.iter().filter_map(line_key).collect();
+    let line_keys: HashSet<&str> = lines.iter().filter_map(line_key).collect();
     // Only what matching needs: a statement of 10,000 lines matches 10,000 donations, and
     // their whole rows (names, messages, digests) would be most of an import's memory.
     let mut found: Vec<Candidate> = Vec::new();
@@ -127,10 +127,10 @@ pub async fn plan(
             .filter(donation::Column::RefundOfId.is_null());
         found.extend(Candidate::select(select).all(db).await?);
     }
-    for chunk in line_keys.iter().collect::<Vec<_>>().chunks(BATCH) {
+    for chunk in line_keys.into_iter().collect::<Vec<_>>().chunks(BATCH) {
         let select = donation::Entity::find()
             .filter(donation::Column::ClientScope.eq(CREATED_SCOPE))
-            .filter(donation::Column::ClientKey.is_in(chunk.iter().map(|s| s.as_str())));
+            .filter(donation::Column::ClientKey.is_in(chunk.iter().copied()));
         found.extend(Candidate::select(select).all(db).await?);
     }
     // A reference may name several records over time; the live one wins.
@@ -189,33 +189,36 @@ pub async fn plan(
     let mut seen: HashSet<String> = HashSet::new();
     let mut planned_donations: HashSet<i64> = HashSet::new();
     let mut out = Vec::with_capacity(lines.len());
-    for (i, l) in lines.iter().enumerate() {
+    // The lines are taken apart as they are planned: their texts move into the plan rather
+    // than being copied (a day of 10,000 lines is 30,000 of them).
+    for (i, l) in lines.into_iter().enumerate() {
+        let identity = line_key(&l);
+        let duplicate = identity.is_some_and(|k| !seen.insert(k.to_owned()));
+        let matched = l
+            .reference
+            .as_deref()
+            .and_then(|r| by_reference.get(r).copied())
+            .or_else(|| l.client_key.as_deref().and_then(|k| by_key.get(k).copied()))
+            .or_else(|| identity.and_then(|k| created.get(k).copied()))
+            .filter(|_| !duplicate);
+        let has_identity = identity.is_some();
         let mut p = PlannedLine {
             line: i + 1,
-            line_id: l.line_id.clone(),
-            reference: l.reference.clone(),
+            line_id: l.line_id,
+            reference: l.reference,
             amount_fen: l.amount_fen,
             action: LineAction::Skip,
             reason: None,
             donation_id: None,
             campaign_id: None,
             receipt_number: None,
-            payer_name: l.payer_name.clone(),
+            payer_name: l.payer_name,
         };
-        let identity = line_key(l);
-        if let Some(k) = &identity
-            && !seen.insert(k.clone())
-        {
+        if duplicate {
             p.reason = Some(Mismatch::DuplicateLine);
             out.push(p);
             continue;
         }
-        let matched = l
-            .reference
-            .as_ref()
-            .and_then(|r| by_reference.get(r.as_str()).copied())
-            .or_else(|| l.client_key.as_ref().and_then(|k| by_key.get(k.as_str()).copied()))
-            .or_else(|| identity.as_ref().and_then(|k| created.get(k.as_str()).copied()));
         match matched {
             Some(d) => {
                 p.donation_id = Some(d.id);
@@ -223,7 +226,7 @@ pub async fn plan(
                 let cancelled = campaigns.get(&d.campaign_id).is_some_and(|c| c.status == CampaignStatus::Cancelled);
                 (p.action, p.reason) = if !planned_donations.insert(d.id) {
                     (LineAction::Skip, Some(Mismatch::DuplicateLine))
-                } else if d.amount_fen != l.amount_fen {
+                } else if d.amount_fen != p.amount_fen {
                     (LineAction::Skip, Some(Mismatch::AmountDiffers))
                 } else {
                     match d.status {
@@ -245,7 +248,7 @@ pub async fn plan(
             None => match named.get(&i).and_then(|id| campaigns.get(id)) {
                 Some(c) if create_unmatched => {
                     p.campaign_id = Some(c.id);
-                    if cf::accepting_donations(c, now).is_ok() && identity.is_some() && l.amount_fen > 0 {
+                    if cf::accepting_donations(c, now).is_ok() && has_identity && p.amount_fen > 0 {
                         p.action = LineAction::Create;
                         p.reason = Some(Mismatch::UnknownReference);
                     } else {
@@ -310,6 +313,6 @@ pub(super) const CREATED_SCOPE: &str = "statement";
 
 /// What names a line within and across statements: the platform's transaction ID, else the
 /// reference.
-fn line_key(l: &StatementLine) -> Option<String> {
-    l.line_id.clone().or_else(|| l.reference.clone()).filter(|s| !s.is_empty())
+fn line_key(l: &StatementLine) -> Option<&str> {
+    l.line_id.as_deref().or(l.reference.as_deref()).filter(|s| !s.is_empty())
 }
