@@ -141,23 +141,17 @@ async fn load_nodes(ctx: &Context<'_>, global_ids: &[ID]) -> Result<Vec<Option<N
     // Records of the base's tools, each as its own list shows them: statement imports and
     // payment notifications for staff and reconciling partners, webhook endpoints for admins
     // signed in themselves, a notification for the person it is for.
+    // (`by_id` sends no statement for no ids; a viewer who may not see a kind asks for none.)
+    let allowed = |kind: &str, may: bool| if may { row_ids(kind) } else { Vec::new() };
     let reconciles = viewer.can_reconcile_donations();
-    let imports = match reconciles {
-        true => by_id(&state.db, StatementImportColumn::Id, row_ids(ids::STATEMENT_IMPORT), |i| i.id).await.extend()?,
-        false => HashMap::new(),
-    };
-    let payments = match reconciles {
-        true => by_id(&state.db, PaymentColumn::Id, row_ids(ids::PAYMENT_NOTIFICATION), |p| p.id).await.extend()?,
-        false => HashMap::new(),
-    };
-    let endpoints = match viewer.require_manage_webhooks() {
-        Ok(()) => by_id(&state.db, EndpointColumn::Id, row_ids(ids::ENDPOINT), |e| e.id).await.extend()?,
-        Err(_) => HashMap::new(),
-    };
-    let mut inbox = match &viewer.account {
-        Some(_) => by_id(&state.db, NotificationColumn::Id, row_ids(ids::NOTIFICATION), |n| n.id).await.extend()?,
-        None => HashMap::new(),
-    };
+    let imports = allowed(ids::STATEMENT_IMPORT, reconciles);
+    let imports = by_id(&state.db, StatementImportColumn::Id, imports, |i| i.id).await.extend()?;
+    let payments = allowed(ids::PAYMENT_NOTIFICATION, reconciles);
+    let payments = by_id(&state.db, PaymentColumn::Id, payments, |p| p.id).await.extend()?;
+    let endpoints = allowed(ids::ENDPOINT, viewer.require_manage_webhooks().is_ok());
+    let endpoints = by_id(&state.db, EndpointColumn::Id, endpoints, |e| e.id).await.extend()?;
+    let inbox = allowed(ids::NOTIFICATION, viewer.account.is_some());
+    let mut inbox = by_id(&state.db, NotificationColumn::Id, inbox, |n| n.id).await.extend()?;
     inbox.retain(|_, n| own(viewer, Some(n.account_id)));
     // Confirmed bookings are on the public calendar; the others only for the requester and staff.
     let visible = |b: &entity::booking::Model| {

@@ -12,7 +12,8 @@ pub enum Donor {
 }
 
 impl Donor {
-    fn scope(&self) -> String {
+    /// The scope its client keys are unique in.
+    pub fn scope(&self) -> String {
         match self {
             Donor::Account { id, .. } => format!("account:{id}"),
             Donor::Partner { key_id } => format!("partner:{key_id}"),

@@ -163,13 +163,13 @@ pub async fn plan(
             }
         }
     }
-    // The importing partner's own pledge with the key; else the one pledge that has it. One
+    // The importing partner's own pledge with the key; else the one pledge that has it. A key
     // two pledges share names neither for sure, as for payment notifications.
-    let own_scope = partner.map(|id| format!("partner:{id}"));
+    let own_scope = partner.map(|key_id| cf::Donor::Partner { key_id }.scope());
     let by_key: HashMap<&str, &Candidate> = by_key
         .into_iter()
         .filter_map(|(k, same)| {
-            let own = same.iter().find(|d| d.client_scope.is_some() && d.client_scope == own_scope);
+            let own = same.iter().find(|d| own_scope.is_some() && d.client_scope == own_scope);
             let only = if same.len() == 1 { same.first() } else { None };
             own.or(only).map(|d| (k, *d))
         })
