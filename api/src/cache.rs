@@ -12,6 +12,13 @@
 //! update it at once, and other instances' arrive over Redis pub/sub (`{prefix}:invalidations`).
 //! While the subscription is down the mirror is not trusted and the response cache is bypassed.
 //!
+//! With Redis, entries of content tags are also kept in this process beside it (the *near
+//! tier*): an entry read from Redis is served again without a round trip while the mirror
+//! says its tag is still at the generation it was read under (so exactly as long as Redis
+//! would serve it), for at most `NEAR_TTL`. Tags whose answers must reflect a write on every
+//! instance at once (an account's sessions: revocation is immediate) are never kept near;
+//! see [`crate::tags::read_exactly`].
+//!
 //! Redis failures never fail a request and never make one wait for long: every call has a
 //! timeout, errors count as misses, and a circuit breaker opens at the first failure (or a
 //! few replies in a row slower than `SLOW_REPLY`). While it is open no request calls Redis at all: reads go to
@@ -41,6 +48,13 @@ const SLOW_REPLY: Duration = Duration::from_millis(50);
 const SLOW_STREAK: u32 = 3;
 /// Requests that may wait on Redis at the same time; more bypass it (as misses).
 const MAX_WAITING_ON_REDIS: usize = 32;
+/// The near tier's bounds: entries, bytes of keys and values, and how long an entry is kept.
+/// The second bounds what the invalidation feed cannot tell (a Redis that stalls without
+/// dropping the subscription while another instance writes): no near entry is older than the
+/// log's own one-second bound for other instances.
+const NEAR_MAX_ENTRIES: usize = 2_048;
+const NEAR_MAX_BYTES: usize = 4 << 20;
+const NEAR_TTL: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct Cache {
@@ -81,6 +95,46 @@ struct RedisStore {
     slow_streak: AtomicU32,
     lookup: redis::Script,
     mirror: Arc<GenerationMirror>,
+    near: Mutex<NearTier>,
+}
+
+/// Entries read from Redis, kept in this process (see the module's documentation).
+#[derive(Default)]
+struct NearTier {
+    entries: HashMap<String, NearEntry>,
+    /// Bytes of the keys and values held.
+    bytes: usize,
+}
+
+struct NearEntry {
+    generation: u64,
+    /// The mirror's session when it was read: generations of another session do not compare.
+    session: u64,
+    raw: Arc<str>,
+    expires: Instant,
+}
+
+impl NearTier {
+    fn put(&mut self, entry_key: String, entry: NearEntry) {
+        let size = entry_key.len() + entry.raw.len();
+        if size > NEAR_MAX_BYTES / 16 {
+            return;
+        }
+        if let Some(old) = self.entries.remove(&entry_key) {
+            self.bytes -= entry_key.len() + old.raw.len();
+        }
+        if self.entries.len() >= NEAR_MAX_ENTRIES || self.bytes + size > NEAR_MAX_BYTES {
+            let now = Instant::now();
+            self.entries.retain(|_, e| e.expires > now);
+            self.bytes = self.entries.iter().map(|(k, e)| k.len() + e.raw.len()).sum();
+            if self.entries.len() >= NEAR_MAX_ENTRIES || self.bytes + size > NEAR_MAX_BYTES {
+                self.entries.clear();
+                self.bytes = 0;
+            }
+        }
+        self.bytes += size;
+        self.entries.insert(entry_key, entry);
+    }
 }
 
 /// Open: no request calls Redis; the probe task closes it when Redis answers in time again.
@@ -99,6 +153,7 @@ struct RedisCounters {
     slow: AtomicU64,
     skipped: AtomicU64,
     opened: AtomicU64,
+    near_hits: AtomicU64,
 }
 
 /// How the Redis side of the cache has fared (`/metrics`).
@@ -116,6 +171,8 @@ pub struct RedisHealth {
     pub circuit_opened: u64,
     pub circuit_open: bool,
     pub pending_invalidations: usize,
+    /// Reads served by the near tier, without a round trip.
+    pub near_hits: u64,
 }
 
 impl RedisHealth {
@@ -221,6 +278,7 @@ impl Cache {
             slow_streak: AtomicU32::new(0),
             lookup,
             mirror: mirror.clone(),
+            near: Mutex::new(NearTier::default()),
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(follow_invalidations(
@@ -256,10 +314,32 @@ impl Cache {
             // A tag whose invalidation is still pending is read from the database, and not
             // stored: Redis still holds its old generation.
             Store::Redis(r) if r.is_pending(tag) => (None, None),
-            Store::Redis(r) => match r.lookup(tag, key).await {
+            Store::Redis(r) if crate::tags::read_exactly(tag) => match r.lookup(tag, key).await {
                 Some((generation, raw)) => (Some(generation), raw),
                 None => (None, None),
             },
+            Store::Redis(r) => {
+                if let Some(raw) = r.near_get(tag, key)
+                    && let Ok(value) = serde_json::from_str(&raw)
+                {
+                    r.counters.near_hits.fetch_add(1, Ordering::Relaxed);
+                    return Lookup { generation: None, value: Some(value) };
+                }
+                let epoch = r.mirror.epoch();
+                let session = r.mirror.session.load(Ordering::Acquire);
+                match r.lookup(tag, key).await {
+                    Some((generation, raw)) => {
+                        // What Redis answered is current as of now: the mirror learns the
+                        // generation (unless a message came meanwhile), the tier the entry.
+                        r.mirror.observe(tag, generation, epoch);
+                        if let Some(raw) = &raw {
+                            r.near_put(tag, key, generation, session, raw);
+                        }
+                        (Some(generation), raw)
+                    }
+                    None => (None, None),
+                }
+            }
             Store::Disabled => (None, None),
         };
         let value = raw.and_then(|raw| serde_json::from_str(&raw).ok());
@@ -455,6 +535,7 @@ impl Cache {
             circuit_opened: c.opened.load(Ordering::Relaxed),
             circuit_open: r.breaker.is_open(),
             pending_invalidations: lock(&r.pending).len(),
+            near_hits: c.near_hits.load(Ordering::Relaxed),
         })
     }
 }
@@ -557,6 +638,30 @@ impl RedisStore {
                 None
             }
         }
+    }
+
+    /// A near entry still current: the cache is trusted, the mirror is live, in the session
+    /// the entry was read in, and holds the tag at the entry's generation.
+    fn near_get(&self, tag: &str, key: &str) -> Option<Arc<str>> {
+        if !self.mirror.is_live() || !self.trusted() {
+            return None;
+        }
+        let (generation, session, raw) = {
+            let near = lock(&self.near);
+            let entry = near.entries.get(&near_key(tag, key))?;
+            if entry.expires <= Instant::now() {
+                return None;
+            }
+            (entry.generation, entry.session, entry.raw.clone())
+        };
+        let current = self.mirror.session.load(Ordering::Acquire) == session
+            && lock(&self.mirror.generations).get(tag) == Some(&generation);
+        current.then_some(raw)
+    }
+
+    fn near_put(&self, tag: &str, key: &str, generation: u64, session: u64, raw: &str) {
+        let entry = NearEntry { generation, session, raw: Arc::from(raw), expires: Instant::now() + NEAR_TTL };
+        lock(&self.near).put(near_key(tag, key), entry);
     }
 
     async fn lookup(&self, tag: &str, key: &str) -> Option<(u64, Option<String>)> {
@@ -686,6 +791,10 @@ async fn probe_while_degraded(store: Weak<RedisStore>) {
             let _ = tokio::time::timeout(Duration::from_secs(1), s.breaker.wake.notified()).await;
         }
     }
+}
+
+fn near_key(tag: &str, key: &str) -> String {
+    format!("{tag}\u{1f}{key}")
 }
 
 /// A short, stable key for a long cache key (hex of SHA-256).

@@ -222,6 +222,7 @@ struct RedisMetrics {
     circuit_opened: Mirror,
     circuit_open: IntGauge,
     pending_invalidations: IntGauge,
+    near_hits: Mirror,
 }
 
 impl RedisMetrics {
@@ -240,6 +241,10 @@ impl RedisMetrics {
                 "incubase_cache_pending_invalidations",
                 "Invalidations waiting for Redis to come back",
             ),
+            near_hits: mirror(
+                "incubase_cache_near_hits_total",
+                "Cached reads served from this instance's copy of Redis entries, without a round trip",
+            ),
             registry,
         }
     }
@@ -252,6 +257,7 @@ impl RedisMetrics {
         self.circuit_opened.set(h.circuit_opened);
         self.circuit_open.set(i64::from(h.circuit_open));
         self.pending_invalidations.set(i64::try_from(h.pending_invalidations).unwrap_or(i64::MAX));
+        self.near_hits.set(h.near_hits);
         self.registry.gather()
     }
 }

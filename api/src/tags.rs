@@ -23,6 +23,14 @@ pub fn account(id: i64) -> String {
     format!("account:{id}")
 }
 
+/// Whether reads under `tag` must reflect a write on every instance at once, so that each
+/// read asks the shared store (Redis) rather than this instance's near copy: an account's
+/// sessions, whose revocation is immediate everywhere. Content tags are kept near, coherent
+/// through the invalidation feed like whole responses.
+pub fn read_exactly(tag: &str) -> bool {
+    tag.starts_with("account:")
+}
+
 /// The families of entities that have entity tags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Entity {

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, spawn_app_with};
+use crate::helpers::{Backend, TestApp, eventually, spawn_app_with, spawn_second_instance};
 use crate::organizations::create;
 
 const PAGE: &str = "query($s: String!) { organization(slug: $s) { name stage } }";
@@ -38,6 +38,80 @@ backend_tests! {
         app.ok(transition, json!({ "input": { "id": org["id"], "stage": "APPLIED" } })).await;
         assert_eq!(app.ok(PAGE, json!({ "s": slug })).await["organization"]["stage"], "APPLIED");
     }
+}
+
+const HISTORY_PAGE: &str = "query($s: String!) { organization(slug: $s) { name stage stageHistory { toStage } } }";
+const TRANSITION: &str = "mutation($input: TransitionOrganizationStageInput!) { transitionOrganizationStage(input: $input) { organization { stage } } }";
+
+fn history(data: &serde_json::Value) -> Vec<String> {
+    let entries = data["organization"]["stageHistory"].as_array().expect("history");
+    entries.iter().map(|t| t["toStage"].as_str().expect("stage").to_owned()).collect()
+}
+
+backend_tests! {
+    async fn a_signed_in_page_with_its_history_is_read_through_the_cache(app) {
+        // The response cache never serves a signed-in person; the directory's cache does,
+        // the stage history included.
+        let org = create(&app, json!({ "name": "历史缓存组织" })).await;
+        let vars = json!({ "s": org["slug"] });
+        let first = history(&app.ok(HISTORY_PAGE, vars.clone()).await);
+        app.ok(HISTORY_PAGE, vars.clone()).await;
+        let before = app.sql_statements();
+        assert_eq!(history(&app.ok(HISTORY_PAGE, vars.clone()).await), first);
+        assert_eq!(app.sql_statements(), before, "a hot page with its history costs no SQL");
+
+        app.ok(TRANSITION, json!({ "input": { "id": org["id"], "stage": "APPLIED" } })).await;
+        let after = history(&app.ok(HISTORY_PAGE, vars).await);
+        assert_eq!(after.len(), first.len() + 1, "a stage change shows in the cached history: {after:?}");
+        assert_eq!(after.last().map(String::as_str), Some("APPLIED"));
+    }
+}
+
+fn near_hits(app: &TestApp) -> u64 {
+    app.state.cache.redis_health().expect("the app uses Redis").near_hits
+}
+
+#[tokio::test]
+async fn near_copies_answer_without_redis_and_follow_other_instances() {
+    if !crate::helpers::selected(Backend::Postgres) {
+        return;
+    }
+    let app = crate::helpers::spawn_app(Backend::Postgres).await;
+    let other = spawn_second_instance(&app).await;
+    let org = create(&app, json!({ "name": "近处副本组织" })).await;
+    let vars = json!({ "s": org["slug"] });
+
+    // The first reads fill Redis and this instance's near copies; then the page and its
+    // history are answered from here: no SQL, and no Redis call for either.
+    app.ok(HISTORY_PAGE, vars.clone()).await;
+    app.ok(HISTORY_PAGE, vars.clone()).await;
+    let (sql, near) = (app.sql_statements(), near_hits(&app));
+    let data = app.ok(HISTORY_PAGE, vars.clone()).await;
+    assert_eq!(data["organization"]["name"], "近处副本组织");
+    assert_eq!(app.sql_statements(), sql, "no SQL for a hot page");
+    assert!(near_hits(&app) >= near + 2, "the page and its history come from the near tier");
+
+    // Sessions never come from it: every request asks Redis for the session, so a
+    // sign-out on the other instance refuses the very next request here.
+    let near = near_hits(&app);
+    app.ok("{ viewer { roles } }", json!({})).await;
+    assert_eq!(near_hits(&app), near, "a session is never read from the near tier");
+
+    // A write on the other instance reaches this one's near copies within the log's bound.
+    let update =
+        "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { organization { name } } }";
+    other.ok(update, json!({ "input": { "id": org["id"], "name": "近处副本组织（新）" } })).await;
+    let renamed = eventually(std::time::Duration::from_secs(1), || async {
+        app.ok(HISTORY_PAGE, vars.clone()).await["organization"]["name"] == "近处副本组织（新）"
+    })
+    .await;
+    assert!(renamed, "the other instance's write is seen here within 1 s");
+    other.ok(TRANSITION, json!({ "input": { "id": org["id"], "stage": "APPLIED" } })).await;
+    let moved = eventually(std::time::Duration::from_secs(1), || async {
+        history(&app.ok(HISTORY_PAGE, vars.clone()).await).last().map(String::as_str) == Some("APPLIED")
+    })
+    .await;
+    assert!(moved, "the other instance's stage change shows in this one's history within 1 s");
 }
 
 #[tokio::test]

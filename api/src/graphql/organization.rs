@@ -281,7 +281,7 @@ impl StageTransition {
 /// batching delay are a hop per request.
 async fn prime_history(ctx: &Context<'_>, id: i64) -> Result<()> {
     if ctx.look_ahead().field("stageHistory").exists() {
-        let mut histories = crate::service::organization::stage_histories(&state(ctx)?.db, &[id]).await.extend()?;
+        let mut histories = state(ctx)?.directory().stage_histories(&[id]).await.extend()?;
         Loaders::of(ctx)?.stage_history.prime([(id, histories.remove(&id).unwrap_or_default())]);
     }
     Ok(())
@@ -357,7 +357,7 @@ impl OrganizationQuery {
         // Histories of the whole page in one statement, primed for the nested resolvers.
         if !page.items.is_empty() && !connection::node_selections(ctx, "stageHistory").is_empty() {
             let ids: Vec<i64> = page.items.iter().map(|(_, r)| r.org.id).collect();
-            let mut histories = crate::service::organization::stage_histories(&state(ctx)?.db, &ids).await.extend()?;
+            let mut histories = state(ctx)?.directory().stage_histories(&ids).await.extend()?;
             let loaders = Loaders::of(ctx)?;
             loaders.stage_history.prime(ids.iter().map(|id| (*id, histories.remove(id).unwrap_or_default())));
         }

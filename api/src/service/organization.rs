@@ -601,6 +601,11 @@ impl Directory<'_> {
         self.cache.get_or_load(CACHE_TAG, &format!("id:{id}"), load).await
     }
 
+    /// [`stage_histories`] through the cache: a stage change invalidates the directory's tag.
+    pub async fn stage_histories(&self, ids: &[i64]) -> AppResult<HashMap<i64, Vec<transition::Model>>> {
+        self.cache.get_or_load_shaped(CACHE_TAG, "histories", &ids, stage_histories(self.db, ids)).await
+    }
+
     pub async fn list(
         &self,
         filter: &OrganizationFilter,
