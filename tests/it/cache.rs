@@ -89,7 +89,7 @@ async fn near_copies_answer_without_redis_and_follow_other_instances() {
     let data = app.ok(HISTORY_PAGE, vars.clone()).await;
     assert_eq!(data["organization"]["name"], "近处副本组织");
     assert_eq!(app.sql_statements(), sql, "no SQL for a hot page");
-    assert!(near_hits(&app) >= near + 2, "the page and its history come from the near tier");
+    assert!(near_hits(&app) > near, "the page with its history comes from the near tier");
 
     // Sessions never come from it: every request asks Redis for the session, so a
     // sign-out on the other instance refuses the very next request here.

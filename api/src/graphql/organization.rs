@@ -294,16 +294,20 @@ pub struct OrganizationQuery;
 impl OrganizationQuery {
     /// An organization by slug; `null` when there is none.
     async fn organization(&self, ctx: &Context<'_>, slug: String) -> Result<Option<Organization>> {
-        let record = state(ctx)?.directory().by_slug(&slug).await.extend()?;
+        let directory = state(ctx)?.directory();
+        // Not kept by the response cache (signed in, or the cache off): what is read is what
+        // is served, the page with its history in one read when the history is asked for.
+        if !ResponseTags::collecting(ctx) {
+            if !ctx.look_ahead().field("stageHistory").exists() {
+                return Ok(directory.by_slug(&slug).await.extend()?.map(Organization));
+            }
+            let Some(page) = directory.page_by_slug(&slug).await.extend()? else { return Ok(None) };
+            Loaders::of(ctx)?.stage_history.prime([(page.record.org.id, page.history)]);
+            return Ok(Some(Organization(page.record)));
+        }
         // The slug names the entity only once it is found; the read is then re-checked under
         // the entity's tag, so the tag's generation is taken before the data that is served.
-        match record {
-            // Not kept by the response cache (signed in, or the cache off): what was read is
-            // what is served.
-            Some(found) if !ResponseTags::collecting(ctx) => {
-                prime_history(ctx, found.org.id).await?;
-                Ok(Some(Organization(found)))
-            }
+        match directory.by_slug(&slug).await.extend()? {
             Some(found) => {
                 let id = found.org.id;
                 ResponseTags::entity(ctx, Family::Organization, id).await;

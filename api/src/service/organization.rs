@@ -141,6 +141,93 @@ pub async fn find_by_slug(db: &impl ConnectionTrait, slug: &str) -> AppResult<Op
     Ok(records(found).into_iter().next())
 }
 
+/// An organization's page: the organization with its focus areas and its stage history (the
+/// newest `MAX_HISTORY` entries, oldest first), in one statement: the two relations come as
+/// JSON arrays built by the database.
+pub async fn find_page_by_slug(db: &impl ConnectionTrait, slug: &str) -> AppResult<Option<OrganizationPage>> {
+    use sea_orm::{DbBackend, FromQueryResult, Statement};
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => format!(
+            "SELECT o.*, \
+               (SELECT COALESCE(json_agg(f.focus_area), '[]')::text FROM organization_focus_areas f \
+                 WHERE f.organization_id = o.id) AS focus_json, \
+               (SELECT COALESCE(json_agg(json_build_array(t.id, t.from_stage, t.to_stage, t.note, t.occurred_at, \
+                   t.recorded_at) ORDER BY t.occurred_at, t.id), '[]')::text \
+                 FROM (SELECT * FROM organization_stage_transitions s WHERE s.organization_id = o.id \
+                   ORDER BY s.occurred_at DESC, s.id DESC LIMIT {MAX_HISTORY}) t) AS history_json \
+             FROM organizations o WHERE o.slug = $1"
+        ),
+        _ => format!(
+            "SELECT o.*, \
+               (SELECT json_group_array(f.focus_area) FROM organization_focus_areas f \
+                 WHERE f.organization_id = o.id) AS focus_json, \
+               (SELECT json_group_array(json_array(t.id, t.from_stage, t.to_stage, t.note, t.occurred_at, \
+                   t.recorded_at)) \
+                 FROM (SELECT * FROM (SELECT * FROM organization_stage_transitions s WHERE s.organization_id = o.id \
+                   ORDER BY s.occurred_at DESC, s.id DESC LIMIT {MAX_HISTORY}) ORDER BY occurred_at, id) t) AS history_json \
+             FROM organizations o WHERE o.slug = ?"
+        ),
+    };
+    let statement = Statement::from_sql_and_values(backend, sql, [slug.trim().to_ascii_lowercase().into()]);
+    let Some(row) = db.query_one_raw(statement).await? else { return Ok(None) };
+    let org = organization::Model::from_query_result(&row, "")?;
+    let undecodable = |what: &str| AppError::Internal(format!("organization {}: undecodable {what}", org.id));
+    let focus_json: String = row.try_get("", "focus_json")?;
+    let history_json: String = row.try_get("", "history_json")?;
+    let areas: Vec<String> = serde_json::from_str(&focus_json).map_err(|_| undecodable("focus areas"))?;
+    let mut focus_areas = areas
+        .iter()
+        .map(|a| enum_value::<FocusArea>(a))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| undecodable("focus areas"))?;
+    focus_areas.sort();
+    type Entry = (i64, Option<String>, String, String, String, String);
+    let entries: Vec<Entry> = serde_json::from_str(&history_json).map_err(|_| undecodable("stage history"))?;
+    let history = entries
+        .into_iter()
+        .map(|(id, from, to, note, occurred, recorded)| {
+            Some(transition::Model {
+                id,
+                organization_id: org.id,
+                from_stage: match from {
+                    Some(from) => Some(enum_value::<Stage>(&from)?),
+                    None => None,
+                },
+                to_stage: enum_value::<Stage>(&to)?,
+                note,
+                occurred_at: instant(&occurred)?,
+                recorded_at: instant(&recorded)?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| undecodable("stage history"))?;
+    Ok(Some(OrganizationPage { record: OrganizationRecord { org, focus_areas }, history }))
+}
+
+/// An organization with its stage history, as its page shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OrganizationPage {
+    pub record: OrganizationRecord,
+    pub history: Vec<transition::Model>,
+}
+
+fn enum_value<E: sea_orm::ActiveEnum<Value = String>>(text: &str) -> Option<E> {
+    E::try_from_value(&text.to_owned()).ok()
+}
+
+/// An instant as the databases render it in JSON: RFC 3339 (PostgreSQL, and SQLite's bound
+/// values), or SQLite's `YYYY-MM-DD HH:MM:SS[.fff]` in UTC.
+fn instant(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Some(at.with_timezone(&Utc));
+    }
+    if let Ok(at) = DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%:z") {
+        return Some(at.with_timezone(&Utc));
+    }
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").ok().map(|at| at.and_utc())
+}
+
 /// Organizations by id, in no particular order; missing ids are left out. One statement: the
 /// focus areas come joined.
 pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<OrganizationRecord>> {
@@ -599,6 +686,15 @@ impl Directory<'_> {
     pub async fn by_id(&self, id: i64) -> AppResult<Option<OrganizationRecord>> {
         let load = async { Ok::<_, crate::error::AppError>(find_by_ids(self.db, &[id]).await?.into_iter().next()) };
         self.cache.get_or_load(CACHE_TAG, &format!("id:{id}"), load).await
+    }
+
+    /// [`find_page_by_slug`] through the cache.
+    pub async fn page_by_slug(&self, slug: &str) -> AppResult<Option<OrganizationPage>> {
+        let slug = slug.trim().to_ascii_lowercase();
+        if slug.is_empty() || slug.len() > 64 {
+            return Ok(None);
+        }
+        self.cache.get_or_load(CACHE_TAG, &format!("page:{slug}"), find_page_by_slug(self.db, &slug)).await
     }
 
     /// [`stage_histories`] through the cache: a stage change invalidates the directory's tag.
