@@ -53,7 +53,7 @@ const MAX_WAITING_ON_REDIS: usize = 32;
 /// dropping the subscription while another instance writes): no near entry is older than the
 /// log's own one-second bound for other instances.
 const NEAR_MAX_ENTRIES: usize = 2_048;
-const NEAR_MAX_BYTES: usize = 4 << 20;
+const NEAR_MAX_BYTES: usize = 2 << 20;
 const NEAR_TTL: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
