@@ -314,12 +314,10 @@ impl Cache {
             // A tag whose invalidation is still pending is read from the database, and not
             // stored: Redis still holds its old generation.
             Store::Redis(r) if r.is_pending(tag) => (None, None),
-            Store::Redis(r) if crate::tags::read_exactly(tag) => match r.lookup(tag, key).await {
-                Some((generation, raw)) => (Some(generation), raw),
-                None => (None, None),
-            },
             Store::Redis(r) => {
-                if let Some(raw) = r.near_get(tag, key)
+                let near = !crate::tags::read_exactly(tag);
+                if near
+                    && let Some(raw) = r.near_get(tag, key)
                     && let Ok(value) = serde_json::from_str(&raw)
                 {
                     r.counters.near_hits.fetch_add(1, Ordering::Relaxed);
@@ -331,9 +329,11 @@ impl Cache {
                     Some((generation, raw)) => {
                         // What Redis answered is current as of now: the mirror learns the
                         // generation (unless a message came meanwhile), the tier the entry.
-                        r.mirror.observe(tag, generation, epoch);
-                        if let Some(raw) = &raw {
-                            r.near_put(tag, key, generation, session, raw);
+                        if near {
+                            r.mirror.observe(tag, generation, epoch);
+                            if let Some(raw) = &raw {
+                                r.near_put(tag, key, generation, session, raw);
+                            }
                         }
                         (Some(generation), raw)
                     }

@@ -666,6 +666,12 @@ fn stage_name(stage: Stage) -> String {
 /// Cache tag of everything the organization directory serves.
 const CACHE_TAG: &str = crate::tags::ORGANIZATIONS;
 
+/// A slug as the directory keys it; `None` for one no organization can have.
+fn directory_slug(slug: &str) -> Option<String> {
+    let slug = slug.trim().to_ascii_lowercase();
+    (!slug.is_empty() && slug.len() <= 64).then_some(slug)
+}
+
 /// The organization directory as its readers see it: reads through the cache (the event
 /// log's coherence consumer invalidates it after writes).
 pub struct Directory<'a> {
@@ -675,10 +681,7 @@ pub struct Directory<'a> {
 
 impl Directory<'_> {
     pub async fn by_slug(&self, slug: &str) -> AppResult<Option<OrganizationRecord>> {
-        let slug = slug.trim().to_ascii_lowercase();
-        if slug.is_empty() || slug.len() > 64 {
-            return Ok(None);
-        }
+        let Some(slug) = directory_slug(slug) else { return Ok(None) };
         let key = format!("slug:{slug}");
         self.cache.get_or_load(CACHE_TAG, &key, find_by_slug(self.db, &slug)).await
     }
@@ -690,10 +693,7 @@ impl Directory<'_> {
 
     /// [`find_page_by_slug`] through the cache.
     pub async fn page_by_slug(&self, slug: &str) -> AppResult<Option<OrganizationPage>> {
-        let slug = slug.trim().to_ascii_lowercase();
-        if slug.is_empty() || slug.len() > 64 {
-            return Ok(None);
-        }
+        let Some(slug) = directory_slug(slug) else { return Ok(None) };
         self.cache.get_or_load(CACHE_TAG, &format!("page:{slug}"), find_page_by_slug(self.db, &slug)).await
     }
 
