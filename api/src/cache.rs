@@ -9,7 +9,8 @@
 //!
 //! Whole-response caching (`response_cache`) needs the *current* generation of a tag on every
 //! hit. Each instance keeps a mirror of the generations it has seen: its own invalidations
-//! update it at once, and other instances' arrive over Redis pub/sub (`{prefix}:invalidations`).
+//! update it at once, and other instances' arrive over Redis pub/sub (`{prefix}:invalidations`,
+//! each message `{generation} {tag}`, so an instance's own bumps echoed back change nothing).
 //! While the subscription is down the mirror is not trusted and the response cache is bypassed.
 //!
 //! With Redis, entries of content tags are also kept in this process beside it (the *near
@@ -94,6 +95,8 @@ struct RedisStore {
     /// Slow replies since the last reply in time.
     slow_streak: AtomicU32,
     lookup: redis::Script,
+    /// INCRs each tag's generation and publishes it with the tag (`{generation} {tag}`).
+    bump: redis::Script,
     mirror: Arc<GenerationMirror>,
     near: Mutex<NearTier>,
 }
@@ -217,6 +220,19 @@ impl GenerationMirror {
         map.remove(tag);
     }
 
+    /// A message says `tag` reached `generation`. A tag held here moves up to it (an instance's
+    /// own bump, echoed back, changes nothing); a tag not held stays unknown, and reads in
+    /// flight, which may have seen an older generation, are not kept (as with `forget`).
+    fn advance(&self, tag: &str, generation: u64) {
+        let mut map = lock(&self.generations);
+        match map.get_mut(tag) {
+            Some(held) => *held = (*held).max(generation),
+            None => {
+                self.epoch.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    }
+
     fn is_live(&self) -> bool {
         self.live.load(Ordering::Acquire)
     }
@@ -264,6 +280,15 @@ impl Cache {
             r"local g = redis.call('GET', KEYS[1]) or '0'
               return {g, redis.call('GET', ARGV[1] .. g .. ':' .. ARGV[2])}",
         );
+        let bump = redis::Script::new(
+            r"local out = {}
+              for i, key in ipairs(KEYS) do
+                local g = redis.call('INCR', key)
+                redis.call('PUBLISH', ARGV[1], string.format('%d %s', g, ARGV[i + 1]))
+                out[i] = g
+              end
+              return out",
+        );
         let mirror = Arc::new(GenerationMirror::default());
         let store = Arc::new(RedisStore {
             conn: conn.clone(),
@@ -277,6 +302,7 @@ impl Cache {
             counters: RedisCounters::default(),
             slow_streak: AtomicU32::new(0),
             lookup,
+            bump,
             mirror: mirror.clone(),
             near: Mutex::new(NearTier::default()),
         });
@@ -706,10 +732,10 @@ impl RedisStore {
     /// only invalidates once more.
     async fn bump<S: AsRef<str>>(&self, tags: &[S]) -> Outcome<()> {
         let mut conn = self.conn.clone();
-        let mut pipe = redis::pipe();
+        let mut invocation = self.bump.prepare_invoke();
+        invocation.arg(format!("{}:invalidations", self.prefix));
         for tag in tags {
-            pipe.cmd("INCR").arg(self.generation_key(tag.as_ref()));
-            pipe.cmd("PUBLISH").arg(format!("{}:invalidations", self.prefix)).arg(tag.as_ref()).ignore();
+            invocation.key(self.generation_key(tag.as_ref())).arg(tag.as_ref());
         }
         let epoch = self.mirror.epoch();
         let observe = |generations: &[u64]| {
@@ -721,7 +747,7 @@ impl RedisStore {
             }
             true
         };
-        match self.timed(pipe.query_async::<Vec<u64>>(&mut conn)).await {
+        match self.timed(invocation.invoke_async::<Vec<u64>>(&mut conn)).await {
             Outcome::Answered(g) if observe(&g) => Outcome::Answered(()),
             Outcome::Slow(g) if observe(&g) => Outcome::Slow(()),
             Outcome::Answered(_) | Outcome::Slow(_) => Outcome::Failed("a bump answered oddly".to_owned()),
@@ -793,6 +819,18 @@ async fn probe_while_degraded(store: Weak<RedisStore>) {
     }
 }
 
+/// An invalidation message: `{generation} {tag}`, or only the tag (instances before the
+/// generation was sent along).
+fn parse_invalidation(payload: &str) -> (&str, Option<u64>) {
+    match payload.split_once(' ') {
+        Some((generation, tag)) => match generation.parse() {
+            Ok(generation) => (tag, Some(generation)),
+            Err(_) => (payload, None),
+        },
+        None => (payload, None),
+    }
+}
+
 fn near_key(tag: &str, key: &str) -> String {
     format!("{tag}\u{1f}{key}")
 }
@@ -804,9 +842,11 @@ pub fn digest(bytes: &[u8]) -> String {
     hash.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
-/// Keeps the generation mirror in step with every instance's invalidations. A message only
-/// names the tag; the generation is re-read, so a lost or reordered message cannot leave the
-/// mirror behind. While disconnected the mirror is not trusted; reconnection is tried every
+/// Keeps the generation mirror in step with every instance's invalidations. A message names
+/// the tag and the generation its bump reached: a tag held here moves up to it (never down, so
+/// reordered messages and this instance's own echoed bumps are harmless); a tag not held is
+/// read when next needed. Messages are lost only with the subscription, and a new one starts
+/// a new session of the mirror. While disconnected the mirror is not trusted; reconnection is tried every
 /// 200 ms, so a Redis that comes back is trusted again well within 2 s. Ends when the cache is
 /// dropped. With Sentinel every reconnection asks for the current master.
 async fn follow_invalidations(conn: RedisConn, channel: String, mirror: Weak<GenerationMirror>) {
@@ -838,9 +878,13 @@ async fn follow_invalidations(conn: RedisConn, channel: String, mirror: Weak<Gen
                 match tokio::time::timeout(Duration::from_secs(1), messages.next()).await {
                     Ok(Some(message)) => {
                         let Some(m) = mirror.upgrade() else { return };
-                        if let Ok(tag) = message.get_payload::<String>() {
-                            // Drop the entry: the next `generations` call reads the current value.
-                            m.forget(&tag);
+                        if let Ok(payload) = message.get_payload::<String>() {
+                            match parse_invalidation(&payload) {
+                                (tag, Some(generation)) => m.advance(tag, generation),
+                                // A message without its generation (an older instance): drop
+                                // the entry, the next `generations` call reads the current value.
+                                (tag, None) => m.forget(tag),
+                            }
                         }
                     }
                     Ok(None) => break,

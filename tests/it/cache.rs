@@ -146,3 +146,104 @@ async fn unreachable_redis_degrades_to_the_database() {
     assert_eq!(ready["cache"], "degraded");
     assert_eq!(ready["database"], "ok");
 }
+
+/// The invalidation feed carries the generation each bump reached: a message at the
+/// generation a near copy was read under (an instance's own bump, echoed back) leaves the copy
+/// in use; a higher one retires it; a message of the older form (the tag alone) makes the
+/// mirror read the generation again.
+#[tokio::test]
+async fn invalidation_messages_carry_their_generation() {
+    use std::time::Duration;
+    if !crate::helpers::selected(Backend::Postgres) {
+        return;
+    }
+    let prefix = format!("incubase-test:{}", uuid::Uuid::new_v4().simple());
+    let cache = api::cache::Cache::redis(
+        &crate::helpers::redis_url(),
+        &prefix,
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+    )
+    .expect("a Redis cache");
+    let client = redis::Client::open(crate::helpers::redis_url()).expect("redis client");
+    let conn = client.get_multiplexed_async_connection().await.expect("redis connection");
+    let channel = format!("{prefix}:invalidations");
+    let near = |cache: &api::cache::Cache| cache.redis_health().expect("redis").near_hits;
+    let read = |value: &'static str| {
+        let cache = cache.clone();
+        async move {
+            let got: Result<String, ()> = cache.get_or_load("campaigns", "k", async { Ok(value.to_owned()) }).await;
+            got.expect("infallible")
+        }
+    };
+    let subscribed = eventually(Duration::from_secs(3), || async { cache.validates_responses() }).await;
+    assert!(subscribed, "the invalidation feed is followed");
+
+    let gen_key = format!("{prefix}:gen:campaigns");
+    let publish = |payload: String| {
+        let (mut conn, channel) = (conn.clone(), channel.clone());
+        async move {
+            let _: () = redis::cmd("PUBLISH").arg(channel).arg(payload).query_async(&mut conn).await.expect("publish");
+            // Delivered to the cache's subscription well within this.
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    };
+    let incr = |key: String| {
+        let mut conn = conn.clone();
+        async move { redis::cmd("INCR").arg(key).query_async::<u64>(&mut conn).await.expect("incr") }
+    };
+    // Near hits after a fill: the first read stores, the second reads Redis into the near
+    // tier, the third is served from it.
+    let warm = |value: &'static str| {
+        let cache = cache.clone();
+        async move {
+            assert_eq!(read(value).await, value, "filled with {value}");
+            assert_eq!(read("unused").await, value);
+            let before = near(&cache);
+            assert_eq!(read("unused").await, value);
+            near(&cache) > before
+        }
+    };
+
+    // This cache's own bump announces the generation it reached.
+    let mut feed = client.get_async_pubsub().await.expect("pubsub");
+    feed.subscribe(&channel).await.expect("subscribe");
+    cache.invalidate("campaigns").await;
+    let message = {
+        use futures::StreamExt;
+        let mut messages = feed.on_message();
+        tokio::time::timeout(Duration::from_secs(2), messages.next()).await.expect("a message").expect("the feed")
+    };
+    assert_eq!(message.get_payload::<String>().expect("text"), "1 campaigns");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(warm("first").await, "the entry is served from the near tier");
+
+    // Its echo (or another instance's follower re-applying the write: the same generation)
+    // leaves the near copy in use.
+    let generation: u64 = redis::cmd("GET").arg(&gen_key).query_async(&mut conn.clone()).await.expect("generation");
+    assert_eq!(generation, 1, "one bump");
+    publish(format!("{generation} campaigns")).await;
+    let before = near(&cache);
+    assert_eq!(read("unused").await, "first");
+    assert_eq!(near(&cache), before + 1, "an echo of the generation held keeps the near copy");
+
+    // Another instance's bump (INCR and its message): the copy is retired at once.
+    let next = incr(gen_key.clone()).await;
+    publish(format!("{next} campaigns")).await;
+    assert_eq!(read("second").await, "second", "a higher generation retires the near copy");
+    assert!(warm("second").await, "the new entry is served from the near tier");
+
+    // The older form names only the tag: the mirror forgets it and reads it again. (Until a
+    // message comes, a bump made behind the feed's back is not seen by the near copy.)
+    incr(gen_key.clone()).await;
+    assert_eq!(read("unused").await, "second", "a bump without a message is not seen near");
+    publish("campaigns".to_owned()).await;
+    assert_eq!(read("third").await, "third", "a message without a generation makes the mirror read it again");
+
+    let mut conn = conn.clone();
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut conn).await.unwrap_or_default();
+    if !keys.is_empty() {
+        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+    }
+}
