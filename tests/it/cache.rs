@@ -82,9 +82,9 @@ async fn near_copies_answer_without_redis_and_follow_other_instances() {
     let vars = json!({ "s": org["slug"] });
 
     // The first read fills Redis and this instance's near copies; then the page and its
-    // history are answered from here: no SQL, and no Redis call for either. (The create's
-    // own invalidation comes back over pub/sub a moment later and makes the mirror re-read
-    // the tag's generation once, so the hot read is awaited rather than taken as the next.)
+    // history are answered from here: no SQL, and no Redis call for either. (The other
+    // instance's follower re-applies the create's invalidation a moment later, one more bump
+    // that retires the first copies, so the hot read is awaited rather than taken as the next.)
     app.ok(HISTORY_PAGE, vars.clone()).await;
     let hot = eventually(std::time::Duration::from_secs(1), || async {
         let (sql, near) = (app.sql_statements(), near_hits(&app));
