@@ -56,6 +56,9 @@ const MAX_WAITING_ON_REDIS: usize = 32;
 const NEAR_MAX_ENTRIES: usize = 2_048;
 const NEAR_MAX_BYTES: usize = 2 << 20;
 const NEAR_TTL: Duration = Duration::from_secs(1);
+/// How long a writer's mark that it invalidated for a committed event is kept: a follower
+/// that reads the event later than this invalidates for it again (harmless, one more bump).
+const APPLIED_FOR: Duration = Duration::from_secs(600);
 
 #[derive(Clone)]
 pub struct Cache {
@@ -95,7 +98,8 @@ struct RedisStore {
     /// Slow replies since the last reply in time.
     slow_streak: AtomicU32,
     lookup: redis::Script,
-    /// INCRs each tag's generation and publishes it with the tag (`{generation} {tag}`).
+    /// INCRs each tag's generation and publishes it with the tag (`{generation} {tag}`), then
+    /// marks the committed events it invalidates for as applied (see `APPLIED_FOR`).
     bump: redis::Script,
     mirror: Arc<GenerationMirror>,
     near: Mutex<NearTier>,
@@ -281,11 +285,18 @@ impl Cache {
               return {g, redis.call('GET', ARGV[1] .. g .. ':' .. ARGV[2])}",
         );
         let bump = redis::Script::new(
-            r"local out = {}
-              for i, key in ipairs(KEYS) do
-                local g = redis.call('INCR', key)
-                redis.call('PUBLISH', ARGV[1], string.format('%d %s', g, ARGV[i + 1]))
+            // ARGV: the channel, n (the tags), the marks' lifetime in seconds, the n tags, then
+            // one bit offset for each mark key after the n generation keys in KEYS.
+            r"local n = tonumber(ARGV[2])
+              local out = {}
+              for i = 1, n do
+                local g = redis.call('INCR', KEYS[i])
+                redis.call('PUBLISH', ARGV[1], string.format('%d %s', g, ARGV[i + 3]))
                 out[i] = g
+              end
+              for j = n + 1, #KEYS do
+                redis.call('SETBIT', KEYS[j], ARGV[j + 3], 1)
+                redis.call('EXPIRE', KEYS[j], ARGV[3])
               end
               return out",
         );
@@ -433,6 +444,13 @@ impl Cache {
     /// open) the tags are kept as pending at once and flushed in the background; until then
     /// this instance reads them from the database.
     pub async fn invalidate_all<S: AsRef<str>>(&self, tags: &[S]) {
+        self.invalidate_committed(tags, &[]).await;
+    }
+
+    /// A writer's invalidation for the events it has just committed (their ids). With Redis,
+    /// the bump also marks the events applied, in the same call: other instances' followers,
+    /// which meet the events in the log, then do not bump the same tags once more.
+    pub async fn invalidate_committed<S: AsRef<str>>(&self, tags: &[S], events: &[i64]) {
         match &self.inner.store {
             Store::Memory(m) => {
                 let mut m = lock(m);
@@ -440,8 +458,34 @@ impl Cache {
                     *m.generations.entry(tag.as_ref().to_owned()).or_insert(0) += 1;
                 }
             }
-            Store::Redis(r) => r.invalidate(tags).await,
+            Store::Redis(r) => r.invalidate(tags, events).await,
             Store::Disabled => {}
+        }
+    }
+
+    /// A follower's invalidation for events other processes committed (each with its tags).
+    /// In memory every instance applies them; with Redis only the events whose writer's
+    /// invalidation is not marked applied (it failed, its process stopped, or the follower
+    /// got there first) are bumped.
+    pub async fn invalidate_followed(&self, events: &[(i64, Vec<String>)]) {
+        let mut tags: Vec<&str> = match &self.inner.store {
+            Store::Redis(r) => {
+                let ids: Vec<i64> = events.iter().filter(|(_, tags)| !tags.is_empty()).map(|(id, _)| *id).collect();
+                let applied: HashSet<i64> =
+                    ids.iter().zip(r.applied(&ids).await).filter(|(_, done)| *done).map(|(id, _)| *id).collect();
+                events
+                    .iter()
+                    .filter(|(id, _)| !applied.contains(id))
+                    .flat_map(|(_, tags)| tags.iter())
+                    .map(String::as_str)
+                    .collect()
+            }
+            _ => events.iter().flat_map(|(_, tags)| tags.iter()).map(String::as_str).collect(),
+        };
+        tags.sort_unstable();
+        tags.dedup();
+        if !tags.is_empty() {
+            self.invalidate_all(&tags).await;
         }
     }
 
@@ -707,7 +751,9 @@ impl RedisStore {
 
     /// An invalidation on behalf of a writer or the log follower: sent when Redis is
     /// believed up, otherwise (or when it fails) kept as pending without waiting.
-    async fn invalidate<S: AsRef<str>>(&self, tags: &[S]) {
+    /// `events` are the committed events the tags are invalidated for: once the bump has
+    /// reached Redis they are marked applied, and other instances' followers leave them be.
+    async fn invalidate<S: AsRef<str>>(&self, tags: &[S], events: &[i64]) {
         if tags.is_empty() {
             return;
         }
@@ -715,7 +761,7 @@ impl RedisStore {
             self.counters.skipped.fetch_add(1, Ordering::Relaxed);
             false
         } else if let Ok(_permit) = self.waiting.try_acquire() {
-            let outcome = self.bump(tags).await;
+            let outcome = self.bump(tags, events).await;
             self.settle(outcome).is_some()
         } else {
             self.counters.skipped.fetch_add(1, Ordering::Relaxed);
@@ -730,12 +776,16 @@ impl RedisStore {
     /// INCR the tags' generations and tell the other instances, in one round trip; the new
     /// generations go into the mirror. A timed-out bump may still run later: harmless, it
     /// only invalidates once more.
-    async fn bump<S: AsRef<str>>(&self, tags: &[S]) -> Outcome<()> {
+    async fn bump<S: AsRef<str>>(&self, tags: &[S], events: &[i64]) -> Outcome<()> {
         let mut conn = self.conn.clone();
         let mut invocation = self.bump.prepare_invoke();
-        invocation.arg(format!("{}:invalidations", self.prefix));
+        invocation.arg(format!("{}:invalidations", self.prefix)).arg(tags.len()).arg(APPLIED_FOR.as_secs());
         for tag in tags {
             invocation.key(self.generation_key(tag.as_ref())).arg(tag.as_ref());
+        }
+        for event in events {
+            let (key, offset) = self.applied_bit(*event);
+            invocation.key(key).arg(offset);
         }
         let epoch = self.mirror.epoch();
         let observe = |generations: &[u64]| {
@@ -753,6 +803,30 @@ impl RedisStore {
             Outcome::Answered(_) | Outcome::Slow(_) => Outcome::Failed("a bump answered oddly".to_owned()),
             Outcome::Failed(e) => Outcome::Failed(e),
             Outcome::TimedOut => Outcome::TimedOut,
+        }
+    }
+
+    /// Where an event's applied mark is: a bit of a bitmap key per 65,536 event ids.
+    fn applied_bit(&self, event: i64) -> (String, u64) {
+        let id = event.max(0) as u64;
+        (format!("{}:applied:{}", self.prefix, id >> 16), id & 0xffff)
+    }
+
+    /// Which of `events` another instance's writer marked applied; all false when Redis cannot
+    /// answer now (the follower then invalidates for them all, as it must).
+    async fn applied(&self, events: &[i64]) -> Vec<bool> {
+        if events.is_empty() {
+            return Vec::new();
+        }
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        for event in events {
+            let (key, offset) = self.applied_bit(*event);
+            pipe.cmd("GETBIT").arg(key).arg(offset);
+        }
+        match self.call(pipe.query_async::<Vec<u8>>(&mut conn)).await {
+            Some(bits) if bits.len() == events.len() => bits.into_iter().map(|b| b == 1).collect(),
+            _ => vec![false; events.len()],
         }
     }
 
@@ -782,7 +856,7 @@ impl RedisStore {
             let cmd = redis::cmd("PING").to_owned();
             matches!(self.timed(cmd.query_async::<String>(&mut conn)).await, Outcome::Answered(_))
         } else {
-            matches!(self.bump(&pending).await, Outcome::Answered(()))
+            matches!(self.bump(&pending, &[]).await, Outcome::Answered(()))
         };
         if !answered {
             return;

@@ -247,3 +247,43 @@ async fn invalidation_messages_carry_their_generation() {
         let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
     }
 }
+
+/// A write is announced once: its writer's bump marks the events applied in Redis, and the
+/// other instances' followers, meeting the events in the log, do not bump the same tags again
+/// (that second bump retired every instance's copies a moment after the write). Events
+/// without the mark are still applied by the followers (tested in `event_log`: a process that
+/// committed and died before touching the cache).
+#[tokio::test]
+async fn a_write_bumps_its_tags_once_across_instances() {
+    use std::time::Duration;
+    if !crate::helpers::selected(Backend::Postgres) {
+        return;
+    }
+    let app = crate::helpers::spawn_app(Backend::Postgres).await;
+    let second = spawn_second_instance(&app).await;
+    let org = create(&app, json!({ "name": "一次失效组织" })).await;
+    let client = redis::Client::open(crate::helpers::redis_url()).expect("redis client");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("redis connection");
+    let key = format!("{}:gen:organizations", app.state.settings.cache_prefix);
+    let caught_up = || async {
+        let reached =
+            eventually(Duration::from_secs(2), || async { second.state.log.position() >= app.state.log.position() })
+                .await;
+        assert!(reached, "the second instance follows the log");
+        // The follower invalidates right after it moves its position.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    caught_up().await;
+    let before: u64 = redis::cmd("GET").arg(&key).query_async(&mut conn).await.expect("generation");
+
+    let update =
+        "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { organization { name } } }";
+    app.ok(update, json!({ "input": { "id": org["id"], "name": "一次失效组织（新）" } })).await;
+    caught_up().await;
+    let after: u64 = redis::cmd("GET").arg(&key).query_async(&mut conn).await.expect("generation");
+    assert_eq!(after, before + 1, "one bump for one write, however many instances follow the log");
+
+    let page = "query($s: String!) { organization(slug: $s) { name } }";
+    let seen = second.ok(page, json!({ "s": org["slug"] })).await;
+    assert_eq!(seen["organization"]["name"], "一次失效组织（新）", "the other instance sees the write");
+}

@@ -9,7 +9,9 @@
 //!   lost while the listener reconnected is found by the next poll). Rings that arrive within
 //!   [`GATHER`] of a read are answered by one read, so a busy log costs one read per tick, not
 //!   one per commit. Each event goes to cache coherence (skipped for events this instance's
-//!   writers already applied) and to live subscribers (a broadcast in log order).
+//!   writers already applied, and with Redis for events another instance's writer marked
+//!   applied there: its bump reached every instance already) and to live subscribers (a
+//!   broadcast in log order).
 //! - The doorbell of other instances is rung **after** commit, by a task of the writing
 //!   instance (`SELECT pg_notify(…)` on its background connection), once for all the commits
 //!   of a moment: a `NOTIFY` inside the writing transaction would hold PostgreSQL's global
@@ -168,7 +170,8 @@ impl EventLog {
         tags.sort();
         tags.dedup();
         if !tags.is_empty() {
-            self.inner.cache.invalidate_all(&tags).await;
+            let ids: Vec<i64> = appended.events.iter().map(|(id, ..)| *id).collect();
+            self.inner.cache.invalidate_committed(&tags, &ids).await;
         }
         let hooks: Vec<Hook> = lock(&self.inner.hooks).clone();
         for hook in &hooks {
@@ -224,14 +227,14 @@ async fn run(
             Ok(batch) => {
                 backoff = settings.poll_interval;
                 full = batch.len() as u64 == BATCH;
-                let mut tags = Vec::new();
+                let mut followed = Vec::new();
                 let mut last = read_from;
                 for event in batch {
                     let at = Position::of(&event);
                     last = at;
                     let local = lock(&log.applied_locally).remove(&event.id).is_some();
                     if !local && let Some(kind) = log::kind_of(&event) {
-                        tags.extend(coherence::tags(kind, event.aggregate_id, &event.payload));
+                        followed.push((event.id, coherence::tags(kind, event.aggregate_id, &event.payload)));
                     }
                     if at > position {
                         position = at;
@@ -240,10 +243,8 @@ async fn run(
                         let _ = log.live.send(Arc::new(event));
                     }
                 }
-                if !tags.is_empty() {
-                    tags.sort();
-                    tags.dedup();
-                    log.cache.invalidate_all(&tags).await;
+                if !followed.is_empty() {
+                    log.cache.invalidate_followed(&followed).await;
                 }
                 {
                     let mut applied = lock(&log.applied_locally);
