@@ -18,6 +18,7 @@ pub mod proxy;
 pub mod ratelimit;
 pub mod redis_conn;
 pub mod response_cache;
+pub mod sealing;
 pub mod seed;
 pub mod service;
 pub mod startup;

@@ -50,6 +50,7 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let mut state = build_state(settings).await?;
         Migrator::up(&state.db, None).await?;
+        crate::service::webhooks::reseal_stored_secrets(&state.db, &state.settings.webhooks.sealing).await;
         state.log = follow_log(&state).await?;
         state.log.on_published(edge_effects(&state));
         let addr = state.settings.listen;
@@ -209,6 +210,12 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
     let secret = resolve_jwt_secret(&settings)?;
     let mut settings = settings;
     settings.receipt_secret = Some(resolve_receipt_secret(&settings)?);
+    let secrets_key =
+        resolve_secret(&settings, settings.secrets_key.as_deref(), "INCUBASE_SECRETS_KEY", "secrets-key")?;
+    let secrets_key =
+        String::from_utf8(secrets_key).map_err(|_| StartupError::Secret("the secrets key is not UTF-8".into()))?;
+    settings.webhooks.sealing =
+        crate::sealing::Sealing::new(&secrets_key, &settings.secrets_previous_keys).map_err(StartupError::Secret)?;
     let receipt_lookup_limiter = SignInLimiter::with_quotas(
         governor::Quota::per_hour(nonzero(settings.receipt_lookups_per_receipt_per_hour)),
         governor::Quota::per_hour(nonzero(settings.receipt_lookups_per_address_per_hour)),

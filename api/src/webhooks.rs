@@ -358,7 +358,7 @@ pub(crate) async fn send(
         Err(e) => return failed(format!("cannot build the request: {e}"), started),
     };
     let at = crate::service::now();
-    let signature = rules::signatures(endpoint, id, at, &body);
+    let signature = rules::signatures(&settings.sealing, endpoint, id, at, &body);
     let request = client
         .post(url)
         .header("content-type", "application/json")

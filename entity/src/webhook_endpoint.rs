@@ -12,7 +12,8 @@ pub struct Model {
     pub event_types: String,
     /// The partner key the endpoint belongs to: it receives only what that key may read.
     pub api_key_id: Option<i64>,
-    /// `whsec_…` (Standard Webhooks): the signing secret.
+    /// The signing secret (`whsec_…`, Standard Webhooks), stored sealed (`sealed:v1:…`, see
+    /// `api::sealing`); plaintext in rows from before sealing, until the next start.
     pub secret: String,
     /// The secret before the last rotation, still signing until `previous_secret_expires_at`.
     pub previous_secret: Option<String>,

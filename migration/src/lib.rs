@@ -30,6 +30,7 @@ mod m20261208_000001_confirm_in_one_statement;
 mod m20261209_000001_confirm_with_one_donation_update;
 mod m20261210_000001_confirm_in_batches;
 mod m20261211_000001_statement_report_pieces;
+mod m20261212_000001_sealed_webhook_secrets;
 
 pub struct Migrator;
 
@@ -65,6 +66,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261209_000001_confirm_with_one_donation_update::Migration),
             Box::new(m20261210_000001_confirm_in_batches::Migration),
             Box::new(m20261211_000001_statement_report_pieces::Migration),
+            Box::new(m20261212_000001_sealed_webhook_secrets::Migration),
         ]
     }
 }

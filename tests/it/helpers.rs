@@ -77,6 +77,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     settings.environment = Environment::Development;
     settings.jwt_secret = Some(TEST_JWT_SECRET.into());
     settings.receipt_secret = Some(TEST_JWT_SECRET.replace("test", "rcpt"));
+    settings.secrets_key = Some(TEST_JWT_SECRET.replace("test", "seal"));
     // Suites send many anonymous calls from one address; the limit itself has its own test.
     settings.limits.anonymous_mutations_per_minute = 100_000;
     let (mut pg_database, mut redis_prefix, mut sqlite_dir) = (None, None, None);

@@ -304,8 +304,9 @@ fn a_short_receipt_secret_is_refused() {
     assert!(!error.to_string().contains("too short"), "the value is never printed: {error}");
 }
 
-/// Several PostgreSQL instances must share the receipt secret: in production it is not
-/// generated (each instance would make its own, and guests' lookups would depend on which).
+/// Several PostgreSQL instances must share the receipt secret and the sealing key: in production
+/// they are not generated (each instance would make its own, and guests' lookups or webhook
+/// signatures would depend on which).
 #[tokio::test]
 async fn production_on_postgresql_needs_the_receipt_secret() {
     if !crate::helpers::selected(crate::helpers::Backend::Postgres) {
@@ -318,5 +319,9 @@ async fn production_on_postgresql_needs_the_receipt_secret() {
     let Err(refused) = api::startup::build_state(settings.clone()).await else { panic!("started without the secret") };
     assert!(refused.to_string().contains("INCUBASE_RECEIPT_SECRET"), "{refused}");
     settings.receipt_secret = Some("r".repeat(40));
+    // So must the key that seals webhook secrets (each instance must open what another sealed).
+    let Err(refused) = api::startup::build_state(settings.clone()).await else { panic!("started without the key") };
+    assert!(refused.to_string().contains("INCUBASE_SECRETS_KEY"), "{refused}");
+    settings.secrets_key = Some("s".repeat(40));
     assert!(api::startup::build_state(settings).await.is_ok());
 }

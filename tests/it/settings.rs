@@ -44,6 +44,8 @@ fn every_bad_value_gets_its_one_line_error_naming_the_variable() {
         ("INCUBASE_SMTP_FROM", "nobody".into(), r#"invalid setting INCUBASE_SMTP_FROM="nobody": expected an address such as 基地 <noreply@example.org>"#.into()),
         ("INCUBASE_ACCOUNT_LINK_URL", " ftp://x ".into(), r#"invalid setting INCUBASE_ACCOUNT_LINK_URL=" ftp://x ": expected https://…"#.into()),
         ("INCUBASE_RECEIPT_SECRET", "short".into(), r#"invalid setting INCUBASE_RECEIPT_SECRET="***": must be at least 32 characters"#.into()),
+        ("INCUBASE_SECRETS_KEY", "short".into(), r#"invalid setting INCUBASE_SECRETS_KEY="***": must be at least 32 characters"#.into()),
+        ("INCUBASE_SECRETS_PREVIOUS_KEYS", "short".into(), r#"invalid setting INCUBASE_SECRETS_PREVIOUS_KEYS="***": each secret must be at least 32 characters"#.into()),
         ("INCUBASE_WEBHOOK_RETRY_SCHEDULE", "5s,bad".into(), r#"invalid setting INCUBASE_WEBHOOK_RETRY_SCHEDULE="5s,bad": expected up to 20 comma-separated pauses such as 5s,1m,10m,2h,1d"#.into()),
         ("INCUBASE_WEBHOOK_ALLOW_PRIVATE", "maybe".into(), r#"invalid setting INCUBASE_WEBHOOK_ALLOW_PRIVATE="maybe": expected true or false"#.into()),
         ("INCUBASE_WECHATPAY_APIV3_KEY", "short".into(), r#"invalid setting INCUBASE_WECHATPAY_APIV3_KEY="(key)": expected 32 characters"#.into()),

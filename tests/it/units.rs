@@ -229,3 +229,39 @@ fn kept_statement_reports_leave_absent_values_out_and_read_older_ones_with_nulls
     );
     assert_eq!(serde_json::from_str::<Vec<PlannedLine>>(&written).expect("reads back"), lines);
 }
+
+mod sealing {
+    use api::sealing::{Sealing, Unsealable};
+
+    const A: &str = "an-old-secrets-key-of-at-least-32-characters";
+    const B: &str = "a-new-secrets-key-of-at-least-32-characters!";
+
+    #[test]
+    fn sealed_values_open_for_their_purpose_under_current_and_previous_keys() {
+        let old = Sealing::new(A, &[]).expect("key");
+        let sealed = old.seal("webhook_endpoints.secret", "whsec_abc").expect("seal");
+        assert!(sealed.starts_with("sealed:v1:") && !sealed.contains("whsec_abc"));
+        assert_ne!(sealed, old.seal("webhook_endpoints.secret", "whsec_abc").expect("seal"), "a fresh nonce each time");
+        assert_eq!(old.open("webhook_endpoints.secret", &sealed).as_deref(), Ok("whsec_abc"));
+        assert_eq!(old.open("webhook_endpoints.previous_secret", &sealed), Err(Unsealable::WrongKey));
+
+        let rotated = Sealing::new(B, &[A.to_owned()]).expect("keys");
+        assert_eq!(rotated.open("webhook_endpoints.secret", &sealed).as_deref(), Ok("whsec_abc"));
+        let resealed = rotated.needs_resealing("webhook_endpoints.secret", &sealed).expect("opens").expect("reseal");
+        assert_eq!(
+            Sealing::new(B, &[]).expect("key").open("webhook_endpoints.secret", &resealed).as_deref(),
+            Ok("whsec_abc")
+        );
+        assert_eq!(rotated.needs_resealing("webhook_endpoints.secret", &resealed), Ok(None));
+        assert_eq!(
+            Sealing::new(B, &[]).expect("key").open("webhook_endpoints.secret", &sealed),
+            Err(Unsealable::WrongKey)
+        );
+
+        // Plaintext from before sealing opens as itself and is sealed when asked.
+        assert_eq!(rotated.open("webhook_endpoints.secret", "whsec_plain").as_deref(), Ok("whsec_plain"));
+        assert!(rotated.needs_resealing("webhook_endpoints.secret", "whsec_plain").expect("opens").is_some());
+        assert_eq!(Sealing::default().open("webhook_endpoints.secret", &sealed), Err(Unsealable::NoKey));
+        assert_eq!(old.open("webhook_endpoints.secret", "sealed:v1:%%%"), Err(Unsealable::Malformed));
+    }
+}

@@ -366,3 +366,70 @@ async fn two_instances_send_each_delivery_once() {
     assert_eq!(unique.len(), 24, "every event delivered");
     assert_eq!(got.len(), 24, "and each once: {:?}", got.iter().map(|r| &r.id).collect::<Vec<_>>());
 }
+
+/// The endpoint's signing secret as stored.
+async fn stored_secret(app: &TestApp, endpoint: &str) -> String {
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = api::graphql::ids::parse(endpoint).expect("endpoint id").1;
+    let backend = app.state.db.get_database_backend();
+    let sql = format!("SELECT secret FROM webhook_endpoints WHERE id = {row}");
+    let found = app.state.db.query_one_raw(Statement::from_string(backend, sql)).await.expect("query");
+    found.and_then(|r| r.try_get::<String>("", "secret").ok()).expect("the endpoint's secret")
+}
+
+async fn set_stored_secret(app: &TestApp, endpoint: &str, value: &str) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = api::graphql::ids::parse(endpoint).expect("endpoint id").1;
+    let backend = app.state.db.get_database_backend();
+    let sql = format!("UPDATE webhook_endpoints SET secret = '{value}' WHERE id = {row}");
+    app.state.db.execute_raw(Statement::from_string(backend, sql)).await.expect("update");
+}
+
+/// Signing secrets are stored sealed (AES-256-GCM under `INCUBASE_SECRETS_KEY`), never as
+/// the text the admin was shown; a secret stored in plaintext before sealing existed still
+/// signs, and is sealed when an instance starts.
+async fn secrets_stored_sealed(backend: Backend) {
+    let app = app_with_webhooks(backend, &[200]).await;
+    let admin = Credentials::account(&app.account("admin", &[Role::Admin]).await);
+    let receiver = Receiver::start(vec![], None).await;
+    let (endpoint, secret) = create_endpoint(&app, &admin, &receiver.url, &["organization.created"]).await;
+    let stored = stored_secret(&app, &endpoint).await;
+    let key_part = secret.trim_start_matches("whsec_");
+    assert!(stored.starts_with("sealed:v1:") && !stored.contains(key_part), "stored sealed: {stored}");
+
+    crate::organizations::create(&app, json!({ "name": "密封密钥组织" })).await;
+    let got = receiver.wait_for(1).await;
+    assert!(verifies(&secret, &got[0]), "a sealed secret signs: {:?}", got[0]);
+
+    // A row from before sealing: the plaintext secret still signs.
+    set_stored_secret(&app, &endpoint, &secret).await;
+    crate::organizations::create(&app, json!({ "name": "明文密钥组织" })).await;
+    let got = receiver.wait_for(2).await;
+    assert!(verifies(&secret, &got[1]), "a plaintext secret from before still signs: {:?}", got[1]);
+
+    // An instance starting seals it.
+    let _second = spawn_second_instance(&app).await;
+    let resealed = stored_secret(&app, &endpoint).await;
+    assert!(resealed.starts_with("sealed:v1:") && !resealed.contains(key_part), "sealed at start: {resealed}");
+    let rotate = "mutation($i: RotateWebhookSecretInput!) { rotateWebhookSecret(input: $i) { secret } }";
+    let rotated = app.ok_as(&admin, rotate, json!({ "i": { "id": endpoint, "graceHours": 1 } })).await;
+    let new_secret = rotated["rotateWebhookSecret"]["secret"].as_str().expect("secret").to_owned();
+    crate::organizations::create(&app, json!({ "name": "轮换密钥组织" })).await;
+    let got = receiver.wait_for(3).await;
+    let last = got.last().expect("a delivery");
+    assert!(verifies(&new_secret, last) && verifies(&secret, last), "both sealed secrets sign in the grace period");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_secrets_are_stored_sealed_sqlite() {
+    if selected(Backend::Sqlite) {
+        secrets_stored_sealed(Backend::Sqlite).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_secrets_are_stored_sealed_postgres() {
+    if selected(Backend::Postgres) {
+        secrets_stored_sealed(Backend::Postgres).await;
+    }
+}

@@ -97,6 +97,16 @@ pub struct Settings {
     /// (`INCUBASE_JWT_PREVIOUS_SECRETS`, comma-separated): for rotating the secret.
     #[serde(rename = "INCUBASE_JWT_PREVIOUS_SECRETS", deserialize_with = "values::previous_secrets")]
     pub jwt_previous_secrets: Vec<String>,
+    /// Seals the secrets the server must read back, webhook signing secrets
+    /// (`INCUBASE_SECRETS_KEY`, at least 32 characters); when unset, one is generated and kept
+    /// beside the SQLite database like the token secret (required with PostgreSQL in production).
+    #[serde(rename = "INCUBASE_SECRETS_KEY", deserialize_with = "values::secret")]
+    pub secrets_key: Option<String>,
+    /// Keys that still open sealed secrets, never used to seal
+    /// (`INCUBASE_SECRETS_PREVIOUS_KEYS`, comma-separated): for rotating the key; values sealed
+    /// under them are sealed again under the current key at start.
+    #[serde(rename = "INCUBASE_SECRETS_PREVIOUS_KEYS", deserialize_with = "values::previous_secrets")]
+    pub secrets_previous_keys: Vec<String>,
     #[serde(rename = "INCUBASE_ACCESS_TOKEN_TTL_SECS", deserialize_with = "values::duration::<_, SECOND>")]
     pub access_token_ttl: Duration,
     #[serde(rename = "INCUBASE_REFRESH_TOKEN_TTL_DAYS", deserialize_with = "values::duration::<_, DAY>")]
@@ -287,6 +297,9 @@ pub struct WebhookSettings {
     /// (`INCUBASE_WEBHOOK_DISABLE_AFTER_HOURS`).
     #[serde(rename = "INCUBASE_WEBHOOK_DISABLE_AFTER_HOURS", deserialize_with = "values::duration::<_, HOUR>")]
     pub disable_after: Duration,
+    /// Opens and seals the endpoints' signing secrets (from `INCUBASE_SECRETS_KEY`, set at start).
+    #[serde(skip)]
+    pub sealing: crate::sealing::Sealing,
 }
 
 impl Default for WebhookSettings {
@@ -298,6 +311,7 @@ impl Default for WebhookSettings {
             poll_interval: Duration::from_millis(1000),
             request_timeout: Duration::from_secs(10),
             disable_after: Duration::from_secs(5 * 24 * 3600),
+            sealing: crate::sealing::Sealing::default(),
         }
     }
 }
@@ -457,6 +471,8 @@ impl Settings {
             limits: Limits::default(),
             jwt_secret: None,
             jwt_previous_secrets: Vec::new(),
+            secrets_key: None,
+            secrets_previous_keys: Vec::new(),
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             sign_in_per_account_per_minute: 5,

@@ -23,6 +23,11 @@ use super::{Ctx, as_viewer};
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
 use crate::events::{Actor, Aggregate, EventKind, NewEvent};
+use crate::sealing::Sealing;
+
+mod signing;
+use signing::seal_secret;
+pub use signing::{new_secret, reseal_stored_secrets, sign, signatures};
 
 /// Endpoints in all.
 pub const MAX_ENDPOINTS: u64 = 100;
@@ -143,35 +148,6 @@ pub fn body(event: &domain_event::Model) -> Value {
         "timestamp": event.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         "data": data,
     })
-}
-
-/// A new signing secret: `whsec_` and 32 random bytes in base64.
-pub fn new_secret() -> String {
-    let mut bytes = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-    format!("whsec_{}", STANDARD.encode(bytes))
-}
-
-/// `v1,<base64 HMAC-SHA256 over "{id}.{timestamp}.{body}">` with the key the secret encodes.
-pub fn sign(secret: &str, message_id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
-    let key = STANDARD.decode(secret.strip_prefix("whsec_")?).ok()?;
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).ok()?;
-    mac.update(format!("{message_id}.{timestamp}.").as_bytes());
-    mac.update(body);
-    Some(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
-}
-
-/// The `webhook-signature` header: the current secret's signature, and during a rotation's
-/// grace period the previous secret's too (space-separated, as the specification allows).
-pub fn signatures(endpoint: &webhook_endpoint::Model, message_id: &str, at: DateTime<Utc>, body: &[u8]) -> String {
-    let timestamp = at.timestamp();
-    let mut all: Vec<String> = sign(&endpoint.secret, message_id, timestamp, body).into_iter().collect();
-    if let (Some(previous), Some(until)) = (&endpoint.previous_secret, endpoint.previous_secret_expires_at)
-        && until > at
-    {
-        all.extend(sign(previous, message_id, timestamp, body));
-    }
-    all.join(" ")
 }
 
 /// Addresses webhooks never reach unless `INCUBASE_WEBHOOK_ALLOW_PRIVATE=true`: loopback,
@@ -336,6 +312,7 @@ pub async fn create_endpoint(ctx: Ctx<'_>, viewer: &Viewer, new: NewEndpoint) ->
     }
     let by = viewer.account.as_ref().map(|a| a.id);
     let secret = new_secret();
+    let sealed = seal_secret(&ctx.settings.webhooks.sealing, &secret)?;
     as_viewer!(viewer, |actor| async {
         let txn = ctx.db.begin().await?;
         if let Some(key_id) = new.api_key_id {
@@ -354,7 +331,7 @@ pub async fn create_endpoint(ctx: Ctx<'_>, viewer: &Viewer, new: NewEndpoint) ->
             description: Set(description.clone()),
             event_types: Set(serde_json::to_string(&types).unwrap_or_else(|_| "[]".into())),
             api_key_id: Set(new.api_key_id),
-            secret: Set(secret.clone()),
+            secret: Set(sealed.clone()),
             enabled: Set(true),
             created_by_account_id: Set(by),
             created_at: Set(now),
@@ -461,6 +438,7 @@ pub async fn rotate_secret(ctx: Ctx<'_>, viewer: &Viewer, id: i64, grace_hours: 
         return Err(AppError::bad_input("graceHours", format!("graceHours is 0 to {MAX_GRACE_HOURS}")));
     }
     let secret = new_secret();
+    let sealed = seal_secret(&ctx.settings.webhooks.sealing, &secret)?;
     as_viewer!(viewer, |actor| async {
         let txn = ctx.db.begin().await?;
         let current = endpoint(&txn, id).await?;
@@ -468,7 +446,7 @@ pub async fn rotate_secret(ctx: Ctx<'_>, viewer: &Viewer, id: i64, grace_hours: 
         let mut model = current.clone().into_active_model();
         model.previous_secret = Set((grace > 0).then(|| current.secret.clone()));
         model.previous_secret_expires_at = Set((grace > 0).then(|| now + Duration::hours(grace)));
-        model.secret = Set(secret.clone());
+        model.secret = Set(sealed.clone());
         model.updated_at = Set(now);
         let updated = model.update(&txn).await?;
         let event = NewEvent::new(EventKind::WebhookSecretRotated, id).payload(json!({ "graceHours": grace }));
