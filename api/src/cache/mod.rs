@@ -11,6 +11,9 @@
 //! hit. Each instance keeps a mirror of the generations it has seen: its own invalidations
 //! update it at once, and other instances' arrive over Redis pub/sub (`{prefix}:invalidations`,
 //! each message `{generation} {tag}`, so an instance's own bumps echoed back change nothing).
+//! A writer's bump also marks the committed events it was for as applied (a bit per event id):
+//! other instances' log followers then leave those events be instead of bumping once more
+//! ([`Cache::invalidate_followed`]).
 //! While the subscription is down the mirror is not trusted and the response cache is bypassed.
 //!
 //! With Redis, entries of content tags are also kept in this process beside it (the *near
@@ -48,6 +51,7 @@ pub use redis_store::RedisHealth;
 use redis_store::*;
 
 const MEMORY_MAX_ENTRIES: usize = 20_000;
+
 #[derive(Clone)]
 pub struct Cache {
     inner: Arc<Inner>,

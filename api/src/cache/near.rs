@@ -9,6 +9,7 @@ use super::*;
 pub(super) const NEAR_MAX_ENTRIES: usize = 2_048;
 pub(super) const NEAR_MAX_BYTES: usize = 2 << 20;
 pub(super) const NEAR_TTL: Duration = Duration::from_secs(1);
+
 /// Entries read from Redis, kept in this process (see the module's documentation).
 #[derive(Default)]
 pub(super) struct NearTier {
